@@ -1,0 +1,226 @@
+/*
+ * haloccl.h — the public API of haloccl, a collective-communication library for
+ * clusters of AMD Strix Halo APUs (and any Linux hosts) linked by RoCE NICs, USB4
+ * networking or plain Ethernet.
+ *
+ * The API mirrors NCCL's shape: an engine ports by changing the `nccl` prefix to
+ * `halo`. Enum values equal NCCL 2.28's, so values can be passed through unchanged.
+ *
+ * Threading: a communicator may be used by one thread at a time. Different
+ * communicators may be used concurrently from different threads.
+ *
+ * Memory: in this version buffers are host memory and `stream` must be NULL; every
+ * collective completes before it returns (outside a group). Buffers stay owned by
+ * the caller; the library keeps no pointer to them after the call returns.
+ */
+#ifndef HALOCCL_H
+#define HALOCCL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HALO_MAJOR 0
+#define HALO_MINOR 1
+#define HALO_PATCH 0
+/* Same formula as NCCL_VERSION for major >= 2; here major*10000+minor*100+patch. */
+#define HALO_VERSION(X, Y, Z) ((X) * 10000 + (Y) * 100 + (Z))
+#define HALO_VERSION_CODE HALO_VERSION(HALO_MAJOR, HALO_MINOR, HALO_PATCH)
+
+#if defined(__GNUC__)
+#define HALO_API __attribute__((visibility("default")))
+#else
+#define HALO_API
+#endif
+
+/* Opaque communicator handle. */
+typedef struct halo_comm *haloComm_t;
+
+/* Stream handle: a hipStream_t / cudaStream_t in the GPU layer; NULL in host mode. */
+typedef void *haloStream_t;
+
+#define HALO_UNIQUE_ID_BYTES 128
+/* Holds the root's address and a random per-job secret. Pass by value, like ncclUniqueId.
+ * Treat it as a secret: whoever holds it can join the job. */
+typedef struct {
+    char internal[HALO_UNIQUE_ID_BYTES];
+} haloUniqueId;
+
+/* Values equal ncclResult_t. */
+typedef enum {
+    haloSuccess = 0,
+    haloUnhandledCudaError = 1, /* GPU runtime error */
+    haloSystemError = 2,        /* OS / network / memory failure */
+    haloInternalError = 3,
+    haloInvalidArgument = 4, /* a bad argument, rejected before any byte moved */
+    haloInvalidUsage = 5,    /* calls that do not match across ranks, wrong order */
+    haloRemoteError = 6,     /* a peer died, timed out or reported an error */
+    haloInProgress = 7,
+    haloNumResults = 8
+} haloResult_t;
+
+/* Values equal ncclDataType_t (2.28). */
+typedef enum {
+    haloInt8 = 0,
+    haloChar = 0,
+    haloUint8 = 1,
+    haloInt32 = 2,
+    haloInt = 2,
+    haloUint32 = 3,
+    haloInt64 = 4,
+    haloUint64 = 5,
+    haloFloat16 = 6,
+    haloHalf = 6,
+    haloFloat32 = 7,
+    haloFloat = 7,
+    haloFloat64 = 8,
+    haloDouble = 8,
+    haloBfloat16 = 9,
+    haloFloat8e4m3 = 10,
+    haloFloat8e5m2 = 11,
+    haloNumTypes = 12
+} haloDataType_t;
+
+/* Values equal ncclRedOp_t. Avg divides the sum by the number of ranks (integer
+ * types: truncating division). */
+typedef enum {
+    haloSum = 0,
+    haloProd = 1,
+    haloMax = 2,
+    haloMin = 3,
+    haloAvg = 4,
+    haloNumOps = 5
+} haloRedOp_t;
+
+#define HALO_CONFIG_UNDEF_INT (-2147483647 - 1)
+#define HALO_CONFIG_UNDEF_PTR NULL
+#define HALO_SPLIT_NOCOLOR (-1)
+#define HALO_CONFIG_MAGIC 0xcafebeefu
+
+/* Communicator configuration, read the NCCL way: the library copies min(size, its
+ * own sizeof) bytes, checks the magic and ignores fields newer than `version`.
+ * Initialise with HALO_CONFIG_INITIALIZER, then set fields. */
+typedef struct haloConfig_v1 {
+    size_t size;
+    unsigned int magic;
+    unsigned int version;
+    int blocking;       /* only 1 (blocking) is supported in host mode */
+    int nChannels;      /* channels (threads / connections) per peer; UNDEF = auto */
+    int timeoutMs;      /* dead-peer timeout; UNDEF = HALO_TIMEOUT_MS */
+    int splitShare;     /* accepted for NCCL compatibility */
+    const char *commName; /* shown in logs; copied */
+} haloConfig_t;
+
+#define HALO_CONFIG_INITIALIZER                                                         \
+    {                                                                                   \
+        sizeof(haloConfig_t), HALO_CONFIG_MAGIC, HALO_VERSION_CODE,                      \
+            HALO_CONFIG_UNDEF_INT, HALO_CONFIG_UNDEF_INT, HALO_CONFIG_UNDEF_INT,         \
+            HALO_CONFIG_UNDEF_INT, HALO_CONFIG_UNDEF_PTR                                 \
+    }
+
+/* ---- Version and errors (any thread, never block) ---- */
+
+/* *version = HALO_VERSION_CODE of the library that runs. */
+HALO_API haloResult_t haloGetVersion(int *version);
+/* Static text for a result code; never NULL. */
+HALO_API const char *haloGetErrorString(haloResult_t result);
+/* The last error recorded on `comm` as a sentence a user can act on (which rank,
+ * which peer, which interface, what to set). With comm == NULL: the last error of
+ * the calling thread (init failures happen before a communicator exists).
+ * The string stays valid until the next call on that communicator/thread. */
+HALO_API const char *haloGetLastError(haloComm_t comm);
+
+/* ---- Communicator setup (blocking, collective over the ranks named) ---- */
+
+/* Creates an id on the root: opens the bootstrap listener (HALO_SOCKET_IFNAME
+ * chooses the interface) and draws a random per-job secret. Call on one process,
+ * send the 128 bytes to every rank out of band (they carry the secret: keep them
+ * from untrusted eyes). The listener lives until the communicator built on this id
+ * is created and destroyed, or until the process exits. */
+HALO_API haloResult_t haloGetUniqueId(haloUniqueId *uniqueId);
+
+/* Collective over nranks processes: each calls it with the same id and its own rank.
+ * Blocks until every rank has joined and connections are established, or fails
+ * after HALO_TIMEOUT_MS. *comm is set only on success. */
+HALO_API haloResult_t haloCommInitRank(haloComm_t *comm, int nranks, haloUniqueId commId, int rank);
+/* As haloCommInitRank with a config (NULL = defaults). */
+HALO_API haloResult_t haloCommInitRankConfig(haloComm_t *comm, int nranks, haloUniqueId commId, int rank,
+                                             haloConfig_t *config);
+/* Creates a communicator from the environment, for launchers: HALO_ROOT=host:port
+ * with HALO_RANK and HALO_NRANKS, or the variables set by OpenMPI (OMPI_COMM_WORLD_*),
+ * MPICH/PMI (PMI_RANK/PMI_SIZE), Slurm (SLURM_PROCID/SLURM_NTASKS) and torchrun
+ * (RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT). Rank 0 listens on the root address,
+ * the others connect to it. The secret comes from HALO_SECRET or HALO_SECRET_FILE;
+ * without one the job runs unauthenticated and a WARN says so. */
+HALO_API haloResult_t haloCommInitEnv(haloComm_t *comm);
+
+/* Collective over the ranks of `comm`: ranks with the same color form a new
+ * communicator ordered by (key, old rank). color HALO_SPLIT_NOCOLOR gives
+ * *newcomm = NULL. config NULL inherits the parent's. */
+HALO_API haloResult_t haloCommSplit(haloComm_t comm, int color, int key, haloComm_t *newcomm,
+                                    haloConfig_t *config);
+
+/* Frees the communicator after its operations completed. Local: does not wait for
+ * peers. The handle is invalid afterwards; later calls with it are detected and
+ * rejected as long as the memory is not reused by the application. */
+HALO_API haloResult_t haloCommDestroy(haloComm_t comm);
+/* Stops outstanding work (peers see haloRemoteError) and frees the communicator. */
+HALO_API haloResult_t haloCommAbort(haloComm_t comm);
+
+HALO_API haloResult_t haloCommCount(const haloComm_t comm, int *count);
+HALO_API haloResult_t haloCommUserRank(const haloComm_t comm, int *rank);
+/* *asyncError = haloSuccess, or the error that broke the communicator (a dead peer,
+ * a mismatch). Any thread. */
+HALO_API haloResult_t haloCommGetAsyncError(haloComm_t comm, haloResult_t *asyncError);
+
+/* ---- Collectives ----
+ * Called by every rank of comm in the same order with matching arguments (a
+ * mismatch fails on both sides with haloInvalidUsage naming both calls). Block
+ * until complete (host mode) unless inside a group. sendbuff may equal recvbuff
+ * (in place) where noted. count 0 is valid and moves nothing. */
+
+/* recvbuff[i] = op over ranks of sendbuff[i]. In place allowed. */
+HALO_API haloResult_t haloAllReduce(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,
+                                    haloRedOp_t op, haloComm_t comm, haloStream_t stream);
+/* recvbuff[r*sendcount + i] = rank r's sendbuff[i]. In place when
+ * sendbuff == recvbuff + rank*sendcount. */
+HALO_API haloResult_t haloAllGather(const void *sendbuff, void *recvbuff, size_t sendcount,
+                                    haloDataType_t datatype, haloComm_t comm, haloStream_t stream);
+/* recvbuff = root's sendbuff (sendbuff is read on root only, may be NULL elsewhere). */
+HALO_API haloResult_t haloBroadcast(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,
+                                    int root, haloComm_t comm, haloStream_t stream);
+/* recvbuff[i] = op over ranks of sendbuff[rank*recvcount + i]. In place when
+ * recvbuff == sendbuff + rank*recvcount. */
+HALO_API haloResult_t haloReduceScatter(const void *sendbuff, void *recvbuff, size_t recvcount,
+                                        haloDataType_t datatype, haloRedOp_t op, haloComm_t comm,
+                                        haloStream_t stream);
+/* Root's recvbuff = op over ranks of sendbuff (recvbuff used on root only). */
+HALO_API haloResult_t haloReduce(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,
+                                 haloRedOp_t op, int root, haloComm_t comm, haloStream_t stream);
+
+/* ---- Point to point ----
+ * A send is matched with the peer's recv of the same count and type, in posting
+ * order per pair. Outside a group each call blocks until its peer matched it; put
+ * both sides of an exchange in one group to avoid deadlock. Send to self works in
+ * a group. */
+HALO_API haloResult_t haloSend(const void *sendbuff, size_t count, haloDataType_t datatype, int peer,
+                               haloComm_t comm, haloStream_t stream);
+HALO_API haloResult_t haloRecv(void *recvbuff, size_t count, haloDataType_t datatype, int peer, haloComm_t comm,
+                               haloStream_t stream);
+
+/* ---- Groups (calling thread; nestable) ----
+ * Operations issued between Start and End are queued and run together at the
+ * outermost End, which blocks until all complete. Collectives run in issue order;
+ * sends and receives progress concurrently, so paired exchanges never deadlock.
+ * Buffers must stay valid until End returns. */
+HALO_API haloResult_t haloGroupStart(void);
+HALO_API haloResult_t haloGroupEnd(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HALOCCL_H */

@@ -1,0 +1,44 @@
+/*
+ * reduce.h — CPU reduction kernels for every datatype and op.
+ *
+ * dst[i] = a[i] op b[i] for i < n. dst may alias a or b (exactly, not partially).
+ * Half types (float16, bfloat16) and fp8 (e4m3, e5m2) are widened to float32,
+ * reduced, and rounded once to nearest even. The kernels are plain C the compiler
+ * vectorises; the best variant for the CPU (AVX-512, AVX2, baseline) is picked once
+ * at run time. A scalar reference of each is kept for the tests.
+ */
+#ifndef HALO_REDUCE_H
+#define HALO_REDUCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "haloccl.h"
+
+size_t halo_dtype_size(haloDataType_t t); /* 0 for an invalid type */
+const char *halo_dtype_name(haloDataType_t t); /* "float32", ... or "invalid" */
+const char *halo_op_name(haloRedOp_t op);       /* "sum", ... or "invalid" */
+
+/* Vectorised, dispatched. avg is treated as sum here (see halo_scale_div). */
+void halo_reduce(void *dst, const void *a, const void *b, size_t n, haloDataType_t t, haloRedOp_t op);
+/* dst[i] = src[i] / divisor (for avg): floats multiply by 1/divisor after summing in
+ * float32 (half types round once); integers use truncating division. dst may equal src. */
+void halo_scale_div(void *dst, const void *src, size_t n, haloDataType_t t, int divisor);
+/* Scalar references (tests only). */
+void halo_reduce_ref(void *dst, const void *a, const void *b, size_t n, haloDataType_t t, haloRedOp_t op);
+void halo_scale_div_ref(void *dst, const void *src, size_t n, haloDataType_t t, int divisor);
+/* Name of the variant in use: "avx512", "avx2" or "generic". */
+const char *halo_reduce_isa(void);
+
+/* Conversions (round to nearest even; fp8 saturating as in OCP FP8 "satfinite"
+ * for e4m3, IEEE-like inf for e5m2). */
+float halo_f16_to_f32(uint16_t h);
+uint16_t halo_f32_to_f16(float f);
+float halo_bf16_to_f32(uint16_t h);
+uint16_t halo_f32_to_bf16(float f);
+float halo_e4m3_to_f32(uint8_t v);
+uint8_t halo_f32_to_e4m3(float f);
+float halo_e5m2_to_f32(uint8_t v);
+uint8_t halo_f32_to_e5m2(float f);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * bootstrap.h — job rendezvous over TCP, authenticated with the job secret.
+ *
+ * The unique id holds the root service's address, a random job id and the
+ * secret. The root service is a thread (started by haloGetUniqueId, or by rank 0
+ * of haloCommInitEnv) that accepts one connection per rank, checks each rank's
+ * proof of the secret (HMAC challenge/response, never the secret in clear), and
+ * then serves all-gathers and barriers, and relays an ABORT from one rank to all
+ * others. It ends when every rank has closed its connection.
+ */
+#ifndef HALO_BOOTSTRAP_H
+#define HALO_BOOTSTRAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "haloccl.h"
+#include "socket.h"
+
+struct halo_comm;
+struct halo_params;
+
+#define HALO_SECRET_BYTES 32
+#define HALO_UID_MAGIC 0x48414c4fu /* "HALO" */
+
+/* Layout of haloUniqueId.internal (private to the library, little-endian host order). */
+struct halo_uid {
+    uint32_t magic;
+    uint32_t version;              /* HALO_VERSION_CODE of the creator */
+    uint64_t job_id;               /* random */
+    uint8_t secret[HALO_SECRET_BYTES];
+    uint8_t authenticated;         /* 0: job runs without a secret (InitEnv without HALO_SECRET) */
+    uint8_t pad[7];
+    struct halo_sockaddr root;
+};
+_Static_assert(sizeof(struct halo_uid) <= HALO_UNIQUE_ID_BYTES, "uid must fit haloUniqueId");
+
+/* Creates the id and starts the root service listening on the interface chosen by
+ * HALO_SOCKET_IFNAME (or on `bind_addr` when not NULL, for InitEnv). */
+haloResult_t bootstrap_root_start(haloUniqueId *id, const struct halo_params *params,
+                                  const struct sockaddr_storage *bind_addr, int nranks_hint);
+/* Fills id from HALO_ROOT-style parts without starting anything (non-root ranks of InitEnv). */
+haloResult_t bootstrap_uid_from_addr(haloUniqueId *id, const struct sockaddr_storage *root,
+                                     const uint8_t secret[HALO_SECRET_BYTES], int authenticated,
+                                     uint64_t job_id);
+/* Decodes and validates an id (magic, version, address family). */
+haloResult_t bootstrap_uid_decode(const haloUniqueId *id, struct halo_uid *out);
+
+struct halo_bootstrap;
+
+/* Connects to the root and authenticates; retries until HALO_TIMEOUT_MS. On failure
+ * the error names the root address, the local interface, how long it tried and
+ * what to set. */
+haloResult_t bootstrap_connect(struct halo_bootstrap **bs, const haloUniqueId *id, int rank, int nranks,
+                               const struct halo_params *params, struct halo_comm *comm);
+/* data holds nranks * size bytes; this rank's slot (rank*size) is sent, all are filled. */
+haloResult_t bootstrap_allgather(struct halo_bootstrap *bs, void *data, size_t size);
+haloResult_t bootstrap_barrier(struct halo_bootstrap *bs);
+/* Tells the root to relay an abort message to every other rank. Best effort. */
+void bootstrap_send_abort(struct halo_bootstrap *bs, const char *msg);
+/* Non-blocking: 1 and msg filled when another rank aborted or the root vanished. */
+int bootstrap_poll_abort(struct halo_bootstrap *bs, char *msg, size_t msglen);
+/* The local address this rank used to reach the root (to choose data interfaces). */
+const struct sockaddr_storage *bootstrap_local_addr(const struct halo_bootstrap *bs);
+const uint8_t *bootstrap_secret(const struct halo_bootstrap *bs);
+uint64_t bootstrap_job_id(const struct halo_bootstrap *bs);
+void bootstrap_close(struct halo_bootstrap *bs);
+
+#endif

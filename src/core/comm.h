@@ -1,0 +1,96 @@
+/*
+ * comm.h — the communicator and the per-rank peer table.
+ *
+ * Ownership: a communicator owns its bootstrap connection, its transports'
+ * connections, its channel worker threads and its error text. It is used by one
+ * application thread at a time (the API contract); worker threads touch only their
+ * channel's connections and the fields marked (atomic).
+ */
+#ifndef HALO_COMM_H
+#define HALO_COMM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "haloccl.h"
+#include "param.h"
+#include "socket.h"
+
+#define HALO_COMM_MAGIC 0x484c4f43u /* "HLOC" */
+#define HALO_COMM_DEAD 0xdeadc0deu
+#define HALO_MAX_CHANNELS 16
+#define HALO_ERRLEN 1024
+
+struct halo_bootstrap;
+struct halo_conn;
+struct halo_shm;
+struct halo_tcp;
+struct halo_workers;
+
+enum halo_transport_kind { HALO_TR_SELF = 0, HALO_TR_SHM = 1, HALO_TR_TCP = 2 };
+
+/* What each rank tells the others at init (all-gathered over the bootstrap). Plain
+ * data, no pointers. */
+struct halo_peer_info {
+    int32_t rank;
+    int32_t pid;
+    uint64_t host_hash;        /* hostname + boot id + network namespace */
+    char hostname[64];
+    int32_t ncores;            /* CPUs this process may run on */
+    int32_t nchannels;         /* channels this rank connects (must agree) */
+    uint64_t slot_size_tcp;    /* must agree */
+    uint64_t slot_size_shm;
+    int32_t nslots;
+    int32_t transport_req;     /* HALO_TRANSPORT as parsed (must agree) */
+    struct halo_sockaddr tcp_listen; /* data listener */
+    char tcp_ifname[32];
+    uint64_t shm_id;           /* names this rank's shm segment */
+};
+
+struct halo_peer {
+    struct halo_peer_info info;
+    enum halo_transport_kind kind;
+    int local_index;           /* index among ranks of the same host, -1 if remote */
+};
+
+struct halo_comm {
+    uint32_t magic;            /* HALO_COMM_MAGIC while alive */
+    int rank, nranks;
+    uint64_t comm_id;          /* job id mixed with the split history */
+    char name[64];
+    struct halo_params params;
+    int64_t timeout_us;
+
+    struct halo_peer *peers;   /* [nranks] */
+    int nlocal, local_rank;    /* ranks on this host, my index among them */
+    int ncores;
+    int yield;                 /* sched_yield while waiting (ranks outnumber cores) */
+
+    int nchannels;             /* connected channels */
+    size_t slot_size_shm, slot_size_tcp;
+    int nslots;
+    /* conns[ch * nranks + peer]; NULL for self */
+    struct halo_conn **conns;
+
+    struct halo_bootstrap *bs;
+    struct halo_shm *shm;
+    struct halo_tcp *tcp;
+    struct halo_workers *workers;
+
+    uint32_t opseq;            /* next operation sequence number */
+    _Atomic int async_error;   /* haloResult_t; set once, sticky (atomic) */
+    char last_error[HALO_ERRLEN];
+    pthread_mutex_t err_lock;  /* guards last_error against worker threads */
+};
+
+/* Validates a handle coming from the user: NULL, destroyed or never initialised
+ * communicators give haloInvalidArgument with a sentence. */
+haloResult_t comm_check(struct halo_comm *comm, const char *fn);
+/* Marks the communicator broken (sticky async error) and tells the other ranks. */
+void comm_set_async_error(struct halo_comm *comm, haloResult_t res);
+/* Nonzero when another rank reported an abort (polls the bootstrap, rate limited). */
+int comm_remote_aborted(struct halo_comm *comm);
+
+#endif
