@@ -37,7 +37,7 @@ struct halo_ifaddr {
     struct halo_sockaddr addr;
 };
 /* Lists up interfaces matching spec (family 0 = any). Without a spec: non-loopback,
- * non-link-local addresses first, docker*/virbr* last, loopback only if nothing else.
+ * non-link-local addresses first, docker* and virbr* last, loopback only if nothing else.
  * Returns the count (<= max), 0 if none. */
 int halo_if_list(const char *spec, int family, struct halo_ifaddr *out, int max);
 /* Name of the local interface holding `addr`, or "?" */
