@@ -46,7 +46,6 @@ struct halo_peer_info {
     int32_t transport_req;     /* HALO_TRANSPORT as parsed (must agree) */
     struct halo_sockaddr tcp_listen; /* data listener */
     char tcp_ifname[32];
-    uint64_t shm_id;           /* names this rank's shm segment */
 };
 
 struct halo_peer {
@@ -79,11 +78,22 @@ struct halo_comm {
     struct halo_tcp *tcp;
     struct halo_workers *workers;
 
-    uint32_t opseq;            /* next operation sequence number */
+    int *ring;                 /* [nranks] ranks in ring order (topology order) */
+    int ring_pos;              /* my index in ring */
+    void *scratch[HALO_MAX_CHANNELS]; /* slot-sized private buffers, one per channel */
+    uint32_t *p2p_send_seq, *p2p_recv_seq; /* [nranks] per-peer message counters */
+    int64_t last_abort_poll_us;
+
+    uint32_t opseq;            /* next collective sequence number */
+    _Atomic int aborted;       /* a channel or a remote rank gave up (atomic) */
     _Atomic int async_error;   /* haloResult_t; set once, sticky (atomic) */
     char last_error[HALO_ERRLEN];
     pthread_mutex_t err_lock;  /* guards last_error against worker threads */
 };
+
+/* Registry of live communicators: lets every entry point reject a destroyed or
+ * never-initialised handle without dereferencing it. */
+int comm_registry_contains(const struct halo_comm *comm);
 
 /* Validates a handle coming from the user: NULL, destroyed or never initialised
  * communicators give haloInvalidArgument with a sentence. */
@@ -92,5 +102,8 @@ haloResult_t comm_check(struct halo_comm *comm, const char *fn);
 void comm_set_async_error(struct halo_comm *comm, haloResult_t res);
 /* Nonzero when another rank reported an abort (polls the bootstrap, rate limited). */
 int comm_remote_aborted(struct halo_comm *comm);
+/* Records err on the communicator, marks it broken and relays an abort to all ranks. */
+haloResult_t comm_fail(struct halo_comm *comm, haloResult_t res);
+size_t comm_slot_size(const struct halo_comm *comm, int peer);
 
 #endif

@@ -1,0 +1,23 @@
+/*
+ * algos.h — collective algorithms as per-channel schedules over the primitives.
+ * Each function runs one channel's share of one operation (ex->ch of
+ * ex->op->nchannels) and is called on every rank.
+ */
+#ifndef HALO_ALGOS_H
+#define HALO_ALGOS_H
+
+#include "engine.h"
+
+haloResult_t ring_allreduce(struct halo_exec *ex);
+haloResult_t ring_allgather(struct halo_exec *ex);
+haloResult_t ring_broadcast(struct halo_exec *ex);
+haloResult_t ring_reduce(struct halo_exec *ex);
+haloResult_t ring_reducescatter(struct halo_exec *ex);
+haloResult_t direct_allreduce(struct halo_exec *ex);
+
+/* Slicing shared by the schedules: a channel's part of `count` elements, and the
+ * number of pipeline slices a block of at most `blockmax` elements is cut into. */
+void algo_channel_range(const struct halo_exec *ex, size_t count, size_t *off, size_t *len);
+size_t algo_nslices(const struct halo_exec *ex, size_t blockmax);
+
+#endif

@@ -1,0 +1,284 @@
+/*
+ * api.c — the public collective entry points: argument checks (before any byte
+ * moves), algorithm and channel choice, and hand-off to the group queue or to the
+ * engine.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "algos.h"
+#include "comm.h"
+#include "error.h"
+#include "group.h"
+#include "log.h"
+#include "reduce.h"
+
+#define API_MULTI_CHANNEL_BYTES (1u << 20)
+
+static haloResult_t api_check_types(struct halo_comm *comm, const char *fn, haloDataType_t dt, int check_op,
+                                    haloRedOp_t op)
+{
+    if ((int)dt < 0 || dt >= haloNumTypes)
+        return halo_error(comm, haloInvalidArgument, "%s: invalid datatype %d (valid: 0..%d, see haloDataType_t)", fn,
+                          (int)dt, haloNumTypes - 1);
+    if (check_op && ((int)op < 0 || op >= haloNumOps))
+        return halo_error(comm, haloInvalidArgument, "%s: invalid reduction op %d (valid: 0..%d, see haloRedOp_t)",
+                          fn, (int)op, haloNumOps - 1);
+    return haloSuccess;
+}
+
+/* count elements of dt, times `mult` (nranks for gathered buffers), must fit. */
+static haloResult_t api_check_size(struct halo_comm *comm, const char *fn, size_t count, haloDataType_t dt,
+                                   size_t mult)
+{
+    size_t es = halo_dtype_size(dt);
+    if (count > (size_t)PTRDIFF_MAX / es / mult)
+        return halo_error(comm, haloInvalidArgument,
+                          "%s: count %zu of %zu-byte elements%s overflows the address space", fn, count, es,
+                          mult > 1 ? " times nranks" : "");
+    return haloSuccess;
+}
+
+static haloResult_t api_check_buf(struct halo_comm *comm, const char *fn, const char *what, const void *p,
+                                  size_t count)
+{
+    if (!p && count > 0)
+        return halo_error(comm, haloInvalidArgument, "%s: %s is NULL with count %zu", fn, what, count);
+    return haloSuccess;
+}
+
+static haloResult_t api_check_root(struct halo_comm *comm, const char *fn, const char *what, int root)
+{
+    if (root < 0 || root >= comm->nranks)
+        return halo_error(comm, haloInvalidArgument, "%s: %s %d is out of range (communicator has %d ranks)", fn,
+                          what, root, comm->nranks);
+    return haloSuccess;
+}
+
+static haloResult_t api_check_comm(struct halo_comm *comm, const char *fn, haloStream_t stream)
+{
+    haloResult_t r = comm_check(comm, fn);
+    if (r != haloSuccess)
+        return r;
+    if (stream)
+        return halo_error(comm, haloInvalidArgument,
+                          "%s: stream must be NULL: this build runs in host mode (no GPU runtime), buffers are "
+                          "host memory and calls complete before they return",
+                          fn);
+    int ae = atomic_load(&comm->async_error);
+    if (ae != haloSuccess)
+        return halo_error(comm, (haloResult_t)ae, "%s: rank %d: the communicator is broken by an earlier error (%s); "
+                          "destroy it and create a new one", fn, comm->rank, haloGetErrorString((haloResult_t)ae));
+    return haloSuccess;
+}
+
+static enum halo_algo api_pick_algo(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
+{
+    const char *algo = HALO_P_STR(&comm->params, algo);
+    if (coll != HALO_COLL_ALLREDUCE)
+        return HALO_ALGO_RING;
+    if (strcmp(algo, "ring") == 0)
+        return HALO_ALGO_RING;
+    if (strcmp(algo, "direct") == 0)
+        return HALO_ALGO_DIRECT;
+    int64_t dmax = HALO_P_INT(&comm->params, direct_max);
+    if (dmax == HALO_AUTO)
+        dmax = comm->nranks == 2 ? 256 * 1024 : comm->nranks <= 4 ? 32 * 1024 : 8 * 1024;
+    return (int64_t)bytes <= dmax ? HALO_ALGO_DIRECT : HALO_ALGO_RING;
+}
+
+static halo_channel_fn api_algo_fn(const struct halo_op *op)
+{
+    switch (op->coll) {
+    case HALO_COLL_ALLREDUCE: return op->algo == HALO_ALGO_DIRECT ? direct_allreduce : ring_allreduce;
+    case HALO_COLL_ALLGATHER: return ring_allgather;
+    case HALO_COLL_BROADCAST: return ring_broadcast;
+    case HALO_COLL_REDUCESCATTER: return ring_reducescatter;
+    case HALO_COLL_REDUCE: return ring_reduce;
+    default: return NULL;
+    }
+}
+
+/* One rank: every collective is a local copy (and avg divides by 1: a copy). */
+static void api_run_single(const struct halo_op *op)
+{
+    size_t bytes = op->count * halo_dtype_size(op->dtype);
+    if (op->coll == HALO_COLL_REDUCE || op->coll == HALO_COLL_BROADCAST || op->coll == HALO_COLL_ALLREDUCE ||
+        op->coll == HALO_COLL_ALLGATHER || op->coll == HALO_COLL_REDUCESCATTER)
+        if (op->sendbuf != op->recvbuf && bytes)
+            memmove(op->recvbuf, op->sendbuf, bytes);
+}
+
+static size_t api_total_bytes(const struct halo_op *op, int nranks)
+{
+    size_t b = op->count * halo_dtype_size(op->dtype);
+    return op->coll == HALO_COLL_ALLGATHER || op->coll == HALO_COLL_REDUCESCATTER ? b * (size_t)nranks : b;
+}
+
+haloResult_t coll_execute(struct halo_op *op)
+{
+    struct halo_comm *comm = op->comm;
+    haloResult_t r = haloSuccess;
+    if (comm->nranks == 1) {
+        api_run_single(op);
+    } else if (op->count > 0) {
+        size_t bytes = api_total_bytes(op, comm->nranks);
+        op->algo = api_pick_algo(comm, op->coll, bytes);
+        op->nchannels = bytes >= API_MULTI_CHANNEL_BYTES ? comm->nchannels : 1;
+        HLOG_TRACE(HALO_SUB_COLL, comm->rank, "%s #%u count %zu %s: %s, %d channel(s)", halo_coll_name(op->coll),
+                   comm->opseq, op->count, halo_dtype_name(op->dtype),
+                   op->algo == HALO_ALGO_DIRECT ? "direct" : "ring", op->nchannels);
+        r = engine_run(comm, op, api_algo_fn(op));
+    }
+    comm->opseq++;
+    if (r != haloSuccess)
+        return comm_fail(comm, r);
+    return r;
+}
+
+static haloResult_t api_submit(struct halo_op *op)
+{
+    if (group_active())
+        return group_enqueue(op);
+    return op->coll == HALO_COLL_SEND || op->coll == HALO_COLL_RECV ? p2p_execute(op, 1) : coll_execute(op);
+}
+
+/* Common checks; on failure inside a group the error is also remembered for End. */
+static haloResult_t api_finish_checks(haloResult_t r, struct halo_op *op)
+{
+    if (r != haloSuccess) {
+        group_note_error(r);
+        return r;
+    }
+    return api_submit(op);
+}
+
+HALO_API haloResult_t haloAllReduce(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,
+                                    haloRedOp_t op, haloComm_t comm, haloStream_t stream)
+{
+    const char *fn = "haloAllReduce";
+    haloResult_t r = api_check_comm(comm, fn, stream);
+    if (r == haloSuccess)
+        r = api_check_types(comm, fn, datatype, 1, op);
+    if (r == haloSuccess)
+        r = api_check_size(comm, fn, count, datatype, 1);
+    if (r == haloSuccess)
+        r = api_check_buf(comm, fn, "sendbuff", sendbuff, count);
+    if (r == haloSuccess)
+        r = api_check_buf(comm, fn, "recvbuff", recvbuff, count);
+    struct halo_op o = {.coll = HALO_COLL_ALLREDUCE, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = count,
+                        .dtype = datatype, .op = op, .root = -1, .comm = comm};
+    return api_finish_checks(r, &o);
+}
+
+HALO_API haloResult_t haloAllGather(const void *sendbuff, void *recvbuff, size_t sendcount, haloDataType_t datatype,
+                                    haloComm_t comm, haloStream_t stream)
+{
+    const char *fn = "haloAllGather";
+    haloResult_t r = api_check_comm(comm, fn, stream);
+    if (r == haloSuccess)
+        r = api_check_types(comm, fn, datatype, 0, haloSum);
+    if (r == haloSuccess)
+        r = api_check_size(comm, fn, sendcount, datatype, (size_t)comm->nranks);
+    if (r == haloSuccess)
+        r = api_check_buf(comm, fn, "sendbuff", sendbuff, sendcount);
+    if (r == haloSuccess)
+        r = api_check_buf(comm, fn, "recvbuff", recvbuff, sendcount);
+    struct halo_op o = {.coll = HALO_COLL_ALLGATHER, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = sendcount,
+                        .dtype = datatype, .op = haloSum, .root = -1, .comm = comm};
+    return api_finish_checks(r, &o);
+}
+
+HALO_API haloResult_t haloBroadcast(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,
+                                    int root, haloComm_t comm, haloStream_t stream)
+{
+    const char *fn = "haloBroadcast";
+    haloResult_t r = api_check_comm(comm, fn, stream);
+    if (r == haloSuccess)
+        r = api_check_types(comm, fn, datatype, 0, haloSum);
+    if (r == haloSuccess)
+        r = api_check_size(comm, fn, count, datatype, 1);
+    if (r == haloSuccess)
+        r = api_check_root(comm, fn, "root", root);
+    if (r == haloSuccess && comm->rank == root)
+        r = api_check_buf(comm, fn, "sendbuff (on the root)", sendbuff, count);
+    if (r == haloSuccess)
+        r = api_check_buf(comm, fn, "recvbuff", recvbuff, count);
+    struct halo_op o = {.coll = HALO_COLL_BROADCAST, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = count,
+                        .dtype = datatype, .op = haloSum, .root = root, .comm = comm};
+    return api_finish_checks(r, &o);
+}
+
+HALO_API haloResult_t haloReduceScatter(const void *sendbuff, void *recvbuff, size_t recvcount,
+                                        haloDataType_t datatype, haloRedOp_t op, haloComm_t comm,
+                                        haloStream_t stream)
+{
+    const char *fn = "haloReduceScatter";
+    haloResult_t r = api_check_comm(comm, fn, stream);
+    if (r == haloSuccess)
+        r = api_check_types(comm, fn, datatype, 1, op);
+    if (r == haloSuccess)
+        r = api_check_size(comm, fn, recvcount, datatype, (size_t)comm->nranks);
+    if (r == haloSuccess)
+        r = api_check_buf(comm, fn, "sendbuff", sendbuff, recvcount);
+    if (r == haloSuccess)
+        r = api_check_buf(comm, fn, "recvbuff", recvbuff, recvcount);
+    struct halo_op o = {.coll = HALO_COLL_REDUCESCATTER, .sendbuf = sendbuff, .recvbuf = recvbuff,
+                        .count = recvcount, .dtype = datatype, .op = op, .root = -1, .comm = comm};
+    return api_finish_checks(r, &o);
+}
+
+HALO_API haloResult_t haloReduce(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,
+                                 haloRedOp_t op, int root, haloComm_t comm, haloStream_t stream)
+{
+    const char *fn = "haloReduce";
+    haloResult_t r = api_check_comm(comm, fn, stream);
+    if (r == haloSuccess)
+        r = api_check_types(comm, fn, datatype, 1, op);
+    if (r == haloSuccess)
+        r = api_check_size(comm, fn, count, datatype, 1);
+    if (r == haloSuccess)
+        r = api_check_root(comm, fn, "root", root);
+    if (r == haloSuccess)
+        r = api_check_buf(comm, fn, "sendbuff", sendbuff, count);
+    if (r == haloSuccess && comm->rank == root)
+        r = api_check_buf(comm, fn, "recvbuff (on the root)", recvbuff, count);
+    struct halo_op o = {.coll = HALO_COLL_REDUCE, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = count,
+                        .dtype = datatype, .op = op, .root = root, .comm = comm};
+    return api_finish_checks(r, &o);
+}
+
+static haloResult_t api_p2p(enum halo_coll coll, const char *fn, const void *sbuf, void *rbuf, size_t count,
+                            haloDataType_t datatype, int peer, haloComm_t comm, haloStream_t stream)
+{
+    haloResult_t r = api_check_comm(comm, fn, stream);
+    if (r == haloSuccess)
+        r = api_check_types(comm, fn, datatype, 0, haloSum);
+    if (r == haloSuccess)
+        r = api_check_size(comm, fn, count, datatype, 1);
+    if (r == haloSuccess)
+        r = api_check_root(comm, fn, "peer", peer);
+    if (r == haloSuccess)
+        r = api_check_buf(comm, fn, coll == HALO_COLL_SEND ? "sendbuff" : "recvbuff",
+                          coll == HALO_COLL_SEND ? sbuf : rbuf, count);
+    if (r == haloSuccess && peer == comm->rank && !group_active())
+        r = halo_error(comm, haloInvalidUsage,
+                       "%s: rank %d %s itself outside a group: put the send and the matching recv in one "
+                       "haloGroupStart/haloGroupEnd",
+                       fn, comm->rank, coll == HALO_COLL_SEND ? "sends to" : "receives from");
+    struct halo_op o = {.coll = coll, .sendbuf = sbuf, .recvbuf = rbuf, .count = count, .dtype = datatype,
+                        .op = haloSum, .root = peer, .comm = comm, .algo = HALO_ALGO_P2P, .nchannels = 1};
+    return api_finish_checks(r, &o);
+}
+
+HALO_API haloResult_t haloSend(const void *sendbuff, size_t count, haloDataType_t datatype, int peer,
+                               haloComm_t comm, haloStream_t stream)
+{
+    return api_p2p(HALO_COLL_SEND, "haloSend", sendbuff, NULL, count, datatype, peer, comm, stream);
+}
+
+HALO_API haloResult_t haloRecv(void *recvbuff, size_t count, haloDataType_t datatype, int peer, haloComm_t comm,
+                               haloStream_t stream)
+{
+    return api_p2p(HALO_COLL_RECV, "haloRecv", NULL, recvbuff, count, datatype, peer, comm, stream);
+}

@@ -1,0 +1,185 @@
+/*
+ * p2p.c — sends and receives, alone or batched by a group.
+ *
+ * Every op of a batch is a small state machine (bytes moved so far). One loop
+ * advances all of them without blocking on any, so a group holding both halves of
+ * an exchange cannot deadlock however large the messages. Ops on the same
+ * (communicator, peer, direction) complete in posting order, which is how a send
+ * is matched with its receive. Messages travel on channel 0 in slot-sized frames;
+ * each frame carries the sender's per-peer message number so a missing or extra
+ * call on one side is reported as a mismatch, not silently mis-paired.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "comm.h"
+#include "engine.h"
+#include "error.h"
+#include "group.h"
+#include "log.h"
+#include "reduce.h"
+
+struct p2p_task {
+    struct halo_op *op;
+    struct halo_exec ex;
+    size_t total, done;
+    int finished;
+    int started;
+};
+
+static void p2p_sig(struct p2p_task *t)
+{
+    struct halo_op *op = t->op;
+    struct halo_comm *comm = op->comm;
+    struct halo_sig *s = &t->ex.sig;
+    memset(s, 0, sizeof(*s));
+    s->count = op->count;
+    s->comm_tag = (uint32_t)comm->comm_id;
+    s->coll = HALO_COLL_SEND;
+    s->dtype = (uint8_t)op->dtype;
+    s->op = 0xff;
+    s->algo = HALO_ALGO_P2P;
+    if (op->coll == HALO_COLL_SEND) {
+        s->root = comm->rank;
+        s->opseq = comm->p2p_send_seq[op->root]++;
+    } else {
+        s->root = op->root;
+        s->opseq = comm->p2p_recv_seq[op->root]++;
+    }
+}
+
+/* Moves as many frames as are possible right now. Returns 1 in *moved if any. */
+static haloResult_t p2p_advance(struct p2p_task *t, int *moved)
+{
+    struct halo_conn *c = engine_conn(t->op->comm, 0, t->op->root);
+    haloResult_t r = c->ops->progress(c);
+    while (r == haloSuccess && !t->finished) {
+        size_t chunk = t->total - t->done < c->slot_size ? t->total - t->done : c->slot_size;
+        if (t->op->coll == HALO_COLL_SEND) {
+            void *slot;
+            size_t cap;
+            if ((r = c->ops->send_slot(c, &slot, &cap)) != haloSuccess || !slot)
+                break;
+            memcpy(slot, (const char *)t->op->sendbuf + t->done, chunk);
+            r = c->ops->send_post(c, chunk, &t->ex.sig);
+        } else {
+            const void *in;
+            size_t got;
+            struct halo_sig sig;
+            if ((r = c->ops->recv_peek(c, &in, &got, &sig)) != haloSuccess || !in)
+                break;
+            if ((r = engine_wait_frame(&t->ex, c, &in, chunk)) != haloSuccess) /* checks sig and length */
+                break;
+            memcpy((char *)t->op->recvbuf + t->done, in, chunk);
+            r = c->ops->recv_release(c);
+        }
+        t->done += chunk;
+        *moved = 1;
+        t->finished = t->done >= t->total;
+    }
+    return r;
+}
+
+/* A task may move only when every earlier task on its (comm, peer, direction) is done. */
+static int p2p_blocked(struct p2p_task *tasks, int i)
+{
+    for (int j = 0; j < i; j++)
+        if (!tasks[j].finished && tasks[j].op->comm == tasks[i].op->comm && tasks[j].op->root == tasks[i].op->root &&
+            tasks[j].op->coll == tasks[i].op->coll)
+            return 1;
+    return 0;
+}
+
+/* Sends to self are copied into the matching receives from self, in order. */
+static haloResult_t p2p_match_self(struct p2p_task *tasks, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct halo_op *s = tasks[i].op;
+        if (s->coll != HALO_COLL_SEND || s->root != s->comm->rank || tasks[i].finished)
+            continue;
+        int j = 0;
+        for (; j < n; j++) {
+            struct halo_op *rv = tasks[j].op;
+            if (rv->coll == HALO_COLL_RECV && rv->comm == s->comm && rv->root == s->comm->rank && !tasks[j].finished)
+                break;
+        }
+        if (j == n || tasks[j].total != tasks[i].total)
+            return halo_error(s->comm, haloInvalidUsage,
+                              "rank %d: a send to itself of %zu bytes has no matching receive from itself of the "
+                              "same size in the group",
+                              s->comm->rank, tasks[i].total);
+        memcpy(tasks[j].op->recvbuf, s->sendbuf, tasks[i].total);
+        tasks[i].finished = tasks[j].finished = 1;
+    }
+    for (int i = 0; i < n; i++)
+        if (!tasks[i].finished && tasks[i].op->coll == HALO_COLL_RECV && tasks[i].op->root == tasks[i].op->comm->rank)
+            return halo_error(tasks[i].op->comm, haloInvalidUsage,
+                              "rank %d: a receive from itself has no matching send to itself in the group",
+                              tasks[i].op->comm->rank);
+    return haloSuccess;
+}
+
+static haloResult_t p2p_init_tasks(struct p2p_task *tasks, struct halo_op *ops, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct p2p_task *t = &tasks[i];
+        t->op = &ops[i];
+        t->ex.comm = ops[i].comm;
+        t->ex.op = &ops[i];
+        t->ex.esize = halo_dtype_size(ops[i].dtype);
+        t->total = ops[i].count * t->ex.esize;
+        t->finished = ops[i].count == 0;
+        if (ops[i].root != ops[i].comm->rank && ops[i].count > 0)
+            p2p_sig(t);
+    }
+    return p2p_match_self(tasks, n);
+}
+
+static haloResult_t p2p_loop(struct p2p_task *tasks, int n)
+{
+    int64_t since = halo_now_us();
+    unsigned spins = 0;
+    for (;;) {
+        int pending = 0, moved = 0, stalled = -1;
+        for (int i = 0; i < n; i++) {
+            if (tasks[i].finished)
+                continue;
+            pending = 1;
+            if (p2p_blocked(tasks, i))
+                continue;
+            haloResult_t r = p2p_advance(&tasks[i], &moved);
+            if (r != haloSuccess)
+                return comm_fail(tasks[i].op->comm, r);
+            if (!tasks[i].finished && stalled < 0)
+                stalled = i;
+        }
+        if (!pending)
+            return haloSuccess;
+        if (moved) {
+            since = halo_now_us();
+            continue;
+        }
+        engine_relax(tasks[stalled].op->comm, &spins);
+        if (++spins % 256 == 0) {
+            struct halo_op *op = tasks[stalled].op;
+            haloResult_t r = engine_check_stall(op->comm, 0, op->root, since,
+                                                op->coll == HALO_COLL_SEND ? "send" : "receive");
+            if (r != haloSuccess)
+                return comm_fail(op->comm, r);
+        }
+    }
+}
+
+haloResult_t p2p_execute(struct halo_op *ops, int n)
+{
+    struct p2p_task one, *tasks = n == 1 ? &one : calloc((size_t)n, sizeof(*tasks));
+    if (!tasks)
+        return halo_error(ops[0].comm, haloSystemError, "out of memory for %d point-to-point operations", n);
+    memset(tasks, 0, sizeof(*tasks) * (size_t)n);
+    haloResult_t r = p2p_init_tasks(tasks, ops, n);
+    if (r == haloSuccess)
+        r = p2p_loop(tasks, n);
+    if (tasks != &one)
+        free(tasks);
+    return r;
+}

@@ -1,0 +1,577 @@
+/*
+ * comm.c — communicator life cycle: creation (bootstrap, peer table, transports),
+ * queries, errors, destruction and abort.
+ *
+ * Creation, on every rank:
+ *   1. check arguments, load parameters, connect to the bootstrap root (proving
+ *      the job secret);
+ *   2. open the tcp data listener, all-gather peer info (host identity, pid, cores,
+ *      listen address, agreed sizes);
+ *   3. classify every peer (self / shm on this host / tcp), create this rank's shm
+ *      segment, barrier, map the peers' segments and connect tcp, barrier, unlink
+ *      the segment name.
+ * A failure on any rank is relayed through the bootstrap so the others fail
+ * promptly instead of waiting for the timeout.
+ */
+#include "comm.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bootstrap.h"
+#include "engine.h"
+#include "error.h"
+#include "log.h"
+#include "reduce.h"
+#include "shm.h"
+#include "tcp.h"
+
+#define COMM_SLOT_SHM (64 * 1024)
+#define COMM_SLOT_TCP (256 * 1024)
+#define COMM_NSLOTS 8
+
+/* ---- registry of live communicators ----
+ * The one piece of mutable process-wide state: it lets every entry point reject a
+ * destroyed or never-created handle without touching freed memory. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct halo_comm **registry;
+static int registry_n, registry_cap;
+
+static int registry_add(struct halo_comm *comm)
+{
+    pthread_mutex_lock(&registry_lock);
+    if (registry_n == registry_cap) {
+        int cap = registry_cap ? registry_cap * 2 : 16;
+        struct halo_comm **r = realloc(registry, (size_t)cap * sizeof(*r));
+        if (!r) {
+            pthread_mutex_unlock(&registry_lock);
+            return -1;
+        }
+        registry = r;
+        registry_cap = cap;
+    }
+    registry[registry_n++] = comm;
+    pthread_mutex_unlock(&registry_lock);
+    return 0;
+}
+
+static void registry_remove(struct halo_comm *comm)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (int i = 0; i < registry_n; i++)
+        if (registry[i] == comm) {
+            registry[i] = registry[--registry_n];
+            break;
+        }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+int comm_registry_contains(const struct halo_comm *comm)
+{
+    int found = 0;
+    pthread_mutex_lock(&registry_lock);
+    for (int i = 0; i < registry_n && !found; i++)
+        found = registry[i] == comm;
+    pthread_mutex_unlock(&registry_lock);
+    return found;
+}
+
+haloResult_t comm_check(struct halo_comm *comm, const char *fn)
+{
+    if (!comm)
+        return halo_error(NULL, haloInvalidArgument, "%s: communicator is NULL", fn);
+    if (!comm_registry_contains(comm))
+        return halo_error(NULL, haloInvalidArgument,
+                          "%s: %p is not a live communicator (destroyed, aborted or never initialised)", fn,
+                          (void *)comm);
+    return haloSuccess;
+}
+
+/* ---- errors ---- */
+
+int comm_remote_aborted(struct halo_comm *comm)
+{
+    char msg[HALO_ERRLEN];
+    if (!comm->bs || !bootstrap_poll_abort(comm->bs, msg, sizeof(msg)))
+        return 0;
+    /* Relayed messages are "<code>|<text>" (see comm_fail). */
+    char *bar = strchr(msg, '|');
+    haloResult_t code = haloRemoteError;
+    const char *text = msg;
+    if (bar && bar - msg <= 2) {
+        int c = atoi(msg);
+        if (c == haloInvalidUsage || c == haloRemoteError || c == haloSystemError)
+            code = (haloResult_t)c;
+        text = bar + 1;
+    }
+    halo_error(comm, code, "rank %d: another rank failed: %s", comm->rank, text);
+    int expected = 0;
+    atomic_compare_exchange_strong(&comm->async_error, &expected, (int)code);
+    atomic_store(&comm->aborted, 1);
+    return 1;
+}
+
+void comm_set_async_error(struct halo_comm *comm, haloResult_t res)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&comm->async_error, &expected, (int)res))
+        return; /* already broken; the first error stays */
+    atomic_store(&comm->aborted, 1);
+    if (comm->bs) {
+        char msg[HALO_ERRLEN + 8];
+        pthread_mutex_lock(&comm->err_lock);
+        snprintf(msg, sizeof(msg), "%d|%s", (int)res, comm->last_error);
+        pthread_mutex_unlock(&comm->err_lock);
+        bootstrap_send_abort(comm->bs, msg);
+    }
+}
+
+haloResult_t comm_fail(struct halo_comm *comm, haloResult_t res)
+{
+    if (res == haloSuccess || res == haloInvalidArgument)
+        return res;
+    comm_set_async_error(comm, res);
+    return res;
+}
+
+size_t comm_slot_size(const struct halo_comm *comm, int peer)
+{
+    return comm->peers[peer].kind == HALO_TR_SHM ? comm->slot_size_shm : comm->slot_size_tcp;
+}
+
+/* ---- teardown ---- */
+
+static void comm_free(struct halo_comm *comm)
+{
+    if (!comm)
+        return;
+    engine_workers_destroy(comm);
+    if (comm->conns) {
+        for (int i = 0; i < comm->nchannels * comm->nranks; i++)
+            if (comm->conns[i])
+                comm->conns[i]->ops->close(comm->conns[i]);
+        free(comm->conns);
+    }
+    shm_destroy(comm);
+    tcp_destroy(comm);
+    bootstrap_close(comm->bs);
+    for (int c = 0; c < HALO_MAX_CHANNELS; c++)
+        free(comm->scratch[c]);
+    free(comm->peers);
+    free(comm->ring);
+    free(comm->p2p_send_seq);
+    free(comm->p2p_recv_seq);
+    pthread_mutex_destroy(&comm->err_lock);
+    comm->magic = HALO_COMM_DEAD;
+    free(comm);
+}
+
+/* ---- creation ---- */
+
+static uint64_t comm_hash_str(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return h;
+}
+
+static uint64_t comm_host_hash(void)
+{
+    char host[256] = "", boot[64] = "", ns[64] = "";
+    gethostname(host, sizeof(host) - 1);
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f) {
+        if (!fgets(boot, sizeof(boot), f))
+            boot[0] = 0;
+        fclose(f);
+    }
+    struct stat st;
+    if (stat("/proc/self/ns/net", &st) == 0)
+        snprintf(ns, sizeof(ns), "%llu", (unsigned long long)st.st_ino);
+    uint64_t h = 0xcbf29ce484222325ull;
+    h = comm_hash_str(h, host);
+    h = comm_hash_str(h, boot);
+    return comm_hash_str(h, ns);
+}
+
+static int comm_ncores(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static haloResult_t comm_apply_params(struct halo_comm *comm, const haloConfig_t *cfg)
+{
+    char err[512];
+    if (halo_params_load(&comm->params, err, sizeof(err)) != 0)
+        return halo_error(comm, haloInvalidArgument, "rank %d: %s", comm->rank, err);
+    const struct halo_params *p = &comm->params;
+    const char *tr = HALO_P_STR(p, transport);
+    if (strcmp(tr, "auto") && strcmp(tr, "shm") && strcmp(tr, "tcp"))
+        return halo_error(comm, haloInvalidArgument, "HALO_TRANSPORT=\"%s\": expected auto, shm or tcp", tr);
+    const char *algo = HALO_P_STR(p, algo);
+    if (strcmp(algo, "auto") && strcmp(algo, "ring") && strcmp(algo, "direct"))
+        return halo_error(comm, haloInvalidArgument, "HALO_ALGO=\"%s\": expected auto, ring or direct", algo);
+    const char *spin = HALO_P_STR(p, spin);
+    if (strcmp(spin, "auto") && strcmp(spin, "spin") && strcmp(spin, "yield"))
+        return halo_error(comm, haloInvalidArgument, "HALO_SPIN=\"%s\": expected auto, spin or yield", spin);
+    int64_t nch = HALO_P_INT(p, nchannels);
+    if (cfg && cfg->nChannels != HALO_CONFIG_UNDEF_INT)
+        nch = cfg->nChannels;
+    if (nch != HALO_AUTO && (nch < 1 || nch > HALO_MAX_CHANNELS))
+        return halo_error(comm, haloInvalidArgument, "HALO_NCHANNELS=%" PRId64 ": expected 1..%d or auto", nch,
+                          HALO_MAX_CHANNELS);
+    int64_t chunk = HALO_P_INT(p, chunk_size);
+    if (chunk != HALO_AUTO && (chunk < 4096 || chunk > (64 << 20) || chunk % 64))
+        return halo_error(comm, haloInvalidArgument,
+                          "HALO_CHUNK_SIZE=%" PRId64 ": expected a multiple of 64 between 4k and 64m, or auto", chunk);
+    comm->slot_size_shm = chunk == HALO_AUTO ? COMM_SLOT_SHM : (size_t)chunk;
+    comm->slot_size_tcp = chunk == HALO_AUTO ? COMM_SLOT_TCP : (size_t)chunk;
+    int64_t buf = HALO_P_INT(p, buffsize);
+    comm->nslots = buf == HALO_AUTO ? COMM_NSLOTS : (int)(buf / (int64_t)comm->slot_size_tcp);
+    if (comm->nslots < 2 || comm->nslots > 1024)
+        return halo_error(comm, haloInvalidArgument,
+                          "HALO_BUFFSIZE=%" PRId64 ": must hold 2..1024 slots of HALO_CHUNK_SIZE (%zu bytes)", buf,
+                          comm->slot_size_tcp);
+    comm->ncores = comm_ncores();
+    comm->nchannels = nch == HALO_AUTO ? 0 : (int)nch; /* 0: decided after the all-gather */
+    comm->timeout_us = HALO_P_INT(p, timeout);
+    if (cfg && cfg->timeoutMs != HALO_CONFIG_UNDEF_INT) {
+        if (cfg->timeoutMs <= 0)
+            return halo_error(comm, haloInvalidArgument, "config.timeoutMs=%d: must be > 0", cfg->timeoutMs);
+        comm->timeout_us = (int64_t)cfg->timeoutMs * 1000;
+    }
+    if (comm->timeout_us <= 0)
+        return halo_error(comm, haloInvalidArgument, "HALO_TIMEOUT_MS must be > 0");
+    return haloSuccess;
+}
+
+static int comm_transport_code(const char *tr)
+{
+    return strcmp(tr, "shm") == 0 ? 1 : strcmp(tr, "tcp") == 0 ? 2 : 0;
+}
+
+static void comm_fill_info(struct halo_comm *comm, struct halo_peer_info *me)
+{
+    memset(me, 0, sizeof(*me));
+    me->rank = comm->rank;
+    me->pid = getpid();
+    me->host_hash = comm_host_hash();
+    gethostname(me->hostname, sizeof(me->hostname) - 1);
+    me->ncores = comm->ncores;
+    me->nchannels = comm->nchannels;
+    me->slot_size_tcp = comm->slot_size_tcp;
+    me->slot_size_shm = comm->slot_size_shm;
+    me->nslots = comm->nslots;
+    me->transport_req = comm_transport_code(HALO_P_STR(&comm->params, transport));
+}
+
+static haloResult_t comm_check_agreement(struct halo_comm *comm)
+{
+    const struct halo_peer_info *a = &comm->peers[0].info;
+    for (int p = 1; p < comm->nranks; p++) {
+        const struct halo_peer_info *b = &comm->peers[p].info;
+        const char *what = NULL;
+        if (b->slot_size_tcp != a->slot_size_tcp || b->slot_size_shm != a->slot_size_shm)
+            what = "HALO_CHUNK_SIZE";
+        else if (b->nslots != a->nslots)
+            what = "HALO_BUFFSIZE";
+        else if (b->transport_req != a->transport_req)
+            what = "HALO_TRANSPORT";
+        else if ((b->nchannels == 0) != (a->nchannels == 0) || (a->nchannels && b->nchannels != a->nchannels))
+            what = "HALO_NCHANNELS";
+        if (what)
+            return halo_error(comm, haloInvalidUsage,
+                              "rank %d: %s differs between rank 0 (%s) and rank %d (%s): set it to the same value "
+                              "on every rank",
+                              comm->rank, what, a->hostname, p, b->hostname);
+    }
+    return haloSuccess;
+}
+
+/* Peer kinds, local indexes, channel count, ring order. */
+static haloResult_t comm_classify_peers(struct halo_comm *comm)
+{
+    const char *tr = HALO_P_STR(&comm->params, transport);
+    uint64_t my_host = comm->peers[comm->rank].info.host_hash;
+    int min_cores_per_rank = 1 << 30;
+    comm->nlocal = 0;
+    for (int p = 0; p < comm->nranks; p++) {
+        struct halo_peer *peer = &comm->peers[p];
+        int local = peer->info.host_hash == my_host;
+        peer->local_index = local ? comm->nlocal++ : -1;
+        if (p == comm->rank)
+            comm->local_rank = peer->local_index;
+        if (p == comm->rank)
+            peer->kind = HALO_TR_SELF;
+        else if (local && strcmp(tr, "tcp") != 0)
+            peer->kind = HALO_TR_SHM;
+        else if (!local && strcmp(tr, "shm") == 0)
+            return halo_error(comm, haloInvalidUsage,
+                              "rank %d: HALO_TRANSPORT=shm but rank %d runs on another host (%s): shm only joins "
+                              "ranks of one host; use auto or tcp",
+                              comm->rank, p, peer->info.hostname);
+        else
+            peer->kind = HALO_TR_TCP;
+    }
+    for (int p = 0; p < comm->nranks; p++) {
+        int nl = 0;
+        for (int q = 0; q < comm->nranks; q++)
+            nl += comm->peers[q].info.host_hash == comm->peers[p].info.host_hash;
+        int cpr = comm->peers[p].info.ncores / nl;
+        if (cpr < min_cores_per_rank)
+            min_cores_per_rank = cpr;
+    }
+    if (comm->nchannels == 0) /* auto: one channel per spare core, same on every rank */
+        comm->nchannels = min_cores_per_rank < 1 ? 1 : min_cores_per_rank > 4 ? 4 : min_cores_per_rank;
+    const char *spin = HALO_P_STR(&comm->params, spin);
+    comm->yield = strcmp(spin, "yield") == 0 ||
+                  (strcmp(spin, "auto") == 0 && comm->nlocal * comm->nchannels > comm->ncores);
+    for (int p = 0; p < comm->nranks; p++)
+        comm->ring[p] = p;
+    comm->ring_pos = comm->rank;
+    return haloSuccess;
+}
+
+static haloResult_t comm_alloc_tables(struct halo_comm *comm)
+{
+    comm->peers = calloc((size_t)comm->nranks, sizeof(*comm->peers));
+    comm->ring = calloc((size_t)comm->nranks, sizeof(int));
+    comm->p2p_send_seq = calloc((size_t)comm->nranks, sizeof(uint32_t));
+    comm->p2p_recv_seq = calloc((size_t)comm->nranks, sizeof(uint32_t));
+    if (!comm->peers || !comm->ring || !comm->p2p_send_seq || !comm->p2p_recv_seq)
+        return halo_error(comm, haloSystemError, "rank %d: out of memory for %d peers", comm->rank, comm->nranks);
+    return haloSuccess;
+}
+
+static haloResult_t comm_alloc_conns(struct halo_comm *comm)
+{
+    size_t slot = comm->slot_size_tcp > comm->slot_size_shm ? comm->slot_size_tcp : comm->slot_size_shm;
+    comm->conns = calloc((size_t)comm->nchannels * (size_t)comm->nranks, sizeof(*comm->conns));
+    if (!comm->conns)
+        return halo_error(comm, haloSystemError, "rank %d: out of memory", comm->rank);
+    for (int c = 0; c < comm->nchannels; c++)
+        if (posix_memalign(&comm->scratch[c], 4096, slot) != 0)
+            return halo_error(comm, haloSystemError, "rank %d: out of memory for channel buffers", comm->rank);
+    return haloSuccess;
+}
+
+static haloResult_t comm_connect(struct halo_comm *comm)
+{
+    haloResult_t r = comm_alloc_conns(comm);
+    if (r == haloSuccess)
+        r = shm_setup_local(comm);
+    if (r == haloSuccess)
+        r = bootstrap_barrier(comm->bs);
+    if (r == haloSuccess)
+        r = shm_connect_all(comm);
+    if (r == haloSuccess && comm->nranks > 1)
+        r = tcp_connect_all(comm);
+    if (r == haloSuccess)
+        r = bootstrap_barrier(comm->bs);
+    if (r == haloSuccess)
+        shm_unlink_own(comm);
+    return r;
+}
+
+static haloResult_t comm_setup(struct halo_comm *comm, const haloUniqueId *id)
+{
+    haloResult_t r = bootstrap_connect(&comm->bs, id, comm->rank, comm->nranks, &comm->params, comm);
+    if (r != haloSuccess)
+        return r;
+    comm->comm_id = bootstrap_job_id(comm->bs);
+    if ((r = comm_alloc_tables(comm)) != haloSuccess)
+        return r;
+    struct halo_peer_info *infos = calloc((size_t)comm->nranks, sizeof(*infos));
+    if (!infos)
+        return halo_error(comm, haloSystemError, "rank %d: out of memory", comm->rank);
+    comm_fill_info(comm, &infos[comm->rank]);
+    if (comm->nranks > 1)
+        r = tcp_listen_start(comm, &infos[comm->rank]);
+    if (r == haloSuccess)
+        r = bootstrap_allgather(comm->bs, infos, sizeof(*infos));
+    for (int p = 0; r == haloSuccess && p < comm->nranks; p++)
+        comm->peers[p].info = infos[p];
+    free(infos);
+    if (r == haloSuccess)
+        r = comm_check_agreement(comm);
+    if (r == haloSuccess)
+        r = comm_classify_peers(comm);
+    if (r == haloSuccess)
+        r = comm_connect(comm);
+    return r;
+}
+
+static haloResult_t comm_read_config(struct halo_comm *comm, const haloConfig_t *user, haloConfig_t *out)
+{
+    haloConfig_t def = HALO_CONFIG_INITIALIZER;
+    *out = def;
+    if (!user)
+        return haloSuccess;
+    size_t n = user->size < sizeof(*out) ? user->size : sizeof(*out);
+    if (n < offsetof(haloConfig_t, version) + sizeof(unsigned))
+        return halo_error(comm, haloInvalidArgument, "config.size %zu is too small: initialise the config with "
+                          "HALO_CONFIG_INITIALIZER", user->size);
+    memcpy(out, user, n);
+    if (out->magic != HALO_CONFIG_MAGIC)
+        return halo_error(comm, haloInvalidArgument,
+                          "config was not initialised with HALO_CONFIG_INITIALIZER (magic 0x%x)", out->magic);
+    if (out->blocking != HALO_CONFIG_UNDEF_INT && out->blocking != 1)
+        return halo_error(comm, haloInvalidArgument,
+                          "config.blocking=%d: only blocking communicators (1) are supported in host mode",
+                          out->blocking);
+    if (out->commName)
+        snprintf(comm->name, sizeof(comm->name), "%s", out->commName);
+    out->commName = NULL; /* copied; never keep the caller's pointer */
+    return haloSuccess;
+}
+
+static haloResult_t comm_init(haloComm_t *out, int nranks, const haloUniqueId *id, int rank,
+                              const haloConfig_t *user_cfg)
+{
+    if (!out)
+        return halo_error(NULL, haloInvalidArgument, "haloCommInitRank: comm pointer is NULL");
+    if (nranks < 1)
+        return halo_error(NULL, haloInvalidArgument, "haloCommInitRank: nranks %d must be >= 1", nranks);
+    if (rank < 0 || rank >= nranks)
+        return halo_error(NULL, haloInvalidArgument, "haloCommInitRank: rank %d is out of range for %d ranks", rank,
+                          nranks);
+    struct halo_uid uid;
+    haloResult_t r = bootstrap_uid_decode(id, &uid);
+    if (r != haloSuccess)
+        return r;
+    struct halo_comm *comm = calloc(1, sizeof(*comm));
+    if (!comm)
+        return halo_error(NULL, haloSystemError, "haloCommInitRank: out of memory");
+    pthread_mutex_init(&comm->err_lock, NULL);
+    comm->magic = HALO_COMM_MAGIC;
+    comm->rank = rank;
+    comm->nranks = nranks;
+    haloConfig_t cfg;
+    r = comm_read_config(comm, user_cfg, &cfg);
+    if (r == haloSuccess)
+        r = comm_apply_params(comm, &cfg);
+    if (r == haloSuccess)
+        r = comm_setup(comm, id);
+    if (r == haloSuccess && registry_add(comm) != 0)
+        r = halo_error(comm, haloSystemError, "rank %d: out of memory", rank);
+    if (r != haloSuccess) {
+        halo_thread_set_error(comm->last_error);
+        if (comm->bs) {
+            char msg[HALO_ERRLEN + 8];
+            snprintf(msg, sizeof(msg), "%d|%s", (int)r, comm->last_error);
+            bootstrap_send_abort(comm->bs, msg);
+        }
+        comm_free(comm);
+        return r;
+    }
+    HLOG_INFO(HALO_SUB_INIT, rank, "communicator %016" PRIx64 " ready: rank %d of %d, %d local, %d channel(s)%s",
+              comm->comm_id, rank, nranks, comm->nlocal, comm->nchannels, comm->yield ? ", yielding" : "");
+    *out = comm;
+    return haloSuccess;
+}
+
+/* ---- public API ---- */
+
+HALO_API haloResult_t haloGetUniqueId(haloUniqueId *uniqueId)
+{
+    if (!uniqueId)
+        return halo_error(NULL, haloInvalidArgument, "haloGetUniqueId: uniqueId is NULL");
+    struct halo_params params;
+    char err[512];
+    if (halo_params_load(&params, err, sizeof(err)) != 0)
+        return halo_error(NULL, haloInvalidArgument, "%s", err);
+    return bootstrap_root_start(uniqueId, &params, NULL, 0);
+}
+
+HALO_API haloResult_t haloCommInitRank(haloComm_t *comm, int nranks, haloUniqueId commId, int rank)
+{
+    return comm_init(comm, nranks, &commId, rank, NULL);
+}
+
+HALO_API haloResult_t haloCommInitRankConfig(haloComm_t *comm, int nranks, haloUniqueId commId, int rank,
+                                             haloConfig_t *config)
+{
+    return comm_init(comm, nranks, &commId, rank, config);
+}
+
+haloResult_t comm_init_internal(haloComm_t *out, int nranks, const haloUniqueId *id, int rank,
+                                const haloConfig_t *cfg)
+{
+    return comm_init(out, nranks, id, rank, cfg);
+}
+
+HALO_API haloResult_t haloCommDestroy(haloComm_t comm)
+{
+    if (!comm)
+        return haloSuccess; /* like free(NULL) */
+    haloResult_t r = comm_check(comm, "haloCommDestroy");
+    if (r != haloSuccess)
+        return r;
+    registry_remove(comm);
+    comm_free(comm);
+    return haloSuccess;
+}
+
+HALO_API haloResult_t haloCommAbort(haloComm_t comm)
+{
+    if (!comm)
+        return haloSuccess;
+    haloResult_t r = comm_check(comm, "haloCommAbort");
+    if (r != haloSuccess)
+        return r;
+    halo_error(comm, haloRemoteError, "rank %d aborted the communicator (haloCommAbort)", comm->rank);
+    comm_set_async_error(comm, haloRemoteError);
+    registry_remove(comm);
+    comm_free(comm);
+    return haloSuccess;
+}
+
+HALO_API haloResult_t haloCommCount(const haloComm_t comm, int *count)
+{
+    haloResult_t r = comm_check(comm, "haloCommCount");
+    if (r == haloSuccess && !count)
+        r = halo_error(comm, haloInvalidArgument, "haloCommCount: count is NULL");
+    if (r == haloSuccess)
+        *count = comm->nranks;
+    return r;
+}
+
+HALO_API haloResult_t haloCommUserRank(const haloComm_t comm, int *rank)
+{
+    haloResult_t r = comm_check(comm, "haloCommUserRank");
+    if (r == haloSuccess && !rank)
+        r = halo_error(comm, haloInvalidArgument, "haloCommUserRank: rank is NULL");
+    if (r == haloSuccess)
+        *rank = comm->rank;
+    return r;
+}
+
+HALO_API haloResult_t haloCommGetAsyncError(haloComm_t comm, haloResult_t *asyncError)
+{
+    haloResult_t r = comm_check(comm, "haloCommGetAsyncError");
+    if (r == haloSuccess && !asyncError)
+        r = halo_error(comm, haloInvalidArgument, "haloCommGetAsyncError: asyncError is NULL");
+    if (r == haloSuccess) {
+        if (atomic_load(&comm->async_error) == haloSuccess)
+            comm_remote_aborted(comm);
+        *asyncError = (haloResult_t)atomic_load(&comm->async_error);
+    }
+    return r;
+}
+
+HALO_API const char *haloGetLastError(haloComm_t comm)
+{
+    if (comm && comm_registry_contains(comm))
+        return comm->last_error;
+    return halo_thread_last_error();
+}

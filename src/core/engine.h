@@ -1,0 +1,93 @@
+/*
+ * engine.h — running a collective: the blocking primitives algorithms are written
+ * with, the per-channel execution context, and the dispatch of channels to worker
+ * threads.
+ *
+ * An algorithm is straight-line code over primitives such as "receive a slice from
+ * prev, reduce it with mine, send the result to next". Each primitive waits (busy
+ * polling, yielding when ranks outnumber cores) for the frame and/or the slot it
+ * needs, checks the frame's signature against this rank's own, and gives up with
+ * haloRemoteError when the peer makes no progress for HALO_TIMEOUT_MS or another
+ * rank aborted.
+ */
+#ifndef HALO_ENGINE_H
+#define HALO_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "comm.h"
+#include "haloccl.h"
+#include "transport.h"
+
+enum halo_coll {
+    HALO_COLL_ALLREDUCE = 1,
+    HALO_COLL_ALLGATHER = 2,
+    HALO_COLL_BROADCAST = 3,
+    HALO_COLL_REDUCESCATTER = 4,
+    HALO_COLL_REDUCE = 5,
+    HALO_COLL_SEND = 6,
+    HALO_COLL_RECV = 7
+};
+
+enum halo_algo { HALO_ALGO_RING = 1, HALO_ALGO_DIRECT = 2, HALO_ALGO_P2P = 3 };
+
+/* A validated operation as the user called it. */
+struct halo_op {
+    enum halo_coll coll;
+    const void *sendbuf;
+    void *recvbuf;
+    size_t count; /* per the API: allgather sendcount, reducescatter recvcount */
+    haloDataType_t dtype;
+    haloRedOp_t op;
+    int root; /* root for broadcast/reduce, peer for send/recv, -1 otherwise */
+    struct halo_comm *comm;
+    enum halo_algo algo;
+    int nchannels;
+};
+
+/* What one thread needs to run one channel of one operation. */
+struct halo_exec {
+    struct halo_comm *comm;
+    const struct halo_op *op;
+    int ch;
+    size_t esize;
+    struct halo_sig sig;
+    void *scratch; /* slot-sized private buffer of this channel */
+};
+
+const char *halo_coll_name(enum halo_coll c);
+/* "allreduce(count=10, float32, sum)" into buf. */
+const char *halo_sig_describe(const struct halo_sig *s, char *buf, size_t len);
+
+/* Primitives. Byte counts are multiples of the element size and at most the slot
+ * size. The reducing ones take element counts. `final` applies avg's division. */
+haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t bytes);
+haloResult_t prim_recv(struct halo_exec *ex, int from, void *dst, size_t bytes);
+haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to, void *dst, size_t bytes);
+haloResult_t prim_recv_reduce_send(struct halo_exec *ex, int from, int to, const void *src, size_t n);
+haloResult_t prim_recv_reduce_copy_send(struct halo_exec *ex, int from, int to, const void *src, void *dst,
+                                        size_t n, int final);
+haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, const void *src, void *dst, size_t n,
+                                   int final);
+
+/* Lower-level waits, used by the primitives and by algorithms with several peers
+ * in flight (direct). The frame stays owned by the connection until release. */
+haloResult_t engine_wait_slot(struct halo_exec *ex, struct halo_conn *c, void **buf, size_t *cap);
+haloResult_t engine_wait_frame(struct halo_exec *ex, struct halo_conn *c, const void **buf, size_t len);
+haloResult_t engine_check_stall(struct halo_comm *comm, int ch, int peer, int64_t since_us, const char *what);
+void engine_relax(struct halo_comm *comm, unsigned *spins);
+struct halo_conn *engine_conn(struct halo_comm *comm, int ch, int peer);
+
+/* Runs fn(ex) for channels 0..op->nchannels-1: channel 0 on the calling thread, the
+ * others on the communicator's worker threads. Returns the first error. */
+/* Fills esize and the signature from ex->op (and the comm's current sequence). */
+void engine_exec_init(struct halo_exec *ex);
+typedef haloResult_t (*halo_channel_fn)(struct halo_exec *ex);
+haloResult_t engine_run(struct halo_comm *comm, const struct halo_op *op, halo_channel_fn fn);
+void engine_workers_destroy(struct halo_comm *comm);
+
+/* Splits count elements into parts pieces: piece k is [*off, *off + *len). */
+void engine_split(size_t count, int parts, int k, size_t *off, size_t *len);
+
+#endif

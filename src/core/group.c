@@ -1,0 +1,90 @@
+/*
+ * group.c — haloGroupStart / haloGroupEnd.
+ *
+ * The queue is per calling thread (thread-local), as groups are a property of the
+ * thread that opens them (the same contract as NCCL's). At the outermost End,
+ * collectives run first, in issue order (every rank issues them in the same
+ * order, so their schedules line up), then all sends and receives run together.
+ * An argument error inside the group is returned by the failing call and again
+ * by End, which then runs nothing: running a partial group would leave peers
+ * waiting.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "group.h"
+
+struct group_state {
+    int depth;
+    haloResult_t err;
+    struct halo_op *ops;
+    int n, cap;
+};
+
+static _Thread_local struct group_state group;
+
+int group_active(void)
+{
+    return group.depth > 0;
+}
+
+void group_note_error(haloResult_t r)
+{
+    if (group.depth > 0 && group.err == haloSuccess)
+        group.err = r;
+}
+
+haloResult_t group_enqueue(const struct halo_op *op)
+{
+    if (group.n == group.cap) {
+        int cap = group.cap ? group.cap * 2 : 16;
+        struct halo_op *ops = realloc(group.ops, (size_t)cap * sizeof(*ops));
+        if (!ops) {
+            group_note_error(haloSystemError);
+            return halo_error(op->comm, haloSystemError, "out of memory queueing a group operation");
+        }
+        group.ops = ops;
+        group.cap = cap;
+    }
+    group.ops[group.n++] = *op;
+    return haloSuccess;
+}
+
+HALO_API haloResult_t haloGroupStart(void)
+{
+    group.depth++;
+    return haloSuccess;
+}
+
+static haloResult_t group_run(void)
+{
+    haloResult_t r = haloSuccess;
+    int np2p = 0;
+    for (int i = 0; i < group.n && r == haloSuccess; i++) {
+        if (group.ops[i].coll == HALO_COLL_SEND || group.ops[i].coll == HALO_COLL_RECV)
+            group.ops[np2p++] = group.ops[i]; /* compact p2p ops to the front, order kept */
+        else
+            r = coll_execute(&group.ops[i]);
+    }
+    if (r == haloSuccess && np2p > 0)
+        r = p2p_execute(group.ops, np2p);
+    return r;
+}
+
+HALO_API haloResult_t haloGroupEnd(void)
+{
+    if (group.depth == 0)
+        return halo_error(NULL, haloInvalidUsage, "haloGroupEnd called without a matching haloGroupStart");
+    if (--group.depth > 0)
+        return haloSuccess;
+    haloResult_t r = group.err != haloSuccess ? group.err : group_run();
+    group.n = 0;
+    group.err = haloSuccess;
+    if (group.cap > 256) {
+        free(group.ops);
+        group.ops = NULL;
+        group.cap = 0;
+    }
+    return r;
+}

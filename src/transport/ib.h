@@ -1,0 +1,225 @@
+/*
+ * ib.h — the ib transport (verbs, RoCE v2 via rdma_cm): RC QPs, receiver slots in
+ * registered pinned memory, RDMA WRITE WITH IMM into the peer's slot, credits back
+ * by small RDMA writes. libibverbs and librdmacm are loaded at run time, so the
+ * library runs (without ib) on machines that lack rdma-core.
+ *
+ * Life cycle, driven by comm init:
+ *   ib_supported()            may ib be used at all (libraries load, a port is ACTIVE)
+ *   ib_listen_start()         before the peer-info all-gather: binds an rdma_cm
+ *                             listener to the data interface's IP, which finds the
+ *                             RDMA device and port behind it; fills struct
+ *                             halo_ib_peer_info for the all-gather
+ *   ib_connect_all()          after it: per channel, the higher rank connects, the
+ *                             lower accepts; every connection proves the job secret
+ *   conns[ch * nranks + peer] then work through halo_ib_ops like shm/tcp ones
+ *   ib_destroy()              after every connection was closed
+ * Blocking: ib_listen_start and ib_connect_all block (bounded by cfg->timeout_us);
+ * the ops never block (transport.h).
+ */
+#ifndef HALO_IB_H
+#define HALO_IB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "haloccl.h"
+#include "socket.h"
+#include "transport.h"
+
+struct halo_comm;
+struct halo_ib;
+
+extern const struct halo_transport_ops halo_ib_ops;
+
+/* What ib needs from the communicator's parameters and bootstrap; filled by comm init. */
+struct halo_ib_config {
+    struct halo_sockaddr addr; /* data interface IP to listen on (port 0: any free port) */
+    const char *hca;           /* HALO_IB_HCA, NCCL syntax ("mlx5_0:1,mlx5_1", "^irdma", "=rxe0"); "" = any */
+    int nchannels;             /* connections per peer */
+    size_t slot_size;          /* payload bytes per slot (same on every rank) */
+    int nslots;                /* slots per direction (same on every rank), 1..4096 */
+    int64_t timeout_us;        /* connection setup bound (HALO_TIMEOUT_MS) */
+    const uint8_t *key;        /* job secret (32 bytes), or NULL for an unauthenticated job */
+    uint64_t job_id;           /* bootstrap job id (binds proofs to the job) */
+};
+
+/* This rank's part of the peer-info all-gather. Plain data, no pointers; 96 bytes. */
+struct halo_ib_peer_info {
+    struct halo_sockaddr addr; /* rdma_cm listener (IP of the data interface, port) */
+    char dev[32];              /* RDMA device behind addr, e.g. "mlx5_0", "rxe0" */
+    uint8_t port;              /* its port number */
+    uint8_t active;            /* 1: this rank listens over ib; 0: ib not in use here */
+    uint16_t mtu;              /* active MTU in bytes */
+    uint32_t reserved;
+    uint8_t nonce[16];         /* random per listener: binds connection proofs to it */
+    uint8_t pad[8];
+};
+_Static_assert(sizeof(struct halo_ib_peer_info) == 96, "halo_ib_peer_info is all-gathered as 96 bytes");
+
+/* 1 when libibverbs and librdmacm could be loaded and at least one RDMA port is
+ * ACTIVE. Computed once (pthread_once), immutable afterwards; when 0,
+ * ib_unsupported_reason() says why in a sentence. */
+int ib_supported(void);
+const char *ib_unsupported_reason(void);
+
+/* Name of the RDMA device bound to the interface holding addr (via rdma_cm), with
+ * its port and state, or 0 when there is none. For auto selection. Blocking, short. */
+int ib_device_of_addr(const struct halo_sockaddr *addr, char *dev, size_t devlen, int *port, int *active);
+
+/* Creates the per-communicator ib context, binds the listener to cfg->addr and
+ * fills me. comm is used for rank, nranks and error recording. */
+haloResult_t ib_listen_start(struct halo_comm *comm, const struct halo_ib_config *cfg, struct halo_ib **ib,
+                             struct halo_ib_peer_info *me);
+/* peers[r]: rank r's all-gathered info, or NULL when rank r is not reached over ib
+ * (self included). For every such peer and channel connects (to lower ranks) or
+ * accepts (from higher ones) and stores the connection in
+ * conns[ch * nranks + peer]. On failure the connections made so far stay in
+ * conns for the caller to close. */
+haloResult_t ib_connect_all(struct halo_ib *ib, const struct halo_ib_peer_info *const *peers,
+                            struct halo_conn **conns);
+/* Closes the listener and releases devices. NULL-safe; call after closing conns. */
+void ib_destroy(struct halo_ib *ib);
+
+
+/* ---- Internal to src/transport/ib*.c (define HALO_IB_INTERNAL before including) ---- */
+#ifdef HALO_IB_INTERNAL
+#if defined(__has_include)
+#if __has_include(<infiniband/verbs.h>) && __has_include(<rdma/rdma_cma.h>)
+#define HALO_IB_HEADERS 1
+#endif
+#endif
+
+#ifdef HALO_IB_HEADERS
+#include <infiniband/verbs.h>
+#include <rdma/rdma_cma.h>
+
+/* The verbs and rdma_cm functions used, loaded with dlopen/dlsym (ib_verbs.c). The
+ * data-path verbs (ibv_post_send, ibv_post_recv, ibv_poll_cq) are static inline in
+ * verbs.h and call through the context's ops: they need no symbol. Fields have no
+ * ibv_ prefix: verbs.h defines ibv_reg_mr and ibv_query_port as macros. */
+struct ib_api {
+    struct ibv_device **(*get_device_list)(int *n);
+    void (*free_device_list)(struct ibv_device **list);
+    const char *(*get_device_name)(struct ibv_device *dev);
+    int (*query_device)(struct ibv_context *ctx, struct ibv_device_attr *attr);
+    int (*query_port)(struct ibv_context *ctx, uint8_t port, struct ibv_port_attr *attr);
+    int (*query_gid)(struct ibv_context *ctx, uint8_t port, int index, union ibv_gid *gid);
+    struct ibv_pd *(*alloc_pd)(struct ibv_context *ctx);
+    int (*dealloc_pd)(struct ibv_pd *pd);
+    struct ibv_cq *(*create_cq)(struct ibv_context *ctx, int cqe, void *cq_context,
+                                struct ibv_comp_channel *channel, int comp_vector);
+    int (*destroy_cq)(struct ibv_cq *cq);
+    struct ibv_mr *(*reg_mr)(struct ibv_pd *pd, void *addr, size_t length, int access);
+    int (*dereg_mr)(struct ibv_mr *mr);
+    int (*get_async_event)(struct ibv_context *ctx, struct ibv_async_event *event);
+    void (*ack_async_event)(struct ibv_async_event *event);
+    const char *(*wc_status_str)(enum ibv_wc_status status);
+    const char *(*event_type_str)(enum ibv_event_type event);
+    const char *(*port_state_str)(enum ibv_port_state state);
+
+    struct rdma_event_channel *(*create_event_channel)(void);
+    void (*destroy_event_channel)(struct rdma_event_channel *channel);
+    int (*create_id)(struct rdma_event_channel *channel, struct rdma_cm_id **id, void *context,
+                     enum rdma_port_space ps);
+    int (*destroy_id)(struct rdma_cm_id *id);
+    int (*bind_addr)(struct rdma_cm_id *id, struct sockaddr *addr);
+    int (*listen)(struct rdma_cm_id *id, int backlog);
+    int (*resolve_addr)(struct rdma_cm_id *id, struct sockaddr *src, struct sockaddr *dst, int timeout_ms);
+    int (*resolve_route)(struct rdma_cm_id *id, int timeout_ms);
+    int (*connect)(struct rdma_cm_id *id, struct rdma_conn_param *param);
+    int (*accept)(struct rdma_cm_id *id, struct rdma_conn_param *param);
+    int (*reject)(struct rdma_cm_id *id, const void *private_data, uint8_t private_data_len);
+    int (*disconnect)(struct rdma_cm_id *id);
+    int (*get_cm_event)(struct rdma_event_channel *channel, struct rdma_cm_event **event);
+    int (*ack_cm_event)(struct rdma_cm_event *event);
+    int (*create_qp)(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_qp_init_attr *attr);
+    void (*destroy_qp)(struct rdma_cm_id *id);
+    const char *(*event_str)(enum rdma_cm_event_type event);
+    int (*migrate_id)(struct rdma_cm_id *id, struct rdma_event_channel *channel);
+    struct ibv_context **(*get_devices)(int *n);
+    void (*free_devices)(struct ibv_context **list);
+};
+
+/* The loaded table, or NULL when rdma-core is missing (ib_supported() says why). */
+const struct ib_api *ib_api(void);
+
+/* Does device `dev`, port `port` pass the HALO_IB_HCA spec? NCCL syntax: comma list
+ * of name[:port] prefixes; leading ^ excludes; leading = makes names exact. */
+int ib_hca_match(const char *spec, const char *dev, int port);
+/* "4096", "1024", ... for an ibv_mtu. */
+int ib_mtu_bytes(enum ibv_mtu mtu);
+/* "25 Gbit/s (4X EDR)"-style text from active_speed/active_width. */
+const char *ib_port_speed_str(const struct ibv_port_attr *pa, char *buf, size_t len);
+
+/* One RDMA device used by a communicator: its protection domain and what the
+ * async events said. The ibv_context belongs to librdmacm (shared by the process). */
+struct ib_dev {
+    struct ibv_context *ctx;
+    struct ibv_pd *pd;
+    char name[32];
+    _Atomic int fatal;            /* IBV_EVENT_DEVICE_FATAL seen (atomic: channel threads) */
+    _Atomic unsigned port_down;   /* bit p: IBV_EVENT_PORT_ERR on port p (atomic) */
+    struct ib_dev *next;
+};
+
+/* Wire header at the start of every slot; the payload follows it. 64 bytes. */
+struct ib_frame_hdr {
+    uint32_t magic;          /* IB_FRAME_MAGIC */
+    uint32_t kind;           /* enum halo_frame_kind */
+    uint32_t seq;            /* frame number in this direction (low 32 bits) */
+    uint32_t len;            /* payload bytes */
+    struct halo_sig sig;     /* the operation it belongs to */
+    uint64_t reserved[2];
+};
+#define IB_FRAME_MAGIC 0x46424c48u /* "HLBF" */
+#define IB_HDR_BYTES 64u
+
+/* One connection: a QP to one peer on one channel, both directions. */
+struct ib_conn {
+    struct halo_conn base;
+    struct ib_dev *dev;
+    struct rdma_event_channel *cm_ch; /* this connection's own cm events (disconnect) */
+    struct rdma_cm_id *id;
+    struct ibv_qp *qp;
+    struct ibv_cq *cq;
+    int nslots;
+    size_t stride;                 /* header + slot_size, rounded to 64 */
+    uint32_t max_inline;
+    /* Receive region: nslots slots the peer writes, then the credit word the peer
+     * writes (how many of our frames it released). Remote-writable. */
+    uint8_t *rx;
+    size_t rx_bytes;
+    struct ibv_mr *rx_mr;
+    /* Send staging: nslots slots, then the credit source word. */
+    uint8_t *tx;
+    size_t tx_bytes;
+    struct ibv_mr *tx_mr;
+    uint64_t remote_addr;          /* peer's receive region */
+    uint32_t remote_rkey;
+    /* Send state. */
+    uint64_t tx_head;              /* frames posted */
+    uint64_t tx_done;              /* data writes completed locally */
+    int tx_slot_out;               /* send_slot handed out tx_head's slot */
+    /* Receive state. */
+    uint64_t rx_tail;              /* frames released */
+    uint64_t rx_arrived;           /* frames whose completion was polled */
+    uint64_t credit_sent;          /* rx_tail value last written to the peer */
+    int credit_inflight;
+    /* Health. */
+    unsigned idle_polls;
+    int64_t next_check_us;
+    haloResult_t failed;           /* sticky once an error was recorded */
+    int established;
+    char desc[192];                /* "peer 1 (10.0.0.2:4791) via rxe0 port 1, channel 0, qp 0x11" */
+};
+
+/* Data path (ib_conn.c). */
+haloResult_t ib_conn_fail(struct ib_conn *c, haloResult_t res, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+haloResult_t ib_conn_post_recvs(struct ib_conn *c, int n);
+void ib_conn_destroy(struct ib_conn *c);
+#endif /* HALO_IB_HEADERS */
+#endif /* HALO_IB_INTERNAL */
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * mp.h — multi-process harness for tests: run a function as N ranks of one job,
+ * each a forked child, and collect their exit codes. A child that fails or hangs
+ * fails the test; the harness kills the rest after a deadline.
+ */
+#ifndef HALO_TEST_MP_H
+#define HALO_TEST_MP_H
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "haloccl.h"
+
+typedef int (*mp_rank_fn)(int rank, int nranks, haloUniqueId id, void *arg);
+
+/* Returns 0 when every rank exited 0, else the first failing code (or 128+signal). */
+static inline int mp_run(int nranks, mp_rank_fn fn, void *arg, int deadline_s)
+{
+    haloUniqueId id;
+    if (haloGetUniqueId(&id) != haloSuccess) {
+        fprintf(stderr, "haloGetUniqueId: %s\n", haloGetLastError(NULL));
+        return 1;
+    }
+    pid_t pids[64];
+    for (int r = 0; r < nranks; r++) {
+        fflush(NULL);
+        pids[r] = fork();
+        if (pids[r] == 0)
+            _exit(fn(r, nranks, id, arg));
+    }
+    int result = 0, left = nranks;
+    time_t end = time(NULL) + deadline_s;
+    while (left > 0) {
+        int status;
+        pid_t p = waitpid(-1, &status, WNOHANG);
+        if (p > 0) {
+            left--;
+            int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            for (int r = 0; r < nranks; r++)
+                if (pids[r] == p && code != 0) {
+                    fprintf(stderr, "rank %d exited with %d\n", r, code);
+                    if (!result)
+                        result = code;
+                }
+            continue;
+        }
+        if (time(NULL) > end) {
+            fprintf(stderr, "ranks still running after %d s: killing them\n", deadline_s);
+            for (int r = 0; r < nranks; r++)
+                kill(pids[r], SIGKILL);
+            if (!result)
+                result = 124;
+            end = time(NULL) + 3600;
+        }
+        usleep(2000);
+    }
+    return result;
+}
+
+#define MP_CHECK(call)                                                                  \
+    do {                                                                                \
+        haloResult_t _r = (call);                                                       \
+        if (_r != haloSuccess) {                                                        \
+            fprintf(stderr, "%s:%d: %s -> %s: %s\n", __FILE__, __LINE__, #call,          \
+                    haloGetErrorString(_r), haloGetLastError(NULL));                    \
+            return 1;                                                                   \
+        }                                                                               \
+    } while (0)
+
+/* Same, with the communicator's error text. */
+#define MP_CHECKC(call, comm)                                                           \
+    do {                                                                                \
+        haloResult_t _r = (call);                                                       \
+        if (_r != haloSuccess) {                                                        \
+            fprintf(stderr, "%s:%d: %s -> %s: %s\n", __FILE__, __LINE__, #call,          \
+                    haloGetErrorString(_r), haloGetLastError(comm));                    \
+            return 1;                                                                   \
+        }                                                                               \
+    } while (0)
+
+#endif
