@@ -52,7 +52,10 @@ static void p2p_sig(struct p2p_task *t)
 static haloResult_t p2p_advance(struct p2p_task *t, int *moved)
 {
     struct halo_conn *c = engine_conn(t->op->comm, 0, t->op->root);
+    int pending;
     haloResult_t r = c->ops->progress(c);
+    if (r == haloSuccess)
+        r = engine_flush_channel(t->op->comm, 0, &pending);
     while (r == haloSuccess && !t->finished) {
         size_t chunk = t->total - t->done < c->slot_size ? t->total - t->done : c->slot_size;
         if (t->op->coll == HALO_COLL_SEND) {
@@ -153,8 +156,13 @@ static haloResult_t p2p_loop(struct p2p_task *tasks, int n)
             if (!tasks[i].finished && stalled < 0)
                 stalled = i;
         }
-        if (!pending)
-            return haloSuccess;
+        if (!pending) {
+            haloResult_t r = haloSuccess;
+            for (int i = 0; i < n && r == haloSuccess; i++)
+                if (i == 0 || tasks[i].op->comm != tasks[i - 1].op->comm)
+                    r = engine_drain(tasks[i].op->comm, 0);
+            return r == haloSuccess ? r : comm_fail(tasks[0].op->comm, r);
+        }
         if (moved) {
             since = halo_now_us();
             continue;

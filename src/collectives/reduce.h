@@ -30,6 +30,18 @@ void halo_scale_div_ref(void *dst, const void *src, size_t n, haloDataType_t t, 
 /* Name of the variant in use: "avx512", "avx2" or "generic". */
 const char *halo_reduce_isa(void);
 
+/* One compiled variant of the kernels (same semantics, different ISA). */
+struct halo_reduce_variant {
+    const char *isa; /* "avx512", "avx2", "generic" */
+    void (*reduce)(void *dst, const void *a, const void *b, size_t n, haloDataType_t t,
+                   haloRedOp_t op);
+    void (*scale_div)(void *dst, const void *src, size_t n, haloDataType_t t, int divisor);
+    int (*cpu_supports)(void); /* NULL: runs everywhere */
+};
+/* Tests only: the variant named isa, or NULL when the name is unknown or this CPU
+ * cannot run it. Calling its functions directly bypasses the run-time choice. */
+const struct halo_reduce_variant *halo_reduce_variant_get(const char *isa);
+
 /* Conversions (round to nearest even; fp8 saturating as in OCP FP8 "satfinite"
  * for e4m3, IEEE-like inf for e5m2). */
 float halo_f16_to_f32(uint16_t h);

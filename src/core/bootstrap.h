@@ -40,6 +40,10 @@ _Static_assert(sizeof(struct halo_uid) <= HALO_UNIQUE_ID_BYTES, "uid must fit ha
  * HALO_SOCKET_IFNAME (or on `bind_addr` when not NULL, for InitEnv). */
 haloResult_t bootstrap_root_start(haloUniqueId *id, const struct halo_params *params,
                                   const struct sockaddr_storage *bind_addr, int nranks_hint);
+/* Starts the root service for an id built with bootstrap_uid_from_addr (rank 0 of
+ * InitEnv: every rank derives the same secret and job id from HALO_SECRET and
+ * HALO_ROOT). Listens on the id's address and port, which must be this host's. */
+haloResult_t bootstrap_root_serve(const haloUniqueId *id, const struct halo_params *params, int nranks_hint);
 /* Fills id from HALO_ROOT-style parts without starting anything (non-root ranks of InitEnv). */
 haloResult_t bootstrap_uid_from_addr(haloUniqueId *id, const struct sockaddr_storage *root,
                                      const uint8_t secret[HALO_SECRET_BYTES], int authenticated,

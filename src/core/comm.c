@@ -100,17 +100,19 @@ int comm_remote_aborted(struct halo_comm *comm)
     char msg[HALO_ERRLEN];
     if (!comm->bs || !bootstrap_poll_abort(comm->bs, msg, sizeof(msg)))
         return 0;
-    /* Relayed messages are "<code>|<text>" (see comm_fail). */
-    char *bar = strchr(msg, '|');
+    /* Our relayed texts carry "<code>|" (see comm_set_async_error); the root may
+     * prefix them with the sender's identity. Cut the code out of the text. */
     haloResult_t code = haloRemoteError;
-    const char *text = msg;
-    if (bar && bar - msg <= 2) {
-        int c = atoi(msg);
+    char *bar = strchr(msg, '|'), *digits = bar;
+    while (digits && digits > msg && digits[-1] >= '0' && digits[-1] <= '9')
+        digits--;
+    if (bar && digits < bar && bar - digits <= 2) {
+        int c = atoi(digits);
         if (c == haloInvalidUsage || c == haloRemoteError || c == haloSystemError)
             code = (haloResult_t)c;
-        text = bar + 1;
+        memmove(digits, bar + 1, strlen(bar + 1) + 1);
     }
-    halo_error(comm, code, "rank %d: another rank failed: %s", comm->rank, text);
+    halo_error(comm, code, "rank %d: another rank failed: %s", comm->rank, msg);
     int expected = 0;
     atomic_compare_exchange_strong(&comm->async_error, &expected, (int)code);
     atomic_store(&comm->aborted, 1);
@@ -132,12 +134,24 @@ void comm_set_async_error(struct halo_comm *comm, haloResult_t res)
     }
 }
 
+/* A peer that hit an error closes its connections right after relaying the
+ * reason through the bootstrap; the closed connection is often seen first. Give
+ * the relayed reason a moment to arrive: it names the root cause. */
+#define COMM_ABORT_GRACE_US 300000
+
 haloResult_t comm_fail(struct halo_comm *comm, haloResult_t res)
 {
     if (res == haloSuccess || res == haloInvalidArgument)
         return res;
+    if (res == haloRemoteError && comm->bs && atomic_load(&comm->async_error) == haloSuccess) {
+        int64_t end = halo_now_us() + COMM_ABORT_GRACE_US;
+        while (halo_now_us() < end && !comm_remote_aborted(comm))
+            usleep(1000);
+        if (atomic_load(&comm->async_error) != haloSuccess)
+            return (haloResult_t)atomic_load(&comm->async_error);
+    }
     comm_set_async_error(comm, res);
-    return res;
+    return (haloResult_t)atomic_load(&comm->async_error);
 }
 
 size_t comm_slot_size(const struct halo_comm *comm, int peer)
@@ -322,6 +336,7 @@ static haloResult_t comm_classify_peers(struct halo_comm *comm)
                               comm->rank, p, peer->info.hostname);
         else
             peer->kind = HALO_TR_TCP;
+        comm->has_tcp |= peer->kind == HALO_TR_TCP;
     }
     for (int p = 0; p < comm->nranks; p++) {
         int nl = 0;

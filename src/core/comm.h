@@ -68,6 +68,7 @@ struct halo_comm {
     int yield;                 /* sched_yield while waiting (ranks outnumber cores) */
 
     int nchannels;             /* connected channels */
+    int has_tcp;               /* some peer is reached over tcp */
     size_t slot_size_shm, slot_size_tcp;
     int nslots;
     /* conns[ch * nranks + peer]; NULL for self */

@@ -67,6 +67,43 @@ struct halo_conn *engine_conn(struct halo_comm *comm, int ch, int peer)
     return comm->conns[ch * comm->nranks + peer];
 }
 
+/* Pushes queued output of every connection of channel ch (tcp keeps frames that
+ * did not fit in the socket buffer). Called while waiting for anything: a rank
+ * waiting on its left neighbour must keep feeding its right one, or a ring of
+ * three can stall on bytes held by the rank that waits. */
+haloResult_t engine_flush_channel(struct halo_comm *comm, int ch, int *pending)
+{
+    *pending = 0;
+    if (!comm->has_tcp)
+        return haloSuccess;
+    for (int p = 0; p < comm->nranks; p++) {
+        struct halo_conn *c = comm->conns[ch * comm->nranks + p];
+        int more = 0;
+        if (!c)
+            continue;
+        haloResult_t r = c->ops->flush(c, &more);
+        if (r != haloSuccess)
+            return r;
+        *pending |= more;
+    }
+    return haloSuccess;
+}
+
+/* Completes an operation on a channel: every posted byte handed to the peers. */
+haloResult_t engine_drain(struct halo_comm *comm, int ch)
+{
+    int pending;
+    haloResult_t r = engine_flush_channel(comm, ch, &pending);
+    int64_t since = halo_now_us();
+    for (unsigned spins = 1; r == haloSuccess && pending; spins++) {
+        engine_relax(comm, &spins);
+        if (spins % ENGINE_CHECK_EVERY == 0 && (r = engine_check_stall(comm, ch, -1, since, "flush")) != haloSuccess)
+            break;
+        r = engine_flush_channel(comm, ch, &pending);
+    }
+    return r;
+}
+
 void engine_relax(struct halo_comm *comm, unsigned *spins)
 {
     if (comm->yield && (*spins & 15) == 15)
@@ -95,6 +132,14 @@ haloResult_t engine_check_stall(struct halo_comm *comm, int ch, int peer, int64_
         if (comm_remote_aborted(comm))
             return (haloResult_t)atomic_load(&comm->async_error);
     }
+    if (peer < 0) {
+        if (now - since_us >= comm->timeout_us)
+            return halo_error(comm, haloRemoteError,
+                              "rank %d: peers did not take this rank's data for %.1f s on channel %d (%s): a peer "
+                              "may have hung; raise HALO_TIMEOUT_MS if it is only slow",
+                              comm->rank, (double)(now - since_us) / 1e6, ch, what);
+        return haloSuccess;
+    }
     if (engine_peer_dead(comm, peer))
         return halo_error(comm, haloRemoteError,
                           "rank %d: peer %d (pid %d on this host) died while this rank waited to %s on channel %d",
@@ -116,7 +161,9 @@ haloResult_t engine_wait_slot(struct halo_exec *ex, struct halo_conn *c, void **
         return r;
     int64_t since = halo_now_us();
     for (unsigned spins = 1;; spins++) {
-        if ((r = c->ops->progress(c)) != haloSuccess)
+        int pending;
+        if ((r = c->ops->progress(c)) != haloSuccess ||
+            (r = engine_flush_channel(ex->comm, ex->ch, &pending)) != haloSuccess)
             return r;
         if ((r = c->ops->send_slot(c, buf, cap)) != haloSuccess || *buf)
             return r;
@@ -154,7 +201,9 @@ haloResult_t engine_wait_frame(struct halo_exec *ex, struct halo_conn *c, const 
     if (r == haloSuccess && !*buf) {
         int64_t since = halo_now_us();
         for (unsigned spins = 1;; spins++) {
-            if ((r = c->ops->progress(c)) != haloSuccess)
+            int pending;
+            if ((r = c->ops->progress(c)) != haloSuccess ||
+                (r = engine_flush_channel(ex->comm, ex->ch, &pending)) != haloSuccess)
                 return r;
             if ((r = c->ops->recv_peek(c, buf, &got, &sig)) != haloSuccess || *buf)
                 break;
@@ -294,4 +343,10 @@ void engine_exec_init(struct halo_exec *ex)
                   op->coll == HALO_COLL_REDUCESCATTER;
     ex->sig.op = reduces ? (uint8_t)op->op : 0xff;
     ex->sig.algo = (uint8_t)op->algo;
+}
+
+haloResult_t engine_run_channel(struct halo_exec *ex, halo_channel_fn fn)
+{
+    haloResult_t r = fn(ex);
+    return r == haloSuccess ? engine_drain(ex->comm, ex->ch) : r;
 }

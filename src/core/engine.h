@@ -60,6 +60,8 @@ const char *halo_coll_name(enum halo_coll c);
 /* "allreduce(count=10, float32, sum)" into buf. */
 const char *halo_sig_describe(const struct halo_sig *s, char *buf, size_t len);
 
+typedef haloResult_t (*halo_channel_fn)(struct halo_exec *ex);
+
 /* Primitives. Byte counts are multiples of the element size and at most the slot
  * size. The reducing ones take element counts. `final` applies avg's division. */
 haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t bytes);
@@ -77,13 +79,16 @@ haloResult_t engine_wait_slot(struct halo_exec *ex, struct halo_conn *c, void **
 haloResult_t engine_wait_frame(struct halo_exec *ex, struct halo_conn *c, const void **buf, size_t len);
 haloResult_t engine_check_stall(struct halo_comm *comm, int ch, int peer, int64_t since_us, const char *what);
 void engine_relax(struct halo_comm *comm, unsigned *spins);
+haloResult_t engine_flush_channel(struct halo_comm *comm, int ch, int *pending);
+haloResult_t engine_drain(struct halo_comm *comm, int ch);
+/* fn(ex) followed by engine_drain: what one thread runs for one channel. */
+haloResult_t engine_run_channel(struct halo_exec *ex, halo_channel_fn fn);
 struct halo_conn *engine_conn(struct halo_comm *comm, int ch, int peer);
 
 /* Runs fn(ex) for channels 0..op->nchannels-1: channel 0 on the calling thread, the
  * others on the communicator's worker threads. Returns the first error. */
 /* Fills esize and the signature from ex->op (and the comm's current sequence). */
 void engine_exec_init(struct halo_exec *ex);
-typedef haloResult_t (*halo_channel_fn)(struct halo_exec *ex);
 haloResult_t engine_run(struct halo_comm *comm, const struct halo_op *op, halo_channel_fn fn);
 void engine_workers_destroy(struct halo_comm *comm);
 

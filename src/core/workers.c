@@ -46,7 +46,7 @@ static haloResult_t worker_run_channel(struct halo_workers *pool, int ch)
     struct halo_exec ex = {
         .comm = pool->comm, .op = pool->op, .ch = ch, .scratch = pool->comm->scratch[ch]};
     engine_exec_init(&ex);
-    return pool->fn(&ex);
+    return engine_run_channel(&ex, pool->fn);
 }
 
 static void *worker_main(void *arg)
@@ -131,7 +131,7 @@ haloResult_t engine_run(struct halo_comm *comm, const struct halo_op *op, halo_c
     struct halo_exec ex = {.comm = comm, .op = op, .ch = 0, .scratch = comm->scratch[0]};
     engine_exec_init(&ex);
     if (op->nchannels <= 1)
-        return fn(&ex);
+        return engine_run_channel(&ex, fn);
     if (!comm->workers) {
         haloResult_t r = workers_start(comm);
         if (r != haloSuccess)
@@ -147,7 +147,7 @@ haloResult_t engine_run(struct halo_comm *comm, const struct halo_op *op, halo_c
     pthread_cond_broadcast(&pool->cv);
     pthread_mutex_unlock(&pool->mu);
 
-    haloResult_t r = fn(&ex);
+    haloResult_t r = engine_run_channel(&ex, fn);
     if (r != haloSuccess)
         atomic_store(&comm->aborted, 1);
     unsigned spins = 0;

@@ -53,7 +53,7 @@ struct halo_ib_peer_info {
     uint16_t mtu;              /* active MTU in bytes */
     uint32_t reserved;
     uint8_t nonce[16];         /* random per listener: binds connection proofs to it */
-    uint8_t pad[8];
+    uint8_t pad[16];
 };
 _Static_assert(sizeof(struct halo_ib_peer_info) == 96, "halo_ib_peer_info is all-gathered as 96 bytes");
 
@@ -84,13 +84,16 @@ void ib_destroy(struct halo_ib *ib);
 
 /* ---- Internal to src/transport/ib*.c (define HALO_IB_INTERNAL before including) ---- */
 #ifdef HALO_IB_INTERNAL
-#if defined(__has_include)
+/* -DHALO_IB_DISABLE builds the stubs, as if the headers were missing. */
+#if defined(__has_include) && !defined(HALO_IB_DISABLE)
 #if __has_include(<infiniband/verbs.h>) && __has_include(<rdma/rdma_cma.h>)
 #define HALO_IB_HEADERS 1
 #endif
 #endif
 
 #ifdef HALO_IB_HEADERS
+#include <stdatomic.h>
+
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 

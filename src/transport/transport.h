@@ -60,6 +60,10 @@ struct halo_transport_ops {
     haloResult_t (*recv_release)(struct halo_conn *c);
     /* Moves bytes (tcp), checks the peer is alive. Cheap when nothing is pending. */
     haloResult_t (*progress)(struct halo_conn *c);
+    /* Pushes posted frames towards the peer without reading; *pending = 1 while some
+     * posted bytes are still held locally. An operation is complete only once
+     * nothing is pending: the peer may need those bytes to finish. */
+    haloResult_t (*flush)(struct halo_conn *c, int *pending);
     /* Frees the connection. Accepts a half-built connection. */
     void (*close)(struct halo_conn *c);
 };

@@ -174,10 +174,12 @@ int main(void)
     ASSERT_EQ(mp_run(3, mismatch_main, &kind, 60), 0);
     unsetenv("HALO_TRANSPORT");
     setenv("HALO_TIMEOUT_MS", "3000", 1);
+    mp_expect_killed = 2;
     ASSERT_EQ(mp_run(3, killed_main, NULL, 60), 0);
     setenv("HALO_TRANSPORT", "tcp", 1);
     ASSERT_EQ(mp_run(3, killed_main, NULL, 60), 0);
     unsetenv("HALO_TRANSPORT");
+    mp_expect_killed = -1;
     ASSERT_EQ(mp_run(3, secret_launch, NULL, 60), 0);
     printf("test_badinput: all bad inputs rejected with clear errors\n");
     return 0;

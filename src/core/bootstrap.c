@@ -1,0 +1,545 @@
+/*
+ * bootstrap.c — job rendezvous, rank side: the unique id, connecting to the root,
+ * all-gathers, barriers and abort notices. The root service is bootstrap_root.c; the
+ * frame layouts are in bootstrap_wire.h.
+ *
+ * Message sequence on a rank's one connection to the root:
+ *   rank -> root  TCP connect, retried until HALO_TIMEOUT_MS (the root may start late)
+ *   root <-> rank auth.c handshake, ctx "boot:<job id as 16 hex digits>"
+ *   rank -> root  JOIN {rank, nranks, version, host}
+ *   root -> rank  WELCOME                         or ERROR / ABORT (then the root closes)
+ *   ... then, in the same order on every rank:
+ *   rank -> root  ALLGATHER {seq, size, piece}    (a barrier is a 0-byte allgather)
+ *   root -> rank  RESULT {seq, size, all pieces}  once every rank sent seq
+ *   ... at any time:
+ *   rank -> root  ABORT {text}: the root sends ABORT "rank R (host) aborted: text" to all others
+ *   root -> rank  ERROR {result, text}: duplicate rank, nranks or size mismatch
+ *   rank -> root  CLOSE, then half-close and wait for the root's FIN. EOF without
+ *                 CLOSE makes the root send ABORT "rank R (host) closed ... unexpectedly".
+ * A failure (timeout, EOF, ABORT, ERROR) is sticky: every later call returns it. The
+ * read side (allgather, poll_abort) and the write side (frames, send_abort from any
+ * thread) have their own locks.
+ */
+#include "bootstrap.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "bootstrap_wire.h"
+#include "error.h"
+#include "log.h"
+#include "param.h"
+
+/* The address without its port, e.g. "10.0.0.7". */
+static const char *boot_host_str(const struct halo_sockaddr *a, char *buf, size_t len)
+{
+    if (!inet_ntop(a->family, a->addr, buf, (socklen_t)len))
+        snprintf(buf, len, "?");
+    return buf;
+}
+
+/* ======================================================================== */
+/* The unique id                                                             */
+/* ======================================================================== */
+
+static void uid_encode(const struct halo_uid *uid, haloUniqueId *id)
+{
+    memset(id, 0, sizeof(*id));
+    memcpy(id->internal, uid, sizeof(*uid));
+}
+
+haloResult_t bootstrap_uid_from_addr(haloUniqueId *id, const struct sockaddr_storage *root,
+                                     const uint8_t secret[HALO_SECRET_BYTES], int authenticated,
+                                     uint64_t job_id)
+{
+    struct halo_uid uid = {.magic = HALO_UID_MAGIC, .version = HALO_VERSION_CODE, .job_id = job_id};
+    if (root->ss_family != AF_INET && root->ss_family != AF_INET6)
+        return halo_error(NULL, haloInvalidArgument, "the bootstrap root address has family %d, not IPv4 or IPv6",
+                          root->ss_family);
+    halo_sockaddr_from(&uid.root, (const struct sockaddr *)root);
+    if (authenticated)
+        memcpy(uid.secret, secret, HALO_SECRET_BYTES);
+    uid.authenticated = authenticated ? 1 : 0;
+    uid_encode(&uid, id);
+    return haloSuccess;
+}
+
+/* Validates an id; on failure writes why into text. */
+static haloResult_t uid_check(const haloUniqueId *id, struct halo_uid *out, char *text, size_t len)
+{
+    struct halo_uid uid;
+    memcpy(&uid, id->internal, sizeof(uid));
+    if (uid.magic != HALO_UID_MAGIC) {
+        snprintf(text, len, "the unique id is not a haloccl id (bad magic)");
+        return haloInvalidArgument;
+    }
+    if (uid.version / 100 != HALO_VERSION_CODE / 100) {
+        snprintf(text, len, "the unique id was made by haloccl version %u but this is %d: all ranks must run the "
+                 "same haloccl major.minor version", uid.version, HALO_VERSION_CODE);
+        return haloInvalidUsage;
+    }
+    if ((uid.root.family != AF_INET && uid.root.family != AF_INET6) || uid.root.port == 0 ||
+        uid.authenticated > 1) {
+        snprintf(text, len, "the unique id is damaged (no valid root address)");
+        return haloInvalidArgument;
+    }
+    *out = uid;
+    return haloSuccess;
+}
+
+haloResult_t bootstrap_uid_decode(const haloUniqueId *id, struct halo_uid *out)
+{
+    char text[256];
+    haloResult_t res = uid_check(id, out, text, sizeof(text));
+    return res == haloSuccess ? res : halo_error(NULL, res, "%s", text);
+}
+
+/* ======================================================================== */
+/* Rank side                                                                 */
+/* ======================================================================== */
+
+struct halo_bootstrap {
+    int fd;
+    int rank, nranks;
+    uint32_t seq;                 /* next allgather */
+    struct halo_uid uid;
+    struct sockaddr_storage local;
+    char root_str[64];
+    int64_t timeout_us;
+    struct halo_comm *comm;       /* for error recording only */
+    pthread_mutex_t read_lock;    /* the root -> rank stream: allgather, poll_abort */
+    pthread_mutex_t write_lock;   /* the rank -> root stream: one frame at a time */
+    _Atomic int tx_broken;        /* a frame was cut: never send CLOSE */
+    _Atomic int dead;             /* sticky failure; dead_res / dead_msg set before */
+    haloResult_t dead_res;
+    int reported;                 /* dead_msg went through halo_error (read side) */
+    char dead_msg[BOOT_TEXT_MAX + 256];
+};
+
+/* Records the sticky failure (the first one wins) and returns its result. */
+static haloResult_t boot_die(struct halo_bootstrap *bs, haloResult_t res, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static haloResult_t boot_die(struct halo_bootstrap *bs, haloResult_t res, const char *fmt, ...)
+{
+    va_list ap;
+    if (atomic_load(&bs->dead))
+        return bs->dead_res;
+    va_start(ap, fmt);
+    vsnprintf(bs->dead_msg, sizeof(bs->dead_msg), fmt, ap);
+    va_end(ap);
+    bs->dead_res = res;
+    atomic_store(&bs->dead, 1);
+    return res;
+}
+
+/* Records the sticky failure as the caller's error; logs it the first time only. */
+static haloResult_t boot_report(struct halo_bootstrap *bs)
+{
+    if (!bs->reported) {
+        bs->reported = 1;
+        return halo_error(bs->comm, bs->dead_res, "%s", bs->dead_msg);
+    }
+    if (!bs->comm)
+        halo_thread_set_error(bs->dead_msg);
+    return bs->dead_res;
+}
+
+static haloResult_t boot_fail_io(struct halo_bootstrap *bs, const char *what, int err)
+{
+    if (err == ETIMEDOUT)
+        return boot_die(bs, haloRemoteError, "rank %d: no answer from the bootstrap root %s within %.1f s while %s: "
+                        "another rank may be stuck, dead or not started (HALO_TIMEOUT_MS)", bs->rank, bs->root_str,
+                        bs->timeout_us / 1e6, what);
+    if (err == ECONNRESET || err == EPIPE)
+        return boot_die(bs, haloRemoteError, "rank %d: the bootstrap root %s closed the connection while %s: did "
+                        "the process that created the unique id (rank 0) exit?", bs->rank, bs->root_str, what);
+    return boot_die(bs, haloSystemError, "rank %d: the bootstrap connection to %s failed while %s: %s", bs->rank,
+                    bs->root_str, what, strerror(err));
+}
+
+static haloResult_t boot_malformed(struct halo_bootstrap *bs, uint32_t type, uint32_t len, const char *what)
+{
+    return boot_die(bs, haloInternalError, "rank %d: malformed bootstrap frame from the root %s (type %u, length "
+                    "%u) while %s", bs->rank, bs->root_str, type, len, what);
+}
+
+/* Sends one frame: header, then up to two payload parts. */
+static haloResult_t boot_send(struct halo_bootstrap *bs, uint32_t type, const void *a, size_t alen,
+                              const void *b, size_t blen, int64_t deadline, const char *what)
+{
+    uint8_t hdr[8];
+    int rc = -1, err = 0;
+    put_u32(hdr, type);
+    put_u32(hdr + 4, (uint32_t)(alen + blen));
+    pthread_mutex_lock(&bs->write_lock);
+    if (!atomic_load(&bs->tx_broken)) {
+        rc = halo_io_write_full(bs->fd, hdr, sizeof(hdr), deadline);
+        if (rc == 0 && alen)
+            rc = halo_io_write_full(bs->fd, a, alen, deadline);
+        if (rc == 0 && blen)
+            rc = halo_io_write_full(bs->fd, b, blen, deadline);
+        err = rc ? errno : 0;
+        if (rc)
+            atomic_store(&bs->tx_broken, 1);
+    }
+    pthread_mutex_unlock(&bs->write_lock);
+    if (rc == 0)
+        return haloSuccess;
+    return boot_fail_io(bs, what, err ? err : EPIPE);
+}
+
+/* ABORT or ERROR from the root: the job failed; keep its text as the sticky failure. */
+static haloResult_t boot_recv_notice(struct halo_bootstrap *bs, uint32_t type, uint32_t len, int64_t deadline,
+                                     const char *what)
+{
+    uint8_t buf[4 + BOOT_TEXT_MAX + 1];
+    size_t off = type == BOOT_ERROR ? 4 : 0;
+    if (len > 4 + BOOT_TEXT_MAX || len < off)
+        return boot_malformed(bs, type, len, what);
+    if (halo_io_read_full(bs->fd, buf, len, deadline) != 0)
+        return boot_fail_io(bs, what, errno);
+    buf[len] = '\0';
+    haloResult_t code = haloRemoteError;
+    if (type == BOOT_ERROR) {
+        uint32_t c = get_u32(buf);
+        code = c > haloSuccess && c < haloNumResults ? (haloResult_t)c : haloRemoteError;
+    }
+    return boot_die(bs, code, "%s", (char *)buf + off);
+}
+
+/* Reads the next frame header; ABORT and ERROR become the sticky failure. */
+static haloResult_t boot_recv(struct halo_bootstrap *bs, int64_t deadline, const char *what, uint32_t *type,
+                              uint32_t *len)
+{
+    uint8_t hdr[8];
+    if (halo_io_read_full(bs->fd, hdr, sizeof(hdr), deadline) != 0)
+        return boot_fail_io(bs, what, errno);
+    *type = get_u32(hdr);
+    *len = get_u32(hdr + 4);
+    if (*type == BOOT_ABORT || *type == BOOT_ERROR)
+        return boot_recv_notice(bs, *type, *len, deadline, what);
+    return haloSuccess;
+}
+
+/* Where this rank connects from: the first HALO_SOCKET_IFNAME match, or the kernel's choice. */
+static haloResult_t boot_client_source(struct halo_bootstrap *bs, const struct halo_params *params,
+                                       struct halo_sockaddr *from, int *has_from)
+{
+    struct halo_ifaddr ifa;
+    const char *spec = params && params->socket_ifname_s ? params->socket_ifname_s : "";
+    *has_from = 0;
+    if (!*spec)
+        return haloSuccess;
+    if (halo_if_list(spec, bs->uid.root.family, &ifa, 1) < 1)
+        return halo_error(bs->comm, haloSystemError, "rank %d: no interface that is up matches "
+                          "HALO_SOCKET_IFNAME=\"%s\" with an %s address to reach the bootstrap root %s: compare it "
+                          "with `ip addr` (prefix list, ^ excludes, = exact)", bs->rank, spec,
+                          bs->uid.root.family == AF_INET ? "IPv4" : "IPv6", bs->root_str);
+    *from = ifa.addr;
+    *has_from = 1;
+    return haloSuccess;
+}
+
+/* "eth0 (10.0.0.7)": the interface a connection to the root leaves from. */
+static void boot_source_desc(const struct halo_bootstrap *bs, const struct halo_sockaddr *from, char *buf,
+                             size_t len)
+{
+    struct halo_sockaddr src;
+    struct sockaddr_storage ss;
+    char ifname[32], host[INET6_ADDRSTRLEN];
+    socklen_t sslen = halo_sockaddr_to(&bs->uid.root, &ss);
+    if (from) {
+        src = *from;
+    } else {
+        /* A UDP connect sends nothing; it makes the kernel choose the route. */
+        int fd = socket(bs->uid.root.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int ok = fd >= 0 && connect(fd, (struct sockaddr *)&ss, sslen) == 0;
+        int err = errno;
+        sslen = sizeof(ss);
+        ok = ok && getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0;
+        if (fd >= 0)
+            close(fd);
+        if (!ok) {
+            snprintf(buf, len, "this host (no route: %s)", strerror(err));
+            return;
+        }
+        halo_sockaddr_from(&src, (struct sockaddr *)&ss);
+    }
+    halo_if_name_of(&src, ifname, sizeof(ifname));
+    snprintf(buf, len, "%s (%s)", ifname, boot_host_str(&src, host, sizeof(host)));
+}
+
+static haloResult_t boot_unreachable(struct halo_bootstrap *bs, const struct halo_sockaddr *from, int64_t start,
+                                     int err, const char *note)
+{
+    char src[128], why[128];
+    boot_source_desc(bs, from, src, sizeof(src));
+    snprintf(why, sizeof(why), "%s", strerror(err));
+    if (why[0] >= 'A' && why[0] <= 'Z')
+        why[0] = (char)(why[0] - 'A' + 'a');
+    return halo_error(bs->comm, haloRemoteError, "rank %d: could not reach the bootstrap root %s from %s for %.1f s "
+                      "(%s%s): is rank 0 (the process that created the unique id) running? check HALO_ROOT, "
+                      "HALO_SOCKET_IFNAME and firewalls", bs->rank, bs->root_str, src,
+                      (halo_now_us() - start) / 1e6, note, why);
+}
+
+/* Connects and proves the secret, retrying until the deadline. */
+static haloResult_t boot_client_dial(struct halo_bootstrap *bs, const struct halo_sockaddr *from, int64_t start,
+                                     int64_t deadline)
+{
+    char ctx[32];
+    boot_ctx(bs->uid.job_id, ctx, sizeof(ctx));
+    for (;;) {
+        int err;
+        int fd = halo_socket_connect(&bs->uid.root, from, deadline, &err);
+        if (fd < 0)
+            return boot_unreachable(bs, from, start, err, "");
+        int64_t hs = halo_now_us() + BOOT_HANDSHAKE_MAX_US;
+        enum halo_auth_result r = halo_auth_client(fd, bs->uid.secret, ctx, hs < deadline ? hs : deadline);
+        err = errno;
+        if (r == HALO_AUTH_OK) {
+            bs->fd = fd;
+            return haloSuccess;
+        }
+        close(fd);
+        if (r == HALO_AUTH_REJECTED)
+            return halo_error(bs->comm, haloInvalidUsage, "rank %d: the bootstrap root at %s rejected this rank's "
+                              "proof of the job secret: all ranks must use the same unique id / HALO_SECRET",
+                              bs->rank, bs->root_str);
+        if (r == HALO_AUTH_PROTOCOL)
+            return halo_error(bs->comm, haloInvalidUsage, "rank %d: the service at %s is not a haloccl bootstrap "
+                              "root of this version (another program on that port? check HALO_ROOT)", bs->rank,
+                              bs->root_str);
+        if (halo_now_us() >= deadline)
+            return boot_unreachable(bs, from, start, err, "the root accepted but did not finish the handshake: ");
+        poll(NULL, 0, 10);
+    }
+}
+
+static haloResult_t boot_client_join(struct halo_bootstrap *bs, int64_t deadline)
+{
+    uint8_t join[BOOT_JOIN_BYTES] = {0};
+    uint32_t type, len;
+    put_u32(join, (uint32_t)bs->rank);
+    put_u32(join + 4, (uint32_t)bs->nranks);
+    put_u32(join + 8, HALO_VERSION_CODE);
+    gethostname((char *)join + 12, BOOT_HOST_BYTES - 1);
+    if (boot_send(bs, BOOT_JOIN, join, sizeof(join), NULL, 0, deadline, "joining") != haloSuccess ||
+        boot_recv(bs, deadline, "joining", &type, &len) != haloSuccess)
+        return boot_report(bs);
+    if (type != BOOT_WELCOME || len != 0) {
+        boot_malformed(bs, type, len, "joining");
+        return boot_report(bs);
+    }
+    return haloSuccess;
+}
+
+static haloResult_t boot_client_new(struct halo_bootstrap **out, const struct halo_uid *uid, int rank, int nranks,
+                                    const struct halo_params *params, struct halo_comm *comm)
+{
+    struct halo_bootstrap *bs = calloc(1, sizeof(*bs));
+    if (!bs)
+        return halo_error(comm, haloSystemError, "rank %d: out of memory for the bootstrap", rank);
+    bs->fd = -1;
+    bs->rank = rank;
+    bs->nranks = nranks;
+    bs->uid = *uid;
+    bs->timeout_us = boot_timeout_us(params);
+    bs->comm = comm;
+    halo_sockaddr_str(&uid->root, bs->root_str, sizeof(bs->root_str));
+    pthread_mutex_init(&bs->read_lock, NULL);
+    pthread_mutex_init(&bs->write_lock, NULL);
+    *out = bs;
+    return haloSuccess;
+}
+
+haloResult_t bootstrap_connect(struct halo_bootstrap **bsp, const haloUniqueId *id, int rank, int nranks,
+                               const struct halo_params *params, struct halo_comm *comm)
+{
+    struct halo_bootstrap *bs = NULL;
+    struct halo_uid uid;
+    struct halo_sockaddr from;
+    int has_from;
+    int64_t start = halo_now_us();
+
+    char text[256];
+    haloResult_t res = uid_check(id, &uid, text, sizeof(text));
+    if (res != haloSuccess)
+        return halo_error(comm, res, "rank %d: %s", rank, text);
+    if (nranks < 1 || nranks > BOOT_MAX_RANKS || rank < 0 || rank >= nranks)
+        return halo_error(comm, haloInvalidArgument, "rank %d is out of range for nranks %d (nranks 1..%d)", rank,
+                          nranks, BOOT_MAX_RANKS);
+    res = boot_client_new(&bs, &uid, rank, nranks, params, comm);
+    if (res != haloSuccess)
+        return res;
+    int64_t deadline = start + bs->timeout_us;
+    res = boot_client_source(bs, params, &from, &has_from);
+    if (res == haloSuccess)
+        res = boot_client_dial(bs, has_from ? &from : NULL, start, deadline);
+    if (res == haloSuccess)
+        res = boot_client_join(bs, deadline);
+    if (res != haloSuccess)
+        goto err_close;
+    socklen_t sslen = sizeof(bs->local);
+    getsockname(bs->fd, (struct sockaddr *)&bs->local, &sslen);
+    boot_keepalive(bs->fd);
+    HLOG_INFO(HALO_SUB_BOOT, rank, "joined the bootstrap root %s as rank %d of %d in %.1f ms", bs->root_str, rank,
+              nranks, (halo_now_us() - start) / 1e3);
+    *bsp = bs;
+    return haloSuccess;
+
+err_close:
+    atomic_store(&bs->tx_broken, 1); /* never joined: no CLOSE */
+    bootstrap_close(bs);
+    return res;
+}
+
+static haloResult_t boot_allgather_locked(struct halo_bootstrap *bs, void *data, size_t size)
+{
+    char what[64];
+    uint8_t sub[8];
+    uint32_t type, len;
+    size_t total = size * (size_t)bs->nranks;
+    /* The root judges the other ranks by the same timeout; waiting a little longer
+     * lets its verdict (which names the missing ranks) arrive before ours. */
+    int64_t slack = bs->timeout_us / 4 < 2000000 ? bs->timeout_us / 4 : 2000000;
+    int64_t deadline = halo_now_us() + bs->timeout_us + slack;
+
+    if (atomic_load(&bs->dead))
+        return boot_report(bs);
+    snprintf(what, sizeof(what), "waiting for bootstrap allgather #%u", bs->seq);
+    put_u32(sub, bs->seq);
+    put_u32(sub + 4, (uint32_t)size);
+    if (boot_send(bs, BOOT_ALLGATHER, sub, sizeof(sub), (char *)data + (size_t)bs->rank * size, size, deadline,
+                  what) != haloSuccess ||
+        boot_recv(bs, deadline, what, &type, &len) != haloSuccess)
+        return boot_report(bs);
+    if (type != BOOT_RESULT || len != 8 + total) {
+        boot_malformed(bs, type, len, what);
+        return boot_report(bs);
+    }
+    if (halo_io_read_full(bs->fd, sub, sizeof(sub), deadline) != 0 ||
+        (get_u32(sub) == bs->seq && get_u32(sub + 4) == size &&
+         halo_io_read_full(bs->fd, data, total, deadline) != 0)) {
+        boot_fail_io(bs, what, errno);
+        return boot_report(bs);
+    }
+    if (get_u32(sub) != bs->seq || get_u32(sub + 4) != size) {
+        boot_malformed(bs, type, len, what);
+        return boot_report(bs);
+    }
+    bs->seq++;
+    return haloSuccess;
+}
+
+haloResult_t bootstrap_allgather(struct halo_bootstrap *bs, void *data, size_t size)
+{
+    if (size > BOOT_FRAME_MAX / (size_t)bs->nranks)
+        return halo_error(bs->comm, haloInvalidArgument, "rank %d: bootstrap allgather of %zu bytes from each of %d "
+                          "ranks exceeds the bootstrap's %u-byte limit", bs->rank, size, bs->nranks, BOOT_FRAME_MAX);
+    pthread_mutex_lock(&bs->read_lock);
+    haloResult_t res = boot_allgather_locked(bs, data, size);
+    pthread_mutex_unlock(&bs->read_lock);
+    return res;
+}
+
+haloResult_t bootstrap_barrier(struct halo_bootstrap *bs)
+{
+    return bootstrap_allgather(bs, NULL, 0);
+}
+
+void bootstrap_send_abort(struct halo_bootstrap *bs, const char *msg)
+{
+    if (!bs || bs->fd < 0)
+        return;
+    int64_t t = bs->timeout_us < 1000000 ? bs->timeout_us : 1000000;
+    boot_send(bs, BOOT_ABORT, msg, strnlen(msg, BOOT_TEXT_MAX), NULL, 0, halo_now_us() + t, "sending an abort");
+}
+
+/* Anything the root sends between collectives is an ABORT or ERROR (or EOF). */
+static void boot_poll_locked(struct halo_bootstrap *bs)
+{
+    struct pollfd p = {.fd = bs->fd, .events = POLLIN};
+    uint32_t type, len;
+    if (poll(&p, 1, 0) <= 0)
+        return;
+    int64_t t = bs->timeout_us < 1000000 ? bs->timeout_us : 1000000;
+    if (boot_recv(bs, halo_now_us() + t, "between collectives", &type, &len) == haloSuccess)
+        boot_malformed(bs, type, len, "between collectives");
+}
+
+int bootstrap_poll_abort(struct halo_bootstrap *bs, char *msg, size_t msglen)
+{
+    if (!bs)
+        return 0;
+    if (!atomic_load(&bs->dead) && pthread_mutex_trylock(&bs->read_lock) == 0) {
+        if (!atomic_load(&bs->dead))
+            boot_poll_locked(bs);
+        pthread_mutex_unlock(&bs->read_lock);
+    }
+    if (!atomic_load(&bs->dead))
+        return 0;
+    if (msg && msglen)
+        snprintf(msg, msglen, "%s", bs->dead_msg);
+    return 1;
+}
+
+const struct sockaddr_storage *bootstrap_local_addr(const struct halo_bootstrap *bs)
+{
+    return &bs->local;
+}
+
+const uint8_t *bootstrap_secret(const struct halo_bootstrap *bs)
+{
+    return bs->uid.secret;
+}
+
+uint64_t bootstrap_job_id(const struct halo_bootstrap *bs)
+{
+    return bs->uid.job_id;
+}
+
+/* Tells the root this rank leaves on purpose, then waits (briefly) for the root to
+ * close its side: closing with unread data would send a RST that can overtake CLOSE. */
+static void boot_say_goodbye(struct halo_bootstrap *bs)
+{
+    char sink[256];
+    int64_t t = bs->timeout_us < 1000000 ? bs->timeout_us : 1000000;
+    int64_t deadline = halo_now_us() + t;
+    if (boot_send(bs, BOOT_CLOSE, NULL, 0, NULL, 0, deadline, "closing") != haloSuccess)
+        return;
+    shutdown(bs->fd, SHUT_WR);
+    struct pollfd p = {.fd = bs->fd, .events = POLLIN};
+    for (;;) {
+        int ms = (int)((deadline - halo_now_us()) / 1000);
+        if (ms <= 0 || poll(&p, 1, ms) <= 0)
+            return;
+        ssize_t n = recv(bs->fd, sink, sizeof(sink), MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+            return;
+    }
+}
+
+void bootstrap_close(struct halo_bootstrap *bs)
+{
+    if (!bs)
+        return;
+    if (bs->fd >= 0) {
+        if (!atomic_load(&bs->tx_broken))
+            boot_say_goodbye(bs);
+        close(bs->fd);
+    }
+    pthread_mutex_destroy(&bs->read_lock);
+    pthread_mutex_destroy(&bs->write_lock);
+    explicit_bzero(&bs->uid, sizeof(bs->uid));
+    free(bs);
+}

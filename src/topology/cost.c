@@ -1,0 +1,367 @@
+/*
+ * cost.c — alpha-beta model of allreduce on n hosts, and the plan it picks.
+ *
+ * Notation: S bytes, n hosts, alpha one-way hop latency, B bytes/s per link direction,
+ * o software cost per message, c chunk, p channels. Each formula is
+ *     latency terms  +  max(bytes on the busiest link direction / B_eff,
+ *                           bytes reduced by one host / G_eff)
+ * with B_eff = min(B, p * chan_bw) and G_eff = p * reduce_bw: in these pipelined
+ * algorithms reduction overlaps communication, so the slower of the two is the bound.
+ *
+ * ring (one direction): 2(n-1) steps, each moving a segment S/n one hop:
+ *     T = 2(n-1) (alpha + o m) + 2(n-1) S / (n B),   m = messages per step per channel.
+ *   Every link direction carries 2(n-1)S/n; on a ring of cables only one direction of
+ *   each cable works. busbw -> B.
+ * ring_bidir: two rings of S/2 in opposite directions, each using the direction of
+ *   every cable the other leaves idle:  T = 2(n-1) (alpha + o m) + (n-1) S / (n B).
+ *   busbw -> 2B. Behind a switch both rings leave through the same NIC, so the bytes
+ *   per NIC direction stay 2(n-1)S/n and nothing is gained (shared_nic).
+ * chain (daisy chain, no closing link): the data is split in halves A and B. A is
+ *   reduced left to right (host 0 sends its A to host 1, which adds its own and
+ *   forwards, ... host n-1 holds the sum) and broadcast back right to left; B does the
+ *   mirror image. Bytes per link direction: left-to-right carries A's partial sums
+ *   (S/2) and B's broadcast (S/2): S; right-to-left likewise S. The bound is therefore
+ *   T >= S / B, i.e. busbw = (S/T) 2(n-1)/n = 1.5 B at n = 4 (the issue's "time N/R").
+ *   Pipelined in chunks of c per half per channel: k = S/(2 p c) chunks, a stage moves
+ *   one chunk of each half over a link direction (2c per channel), and the last chunk
+ *   of a half needs 2(n-1) hops (n-1 reduce + n-1 broadcast), so
+ *     T = 2(n-1) alpha + (k + 2(n-1) - 1) (o + 2 c p / B_eff),
+ *   where (k + 2n - 3) counts stages: k to stream, 2n-3 to fill and drain. The fill
+ *   term 2(n-1)-1 stages is what a small c buys down; a small c costs k*o. Behind a
+ *   switch a middle host sends 2S through its one NIC (to both neighbours): 2S / B.
+ * direct one-shot (every pair linked): each host sends S to each of its n-1 peers and
+ *   reduces n-1 incoming vectors. On cables each peer has its own link: S per link
+ *   direction; behind a switch all (n-1)S leave through one NIC:
+ *     T = alpha + o m (n-1) + max({S | (n-1)S} / B_eff, (n-1) S / G_eff).
+ * direct two-shot: slice i (S/n) of every host goes to host i, which reduces it, then
+ *   sends the sum to every peer: two latencies, 2S/n per cable direction, or
+ *   2(n-1)S/n per NIC behind a switch:
+ *     T = 2 alpha + 2 o m (n-1) + max({2S/n | 2(n-1)S/n} / B_eff, (n-1)S/n / G_eff).
+ * Each extra channel costs chan_overhead (a thread to wake and join), so small
+ * messages use one.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "graph_internal.h"
+#include "topo_cost.h"
+
+static const char *const topo_algo_names[TOPO_ALGO_COUNT] = {
+    [TOPO_ALGO_RING] = "ring",
+    [TOPO_ALGO_RING_BIDIR] = "ring_bidir",
+    [TOPO_ALGO_CHAIN] = "chain",
+    [TOPO_ALGO_DIRECT_ONESHOT] = "oneshot",
+    [TOPO_ALGO_DIRECT_TWOSHOT] = "twoshot",
+};
+
+const char *topo_algo_name(enum topo_algo a)
+{
+    return a >= 0 && a < TOPO_ALGO_COUNT ? topo_algo_names[a] : "?";
+}
+
+unsigned topo_algo_mask_parse(const char *name)
+{
+    if (strcmp(name, "auto") == 0)
+        return TOPO_ALGO_MASK_ALL;
+    if (strcmp(name, "direct") == 0)
+        return (1u << TOPO_ALGO_DIRECT_ONESHOT) | (1u << TOPO_ALGO_DIRECT_TWOSHOT);
+    for (int a = 0; a < TOPO_ALGO_COUNT; a++)
+        if (strcmp(name, topo_algo_names[a]) == 0)
+            return 1u << a;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- parameters */
+
+struct topo_driver_default {
+    const char *driver;
+    double alpha_us; /* one-way, kernel TCP included */
+    double gbit;     /* when the link reports no speed */
+};
+
+/* Seen or published figures; a probe's RTT and the reported speed take precedence. */
+static const struct topo_driver_default topo_driver_defaults[] = {
+    { "thunderbolt-net", 20.0, 10.0 }, /* USB4 host-to-host: ~9-10 Gbit/s, 30-50 us RTT */
+    { "ice", 8.0, 25.0 },              /* Intel E810 */
+    { "mlx5_core", 6.0, 25.0 },        /* ConnectX-4..7 */
+    { "veth", 5.0, 10.0 },             /* emulated cables (netns) */
+    { "virtio_net", 15.0, 10.0 },
+    { "bridge", 10.0, 1.0 },
+};
+
+static const struct topo_driver_default *topo_driver_find(const char *driver)
+{
+    for (size_t i = 0; i < sizeof(topo_driver_defaults) / sizeof(topo_driver_defaults[0]); i++)
+        if (driver && strcmp(driver, topo_driver_defaults[i].driver) == 0)
+            return &topo_driver_defaults[i];
+    return NULL;
+}
+
+double topo_cost_driver_alpha_s(const char *driver)
+{
+    const struct topo_driver_default *d = topo_driver_find(driver);
+
+    return (d ? d->alpha_us : 20.0) * 1e-6;
+}
+
+double topo_cost_driver_bw_Bps(const char *driver)
+{
+    const struct topo_driver_default *d = topo_driver_find(driver);
+
+    return (d ? d->gbit : 1.0) * 1e9 / 8;
+}
+
+void topo_cost_model_init(struct topo_cost_model *m, enum topo_class cls, int nhosts)
+{
+    memset(m, 0, sizeof(*m));
+    m->nhosts = nhosts;
+    m->cls = cls;
+    m->all_direct = cls == TOPO_CLASS_PAIR || cls == TOPO_CLASS_MESH;
+    m->alpha_s = 20e-6;
+    m->bw_Bps = 10e9 / 8;
+    m->msg_overhead_s = 2e-6;  /* send + receive system calls of one chunk over tcp */
+    m->chan_overhead_s = 5e-6; /* waking and joining one more thread */
+    m->chan_bw_Bps = 2.0e9;    /* one tcp stream per core, loopback iperf3 here: ~2.1 GB/s */
+    m->reduce_Bps = 8.0e9;     /* float32 sum, one core, streaming */
+    m->max_channels = 4;
+    m->chunk_min = 16 << 10;
+    m->chunk_max = 4 << 20;
+}
+
+static void topo_model_take_link(struct topo_cost_model *m, const struct topo_link *l, int *first)
+{
+    double alpha = l->rtt_us >= 0 ? l->rtt_us * 1e-6 / 2
+                                  : fmax(topo_cost_driver_alpha_s(l->driver[0]),
+                                         topo_cost_driver_alpha_s(l->driver[1]));
+    double bw = l->speed_mbps > 0 ? l->speed_mbps * 1e6 / 8
+                                  : fmin(topo_cost_driver_bw_Bps(l->driver[0]),
+                                         topo_cost_driver_bw_Bps(l->driver[1]));
+
+    if (*first || alpha > m->alpha_s)
+        m->alpha_s = alpha;
+    if (*first || bw < m->bw_Bps)
+        m->bw_Bps = bw;
+    m->shared_nic |= l->switched;
+    *first = 0;
+}
+
+void topo_cost_model_from_graph(const struct topo_graph *g, struct topo_cost_model *m)
+{
+    int first = 1;
+
+    topo_cost_model_init(m, g->cls, g->nhosts);
+    m->all_direct = g->all_direct;
+    for (int i = 0; i < g->nlinks; i++) {
+        int in_order = 0;
+        for (int h = 0; h < g->nhosts && !in_order; h++)
+            in_order = g->hosts[h].left.link == i || g->hosts[h].right.link == i;
+        if (in_order || (g->all_direct && topo_graph_link_between(g, g->links[i].host[0],
+                                                                  g->links[i].host[1]) == i))
+            topo_model_take_link(m, &g->links[i], &first);
+    }
+}
+
+/* ---------------------------------------------------------------- formulas */
+
+int topo_cost_algo_valid(const struct topo_cost_model *m, enum topo_algo a)
+{
+    int n = m->nhosts, closed = m->cls == TOPO_CLASS_RING || m->cls == TOPO_CLASS_MESH ||
+                                m->cls == TOPO_CLASS_PAIR;
+
+    if (n < 2)
+        return a == TOPO_ALGO_RING;
+    switch (a) {
+    case TOPO_ALGO_RING: return closed;
+    case TOPO_ALGO_RING_BIDIR: return closed && n >= 3;
+    case TOPO_ALGO_CHAIN: return 1; /* every class here holds a path through all hosts */
+    case TOPO_ALGO_DIRECT_ONESHOT:
+    case TOPO_ALGO_DIRECT_TWOSHOT: return m->all_direct;
+    default: return 0;
+    }
+}
+
+static double topo_ceil_div(double a, double b)
+{
+    return a <= 0 ? 0 : ceil(a / b);
+}
+
+/* max(link bytes / B_eff, reduce bytes / G_eff) */
+static double topo_bw_term(const struct topo_cost_model *m, int p, double link_bytes, double reduce_bytes)
+{
+    double b = m->chan_bw_Bps > 0 ? fmin(m->bw_Bps, p * m->chan_bw_Bps) : m->bw_Bps;
+    double t = link_bytes / b;
+
+    if (m->reduce_Bps > 0)
+        t = fmax(t, reduce_bytes / (p * m->reduce_Bps));
+    return t;
+}
+
+static double topo_cost_ring(const struct topo_cost_model *m, double S, double c, int p, int bidir)
+{
+    double n = m->nhosts, steps = 2 * (n - 1);
+    double seg = bidir ? S / (2 * n * p) : S / (n * p);   /* per ring, channel, step */
+    double msgs = (bidir ? 2 : 1) * topo_ceil_div(seg, c); /* one thread serves both rings */
+    double link = (bidir && !m->shared_nic ? 1 : 2) * (n - 1) * S / n;
+
+    return steps * (m->alpha_s + m->msg_overhead_s * msgs) + topo_bw_term(m, p, link, (n - 1) * S / n);
+}
+
+static double topo_cost_chain(const struct topo_cost_model *m, double S, double c, int p)
+{
+    double n = m->nhosts, hops = 2 * (n - 1);
+    double half = S / (2 * p);                 /* one half, one channel */
+    double cc = fmin(c, half > 0 ? half : c);  /* a chunk never exceeds its half */
+    double k = topo_ceil_div(half, cc);
+    double nic = m->shared_nic && n >= 3 ? 2 : 1;
+    double stage = m->msg_overhead_s + topo_bw_term(m, p, nic * 2 * cc * p, 2 * cc * p);
+
+    return hops * m->alpha_s + (k + hops - 1) * stage;
+}
+
+static double topo_cost_direct(const struct topo_cost_model *m, double S, double c, int p, int twoshot)
+{
+    double n = m->nhosts;
+    double slice = twoshot ? S / n : S; /* what goes to each peer per phase */
+    double msgs = (n - 1) * topo_ceil_div(slice / p, c) * (twoshot ? 2 : 1);
+    double per_peer = twoshot ? 2 * S / n : S;
+    double link = m->shared_nic ? (n - 1) * per_peer : per_peer;
+    double reduce = twoshot ? (n - 1) * S / n : (n - 1) * S;
+
+    return (twoshot ? 2 : 1) * m->alpha_s + m->msg_overhead_s * msgs + topo_bw_term(m, p, link, reduce);
+}
+
+double topo_cost_allreduce(const struct topo_cost_model *m, enum topo_algo a, size_t bytes,
+                           size_t chunk, int nchannels)
+{
+    double S = (double)bytes, c = chunk > 0 ? (double)chunk : 1, t;
+    int p = nchannels > 0 ? nchannels : 1;
+
+    if (!topo_cost_algo_valid(m, a))
+        return INFINITY;
+    if (m->nhosts < 2)
+        return 0;
+    switch (a) {
+    case TOPO_ALGO_RING: t = topo_cost_ring(m, S, c, p, 0); break;
+    case TOPO_ALGO_RING_BIDIR: t = topo_cost_ring(m, S, c, p, 1); break;
+    case TOPO_ALGO_CHAIN: t = topo_cost_chain(m, S, c, p); break;
+    case TOPO_ALGO_DIRECT_ONESHOT: t = topo_cost_direct(m, S, c, p, 0); break;
+    default: t = topo_cost_direct(m, S, c, p, 1); break;
+    }
+    return t + (p - 1) * m->chan_overhead_s;
+}
+
+/* ---------------------------------------------------------------- choice */
+
+static double topo_busbw(const struct topo_cost_model *m, size_t bytes, double t)
+{
+    int n = m->nhosts;
+
+    return t > 0 && n > 1 ? (double)bytes / t * 2.0 * (n - 1) / n : 0;
+}
+
+/* The smallest power of two >= bytes, within [chunk_min, chunk_max]: a chunk larger
+ * than the message is the message. */
+static size_t topo_chunk_start(const struct topo_cost_model *m, size_t bytes)
+{
+    size_t c = m->chunk_min;
+
+    while (c < bytes && c < m->chunk_max)
+        c <<= 1;
+    return c;
+}
+
+int topo_cost_plan_algo(const struct topo_cost_model *m, size_t bytes, enum topo_algo a,
+                        struct topo_plan *out)
+{
+    struct topo_plan best = { .algo = a, .time_s = INFINITY };
+    int maxp = m->max_channels > 0 ? m->max_channels : 1;
+
+    if (!topo_cost_algo_valid(m, a))
+        return -1;
+    for (int p = 1; p <= maxp; p++) {
+        if (p > 1 && bytes / (size_t)p < m->chunk_min)
+            break; /* no channel gets a whole chunk */
+        /* largest useful chunk first: on a tie the larger (fewer messages) wins */
+        for (size_t c = topo_chunk_start(m, bytes); c >= m->chunk_min && c > 0; c >>= 1) {
+            double t = topo_cost_allreduce(m, a, bytes, c, p);
+            if (t < best.time_s * (1 - 1e-9)) {
+                best.time_s = t;
+                best.chunk = c;
+                best.nchannels = p;
+            }
+        }
+    }
+    best.busbw_Bps = topo_busbw(m, bytes, best.time_s);
+    *out = best;
+    return 0;
+}
+
+int topo_cost_plan(const struct topo_cost_model *m, size_t bytes, unsigned algo_mask,
+                   struct topo_plan *out)
+{
+    struct topo_plan best = { .time_s = INFINITY }, p;
+    int found = 0;
+
+    if (!algo_mask)
+        algo_mask = TOPO_ALGO_MASK_ALL;
+    for (int a = 0; a < TOPO_ALGO_COUNT; a++) {
+        if (!(algo_mask & (1u << a)) || topo_cost_plan_algo(m, bytes, (enum topo_algo)a, &p) != 0)
+            continue;
+        if (!found || p.time_s < best.time_s * (1 - 1e-9))
+            best = p;
+        found = 1;
+    }
+    if (!found)
+        return -1;
+    *out = best;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- table */
+
+static const char *topo_invalid_reason(const struct topo_cost_model *m, enum topo_algo a)
+{
+    if (a == TOPO_ALGO_RING_BIDIR && m->nhosts < 3)
+        return "needs 3+ hosts";
+    if (a == TOPO_ALGO_RING || a == TOPO_ALGO_RING_BIDIR)
+        return "no closing link";
+    return "not every pair linked";
+}
+
+static void topo_size_text(size_t bytes, char *buf, size_t len)
+{
+    if (bytes >= (1u << 20) && bytes % (1u << 20) == 0)
+        snprintf(buf, len, "%zu MiB", bytes >> 20);
+    else if (bytes >= 1024 && bytes % 1024 == 0)
+        snprintf(buf, len, "%zu KiB", bytes >> 10);
+    else
+        snprintf(buf, len, "%zu B", bytes);
+}
+
+size_t topo_cost_format_table(const struct topo_cost_model *m, size_t bytes, char *buf, size_t len)
+{
+    struct topo_plan choice, p;
+    char size[32], chunk[32];
+    struct topo_buf b;
+    int have = topo_cost_plan(m, bytes, 0, &choice) == 0;
+
+    topo_buf_init(&b, buf, len);
+    topo_size_text(bytes, size, sizeof(size));
+    topo_buf_add(&b, "allreduce %s on %s of %d host%s: alpha %.1f us, B %.0f Mbit/s per direction%s\n", size,
+             topo_class_name(m->cls), m->nhosts, m->nhosts == 1 ? "" : "s", m->alpha_s * 1e6,
+             m->bw_Bps * 8 / 1e6, m->shared_nic ? ", shared NIC (switch)" : "");
+    topo_buf_add(&b, "  %-11s %9s %8s %12s %12s %12s\n", "algorithm", "chunk", "channels", "time (us)",
+             "algbw (GB/s)", "busbw (GB/s)");
+    for (int a = 0; a < TOPO_ALGO_COUNT; a++) {
+        if (topo_cost_plan_algo(m, bytes, (enum topo_algo)a, &p) != 0) {
+            topo_buf_add(&b, "  %-11s %s\n", topo_algo_name((enum topo_algo)a), topo_invalid_reason(m, (enum topo_algo)a));
+            continue;
+        }
+        topo_size_text(p.chunk, chunk, sizeof(chunk));
+        topo_buf_add(&b, "%s %-11s %9s %8d %12.1f %12.3f %12.3f\n", have && choice.algo == p.algo ? "*" : " ",
+                 topo_algo_name(p.algo), chunk, p.nchannels, p.time_s * 1e6,
+                 p.time_s > 0 ? (double)bytes / p.time_s / 1e9 : 0.0, p.busbw_Bps / 1e9);
+    }
+    return b.pos;
+}

@@ -1,0 +1,92 @@
+/*
+ * topo_cost.h — alpha-beta cost model for allreduce on the host graph, and the choice
+ * of algorithm, chunk size and channel count it implies.
+ *
+ * A link has a one-way latency alpha (probe RTT/2, else a default per driver) and a
+ * bandwidth B per direction (link speed, else a default per driver); links are full
+ * duplex. On a switch a host's links share one NIC (shared_nic), so what it sends to
+ * all peers together is limited by B. The formulas and their derivations are in
+ * cost.c. Times are in seconds, sizes in bytes, bandwidths in bytes per second.
+ *
+ * The model is a pure function of its inputs: every rank computes the same plan.
+ */
+#ifndef HALO_TOPO_COST_H
+#define HALO_TOPO_COST_H
+
+#include <stddef.h>
+
+#include "topo.h"
+
+enum topo_algo {
+    TOPO_ALGO_RING = 0,       /* reduce-scatter + all-gather around one ring direction */
+    TOPO_ALGO_RING_BIDIR,     /* two half-size rings, one each way (ring, 3+ hosts) */
+    TOPO_ALGO_CHAIN,          /* halves reduced in opposite directions, broadcast back */
+    TOPO_ALGO_DIRECT_ONESHOT, /* every host sends all S to every peer, reduces locally */
+    TOPO_ALGO_DIRECT_TWOSHOT, /* direct reduce-scatter of S/n slices, direct all-gather */
+    TOPO_ALGO_COUNT
+};
+#define TOPO_ALGO_MASK_ALL ((1u << TOPO_ALGO_COUNT) - 1)
+
+const char *topo_algo_name(enum topo_algo a);
+/* "ring", "ring_bidir", "chain", "oneshot", "twoshot" (also "direct" = both direct
+ * ones) to a mask for HALO_ALGO; 0 when the name is unknown. */
+unsigned topo_algo_mask_parse(const char *name);
+
+struct topo_cost_model {
+    int nhosts;
+    enum topo_class cls;
+    int all_direct;        /* every host pair linked: direct algorithms possible */
+    int shared_nic;        /* a host's links to different peers share one NIC */
+    double alpha_s;        /* one-way latency of one hop */
+    double bw_Bps;         /* bandwidth per direction of the slowest link used */
+    double msg_overhead_s; /* software cost of one message (chunk) on one channel */
+    double chan_overhead_s;/* cost of each channel beyond the first (wake-up, sync) */
+    double chan_bw_Bps;    /* most one channel (thread + connection) moves; 0 = no cap */
+    double reduce_Bps;     /* reduction throughput of one channel; 0 = free */
+    int max_channels;
+    size_t chunk_min, chunk_max; /* powers of two tried in between */
+};
+
+struct topo_plan {
+    enum topo_algo algo;
+    size_t chunk;     /* pipeline slot size per channel */
+    int nchannels;
+    double time_s;    /* predicted */
+    double busbw_Bps; /* nccl-tests' allreduce bus bandwidth: S / time * 2(n-1)/n */
+};
+
+/* Defaults for a class and host count: 10 Gbit/s links, 20 us alpha, tcp-like
+ * per-message cost; the caller overrides fields it knows. */
+void topo_cost_model_init(struct topo_cost_model *m, enum topo_class cls, int nhosts);
+/* Model of a built graph: alpha = largest RTT/2 (or driver default) and B = lowest
+ * speed (or driver default) over the links the order uses (all usable links when
+ * every pair is direct); shared_nic when those links run over a switch. Fields other
+ * than these keep topo_cost_model_init's defaults. */
+void topo_cost_model_from_graph(const struct topo_graph *g, struct topo_cost_model *m);
+/* Defaults by driver name when a link reports no speed or no RTT. */
+double topo_cost_driver_alpha_s(const char *driver);
+double topo_cost_driver_bw_Bps(const char *driver);
+
+/* Can the class carry the algorithm (ring needs a closing link, direct needs every
+ * pair linked, ring_bidir needs 3+ hosts)? */
+int topo_cost_algo_valid(const struct topo_cost_model *m, enum topo_algo a);
+/* Predicted allreduce time of `bytes` with the given chunk and channel count;
+ * INFINITY when the algorithm is not valid for the model. */
+double topo_cost_allreduce(const struct topo_cost_model *m, enum topo_algo a, size_t bytes,
+                           size_t chunk, int nchannels);
+/* Best plan among the algorithms in algo_mask (0 = all) for `bytes`: tries every
+ * valid algorithm, channel count 1..max_channels and power-of-two chunk; ties go
+ * to the lower enum value, fewer channels, larger chunk. Returns 0, or -1 when no
+ * algorithm in the mask is valid (*out untouched). */
+int topo_cost_plan(const struct topo_cost_model *m, size_t bytes, unsigned algo_mask,
+                   struct topo_plan *out);
+/* Best plan of one algorithm (chunk and channels chosen); -1 if not valid. */
+int topo_cost_plan_algo(const struct topo_cost_model *m, size_t bytes, enum topo_algo a,
+                        struct topo_plan *out);
+
+/* `halo-topo --plan SIZE`: the model's parameters, one row per algorithm (valid or
+ * why not, chunk, channels, predicted time, algbw, busbw) and the choice marked.
+ * snprintf semantics. */
+size_t topo_cost_format_table(const struct topo_cost_model *m, size_t bytes, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,453 @@
+/*
+ * ib_conn.c — the ib transport's data path: one RC QP per peer and channel
+ * (setup in ib_setup.c).
+ *
+ * Memory of one connection, both registered, page-aligned:
+ *   rx: [slot 0] ... [slot n-1] [credit word]   remote-writable; the peer writes
+ *       frames into the slots and, into the credit word, how many of OUR frames it
+ *       has released
+ *   tx: [slot 0] ... [slot n-1] [credit src]    local staging for our frames, and
+ *       the source of our credit writes when inline data is unavailable
+ * A slot is a 64-byte header (struct ib_frame_hdr) then slot_size payload bytes.
+ *
+ * Message sequence, frame k from A to B (k counts from 0 per direction):
+ *   A  send_slot: k - credit < n (B released frame k-n) and the local write of
+ *      frame k-n completed -> staging slot k % n
+ *   A  send_post: RDMA WRITE WITH IMM header+payload -> B.rx slot k % n,
+ *      imm = (k & 0xffff) << 16 | slot; inline when it fits max_inline
+ *   B  recv CQ: completion with imm (consumes a posted zero-SGE receive, reposted
+ *      at once) -> frame k has fully arrived; recv_peek shows it in place
+ *   B  recv_release: RDMA WRITE of the released count -> A.rx credit word
+ *      (one in flight; a newer count follows when it completes)
+ * RC delivers writes in order and the completion of a WRITE WITH IMM comes after
+ * its data is placed, so no flag in the slot is needed.
+ *
+ * Faults: a completion with an error status, a port or device async event, an
+ * rdma_cm DISCONNECTED / DEVICE_REMOVAL, or a bad header fail the connection for
+ * good (sticky), with a sentence naming device, port, peer and what to check.
+ */
+#define HALO_IB_INTERNAL
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include "comm.h"
+#include "error.h"
+#include "ib.h"
+#include "log.h"
+
+#ifdef HALO_IB_HEADERS
+
+enum { IB_WR_DATA = 1, IB_WR_CREDIT = 2, IB_WR_RECV = 3 };
+#define IB_WR_ID(kind, n) (((uint64_t)(kind) << 56) | ((n) & 0x00ffffffffffffffull))
+#define IB_WR_KIND(id) ((int)((id) >> 56))
+#define IB_POLL_BATCH 16
+/* Health checks (async events, cm events, port state) run at most this often. */
+#define IB_CHECK_US 100000
+/* How long close waits for posted frames to complete. */
+#define IB_DRAIN_US 1000000
+
+static struct ib_conn *ib_conn_of(struct halo_conn *c)
+{
+    return (struct ib_conn *)c;
+}
+
+haloResult_t ib_conn_fail(struct ib_conn *c, haloResult_t res, const char *fmt, ...)
+{
+    char what[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (c->failed != haloSuccess)
+        return c->failed;
+    c->failed = res;
+    struct halo_comm *comm = c->base.comm;
+    return halo_error(comm, res, "rank %d: ib connection to %s failed: %s", comm ? comm->rank : -1, c->desc, what);
+}
+
+static volatile uint64_t *ib_credit_word(struct ib_conn *c)
+{
+    return (volatile uint64_t *)(c->rx + (size_t)c->nslots * c->stride);
+}
+
+haloResult_t ib_conn_post_recvs(struct ib_conn *c, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct ibv_recv_wr wr = {.wr_id = IB_WR_ID(IB_WR_RECV, 0), .sg_list = NULL, .num_sge = 0};
+        struct ibv_recv_wr *bad = NULL;
+        int rc = ibv_post_recv(c->qp, &wr, &bad);
+        if (rc != 0)
+            return ib_conn_fail(c, haloSystemError, "ibv_post_recv: %s (the QP is in error: see the peer's log)",
+                                strerror(rc));
+    }
+    return haloSuccess;
+}
+
+/* Sentence for a failed work completion: what it means and what to check. */
+static haloResult_t ib_wc_fail(struct ib_conn *c, const struct ibv_wc *wc)
+{
+    const struct ib_api *api = ib_api();
+    int kind = IB_WR_KIND(wc->wr_id);
+    const char *op = kind == IB_WR_DATA ? "data write" : kind == IB_WR_CREDIT ? "credit write" : "receive";
+    const char *hint;
+    haloResult_t res = haloRemoteError;
+    switch (wc->status) {
+    case IBV_WC_RETRY_EXC_ERR:
+        hint = "the peer did not acknowledge (transport retries exhausted): is it alive, is the link up, do "
+               "both ends use RoCE v2 on the same subnet (ib_write_bw -R between the two hosts)?";
+        break;
+    case IBV_WC_RNR_RETRY_EXC_ERR:
+        hint = "the peer had no receive posted (receiver not ready): did it exit or fall behind?";
+        break;
+    case IBV_WC_REM_ACCESS_ERR:
+    case IBV_WC_REM_INV_REQ_ERR:
+    case IBV_WC_REM_OP_ERR:
+        hint = "the peer refused the write (its buffer was deregistered or its QP failed): see the peer's log";
+        break;
+    case IBV_WC_WR_FLUSH_ERR:
+        hint = "the QP had already failed (an earlier error, a disconnect or a port going down flushed it)";
+        break;
+    default:
+        hint = "a local verbs error: check dmesg on this host and the device with `rdma link`";
+        res = haloSystemError;
+        break;
+    }
+    return ib_conn_fail(c, res, "%s completed with %s (status %d, vendor error 0x%x): %s", op,
+                        api->wc_status_str(wc->status), (int)wc->status, wc->vendor_err, hint);
+}
+
+static haloResult_t ib_post_credit(struct ib_conn *c)
+{
+    uint64_t *src = (uint64_t *)(c->tx + (size_t)c->nslots * c->stride);
+    *src = c->rx_tail;
+    struct ibv_sge sge = {.addr = (uintptr_t)src, .length = sizeof(*src), .lkey = c->tx_mr->lkey};
+    struct ibv_send_wr wr = {
+        .wr_id = IB_WR_ID(IB_WR_CREDIT, c->rx_tail),
+        .sg_list = &sge,
+        .num_sge = 1,
+        .opcode = IBV_WR_RDMA_WRITE,
+        .send_flags = IBV_SEND_SIGNALED | (c->max_inline >= sizeof(*src) ? IBV_SEND_INLINE : 0),
+    };
+    wr.wr.rdma.remote_addr = c->remote_addr + (uint64_t)c->nslots * c->stride;
+    wr.wr.rdma.rkey = c->remote_rkey;
+    struct ibv_send_wr *bad = NULL;
+    int rc = ibv_post_send(c->qp, &wr, &bad);
+    if (rc != 0)
+        return ib_conn_fail(c, haloSystemError, "posting a credit write: %s", strerror(rc));
+    c->credit_sent = c->rx_tail;
+    c->credit_inflight = 1;
+    return haloSuccess;
+}
+
+static haloResult_t ib_on_recv(struct ib_conn *c, const struct ibv_wc *wc)
+{
+    if (wc->opcode != IBV_WC_RECV_RDMA_WITH_IMM || !(wc->wc_flags & IBV_WC_WITH_IMM))
+        return ib_conn_fail(c, haloInternalError, "unexpected receive completion (opcode %d): protocol error",
+                            (int)wc->opcode);
+    uint32_t imm = ntohl(wc->imm_data);
+    uint64_t k = c->rx_arrived;
+    if ((imm >> 16) != (k & 0xffff) || (imm & 0xffff) != k % (uint64_t)c->nslots)
+        return ib_conn_fail(c, haloInternalError,
+                            "frame out of order: immediate 0x%08x, expected frame %llu in slot %llu", imm,
+                            (unsigned long long)k, (unsigned long long)(k % (uint64_t)c->nslots));
+    c->rx_arrived++;
+    return ib_conn_post_recvs(c, 1);
+}
+
+static haloResult_t ib_on_send(struct ib_conn *c, const struct ibv_wc *wc)
+{
+    if (IB_WR_KIND(wc->wr_id) == IB_WR_DATA) {
+        c->tx_done++;
+        return haloSuccess;
+    }
+    c->credit_inflight = 0;
+    if (c->credit_sent != c->rx_tail)
+        return ib_post_credit(c);
+    return haloSuccess;
+}
+
+/* Drains the CQ. Returns the number of completions through *n. */
+static haloResult_t ib_poll(struct ib_conn *c, int *n)
+{
+    struct ibv_wc wc[IB_POLL_BATCH];
+    *n = 0;
+    for (;;) {
+        int got = ibv_poll_cq(c->cq, IB_POLL_BATCH, wc);
+        if (got < 0)
+            return ib_conn_fail(c, haloSystemError, "ibv_poll_cq failed (%d): the CQ overran or the device failed",
+                                got);
+        for (int i = 0; i < got; i++) {
+            if (wc[i].status != IBV_WC_SUCCESS)
+                return ib_wc_fail(c, &wc[i]);
+            haloResult_t r = IB_WR_KIND(wc[i].wr_id) == IB_WR_RECV ? ib_on_recv(c, &wc[i]) : ib_on_send(c, &wc[i]);
+            if (r != haloSuccess)
+                return r;
+        }
+        *n += got;
+        if (got < IB_POLL_BATCH)
+            return haloSuccess;
+    }
+}
+
+/* Async events of the device (shared by the process's users of the device, so
+ * only port- and device-wide events are acted on; a failed QP shows up as flushed
+ * completions on its own CQ). Non-blocking: the fd was set O_NONBLOCK at setup. */
+static void ib_drain_async(struct ib_conn *c)
+{
+    const struct ib_api *api = ib_api();
+    struct ibv_async_event ev;
+    while (api->get_async_event(c->dev->ctx, &ev) == 0) {
+        switch (ev.event_type) {
+        case IBV_EVENT_PORT_ERR:
+            atomic_fetch_or(&c->dev->port_down, 1u << (ev.element.port_num & 31));
+            break;
+        case IBV_EVENT_PORT_ACTIVE:
+            atomic_fetch_and(&c->dev->port_down, ~(1u << (ev.element.port_num & 31)));
+            break;
+        case IBV_EVENT_DEVICE_FATAL:
+            atomic_store(&c->dev->fatal, 1);
+            break;
+        default:
+            break;
+        }
+        HLOG_INFO(HALO_SUB_NET, c->base.comm ? c->base.comm->rank : -1, "ib: async event on %s: %s",
+                  c->dev->name, api->event_type_str(ev.event_type));
+        api->ack_async_event(&ev);
+    }
+}
+
+static haloResult_t ib_check_cm(struct ib_conn *c)
+{
+    const struct ib_api *api = ib_api();
+    struct rdma_cm_event *ev;
+    while (c->cm_ch && api->get_cm_event(c->cm_ch, &ev) == 0) {
+        enum rdma_cm_event_type t = ev->event;
+        api->ack_cm_event(ev);
+        if (t == RDMA_CM_EVENT_DISCONNECTED)
+            return ib_conn_fail(c, haloRemoteError,
+                                "the peer disconnected (rdma_cm DISCONNECTED): it exited, aborted or lost its "
+                                "link; see its log");
+        if (t == RDMA_CM_EVENT_DEVICE_REMOVAL)
+            return ib_conn_fail(c, haloSystemError,
+                                "the RDMA device was removed (rdma_cm DEVICE_REMOVAL): `rdma link delete`, a "
+                                "driver reload or a hot unplug; check `rdma link` and dmesg");
+        HLOG_INFO(HALO_SUB_NET, c->base.comm ? c->base.comm->rank : -1, "ib: %s: cm event %s", c->desc,
+                  api->event_str(t));
+    }
+    return haloSuccess;
+}
+
+static haloResult_t ib_check_health(struct ib_conn *c)
+{
+    ib_drain_async(c);
+    if (atomic_load(&c->dev->fatal))
+        return ib_conn_fail(c, haloSystemError,
+                            "device %s reported a fatal error (IBV_EVENT_DEVICE_FATAL): check dmesg; the "
+                            "device needs a reset", c->dev->name);
+    if (atomic_load(&c->dev->port_down) & (1u << (c->id->port_num & 31)))
+        return ib_conn_fail(c, haloSystemError,
+                            "port %u of %s went down (IBV_EVENT_PORT_ERR): check the cable, the switch port and "
+                            "`rdma link`", c->id->port_num, c->dev->name);
+    return ib_check_cm(c);
+}
+
+static haloResult_t ib_progress(struct halo_conn *hc)
+{
+    struct ib_conn *c = ib_conn_of(hc);
+    if (c->failed != haloSuccess)
+        return c->failed;
+    int n;
+    haloResult_t r = ib_poll(c, &n);
+    if (r != haloSuccess)
+        return r;
+    if (n > 0) {
+        c->idle_polls = 0;
+        return haloSuccess;
+    }
+    /* Idle: look at events now and then, not on every poll (they cost system calls). */
+    if (++c->idle_polls % 256 != 0)
+        return haloSuccess;
+    int64_t now = halo_now_us();
+    if (now < c->next_check_us)
+        return haloSuccess;
+    c->next_check_us = now + IB_CHECK_US;
+    return ib_check_health(c);
+}
+
+static haloResult_t ib_send_slot(struct halo_conn *hc, void **buf, size_t *cap)
+{
+    struct ib_conn *c = ib_conn_of(hc);
+    *buf = NULL;
+    if (c->failed != haloSuccess)
+        return c->failed;
+    uint64_t k = c->tx_head;
+    uint64_t n = (uint64_t)c->nslots;
+    uint64_t credit = __atomic_load_n(ib_credit_word(c), __ATOMIC_ACQUIRE);
+    if (k - credit >= n || k - c->tx_done >= n) {
+        int polled;
+        haloResult_t r = ib_poll(c, &polled);
+        if (r != haloSuccess)
+            return r;
+        credit = __atomic_load_n(ib_credit_word(c), __ATOMIC_ACQUIRE);
+        if (k - credit >= n || k - c->tx_done >= n)
+            return haloSuccess;
+    }
+    c->tx_slot_out = 1;
+    *buf = c->tx + (size_t)(k % n) * c->stride + IB_HDR_BYTES;
+    *cap = c->base.slot_size;
+    return haloSuccess;
+}
+
+static haloResult_t ib_send_post(struct halo_conn *hc, size_t len, const struct halo_sig *sig)
+{
+    struct ib_conn *c = ib_conn_of(hc);
+    if (c->failed != haloSuccess)
+        return c->failed;
+    if (!c->tx_slot_out || len > c->base.slot_size)
+        return ib_conn_fail(c, haloInternalError, "send_post of %zu bytes without a slot (capacity %zu)", len,
+                            c->base.slot_size);
+    uint64_t k = c->tx_head;
+    uint32_t slot = (uint32_t)(k % (uint64_t)c->nslots);
+    uint8_t *p = c->tx + (size_t)slot * c->stride;
+    struct ib_frame_hdr *h = (struct ib_frame_hdr *)p;
+    h->magic = IB_FRAME_MAGIC;
+    h->kind = HALO_FRAME_DATA;
+    h->seq = (uint32_t)k;
+    h->len = (uint32_t)len;
+    h->sig = *sig;
+    h->reserved[0] = h->reserved[1] = 0;
+
+    uint32_t bytes = (uint32_t)(IB_HDR_BYTES + len);
+    struct ibv_sge sge = {.addr = (uintptr_t)p, .length = bytes, .lkey = c->tx_mr->lkey};
+    struct ibv_send_wr wr = {
+        .wr_id = IB_WR_ID(IB_WR_DATA, k),
+        .sg_list = &sge,
+        .num_sge = 1,
+        .opcode = IBV_WR_RDMA_WRITE_WITH_IMM,
+        .send_flags = IBV_SEND_SIGNALED | (bytes <= c->max_inline ? IBV_SEND_INLINE : 0),
+        .imm_data = htonl((uint32_t)((k & 0xffff) << 16) | slot),
+    };
+    wr.wr.rdma.remote_addr = c->remote_addr + (uint64_t)slot * c->stride;
+    wr.wr.rdma.rkey = c->remote_rkey;
+    struct ibv_send_wr *bad = NULL;
+    int rc = ibv_post_send(c->qp, &wr, &bad);
+    if (rc != 0)
+        return ib_conn_fail(c, haloSystemError, "ibv_post_send of %u bytes: %s", bytes, strerror(rc));
+    c->tx_head++;
+    c->tx_slot_out = 0;
+    return haloSuccess;
+}
+
+static haloResult_t ib_recv_peek(struct halo_conn *hc, const void **buf, size_t *len, struct halo_sig *sig)
+{
+    struct ib_conn *c = ib_conn_of(hc);
+    *buf = NULL;
+    if (c->failed != haloSuccess)
+        return c->failed;
+    if (c->rx_tail == c->rx_arrived) {
+        int polled;
+        haloResult_t r = ib_poll(c, &polled);
+        if (r != haloSuccess)
+            return r;
+        if (c->rx_tail == c->rx_arrived)
+            return haloSuccess;
+    }
+    uint64_t k = c->rx_tail;
+    const uint8_t *p = c->rx + (size_t)(k % (uint64_t)c->nslots) * c->stride;
+    const struct ib_frame_hdr *h = (const struct ib_frame_hdr *)p;
+    if (h->magic != IB_FRAME_MAGIC || h->seq != (uint32_t)k || h->len > c->base.slot_size)
+        return ib_conn_fail(c, haloInternalError,
+                            "corrupt frame %llu (magic 0x%08x, seq %u, len %u): protocol or memory error",
+                            (unsigned long long)k, h->magic, h->seq, h->len);
+    if (h->kind == HALO_FRAME_ABORT) {
+        int n = (int)(h->len < 400 ? h->len : 400);
+        return ib_conn_fail(c, haloRemoteError, "the peer aborted: %.*s", n, (const char *)(p + IB_HDR_BYTES));
+    }
+    if (h->kind != HALO_FRAME_DATA)
+        return ib_conn_fail(c, haloInternalError, "frame %llu of unknown kind %u", (unsigned long long)k, h->kind);
+    *buf = p + IB_HDR_BYTES;
+    *len = h->len;
+    *sig = h->sig;
+    return haloSuccess;
+}
+
+static haloResult_t ib_recv_release(struct halo_conn *hc)
+{
+    struct ib_conn *c = ib_conn_of(hc);
+    if (c->failed != haloSuccess)
+        return c->failed;
+    if (c->rx_tail == c->rx_arrived)
+        return ib_conn_fail(c, haloInternalError, "recv_release without a received frame");
+    c->rx_tail++;
+    if (!c->credit_inflight)
+        return ib_post_credit(c);
+    return haloSuccess;
+}
+
+static void ib_dereg(struct ibv_mr *mr)
+{
+    if (mr)
+        ib_api()->dereg_mr(mr);
+}
+
+/* Gives frames already posted a moment to leave before the QP goes: a frame that
+ * was posted is one the peer may be waiting for. Bounded, never blocks long. */
+static void ib_conn_drain(struct ib_conn *c)
+{
+    int64_t until = halo_now_us() + IB_DRAIN_US;
+    while (c->failed == haloSuccess && (c->tx_done != c->tx_head || c->credit_inflight) && halo_now_us() < until) {
+        int n;
+        if (ib_poll(c, &n) != haloSuccess)
+            break;
+    }
+}
+
+/* Reverse order of ib_setup.c's creation: QP, id, channel, CQ, MRs, memory.
+ * Accepts a half-built connection. */
+void ib_conn_destroy(struct ib_conn *c)
+{
+    if (!c)
+        return;
+    const struct ib_api *api = ib_api();
+    if (api) {
+        if (c->established && c->cq)
+            ib_conn_drain(c);
+        if (c->id && c->established)
+            api->disconnect(c->id);
+        if (c->id && c->qp)
+            api->destroy_qp(c->id);
+        if (c->id)
+            api->destroy_id(c->id);
+        if (c->cm_ch)
+            api->destroy_event_channel(c->cm_ch);
+        if (c->cq)
+            api->destroy_cq(c->cq);
+        ib_dereg(c->tx_mr);
+        ib_dereg(c->rx_mr);
+    }
+    free(c->tx);
+    free(c->rx);
+    free(c);
+}
+
+static void ib_close(struct halo_conn *hc)
+{
+    ib_conn_destroy(ib_conn_of(hc));
+}
+
+const struct halo_transport_ops halo_ib_ops = {
+    .name = "ib",
+    .send_slot = ib_send_slot,
+    .send_post = ib_send_post,
+    .recv_peek = ib_recv_peek,
+    .recv_release = ib_recv_release,
+    .progress = ib_progress,
+    .close = ib_close,
+};
+
+#endif

@@ -1,0 +1,906 @@
+/*
+ * ib_setup.c — the ib transport's connection sequence (the data path is in
+ * ib_conn.c): the rdma_cm listener, resources of a connection, and the
+ * all-to-all connect/accept with proofs of the job secret.
+ *
+ * Sequence for each pair of ranks lo < hi that use ib, per channel ch:
+ *   lo       ib_listen_start: rdma_cm id bound to the data IP, listening; the
+ *            all-gather publishes its address, device and a fresh 16-byte nonce
+ *   hi       resolve_addr (from hi's own data IP) -> resolve_route -> QP, MRs, CQ,
+ *            receives posted -> rdma_connect with a REQ in the private data:
+ *            {from = hi, to = lo, channel, slot_size, nslots, hi's rx addr/rkey,
+ *             mac_c = HMAC(key, "C" ctx 0 nonce_lo REQ-fields)[0..16)}
+ *   lo       CONNECT_REQUEST: checks the REQ (job, ranks, sizes, mac_c), builds the
+ *            connection and rdma_accept with a REP: {lo's rx addr/rkey,
+ *            mac_s = HMAC(key, "S" ctx 0 mac_c REP-fields)[0..16)}
+ *            or rdma_reject with {kind = REJ, reason}
+ *   both     ESTABLISHED; hi checks mac_s. ctx = "ib:<lo>:<hi>:<ch>:<job id hex>".
+ * rdma_cm picks the RoCE v2 GID bound to the interface's IP whatever the table order.
+ * The private data of a RoCE connect holds 56 bytes: struct ib_wire is exactly that.
+ *
+ * Ordering as in tcp: every rank connects to all lower ranks, then accepts from all
+ * higher ones; a rank only waits on lower ones and rank 0 accepts at once, so this
+ * cannot deadlock. A connect that finds no listener yet (REJECTED by the CM,
+ * UNREACHABLE) is retried until the deadline.
+ */
+#define HALO_IB_INTERNAL
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "comm.h"
+#include "error.h"
+#include "ib.h"
+#include "log.h"
+
+#ifdef HALO_IB_HEADERS
+
+#define IB_WIRE_MAGIC 0x42494c48u /* "HLIB" */
+#define IB_WIRE_VERSION 1
+#define IB_MAC_BYTES 16
+#define IB_RESOLVE_MS 2000
+#define IB_RETRY_US 200000
+#define IB_BACKLOG 1024
+
+enum ib_wire_kind { IB_WIRE_REQ = 1, IB_WIRE_REP = 2, IB_WIRE_REJ = 3 };
+enum ib_rej_reason { IB_REJ_PROOF = 1, IB_REJ_UNEXPECTED = 2, IB_REJ_CONFIG = 3, IB_REJ_RESOURCES = 4 };
+
+/* rdma_cm private data of REQ, REP and REJ. Host byte order (one architecture per
+ * cluster); 56 bytes, the most a RoCE connect request carries. */
+struct ib_wire {
+    uint32_t magic;          /* IB_WIRE_MAGIC */
+    uint8_t version;         /* IB_WIRE_VERSION */
+    uint8_t kind;            /* enum ib_wire_kind */
+    uint16_t channel;
+    int32_t from, to;        /* ranks: sender of this message, intended receiver */
+    uint32_t slot_size;      /* payload bytes per slot: must agree */
+    uint16_t nslots;         /* must agree */
+    uint16_t reason;         /* REJ: enum ib_rej_reason */
+    uint64_t addr;           /* sender's receive region (slots, then credit word) */
+    uint32_t rkey;           /* ... and its rkey */
+    uint8_t mac[IB_MAC_BYTES];
+    uint32_t pad;
+};
+_Static_assert(sizeof(struct ib_wire) == 56, "ib_wire must fit a RoCE connect's 56 private bytes");
+
+struct halo_ib {
+    struct halo_comm *comm;
+    int rank, nranks;
+    struct halo_ib_config cfg;
+    uint8_t key[HALO_AUTH_KEY_BYTES];
+    int have_key;
+    struct rdma_event_channel *listen_ch;
+    struct rdma_cm_id *listen_id;
+    struct halo_ib_peer_info me;
+    char ifname[32];
+    struct ib_dev *devs;
+};
+
+/* ---- small helpers ---- */
+
+static int ib_rank(const struct halo_ib *ib)
+{
+    return ib->rank;
+}
+
+static const char *ib_addr_str(const struct halo_sockaddr *a, char *buf, size_t len)
+{
+    return halo_sockaddr_str(a, buf, len);
+}
+
+static int ib_set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Waits for the next event on ch until deadline_us. 0, or -1 with errno
+ * (ETIMEDOUT when the deadline passed). */
+static int ib_cm_wait(struct rdma_event_channel *ch, int64_t deadline_us, struct rdma_cm_event **ev)
+{
+    const struct ib_api *api = ib_api();
+    for (;;) {
+        if (api->get_cm_event(ch, ev) == 0)
+            return 0;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return -1;
+        int64_t left = deadline_us - halo_now_us();
+        if (left <= 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        struct pollfd pfd = {.fd = ch->fd, .events = POLLIN};
+        int ms = (int)(left / 1000 + 1);
+        poll(&pfd, 1, ms > 100 ? 100 : ms);
+    }
+}
+
+static void ib_ctx_str(const struct halo_ib *ib, int a, int b, int ch, char *buf, size_t len)
+{
+    snprintf(buf, len, "ib:%d:%d:%d:%016llx", a < b ? a : b, a < b ? b : a, ch,
+             (unsigned long long)ib->cfg.job_id);
+}
+
+/* mac = HMAC-SHA256(key, label ctx '\0' extra wire-without-mac)[0..16). */
+static void ib_mac(const struct halo_ib *ib, char label, const char *ctx, const uint8_t *extra, size_t extra_len,
+                   const struct ib_wire *w, uint8_t mac[IB_MAC_BYTES])
+{
+    memset(mac, 0, IB_MAC_BYTES);
+    if (!ib->have_key)
+        return;
+    uint8_t msg[512];
+    size_t off = 0, clen = strlen(ctx);
+    msg[off++] = (uint8_t)label;
+    memcpy(msg + off, ctx, clen);
+    off += clen;
+    msg[off++] = 0;
+    memcpy(msg + off, extra, extra_len);
+    off += extra_len;
+    memcpy(msg + off, w, offsetof(struct ib_wire, mac));
+    off += offsetof(struct ib_wire, mac);
+    uint8_t full[EVP_MAX_MD_SIZE];
+    unsigned flen = 0;
+    if (HMAC(EVP_sha256(), ib->key, HALO_AUTH_KEY_BYTES, msg, off, full, &flen))
+        memcpy(mac, full, IB_MAC_BYTES);
+}
+
+static int ib_mac_ok(const struct halo_ib *ib, const uint8_t a[IB_MAC_BYTES], const uint8_t b[IB_MAC_BYTES])
+{
+    return !ib->have_key || CRYPTO_memcmp(a, b, IB_MAC_BYTES) == 0;
+}
+
+/* ---- devices ---- */
+
+static struct ib_dev *ib_dev_get(struct halo_ib *ib, struct ibv_context *ctx)
+{
+    const struct ib_api *api = ib_api();
+    for (struct ib_dev *d = ib->devs; d; d = d->next)
+        if (d->ctx == ctx)
+            return d;
+    struct ib_dev *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->ctx = ctx;
+    snprintf(d->name, sizeof(d->name), "%s", api->get_device_name(ctx->device));
+    d->pd = api->alloc_pd(ctx);
+    if (!d->pd) {
+        free(d);
+        return NULL;
+    }
+    /* Async events are read by whichever channel thread checks health; never block. */
+    ib_set_nonblock(ctx->async_fd);
+    d->next = ib->devs;
+    ib->devs = d;
+    return d;
+}
+
+/* Index of the GID rdma_cm bound (for the log; -1 if not found). */
+static int ib_gid_index(struct ibv_context *ctx, int port, const union ibv_gid *gid)
+{
+    const struct ib_api *api = ib_api();
+    for (int i = 0; i < 256; i++) {
+        union ibv_gid g;
+        if (api->query_gid(ctx, (uint8_t)port, i, &g) != 0)
+            break;
+        if (memcmp(&g, gid, sizeof(g)) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static const char *ib_gid_str(const union ibv_gid *g, char *buf, size_t len)
+{
+    if (!inet_ntop(AF_INET6, g->raw, buf, (socklen_t)len))
+        snprintf(buf, len, "?");
+    return buf;
+}
+
+/* ---- listener ---- */
+
+static haloResult_t ib_fail(struct halo_ib *ib, haloResult_t res, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static haloResult_t ib_fail(struct halo_ib *ib, haloResult_t res, const char *fmt, ...)
+{
+    char msg[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return halo_error(ib->comm, res, "rank %d: ib: %s", ib_rank(ib), msg);
+}
+
+/* The bound id found a device and port: check them against HALO_IB_HCA and state,
+ * log what will be used, fill me. */
+static haloResult_t ib_listen_describe(struct halo_ib *ib)
+{
+    const struct ib_api *api = ib_api();
+    struct rdma_cm_id *id = ib->listen_id;
+    char addr[80];
+    ib_addr_str(&ib->cfg.addr, addr, sizeof(addr));
+    const char *dev = api->get_device_name(id->verbs->device);
+    int port = id->port_num;
+    if (!ib_hca_match(ib->cfg.hca, dev, port))
+        return ib_fail(ib, haloInvalidArgument,
+                       "HALO_IB_HCA=%s excludes %s port %d, the RDMA device behind interface %s (%s): change "
+                       "HALO_IB_HCA (NCCL syntax, e.g. =%s) or the data interface",
+                       ib->cfg.hca, dev, port, ib->ifname, addr, dev);
+    struct ibv_port_attr pa;
+    memset(&pa, 0, sizeof(pa));
+    if (api->query_port(id->verbs, (uint8_t)port, &pa) != 0)
+        return ib_fail(ib, haloSystemError, "ibv_query_port(%s, %d) failed: %s", dev, port, strerror(errno));
+    if (pa.state != IBV_PORT_ACTIVE)
+        return ib_fail(ib, haloSystemError,
+                       "port %d of %s (interface %s, %s) is %s, not ACTIVE: check the link (`rdma link`, "
+                       "`ip link show %s`)",
+                       port, dev, ib->ifname, addr, api->port_state_str(pa.state), ib->ifname);
+    char gid[64], speed[64];
+    const union ibv_gid *sgid = &id->route.addr.addr.ibaddr.sgid;
+    HLOG_INFO(HALO_SUB_NET | HALO_SUB_INIT, ib_rank(ib),
+              "ib: listening on %s (%s): device %s port %d, GID %s (index %d), MTU %d (max %d), %s", addr,
+              ib->ifname, dev, port, ib_gid_str(sgid, gid, sizeof(gid)), ib_gid_index(id->verbs, port, sgid),
+              ib_mtu_bytes(pa.active_mtu), ib_mtu_bytes(pa.max_mtu), ib_port_speed_str(&pa, speed, sizeof(speed)));
+    snprintf(ib->me.dev, sizeof(ib->me.dev), "%s", dev);
+    ib->me.port = (uint8_t)port;
+    ib->me.mtu = (uint16_t)ib_mtu_bytes(pa.active_mtu);
+    return haloSuccess;
+}
+
+static haloResult_t ib_listen_bind(struct halo_ib *ib)
+{
+    const struct ib_api *api = ib_api();
+    char addr[80];
+    ib_addr_str(&ib->cfg.addr, addr, sizeof(addr));
+    halo_if_name_of(&ib->cfg.addr, ib->ifname, sizeof(ib->ifname));
+    ib->listen_ch = api->create_event_channel();
+    if (!ib->listen_ch)
+        return ib_fail(ib, haloSystemError, "rdma_create_event_channel: %s (is /dev/infiniband/rdma_cm there?)",
+                       strerror(errno));
+    if (ib_set_nonblock(ib->listen_ch->fd) != 0 ||
+        api->create_id(ib->listen_ch, &ib->listen_id, ib, RDMA_PS_TCP) != 0)
+        return ib_fail(ib, haloSystemError, "rdma_create_id: %s", strerror(errno));
+    struct sockaddr_storage ss;
+    halo_sockaddr_to(&ib->cfg.addr, &ss);
+    if (api->bind_addr(ib->listen_id, (struct sockaddr *)&ss) != 0)
+        return ib_fail(ib, haloSystemError, "rdma_bind_addr(%s): %s: is the address on a local interface?", addr,
+                       strerror(errno));
+    if (!ib->listen_id->verbs)
+        return ib_fail(ib, haloSystemError,
+                       "no RDMA device is bound to interface %s (%s): `rdma link` shows which netdevs have one "
+                       "(Soft-RoCE: rdma link add rxe0 type rxe netdev %s); or set HALO_TRANSPORT=tcp",
+                       ib->ifname, addr, ib->ifname);
+    haloResult_t r = ib_listen_describe(ib);
+    if (r != haloSuccess)
+        return r;
+    if (!ib_dev_get(ib, ib->listen_id->verbs))
+        return ib_fail(ib, haloSystemError, "ibv_alloc_pd on %s failed: %s", ib->me.dev, strerror(errno));
+    if (api->listen(ib->listen_id, IB_BACKLOG) != 0)
+        return ib_fail(ib, haloSystemError, "rdma_listen on %s: %s", addr, strerror(errno));
+    /* rdma_get_local_addr is inline: the id's bound address, with the port chosen. */
+    halo_sockaddr_from(&ib->me.addr, rdma_get_local_addr(ib->listen_id));
+    return haloSuccess;
+}
+
+haloResult_t ib_listen_start(struct halo_comm *comm, const struct halo_ib_config *cfg, struct halo_ib **out,
+                             struct halo_ib_peer_info *me)
+{
+    if (!ib_supported())
+        return halo_error(comm, haloSystemError, "rank %d: the ib transport cannot be used: %s", comm->rank,
+                          ib_unsupported_reason());
+    if (cfg->nslots < 1 || cfg->nslots > 4096 || cfg->slot_size == 0 || cfg->slot_size > (1u << 30))
+        return halo_error(comm, haloInvalidArgument, "rank %d: ib: bad slot configuration (%d slots of %zu bytes)",
+                          comm->rank, cfg->nslots, cfg->slot_size);
+    struct halo_ib *ib = calloc(1, sizeof(*ib));
+    if (!ib)
+        return halo_error(comm, haloSystemError, "rank %d: ib: out of memory", comm->rank);
+    ib->comm = comm;
+    ib->rank = comm->rank;
+    ib->nranks = comm->nranks;
+    ib->cfg = *cfg;
+    ib->cfg.hca = cfg->hca ? cfg->hca : "";
+    if (cfg->key) {
+        memcpy(ib->key, cfg->key, HALO_AUTH_KEY_BYTES);
+        ib->have_key = 1;
+    }
+    ib->cfg.key = NULL;
+    haloResult_t r = halo_random_bytes(ib->me.nonce, sizeof(ib->me.nonce)) == 0
+                         ? ib_listen_bind(ib)
+                         : ib_fail(ib, haloSystemError, "no randomness for the connection nonce");
+    if (r != haloSuccess) {
+        ib_destroy(ib);
+        return r;
+    }
+    ib->me.active = 1;
+    *me = ib->me;
+    *out = ib;
+    return haloSuccess;
+}
+
+void ib_destroy(struct halo_ib *ib)
+{
+    if (!ib)
+        return;
+    const struct ib_api *api = ib_api();
+    if (ib->listen_id)
+        api->destroy_id(ib->listen_id);
+    if (ib->listen_ch)
+        api->destroy_event_channel(ib->listen_ch);
+    while (ib->devs) {
+        struct ib_dev *d = ib->devs;
+        ib->devs = d->next;
+        api->dealloc_pd(d->pd);
+        free(d);
+    }
+    OPENSSL_cleanse(ib->key, sizeof(ib->key));
+    free(ib);
+}
+
+/* ---- resources of one connection ---- */
+
+static haloResult_t ib_reg_fail(struct ib_conn *c, const char *what, size_t bytes, int err)
+{
+    if (err == ENOMEM || err == EPERM || err == EAGAIN) {
+        struct rlimit rl;
+        char lim[48] = "unknown";
+        if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {
+            if (rl.rlim_cur == RLIM_INFINITY)
+                snprintf(lim, sizeof(lim), "unlimited");
+            else
+                snprintf(lim, sizeof(lim), "%llu KiB", (unsigned long long)rl.rlim_cur / 1024);
+        }
+        return ib_conn_fail(c, haloSystemError,
+                            "ibv_reg_mr of %zu bytes (%s) on %s failed: %s. Registered memory is pinned and "
+                            "counts against the locked-memory limit, now %s: raise it (`ulimit -l unlimited`; "
+                            "memlock in /etc/security/limits.conf; LimitMEMLOCK=infinity for systemd services; "
+                            "--ulimit memlock=-1 for containers)",
+                            bytes, what, c->dev->name, strerror(err), lim);
+    }
+    return ib_conn_fail(c, haloSystemError, "ibv_reg_mr of %zu bytes (%s) on %s failed: %s", bytes, what,
+                        c->dev->name, strerror(err));
+}
+
+static size_t ib_round(size_t v, size_t to)
+{
+    return (v + to - 1) / to * to;
+}
+
+/* Registered memory; CQ and QP come later, on the id that will carry them. */
+static haloResult_t ib_conn_alloc(struct ib_conn *c, struct ib_dev *dev)
+{
+    const struct ib_api *api = ib_api();
+    c->dev = dev;
+    c->stride = ib_round(IB_HDR_BYTES + c->base.slot_size, 64);
+    size_t ring = (size_t)c->nslots * c->stride;
+    c->rx_bytes = ib_round(ring + 64, 4096);
+    c->tx_bytes = c->rx_bytes;
+    if (posix_memalign((void **)&c->rx, 4096, c->rx_bytes) != 0 ||
+        posix_memalign((void **)&c->tx, 4096, c->tx_bytes) != 0)
+        return ib_conn_fail(c, haloSystemError, "out of memory for %zu-byte slot rings", c->rx_bytes);
+    memset(c->rx, 0, c->rx_bytes);
+    memset(c->tx, 0, c->tx_bytes);
+    c->rx_mr = api->reg_mr(dev->pd, c->rx, c->rx_bytes, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+    if (!c->rx_mr)
+        return ib_reg_fail(c, "receive slots", c->rx_bytes, errno);
+    c->tx_mr = api->reg_mr(dev->pd, c->tx, c->tx_bytes, IBV_ACCESS_LOCAL_WRITE);
+    if (!c->tx_mr)
+        return ib_reg_fail(c, "send staging", c->tx_bytes, errno);
+    return haloSuccess;
+}
+
+/* CQ and RC QP on id, receives posted. Asks for inline data, less if the device
+ * refuses. A fresh CQ per attempt: a rejected attempt leaves flushed completions. */
+static haloResult_t ib_conn_qp(struct ib_conn *c, struct rdma_cm_id *id)
+{
+    const struct ib_api *api = ib_api();
+    static const uint32_t inl[] = {256, 128, 64, 0};
+    int cqe = 2 * c->nslots + 16;
+    c->cq = api->create_cq(c->dev->ctx, cqe, NULL, NULL, 0);
+    if (!c->cq)
+        return ib_conn_fail(c, haloSystemError, "ibv_create_cq(%d entries) on %s: %s", cqe, c->dev->name,
+                            strerror(errno));
+    int err = 0;
+    for (size_t i = 0; i < sizeof(inl) / sizeof(inl[0]); i++) {
+        struct ibv_qp_init_attr a = {
+            .qp_context = c,
+            .send_cq = c->cq,
+            .recv_cq = c->cq,
+            .qp_type = IBV_QPT_RC,
+            .cap = {.max_send_wr = (uint32_t)c->nslots + 4, .max_recv_wr = (uint32_t)c->nslots + 1,
+                    .max_send_sge = 1, .max_recv_sge = 1, .max_inline_data = inl[i]},
+        };
+        if (api->create_qp(id, c->dev->pd, &a) == 0) {
+            c->qp = id->qp;
+            c->max_inline = a.cap.max_inline_data;
+            return ib_conn_post_recvs(c, c->nslots + 1);
+        }
+        err = errno;
+    }
+    return ib_conn_fail(c, haloSystemError, "rdma_create_qp (RC, %d send / %d receive WRs) on %s: %s", c->nslots + 4,
+                        c->nslots + 1, c->dev->name, strerror(err));
+}
+
+static struct ib_conn *ib_conn_new(struct halo_ib *ib, int peer, int ch, const struct halo_ib_peer_info *pi)
+{
+    struct ib_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->base.ops = &halo_ib_ops;
+    c->base.comm = ib->comm;
+    c->base.peer = peer;
+    c->base.channel = ch;
+    c->base.slot_size = ib->cfg.slot_size;
+    c->nslots = ib->cfg.nslots;
+    char addr[80];
+    snprintf(c->desc, sizeof(c->desc), "peer %d (%s, %s port %u) via %s port %u, channel %d", peer,
+             ib_addr_str(&pi->addr, addr, sizeof(addr)), pi->dev, pi->port, ib->me.dev, ib->me.port, ch);
+    return c;
+}
+
+static void ib_wire_fill(const struct halo_ib *ib, const struct ib_conn *c, int kind, int to, struct ib_wire *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->magic = IB_WIRE_MAGIC;
+    w->version = IB_WIRE_VERSION;
+    w->kind = (uint8_t)kind;
+    w->channel = (uint16_t)c->base.channel;
+    w->from = ib->rank;
+    w->to = to;
+    w->slot_size = (uint32_t)ib->cfg.slot_size;
+    w->nslots = (uint16_t)ib->cfg.nslots;
+    w->addr = (uintptr_t)c->rx;
+    w->rkey = c->rx_mr->rkey;
+}
+
+static void ib_conn_param(struct rdma_conn_param *p, const struct ib_wire *w)
+{
+    memset(p, 0, sizeof(*p));
+    p->private_data = w;
+    p->private_data_len = sizeof(*w);
+    p->retry_count = 7;
+    p->rnr_retry_count = 7; /* infinite: receives are reposted as soon as polled */
+}
+
+static void ib_conn_established(struct ib_conn *c)
+{
+    c->established = 1;
+    char qp[32];
+    snprintf(qp, sizeof(qp), ", qp 0x%x", c->qp->qp_num);
+    size_t used = strlen(c->desc);
+    snprintf(c->desc + used, sizeof(c->desc) - used, "%s", qp);
+    HLOG_INFO(HALO_SUB_NET | HALO_SUB_INIT, c->base.comm ? c->base.comm->rank : -1,
+              "ib: connected to %s, %d slots of %zu bytes, inline up to %u bytes", c->desc, c->nslots,
+              c->base.slot_size, c->max_inline);
+}
+
+/* ---- active side: connect to a lower rank ---- */
+
+/* Drops the id and QP (and CQ) of a failed attempt; memory and MRs stay. */
+static void ib_attempt_undo(struct ib_conn *c)
+{
+    const struct ib_api *api = ib_api();
+    if (c->qp)
+        api->destroy_qp(c->id);
+    c->qp = NULL;
+    if (c->id)
+        api->destroy_id(c->id);
+    c->id = NULL;
+    if (c->cq)
+        api->destroy_cq(c->cq);
+    c->cq = NULL;
+}
+
+/* Waits for `want` on the connection's channel; anything else is a failure whose
+ * name goes to why. 0 with *ev (the caller acks), or -1. */
+static int ib_expect(struct ib_conn *c, enum rdma_cm_event_type want, int64_t deadline, struct rdma_cm_event **ev,
+                     char *why, size_t whylen)
+{
+    const struct ib_api *api = ib_api();
+    if (ib_cm_wait(c->cm_ch, deadline, ev) != 0) {
+        snprintf(why, whylen, "no answer (%s)", strerror(errno));
+        return -1;
+    }
+    if ((*ev)->event == want)
+        return 0;
+    snprintf(why, whylen, "%s (status %d)", api->event_str((*ev)->event), (*ev)->status);
+    return -1;
+}
+
+/* Checks the REP of an ESTABLISHED event. */
+static haloResult_t ib_check_rep(struct halo_ib *ib, struct ib_conn *c, const struct ib_wire *req,
+                                 const struct rdma_cm_event *ev)
+{
+    struct ib_wire rep;
+    if (!ev->param.conn.private_data || ev->param.conn.private_data_len < sizeof(rep))
+        return ib_conn_fail(c, haloRemoteError, "the listener accepted without haloccl's reply: is %s another "
+                            "program's rdma_cm port?", c->desc);
+    memcpy(&rep, ev->param.conn.private_data, sizeof(rep));
+    char ctx[96];
+    uint8_t mac[IB_MAC_BYTES];
+    ib_ctx_str(ib, ib->rank, c->base.peer, c->base.channel, ctx, sizeof(ctx));
+    ib_mac(ib, 'S', ctx, req->mac, IB_MAC_BYTES, &rep, mac);
+    if (rep.magic != IB_WIRE_MAGIC || rep.kind != IB_WIRE_REP || rep.from != c->base.peer || rep.to != ib->rank ||
+        rep.channel != c->base.channel)
+        return ib_conn_fail(c, haloRemoteError, "unexpected reply (magic 0x%08x kind %u from rank %d to %d)",
+                            rep.magic, rep.kind, rep.from, rep.to);
+    if (!ib_mac_ok(ib, mac, rep.mac))
+        return ib_conn_fail(c, haloRemoteError,
+                            "the listener's proof of the job secret is wrong: another job (or an impostor) owns "
+                            "that address; check HALO_SECRET and the peer table");
+    c->remote_addr = rep.addr;
+    c->remote_rkey = rep.rkey;
+    return haloSuccess;
+}
+
+/* One attempt: resolve, QP, connect. *retry is set when a later attempt may succeed
+ * (no listener yet, address not resolved yet); why says what happened. */
+static haloResult_t ib_connect_attempt(struct halo_ib *ib, struct ib_conn *c, const struct halo_ib_peer_info *pi,
+                                       int64_t deadline, int *retry, char *why, size_t whylen)
+{
+    const struct ib_api *api = ib_api();
+    struct rdma_cm_event *ev;
+    *retry = 1;
+    if (api->create_id(c->cm_ch, &c->id, c, RDMA_PS_TCP) != 0)
+        return ib_conn_fail(c, haloSystemError, "rdma_create_id: %s", strerror(errno));
+    struct halo_sockaddr src = ib->me.addr;
+    src.port = 0;
+    struct sockaddr_storage s, d;
+    halo_sockaddr_to(&src, &s);
+    halo_sockaddr_to(&pi->addr, &d);
+    if (api->resolve_addr(c->id, (struct sockaddr *)&s, (struct sockaddr *)&d, IB_RESOLVE_MS) != 0) {
+        snprintf(why, whylen, "rdma_resolve_addr: %s", strerror(errno));
+        return haloRemoteError;
+    }
+    if (ib_expect(c, RDMA_CM_EVENT_ADDR_RESOLVED, deadline, &ev, why, whylen) != 0)
+        goto err_ack;
+    api->ack_cm_event(ev);
+    if (api->resolve_route(c->id, IB_RESOLVE_MS) != 0) {
+        snprintf(why, whylen, "rdma_resolve_route: %s", strerror(errno));
+        return haloRemoteError;
+    }
+    if (ib_expect(c, RDMA_CM_EVENT_ROUTE_RESOLVED, deadline, &ev, why, whylen) != 0)
+        goto err_ack;
+    api->ack_cm_event(ev);
+
+    *retry = 0;
+    haloResult_t r;
+    if (!c->dev) {
+        struct ib_dev *dev = ib_dev_get(ib, c->id->verbs);
+        if (!dev)
+            return ib_conn_fail(c, haloSystemError, "ibv_alloc_pd: %s", strerror(errno));
+        if ((r = ib_conn_alloc(c, dev)) != haloSuccess)
+            return r;
+    } else if (c->dev->ctx != c->id->verbs) {
+        return ib_conn_fail(c, haloSystemError, "the route to the peer moved to another RDMA device");
+    }
+    if ((r = ib_conn_qp(c, c->id)) != haloSuccess)
+        return r;
+
+    struct ib_wire req;
+    char ctx[96];
+    ib_wire_fill(ib, c, IB_WIRE_REQ, c->base.peer, &req);
+    ib_ctx_str(ib, ib->rank, c->base.peer, c->base.channel, ctx, sizeof(ctx));
+    ib_mac(ib, 'C', ctx, pi->nonce, sizeof(pi->nonce), &req, req.mac);
+    struct rdma_conn_param param;
+    ib_conn_param(&param, &req);
+    if (api->connect(c->id, &param) != 0)
+        return ib_conn_fail(c, haloSystemError, "rdma_connect: %s", strerror(errno));
+    *retry = 1;
+    if (ib_cm_wait(c->cm_ch, deadline, &ev) != 0) {
+        snprintf(why, whylen, "no answer to the connect (%s)", strerror(errno));
+        return haloRemoteError;
+    }
+    if (ev->event == RDMA_CM_EVENT_ESTABLISHED) {
+        *retry = 0;
+        r = ib_check_rep(ib, c, &req, ev);
+        api->ack_cm_event(ev);
+        return r;
+    }
+    if (ev->event == RDMA_CM_EVENT_REJECTED && ev->param.conn.private_data &&
+        ev->param.conn.private_data_len >= sizeof(struct ib_wire)) {
+        struct ib_wire rej;
+        memcpy(&rej, ev->param.conn.private_data, sizeof(rej));
+        if (rej.magic == IB_WIRE_MAGIC && rej.kind == IB_WIRE_REJ) {
+            api->ack_cm_event(ev);
+            *retry = 0;
+            return ib_conn_fail(c, haloRemoteError, "rank %d refused the connection: %s", c->base.peer,
+                                rej.reason == IB_REJ_PROOF      ? "wrong proof of the job secret (HALO_SECRET differs?)"
+                                : rej.reason == IB_REJ_CONFIG   ? "slot size or count differ between the ranks"
+                                : rej.reason == IB_REJ_RESOURCES ? "it could not allocate resources (see its log)"
+                                                                 : "it did not expect this rank and channel");
+        }
+    }
+    snprintf(why, whylen, "%s (status %d)", api->event_str(ev->event), ev->status);
+err_ack:
+    if (ev)
+        api->ack_cm_event(ev);
+    return haloRemoteError;
+}
+
+static haloResult_t ib_connect_one(struct halo_ib *ib, const struct halo_ib_peer_info *pi, int peer, int ch,
+                                   int64_t deadline, struct halo_conn **out)
+{
+    const struct ib_api *api = ib_api();
+    struct ib_conn *c = ib_conn_new(ib, peer, ch, pi);
+    if (!c)
+        return ib_fail(ib, haloSystemError, "out of memory");
+    c->cm_ch = api->create_event_channel();
+    if (!c->cm_ch || ib_set_nonblock(c->cm_ch->fd) != 0) {
+        ib_conn_destroy(c);
+        return ib_fail(ib, haloSystemError, "rdma_create_event_channel: %s", strerror(errno));
+    }
+    char why[200] = "";
+    int64_t start = halo_now_us();
+    for (int attempt = 1;; attempt++) {
+        int retry = 0;
+        haloResult_t r = ib_connect_attempt(ib, c, pi, deadline, &retry, why, sizeof(why));
+        if (r == haloSuccess)
+            break;
+        if (!retry || c->failed != haloSuccess || halo_now_us() + IB_RETRY_US >= deadline) {
+            if (c->failed == haloSuccess)
+                ib_conn_fail(c, haloRemoteError,
+                             "no connection after %.1f s and %d attempts, last: %s. Is rank %d running and "
+                             "listening, and does RDMA work between the two addresses (`ib_write_bw -R`, "
+                             "`rping`)? Raise HALO_TIMEOUT_MS if it is only slow",
+                             (double)(halo_now_us() - start) / 1e6, attempt, why, peer);
+            r = c->failed;
+            ib_conn_destroy(c);
+            return r;
+        }
+        HLOG_TRACE(HALO_SUB_NET, ib->rank, "ib: connect to %s: %s; retrying", c->desc, why);
+        ib_attempt_undo(c);
+        usleep(IB_RETRY_US);
+    }
+    ib_conn_established(c);
+    *out = &c->base;
+    return haloSuccess;
+}
+
+/* ---- passive side: accept from higher ranks ---- */
+
+static void ib_reject(struct halo_ib *ib, struct rdma_cm_id *id, const struct ib_wire *req, int reason)
+{
+    struct ib_wire rej;
+    memset(&rej, 0, sizeof(rej));
+    rej.magic = IB_WIRE_MAGIC;
+    rej.version = IB_WIRE_VERSION;
+    rej.kind = IB_WIRE_REJ;
+    rej.from = ib->rank;
+    rej.to = req ? req->from : -1;
+    rej.reason = (uint16_t)reason;
+    ib_api()->reject(id, &rej, sizeof(rej));
+}
+
+/* Checks a REQ. 0 or an enum ib_rej_reason; *slot gets its conns index. */
+static int ib_req_check(struct halo_ib *ib, const struct halo_ib_peer_info *const *peers, const struct ib_wire *w,
+                        int *slot, char *why, size_t whylen)
+{
+    if (w->magic != IB_WIRE_MAGIC || w->version != IB_WIRE_VERSION || w->kind != IB_WIRE_REQ) {
+        snprintf(why, whylen, "not a haloccl request (magic 0x%08x, version %u)", w->magic, w->version);
+        return IB_REJ_UNEXPECTED;
+    }
+    if (w->to != ib->rank || w->from <= ib->rank || w->from >= ib->nranks || !peers[w->from] ||
+        w->channel >= ib->cfg.nchannels) {
+        snprintf(why, whylen, "unexpected request from rank %d to rank %d, channel %u", w->from, w->to, w->channel);
+        return IB_REJ_UNEXPECTED;
+    }
+    char ctx[96];
+    uint8_t mac[IB_MAC_BYTES];
+    ib_ctx_str(ib, ib->rank, w->from, w->channel, ctx, sizeof(ctx));
+    ib_mac(ib, 'C', ctx, ib->me.nonce, sizeof(ib->me.nonce), w, mac);
+    if (!ib_mac_ok(ib, mac, w->mac)) {
+        snprintf(why, whylen, "wrong proof of the job secret from a client claiming rank %d", w->from);
+        return IB_REJ_PROOF;
+    }
+    if (w->slot_size != ib->cfg.slot_size || w->nslots != ib->cfg.nslots) {
+        snprintf(why, whylen, "rank %d uses %u slots of %u bytes, this rank %d of %zu", w->from, w->nslots,
+                 w->slot_size, ib->cfg.nslots, ib->cfg.slot_size);
+        return IB_REJ_CONFIG;
+    }
+    *slot = w->channel * ib->nranks + w->from;
+    return 0;
+}
+
+/* CONNECT_REQUEST: check, build the connection on the new id, accept. The event is
+ * acked by the caller. Returns 1 when a connection is now pending. */
+static int ib_on_request(struct halo_ib *ib, struct rdma_cm_event *ev, const struct halo_ib_peer_info *const *peers,
+                         struct halo_conn **conns)
+{
+    const struct ib_api *api = ib_api();
+    struct ib_wire req;
+    char why[200];
+    int slot = -1;
+    int reason = IB_REJ_UNEXPECTED;
+    memset(&req, 0, sizeof(req));
+    if (ev->param.conn.private_data && ev->param.conn.private_data_len >= sizeof(req)) {
+        memcpy(&req, ev->param.conn.private_data, sizeof(req));
+        reason = ib_req_check(ib, peers, &req, &slot, why, sizeof(why));
+    } else {
+        snprintf(why, sizeof(why), "a connect request without haloccl's private data");
+    }
+    struct ib_conn *old = slot >= 0 ? (struct ib_conn *)conns[slot] : NULL;
+    if (reason == 0 && old && old->established) {
+        snprintf(why, sizeof(why), "duplicate request from rank %d, channel %u", req.from, req.channel);
+        reason = IB_REJ_UNEXPECTED;
+    }
+    if (reason != 0) {
+        HLOG_WARN(HALO_SUB_NET, ib->rank, "ib: refused a connection on %s: %s", ib->me.dev, why);
+        ib_reject(ib, ev->id, &req, reason);
+        return -1; /* the caller destroys the id after the ack */
+    }
+    if (old) { /* the peer gave up on an earlier attempt and retried */
+        ib_conn_destroy(old);
+        conns[slot] = NULL;
+    }
+    struct ib_conn *c = ib_conn_new(ib, req.from, req.channel, peers[req.from]);
+    struct ib_dev *dev = c ? ib_dev_get(ib, ev->id->verbs) : NULL;
+    if (!c || !dev || ib_conn_alloc(c, dev) != haloSuccess || ib_conn_qp(c, ev->id) != haloSuccess) {
+        ib_reject(ib, ev->id, &req, IB_REJ_RESOURCES);
+        if (c && c->qp)
+            api->destroy_qp(ev->id);
+        if (c)
+            c->qp = NULL;
+        ib_conn_destroy(c);
+        return -1;
+    }
+    c->id = ev->id;
+    c->id->context = c;
+    c->remote_addr = req.addr;
+    c->remote_rkey = req.rkey;
+    struct ib_wire rep;
+    char ctx[96];
+    ib_wire_fill(ib, c, IB_WIRE_REP, req.from, &rep);
+    ib_ctx_str(ib, ib->rank, req.from, req.channel, ctx, sizeof(ctx));
+    ib_mac(ib, 'S', ctx, req.mac, IB_MAC_BYTES, &rep, rep.mac);
+    struct rdma_conn_param param;
+    ib_conn_param(&param, &rep);
+    conns[slot] = &c->base;
+    if (api->accept(c->id, &param) != 0) {
+        HLOG_WARN(HALO_SUB_NET, ib->rank, "ib: rdma_accept from rank %d failed: %s", req.from, strerror(errno));
+        conns[slot] = NULL;
+        c->id = NULL; /* destroyed by the caller with the event */
+        api->destroy_qp(ev->id);
+        c->qp = NULL;
+        ib_conn_destroy(c);
+        return -1;
+    }
+    return 1;
+}
+
+/* ESTABLISHED / failure events of pending connections. Returns 1 when one became
+ * established. The event is already acked. */
+static int ib_on_conn_event(struct halo_ib *ib, struct ib_conn *c, enum rdma_cm_event_type t,
+                            struct halo_conn **conns)
+{
+    const struct ib_api *api = ib_api();
+    int slot = c->base.channel * ib->nranks + c->base.peer;
+    if (t == RDMA_CM_EVENT_ESTABLISHED && !c->established) {
+        c->cm_ch = api->create_event_channel();
+        if (c->cm_ch && ib_set_nonblock(c->cm_ch->fd) == 0 && api->migrate_id(c->id, c->cm_ch) == 0) {
+            ib_conn_established(c);
+            return 1;
+        }
+        HLOG_WARN(HALO_SUB_NET, ib->rank, "ib: could not move %s to its own event channel: %s", c->desc,
+                  strerror(errno));
+    } else {
+        HLOG_INFO(HALO_SUB_NET, ib->rank, "ib: pending connection %s: %s; waiting for a retry", c->desc,
+                  api->event_str(t));
+    }
+    if (c->established)
+        return 0;
+    conns[slot] = NULL;
+    ib_conn_destroy(c);
+    return 0;
+}
+
+static haloResult_t ib_accept_timeout(struct halo_ib *ib, const struct halo_ib_peer_info *const *peers,
+                                      struct halo_conn **conns, int expected, int done)
+{
+    char missing[256] = "";
+    size_t used = 0;
+    for (int p = ib->rank + 1; p < ib->nranks && used + 16 < sizeof(missing); p++)
+        for (int ch = 0; peers[p] && ch < ib->cfg.nchannels; ch++) {
+            struct ib_conn *c = (struct ib_conn *)conns[ch * ib->nranks + p];
+            if (!c || !c->established) {
+                used += (size_t)snprintf(missing + used, sizeof(missing) - used, "%s%d", used ? "," : "", p);
+                break;
+            }
+        }
+    char addr[80];
+    return ib_fail(ib, haloRemoteError,
+                   "timed out after %.1f s waiting for ib connections (%d of %d arrived) on %s (%s port %u); "
+                   "missing: ranks %s. Are they running, and does RDMA reach this address from their hosts "
+                   "(`ib_write_bw -R`)? Raise HALO_TIMEOUT_MS if they are only slow",
+                   (double)ib->cfg.timeout_us / 1e6, done, expected, ib_addr_str(&ib->me.addr, addr, sizeof(addr)),
+                   ib->me.dev, ib->me.port, missing);
+}
+
+static haloResult_t ib_accept_all(struct halo_ib *ib, const struct halo_ib_peer_info *const *peers,
+                                  struct halo_conn **conns, int64_t deadline)
+{
+    const struct ib_api *api = ib_api();
+    int expected = 0, done = 0;
+    for (int p = ib->rank + 1; p < ib->nranks; p++)
+        expected += peers[p] ? ib->cfg.nchannels : 0;
+    while (done < expected) {
+        struct rdma_cm_event *ev;
+        if (ib_cm_wait(ib->listen_ch, deadline, &ev) != 0) {
+            if (errno == ETIMEDOUT)
+                return ib_accept_timeout(ib, peers, conns, expected, done);
+            return ib_fail(ib, haloSystemError, "rdma_get_cm_event on the listener: %s", strerror(errno));
+        }
+        enum rdma_cm_event_type t = ev->event;
+        if (t == RDMA_CM_EVENT_CONNECT_REQUEST) {
+            struct rdma_cm_id *id = ev->id;
+            int pending = ib_on_request(ib, ev, peers, conns);
+            api->ack_cm_event(ev);
+            if (pending < 0)
+                api->destroy_id(id);
+            continue;
+        }
+        struct ib_conn *c = ev->id && ev->id->context != ib ? ev->id->context : NULL;
+        api->ack_cm_event(ev);
+        if (t == RDMA_CM_EVENT_DEVICE_REMOVAL && !c)
+            return ib_fail(ib, haloSystemError, "the RDMA device %s was removed while connecting", ib->me.dev);
+        if (c)
+            done += ib_on_conn_event(ib, c, t, conns);
+    }
+    return haloSuccess;
+}
+
+haloResult_t ib_connect_all(struct halo_ib *ib, const struct halo_ib_peer_info *const *peers,
+                            struct halo_conn **conns)
+{
+    int64_t deadline = halo_now_us() + ib->cfg.timeout_us;
+    for (int p = 0; p < ib->rank; p++) {
+        for (int ch = 0; peers[p] && ch < ib->cfg.nchannels; ch++) {
+            haloResult_t r = ib_connect_one(ib, peers[p], p, ch, deadline, &conns[ch * ib->nranks + p]);
+            if (r != haloSuccess)
+                return r;
+        }
+    }
+    return ib_accept_all(ib, peers, conns, deadline);
+}
+
+/* ---- device lookup for auto selection ---- */
+
+int ib_device_of_addr(const struct halo_sockaddr *addr, char *dev, size_t devlen, int *port, int *active)
+{
+    if (!ib_supported())
+        return 0;
+    const struct ib_api *api = ib_api();
+    struct rdma_event_channel *ch = api->create_event_channel();
+    struct rdma_cm_id *id = NULL;
+    int found = 0;
+    if (!ch)
+        return 0;
+    if (api->create_id(ch, &id, NULL, RDMA_PS_TCP) == 0) {
+        struct halo_sockaddr a = *addr;
+        struct sockaddr_storage ss;
+        a.port = 0;
+        halo_sockaddr_to(&a, &ss);
+        if (api->bind_addr(id, (struct sockaddr *)&ss) == 0 && id->verbs) {
+            struct ibv_port_attr pa;
+            memset(&pa, 0, sizeof(pa));
+            found = 1;
+            snprintf(dev, devlen, "%s", api->get_device_name(id->verbs->device));
+            *port = id->port_num;
+            *active = api->query_port(id->verbs, id->port_num, &pa) == 0 && pa.state == IBV_PORT_ACTIVE;
+        }
+        api->destroy_id(id);
+    }
+    api->destroy_event_channel(ch);
+    return found;
+}
+
+#endif

@@ -1,0 +1,293 @@
+/*
+ * ib_verbs.c — loads libibverbs and librdmacm at run time (dlopen, once) into the
+ * table the ib transport calls through, and decides whether ib can be used here.
+ *
+ * Why dlopen: one libhaloccl.so must run on nodes without rdma-core; only the
+ * headers are needed at build time. Only exported functions are looked up: the
+ * data-path verbs are static inline in verbs.h and go through the context's ops.
+ * Process-wide state here is written once under pthread_once and read-only after.
+ *
+ * Built without the rdma-core headers (no libibverbs-dev / librdmacm-dev), this file
+ * alone provides the transport's entry points, all saying ib is unavailable.
+ */
+#define HALO_IB_INTERNAL
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "comm.h"
+#include "error.h"
+#include "ib.h"
+#include "log.h"
+
+#ifdef HALO_IB_HEADERS
+
+static struct ib_api ib_table;
+static int ib_loaded;      /* the table is complete */
+static int ib_port_active; /* some device has an ACTIVE port */
+static char ib_reason[256];
+static pthread_once_t ib_once = PTHREAD_ONCE_INIT;
+
+struct ib_sym {
+    const char *name;
+    size_t offset; /* of the function pointer in struct ib_api */
+};
+
+#define IB_SYM(field, sym) { sym, offsetof(struct ib_api, field) }
+static const struct ib_sym ib_verbs_syms[] = {
+    IB_SYM(get_device_list, "ibv_get_device_list"),
+    IB_SYM(free_device_list, "ibv_free_device_list"),
+    IB_SYM(get_device_name, "ibv_get_device_name"),
+    IB_SYM(query_device, "ibv_query_device"),
+    IB_SYM(query_port, "ibv_query_port"),
+    IB_SYM(query_gid, "ibv_query_gid"),
+    IB_SYM(alloc_pd, "ibv_alloc_pd"),
+    IB_SYM(dealloc_pd, "ibv_dealloc_pd"),
+    IB_SYM(create_cq, "ibv_create_cq"),
+    IB_SYM(destroy_cq, "ibv_destroy_cq"),
+    IB_SYM(reg_mr, "ibv_reg_mr"),
+    IB_SYM(dereg_mr, "ibv_dereg_mr"),
+    IB_SYM(get_async_event, "ibv_get_async_event"),
+    IB_SYM(ack_async_event, "ibv_ack_async_event"),
+    IB_SYM(wc_status_str, "ibv_wc_status_str"),
+    IB_SYM(event_type_str, "ibv_event_type_str"),
+    IB_SYM(port_state_str, "ibv_port_state_str"),
+};
+static const struct ib_sym ib_cm_syms[] = {
+    IB_SYM(create_event_channel, "rdma_create_event_channel"),
+    IB_SYM(destroy_event_channel, "rdma_destroy_event_channel"),
+    IB_SYM(create_id, "rdma_create_id"),
+    IB_SYM(destroy_id, "rdma_destroy_id"),
+    IB_SYM(bind_addr, "rdma_bind_addr"),
+    IB_SYM(listen, "rdma_listen"),
+    IB_SYM(resolve_addr, "rdma_resolve_addr"),
+    IB_SYM(resolve_route, "rdma_resolve_route"),
+    IB_SYM(connect, "rdma_connect"),
+    IB_SYM(accept, "rdma_accept"),
+    IB_SYM(reject, "rdma_reject"),
+    IB_SYM(disconnect, "rdma_disconnect"),
+    IB_SYM(get_cm_event, "rdma_get_cm_event"),
+    IB_SYM(ack_cm_event, "rdma_ack_cm_event"),
+    IB_SYM(create_qp, "rdma_create_qp"),
+    IB_SYM(destroy_qp, "rdma_destroy_qp"),
+    IB_SYM(event_str, "rdma_event_str"),
+    IB_SYM(migrate_id, "rdma_migrate_id"),
+    IB_SYM(get_devices, "rdma_get_devices"),
+    IB_SYM(free_devices, "rdma_free_devices"),
+};
+#undef IB_SYM
+
+/* 0, or -1 with ib_reason set. The handles stay open for the life of the process. */
+static int ib_load_lib(const char *soname, const char *pkg, const struct ib_sym *syms, size_t n)
+{
+    void *h = dlopen(soname, RTLD_NOW | RTLD_GLOBAL);
+    if (!h) {
+        snprintf(ib_reason, sizeof(ib_reason), "%s could not be loaded (%s): install %s", soname, dlerror(),
+                 pkg);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        void *f = dlsym(h, syms[i].name);
+        if (!f) {
+            snprintf(ib_reason, sizeof(ib_reason), "%s lacks %s: rdma-core too old? (need v28 or later)", soname,
+                     syms[i].name);
+            return -1;
+        }
+        memcpy((char *)&ib_table + syms[i].offset, &f, sizeof(f));
+    }
+    return 0;
+}
+
+/* Is any port of any device ACTIVE? Uses librdmacm's device contexts, the ones
+ * rdma_cm ids will use. */
+static void ib_probe_ports(void)
+{
+    int n = 0;
+    struct ibv_context **ctxs = ib_table.get_devices(&n);
+    if (!ctxs || n == 0) {
+        snprintf(ib_reason, sizeof(ib_reason),
+                 "no RDMA device found (ibv_devices lists none; for Soft-RoCE: rdma link add rxe0 type rxe "
+                 "netdev <if>)");
+        if (ctxs)
+            ib_table.free_devices(ctxs);
+        return;
+    }
+    char seen[160] = "";
+    for (int i = 0; i < n && !ib_port_active; i++) {
+        struct ibv_device_attr da;
+        if (ib_table.query_device(ctxs[i], &da) != 0)
+            continue;
+        for (int p = 1; p <= da.phys_port_cnt; p++) {
+            struct ibv_port_attr pa;
+            memset(&pa, 0, sizeof(pa));
+            if (ib_table.query_port(ctxs[i], (uint8_t)p, &pa) != 0)
+                continue;
+            if (pa.state == IBV_PORT_ACTIVE) {
+                ib_port_active = 1;
+                break;
+            }
+            size_t used = strlen(seen);
+            snprintf(seen + used, sizeof(seen) - used, "%s%s:%d %s", used ? ", " : "",
+                     ib_table.get_device_name(ctxs[i]->device), p, ib_table.port_state_str(pa.state));
+        }
+    }
+    ib_table.free_devices(ctxs);
+    if (!ib_port_active)
+        snprintf(ib_reason, sizeof(ib_reason), "no RDMA port is ACTIVE (%s): check the cable and `rdma link`",
+                 seen);
+}
+
+static void ib_load_once(void)
+{
+    if (ib_load_lib("libibverbs.so.1", "libibverbs1 and a provider (ibverbs-providers / rdma-core)",
+                    ib_verbs_syms, sizeof(ib_verbs_syms) / sizeof(ib_verbs_syms[0])) != 0 ||
+        ib_load_lib("librdmacm.so.1", "librdmacm1 (rdma-core)", ib_cm_syms,
+                    sizeof(ib_cm_syms) / sizeof(ib_cm_syms[0])) != 0) {
+        HLOG_INFO(HALO_SUB_NET, -1, "ib: unavailable: %s", ib_reason);
+        return;
+    }
+    ib_loaded = 1;
+    ib_probe_ports();
+    if (!ib_port_active)
+        HLOG_INFO(HALO_SUB_NET, -1, "ib: unavailable: %s", ib_reason);
+}
+
+const struct ib_api *ib_api(void)
+{
+    pthread_once(&ib_once, ib_load_once);
+    return ib_loaded ? &ib_table : NULL;
+}
+
+int ib_supported(void)
+{
+    pthread_once(&ib_once, ib_load_once);
+    return ib_loaded && ib_port_active;
+}
+
+const char *ib_unsupported_reason(void)
+{
+    pthread_once(&ib_once, ib_load_once);
+    return ib_reason;
+}
+
+/* One entry of a HALO_IB_HCA list: "name" or "name:port". */
+static int ib_hca_entry_match(const char *entry, size_t len, int exact, const char *dev, int port)
+{
+    const char *colon = memchr(entry, ':', len);
+    size_t nlen = colon ? (size_t)(colon - entry) : len;
+    if (colon) {
+        int want = 0;
+        for (const char *p = colon + 1; p < entry + len; p++) {
+            if (*p < '0' || *p > '9')
+                return 0;
+            want = want * 10 + (*p - '0');
+        }
+        if (want != port)
+            return 0;
+    }
+    if (exact)
+        return strlen(dev) == nlen && strncmp(dev, entry, nlen) == 0;
+    return strncmp(dev, entry, nlen) == 0;
+}
+
+int ib_hca_match(const char *spec, const char *dev, int port)
+{
+    if (!spec || !*spec)
+        return 1;
+    int exclude = 0, exact = 0;
+    if (*spec == '^') {
+        exclude = 1;
+        spec++;
+    }
+    if (*spec == '=') {
+        exact = 1;
+        spec++;
+    }
+    int hit = 0;
+    while (*spec && !hit) {
+        const char *end = strchr(spec, ',');
+        size_t len = end ? (size_t)(end - spec) : strlen(spec);
+        if (len > 0)
+            hit = ib_hca_entry_match(spec, len, exact, dev, port);
+        spec += len + (end ? 1 : 0);
+    }
+    return exclude ? !hit : hit;
+}
+
+int ib_mtu_bytes(enum ibv_mtu mtu)
+{
+    return (mtu >= IBV_MTU_256 && mtu <= IBV_MTU_4096) ? 128 << (int)mtu : 0;
+}
+
+const char *ib_port_speed_str(const struct ibv_port_attr *pa, char *buf, size_t len)
+{
+    /* Per-lane data rate in Mbit/s by active_speed code (IBTA encoding). */
+    double lane;
+    switch (pa->active_speed) {
+    case 1: lane = 2500; break;    /* SDR */
+    case 2: lane = 5000; break;    /* DDR */
+    case 4: lane = 10000; break;   /* QDR; also 10GbE-class Ethernet */
+    case 8: lane = 10312.5; break; /* FDR10 */
+    case 16: lane = 14062.5; break; /* FDR */
+    case 32: lane = 25781.25; break; /* EDR */
+    case 64: lane = 53125; break;  /* HDR */
+    case 128: lane = 106250; break; /* NDR */
+    default: lane = 0; break;
+    }
+    int width;
+    switch (pa->active_width) {
+    case 1: width = 1; break;
+    case 2: width = 4; break;
+    case 4: width = 8; break;
+    case 8: width = 12; break;
+    case 16: width = 2; break;
+    default: width = 0; break;
+    }
+    if (lane == 0 || width == 0)
+        snprintf(buf, len, "unknown speed (code %u, width %u)", pa->active_speed, pa->active_width);
+    else
+        snprintf(buf, len, "%.0f Gbit/s (%dx, speed code %u)", lane * width / 1000.0, width, pa->active_speed);
+    return buf;
+}
+
+#else /* !HALO_IB_HEADERS: built without rdma-core headers */
+
+static const char ib_no_headers[] =
+    "haloccl was built without the rdma-core headers (install libibverbs-dev and librdmacm-dev and rebuild)";
+
+int ib_supported(void)
+{
+    return 0;
+}
+
+const char *ib_unsupported_reason(void)
+{
+    return ib_no_headers;
+}
+
+int ib_device_of_addr(const struct halo_sockaddr *addr, char *dev, size_t devlen, int *port, int *active)
+{
+    return 0;
+}
+
+haloResult_t ib_listen_start(struct halo_comm *comm, const struct halo_ib_config *cfg, struct halo_ib **ib,
+                             struct halo_ib_peer_info *me)
+{
+    return halo_error(comm, haloSystemError, "rank %d: HALO_TRANSPORT=ib cannot be used: %s", comm->rank,
+                      ib_no_headers);
+}
+
+haloResult_t ib_connect_all(struct halo_ib *ib, const struct halo_ib_peer_info *const *peers,
+                            struct halo_conn **conns)
+{
+    return haloInternalError;
+}
+
+void ib_destroy(struct halo_ib *ib)
+{
+}
+
+const struct halo_transport_ops halo_ib_ops = {.name = "ib"};
+
+#endif

@@ -1,0 +1,594 @@
+/*
+ * tcp_conn.c — the tcp transport's data path: one connected, non-blocking socket
+ * per peer and channel carries frames both ways (tcp_setup.c makes the sockets).
+ *
+ * Frame on the wire: a 64-byte header (struct tcp_frame_hdr) followed by `len`
+ * payload bytes, len <= slot_size. The header is in host byte order: all ranks of
+ * a job run the same build (a byte-swapped peer fails the magic check).
+ *
+ * Send: nslots staging slots in one page-aligned allocation, used as a FIFO.
+ * send_slot hands out the next free slot; send_post queues it and at once writes
+ * header + payload (and any frames still queued before it) with one sendmsg. What
+ * the kernel does not take now is written by later calls. A slot is free again
+ * when all its bytes are in the kernel.
+ *
+ * Receive: nslots receive slots, each holding one complete frame until
+ * recv_release. Small frames arrive with one recv() into a 64 KiB linear buffer
+ * and are copied out into slots (one syscall for one or many small frames); the
+ * rest of a large payload is read straight into its slot, and after a large frame
+ * the next header is read alone, so large payloads are not copied in user space.
+ * The socket is read only as far as there is room: a receiver that holds its
+ * slots stops the sender through TCP flow control.
+ *
+ * Errors are recorded once with halo_error and leave the connection failed: every
+ * later call returns the same result without recording again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "comm.h"
+#include "error.h"
+#include "tcp.h"
+
+#define TCP_FRAME_MAGIC 0x50435448u   /* "HTCP" in little-endian memory order */
+#define TCP_RBUF_BYTES (64u << 10)    /* linear receive buffer */
+#define TCP_DIRECT_MIN (16u << 10)    /* payload left >= this: recv straight into the slot */
+#define TCP_MAX_IOV 64                /* iovecs per sendmsg (two per frame) */
+#define TCP_ALIGN 4096                /* slot memory is page aligned */
+
+/* Wire header of every frame. 64 bytes, host byte order. */
+struct tcp_frame_hdr {
+    uint32_t magic;      /* TCP_FRAME_MAGIC: catches a foreign peer or a stream that lost bytes */
+    uint32_t kind;       /* enum halo_frame_kind; only HALO_FRAME_DATA is sent and accepted */
+    uint64_t len;        /* payload bytes that follow the header, <= slot_size */
+    struct halo_sig sig; /* signature of the operation the frame belongs to (32 bytes) */
+    uint8_t pad[16];     /* zero; rounds the header up to 64 bytes */
+};
+_Static_assert(sizeof(struct halo_sig) == 32, "halo_sig is 32 bytes on the wire");
+_Static_assert(sizeof(struct tcp_frame_hdr) == 64, "tcp frame header is 64 bytes on the wire");
+
+/* Send FIFO: frames [head, head + nqueued) are posted and not yet all in the kernel;
+ * the slot after them is the one send_slot hands out. */
+struct tcp_tx {
+    uint8_t *slots;             /* nslots * slot_size, page aligned */
+    struct tcp_frame_hdr *hdrs; /* [nslots] header of each slot's frame */
+    int head;
+    int nqueued;
+    size_t off;                 /* bytes of the head frame (header + payload) already sent */
+};
+
+struct tcp_rx_meta {
+    size_t len;
+    struct halo_sig sig;
+};
+
+/* Receive FIFO: frames [head, head + nready) are complete; while `filling`, slot
+ * head + nready is receiving the payload of the next frame. */
+struct tcp_rx {
+    uint8_t *slots;             /* nslots * slot_size, page aligned */
+    struct tcp_rx_meta *meta;   /* [nslots] */
+    int head;
+    int nready;
+    int filling;
+    size_t got;                 /* payload bytes of the filling frame received so far */
+    int hdr_alone;              /* the last frame was large: read the next header by itself */
+    uint8_t *buf;               /* linear buffer; bytes [pos, end) are received, not parsed */
+    size_t pos, end;
+};
+
+struct tcp_conn {
+    struct halo_conn base;      /* first: the transport-independent head */
+    int fd;                     /* owned; -1 in a half-built connection */
+    int nslots;
+    haloResult_t failed;        /* sticky result once the connection failed */
+    struct tcp_tx tx;
+    struct tcp_rx rx;
+};
+
+static inline int tcp_idx(const struct tcp_conn *c, int i)
+{
+    return i >= c->nslots ? i - c->nslots : i; /* i < 2 * nslots always */
+}
+
+static inline uint8_t *tcp_slot(const struct tcp_conn *c, uint8_t *base, int i)
+{
+    return base + (size_t)i * c->base.slot_size;
+}
+
+/* ---- errors ---- */
+
+/* "peer 2 (hostB 10.0.0.2:4711)" */
+static void tcp_peer_name(const struct tcp_conn *c, char *buf, size_t len)
+{
+    const struct halo_comm *comm = c->base.comm;
+    char addr[80];
+
+    if (!comm->peers) {
+        snprintf(buf, len, "peer %d", c->base.peer);
+        return;
+    }
+    const struct halo_peer_info *pi = &comm->peers[c->base.peer].info;
+    snprintf(buf, len, "peer %d (%.64s %s)", c->base.peer, pi->hostname[0] ? pi->hostname : "?",
+             halo_sockaddr_str(&pi->tcp_listen, addr, sizeof(addr)));
+}
+
+/* Records the first failure of the connection; later failures return it unrecorded. */
+static haloResult_t tcp_fail(struct tcp_conn *c, haloResult_t res, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static haloResult_t tcp_fail(struct tcp_conn *c, haloResult_t res, const char *fmt, ...)
+{
+    char msg[HALO_ERRLEN];
+    va_list ap;
+
+    if (c->failed)
+        return c->failed;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->failed = res;
+    return halo_error(c->base.comm, res, "%s", msg);
+}
+
+/* err 0 means end of stream. */
+static haloResult_t tcp_fail_io(struct tcp_conn *c, int err, const char *op)
+{
+    char peer[192];
+
+    tcp_peer_name(c, peer, sizeof(peer));
+    if (err == 0)
+        return tcp_fail(c, haloRemoteError,
+                        "%s closed its tcp connection on channel %d: did it crash or abort? see its log", peer,
+                        c->base.channel);
+    if (err == ECONNRESET || err == EPIPE)
+        return tcp_fail(c, haloRemoteError,
+                        "%s reset its tcp connection on channel %d (%s: %s): did it crash or abort? see its log",
+                        peer, c->base.channel, op, strerror(err));
+    return tcp_fail(c, haloSystemError, "tcp %s on channel %d with %s failed: %s", op, c->base.channel, peer,
+                    strerror(err));
+}
+
+static haloResult_t tcp_fail_frame(struct tcp_conn *c, const char *what)
+{
+    char peer[192];
+
+    tcp_peer_name(c, peer, sizeof(peer));
+    return tcp_fail(c, haloSystemError, "malformed frame from %s on tcp channel %d: %s", peer, c->base.channel,
+                    what);
+}
+
+/* ---- send ---- */
+
+/* iovecs for the queued frames, starting `off` bytes into the head frame. */
+static int tcp_tx_gather(const struct tcp_conn *c, struct iovec *iov, size_t *total)
+{
+    const struct tcp_tx *tx = &c->tx;
+    size_t skip = tx->off;
+    int n = 0;
+
+    *total = 0;
+    for (int i = 0; i < tx->nqueued && n + 2 <= TCP_MAX_IOV; i++) {
+        int s = tcp_idx(c, tx->head + i);
+        uint8_t *h = (uint8_t *)&tx->hdrs[s], *p = tcp_slot(c, tx->slots, s);
+        size_t hl = sizeof(tx->hdrs[s]), pl = tx->hdrs[s].len;
+
+        if (skip >= hl) { /* header already sent: only the payload's rest */
+            p += skip - hl;
+            pl -= skip - hl;
+            hl = 0;
+        } else {
+            h += skip;
+            hl -= skip;
+        }
+        skip = 0;
+        if (hl)
+            iov[n++] = (struct iovec){.iov_base = h, .iov_len = hl};
+        if (pl)
+            iov[n++] = (struct iovec){.iov_base = p, .iov_len = pl};
+        *total += hl + pl;
+    }
+    return n;
+}
+
+/* Retires frames the kernel took completely, freeing their slots. */
+static void tcp_tx_advance(struct tcp_conn *c, size_t sent)
+{
+    struct tcp_tx *tx = &c->tx;
+
+    while (sent > 0) {
+        size_t left = sizeof(struct tcp_frame_hdr) + tx->hdrs[tx->head].len - tx->off;
+        if (sent < left) {
+            tx->off += sent;
+            return;
+        }
+        sent -= left;
+        tx->off = 0;
+        tx->head = tcp_idx(c, tx->head + 1);
+        tx->nqueued--;
+    }
+}
+
+/* Writes queued frames until the kernel's buffer is full or nothing is left. */
+static haloResult_t tcp_tx_flush(struct tcp_conn *c)
+{
+    while (c->tx.nqueued > 0) {
+        struct iovec iov[TCP_MAX_IOV];
+        struct msghdr msg = {.msg_iov = iov};
+        size_t total;
+
+        msg.msg_iovlen = (size_t)tcp_tx_gather(c, iov, &total);
+        ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return haloSuccess;
+            return tcp_fail_io(c, errno, "send");
+        }
+        tcp_tx_advance(c, (size_t)n);
+        if ((size_t)n < total) /* the kernel took what fits; the next try would be EAGAIN */
+            return haloSuccess;
+    }
+    return haloSuccess;
+}
+
+static haloResult_t tcp_send_slot(struct halo_conn *hc, void **buf, size_t *cap)
+{
+    struct tcp_conn *c = (struct tcp_conn *)hc;
+
+    if (c->failed)
+        return c->failed;
+    if (c->tx.nqueued == c->nslots) {
+        /* All slots queued: one write attempt, so a caller spinning here frees some. */
+        haloResult_t res = tcp_tx_flush(c);
+        if (res != haloSuccess)
+            return res;
+        if (c->tx.nqueued == c->nslots) {
+            *buf = NULL;
+            *cap = 0;
+            return haloSuccess;
+        }
+    }
+    *buf = tcp_slot(c, c->tx.slots, tcp_idx(c, c->tx.head + c->tx.nqueued));
+    *cap = c->base.slot_size;
+    return haloSuccess;
+}
+
+static haloResult_t tcp_send_post(struct halo_conn *hc, size_t len, const struct halo_sig *sig)
+{
+    struct tcp_conn *c = (struct tcp_conn *)hc;
+
+    if (c->failed)
+        return c->failed;
+    if (c->tx.nqueued == c->nslots)
+        return halo_error(hc->comm, haloInternalError,
+                          "tcp send_post to peer %d on channel %d without a free slot (send_slot gave NULL)",
+                          hc->peer, hc->channel);
+    if (len > hc->slot_size)
+        return halo_error(hc->comm, haloInternalError,
+                          "tcp send_post of %zu bytes to peer %d on channel %d exceeds the slot size %zu", len,
+                          hc->peer, hc->channel, hc->slot_size);
+    struct tcp_frame_hdr *h = &c->tx.hdrs[tcp_idx(c, c->tx.head + c->tx.nqueued)];
+    h->magic = TCP_FRAME_MAGIC;
+    h->kind = HALO_FRAME_DATA;
+    h->len = len;
+    if (sig)
+        h->sig = *sig;
+    else
+        memset(&h->sig, 0, sizeof(h->sig));
+    c->tx.nqueued++;
+    return tcp_tx_flush(c);
+}
+
+/* ---- receive ---- */
+
+static void tcp_rx_finish(struct tcp_conn *c)
+{
+    c->rx.filling = 0;
+    c->rx.nready++;
+}
+
+/* Validates the header of the next frame and claims the next free slot for it. */
+static haloResult_t tcp_rx_begin(struct tcp_conn *c, const struct tcp_frame_hdr *h)
+{
+    struct tcp_rx *rx = &c->rx;
+    char what[256];
+
+    if (h->magic != TCP_FRAME_MAGIC) {
+        snprintf(what, sizeof(what), "bad magic 0x%08x (expected 0x%08x): not a haloccl peer, or bytes were lost",
+                 h->magic, TCP_FRAME_MAGIC);
+        return tcp_fail_frame(c, what);
+    }
+    if (h->kind != HALO_FRAME_DATA) {
+        snprintf(what, sizeof(what), "unknown frame kind %u", h->kind);
+        return tcp_fail_frame(c, what);
+    }
+    if (h->len > c->base.slot_size) {
+        snprintf(what, sizeof(what),
+                 "payload of %llu bytes exceeds the slot size %zu (do all ranks use the same HALO_CHUNK_SIZE?)",
+                 (unsigned long long)h->len, c->base.slot_size);
+        return tcp_fail_frame(c, what);
+    }
+    struct tcp_rx_meta *m = &rx->meta[tcp_idx(c, rx->head + rx->nready)];
+    m->len = h->len;
+    m->sig = h->sig;
+    rx->filling = 1;
+    rx->got = 0;
+    rx->hdr_alone = h->len >= TCP_DIRECT_MIN;
+    if (h->len == 0)
+        tcp_rx_finish(c);
+    return haloSuccess;
+}
+
+/* Moves headers and payload bytes out of the linear buffer into free slots. */
+static haloResult_t tcp_rx_parse(struct tcp_conn *c)
+{
+    struct tcp_rx *rx = &c->rx;
+
+    for (;;) {
+        if (!rx->filling) {
+            struct tcp_frame_hdr h;
+            if (rx->end - rx->pos < sizeof(h) || rx->nready == c->nslots)
+                return haloSuccess;
+            memcpy(&h, rx->buf + rx->pos, sizeof(h)); /* buf + pos may be unaligned */
+            rx->pos += sizeof(h);
+            haloResult_t res = tcp_rx_begin(c, &h);
+            if (res != haloSuccess)
+                return res;
+            if (!rx->filling)
+                continue; /* empty frame */
+        }
+        int s = tcp_idx(c, rx->head + rx->nready);
+        size_t want = rx->meta[s].len - rx->got, have = rx->end - rx->pos;
+        size_t n = want < have ? want : have;
+        memcpy(tcp_slot(c, rx->slots, s) + rx->got, rx->buf + rx->pos, n);
+        rx->got += n;
+        rx->pos += n;
+        if (n < want)
+            return haloSuccess; /* buffer drained mid-payload */
+        tcp_rx_finish(c);
+    }
+}
+
+/* Chooses where the next recv() goes: the rest of a large payload straight into its
+ * slot; else the linear buffer (only a header's worth after a large frame). Returns
+ * the byte count, 0 when there is no room. */
+static size_t tcp_rx_target(struct tcp_conn *c, uint8_t **dst, int *direct)
+{
+    struct tcp_rx *rx = &c->rx;
+    size_t have = rx->end - rx->pos;
+
+    *direct = 0;
+    if (rx->filling && have == 0) {
+        int s = tcp_idx(c, rx->head + rx->nready);
+        size_t left = rx->meta[s].len - rx->got;
+        if (left >= TCP_DIRECT_MIN) {
+            *direct = 1;
+            *dst = tcp_slot(c, rx->slots, s) + rx->got;
+            return left;
+        }
+    }
+    if (rx->pos > 0) { /* compact: usually a partial header, or nothing */
+        memmove(rx->buf, rx->buf + rx->pos, have);
+        rx->pos = 0;
+        rx->end = have;
+    }
+    *dst = rx->buf + rx->end;
+    if (rx->hdr_alone && !rx->filling)
+        return have < sizeof(struct tcp_frame_hdr) ? sizeof(struct tcp_frame_hdr) - have : 0;
+    return TCP_RBUF_BYTES - rx->end;
+}
+
+/* One recv(). *more is set when it filled all it asked for, so more may be waiting;
+ * a short read means the socket is drained and saves the EAGAIN syscall. */
+static haloResult_t tcp_rx_read(struct tcp_conn *c, int *more)
+{
+    uint8_t *dst;
+    int direct;
+    size_t want = tcp_rx_target(c, &dst, &direct);
+
+    *more = 0;
+    if (want == 0)
+        return haloSuccess;
+    ssize_t n = recv(c->fd, dst, want, MSG_DONTWAIT);
+    if (n == 0)
+        return tcp_fail_io(c, 0, "recv");
+    if (n < 0) {
+        if (errno == EINTR) {
+            *more = 1;
+            return haloSuccess;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return haloSuccess;
+        return tcp_fail_io(c, errno, "recv");
+    }
+    if (!direct) {
+        c->rx.end += (size_t)n;
+    } else {
+        c->rx.got += (size_t)n;
+        if ((size_t)n == want)
+            tcp_rx_finish(c);
+    }
+    *more = (size_t)n == want;
+    return haloSuccess;
+}
+
+/* Reads and parses until the socket is drained or there is no room; with
+ * until_ready, stops as soon as a frame is complete. */
+static haloResult_t tcp_rx_pump(struct tcp_conn *c, int until_ready)
+{
+    int more = 1;
+
+    while (more) {
+        haloResult_t res = tcp_rx_parse(c);
+        if (res == haloSuccess && !(until_ready && c->rx.nready))
+            res = tcp_rx_read(c, &more);
+        if (res != haloSuccess)
+            return res;
+        if (until_ready && c->rx.nready)
+            return haloSuccess;
+    }
+    return tcp_rx_parse(c);
+}
+
+static haloResult_t tcp_recv_peek(struct halo_conn *hc, const void **buf, size_t *len, struct halo_sig *sig)
+{
+    struct tcp_conn *c = (struct tcp_conn *)hc;
+    struct tcp_rx *rx = &c->rx;
+
+    if (c->failed)
+        return c->failed;
+    if (!rx->nready) {
+        /* One cheap attempt, so a caller spinning here makes progress: finish our
+         * own pending sends (the peer may be waiting for them), then read. */
+        haloResult_t res = c->tx.nqueued ? tcp_tx_flush(c) : haloSuccess;
+        if (res == haloSuccess)
+            res = tcp_rx_pump(c, 1);
+        if (res != haloSuccess)
+            return res;
+        if (!rx->nready) {
+            *buf = NULL;
+            return haloSuccess;
+        }
+    }
+    *buf = tcp_slot(c, rx->slots, rx->head);
+    *len = rx->meta[rx->head].len;
+    if (sig)
+        *sig = rx->meta[rx->head].sig;
+    return haloSuccess;
+}
+
+static haloResult_t tcp_recv_release(struct halo_conn *hc)
+{
+    struct tcp_conn *c = (struct tcp_conn *)hc;
+
+    if (c->failed)
+        return c->failed;
+    if (!c->rx.nready)
+        return halo_error(hc->comm, haloInternalError,
+                          "tcp recv_release from peer %d on channel %d without a received frame", hc->peer,
+                          hc->channel);
+    c->rx.head = tcp_idx(c, c->rx.head + 1);
+    c->rx.nready--;
+    return haloSuccess;
+}
+
+static haloResult_t tcp_progress(struct halo_conn *hc)
+{
+    struct tcp_conn *c = (struct tcp_conn *)hc;
+    haloResult_t res;
+
+    if (c->failed)
+        return c->failed;
+    res = tcp_tx_flush(c);
+    if (res != haloSuccess)
+        return res;
+    return tcp_rx_pump(c, 0);
+}
+
+/* ---- lifetime ---- */
+
+static haloResult_t tcp_flush(struct halo_conn *hc, int *pending)
+{
+    struct tcp_conn *c = (struct tcp_conn *)hc;
+    haloResult_t res = c->failed ? c->failed : tcp_tx_flush(c);
+    *pending = c->tx.nqueued > 0;
+    return res;
+}
+
+static void tcp_conn_close(struct halo_conn *hc)
+{
+    struct tcp_conn *c = (struct tcp_conn *)hc;
+
+    if (!c)
+        return;
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->rx.buf);
+    free(c->rx.meta);
+    free(c->rx.slots);
+    free(c->tx.hdrs);
+    free(c->tx.slots);
+    free(c);
+}
+
+const struct halo_transport_ops halo_tcp_ops = {
+    .name = "tcp",
+    .send_slot = tcp_send_slot,
+    .send_post = tcp_send_post,
+    .recv_peek = tcp_recv_peek,
+    .recv_release = tcp_recv_release,
+    .progress = tcp_progress,
+    .flush = tcp_flush,
+    .close = tcp_conn_close,
+};
+
+/* Non-blocking, no Nagle. Socket buffer sizes are left alone on purpose: setting
+ * SO_SNDBUF/SO_RCVBUF turns off the kernel's autotuning (Gloo's 40 ms stalls). */
+static int tcp_socket_prepare(int fd)
+{
+    int one = 1, flags = fcntl(fd, F_GETFL);
+
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+        return -1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static int tcp_conn_alloc(struct tcp_conn *c)
+{
+    size_t n = (size_t)c->nslots, bytes = n * c->base.slot_size;
+    void *tx = NULL, *rx = NULL;
+
+    if (posix_memalign(&tx, TCP_ALIGN, bytes) != 0)
+        return -1;
+    c->tx.slots = tx;
+    if (posix_memalign(&rx, TCP_ALIGN, bytes) != 0)
+        return -1;
+    c->rx.slots = rx;
+    c->tx.hdrs = calloc(n, sizeof(*c->tx.hdrs));
+    c->rx.meta = calloc(n, sizeof(*c->rx.meta));
+    c->rx.buf = malloc(TCP_RBUF_BYTES);
+    return c->tx.hdrs && c->rx.meta && c->rx.buf ? 0 : -1;
+}
+
+/* On success the connection owns fd; on failure fd stays open and the caller's. */
+haloResult_t tcp_conn_create(struct halo_comm *comm, int fd, int peer, int channel, size_t slot_size,
+                             int nslots, struct halo_conn **out)
+{
+    if (fd < 0 || nslots < 1 || slot_size < 1 || slot_size > SIZE_MAX / 2 / (size_t)nslots)
+        return halo_error(comm, haloInternalError,
+                          "tcp_conn_create: bad arguments (fd %d, %d slots of %zu bytes) for peer %d channel %d",
+                          fd, nslots, slot_size, peer, channel);
+    struct tcp_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return halo_error(comm, haloSystemError, "out of memory for a tcp connection to peer %d", peer);
+    c->base = (struct halo_conn){
+        .ops = &halo_tcp_ops, .comm = comm, .peer = peer, .channel = channel, .slot_size = slot_size};
+    c->fd = -1;
+    c->nslots = nslots;
+    if (tcp_socket_prepare(fd) != 0) {
+        int err = errno;
+        tcp_conn_close(&c->base);
+        return halo_error(comm, haloSystemError, "cannot set up the tcp socket to peer %d on channel %d: %s",
+                          peer, channel, strerror(err));
+    }
+    if (tcp_conn_alloc(c) != 0) {
+        tcp_conn_close(&c->base);
+        return halo_error(comm, haloSystemError,
+                          "out of memory for tcp buffers to peer %d on channel %d (2 x %d slots of %zu bytes; "
+                          "lower HALO_CHUNK_SIZE or HALO_BUFFSIZE)",
+                          peer, channel, nslots, slot_size);
+    }
+    c->fd = fd;
+    *out = &c->base;
+    return haloSuccess;
+}
