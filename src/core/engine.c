@@ -104,9 +104,14 @@ haloResult_t engine_drain(struct halo_comm *comm, int ch)
     return r;
 }
 
+/* Spin first (a frame usually arrives within microseconds); after ~ENGINE_SPIN_ONLY
+ * polls, or always when ranks outnumber cores, give the core away regularly so a
+ * rank we wait for that shares our core can run. */
+#define ENGINE_SPIN_ONLY 4096
+
 void engine_relax(struct halo_comm *comm, unsigned *spins)
 {
-    if (comm->yield && (*spins & 15) == 15)
+    if ((comm->yield || *spins > ENGINE_SPIN_ONLY) && (*spins & 7) == 7)
         sched_yield();
     else
         cpu_pause();

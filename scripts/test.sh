@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# test.sh — installs what is missing, builds with warnings as errors, and runs the
+# whole test suite (unit, multi-process over shm and tcp, mpirun, emulated
+# clusters in network namespaces, Soft-RoCE VMs); then builds again with
+# AddressSanitizer + UBSan and runs the suite (VM rig excluded: it runs the same
+# binaries under emulation) against that build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+jobs=$(nproc)
+
+cmake -S . -B build -DHALO_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure -j"$jobs" --timeout 900)
+
+cmake -S . -B build-asan -DHALO_WERROR=ON -DHALO_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-asan -j"$jobs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --output-on-failure -j"$jobs" --timeout 900 -LE rdma)
