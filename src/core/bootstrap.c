@@ -1,7 +1,8 @@
 /*
- * bootstrap.c — job rendezvous, rank side: the unique id, connecting to the root,
- * all-gathers, barriers and abort notices. The root service is bootstrap_root.c; the
- * frame layouts are in bootstrap_wire.h.
+ * bootstrap.c — job rendezvous, rank side: the unique id, starting the root service
+ * (choosing its address and listening; the service thread is bootstrap_root.c),
+ * connecting to the root, all-gathers, barriers and abort notices. Frame layouts are
+ * in bootstrap_wire.h.
  *
  * Message sequence on a rank's one connection to the root:
  *   rank -> root  TCP connect, retried until HALO_TIMEOUT_MS (the root may start late)
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -83,8 +85,10 @@ static haloResult_t uid_check(const haloUniqueId *id, struct halo_uid *out, char
         return haloInvalidArgument;
     }
     if (uid.version / 100 != HALO_VERSION_CODE / 100) {
-        snprintf(text, len, "the unique id was made by haloccl version %u but this is %d: all ranks must run the "
-                 "same haloccl major.minor version", uid.version, HALO_VERSION_CODE);
+        char theirs[24], ours[24];
+        snprintf(text, len, "the unique id was made by haloccl %s but this is haloccl %s: all ranks must run the "
+                 "same major.minor version", boot_version_str(uid.version, theirs, sizeof(theirs)),
+                 boot_version_str(HALO_VERSION_CODE, ours, sizeof(ours)));
         return haloInvalidUsage;
     }
     if ((uid.root.family != AF_INET && uid.root.family != AF_INET6) || uid.root.port == 0 ||
@@ -101,6 +105,105 @@ haloResult_t bootstrap_uid_decode(const haloUniqueId *id, struct halo_uid *out)
     char text[256];
     haloResult_t res = uid_check(id, out, text, sizeof(text));
     return res == haloSuccess ? res : halo_error(NULL, res, "%s", text);
+}
+
+/* ======================================================================== */
+/* Starting the root service (bootstrap_root.c)                              */
+/* ======================================================================== */
+
+static int boot_family(const struct halo_params *params, int *family)
+{
+    const char *s = params && params->socket_family_s ? params->socket_family_s : "";
+    if (!*s || !strcasecmp(s, "auto"))
+        *family = 0;
+    else if (!strcasecmp(s, "AF_INET"))
+        *family = AF_INET;
+    else if (!strcasecmp(s, "AF_INET6"))
+        *family = AF_INET6;
+    else
+        return -1;
+    return 0;
+}
+
+/* The address to listen on: bind_addr, or the first interface HALO_SOCKET_IFNAME allows. */
+static haloResult_t root_pick_addr(const struct halo_params *params, const struct sockaddr_storage *bind_addr,
+                                   struct halo_sockaddr *addr, char *ifname, size_t iflen)
+{
+    struct halo_ifaddr ifa;
+    int family;
+    const char *spec = params && params->socket_ifname_s ? params->socket_ifname_s : "";
+    if (boot_family(params, &family) != 0)
+        return halo_error(NULL, haloInvalidArgument, "HALO_SOCKET_FAMILY=%s: expected auto, AF_INET or AF_INET6",
+                          params->socket_family_s);
+    if (bind_addr) {
+        halo_sockaddr_from(addr, (const struct sockaddr *)bind_addr);
+        if (addr->family != AF_INET && addr->family != AF_INET6)
+            return halo_error(NULL, haloInvalidArgument, "bootstrap root: the bind address is not IPv4 or IPv6");
+        halo_if_name_of(addr, ifname, iflen);
+        return haloSuccess;
+    }
+    if (halo_if_list(spec, family, &ifa, 1) < 1)
+        return halo_error(NULL, haloSystemError, "bootstrap root: no interface that is up matches "
+                          "HALO_SOCKET_IFNAME=\"%s\"%s%s: compare it with `ip addr` (prefix list, ^ excludes, "
+                          "= exact)", spec, family ? " with family " : "", family ? params->socket_family_s : "");
+    *addr = ifa.addr;
+    addr->port = 0;
+    snprintf(ifname, iflen, "%s", ifa.name);
+    return haloSuccess;
+}
+
+static haloResult_t root_listen(const struct halo_sockaddr *addr, const char *ifname, struct halo_sockaddr *bound,
+                                int *fd)
+{
+    char a[64];
+    *fd = halo_socket_listen(addr, 1024, bound);
+    if (*fd < 0)
+        return halo_error(NULL, haloSystemError, "bootstrap root: cannot listen on %s (%s): %s: check "
+                          "HALO_SOCKET_IFNAME / HALO_ROOT", halo_sockaddr_str(addr, a, sizeof(a)), ifname,
+                          strerror(errno));
+    return haloSuccess;
+}
+
+haloResult_t bootstrap_root_start(haloUniqueId *id, const struct halo_params *params,
+                                  const struct sockaddr_storage *bind_addr, int nranks_hint)
+{
+    struct halo_uid uid = {.magic = HALO_UID_MAGIC, .version = HALO_VERSION_CODE, .authenticated = 1};
+    struct halo_sockaddr addr;
+    char ifname[32];
+    int fd;
+    haloResult_t res = root_pick_addr(params, bind_addr, &addr, ifname, sizeof(ifname));
+    if (res != haloSuccess)
+        return res;
+    if (halo_random_bytes(uid.secret, sizeof(uid.secret)) != 0 ||
+        halo_random_bytes(&uid.job_id, sizeof(uid.job_id)) != 0)
+        return halo_error(NULL, haloSystemError, "bootstrap root: getrandom failed: %s", strerror(errno));
+    res = root_listen(&addr, ifname, &uid.root, &fd);
+    if (res != haloSuccess)
+        return res;
+    res = boot_root_launch(&uid, fd, params, ifname, nranks_hint);
+    if (res == haloSuccess) {
+        struct sockaddr_storage ss;
+        halo_sockaddr_to(&uid.root, &ss);
+        res = bootstrap_uid_from_addr(id, &ss, uid.secret, 1, uid.job_id);
+    }
+    explicit_bzero(&uid, sizeof(uid));
+    return res;
+}
+
+haloResult_t bootstrap_root_serve(const haloUniqueId *id, const struct halo_params *params, int nranks_hint)
+{
+    struct halo_uid uid;
+    char ifname[32];
+    int fd;
+    haloResult_t res = bootstrap_uid_decode(id, &uid);
+    if (res != haloSuccess)
+        return res;
+    halo_if_name_of(&uid.root, ifname, sizeof(ifname));
+    res = root_listen(&uid.root, ifname, &uid.root, &fd);
+    if (res == haloSuccess)
+        res = boot_root_launch(&uid, fd, params, ifname, nranks_hint);
+    explicit_bzero(&uid, sizeof(uid));
+    return res;
 }
 
 /* ======================================================================== */
@@ -172,12 +275,13 @@ static haloResult_t boot_malformed(struct halo_bootstrap *bs, uint32_t type, uin
                     "%u) while %s", bs->rank, bs->root_str, type, len, what);
 }
 
-/* Sends one frame: header, then up to two payload parts. */
-static haloResult_t boot_send(struct halo_bootstrap *bs, uint32_t type, const void *a, size_t alen,
-                              const void *b, size_t blen, int64_t deadline, const char *what)
+/* Sends one frame: header, then up to two payload parts. 0, or an errno. Does not
+ * touch the sticky failure: send_abort may call it from any thread. */
+static int boot_send(struct halo_bootstrap *bs, uint32_t type, const void *a, size_t alen, const void *b,
+                     size_t blen, int64_t deadline)
 {
     uint8_t hdr[8];
-    int rc = -1, err = 0;
+    int rc = -1, err = EPIPE;
     put_u32(hdr, type);
     put_u32(hdr + 4, (uint32_t)(alen + blen));
     pthread_mutex_lock(&bs->write_lock);
@@ -192,9 +296,7 @@ static haloResult_t boot_send(struct halo_bootstrap *bs, uint32_t type, const vo
             atomic_store(&bs->tx_broken, 1);
     }
     pthread_mutex_unlock(&bs->write_lock);
-    if (rc == 0)
-        return haloSuccess;
-    return boot_fail_io(bs, what, err ? err : EPIPE);
+    return rc == 0 ? 0 : err;
 }
 
 /* ABORT or ERROR from the root: the job failed; keep its text as the sticky failure. */
@@ -333,8 +435,10 @@ static haloResult_t boot_client_join(struct halo_bootstrap *bs, int64_t deadline
     put_u32(join + 4, (uint32_t)bs->nranks);
     put_u32(join + 8, HALO_VERSION_CODE);
     gethostname((char *)join + 12, BOOT_HOST_BYTES - 1);
-    if (boot_send(bs, BOOT_JOIN, join, sizeof(join), NULL, 0, deadline, "joining") != haloSuccess ||
-        boot_recv(bs, deadline, "joining", &type, &len) != haloSuccess)
+    int err = boot_send(bs, BOOT_JOIN, join, sizeof(join), NULL, 0, deadline);
+    if (err)
+        boot_fail_io(bs, "joining", err);
+    if (err || boot_recv(bs, deadline, "joining", &type, &len) != haloSuccess)
         return boot_report(bs);
     if (type != BOOT_WELCOME || len != 0) {
         boot_malformed(bs, type, len, "joining");
@@ -369,9 +473,9 @@ haloResult_t bootstrap_connect(struct halo_bootstrap **bsp, const haloUniqueId *
     struct halo_uid uid;
     struct halo_sockaddr from;
     int has_from;
+    char text[256];
     int64_t start = halo_now_us();
 
-    char text[256];
     haloResult_t res = uid_check(id, &uid, text, sizeof(text));
     if (res != haloSuccess)
         return halo_error(comm, res, "rank %d: %s", rank, text);
@@ -419,22 +523,26 @@ static haloResult_t boot_allgather_locked(struct halo_bootstrap *bs, void *data,
     snprintf(what, sizeof(what), "waiting for bootstrap allgather #%u", bs->seq);
     put_u32(sub, bs->seq);
     put_u32(sub + 4, (uint32_t)size);
-    if (boot_send(bs, BOOT_ALLGATHER, sub, sizeof(sub), (char *)data + (size_t)bs->rank * size, size, deadline,
-                  what) != haloSuccess ||
-        boot_recv(bs, deadline, what, &type, &len) != haloSuccess)
+    const char *piece = size ? (const char *)data + (size_t)bs->rank * size : NULL;
+    int err = boot_send(bs, BOOT_ALLGATHER, sub, sizeof(sub), piece, size, deadline);
+    if (err)
+        boot_fail_io(bs, what, err);
+    if (err || boot_recv(bs, deadline, what, &type, &len) != haloSuccess)
         return boot_report(bs);
     if (type != BOOT_RESULT || len != 8 + total) {
         boot_malformed(bs, type, len, what);
         return boot_report(bs);
     }
-    if (halo_io_read_full(bs->fd, sub, sizeof(sub), deadline) != 0 ||
-        (get_u32(sub) == bs->seq && get_u32(sub + 4) == size &&
-         halo_io_read_full(bs->fd, data, total, deadline) != 0)) {
+    if (halo_io_read_full(bs->fd, sub, sizeof(sub), deadline) != 0) {
         boot_fail_io(bs, what, errno);
         return boot_report(bs);
     }
     if (get_u32(sub) != bs->seq || get_u32(sub + 4) != size) {
         boot_malformed(bs, type, len, what);
+        return boot_report(bs);
+    }
+    if (halo_io_read_full(bs->fd, data, total, deadline) != 0) {
+        boot_fail_io(bs, what, errno);
         return boot_report(bs);
     }
     bs->seq++;
@@ -462,7 +570,7 @@ void bootstrap_send_abort(struct halo_bootstrap *bs, const char *msg)
     if (!bs || bs->fd < 0)
         return;
     int64_t t = bs->timeout_us < 1000000 ? bs->timeout_us : 1000000;
-    boot_send(bs, BOOT_ABORT, msg, strnlen(msg, BOOT_TEXT_MAX), NULL, 0, halo_now_us() + t, "sending an abort");
+    boot_send(bs, BOOT_ABORT, msg, strnlen(msg, BOOT_TEXT_MAX), NULL, 0, halo_now_us() + t);
 }
 
 /* Anything the root sends between collectives is an ABORT or ERROR (or EOF). */
@@ -515,7 +623,7 @@ static void boot_say_goodbye(struct halo_bootstrap *bs)
     char sink[256];
     int64_t t = bs->timeout_us < 1000000 ? bs->timeout_us : 1000000;
     int64_t deadline = halo_now_us() + t;
-    if (boot_send(bs, BOOT_CLOSE, NULL, 0, NULL, 0, deadline, "closing") != haloSuccess)
+    if (boot_send(bs, BOOT_CLOSE, NULL, 0, NULL, 0, deadline) != 0)
         return;
     shutdown(bs->fd, SHUT_WR);
     struct pollfd p = {.fd = bs->fd, .events = POLLIN};

@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -324,8 +323,10 @@ static int root_join_check(struct boot_root *root, int rank, int nranks, uint32_
                            size_t len)
 {
     if (version / 100 != HALO_VERSION_CODE / 100) {
-        snprintf(text, len, "the bootstrap root runs haloccl %d but this rank runs %u: all ranks must run the "
-                 "same major.minor version", HALO_VERSION_CODE, version);
+        char theirs[24], ours[24];
+        snprintf(text, len, "the bootstrap root runs haloccl %s but rank %d runs haloccl %s: all ranks must run "
+                 "the same major.minor version", boot_version_str(HALO_VERSION_CODE, ours, sizeof(ours)), rank,
+                 boot_version_str(version, theirs, sizeof(theirs)));
         return -1;
     }
     if (nranks < 1 || nranks > BOOT_MAX_RANKS || rank < 0 || rank >= nranks) {
@@ -872,22 +873,8 @@ static void *root_thread(void *arg)
 /* Root service: starting                                                    */
 /* ======================================================================== */
 
-static int boot_family(const struct halo_params *params, int *family)
-{
-    const char *s = params && params->socket_family_s ? params->socket_family_s : "";
-    if (!*s || !strcasecmp(s, "auto"))
-        *family = 0;
-    else if (!strcasecmp(s, "AF_INET"))
-        *family = AF_INET;
-    else if (!strcasecmp(s, "AF_INET6"))
-        *family = AF_INET6;
-    else
-        return -1;
-    return 0;
-}
-
-/* Takes ownership of listen_fd (closed on failure). */
-static haloResult_t root_launch(const struct halo_uid *uid, int listen_fd, const struct halo_params *params,
+/* Declared in bootstrap_wire.h. */
+haloResult_t boot_root_launch(const struct halo_uid *uid, int listen_fd, const struct halo_params *params,
                                 const char *ifname, int nranks_hint)
 {
     pthread_attr_t attr;
@@ -923,85 +910,4 @@ err_free_root:
     rc = errno;
     root_destroy(root); /* closes listen_fd */
     return halo_error(NULL, haloSystemError, "bootstrap root: cannot start the service thread: %s", strerror(rc));
-}
-
-/* The address to listen on: bind_addr, or the first interface HALO_SOCKET_IFNAME allows. */
-static haloResult_t root_pick_addr(const struct halo_params *params, const struct sockaddr_storage *bind_addr,
-                                   struct halo_sockaddr *addr, char *ifname, size_t iflen)
-{
-    struct halo_ifaddr ifa;
-    int family;
-    const char *spec = params && params->socket_ifname_s ? params->socket_ifname_s : "";
-    if (boot_family(params, &family) != 0)
-        return halo_error(NULL, haloInvalidArgument, "HALO_SOCKET_FAMILY=%s: expected auto, AF_INET or AF_INET6",
-                          params->socket_family_s);
-    if (bind_addr) {
-        halo_sockaddr_from(addr, (const struct sockaddr *)bind_addr);
-        if (addr->family != AF_INET && addr->family != AF_INET6)
-            return halo_error(NULL, haloInvalidArgument, "bootstrap root: the bind address is not IPv4 or IPv6");
-        halo_if_name_of(addr, ifname, iflen);
-        return haloSuccess;
-    }
-    if (halo_if_list(spec, family, &ifa, 1) < 1)
-        return halo_error(NULL, haloSystemError, "bootstrap root: no interface that is up matches "
-                          "HALO_SOCKET_IFNAME=\"%s\"%s%s: compare it with `ip addr` (prefix list, ^ excludes, "
-                          "= exact)", spec, family ? " with family " : "", family ? params->socket_family_s : "");
-    *addr = ifa.addr;
-    addr->port = 0;
-    snprintf(ifname, iflen, "%s", ifa.name);
-    return haloSuccess;
-}
-
-static haloResult_t root_listen(const struct halo_sockaddr *addr, const char *ifname, struct halo_sockaddr *bound,
-                                int *fd)
-{
-    char a[64];
-    *fd = halo_socket_listen(addr, 1024, bound);
-    if (*fd < 0)
-        return halo_error(NULL, haloSystemError, "bootstrap root: cannot listen on %s (%s): %s: check "
-                          "HALO_SOCKET_IFNAME / HALO_ROOT", halo_sockaddr_str(addr, a, sizeof(a)), ifname,
-                          strerror(errno));
-    return haloSuccess;
-}
-
-haloResult_t bootstrap_root_start(haloUniqueId *id, const struct halo_params *params,
-                                  const struct sockaddr_storage *bind_addr, int nranks_hint)
-{
-    struct halo_uid uid = {.magic = HALO_UID_MAGIC, .version = HALO_VERSION_CODE, .authenticated = 1};
-    struct halo_sockaddr addr;
-    char ifname[32];
-    int fd;
-    haloResult_t res = root_pick_addr(params, bind_addr, &addr, ifname, sizeof(ifname));
-    if (res != haloSuccess)
-        return res;
-    if (halo_random_bytes(uid.secret, sizeof(uid.secret)) != 0 ||
-        halo_random_bytes(&uid.job_id, sizeof(uid.job_id)) != 0)
-        return halo_error(NULL, haloSystemError, "bootstrap root: getrandom failed: %s", strerror(errno));
-    res = root_listen(&addr, ifname, &uid.root, &fd);
-    if (res != haloSuccess)
-        return res;
-    res = root_launch(&uid, fd, params, ifname, nranks_hint);
-    if (res == haloSuccess) {
-        struct sockaddr_storage ss;
-        halo_sockaddr_to(&uid.root, &ss);
-        res = bootstrap_uid_from_addr(id, &ss, uid.secret, 1, uid.job_id);
-    }
-    explicit_bzero(&uid, sizeof(uid));
-    return res;
-}
-
-haloResult_t bootstrap_root_serve(const haloUniqueId *id, const struct halo_params *params, int nranks_hint)
-{
-    struct halo_uid uid;
-    char ifname[32];
-    int fd;
-    haloResult_t res = bootstrap_uid_decode(id, &uid);
-    if (res != haloSuccess)
-        return res;
-    halo_if_name_of(&uid.root, ifname, sizeof(ifname));
-    res = root_listen(&uid.root, ifname, &uid.root, &fd);
-    if (res == haloSuccess)
-        res = root_launch(&uid, fd, params, ifname, nranks_hint);
-    explicit_bzero(&uid, sizeof(uid));
-    return res;
 }

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "haloccl.h"
 #include "param.h"
 
 #define BOOT_FRAME_MAX (64u << 20) /* largest payload, bytes: bounds nranks * size */
@@ -62,6 +63,13 @@ static inline int64_t boot_timeout_us(const struct halo_params *params)
     return t > 0 ? t : BOOT_DEFAULT_TIMEOUT_US;
 }
 
+/* "0.1.0" from a HALO_VERSION_CODE. */
+static inline const char *boot_version_str(uint32_t code, char *buf, size_t len)
+{
+    snprintf(buf, len, "%u.%u.%u", code / 10000, code / 100 % 100, code % 100);
+    return buf;
+}
+
 /* The auth context: a proof made for one job cannot join another. */
 static inline void boot_ctx(uint64_t job_id, char *ctx, size_t len)
 {
@@ -79,5 +87,11 @@ static inline void boot_keepalive(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
+
+struct halo_uid;
+/* Starts the root service thread for uid on a listening socket (bootstrap_root.c).
+ * Takes ownership of listen_fd: the thread closes it, or this does on failure. */
+haloResult_t boot_root_launch(const struct halo_uid *uid, int listen_fd, const struct halo_params *params,
+                              const char *ifname, int nranks_hint);
 
 #endif

@@ -234,8 +234,9 @@ static void test_load_env(void)
     ASSERT_EQ(HALO_P_INT(&p, nchannels), 4);
     ASSERT_EQ(p.source[HALO_PI_nchannels], HALO_SRC_NCCL_ENV);
     ASSERT_EQ(HALO_P_INT(&p, rank), 3);
-    ASSERT_STREQ(HALO_P_STR(&p, algo), "ring");
-    ASSERT_EQ(p.source[HALO_PI_algo], HALO_SRC_NCCL_ENV);
+    /* NCCL_ALGO takes NCCL's names (Ring, Tree, ...): not read as HALO_ALGO */
+    ASSERT_STREQ(HALO_P_STR(&p, algo), "auto");
+    ASSERT_EQ(p.source[HALO_PI_algo], HALO_SRC_DEFAULT);
     ASSERT_EQ(HALO_P_INT(&p, direct_max), HALO_AUTO);
     ASSERT_EQ(p.source[HALO_PI_direct_max], HALO_SRC_ENV);
     ASSERT_EQ(p.source[HALO_PI_transport], HALO_SRC_DEFAULT);
