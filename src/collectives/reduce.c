@@ -3,12 +3,13 @@
  * every datatype, plus the float16 / bfloat16 / fp8 conversions they use.
  *
  * The kernels are plain C loops written once (always-inline functions generated per
- * type) and compiled three times: baseline x86-64, AVX2 and AVX-512. The best variant
- * the CPU can run is chosen once, under pthread_once. Conversions are branch-free bit
- * manipulation so that they vectorise; no variant uses F16C or AVX512-BF16 instructions,
- * so every variant gives the same bits (those instructions also differ on NaN payloads,
- * and VCVTNEPS2BF16 flushes subnormals). A scalar reference of each kernel, written
- * differently (64-bit integer arithmetic, branches), is kept for the tests.
+ * type) and compiled three times: baseline x86-64, AVX2 (+F16C) and AVX-512. The best
+ * variant the CPU can run is chosen once, under pthread_once. Conversions are
+ * branch-free bit manipulation so that they vectorise; the AVX2 and AVX-512 variants
+ * convert float16 (and widen fp8) with F16C, which gives the same bits once NaNs are
+ * made canonical. AVX512-BF16 is not used: VCVTNEPS2BF16 flushes subnormals. A scalar
+ * reference, written differently (64-bit integers, double, branches), is kept for the
+ * tests.
  *
  * Semantics shared by every variant and the reference:
  * - Integer sum and prod wrap (computed in the unsigned type of the same width).
@@ -108,7 +109,7 @@ static ALWAYS_INLINE uint8_t e4m3_enc(float f)
     int32_t norm = (int32_t)((a + 0x7ffff + ((a >> 20) & 1)) >> 20) - (120 << 3);
     int32_t sub = (int32_t)(f32_bits(bits_f32(a) + 0x1p14f) - 0x46800000u); /* ulp 2^-9 */
     int32_t r = (int32_t)a < 0x3c800000 ? sub : norm; /* 2^-6, least e4m3 normal */
-    r = (int32_t)a >= 0x43e00000 ? 0x7e : r;          /* 448 */
+    r = r > 0x7e ? 0x7e : r;                           /* above 448 (inf too) -> 448 */
     return (uint8_t)((int32_t)a > 0x7f800000 ? 0x7f : (uint32_t)r | sign);
 }
 
@@ -148,10 +149,25 @@ uint8_t halo_f32_to_e5m2(float f) { return e5m2_enc(f); }
 /* ---- kernels, one loop per op, generated per type ---- */
 
 /* fmax-like; the form (no short circuit) is one the vectoriser turns into a blend. */
-static ALWAYS_INLINE float max_f32(float x, float y) { return (x > y) | (y != y) ? x : y; }
-static ALWAYS_INLINE float min_f32(float x, float y) { return (x < y) | (y != y) ? x : y; }
-static ALWAYS_INLINE double max_f64(double x, double y) { return (x > y) | (y != y) ? x : y; }
-static ALWAYS_INLINE double min_f64(double x, double y) { return (x < y) | (y != y) ? x : y; }
+static ALWAYS_INLINE float max_f32(float x, float y)
+{
+    return (x > y) | (y != y) ? x : y;
+}
+
+static ALWAYS_INLINE float min_f32(float x, float y)
+{
+    return (x < y) | (y != y) ? x : y;
+}
+
+static ALWAYS_INLINE double max_f64(double x, double y)
+{
+    return (x > y) | (y != y) ? x : y;
+}
+
+static ALWAYS_INLINE double min_f64(double x, double y)
+{
+    return (x < y) | (y != y) ? x : y;
+}
 
 /* ivdep: dst may equal a or b, which is no loop-carried dependence; without it GCC
  * versions the loop on overlap and runs in-place reductions in the scalar copy. */
@@ -209,8 +225,10 @@ static ALWAYS_INLINE void red_bf16(uint16_t *d, const uint16_t *a, const uint16_
 {
     switch (op) {
     case haloProd: FOR_EACH(n, d[i] = bf16_enc(bf16_dec(a[i]) * bf16_dec(b[i]))) break;
-    case haloMax: FOR_EACH(n, d[i] = bf16_enc(max_f32(bf16_dec(a[i]), bf16_dec(b[i])))) break;
-    case haloMin: FOR_EACH(n, d[i] = bf16_enc(min_f32(bf16_dec(a[i]), bf16_dec(b[i])))) break;
+    case haloMax:
+        FOR_EACH(n, d[i] = bf16_enc(max_f32(bf16_dec(a[i]), bf16_dec(b[i])))) break;
+    case haloMin:
+        FOR_EACH(n, d[i] = bf16_enc(min_f32(bf16_dec(a[i]), bf16_dec(b[i])))) break;
     default: FOR_EACH(n, d[i] = bf16_enc(bf16_dec(a[i]) + bf16_dec(b[i]))) break;
     }
 }

@@ -19,10 +19,14 @@ size_t halo_dtype_size(haloDataType_t t); /* 0 for an invalid type */
 const char *halo_dtype_name(haloDataType_t t); /* "float32", ... or "invalid" */
 const char *halo_op_name(haloRedOp_t op);       /* "sum", ... or "invalid" */
 
-/* Vectorised, dispatched. avg is treated as sum here (see halo_scale_div). */
+/* Vectorised, dispatched. avg is treated as sum here (see halo_scale_div). Integer
+ * sum/prod wrap. Float max/min are fmax/fmin-like (a NaN operand is ignored unless both
+ * are). Half/fp8 NaN results are the canonical quiet NaN. An invalid t or op writes
+ * nothing (callers validate first). */
 void halo_reduce(void *dst, const void *a, const void *b, size_t n, haloDataType_t t, haloRedOp_t op);
 /* dst[i] = src[i] / divisor (for avg): floats multiply by 1/divisor after summing in
- * float32 (half types round once); integers use truncating division. dst may equal src. */
+ * float32 (half types round once); integers use truncating division. dst may equal src.
+ * divisor < 1 copies src. */
 void halo_scale_div(void *dst, const void *src, size_t n, haloDataType_t t, int divisor);
 /* Scalar references (tests only). */
 void halo_reduce_ref(void *dst, const void *a, const void *b, size_t n, haloDataType_t t, haloRedOp_t op);
