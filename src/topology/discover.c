@@ -47,8 +47,7 @@ uint64_t topo_host_hash(const char *hostname, const char *boot_id, uint64_t netn
             h ^= (uint8_t)*c;
             h *= 1099511628211ull;
         }
-        h ^= 0;
-        h *= 1099511628211ull;
+        h *= 1099511628211ull; /* the separator: "ab"+"c" differs from "a"+"bc" */
     }
     return h;
 }

@@ -39,7 +39,6 @@ struct topo_build {
     int nranks;
     const int *by_rank; /* by_rank[r] = index of rank r's record */
     int mgmt_by_flag;   /* some rank flagged its bootstrap interface */
-    int cap_links;
 };
 
 void topo_graph_note(struct topo_graph *g, const char *fmt, ...)
@@ -191,6 +190,7 @@ static void topo_link_add(struct topo_graph *g, const struct topo_ep *a, const s
     const struct topo_ep *e[2] = { a, b };
 
     memset(l, 0, sizeof(*l));
+    l->index = g->nlinks - 1;
     l->segment = seg;
     l->family = a->addr.family;
     l->rtt_us = -1;
@@ -576,23 +576,23 @@ haloResult_t topo_graph_create(const struct topo_rank_info *infos, int nranks,
     if (!g) {
         topo_buf_add(&b, "topology: out of memory for a graph of %d ranks", nranks);
         res = haloSystemError;
-        goto err_free;
+        goto err_destroy;
     }
     bd.by_rank = by_rank;
     res = topo_infos_check(infos, nranks, by_rank, &b);
     if (res == haloSuccess)
         res = topo_graph_build(g, &bd, opt, &b);
     if (res != haloSuccess)
-        goto err_print;
+        goto err_print_graph;
     free(by_rank);
     *out = g;
     return haloSuccess;
-err_print:
+err_print_graph:
     if (g->nhosts > 0) {
         topo_buf_add(&b, "\n");
         topo_graph_format_inventory(g, &b);
     }
-err_free:
+err_destroy:
     topo_graph_destroy(g);
     free(by_rank);
     return res;

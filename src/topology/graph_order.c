@@ -95,7 +95,7 @@ static int topo_search_cycle(struct topo_search *s)
 {
     s->cycle = 1;
     for (int h = 0; h < s->n; h++)
-        if (topo_degree(s, h) < 2)
+        if (topo_degree(s, h) < (s->n > 2 ? 2 : 1)) /* two hosts: one link is the ring */
             return 0;
     return topo_search_from(s, 0);
 }
@@ -424,6 +424,8 @@ haloResult_t topo_graph_order(struct topo_graph *g, const struct topo_options *o
     if (g->nhosts == 1) {
         g->cls = TOPO_CLASS_SINGLE;
         g->host_order[0] = 0;
+        if (g->forced)
+            topo_graph_note(g, "HALO_TOPO / HALO_TOPO_ORDER ignored: the job runs on one host");
         res = haloSuccess;
     } else if (opt->order && *opt->order) {
         res = topo_order_user(g, opt, &s, mesh_auto, b);

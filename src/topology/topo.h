@@ -91,6 +91,9 @@ struct topo_rank_info {
     uint16_t n_ifaces;
     int32_t rank;
     int32_t numa_nodes;  /* NUMA nodes of the host, 1 when unknown */
+    uint16_t probe_port; /* where this host answers link probes (set by the caller
+                            after topo_discover; 0 = none) */
+    uint16_t reserved;
     uint64_t host_hash;  /* FNV-1a of hostname, boot_id and net namespace inode */
     uint64_t mem_bytes;  /* MemTotal (unified memory on an APU) */
     char hostname[TOPO_HOSTNAME_LEN];
@@ -170,6 +173,7 @@ const char *topo_link_state_name(enum topo_link_state s);
 
 /* A candidate link: two interfaces of two hosts in one subnet. host[0] < host[1]. */
 struct topo_link {
+    int index;    /* in g->links; the same on every rank for the same records */
     int host[2];  /* host indices */
     int iface[2]; /* index into g->hosts[host[i]].ifaces */
     int segment;  /* index into g->segments */
@@ -252,7 +256,14 @@ void topo_options_init(struct topo_options *o);
 haloResult_t topo_options_from_env(struct topo_options *o, char *err, size_t errlen);
 
 /* Builds the graph from infos[0..nranks-1] (any order; infos[i].rank must be a
- * permutation of 0..nranks-1). Errors (haloInvalidUsage for a graph the links cannot
+ * permutation of 0..nranks-1). Two hosts that share one subnet over several
+ * interface pairs (two cables, one subnet) get ONE link: the first pair, in host
+ * and interface order, that the probe confirms; the others are kept as
+ * TOPO_LINK_DUPLICATE and a note says to give each cable its own subnet.
+ * The management network (interfaces flagged TOPO_IF_MGMT, or when no record flags
+ * one, those holding the default route) carries no data unless the job has no other
+ * network and no data interface is down. The probe, if any, runs once per kept
+ * candidate, in link order. Errors (haloInvalidUsage for a graph the links cannot
  * carry or a forced topology they cannot carry, haloInvalidArgument for bad records
  * or a bad HALO_TOPO_ORDER, haloSystemError for memory) write the reason and the
  * printed graph into err. *out is set only on success. */
@@ -265,7 +276,9 @@ void topo_graph_destroy(struct topo_graph *g);
 /* Best usable link between hosts a and b (fastest, then lowest rtt, then direct
  * cable before switch), or -1. */
 int topo_graph_link_between(const struct topo_graph *g, int a, int b);
-/* Position of rank in g->rank_order, -1 if out of range. */
+/* Position of rank in g->rank_order, -1 if out of range. For a ring, rank_order is
+ * the ring: rank_order[p] sends right to rank_order[(p + 1) % nranks]; for a chain
+ * the ends do not wrap. */
 int topo_graph_rank_pos(const struct topo_graph *g, int rank);
 /* Neighbour ranks of `rank` along rank_order: left and right are -1 at a chain's ends;
  * wrap around for ring/mesh/pair. The returned topo_nbr pointers are the host-level

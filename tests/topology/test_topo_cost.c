@@ -1,0 +1,252 @@
+/*
+ * test_topo_cost.c — the alpha-beta model: closed-form values, the sizes where the
+ * choice flips (computed from the formulas in cost.c, not read off the code), bounds
+ * at large sizes, validity per class, channels and chunks, the model of a graph.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test.h"
+#include "topo.h"
+#include "topo_cost.h"
+#include "topo_fake.h"
+
+#define ASSERT_NEAR(a, b, rel)                                                          \
+    do {                                                                                \
+        double _a = (a), _b = (b);                                                      \
+        if (!(fabs(_a - _b) <= (rel) * fabs(_b)))                                       \
+            TEST_FAIL("%s ~ %s: %g vs %g", #a, #b, _a, _b);                             \
+    } while (0)
+
+/* A model with only alpha, B and o: the formulas reduce to their textbook forms. */
+static struct topo_cost_model simple(enum topo_class cls, int n, double alpha, double gbit, double o)
+{
+    struct topo_cost_model m;
+
+    topo_cost_model_init(&m, cls, n);
+    m.alpha_s = alpha;
+    m.bw_Bps = gbit * 1e9 / 8;
+    m.msg_overhead_s = o;
+    m.chan_overhead_s = 0;
+    m.chan_bw_Bps = 0;
+    m.reduce_Bps = 0;
+    m.max_channels = 1;
+    m.chunk_min = 1024;
+    m.chunk_max = 64 << 20;
+    return m;
+}
+
+static enum topo_algo choice(const struct topo_cost_model *m, size_t bytes)
+{
+    struct topo_plan p;
+
+    ASSERT_EQ(topo_cost_plan(m, bytes, 0, &p), 0);
+    return p.algo;
+}
+
+static void test_closed_forms(void)
+{
+    struct topo_cost_model m = simple(TOPO_CLASS_RING, 4, 10e-6, 8, 0); /* B = 1e9 B/s */
+    double S = 4e6;
+
+    /* ring: 2(n-1)(alpha + S/(nB)) */
+    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_RING, 4000000, 64 << 20, 1), 6 * (10e-6 + S / 4e9), 1e-9);
+    /* two half rings: 2(n-1)(alpha + S/(2nB)) */
+    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_RING_BIDIR, 4000000, 64 << 20, 1), 6 * (10e-6 + S / 8e9), 1e-9);
+    /* chain with chunk c: 2(n-1) alpha + (k + 2n - 3)(2c/B), k = S/(2c) */
+    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_CHAIN, 4000000, 100000, 1),
+                6 * 10e-6 + (20 + 5) * (2 * 100000 / 1e9), 1e-9);
+    /* direct on a 4-switch: alpha + 3S/B, and 2 alpha + 2*3*S/(4B) */
+    m = simple(TOPO_CLASS_MESH, 4, 10e-6, 8, 0);
+    m.shared_nic = 1;
+    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_DIRECT_ONESHOT, 4000000, 64 << 20, 1), 10e-6 + 3 * S / 1e9, 1e-9);
+    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_DIRECT_TWOSHOT, 4000000, 64 << 20, 1), 20e-6 + 1.5 * S / 1e9, 1e-9);
+    /* same on a full mesh of cables: each peer its own link */
+    m.shared_nic = 0;
+    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_DIRECT_ONESHOT, 4000000, 64 << 20, 1), 10e-6 + S / 1e9, 1e-9);
+    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_DIRECT_TWOSHOT, 4000000, 64 << 20, 1), 20e-6 + 0.5 * S / 1e9, 1e-9);
+}
+
+static void test_validity(void)
+{
+    struct topo_cost_model chain = simple(TOPO_CLASS_CHAIN, 4, 5e-6, 10, 0);
+    struct topo_cost_model pair = simple(TOPO_CLASS_PAIR, 2, 5e-6, 10, 0);
+    struct topo_cost_model ring = simple(TOPO_CLASS_RING, 4, 5e-6, 10, 0);
+    struct topo_plan p;
+
+    ASSERT_TRUE(isinf(topo_cost_allreduce(&chain, TOPO_ALGO_RING, 1 << 20, 1 << 16, 1)));
+    ASSERT_TRUE(isinf(topo_cost_allreduce(&chain, TOPO_ALGO_DIRECT_ONESHOT, 1 << 20, 1 << 16, 1)));
+    ASSERT_TRUE(isinf(topo_cost_allreduce(&ring, TOPO_ALGO_DIRECT_TWOSHOT, 1 << 20, 1 << 16, 1)));
+    ASSERT_TRUE(isinf(topo_cost_allreduce(&pair, TOPO_ALGO_RING_BIDIR, 1 << 20, 1 << 16, 1)));
+    ASSERT_EQ(topo_cost_plan(&chain, 1 << 20, 1u << TOPO_ALGO_RING, &p), -1);
+    ASSERT_EQ(topo_cost_plan(&chain, 1 << 20, topo_algo_mask_parse("direct"), &p), -1);
+    ASSERT_EQ(topo_cost_plan(&ring, 1 << 20, topo_algo_mask_parse("ring"), &p), 0);
+    ASSERT_EQ(p.algo, TOPO_ALGO_RING);
+    ASSERT_EQ(topo_algo_mask_parse("twoshot"), 1u << TOPO_ALGO_DIRECT_TWOSHOT);
+    ASSERT_EQ(topo_algo_mask_parse("auto"), TOPO_ALGO_MASK_ALL);
+    ASSERT_EQ(topo_algo_mask_parse("tree"), 0);
+    ASSERT_STREQ(topo_algo_name(TOPO_ALGO_RING_BIDIR), "ring_bidir");
+    /* one host: nothing crosses a link */
+    struct topo_cost_model one = simple(TOPO_CLASS_SINGLE, 1, 5e-6, 10, 0);
+    ASSERT_EQ(topo_cost_plan(&one, 1 << 20, 0, &p), 0);
+    ASSERT_EQ(p.algo, TOPO_ALGO_RING);
+    ASSERT_EQ(p.time_s, 0);
+}
+
+/* Pair: one-shot costs alpha + o + S/B, ring 2(alpha + o) + S/B: direct at 8 KiB. */
+static void test_pair_direct_small(void)
+{
+    struct topo_cost_model m;
+
+    topo_cost_model_init(&m, TOPO_CLASS_PAIR, 2);
+    m.alpha_s = 15e-6;
+    ASSERT_EQ(choice(&m, 8 << 10), TOPO_ALGO_DIRECT_ONESHOT);
+    ASSERT_EQ(choice(&m, 8), TOPO_ALGO_DIRECT_ONESHOT);
+}
+
+/* 4-ring: with o per message, one ring costs 2(n-1)(alpha + o) + 2(n-1)S/(nB), two
+ * half rings 2(n-1)(alpha + 2o) + (n-1)S/(nB) (a thread sends one message per ring
+ * per step): they cross at S* = 2 n B o. */
+static void test_ring_flip(void)
+{
+    struct topo_cost_model m = simple(TOPO_CLASS_RING, 4, 5e-6, 10, 2e-6);
+    double star = 2 * 4 * m.bw_Bps * m.msg_overhead_s; /* 20000 bytes */
+
+    ASSERT_EQ(choice(&m, (size_t)(star * 0.9)), TOPO_ALGO_RING);
+    ASSERT_EQ(choice(&m, (size_t)(star * 1.1)), TOPO_ALGO_RING_BIDIR);
+    ASSERT_EQ(choice(&m, 64 << 20), TOPO_ALGO_RING_BIDIR);
+    /* with the defaults too: ring for large sizes on a ring is the two-way ring */
+    topo_cost_model_init(&m, TOPO_CLASS_RING, 4);
+    ASSERT_EQ(choice(&m, 16 << 20), TOPO_ALGO_RING_BIDIR);
+}
+
+/* 4-switch: one-shot alpha + 3o + 3S/B against two-shot 2 alpha + 6o + 1.5 S/B:
+ * they cross at S* = (alpha + 3o) B / 1.5. */
+static void test_switch_flip(void)
+{
+    struct topo_cost_model m = simple(TOPO_CLASS_MESH, 4, 5e-6, 10, 2e-6);
+    double star;
+
+    m.shared_nic = 1;
+    star = (m.alpha_s + 3 * m.msg_overhead_s) * m.bw_Bps / 1.5;
+    ASSERT_EQ(choice(&m, (size_t)(star * 0.9)), TOPO_ALGO_DIRECT_ONESHOT);
+    ASSERT_EQ(choice(&m, (size_t)(star * 1.1)), TOPO_ALGO_DIRECT_TWOSHOT);
+    /* behind a switch the two-way ring gains nothing over the one-way ring */
+    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_RING_BIDIR, 1 << 26, 64 << 20, 1) - 6 * (m.alpha_s + 2 * m.msg_overhead_s),
+                topo_cost_allreduce(&m, TOPO_ALGO_RING, 1 << 26, 64 << 20, 1) - 6 * (m.alpha_s + m.msg_overhead_s), 1e-9);
+}
+
+/* Chain: the only algorithm on a chain; at large sizes busbw -> 1.5 B (n = 4). */
+static void test_chain(void)
+{
+    struct topo_cost_model m;
+    struct topo_plan p;
+
+    topo_cost_model_init(&m, TOPO_CLASS_CHAIN, 4);
+    ASSERT_EQ(choice(&m, 8 << 10), TOPO_ALGO_CHAIN);
+    ASSERT_EQ(choice(&m, 16 << 20), TOPO_ALGO_CHAIN);
+    m = simple(TOPO_CLASS_CHAIN, 4, 5e-6, 1, 0); /* 1 Gbit/s */
+    ASSERT_EQ(topo_cost_plan(&m, 64 << 20, 0, &p), 0);
+    ASSERT_TRUE(p.busbw_Bps >= 0.95 * 1.5 * m.bw_Bps && p.busbw_Bps <= 1.5 * m.bw_Bps);
+    /* the pipeline wants chunks far below the message */
+    ASSERT_TRUE(p.chunk <= (1u << 20));
+    /* the bound: never faster than S / B */
+    ASSERT_TRUE(p.time_s >= (64 << 20) / m.bw_Bps);
+    /* two-way ring on a ring of the same links: busbw -> 2 B */
+    m = simple(TOPO_CLASS_RING, 4, 5e-6, 1, 0);
+    ASSERT_EQ(topo_cost_plan(&m, 64 << 20, 0, &p), 0);
+    ASSERT_EQ(p.algo, TOPO_ALGO_RING_BIDIR);
+    ASSERT_NEAR(p.busbw_Bps, 2 * m.bw_Bps, 0.01);
+}
+
+static void test_channels_and_chunks(void)
+{
+    struct topo_cost_model m;
+    struct topo_plan p;
+
+    topo_cost_model_init(&m, TOPO_CLASS_RING, 4);
+    m.bw_Bps = 100e9 / 8; /* 100 GbE: one 2 GB/s channel cannot fill it */
+    ASSERT_EQ(topo_cost_plan(&m, 64 << 20, 0, &p), 0);
+    ASSERT_EQ(p.nchannels, m.max_channels);
+    ASSERT_EQ(topo_cost_plan(&m, 4 << 10, 0, &p), 0);
+    ASSERT_EQ(p.nchannels, 1);
+    ASSERT_EQ(p.chunk, 16 << 10); /* chunk_min: the message fits in one */
+    ASSERT_TRUE(p.chunk >= m.chunk_min && p.chunk <= m.chunk_max);
+}
+
+static void test_table(void)
+{
+    struct topo_cost_model m;
+    char buf[4096];
+    size_t need;
+
+    topo_cost_model_init(&m, TOPO_CLASS_CHAIN, 3);
+    need = topo_cost_format_table(&m, 16 << 20, buf, sizeof(buf));
+    ASSERT_TRUE(need < sizeof(buf));
+    ASSERT_CONTAINS(buf, "allreduce 16 MiB on chain of 3 hosts");
+    ASSERT_CONTAINS(buf, "ring        no closing link");
+    ASSERT_CONTAINS(buf, "oneshot     not every pair linked");
+    ASSERT_CONTAINS(buf, "* chain");
+    ASSERT_EQ(topo_cost_format_table(&m, 16 << 20, NULL, 0), need);
+}
+
+/* The model of a built graph takes the slowest link and the largest RTT/2. */
+static int probe_rtt(void *arg, const struct topo_link *l, double *rtt_us)
+{
+    (void)arg;
+    *rtt_us = strcmp(l->ifname[0], "to_c") == 0 || strcmp(l->ifname[1], "to_c") == 0 ? 80.0 : 30.0;
+    return 0;
+}
+
+static void test_model_from_graph(void)
+{
+    struct topo_rank_info in[3];
+    struct topo_options opt;
+    struct topo_graph *g;
+    struct topo_cost_model m;
+    char err[TOPO_ERR_LEN];
+
+    fake_rank(&in[0], 0, "a");
+    fake_rank(&in[1], 1, "b");
+    fake_rank(&in[2], 2, "c");
+    fake_if(&in[0], "to_b", "10.0.1.1/24", 10000, TOPO_IF_UP);
+    fake_if(&in[1], "to_a", "10.0.1.2/24", 10000, TOPO_IF_UP);
+    fake_if(&in[1], "to_c", "10.0.2.1/24", 5000, TOPO_IF_UP);
+    fake_if(&in[2], "to_b", "10.0.2.2/24", -1, TOPO_IF_UP); /* unknown: the other end's */
+    topo_options_init(&opt);
+    opt.probe = probe_rtt;
+    ASSERT_EQ(topo_graph_create(in, 3, &opt, &g, err, sizeof(err)), haloSuccess);
+    topo_cost_model_from_graph(g, &m);
+    ASSERT_EQ(m.cls, TOPO_CLASS_CHAIN);
+    ASSERT_EQ(m.nhosts, 3);
+    ASSERT_EQ(m.all_direct, 0);
+    ASSERT_EQ(m.shared_nic, 0);
+    ASSERT_NEAR(m.alpha_s, 40e-6, 1e-9);
+    ASSERT_NEAR(m.bw_Bps, 5000e6 / 8, 1e-9);
+    topo_graph_destroy(g);
+    /* without probe or speed: driver defaults (thunderbolt-net: 20 us, 10 Gbit/s) */
+    in[2].ifaces[0].speed_mbps = -1;
+    in[1].ifaces[1].speed_mbps = -1;
+    ASSERT_EQ(topo_graph_create(in, 3, NULL, &g, err, sizeof(err)), haloSuccess);
+    topo_cost_model_from_graph(g, &m);
+    ASSERT_NEAR(m.alpha_s, topo_cost_driver_alpha_s("thunderbolt-net"), 1e-9);
+    ASSERT_NEAR(m.bw_Bps, topo_cost_driver_bw_Bps("thunderbolt-net"), 1e-9);
+    ASSERT_NEAR(m.bw_Bps, 10e9 / 8, 1e-9);
+    topo_graph_destroy(g);
+}
+
+int main(void)
+{
+    test_closed_forms();
+    test_validity();
+    test_pair_direct_small();
+    test_ring_flip();
+    test_switch_flip();
+    test_chain();
+    test_channels_and_chunks();
+    test_table();
+    test_model_from_graph();
+    printf("test_topo_cost: all passed\n");
+    return 0;
+}
