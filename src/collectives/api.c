@@ -72,29 +72,64 @@ static haloResult_t api_check_comm(struct halo_comm *comm, const char *fn, haloS
     return haloSuccess;
 }
 
-static enum halo_algo api_pick_algo(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
+/* HALO_ALGO values (comm.c accepts exactly these and "auto"). */
+static const struct {
+    const char *name;
+    enum halo_algo algo;
+} api_algos[] = {
+    {"ring", HALO_ALGO_RING},
+    {"direct", HALO_ALGO_DIRECT},
+    {"chain", HALO_ALGO_CHAIN},
+    {"ring_bidir", HALO_ALGO_RING_BIDIR},
+};
+
+static const char *api_algo_name(enum halo_algo algo)
 {
-    const char *algo = HALO_P_STR(&comm->params, algo);
+    for (size_t i = 0; i < sizeof(api_algos) / sizeof(api_algos[0]); i++)
+        if (api_algos[i].algo == algo)
+            return api_algos[i].name;
+    return "p2p";
+}
+
+/* Under HALO_ALGO=auto. This is where the topology class and the cost model will
+ * choose among ring, ring_bidir, chain and direct; today only size matters. */
+static enum halo_algo api_auto_algo(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
+{
     if (coll != HALO_COLL_ALLREDUCE)
         return HALO_ALGO_RING;
-    if (strcmp(algo, "ring") == 0)
-        return HALO_ALGO_RING;
-    if (strcmp(algo, "direct") == 0)
-        return HALO_ALGO_DIRECT;
     int64_t dmax = HALO_P_INT(&comm->params, direct_max);
     if (dmax == HALO_AUTO)
         dmax = comm->nranks == 2 ? 256 * 1024 : comm->nranks <= 4 ? 32 * 1024 : 8 * 1024;
     return (int64_t)bytes <= dmax ? HALO_ALGO_DIRECT : HALO_ALGO_RING;
 }
 
+static enum halo_algo api_pick_algo(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
+{
+    const char *algo = HALO_P_STR(&comm->params, algo);
+    for (size_t i = 0; i < sizeof(api_algos) / sizeof(api_algos[0]); i++) {
+        if (strcmp(algo, api_algos[i].name) != 0)
+            continue;
+        if (api_algos[i].algo == HALO_ALGO_DIRECT && coll != HALO_COLL_ALLREDUCE)
+            return HALO_ALGO_RING; /* direct exists for all-reduce only */
+        return api_algos[i].algo;
+    }
+    return api_auto_algo(comm, coll, bytes);
+}
+
+/* Schedules per algorithm; NULL entries fall back to the one-way ring. */
 static halo_channel_fn api_algo_fn(const struct halo_op *op)
 {
+    int chain = op->algo == HALO_ALGO_CHAIN;
     switch (op->coll) {
-    case HALO_COLL_ALLREDUCE: return op->algo == HALO_ALGO_DIRECT ? direct_allreduce : ring_allreduce;
-    case HALO_COLL_ALLGATHER: return ring_allgather;
-    case HALO_COLL_BROADCAST: return ring_broadcast;
-    case HALO_COLL_REDUCESCATTER: return ring_reducescatter;
-    case HALO_COLL_REDUCE: return ring_reduce;
+    case HALO_COLL_ALLREDUCE:
+        return op->algo == HALO_ALGO_DIRECT       ? direct_allreduce
+               : op->algo == HALO_ALGO_RING_BIDIR ? ring_bidir_allreduce
+               : chain                            ? chain_allreduce
+                                                  : ring_allreduce;
+    case HALO_COLL_ALLGATHER: return chain ? chain_allgather : ring_allgather;
+    case HALO_COLL_BROADCAST: return chain ? chain_broadcast : ring_broadcast;
+    case HALO_COLL_REDUCESCATTER: return chain ? chain_reducescatter : ring_reducescatter;
+    case HALO_COLL_REDUCE: return chain ? chain_reduce : ring_reduce;
     default: return NULL;
     }
 }
@@ -127,7 +162,7 @@ haloResult_t coll_execute(struct halo_op *op)
         op->nchannels = bytes >= API_MULTI_CHANNEL_BYTES ? comm->nchannels : 1;
         HLOG_TRACE(HALO_SUB_COLL, comm->rank, "%s #%u count %zu %s: %s, %d channel(s)", halo_coll_name(op->coll),
                    comm->opseq, op->count, halo_dtype_name(op->dtype),
-                   op->algo == HALO_ALGO_DIRECT ? "direct" : "ring", op->nchannels);
+                   api_algo_name(op->algo), op->nchannels);
         r = engine_run(comm, op, api_algo_fn(op));
     }
     comm->opseq++;
@@ -261,6 +296,11 @@ static haloResult_t api_p2p(enum halo_coll coll, const char *fn, const void *sbu
     if (r == haloSuccess)
         r = api_check_buf(comm, fn, coll == HALO_COLL_SEND ? "sendbuff" : "recvbuff",
                           coll == HALO_COLL_SEND ? sbuf : rbuf, count);
+    if (r == haloSuccess && comm->peers[peer].kind == HALO_TR_NONE)
+        r = halo_error(comm, haloInvalidUsage,
+                       "%s: rank %d and rank %d (%s) have no direct data link in this topology (only neighbours "
+                       "on a chain or ring are connected); exchange through the ranks between them",
+                       fn, comm->rank, peer, comm->peers[peer].info.hostname);
     if (r == haloSuccess && peer == comm->rank && !group_active())
         r = halo_error(comm, haloInvalidUsage,
                        "%s: rank %d %s itself outside a group: put the send and the matching recv in one "

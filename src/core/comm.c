@@ -174,6 +174,7 @@ static void comm_free(struct halo_comm *comm)
     }
     shm_destroy(comm);
     tcp_destroy(comm);
+    comm_topo_destroy(comm);
     bootstrap_close(comm->bs);
     for (int c = 0; c < HALO_MAX_CHANNELS; c++)
         free(comm->scratch[c]);
@@ -233,8 +234,10 @@ static haloResult_t comm_apply_params(struct halo_comm *comm, const haloConfig_t
     if (strcmp(tr, "auto") && strcmp(tr, "shm") && strcmp(tr, "tcp"))
         return halo_error(comm, haloInvalidArgument, "HALO_TRANSPORT=\"%s\": expected auto, shm or tcp", tr);
     const char *algo = HALO_P_STR(p, algo);
-    if (strcmp(algo, "auto") && strcmp(algo, "ring") && strcmp(algo, "direct"))
-        return halo_error(comm, haloInvalidArgument, "HALO_ALGO=\"%s\": expected auto, ring or direct", algo);
+    if (strcmp(algo, "auto") && strcmp(algo, "ring") && strcmp(algo, "direct") && strcmp(algo, "chain") &&
+        strcmp(algo, "ring_bidir"))
+        return halo_error(comm, haloInvalidArgument,
+                          "HALO_ALGO=\"%s\": expected auto, ring, direct, chain or ring_bidir", algo);
     const char *spin = HALO_P_STR(p, spin);
     if (strcmp(spin, "auto") && strcmp(spin, "spin") && strcmp(spin, "yield"))
         return halo_error(comm, haloInvalidArgument, "HALO_SPIN=\"%s\": expected auto, spin or yield", spin);
@@ -421,6 +424,8 @@ static haloResult_t comm_setup(struct halo_comm *comm, const haloUniqueId *id)
         r = comm_check_agreement(comm);
     if (r == haloSuccess)
         r = comm_classify_peers(comm);
+    if (r == haloSuccess)
+        r = comm_topo_setup(comm);
     if (r == haloSuccess)
         r = comm_connect(comm);
     return r;

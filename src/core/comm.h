@@ -28,8 +28,11 @@ struct halo_conn;
 struct halo_shm;
 struct halo_tcp;
 struct halo_workers;
+struct topo_graph;
 
-enum halo_transport_kind { HALO_TR_SELF = 0, HALO_TR_SHM = 1, HALO_TR_TCP = 2 };
+/* NONE: another host with no direct data link (not a neighbour on a chain or
+ * ring); the schedules chosen for such topologies never address it. */
+enum halo_transport_kind { HALO_TR_SELF = 0, HALO_TR_SHM = 1, HALO_TR_TCP = 2, HALO_TR_NONE = 3 };
 
 /* What each rank tells the others at init (all-gathered over the bootstrap). Plain
  * data, no pointers. */
@@ -52,6 +55,10 @@ struct halo_peer {
     struct halo_peer_info info;
     enum halo_transport_kind kind;
     int local_index;           /* index among ranks of the same host, -1 if remote */
+    int has_link;              /* the topology chose the addresses below */
+    struct halo_sockaddr data_addr; /* tcp: where to connect (the peer's end of our link) */
+    struct halo_sockaddr data_src;  /* tcp: our end of the link, bound before connect */
+    char data_ifname[32];           /* our interface on that link */
 };
 
 struct halo_comm {
@@ -79,6 +86,9 @@ struct halo_comm {
     struct halo_tcp *tcp;
     struct halo_workers *workers;
 
+    struct topo_graph *topo;   /* NULL when every rank is on this host */
+    int topo_class;            /* enum topo_class */
+    int topo_all_direct;       /* every pair of hosts has a direct link */
     int *ring;                 /* [nranks] ranks in ring order (topology order) */
     int ring_pos;              /* my index in ring */
     void *scratch[HALO_MAX_CHANNELS]; /* slot-sized private buffers, one per channel */
@@ -106,5 +116,9 @@ int comm_remote_aborted(struct halo_comm *comm);
 /* Records err on the communicator, marks it broken and relays an abort to all ranks. */
 haloResult_t comm_fail(struct halo_comm *comm, haloResult_t res);
 size_t comm_slot_size(const struct halo_comm *comm, int peer);
+/* Discovery, link probing and classification (comm_topo.c): sets ring order,
+ * topology class and each remote peer's data addresses or HALO_TR_NONE. */
+haloResult_t comm_topo_setup(struct halo_comm *comm);
+void comm_topo_destroy(struct halo_comm *comm);
 
 #endif

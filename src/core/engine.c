@@ -67,6 +67,15 @@ struct halo_conn *engine_conn(struct halo_comm *comm, int ch, int peer)
     return comm->conns[ch * comm->nranks + peer];
 }
 
+/* A schedule addressed a peer it has no connection to (no direct link). */
+static haloResult_t engine_no_conn(struct halo_exec *ex, int peer)
+{
+    return halo_error(ex->comm, haloInternalError,
+                      "rank %d: the %s schedule needs a connection to rank %d, which this topology does not "
+                      "link directly; set HALO_ALGO=auto",
+                      ex->comm->rank, halo_coll_name(ex->op->coll), peer);
+}
+
 /* Pushes queued output of every connection of channel ch (tcp keeps frames that
  * did not fit in the socket buffer). Called while waiting for anything: a rank
  * waiting on its left neighbour must keep feeding its right one, or a ring of
@@ -161,6 +170,8 @@ haloResult_t engine_check_stall(struct halo_comm *comm, int ch, int peer, int64_
 
 haloResult_t engine_wait_slot(struct halo_exec *ex, struct halo_conn *c, void **buf, size_t *cap)
 {
+    if (!c)
+        return engine_no_conn(ex, -1);
     haloResult_t r = c->ops->send_slot(c, buf, cap);
     if (r != haloSuccess || *buf)
         return r;
@@ -202,6 +213,8 @@ haloResult_t engine_wait_frame(struct halo_exec *ex, struct halo_conn *c, const 
 {
     size_t got;
     struct halo_sig sig;
+    if (!c)
+        return engine_no_conn(ex, -1);
     haloResult_t r = c->ops->recv_peek(c, buf, &got, &sig);
     if (r == haloSuccess && !*buf) {
         int64_t since = halo_now_us();
@@ -229,6 +242,25 @@ haloResult_t engine_wait_frame(struct halo_exec *ex, struct halo_conn *c, const 
     return haloSuccess;
 }
 
+/* Posting and releasing go through these two so tests can count frames per link. */
+static haloResult_t engine_post(struct halo_exec *ex, struct halo_conn *c, size_t bytes)
+{
+    c->frames_sent++;
+    return c->ops->send_post(c, bytes, &ex->sig);
+}
+
+static haloResult_t engine_release(struct halo_conn *c)
+{
+    c->frames_recv++;
+    return c->ops->recv_release(c);
+}
+
+uint64_t engine_conn_frames(struct halo_comm *comm, int ch, int peer)
+{
+    struct halo_conn *c = engine_conn(comm, ch, peer);
+    return c ? c->frames_sent + c->frames_recv : 0;
+}
+
 haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t bytes)
 {
     struct halo_conn *c = engine_conn(ex->comm, ex->ch, to);
@@ -238,7 +270,7 @@ haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t byt
     if (r != haloSuccess)
         return r;
     memcpy(slot, src, bytes);
-    return c->ops->send_post(c, bytes, &ex->sig);
+    return engine_post(ex, c, bytes);
 }
 
 haloResult_t prim_recv(struct halo_exec *ex, int from, void *dst, size_t bytes)
@@ -249,7 +281,7 @@ haloResult_t prim_recv(struct halo_exec *ex, int from, void *dst, size_t bytes)
     if (r != haloSuccess)
         return r;
     memcpy(dst, in, bytes);
-    return c->ops->recv_release(c);
+    return engine_release(c);
 }
 
 haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to, void *dst, size_t bytes)
@@ -264,10 +296,10 @@ haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to, void *d
     if (r != haloSuccess)
         return r;
     memcpy(out, in, bytes);
-    if ((r = sc->ops->send_post(sc, bytes, &ex->sig)) != haloSuccess)
+    if ((r = engine_post(ex, sc, bytes)) != haloSuccess)
         return r;
     memcpy(dst, in, bytes);
-    return rc->ops->recv_release(rc);
+    return engine_release(rc);
 }
 
 static void engine_finish(struct halo_exec *ex, void *buf, size_t n, int final)
@@ -288,9 +320,9 @@ haloResult_t prim_recv_reduce_send(struct halo_exec *ex, int from, int to, const
     if (r != haloSuccess)
         return r;
     halo_reduce(out, in, src, n, ex->op->dtype, ex->op->op);
-    if ((r = sc->ops->send_post(sc, bytes, &ex->sig)) != haloSuccess)
+    if ((r = engine_post(ex, sc, bytes)) != haloSuccess)
         return r;
-    return rc->ops->recv_release(rc);
+    return engine_release(rc);
 }
 
 haloResult_t prim_recv_reduce_copy_send(struct halo_exec *ex, int from, int to, const void *src, void *dst,
@@ -308,9 +340,9 @@ haloResult_t prim_recv_reduce_copy_send(struct halo_exec *ex, int from, int to, 
     halo_reduce(dst, in, src, n, ex->op->dtype, ex->op->op);
     engine_finish(ex, dst, n, final);
     memcpy(out, dst, bytes);
-    if ((r = sc->ops->send_post(sc, bytes, &ex->sig)) != haloSuccess)
+    if ((r = engine_post(ex, sc, bytes)) != haloSuccess)
         return r;
-    return rc->ops->recv_release(rc);
+    return engine_release(rc);
 }
 
 haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, const void *src, void *dst, size_t n,
@@ -323,7 +355,7 @@ haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, const void *s
         return r;
     halo_reduce(dst, in, src, n, ex->op->dtype, ex->op->op);
     engine_finish(ex, dst, n, final);
-    return rc->ops->recv_release(rc);
+    return engine_release(rc);
 }
 
 void engine_split(size_t count, int parts, int k, size_t *off, size_t *len)

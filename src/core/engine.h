@@ -30,7 +30,13 @@ enum halo_coll {
     HALO_COLL_RECV = 7
 };
 
-enum halo_algo { HALO_ALGO_RING = 1, HALO_ALGO_DIRECT = 2, HALO_ALGO_P2P = 3 };
+enum halo_algo {
+    HALO_ALGO_RING = 1,
+    HALO_ALGO_DIRECT = 2,
+    HALO_ALGO_P2P = 3,
+    HALO_ALGO_CHAIN = 4,      /* daisy chain: only positions p and p+1 of comm->ring are linked */
+    HALO_ALGO_RING_BIDIR = 5  /* ring, half the data each way */
+};
 
 /* A validated operation as the user called it. */
 struct halo_op {
@@ -84,6 +90,10 @@ haloResult_t engine_drain(struct halo_comm *comm, int ch);
 /* fn(ex) followed by engine_drain: what one thread runs for one channel. */
 haloResult_t engine_run_channel(struct halo_exec *ex, halo_channel_fn fn);
 struct halo_conn *engine_conn(struct halo_comm *comm, int ch, int peer);
+/* For tests: frames the primitives sent plus received on the connection to peer
+ * on channel ch since it was made (0 for self). Algorithms that post or release
+ * frames themselves (direct, p2p) are not counted. */
+uint64_t engine_conn_frames(struct halo_comm *comm, int ch, int peer);
 
 /* Runs fn(ex) for channels 0..op->nchannels-1: channel 0 on the calling thread, the
  * others on the communicator's worker threads. Returns the first error. */

@@ -126,8 +126,18 @@ haloResult_t tcp_listen_start(struct halo_comm *comm, struct halo_peer_info *me)
     struct halo_tcp *t = calloc(1, sizeof(*t));
     if (!t)
         return halo_error(comm, haloSystemError, "out of memory for the tcp transport");
-    tcp_listen_addr(comm, &want);
-    t->listen_fd = halo_socket_listen(&want, TCP_LISTEN_BACKLOG, &t->addr);
+    /* Listen on every interface: peers on a direct cable connect to this host's
+     * end of that cable (see comm_topo.c); others use the published address. */
+    struct halo_sockaddr published, any;
+    tcp_listen_addr(comm, &published);
+    memset(&any, 0, sizeof(any));
+    any.family = published.family;
+    want = any;
+    t->listen_fd = halo_socket_listen(&any, TCP_LISTEN_BACKLOG, &t->addr);
+    if (t->listen_fd >= 0) {
+        published.port = t->addr.port;
+        t->addr = published;
+    }
     if (t->listen_fd < 0) {
         int err = errno;
         free(t);
@@ -217,7 +227,12 @@ static haloResult_t tcp_auth_fail(struct halo_comm *comm, int peer, int ch, enum
                           "%s rejected our proof of the job secret on tcp channel %d: do both ranks use the same "
                           "unique id (or HALO_SECRET)?",
                           who, ch);
-    return halo_error(comm, r == HALO_AUTH_IO ? haloRemoteError : haloSystemError,
+    if (r == HALO_AUTH_IO)
+        return halo_error(comm, haloRemoteError,
+                          "lost the tcp connection to %s on channel %d while proving the job secret: did that "
+                          "rank fail? see its log",
+                          who, ch);
+    return halo_error(comm, haloSystemError,
                       "authenticating the tcp connection to %s on channel %d failed (%s): is a haloccl rank of "
                       "this job listening there?",
                       who, ch, halo_auth_result_str(r));
@@ -231,7 +246,10 @@ static haloResult_t tcp_connect_one(struct halo_comm *comm, int peer, int ch, in
     char ctx[HALO_AUTH_CTX_MAX];
     int err;
 
-    int fd = halo_socket_connect(&comm->peers[peer].info.tcp_listen, &comm->tcp->addr, deadline, &err);
+    const struct halo_peer *p = &comm->peers[peer];
+    struct halo_sockaddr src = p->has_link ? p->data_src : comm->tcp->addr;
+    src.port = 0;
+    int fd = halo_socket_connect(p->has_link ? &p->data_addr : &p->info.tcp_listen, &src, deadline, &err);
     if (fd < 0)
         return tcp_connect_fail(comm, peer, ch, err);
     if (halo_io_write_full(fd, &hello, sizeof(hello), deadline) != 0) {
