@@ -5,10 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# build + core tests: compiler, cmake, libcrypto (HMAC for the job secret),
+# build + core tests: compiler, cmake, libsodium (HMAC for the job secret),
 # OpenMPI (mpirun test), iproute2 (network-namespace clusters), hwloc (NIC/GPU
 # locality, optional at run time).
-pkgs=(build-essential cmake pkg-config libssl-dev openmpi-bin libopenmpi-dev iproute2 libhwloc-dev)
+pkgs=(build-essential cmake pkg-config libsodium-dev openmpi-bin libopenmpi-dev iproute2 libhwloc-dev)
 # the Soft-RoCE VM rig and the ib transport's headers
 while read -r p; do
     [[ -z "$p" || "$p" == \#* ]] && continue

@@ -12,15 +12,15 @@
  * Each side's MAC covers both nonces, so neither side can replay an old answer, and
  * the "C"/"S" labels keep a server's answer from serving as a client's proof. The
  * client checks mac_s too: a listener that does not know the secret cannot pose as
- * the root. HMAC and SHA-256 come from libcrypto; MACs compare in constant time.
+ * the root. HMAC-SHA256 and SHA-256 come from libsodium, whose primitives hold no
+ * locks: a process may fork while another thread authenticates (OpenSSL's fetch
+ * locks could be inherited held by the child). MACs compare in constant time.
  */
 #include "auth.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
+#include <pthread.h>
+#include <sodium.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -62,9 +62,26 @@ int halo_random_bytes(void *buf, size_t len)
     return 0;
 }
 
+_Static_assert(crypto_auth_hmacsha256_KEYBYTES == HALO_AUTH_KEY_BYTES, "HMAC key size");
+_Static_assert(crypto_auth_hmacsha256_BYTES == AUTH_MAC_BYTES, "HMAC size");
+
+static pthread_once_t auth_once = PTHREAD_ONCE_INIT;
+static int auth_ready;
+
+static void auth_init_once(void)
+{
+    auth_ready = sodium_init() >= 0;
+}
+
+static int auth_init(void)
+{
+    pthread_once(&auth_once, auth_init_once);
+    return auth_ready ? 0 : -1;
+}
+
 void halo_secret_derive(const char *text, size_t len, uint8_t key[HALO_AUTH_KEY_BYTES])
 {
-    SHA256((const unsigned char *)text, len, key);
+    crypto_hash_sha256(key, (const unsigned char *)text, len);
 }
 
 const char *halo_auth_result_str(enum halo_auth_result r)
@@ -78,14 +95,13 @@ const char *halo_auth_result_str(enum halo_auth_result r)
     return "?";
 }
 
-/* mac = HMAC-SHA256(key, label ctx '\0' n1 n2). 0, or -1 (ctx too long, libcrypto failure). */
+/* mac = HMAC-SHA256(key, label ctx '\0' n1 n2). 0, or -1 (ctx too long, libsodium failure). */
 static int auth_mac(const uint8_t key[HALO_AUTH_KEY_BYTES], char label, const char *ctx, const uint8_t *n1,
                     const uint8_t *n2, uint8_t mac[AUTH_MAC_BYTES])
 {
     uint8_t msg[1 + HALO_AUTH_CTX_MAX + 1 + 2 * HALO_AUTH_NONCE_BYTES];
     size_t clen = strlen(ctx), off = 0;
-    unsigned int maclen = 0;
-    if (clen > HALO_AUTH_CTX_MAX)
+    if (clen > HALO_AUTH_CTX_MAX || auth_init() != 0)
         return -1;
     msg[off++] = (uint8_t)label;
     memcpy(msg + off, ctx, clen + 1);
@@ -94,9 +110,7 @@ static int auth_mac(const uint8_t key[HALO_AUTH_KEY_BYTES], char label, const ch
     off += HALO_AUTH_NONCE_BYTES;
     memcpy(msg + off, n2, HALO_AUTH_NONCE_BYTES);
     off += HALO_AUTH_NONCE_BYTES;
-    if (!HMAC(EVP_sha256(), key, HALO_AUTH_KEY_BYTES, msg, off, mac, &maclen) || maclen != AUTH_MAC_BYTES)
-        return -1;
-    return 0;
+    return crypto_auth_hmacsha256(mac, msg, off, key) == 0 ? 0 : -1;
 }
 
 /* ---- server ---- */
@@ -134,7 +148,7 @@ enum halo_auth_result halo_auth_check_proof(const struct halo_auth_server_state 
     if (auth_mac(key, 'C', ctx, st->nonce_s, nonce_c, expect) != 0 ||
         auth_mac(key, 'S', ctx, nonce_c, st->nonce_s, mac_s) != 0)
         return HALO_AUTH_PROTOCOL;
-    if (CRYPTO_memcmp(expect, mac_c, AUTH_MAC_BYTES) != 0) {
+    if (sodium_memcmp(expect, mac_c, AUTH_MAC_BYTES) != 0) {
         auth_verdict(verdict, 0, NULL);
         return HALO_AUTH_REJECTED;
     }
@@ -207,7 +221,7 @@ enum halo_auth_result halo_auth_client(int fd, const uint8_t key[HALO_AUTH_KEY_B
     if (auth_mac(key, 'S', ctx, nonce_c, nonce_s, expect) != 0)
         return HALO_AUTH_PROTOCOL;
     /* The server does not know the secret: treat it as a rejection of the pairing. */
-    if (CRYPTO_memcmp(expect, verdict + 8, AUTH_MAC_BYTES) != 0)
+    if (sodium_memcmp(expect, verdict + 8, AUTH_MAC_BYTES) != 0)
         return HALO_AUTH_REJECTED;
     return HALO_AUTH_OK;
 }

@@ -180,6 +180,7 @@ int main(void)
     ASSERT_EQ(mp_run(3, killed_main, NULL, 60), 0);
     unsetenv("HALO_TRANSPORT");
     mp_expect_killed = -1;
+    setenv("HALO_TIMEOUT_MS", "20000", 1);
     ASSERT_EQ(mp_run(3, secret_launch, NULL, 60), 0);
     printf("test_badinput: all bad inputs rejected with clear errors\n");
     return 0;

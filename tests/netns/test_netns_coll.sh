@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# test_netns_coll.sh BINDIR [TOPO...] — the library on emulated clusters: for each
+# topology (network namespaces as hosts, veth pairs as cables, a management bridge
+# for the bootstrap) one rank per host runs
+#   1. halo-topo --json: the detected class and host order are the expected ones;
+#   2. every collective benchmark with result checking (-c 1) over tcp;
+# and the interface byte counters show the data crossed only the direct cables:
+# the management bridge carried the bootstrap only (a small fraction).
+# Faults: a chain with a cable down at start fails init with an error naming the
+# missing link; a cable cut in the middle of a collective fails it in bounded time.
+# Exit 77 (skip) when not root or without network namespaces.
+set -u
+BIN=${1:?usage: test_netns_coll.sh BINDIR [TOPO...]}
+shift
+TOPOS=("$@")
+[ ${#TOPOS[@]} -gt 0 ] || TOPOS=(pair chain3 chain4 ring4 triangle3 switch4)
+
+if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root for network namespaces"; exit 77; fi
+if ! ip netns list >/dev/null 2>&1; then echo "SKIP: ip netns unavailable"; exit 77; fi
+NETNS_PREFIX=nc$$
+source "$(dirname "$0")/netns.sh"
+WORK=$(mktemp -d)
+trap 'cluster_down; rm -rf "$WORK"' EXIT
+
+FAILS=0
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+ok() { echo "ok: $*"; }
+
+# job NAME TIMEOUT ENV... -- CMD...: one rank per host, rank i on hi; waits for all.
+# Outputs land in $WORK/NAME.<rank>; returns the number of ranks that failed.
+PORT=29500
+job() {
+    local name=$1 tmo=$2; shift 2
+    local envs=()
+    while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+    shift
+    local n=${#NETNS_HOSTS[@]} i pids=() bad=0
+    PORT=$((PORT + 1))
+    for ((i = 0; i < n; i++)); do
+        run_on "h$i" env HALO_ROOT="$NETNS_MGMT_NET.10:$PORT" HALO_RANK=$i HALO_NRANKS=$n \
+            HALO_SECRET=netns-test HALO_TIMEOUT_MS=20000 "${envs[@]}" timeout "$tmo" "$@" \
+            >"$WORK/$name.$i" 2>&1 &
+        pids+=($!)
+    done
+    for i in "${!pids[@]}"; do wait "${pids[$i]}" || bad=$((bad + 1)); done
+    return $bad
+}
+
+expect_class() {   # TOPO -> class name and host order in halo-topo's JSON
+    case $1 in
+    pair) echo "pair h0,h1" ;;
+    chain3) echo "chain h0,h1,h2" ;;
+    chain4) echo "chain h0,h1,h2,h3" ;;
+    ring4) echo "ring h0,h1,h2,h3" ;;
+    triangle3) echo "ring h0,h1,h2" ;;
+    switch4) echo "mesh h0,h1,h2,h3" ;;
+    esac
+}
+
+check_topo() {   # TOPO
+    local want cls order
+    read -r cls order <<<"$(expect_class "$1")"
+    if ! job topo 60 -- "$BIN/halo-topo" --json; then
+        fail "$1: halo-topo failed: $(cat "$WORK"/topo.* | tail -5)"
+        return
+    fi
+    local js; js=$(cat "$WORK/topo.0")
+    grep -q "\"class\": *\"$cls\"" <<<"$js" || { fail "$1: class is not $cls: $js"; return; }
+    local got; got=$(grep -o '"order": *\[[^]]*\]' <<<"$js" | head -1 | tr -d ' "' | sed 's/order:\[//; s/\]//')
+    [ "$got" = "$order" ] || { fail "$1: host order $got, expected $order"; return; }
+    ok "$1: class $cls, order $order"
+}
+
+mgmt_and_cable_bytes() {   # DIFF-FILE -> "mgmt_bytes cable_bytes"
+    awk '{ b = $3 + $4; if ($2 == "mgmt0") m += b; else c += b } END { printf "%d %d\n", m, c }' "$1"
+}
+
+TOOLS=(allreduce_bw allgather_bw broadcast_bw reduce_scatter_bw reduce_bw sendrecv_bw)
+check_colls() {   # TOPO
+    local t tool
+    counters_snapshot "$WORK/before"
+    for tool in "${TOOLS[@]}"; do
+        # sendrecv pairs rank r with r+1 mod n: no such cable between the ends of a chain
+        if [ "$tool" = sendrecv_bw ] && [[ $1 == chain* ]]; then continue; fi
+        if ! job "$tool" 120 -- "$BIN/$tool" -b 1k -e 4m -f 8 -w 1 -i 2 -c 1 -d float32; then
+            fail "$1: $tool failed: $(tail -3 "$WORK/$tool.0")"
+            continue
+        fi
+        grep -q "Out of bounds values : 0 OK" "$WORK/$tool.0" || { fail "$1: $tool wrong results"; continue; }
+    done
+    counters_snapshot "$WORK/after"
+    counters_diff "$WORK/before" "$WORK/after" >"$WORK/diff"
+    local m c
+    read -r m c <<<"$(mgmt_and_cable_bytes "$WORK/diff")"
+    # the data volume is tens of MB; the bootstrap (records, allgathers) a few hundred kB
+    if [ "$c" -lt 20000000 ]; then fail "$1: only $c bytes crossed the cables"; fi
+    if [ "$m" -gt $((c / 20)) ]; then fail "$1: management network carried $m bytes vs $c on cables"; fi
+    ok "$1: collectives correct; cables $c B, management $m B"
+}
+
+check_cable_down_at_start() {
+    cluster_up chain4 >/dev/null || { fail "cluster_up chain4"; return; }
+    cable_down h1 h2
+    cable_down h2 h1
+    if job down 60 -- "$BIN/halo-topo"; then fail "init succeeded with a cable down"; return; fi
+    if grep -qE "h1|h2" "$WORK"/down.* && grep -qiE "link|cable|reach" "$WORK"/down.*; then
+        ok "cable down at start: $(grep -h -m1 -iE 'link|reach' "$WORK"/down.0 | cut -c1-160)"
+    else
+        fail "cable down at start: unclear error: $(head -3 "$WORK/down.0")"
+    fi
+}
+
+check_cable_cut_midway() {
+    cluster_up chain3 >/dev/null || { fail "cluster_up chain3"; return; }
+    local start; start=$(date +%s)
+    ( sleep 3; cable_down h1 h2; cable_down h2 h1 ) &
+    job cut 60 HALO_TIMEOUT_MS=5000 -- "$BIN/allreduce_bw" -b 64m -e 64m -w 2 -i 200 -c 0
+    local rc=$? el=$(($(date +%s) - start))
+    wait
+    if [ $rc -eq 0 ]; then fail "cable cut: the job succeeded"; return; fi
+    if grep -q "Terminated\|timeout" "$WORK"/cut.* && [ $el -ge 59 ]; then fail "cable cut: hung until killed"; return; fi
+    ok "cable cut mid-collective: failed after ${el}s: $(grep -h -m1 'HALO WARN' "$WORK"/cut.* | cut -c1-160)"
+}
+
+for topo in "${TOPOS[@]}"; do
+    cluster_up "$topo" >/dev/null || { fail "cluster_up $topo"; continue; }
+    check_topo "$topo"
+    check_colls "$topo"
+done
+if [ "${NETNS_FAULTS:-1}" = 1 ]; then
+    check_cable_down_at_start
+    check_cable_cut_midway
+fi
+if [ $FAILS -eq 0 ]; then echo "netns collectives: all checks passed"; else echo "netns collectives: $FAILS check(s) failed"; fi
+[ $FAILS -eq 0 ]
