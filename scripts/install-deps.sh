@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # build + core tests: compiler, cmake, libsodium (HMAC for the job secret),
 # OpenMPI (mpirun test), iproute2 (network-namespace clusters), hwloc (NIC/GPU
 # locality, optional at run time).
-pkgs=(build-essential cmake pkg-config libsodium-dev openmpi-bin libopenmpi-dev iproute2 libhwloc-dev)
+pkgs=(build-essential cmake pkg-config libsodium-dev openmpi-bin libopenmpi-dev iproute2 libhwloc-dev iperf3 iputils-ping)
 # the Soft-RoCE VM rig and the ib transport's headers
 while read -r p; do
     [[ -z "$p" || "$p" == \#* ]] && continue
