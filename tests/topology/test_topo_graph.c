@@ -30,7 +30,7 @@ static int host_add(struct cluster *c, const char *name)
 
 static void cable(struct cluster *c, int a, int b, int k)
 {
-    char name[16], addr[32];
+    char name[80], addr[32];
 
     snprintf(name, sizeof(name), "to_%s", c->host[b].hostname);
     snprintf(addr, sizeof(addr), "10.0.%d.1/24", k);
