@@ -6,11 +6,13 @@
  * payload bytes, len <= slot_size. The header is in host byte order: all ranks of
  * a job run the same build (a byte-swapped peer fails the magic check).
  *
- * Send: nslots staging slots in one page-aligned allocation, used as a FIFO.
- * send_slot hands out the next free slot; send_post queues it and at once writes
- * header + payload (and any frames still queued before it) with one sendmsg. What
- * the kernel does not take now is written by later calls. A slot is free again
- * when all its bytes are in the kernel.
+ * Send: nslots staging slots in one allocation, used as a FIFO. Each slot's
+ * payload starts on a page and its header sits in the 64 bytes before it, so a
+ * frame is one contiguous buffer: send_post writes it at once with one send()
+ * (measured here: sendmsg costs ~0.5 us more CPU than send for a small frame), or
+ * with one sendmsg when earlier frames are still queued. What the kernel does not
+ * take now is written by later calls. A slot is free again when all its bytes
+ * are in the kernel.
  *
  * Receive: nslots receive slots, each holding one complete frame until
  * recv_release. Small frames arrive with one recv() into a 64 KiB linear buffer
@@ -43,8 +45,8 @@
 #define TCP_FRAME_MAGIC 0x50435448u   /* "HTCP" in little-endian memory order */
 #define TCP_RBUF_BYTES (64u << 10)    /* linear receive buffer */
 #define TCP_DIRECT_MIN (16u << 10)    /* payload left >= this: recv straight into the slot */
-#define TCP_MAX_IOV 64                /* iovecs per sendmsg (two per frame) */
-#define TCP_ALIGN 4096                /* slot memory is page aligned */
+#define TCP_MAX_IOV 64                /* frames per sendmsg */
+#define TCP_PAGE 4096                 /* slot payloads start on a page */
 
 /* Wire header of every frame. 64 bytes, host byte order. */
 struct tcp_frame_hdr {
@@ -58,10 +60,11 @@ _Static_assert(sizeof(struct halo_sig) == 32, "halo_sig is 32 bytes on the wire"
 _Static_assert(sizeof(struct tcp_frame_hdr) == 64, "tcp frame header is 64 bytes on the wire");
 
 /* Send FIFO: frames [head, head + nqueued) are posted and not yet all in the kernel;
- * the slot after them is the one send_slot hands out. */
+ * the slot after them is the one send_slot hands out. Slot i's payload is at
+ * mem + TCP_PAGE + i * stride, its header right before it. */
 struct tcp_tx {
-    uint8_t *slots;             /* nslots * slot_size, page aligned */
-    struct tcp_frame_hdr *hdrs; /* [nslots] header of each slot's frame */
+    uint8_t *mem;               /* TCP_PAGE + nslots * stride bytes, page aligned */
+    size_t stride;              /* slot_size + header, rounded up to a page */
     int head;
     int nqueued;
     size_t off;                 /* bytes of the head frame (header + payload) already sent */
@@ -75,7 +78,8 @@ struct tcp_rx_meta {
 /* Receive FIFO: frames [head, head + nready) are complete; while `filling`, slot
  * head + nready is receiving the payload of the next frame. */
 struct tcp_rx {
-    uint8_t *slots;             /* nslots * slot_size, page aligned */
+    uint8_t *slots;             /* nslots * stride, page aligned */
+    size_t stride;              /* slot_size rounded up to a page */
     struct tcp_rx_meta *meta;   /* [nslots] */
     int head;
     int nready;
@@ -100,9 +104,19 @@ static inline int tcp_idx(const struct tcp_conn *c, int i)
     return i >= c->nslots ? i - c->nslots : i; /* i < 2 * nslots always */
 }
 
-static inline uint8_t *tcp_slot(const struct tcp_conn *c, uint8_t *base, int i)
+static inline uint8_t *tcp_tx_payload(const struct tcp_conn *c, int i)
 {
-    return base + (size_t)i * c->base.slot_size;
+    return c->tx.mem + TCP_PAGE + (size_t)i * c->tx.stride;
+}
+
+static inline struct tcp_frame_hdr *tcp_tx_hdr(const struct tcp_conn *c, int i)
+{
+    return (struct tcp_frame_hdr *)(tcp_tx_payload(c, i) - sizeof(struct tcp_frame_hdr));
+}
+
+static inline uint8_t *tcp_rx_slot(const struct tcp_conn *c, int i)
+{
+    return c->rx.slots + (size_t)i * c->rx.stride;
 }
 
 /* ---- errors ---- */
@@ -168,33 +182,20 @@ static haloResult_t tcp_fail_frame(struct tcp_conn *c, const char *what)
 
 /* ---- send ---- */
 
-/* iovecs for the queued frames, starting `off` bytes into the head frame. */
+/* One iovec per queued frame (header and payload are contiguous), the first
+ * starting `off` bytes into the head frame. */
 static int tcp_tx_gather(const struct tcp_conn *c, struct iovec *iov, size_t *total)
 {
     const struct tcp_tx *tx = &c->tx;
-    size_t skip = tx->off;
     int n = 0;
 
     *total = 0;
-    for (int i = 0; i < tx->nqueued && n + 2 <= TCP_MAX_IOV; i++) {
-        int s = tcp_idx(c, tx->head + i);
-        uint8_t *h = (uint8_t *)&tx->hdrs[s], *p = tcp_slot(c, tx->slots, s);
-        size_t hl = sizeof(tx->hdrs[s]), pl = tx->hdrs[s].len;
-
-        if (skip >= hl) { /* header already sent: only the payload's rest */
-            p += skip - hl;
-            pl -= skip - hl;
-            hl = 0;
-        } else {
-            h += skip;
-            hl -= skip;
-        }
-        skip = 0;
-        if (hl)
-            iov[n++] = (struct iovec){.iov_base = h, .iov_len = hl};
-        if (pl)
-            iov[n++] = (struct iovec){.iov_base = p, .iov_len = pl};
-        *total += hl + pl;
+    for (; n < tx->nqueued && n < TCP_MAX_IOV; n++) {
+        struct tcp_frame_hdr *h = tcp_tx_hdr(c, tcp_idx(c, tx->head + n));
+        size_t skip = n == 0 ? tx->off : 0;
+        iov[n].iov_base = (uint8_t *)h + skip;
+        iov[n].iov_len = sizeof(*h) + h->len - skip;
+        *total += iov[n].iov_len;
     }
     return n;
 }
@@ -205,7 +206,7 @@ static void tcp_tx_advance(struct tcp_conn *c, size_t sent)
     struct tcp_tx *tx = &c->tx;
 
     while (sent > 0) {
-        size_t left = sizeof(struct tcp_frame_hdr) + tx->hdrs[tx->head].len - tx->off;
+        size_t left = sizeof(struct tcp_frame_hdr) + tcp_tx_hdr(c, tx->head)->len - tx->off;
         if (sent < left) {
             tx->off += sent;
             return;
@@ -224,9 +225,13 @@ static haloResult_t tcp_tx_flush(struct tcp_conn *c)
         struct iovec iov[TCP_MAX_IOV];
         struct msghdr msg = {.msg_iov = iov};
         size_t total;
+        ssize_t n;
 
         msg.msg_iovlen = (size_t)tcp_tx_gather(c, iov, &total);
-        ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (msg.msg_iovlen == 1)
+            n = send(c->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        else
+            n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -258,7 +263,7 @@ static haloResult_t tcp_send_slot(struct halo_conn *hc, void **buf, size_t *cap)
             return haloSuccess;
         }
     }
-    *buf = tcp_slot(c, c->tx.slots, tcp_idx(c, c->tx.head + c->tx.nqueued));
+    *buf = tcp_tx_payload(c, tcp_idx(c, c->tx.head + c->tx.nqueued));
     *cap = c->base.slot_size;
     return haloSuccess;
 }
@@ -277,14 +282,10 @@ static haloResult_t tcp_send_post(struct halo_conn *hc, size_t len, const struct
         return halo_error(hc->comm, haloInternalError,
                           "tcp send_post of %zu bytes to peer %d on channel %d exceeds the slot size %zu", len,
                           hc->peer, hc->channel, hc->slot_size);
-    struct tcp_frame_hdr *h = &c->tx.hdrs[tcp_idx(c, c->tx.head + c->tx.nqueued)];
-    h->magic = TCP_FRAME_MAGIC;
-    h->kind = HALO_FRAME_DATA;
-    h->len = len;
+    struct tcp_frame_hdr *h = tcp_tx_hdr(c, tcp_idx(c, c->tx.head + c->tx.nqueued));
+    *h = (struct tcp_frame_hdr){.magic = TCP_FRAME_MAGIC, .kind = HALO_FRAME_DATA, .len = len};
     if (sig)
         h->sig = *sig;
-    else
-        memset(&h->sig, 0, sizeof(h->sig));
     c->tx.nqueued++;
     return tcp_tx_flush(c);
 }
@@ -350,7 +351,7 @@ static haloResult_t tcp_rx_parse(struct tcp_conn *c)
         int s = tcp_idx(c, rx->head + rx->nready);
         size_t want = rx->meta[s].len - rx->got, have = rx->end - rx->pos;
         size_t n = want < have ? want : have;
-        memcpy(tcp_slot(c, rx->slots, s) + rx->got, rx->buf + rx->pos, n);
+        memcpy(tcp_rx_slot(c, s) + rx->got, rx->buf + rx->pos, n);
         rx->got += n;
         rx->pos += n;
         if (n < want)
@@ -373,7 +374,7 @@ static size_t tcp_rx_target(struct tcp_conn *c, uint8_t **dst, int *direct)
         size_t left = rx->meta[s].len - rx->got;
         if (left >= TCP_DIRECT_MIN) {
             *direct = 1;
-            *dst = tcp_slot(c, rx->slots, s) + rx->got;
+            *dst = tcp_rx_slot(c, s) + rx->got;
             return left;
         }
     }
@@ -460,7 +461,7 @@ static haloResult_t tcp_recv_peek(struct halo_conn *hc, const void **buf, size_t
             return haloSuccess;
         }
     }
-    *buf = tcp_slot(c, rx->slots, rx->head);
+    *buf = tcp_rx_slot(c, rx->head);
     *len = rx->meta[rx->head].len;
     if (sig)
         *sig = rx->meta[rx->head].sig;
@@ -516,8 +517,7 @@ static void tcp_conn_close(struct halo_conn *hc)
     free(c->rx.buf);
     free(c->rx.meta);
     free(c->rx.slots);
-    free(c->tx.hdrs);
-    free(c->tx.slots);
+    free(c->tx.mem);
     free(c);
 }
 
@@ -543,28 +543,34 @@ static int tcp_socket_prepare(int fd)
     return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+static size_t tcp_page_up(size_t n)
+{
+    return (n + TCP_PAGE - 1) / TCP_PAGE * TCP_PAGE;
+}
+
 static int tcp_conn_alloc(struct tcp_conn *c)
 {
-    size_t n = (size_t)c->nslots, bytes = n * c->base.slot_size;
+    size_t n = (size_t)c->nslots;
     void *tx = NULL, *rx = NULL;
 
-    if (posix_memalign(&tx, TCP_ALIGN, bytes) != 0)
+    c->tx.stride = tcp_page_up(c->base.slot_size + sizeof(struct tcp_frame_hdr));
+    c->rx.stride = tcp_page_up(c->base.slot_size);
+    if (posix_memalign(&tx, TCP_PAGE, TCP_PAGE + n * c->tx.stride) != 0)
         return -1;
-    c->tx.slots = tx;
-    if (posix_memalign(&rx, TCP_ALIGN, bytes) != 0)
+    c->tx.mem = tx;
+    if (posix_memalign(&rx, TCP_PAGE, n * c->rx.stride) != 0)
         return -1;
     c->rx.slots = rx;
-    c->tx.hdrs = calloc(n, sizeof(*c->tx.hdrs));
     c->rx.meta = calloc(n, sizeof(*c->rx.meta));
     c->rx.buf = malloc(TCP_RBUF_BYTES);
-    return c->tx.hdrs && c->rx.meta && c->rx.buf ? 0 : -1;
+    return c->rx.meta && c->rx.buf ? 0 : -1;
 }
 
 /* On success the connection owns fd; on failure fd stays open and the caller's. */
 haloResult_t tcp_conn_create(struct halo_comm *comm, int fd, int peer, int channel, size_t slot_size,
                              int nslots, struct halo_conn **out)
 {
-    if (fd < 0 || nslots < 1 || slot_size < 1 || slot_size > SIZE_MAX / 2 / (size_t)nslots)
+    if (fd < 0 || nslots < 1 || slot_size < 1 || slot_size > SIZE_MAX / 4 / (size_t)nslots)
         return halo_error(comm, haloInternalError,
                           "tcp_conn_create: bad arguments (fd %d, %d slots of %zu bytes) for peer %d channel %d",
                           fd, nslots, slot_size, peer, channel);

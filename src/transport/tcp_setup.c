@@ -132,7 +132,7 @@ haloResult_t tcp_listen_start(struct halo_comm *comm, struct halo_peer_info *me)
     tcp_listen_addr(comm, &published);
     memset(&any, 0, sizeof(any));
     any.family = published.family;
-    want = any;
+    want = published;
     t->listen_fd = halo_socket_listen(&any, TCP_LISTEN_BACKLOG, &t->addr);
     if (t->listen_fd >= 0) {
         published.port = t->addr.port;
