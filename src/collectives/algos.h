@@ -14,6 +14,14 @@ haloResult_t ring_broadcast(struct halo_exec *ex);
 haloResult_t ring_reduce(struct halo_exec *ex);
 haloResult_t ring_reducescatter(struct halo_exec *ex);
 haloResult_t direct_allreduce(struct halo_exec *ex);
+/* Daisy chain, no link between the ends (chain.c). */
+haloResult_t chain_allreduce(struct halo_exec *ex);
+haloResult_t chain_allgather(struct halo_exec *ex);
+haloResult_t chain_broadcast(struct halo_exec *ex);
+haloResult_t chain_reduce(struct halo_exec *ex);
+haloResult_t chain_reducescatter(struct halo_exec *ex);
+/* Ring, both directions at once (ring_bidir.c). */
+haloResult_t ring_bidir_allreduce(struct halo_exec *ex);
 
 /* Slicing shared by the schedules: a channel's part of `count` elements, and the
  * number of pipeline slices a block of at most `blockmax` elements is cut into. */

@@ -75,6 +75,7 @@ struct halo_conn {
     int peer;     /* peer rank in the communicator */
     int channel;
     size_t slot_size; /* capacity of one slot, the same in both directions */
+    uint64_t frames_sent, frames_recv; /* by the engine's primitives; tests read them */
 };
 
 #endif

@@ -1,0 +1,329 @@
+/*
+ * chain.c — daisy-chain schedules (HALO_ALGO=chain): ranks at positions
+ * 0..n-1 of comm->ring, cables only between positions p and p+1 (no link closes
+ * the chain). Every frame goes to a neighbour; nothing here ever addresses the
+ * ranks at positions 0 and n-1 as a pair.
+ *
+ * All-reduce. The channel's range is cut into halves A and B, each into S slices.
+ * Half A is reduced left to right and the result broadcast back right to left;
+ * half B the mirror image. For half h a rank's distance from the half's start is
+ * d = p (A) or n-1-p (B); "up" is the neighbour toward the start, "down" the one
+ * toward the end (position d = n-1). On a systolic clock t = 0 .. S+2(n-1)-1:
+ *   reduce    slice i = t - d:          d = 0 sends its data down; a middle
+ *             receives from up, adds its own, sends down; the end (d = n-1)
+ *             receives, adds, keeps the result and sends it straight back up.
+ *   broadcast slice i = t - 2(n-1) + d: receive the result from down, keep it,
+ *             pass it up (d = 0 only keeps it). The end has no broadcast step.
+ * Each rank does, at every tick, broadcast A, reduce A, broadcast B, reduce B
+ * (each only when its slice exists). So every cable carries A's partial sums and
+ * B's results one way and A's results and B's partial sums the other way: both
+ * directions busy, N bytes each, time ~N/R plus 2(n-1) slices of fill.
+ *
+ * Why it cannot deadlock. Every rank is a fixed sequence of blocking steps and no
+ * rank can undo another's readiness (a frame stays until its receiver takes it, a
+ * free slot until its sender fills it), so whether a run finishes does not depend
+ * on timing (Kahn's argument for process networks): it is enough that the
+ * lock-step run finishes. There a frame sent at tick t is taken at tick t+1, both
+ * ends of a link meet its frames in the same (tick, step) order — the ends' combined
+ * reduce-and-return step is what pins the order of the four steps — and each link
+ * direction carries two frames per tick. Of the 24 orders of the four steps, only
+ * this one and its mirror image (B first) keep every link's frame order and finish
+ * with two slots per direction, in a model of the blocking steps run for n <= 10
+ * and S <= 8; so nslots >= 2 is enough. The ctest runs with two-slot FIFOs on shm
+ * (exactly two frames in flight) exercise the real code.
+ *
+ * All-gather: each block travels from its owner both ways; a rank sends its own
+ * slice right and left, then for j = 1, 2, ... takes block p-j from the left
+ * (passing it right) and block p+j from the right (passing it left). The busiest
+ * cable carries about n/2 blocks each way.
+ * Reduce-scatter: the reverse. The partial sum of the block owned by position q
+ * flows toward q from both ends; a rank forwards farthest owners first (step j
+ * handles owner n-1+p-j from the left and j-(n-1-p) from the right), then the
+ * owner adds its own data and the two partial sums.
+ * Broadcast: the root sends each slice left and right; ranks pass it on away from
+ * the root. Reduce: the two ends start, partial sums flow toward the root, which
+ * adds both sides to its own.
+ */
+#include "algos.h"
+
+#include <string.h>
+
+#include "reduce.h"
+
+struct chain_ctx {
+    struct halo_exec *ex;
+    int n, p;
+    int left, right; /* neighbour ranks, -1 at an end */
+};
+
+static void chain_ctx_init(struct halo_exec *ex, struct chain_ctx *c)
+{
+    struct halo_comm *comm = ex->comm;
+    c->ex = ex;
+    c->n = comm->nranks;
+    c->p = comm->ring_pos;
+    c->left = c->p > 0 ? comm->ring[c->p - 1] : -1;
+    c->right = c->p < c->n - 1 ? comm->ring[c->p + 1] : -1;
+}
+
+static int chain_pos_of(const struct halo_comm *comm, int rank)
+{
+    for (int i = 0; i < comm->nranks; i++)
+        if (comm->ring[i] == rank)
+            return i;
+    return 0;
+}
+
+/* ---- all-reduce ---- */
+
+struct chain_half {
+    size_t off, len; /* elements of the half, absolute */
+    int d;           /* my distance from the half's start */
+    int up, down;    /* neighbour toward the start / toward the end, -1 if none */
+};
+
+static void chain_slice(const struct chain_half *h, size_t nslices, size_t i, size_t *off, size_t *len)
+{
+    size_t soff;
+    engine_split(h->len, (int)nslices, (int)i, &soff, len);
+    *off = h->off + soff;
+}
+
+/* Reduce step of slice i of half h (see the top comment). */
+static haloResult_t chain_ar_reduce(struct chain_ctx *c, const struct chain_half *h, size_t nslices, size_t i)
+{
+    struct halo_exec *ex = c->ex;
+    size_t es = ex->esize, off, len;
+    const char *src = (const char *)ex->op->sendbuf;
+    char *dst = ex->op->recvbuf;
+    chain_slice(h, nslices, i, &off, &len);
+    if (h->d == 0)
+        return prim_send(ex, h->down, src + off * es, len * es);
+    if (h->d < c->n - 1)
+        return prim_recv_reduce_send(ex, h->up, h->down, src + off * es, len);
+    return prim_recv_reduce_copy_send(ex, h->up, h->up, src + off * es, dst + off * es, len, 1);
+}
+
+/* Broadcast step of slice i of half h: the result travels from the end back up. */
+static haloResult_t chain_ar_bcast(struct chain_ctx *c, const struct chain_half *h, size_t nslices, size_t i)
+{
+    struct halo_exec *ex = c->ex;
+    size_t es = ex->esize, off, len;
+    char *dst = ex->op->recvbuf;
+    chain_slice(h, nslices, i, &off, &len);
+    if (h->d == 0)
+        return prim_recv(ex, h->down, dst + off * es, len * es);
+    return prim_recv_copy_send(ex, h->down, h->up, dst + off * es, len * es);
+}
+
+/* One tick of the systolic clock for one half. */
+static haloResult_t chain_ar_tick(struct chain_ctx *c, const struct chain_half *h, size_t nslices, long t)
+{
+    long last = 2L * (c->n - 1);
+    long ib = t - last + h->d, ir = t - h->d;
+    haloResult_t r = haloSuccess;
+    if (h->d < c->n - 1 && ib >= 0 && ib < (long)nslices)
+        r = chain_ar_bcast(c, h, nslices, (size_t)ib);
+    if (r == haloSuccess && ir >= 0 && ir < (long)nslices)
+        r = chain_ar_reduce(c, h, nslices, (size_t)ir);
+    return r;
+}
+
+haloResult_t chain_allreduce(struct halo_exec *ex)
+{
+    struct chain_ctx c;
+    struct chain_half h[2];
+    size_t coff, clen;
+    chain_ctx_init(ex, &c);
+    algo_channel_range(ex, ex->op->count, &coff, &clen);
+    for (int k = 0; k < 2; k++) {
+        engine_split(clen, 2, k, &h[k].off, &h[k].len);
+        h[k].off += coff;
+        h[k].d = k == 0 ? c.p : c.n - 1 - c.p;
+        h[k].up = k == 0 ? c.left : c.right;
+        h[k].down = k == 0 ? c.right : c.left;
+    }
+    size_t nslices = algo_nslices(ex, h[0].len); /* half A is the larger one */
+    long ticks = (long)nslices + 2L * (c.n - 1);
+    for (long t = 0; t < ticks; t++)
+        for (int k = 0; k < 2; k++) {
+            haloResult_t r = chain_ar_tick(&c, &h[k], nslices, t);
+            if (r != haloSuccess)
+                return r;
+        }
+    return haloSuccess;
+}
+
+/* ---- all-gather ---- */
+
+static haloResult_t chain_allgather_slice(struct chain_ctx *c, size_t in_block, size_t len)
+{
+    struct halo_exec *ex = c->ex;
+    const int *ring = ex->comm->ring;
+    size_t es = ex->esize, sc = ex->op->count, bytes = len * es;
+    char *dst = ex->op->recvbuf;
+    const char *own = (const char *)ex->op->sendbuf + in_block * es;
+    haloResult_t r = haloSuccess;
+    if (c->right >= 0)
+        r = prim_send(ex, c->right, own, bytes);
+    if (r == haloSuccess && c->left >= 0)
+        r = prim_send(ex, c->left, own, bytes);
+    int steps = c->p > c->n - 1 - c->p ? c->p : c->n - 1 - c->p;
+    for (int j = 1; j <= steps && r == haloSuccess; j++) {
+        if (j <= c->p) { /* block of position p-j, arriving from the left */
+            char *where = dst + ((size_t)ring[c->p - j] * sc + in_block) * es;
+            r = c->right >= 0 ? prim_recv_copy_send(ex, c->left, c->right, where, bytes)
+                              : prim_recv(ex, c->left, where, bytes);
+        }
+        if (r == haloSuccess && j <= c->n - 1 - c->p) { /* block of position p+j, from the right */
+            char *where = dst + ((size_t)ring[c->p + j] * sc + in_block) * es;
+            r = c->left >= 0 ? prim_recv_copy_send(ex, c->right, c->left, where, bytes)
+                             : prim_recv(ex, c->right, where, bytes);
+        }
+    }
+    return r;
+}
+
+haloResult_t chain_allgather(struct halo_exec *ex)
+{
+    struct chain_ctx c;
+    size_t coff, clen, es = ex->esize;
+    chain_ctx_init(ex, &c);
+    algo_channel_range(ex, ex->op->count, &coff, &clen);
+    char *own = (char *)ex->op->recvbuf + ((size_t)ex->comm->rank * ex->op->count + coff) * es;
+    if ((const char *)ex->op->sendbuf + coff * es != own)
+        memcpy(own, (const char *)ex->op->sendbuf + coff * es, clen * es);
+    size_t nslices = algo_nslices(ex, clen);
+    for (size_t s = 0; s < nslices; s++) {
+        size_t soff, len;
+        engine_split(clen, (int)nslices, (int)s, &soff, &len);
+        haloResult_t r = chain_allgather_slice(&c, coff + soff, len);
+        if (r != haloSuccess)
+            return r;
+    }
+    return haloSuccess;
+}
+
+/* ---- reduce-scatter ---- */
+
+/* One partial sum of the block owned by position q passing through: start it
+ * (at an end) or add mine and pass it on, from `from` to `to`. */
+static haloResult_t chain_rs_pass(struct chain_ctx *c, int q, int from, int to, size_t in_block, size_t len)
+{
+    struct halo_exec *ex = c->ex;
+    size_t es = ex->esize;
+    const char *mine = (const char *)ex->op->sendbuf + ((size_t)ex->comm->ring[q] * ex->op->count + in_block) * es;
+    if (from < 0)
+        return prim_send(ex, to, mine, len * es);
+    return prim_recv_reduce_send(ex, from, to, mine, len);
+}
+
+static haloResult_t chain_reducescatter_slice(struct chain_ctx *c, size_t in_block, size_t len)
+{
+    struct halo_exec *ex = c->ex;
+    int n = c->n, p = c->p;
+    size_t es = ex->esize;
+    haloResult_t r = haloSuccess;
+    for (int j = 0; j <= n - 2 && r == haloSuccess; j++) {
+        int ql = n - 1 + p - j, qr = j - (n - 1 - p); /* owners served from the left / right now */
+        if (j >= p && ql > p)
+            r = chain_rs_pass(c, ql, c->left, c->right, in_block, len);
+        if (r == haloSuccess && j >= n - 1 - p && qr < p)
+            r = chain_rs_pass(c, qr, c->right, c->left, in_block, len);
+    }
+    if (r != haloSuccess)
+        return r;
+    const char *mine = (const char *)ex->op->sendbuf + ((size_t)ex->comm->rank * ex->op->count + in_block) * es;
+    char *dst = (char *)ex->op->recvbuf + in_block * es;
+    if (c->left >= 0 && (r = prim_recv_reduce_copy(ex, c->left, mine, dst, len, c->right < 0)) != haloSuccess)
+        return r;
+    if (c->right >= 0)
+        r = prim_recv_reduce_copy(ex, c->right, c->left >= 0 ? dst : mine, dst, len, 1);
+    return r;
+}
+
+haloResult_t chain_reducescatter(struct halo_exec *ex)
+{
+    struct chain_ctx c;
+    size_t coff, clen;
+    chain_ctx_init(ex, &c);
+    algo_channel_range(ex, ex->op->count, &coff, &clen);
+    size_t nslices = algo_nslices(ex, clen);
+    for (size_t s = 0; s < nslices; s++) {
+        size_t soff, len;
+        engine_split(clen, (int)nslices, (int)s, &soff, &len);
+        haloResult_t r = chain_reducescatter_slice(&c, coff + soff, len);
+        if (r != haloSuccess)
+            return r;
+    }
+    return haloSuccess;
+}
+
+/* ---- broadcast and reduce ---- */
+
+haloResult_t chain_broadcast(struct halo_exec *ex)
+{
+    struct chain_ctx c;
+    size_t coff, clen, es = ex->esize;
+    chain_ctx_init(ex, &c);
+    int rp = chain_pos_of(ex->comm, ex->op->root);
+    algo_channel_range(ex, ex->op->count, &coff, &clen);
+    char *dst = (char *)ex->op->recvbuf + coff * es;
+    if (c.p == rp && (const char *)ex->op->sendbuf + coff * es != dst)
+        memcpy(dst, (const char *)ex->op->sendbuf + coff * es, clen * es);
+    int from = c.p < rp ? c.right : c.left, to = c.p < rp ? c.left : c.right; /* away from the root */
+    size_t nslices = algo_nslices(ex, clen);
+    haloResult_t r = haloSuccess;
+    for (size_t s = 0; s < nslices && r == haloSuccess; s++) {
+        size_t soff, len;
+        engine_split(clen, (int)nslices, (int)s, &soff, &len);
+        char *where = dst + soff * es;
+        if (c.p == rp) {
+            if (c.left >= 0)
+                r = prim_send(ex, c.left, where, len * es);
+            if (r == haloSuccess && c.right >= 0)
+                r = prim_send(ex, c.right, where, len * es);
+        } else if (to >= 0) {
+            r = prim_recv_copy_send(ex, from, to, where, len * es);
+        } else {
+            r = prim_recv(ex, from, where, len * es);
+        }
+    }
+    return r;
+}
+
+/* The root adds its own data and the partial sums from the left and the right. */
+static haloResult_t chain_reduce_root(struct chain_ctx *c, const char *src, char *dst, size_t len)
+{
+    struct halo_exec *ex = c->ex;
+    haloResult_t r = haloSuccess;
+    if (c->left >= 0)
+        r = prim_recv_reduce_copy(ex, c->left, src, dst, len, c->right < 0);
+    if (r == haloSuccess && c->right >= 0)
+        r = prim_recv_reduce_copy(ex, c->right, c->left >= 0 ? dst : src, dst, len, 1);
+    return r;
+}
+
+haloResult_t chain_reduce(struct halo_exec *ex)
+{
+    struct chain_ctx c;
+    size_t coff, clen, es = ex->esize;
+    chain_ctx_init(ex, &c);
+    int rp = chain_pos_of(ex->comm, ex->op->root);
+    algo_channel_range(ex, ex->op->count, &coff, &clen);
+    const char *src = (const char *)ex->op->sendbuf + coff * es;
+    int from = c.p < rp ? c.left : c.right, to = c.p < rp ? c.right : c.left; /* toward the root */
+    size_t nslices = algo_nslices(ex, clen);
+    haloResult_t r = haloSuccess;
+    for (size_t s = 0; s < nslices && r == haloSuccess; s++) {
+        size_t soff, len;
+        engine_split(clen, (int)nslices, (int)s, &soff, &len);
+        if (c.p == rp)
+            r = chain_reduce_root(&c, src + soff * es, (char *)ex->op->recvbuf + (coff + soff) * es, len);
+        else if (from >= 0)
+            r = prim_recv_reduce_send(ex, from, to, src + soff * es, len);
+        else
+            r = prim_send(ex, to, src + soff * es, len * es);
+    }
+    return r;
+}
