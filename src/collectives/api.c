@@ -12,6 +12,8 @@
 #include "group.h"
 #include "log.h"
 #include "reduce.h"
+#include "topo.h"
+#include "topo_cost.h"
 
 #define API_MULTI_CHANNEL_BYTES (1u << 20)
 
@@ -93,7 +95,8 @@ static const char *api_algo_name(enum halo_algo algo)
 
 /* Under HALO_ALGO=auto. This is where the topology class and the cost model will
  * choose among ring, ring_bidir, chain and direct; today only size matters. */
-static enum halo_algo api_auto_algo(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
+/* Jobs on one host: one-shot for small allreduces, ring otherwise. */
+static enum halo_algo api_auto_single(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
 {
     if (coll != HALO_COLL_ALLREDUCE)
         return HALO_ALGO_RING;
@@ -101,6 +104,35 @@ static enum halo_algo api_auto_algo(struct halo_comm *comm, enum halo_coll coll,
     if (dmax == HALO_AUTO)
         dmax = comm->nranks == 2 ? 256 * 1024 : comm->nranks <= 4 ? 32 * 1024 : 8 * 1024;
     return (int64_t)bytes <= dmax ? HALO_ALGO_DIRECT : HALO_ALGO_RING;
+}
+
+/* Multi-host jobs: what the links allow, and for allreduce the cost model's pick
+ * (alpha-beta per link, see src/topology/cost.c). Chains have no link between
+ * their ends, so every collective runs the chain schedules there. */
+static enum halo_algo api_auto_topo(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
+{
+    if (comm->topo_class == TOPO_CLASS_CHAIN)
+        return HALO_ALGO_CHAIN;
+    if (coll != HALO_COLL_ALLREDUCE)
+        return HALO_ALGO_RING;
+    if (HALO_P_INT(&comm->params, direct_max) != HALO_AUTO)
+        return api_auto_single(comm, coll, bytes);
+    unsigned mask = (1u << TOPO_ALGO_RING) | (1u << TOPO_ALGO_RING_BIDIR);
+    if (comm->topo_all_direct)
+        mask |= 1u << TOPO_ALGO_DIRECT_ONESHOT;
+    struct topo_plan plan;
+    if (topo_cost_plan(&comm->cost, bytes, mask, &plan) != 0)
+        return HALO_ALGO_RING;
+    switch (plan.algo) {
+    case TOPO_ALGO_RING_BIDIR: return comm->nranks > 2 ? HALO_ALGO_RING_BIDIR : HALO_ALGO_RING;
+    case TOPO_ALGO_DIRECT_ONESHOT: return HALO_ALGO_DIRECT;
+    default: return HALO_ALGO_RING;
+    }
+}
+
+static enum halo_algo api_auto_algo(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
+{
+    return comm->topo ? api_auto_topo(comm, coll, bytes) : api_auto_single(comm, coll, bytes);
 }
 
 static enum halo_algo api_pick_algo(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
@@ -163,6 +195,12 @@ haloResult_t coll_execute(struct halo_op *op)
         HLOG_TRACE(HALO_SUB_COLL, comm->rank, "%s #%u count %zu %s: %s, %d channel(s)", halo_coll_name(op->coll),
                    comm->opseq, op->count, halo_dtype_name(op->dtype),
                    api_algo_name(op->algo), op->nchannels);
+        if (comm->last_algo[op->coll] != op->algo) { /* log each change of choice once */
+            comm->last_algo[op->coll] = (uint8_t)op->algo;
+            HLOG_INFO(HALO_SUB_COLL, comm->rank, "%s of %zu bytes: %s algorithm, %d channel(s)%s",
+                      halo_coll_name(op->coll), bytes, api_algo_name(op->algo), op->nchannels,
+                      comm->topo ? " (chosen for the topology)" : "");
+        }
         r = engine_run(comm, op, api_algo_fn(op));
     }
     comm->opseq++;

@@ -17,6 +17,7 @@
 #include "haloccl.h"
 #include "param.h"
 #include "socket.h"
+#include "topo_cost.h"
 
 #define HALO_COMM_MAGIC 0x484c4f43u /* "HLOC" */
 #define HALO_COMM_DEAD 0xdeadc0deu
@@ -87,6 +88,8 @@ struct halo_comm {
     struct halo_workers *workers;
 
     struct topo_graph *topo;   /* NULL when every rank is on this host */
+    struct topo_cost_model cost; /* alpha-beta model of the links (multi-host jobs) */
+    uint8_t last_algo[8];      /* per collective: last algorithm logged at INFO */
     int topo_class;            /* enum topo_class */
     int topo_all_direct;       /* every pair of hosts has a direct link */
     int *ring;                 /* [nranks] ranks in ring order (topology order) */

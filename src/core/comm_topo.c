@@ -28,6 +28,7 @@
 #include "error.h"
 #include "log.h"
 #include "topo.h"
+#include "topo_cost.h"
 
 #define TOPO_MAX_PROBED_LINKS 128
 #define TOPO_PROBE_COUNT 5
@@ -183,6 +184,8 @@ static void topo_assign_peer(struct halo_comm *comm, struct topo_graph *g, int p
 static void topo_apply(struct halo_comm *comm, struct topo_graph *g)
 {
     comm->topo = g;
+    topo_cost_model_from_graph(g, &comm->cost);
+    comm->cost.max_channels = comm->nchannels;
     comm->topo_class = g->cls;
     comm->topo_all_direct = g->all_direct;
     for (int i = 0; i < comm->nranks; i++) {

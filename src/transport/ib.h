@@ -115,6 +115,10 @@ struct ib_api {
     int (*destroy_cq)(struct ibv_cq *cq);
     struct ibv_mr *(*reg_mr)(struct ibv_pd *pd, void *addr, size_t length, int access);
     int (*dereg_mr)(struct ibv_mr *mr);
+    struct ibv_comp_channel *(*create_comp_channel)(struct ibv_context *ctx);
+    int (*destroy_comp_channel)(struct ibv_comp_channel *channel);
+    int (*get_cq_event)(struct ibv_comp_channel *channel, struct ibv_cq **cq, void **cq_context);
+    void (*ack_cq_events)(struct ibv_cq *cq, unsigned int nevents);
     int (*get_async_event)(struct ibv_context *ctx, struct ibv_async_event *event);
     void (*ack_async_event)(struct ibv_async_event *event);
     const char *(*wc_status_str)(enum ibv_wc_status status);
@@ -186,6 +190,8 @@ struct ib_conn {
     struct rdma_cm_id *id;
     struct ibv_qp *qp;
     struct ibv_cq *cq;
+    struct ibv_comp_channel *cq_ch; /* completion events, for waiting when idle */
+    int cq_armed;                  /* ibv_req_notify_cq is pending */
     int nslots;
     size_t stride;                 /* header + slot_size, rounded to 64 */
     uint32_t max_inline;
@@ -209,8 +215,9 @@ struct ib_conn {
     uint64_t rx_arrived;           /* frames whose completion was polled */
     uint64_t credit_sent;          /* rx_tail value last written to the peer */
     int credit_inflight;
-    /* Health. */
-    unsigned idle_polls;
+    /* Idle handling and health. */
+    unsigned idle_polls;           /* consecutive polls that found nothing */
+    int64_t idle_since_us;         /* when they started (0: not measured yet) */
     int64_t next_check_us;
     haloResult_t failed;           /* sticky once an error was recorded */
     int established;

@@ -14,13 +14,19 @@
  *   A  send_slot: k - credit < n (B released frame k-n) and the local write of
  *      frame k-n completed -> staging slot k % n
  *   A  send_post: RDMA WRITE WITH IMM header+payload -> B.rx slot k % n,
- *      imm = (k & 0xffff) << 16 | slot; inline when it fits max_inline
+ *      imm = (k & 0x7fff) << 16 | slot; inline when it fits max_inline
  *   B  recv CQ: completion with imm (consumes a posted zero-SGE receive, reposted
  *      at once) -> frame k has fully arrived; recv_peek shows it in place
- *   B  recv_release: RDMA WRITE of the released count -> A.rx credit word
- *      (one in flight; a newer count follows when it completes)
+ *   B  recv_release: RDMA WRITE WITH IMM of the released count -> A.rx credit
+ *      word, imm = IB_IMM_CREDIT | count (one in flight; a newer count follows
+ *      when it completes). The immediate gives A a completion to wake up on.
  * RC delivers writes in order and the completion of a WRITE WITH IMM comes after
  * its data is placed, so no flag in the slot is needed.
+ *
+ * Waiting: progress polls the CQ; after IB_IDLE_US without a completion it arms
+ * the CQ and sleeps on its completion channel for at most IB_WAIT_MS, so an idle
+ * rank gives its CPU away (with Soft-RoCE, to the kernel threads that move the
+ * bytes it waits for) and a busy one never makes a system call.
  *
  * Faults: a completion with an error status, a port or device async event, an
  * rdma_cm DISCONNECTED / DEVICE_REMOVAL, or a bad header fail the connection for
@@ -28,11 +34,14 @@
  */
 #define HALO_IB_INTERNAL
 #include <errno.h>
+#include <poll.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 
 #include "comm.h"
@@ -48,8 +57,17 @@ enum { IB_WR_DATA = 1, IB_WR_CREDIT = 2, IB_WR_RECV = 3 };
 #define IB_POLL_BATCH 16
 /* Health checks (async events, cm events, port state) run at most this often. */
 #define IB_CHECK_US 100000
-/* How long close waits for posted frames to complete. */
-#define IB_DRAIN_US 1000000
+/* Consecutive empty polls (tens of microseconds) before idle handling starts. */
+#define IB_IDLE_POLLS 1024
+/* Idle this long: wait for completion events instead of spinning. */
+#define IB_IDLE_US 1000
+#define IB_WAIT_MS 1
+/* Immediate of a credit write; data immediates have this bit clear. */
+#define IB_IMM_CREDIT 0x80000000u
+/* How long close waits at most for posted frames to complete (less when the
+ * communicator's timeout is shorter). Long enough for a full ring under emulation;
+ * a dead peer ends it sooner with a retry-exceeded completion. */
+#define IB_DRAIN_US 10000000
 
 static struct ib_conn *ib_conn_of(struct halo_conn *c)
 {
@@ -88,6 +106,33 @@ haloResult_t ib_conn_post_recvs(struct ib_conn *c, int n)
     return haloSuccess;
 }
 
+static void ib_drain_async(struct ib_conn *c);
+
+/* A failed completion often has a plainer cause: the port went down. Says so
+ * (and fails the connection) when the port is not ACTIVE now. */
+static int ib_port_down_fail(struct ib_conn *c, const char *op, enum ibv_wc_status st, haloResult_t *res)
+{
+    const struct ib_api *api = ib_api();
+    struct ibv_port_attr pa;
+    /* The completion may beat the port's state change by a moment: look twice. */
+    for (int i = 0;; i++) {
+        ib_drain_async(c);
+        memset(&pa, 0, sizeof(pa));
+        if (api->query_port(c->dev->ctx, c->id->port_num, &pa) != 0)
+            return 0;
+        if (pa.state != IBV_PORT_ACTIVE || (atomic_load(&c->dev->port_down) & (1u << (c->id->port_num & 31))))
+            break;
+        if (i == 2 || st == IBV_WC_WR_FLUSH_ERR)
+            return 0;
+        usleep(50000);
+    }
+    *res = ib_conn_fail(c, haloSystemError,
+                        "port %u of %s is %s (%s completed with %s): the link went down; check the cable, the "
+                        "peer's NIC and `rdma link` / `ip link` on both hosts",
+                        c->id->port_num, c->dev->name, api->port_state_str(pa.state), op, api->wc_status_str(st));
+    return 1;
+}
+
 /* Sentence for a failed work completion: what it means and what to check. */
 static haloResult_t ib_wc_fail(struct ib_conn *c, const struct ibv_wc *wc)
 {
@@ -95,6 +140,9 @@ static haloResult_t ib_wc_fail(struct ib_conn *c, const struct ibv_wc *wc)
     int kind = IB_WR_KIND(wc->wr_id);
     const char *op = kind == IB_WR_DATA ? "data write" : kind == IB_WR_CREDIT ? "credit write" : "receive";
     const char *hint;
+    haloResult_t down;
+    if (ib_port_down_fail(c, op, wc->status, &down))
+        return down;
     haloResult_t res = haloRemoteError;
     switch (wc->status) {
     case IBV_WC_RETRY_EXC_ERR:
@@ -130,8 +178,9 @@ static haloResult_t ib_post_credit(struct ib_conn *c)
         .wr_id = IB_WR_ID(IB_WR_CREDIT, c->rx_tail),
         .sg_list = &sge,
         .num_sge = 1,
-        .opcode = IBV_WR_RDMA_WRITE,
+        .opcode = IBV_WR_RDMA_WRITE_WITH_IMM,
         .send_flags = IBV_SEND_SIGNALED | (c->max_inline >= sizeof(*src) ? IBV_SEND_INLINE : 0),
+        .imm_data = htonl(IB_IMM_CREDIT | (uint32_t)(c->rx_tail & ~IB_IMM_CREDIT)),
     };
     wr.wr.rdma.remote_addr = c->remote_addr + (uint64_t)c->nslots * c->stride;
     wr.wr.rdma.rkey = c->remote_rkey;
@@ -150,8 +199,10 @@ static haloResult_t ib_on_recv(struct ib_conn *c, const struct ibv_wc *wc)
         return ib_conn_fail(c, haloInternalError, "unexpected receive completion (opcode %d): protocol error",
                             (int)wc->opcode);
     uint32_t imm = ntohl(wc->imm_data);
+    if (imm & IB_IMM_CREDIT) /* the credit word moved; send_slot reads it */
+        return ib_conn_post_recvs(c, 1);
     uint64_t k = c->rx_arrived;
-    if ((imm >> 16) != (k & 0xffff) || (imm & 0xffff) != k % (uint64_t)c->nslots)
+    if ((imm >> 16) != (k & 0x7fff) || (imm & 0xffff) != k % (uint64_t)c->nslots)
         return ib_conn_fail(c, haloInternalError,
                             "frame out of order: immediate 0x%08x, expected frame %llu in slot %llu", imm,
                             (unsigned long long)k, (unsigned long long)(k % (uint64_t)c->nslots));
@@ -189,6 +240,10 @@ static haloResult_t ib_poll(struct ib_conn *c, int *n)
                 return r;
         }
         *n += got;
+        if (got > 0) {
+            c->idle_polls = 0;
+            c->idle_since_us = 0;
+        }
         if (got < IB_POLL_BATCH)
             return haloSuccess;
     }
@@ -256,6 +311,32 @@ static haloResult_t ib_check_health(struct ib_conn *c)
     return ib_check_cm(c);
 }
 
+/* Sleeps until the CQ has a completion or IB_WAIT_MS passed. Arming comes first,
+ * then one more poll: a completion that came before the arm raises no event. */
+static haloResult_t ib_wait_event(struct ib_conn *c)
+{
+    const struct ib_api *api = ib_api();
+    int n;
+    if (!c->cq_armed) {
+        if (ibv_req_notify_cq(c->cq, 0) != 0)
+            return ib_conn_fail(c, haloSystemError, "ibv_req_notify_cq failed: the device may have failed");
+        c->cq_armed = 1;
+        haloResult_t r = ib_poll(c, &n);
+        if (r != haloSuccess || n > 0)
+            return r;
+    }
+    struct pollfd pfd = {.fd = c->cq_ch->fd, .events = POLLIN};
+    if (poll(&pfd, 1, IB_WAIT_MS) > 0) {
+        struct ibv_cq *cq;
+        void *ctx;
+        if (api->get_cq_event(c->cq_ch, &cq, &ctx) == 0) {
+            api->ack_cq_events(cq, 1);
+            c->cq_armed = 0;
+        }
+    }
+    return ib_poll(c, &n);
+}
+
 static haloResult_t ib_progress(struct halo_conn *hc)
 {
     struct ib_conn *c = ib_conn_of(hc);
@@ -263,20 +344,23 @@ static haloResult_t ib_progress(struct halo_conn *hc)
         return c->failed;
     int n;
     haloResult_t r = ib_poll(c, &n);
-    if (r != haloSuccess)
+    if (r != haloSuccess || n > 0)
         return r;
-    if (n > 0) {
-        c->idle_polls = 0;
-        return haloSuccess;
-    }
-    /* Idle: look at events now and then, not on every poll (they cost system calls). */
-    if (++c->idle_polls % 256 != 0)
+    /* Idle: spin a while (lowest latency), then look at events now and then (they
+     * cost system calls), then sleep on completion events. */
+    if (++c->idle_polls < IB_IDLE_POLLS)
         return haloSuccess;
     int64_t now = halo_now_us();
-    if (now < c->next_check_us)
-        return haloSuccess;
-    c->next_check_us = now + IB_CHECK_US;
-    return ib_check_health(c);
+    if (c->idle_since_us == 0)
+        c->idle_since_us = now;
+    if (now >= c->next_check_us) {
+        c->next_check_us = now + IB_CHECK_US;
+        if ((r = ib_check_health(c)) != haloSuccess)
+            return r;
+    }
+    if (now - c->idle_since_us >= IB_IDLE_US)
+        return ib_wait_event(c);
+    return haloSuccess;
 }
 
 static haloResult_t ib_send_slot(struct halo_conn *hc, void **buf, size_t *cap)
@@ -330,7 +414,7 @@ static haloResult_t ib_send_post(struct halo_conn *hc, size_t len, const struct 
         .num_sge = 1,
         .opcode = IBV_WR_RDMA_WRITE_WITH_IMM,
         .send_flags = IBV_SEND_SIGNALED | (bytes <= c->max_inline ? IBV_SEND_INLINE : 0),
-        .imm_data = htonl((uint32_t)((k & 0xffff) << 16) | slot),
+        .imm_data = htonl((uint32_t)((k & 0x7fff) << 16) | slot),
     };
     wr.wr.rdma.remote_addr = c->remote_addr + (uint64_t)slot * c->stride;
     wr.wr.rdma.rkey = c->remote_rkey;
@@ -399,11 +483,16 @@ static void ib_dereg(struct ibv_mr *mr)
  * was posted is one the peer may be waiting for. Bounded, never blocks long. */
 static void ib_conn_drain(struct ib_conn *c)
 {
-    int64_t until = halo_now_us() + IB_DRAIN_US;
+    int64_t bound = IB_DRAIN_US;
+    if (c->base.comm && c->base.comm->timeout_us > 0 && c->base.comm->timeout_us < bound)
+        bound = c->base.comm->timeout_us;
+    int64_t until = halo_now_us() + bound;
     while (c->failed == haloSuccess && (c->tx_done != c->tx_head || c->credit_inflight) && halo_now_us() < until) {
         int n;
         if (ib_poll(c, &n) != haloSuccess)
             break;
+        if (n == 0)
+            sched_yield(); /* the NIC may be software (rxe) on this very CPU */
     }
 }
 
@@ -427,6 +516,8 @@ void ib_conn_destroy(struct ib_conn *c)
             api->destroy_event_channel(c->cm_ch);
         if (c->cq)
             api->destroy_cq(c->cq);
+        if (c->cq_ch)
+            api->destroy_comp_channel(c->cq_ch);
         ib_dereg(c->tx_mr);
         ib_dereg(c->rx_mr);
     }

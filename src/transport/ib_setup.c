@@ -27,13 +27,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -74,6 +72,7 @@ struct ib_wire {
     uint32_t pad;
 };
 _Static_assert(sizeof(struct ib_wire) == 56, "ib_wire must fit a RoCE connect's 56 private bytes");
+_Static_assert(crypto_auth_hmacsha256_KEYBYTES == HALO_AUTH_KEY_BYTES, "HMAC key size");
 
 struct halo_ib {
     struct halo_comm *comm;
@@ -98,6 +97,14 @@ static int ib_rank(const struct halo_ib *ib)
 static const char *ib_addr_str(const struct halo_sockaddr *a, char *buf, size_t len)
 {
     return halo_sockaddr_str(a, buf, len);
+}
+
+/* The address without its port, for messages about interfaces. */
+static const char *ib_ip_str(const struct halo_sockaddr *a, char *buf, size_t len)
+{
+    if (!inet_ntop(a->family, a->addr, buf, (socklen_t)len))
+        snprintf(buf, len, "?");
+    return buf;
 }
 
 static int ib_set_nonblock(int fd)
@@ -133,7 +140,8 @@ static void ib_ctx_str(const struct halo_ib *ib, int a, int b, int ch, char *buf
              (unsigned long long)ib->cfg.job_id);
 }
 
-/* mac = HMAC-SHA256(key, label ctx '\0' extra wire-without-mac)[0..16). */
+/* mac = HMAC-SHA256(key, label ctx '\0' extra wire-without-mac)[0..16), from
+ * libsodium like the bootstrap's proofs. */
 static void ib_mac(const struct halo_ib *ib, char label, const char *ctx, const uint8_t *extra, size_t extra_len,
                    const struct ib_wire *w, uint8_t mac[IB_MAC_BYTES])
 {
@@ -150,15 +158,14 @@ static void ib_mac(const struct halo_ib *ib, char label, const char *ctx, const 
     off += extra_len;
     memcpy(msg + off, w, offsetof(struct ib_wire, mac));
     off += offsetof(struct ib_wire, mac);
-    uint8_t full[EVP_MAX_MD_SIZE];
-    unsigned flen = 0;
-    if (HMAC(EVP_sha256(), ib->key, HALO_AUTH_KEY_BYTES, msg, off, full, &flen))
+    uint8_t full[crypto_auth_hmacsha256_BYTES];
+    if (crypto_auth_hmacsha256(full, msg, off, ib->key) == 0)
         memcpy(mac, full, IB_MAC_BYTES);
 }
 
 static int ib_mac_ok(const struct halo_ib *ib, const uint8_t a[IB_MAC_BYTES], const uint8_t b[IB_MAC_BYTES])
 {
-    return !ib->have_key || CRYPTO_memcmp(a, b, IB_MAC_BYTES) == 0;
+    return !ib->have_key || sodium_memcmp(a, b, IB_MAC_BYTES) == 0;
 }
 
 /* ---- devices ---- */
@@ -227,15 +234,16 @@ static haloResult_t ib_listen_describe(struct halo_ib *ib)
 {
     const struct ib_api *api = ib_api();
     struct rdma_cm_id *id = ib->listen_id;
-    char addr[80];
-    ib_addr_str(&ib->cfg.addr, addr, sizeof(addr));
+    char addr[80], ip[64];
+    ib_addr_str(&ib->me.addr, addr, sizeof(addr));
+    ib_ip_str(&ib->cfg.addr, ip, sizeof(ip));
     const char *dev = api->get_device_name(id->verbs->device);
     int port = id->port_num;
     if (!ib_hca_match(ib->cfg.hca, dev, port))
         return ib_fail(ib, haloInvalidArgument,
                        "HALO_IB_HCA=%s excludes %s port %d, the RDMA device behind interface %s (%s): change "
                        "HALO_IB_HCA (NCCL syntax, e.g. =%s) or the data interface",
-                       ib->cfg.hca, dev, port, ib->ifname, addr, dev);
+                       ib->cfg.hca, dev, port, ib->ifname, ip, dev);
     struct ibv_port_attr pa;
     memset(&pa, 0, sizeof(pa));
     if (api->query_port(id->verbs, (uint8_t)port, &pa) != 0)
@@ -244,10 +252,10 @@ static haloResult_t ib_listen_describe(struct halo_ib *ib)
         return ib_fail(ib, haloSystemError,
                        "port %d of %s (interface %s, %s) is %s, not ACTIVE: check the link (`rdma link`, "
                        "`ip link show %s`)",
-                       port, dev, ib->ifname, addr, api->port_state_str(pa.state), ib->ifname);
+                       port, dev, ib->ifname, ip, api->port_state_str(pa.state), ib->ifname);
     char gid[64], speed[64];
     const union ibv_gid *sgid = &id->route.addr.addr.ibaddr.sgid;
-    HLOG_INFO(HALO_SUB_NET | HALO_SUB_INIT, ib_rank(ib),
+    HLOG_INFO(HALO_SUB_NET, ib_rank(ib),
               "ib: listening on %s (%s): device %s port %d, GID %s (index %d), MTU %d (max %d), %s", addr,
               ib->ifname, dev, port, ib_gid_str(sgid, gid, sizeof(gid)), ib_gid_index(id->verbs, port, sgid),
               ib_mtu_bytes(pa.active_mtu), ib_mtu_bytes(pa.max_mtu), ib_port_speed_str(&pa, speed, sizeof(speed)));
@@ -261,7 +269,7 @@ static haloResult_t ib_listen_bind(struct halo_ib *ib)
 {
     const struct ib_api *api = ib_api();
     char addr[80];
-    ib_addr_str(&ib->cfg.addr, addr, sizeof(addr));
+    ib_ip_str(&ib->cfg.addr, addr, sizeof(addr));
     halo_if_name_of(&ib->cfg.addr, ib->ifname, sizeof(ib->ifname));
     ib->listen_ch = api->create_event_channel();
     if (!ib->listen_ch)
@@ -275,6 +283,8 @@ static haloResult_t ib_listen_bind(struct halo_ib *ib)
     if (api->bind_addr(ib->listen_id, (struct sockaddr *)&ss) != 0)
         return ib_fail(ib, haloSystemError, "rdma_bind_addr(%s): %s: is the address on a local interface?", addr,
                        strerror(errno));
+    /* rdma_get_local_addr is inline: the bound address, with the port chosen. */
+    halo_sockaddr_from(&ib->me.addr, rdma_get_local_addr(ib->listen_id));
     if (!ib->listen_id->verbs)
         return ib_fail(ib, haloSystemError,
                        "no RDMA device is bound to interface %s (%s): `rdma link` shows which netdevs have one "
@@ -287,8 +297,6 @@ static haloResult_t ib_listen_bind(struct halo_ib *ib)
         return ib_fail(ib, haloSystemError, "ibv_alloc_pd on %s failed: %s", ib->me.dev, strerror(errno));
     if (api->listen(ib->listen_id, IB_BACKLOG) != 0)
         return ib_fail(ib, haloSystemError, "rdma_listen on %s: %s", addr, strerror(errno));
-    /* rdma_get_local_addr is inline: the id's bound address, with the port chosen. */
-    halo_sockaddr_from(&ib->me.addr, rdma_get_local_addr(ib->listen_id));
     return haloSuccess;
 }
 
@@ -310,6 +318,10 @@ haloResult_t ib_listen_start(struct halo_comm *comm, const struct halo_ib_config
     ib->cfg = *cfg;
     ib->cfg.hca = cfg->hca ? cfg->hca : "";
     if (cfg->key) {
+        if (sodium_init() < 0) {
+            free(ib);
+            return halo_error(comm, haloSystemError, "rank %d: ib: libsodium failed to initialise", comm->rank);
+        }
         memcpy(ib->key, cfg->key, HALO_AUTH_KEY_BYTES);
         ib->have_key = 1;
     }
@@ -342,7 +354,7 @@ void ib_destroy(struct halo_ib *ib)
         api->dealloc_pd(d->pd);
         free(d);
     }
-    OPENSSL_cleanse(ib->key, sizeof(ib->key));
+    sodium_memzero(ib->key, sizeof(ib->key));
     free(ib);
 }
 
@@ -404,8 +416,15 @@ static haloResult_t ib_conn_qp(struct ib_conn *c, struct rdma_cm_id *id)
 {
     const struct ib_api *api = ib_api();
     static const uint32_t inl[] = {256, 128, 64, 0};
-    int cqe = 2 * c->nslots + 16;
-    c->cq = api->create_cq(c->dev->ctx, cqe, NULL, NULL, 0);
+    int cqe = (c->nslots + 4) + (2 * c->nslots + 4) + 8; /* send queue + receive queue */
+    if (!c->cq_ch) {
+        c->cq_ch = api->create_comp_channel(c->dev->ctx);
+        if (!c->cq_ch || ib_set_nonblock(c->cq_ch->fd) != 0)
+            return ib_conn_fail(c, haloSystemError, "ibv_create_comp_channel on %s: %s", c->dev->name,
+                                strerror(errno));
+    }
+    c->cq_armed = 0;
+    c->cq = api->create_cq(c->dev->ctx, cqe, c, c->cq_ch, 0);
     if (!c->cq)
         return ib_conn_fail(c, haloSystemError, "ibv_create_cq(%d entries) on %s: %s", cqe, c->dev->name,
                             strerror(errno));
@@ -416,18 +435,20 @@ static haloResult_t ib_conn_qp(struct ib_conn *c, struct rdma_cm_id *id)
             .send_cq = c->cq,
             .recv_cq = c->cq,
             .qp_type = IBV_QPT_RC,
-            .cap = {.max_send_wr = (uint32_t)c->nslots + 4, .max_recv_wr = (uint32_t)c->nslots + 1,
+            .cap = {.max_send_wr = (uint32_t)c->nslots + 4, .max_recv_wr = 2 * (uint32_t)c->nslots + 4,
                     .max_send_sge = 1, .max_recv_sge = 1, .max_inline_data = inl[i]},
         };
         if (api->create_qp(id, c->dev->pd, &a) == 0) {
             c->qp = id->qp;
             c->max_inline = a.cap.max_inline_data;
-            return ib_conn_post_recvs(c, c->nslots + 1);
+            /* Frames and credit writes each consume a receive; while this rank does
+             * not poll, up to nslots of each can arrive (more only RNR-wait). */
+            return ib_conn_post_recvs(c, 2 * c->nslots + 4);
         }
         err = errno;
     }
     return ib_conn_fail(c, haloSystemError, "rdma_create_qp (RC, %d send / %d receive WRs) on %s: %s", c->nslots + 4,
-                        c->nslots + 1, c->dev->name, strerror(err));
+                        2 * c->nslots + 4, c->dev->name, strerror(err));
 }
 
 static struct ib_conn *ib_conn_new(struct halo_ib *ib, int peer, int ch, const struct halo_ib_peer_info *pi)
@@ -478,7 +499,7 @@ static void ib_conn_established(struct ib_conn *c)
     snprintf(qp, sizeof(qp), ", qp 0x%x", c->qp->qp_num);
     size_t used = strlen(c->desc);
     snprintf(c->desc + used, sizeof(c->desc) - used, "%s", qp);
-    HLOG_INFO(HALO_SUB_NET | HALO_SUB_INIT, c->base.comm ? c->base.comm->rank : -1,
+    HLOG_INFO(HALO_SUB_NET, c->base.comm ? c->base.comm->rank : -1,
               "ib: connected to %s, %d slots of %zu bytes, inline up to %u bytes", c->desc, c->nslots,
               c->base.slot_size, c->max_inline);
 }
@@ -500,19 +521,22 @@ static void ib_attempt_undo(struct ib_conn *c)
     c->cq = NULL;
 }
 
-/* Waits for `want` on the connection's channel; anything else is a failure whose
- * name goes to why. 0 with *ev (the caller acks), or -1. */
-static int ib_expect(struct ib_conn *c, enum rdma_cm_event_type want, int64_t deadline, struct rdma_cm_event **ev,
-                     char *why, size_t whylen)
+/* Waits for `want` on the connection's channel and acks it. 0, or -1 with the
+ * failure named in why. */
+static int ib_expect(struct ib_conn *c, enum rdma_cm_event_type want, int64_t deadline, char *why, size_t whylen)
 {
     const struct ib_api *api = ib_api();
-    if (ib_cm_wait(c->cm_ch, deadline, ev) != 0) {
+    struct rdma_cm_event *ev;
+    if (ib_cm_wait(c->cm_ch, deadline, &ev) != 0) {
         snprintf(why, whylen, "no answer (%s)", strerror(errno));
         return -1;
     }
-    if ((*ev)->event == want)
+    enum rdma_cm_event_type t = ev->event;
+    int status = ev->status;
+    api->ack_cm_event(ev);
+    if (t == want)
         return 0;
-    snprintf(why, whylen, "%s (status %d)", api->event_str((*ev)->event), (*ev)->status);
+    snprintf(why, whylen, "%s (status %d)", api->event_str(t), status);
     return -1;
 }
 
@@ -542,16 +566,34 @@ static haloResult_t ib_check_rep(struct halo_ib *ib, struct ib_conn *c, const st
     return haloSuccess;
 }
 
-/* One attempt: resolve, QP, connect. *retry is set when a later attempt may succeed
- * (no listener yet, address not resolved yet); why says what happened. */
-static haloResult_t ib_connect_attempt(struct halo_ib *ib, struct ib_conn *c, const struct halo_ib_peer_info *pi,
-                                       int64_t deadline, int *retry, char *why, size_t whylen)
+/* A REJECTED event that carries haloccl's REJ: the listener refused us for good.
+ * Returns the failure, or haloSuccess when it is the CM's own reject (no listener
+ * on that port yet), which is worth a retry. */
+static haloResult_t ib_check_rej(struct ib_conn *c, const struct rdma_cm_event *ev)
+{
+    struct ib_wire rej;
+    if (!ev->param.conn.private_data || ev->param.conn.private_data_len < sizeof(rej))
+        return haloSuccess;
+    memcpy(&rej, ev->param.conn.private_data, sizeof(rej));
+    if (rej.magic != IB_WIRE_MAGIC || rej.kind != IB_WIRE_REJ)
+        return haloSuccess;
+    return ib_conn_fail(c, haloRemoteError, "rank %d refused the connection: %s", c->base.peer,
+                        rej.reason == IB_REJ_PROOF       ? "wrong proof of the job secret (HALO_SECRET differs?)"
+                        : rej.reason == IB_REJ_CONFIG    ? "slot size or count differ between the ranks"
+                        : rej.reason == IB_REJ_RESOURCES ? "it could not allocate resources (see its log)"
+                                                         : "it did not expect this rank and channel");
+}
+
+/* New id on the connection's channel, address and route resolved from our data IP
+ * to the peer's. 0, or -1 with why (worth a retry: ARP may not have answered yet). */
+static int ib_resolve(struct halo_ib *ib, struct ib_conn *c, const struct halo_ib_peer_info *pi, int64_t deadline,
+                      char *why, size_t whylen)
 {
     const struct ib_api *api = ib_api();
-    struct rdma_cm_event *ev;
-    *retry = 1;
-    if (api->create_id(c->cm_ch, &c->id, c, RDMA_PS_TCP) != 0)
-        return ib_conn_fail(c, haloSystemError, "rdma_create_id: %s", strerror(errno));
+    if (api->create_id(c->cm_ch, &c->id, c, RDMA_PS_TCP) != 0) {
+        snprintf(why, whylen, "rdma_create_id: %s", strerror(errno));
+        return -1;
+    }
     struct halo_sockaddr src = ib->me.addr;
     src.port = 0;
     struct sockaddr_storage s, d;
@@ -559,20 +601,20 @@ static haloResult_t ib_connect_attempt(struct halo_ib *ib, struct ib_conn *c, co
     halo_sockaddr_to(&pi->addr, &d);
     if (api->resolve_addr(c->id, (struct sockaddr *)&s, (struct sockaddr *)&d, IB_RESOLVE_MS) != 0) {
         snprintf(why, whylen, "rdma_resolve_addr: %s", strerror(errno));
-        return haloRemoteError;
+        return -1;
     }
-    if (ib_expect(c, RDMA_CM_EVENT_ADDR_RESOLVED, deadline, &ev, why, whylen) != 0)
-        goto err_ack;
-    api->ack_cm_event(ev);
+    if (ib_expect(c, RDMA_CM_EVENT_ADDR_RESOLVED, deadline, why, whylen) != 0)
+        return -1;
     if (api->resolve_route(c->id, IB_RESOLVE_MS) != 0) {
         snprintf(why, whylen, "rdma_resolve_route: %s", strerror(errno));
-        return haloRemoteError;
+        return -1;
     }
-    if (ib_expect(c, RDMA_CM_EVENT_ROUTE_RESOLVED, deadline, &ev, why, whylen) != 0)
-        goto err_ack;
-    api->ack_cm_event(ev);
+    return ib_expect(c, RDMA_CM_EVENT_ROUTE_RESOLVED, deadline, why, whylen);
+}
 
-    *retry = 0;
+/* Memory (first attempt only) and a QP on the resolved id. */
+static haloResult_t ib_connect_prepare(struct halo_ib *ib, struct ib_conn *c)
+{
     haloResult_t r;
     if (!c->dev) {
         struct ib_dev *dev = ib_dev_get(ib, c->id->verbs);
@@ -583,9 +625,23 @@ static haloResult_t ib_connect_attempt(struct halo_ib *ib, struct ib_conn *c, co
     } else if (c->dev->ctx != c->id->verbs) {
         return ib_conn_fail(c, haloSystemError, "the route to the peer moved to another RDMA device");
     }
-    if ((r = ib_conn_qp(c, c->id)) != haloSuccess)
-        return r;
+    return ib_conn_qp(c, c->id);
+}
 
+/* One attempt: resolve, QP, connect with the REQ, check the REP. *retry is set
+ * when a later attempt may succeed (no listener yet, no route yet); why says what
+ * happened then. */
+static haloResult_t ib_connect_attempt(struct halo_ib *ib, struct ib_conn *c, const struct halo_ib_peer_info *pi,
+                                       int64_t deadline, int *retry, char *why, size_t whylen)
+{
+    const struct ib_api *api = ib_api();
+    *retry = 1;
+    if (ib_resolve(ib, c, pi, deadline, why, whylen) != 0)
+        return haloRemoteError;
+    *retry = 0;
+    haloResult_t r = ib_connect_prepare(ib, c);
+    if (r != haloSuccess)
+        return r;
     struct ib_wire req;
     char ctx[96];
     ib_wire_fill(ib, c, IB_WIRE_REQ, c->base.peer, &req);
@@ -595,36 +651,25 @@ static haloResult_t ib_connect_attempt(struct halo_ib *ib, struct ib_conn *c, co
     ib_conn_param(&param, &req);
     if (api->connect(c->id, &param) != 0)
         return ib_conn_fail(c, haloSystemError, "rdma_connect: %s", strerror(errno));
-    *retry = 1;
+
+    struct rdma_cm_event *ev;
     if (ib_cm_wait(c->cm_ch, deadline, &ev) != 0) {
         snprintf(why, whylen, "no answer to the connect (%s)", strerror(errno));
+        *retry = 1;
         return haloRemoteError;
     }
     if (ev->event == RDMA_CM_EVENT_ESTABLISHED) {
-        *retry = 0;
         r = ib_check_rep(ib, c, &req, ev);
-        api->ack_cm_event(ev);
-        return r;
-    }
-    if (ev->event == RDMA_CM_EVENT_REJECTED && ev->param.conn.private_data &&
-        ev->param.conn.private_data_len >= sizeof(struct ib_wire)) {
-        struct ib_wire rej;
-        memcpy(&rej, ev->param.conn.private_data, sizeof(rej));
-        if (rej.magic == IB_WIRE_MAGIC && rej.kind == IB_WIRE_REJ) {
-            api->ack_cm_event(ev);
-            *retry = 0;
-            return ib_conn_fail(c, haloRemoteError, "rank %d refused the connection: %s", c->base.peer,
-                                rej.reason == IB_REJ_PROOF      ? "wrong proof of the job secret (HALO_SECRET differs?)"
-                                : rej.reason == IB_REJ_CONFIG   ? "slot size or count differ between the ranks"
-                                : rej.reason == IB_REJ_RESOURCES ? "it could not allocate resources (see its log)"
-                                                                 : "it did not expect this rank and channel");
+    } else {
+        r = ev->event == RDMA_CM_EVENT_REJECTED ? ib_check_rej(c, ev) : haloSuccess;
+        if (r == haloSuccess) { /* the CM's reject (no listener yet), unreachable, ... */
+            snprintf(why, whylen, "%s (status %d)", api->event_str(ev->event), ev->status);
+            *retry = 1;
+            r = haloRemoteError;
         }
     }
-    snprintf(why, whylen, "%s (status %d)", api->event_str(ev->event), ev->status);
-err_ack:
-    if (ev)
-        api->ack_cm_event(ev);
-    return haloRemoteError;
+    api->ack_cm_event(ev);
+    return r;
 }
 
 static haloResult_t ib_connect_one(struct halo_ib *ib, const struct halo_ib_peer_info *pi, int peer, int ch,

@@ -48,6 +48,10 @@ static const struct ib_sym ib_verbs_syms[] = {
     IB_SYM(destroy_cq, "ibv_destroy_cq"),
     IB_SYM(reg_mr, "ibv_reg_mr"),
     IB_SYM(dereg_mr, "ibv_dereg_mr"),
+    IB_SYM(create_comp_channel, "ibv_create_comp_channel"),
+    IB_SYM(destroy_comp_channel, "ibv_destroy_comp_channel"),
+    IB_SYM(get_cq_event, "ibv_get_cq_event"),
+    IB_SYM(ack_cq_events, "ibv_ack_cq_events"),
     IB_SYM(get_async_event, "ibv_get_async_event"),
     IB_SYM(ack_async_event, "ibv_ack_async_event"),
     IB_SYM(wc_status_str, "ibv_wc_status_str"),
@@ -274,7 +278,7 @@ int ib_device_of_addr(const struct halo_sockaddr *addr, char *dev, size_t devlen
 haloResult_t ib_listen_start(struct halo_comm *comm, const struct halo_ib_config *cfg, struct halo_ib **ib,
                              struct halo_ib_peer_info *me)
 {
-    return halo_error(comm, haloSystemError, "rank %d: HALO_TRANSPORT=ib cannot be used: %s", comm->rank,
+    return halo_error(comm, haloSystemError, "rank %d: the ib transport cannot be used: %s", comm->rank,
                       ib_no_headers);
 }
 
