@@ -67,13 +67,16 @@ struct halo_conn *engine_conn(struct halo_comm *comm, int ch, int peer)
     return comm->conns[ch * comm->nranks + peer];
 }
 
-/* A schedule addressed a peer it has no connection to (no direct link). */
-static haloResult_t engine_no_conn(struct halo_exec *ex, int peer)
+/* A schedule addressed a peer it has no connection to (no direct link): a forced
+ * HALO_ALGO that the topology cannot carry, e.g. ring or direct on a chain. */
+static haloResult_t engine_no_conn(struct halo_exec *ex)
 {
-    return halo_error(ex->comm, haloInternalError,
-                      "rank %d: the %s schedule needs a connection to rank %d, which this topology does not "
-                      "link directly; set HALO_ALGO=auto",
-                      ex->comm->rank, halo_coll_name(ex->op->coll), peer);
+    static const char *names[] = {"?", "ring", "direct", "p2p", "chain", "ring_bidir"};
+    unsigned a = ex->op->algo < sizeof(names) / sizeof(names[0]) ? ex->op->algo : 0;
+    return halo_error(ex->comm, haloInvalidUsage,
+                      "rank %d: %s with the %s algorithm needs a link this topology does not have (HALO_ALGO=%s "
+                      "on a chain?): unset HALO_ALGO so the schedule follows the links",
+                      ex->comm->rank, halo_coll_name(ex->op->coll), names[a], HALO_P_STR(&ex->comm->params, algo));
 }
 
 /* Pushes queued output of every connection of channel ch (tcp keeps frames that
@@ -171,7 +174,7 @@ haloResult_t engine_check_stall(struct halo_comm *comm, int ch, int peer, int64_
 haloResult_t engine_wait_slot(struct halo_exec *ex, struct halo_conn *c, void **buf, size_t *cap)
 {
     if (!c)
-        return engine_no_conn(ex, -1);
+        return engine_no_conn(ex);
     haloResult_t r = c->ops->send_slot(c, buf, cap);
     if (r != haloSuccess || *buf)
         return r;
@@ -214,7 +217,7 @@ haloResult_t engine_wait_frame(struct halo_exec *ex, struct halo_conn *c, const 
     size_t got;
     struct halo_sig sig;
     if (!c)
-        return engine_no_conn(ex, -1);
+        return engine_no_conn(ex);
     haloResult_t r = c->ops->recv_peek(c, buf, &got, &sig);
     if (r == haloSuccess && !*buf) {
         int64_t since = halo_now_us();
