@@ -34,9 +34,10 @@ extern const struct halo_transport_ops halo_ib_ops;
 
 /* What ib needs from the communicator's parameters and bootstrap; filled by comm init. */
 struct halo_ib_config {
-    struct halo_sockaddr addr; /* data interface IP to listen on (port 0: any free port) */
+    struct halo_sockaddr addr; /* IP to listen on (port 0: any free port): the data interface's,
+                                * or the wildcard (0.0.0.0 / ::) for every RDMA device, when
+                                * a rank has several links (chain, ring) */
     const char *hca;           /* HALO_IB_HCA, NCCL syntax ("mlx5_0:1,mlx5_1", "^irdma", "=rxe0"); "" = any */
-    int nchannels;             /* connections per peer */
     size_t slot_size;          /* payload bytes per slot (same on every rank) */
     int nslots;                /* slots per direction (same on every rank), 1..4096 */
     int64_t timeout_us;        /* connection setup bound (HALO_TIMEOUT_MS) */
@@ -72,11 +73,14 @@ int ib_device_of_addr(const struct halo_sockaddr *addr, char *dev, size_t devlen
 haloResult_t ib_listen_start(struct halo_comm *comm, const struct halo_ib_config *cfg, struct halo_ib **ib,
                              struct halo_ib_peer_info *me);
 /* peers[r]: rank r's all-gathered info, or NULL when rank r is not reached over ib
- * (self included). For every such peer and channel connects (to lower ranks) or
+ * (self included). For every such peer and channel 0..nchannels-1 connects (to lower ranks) or
  * accepts (from higher ones) and stores the connection in
- * conns[ch * nranks + peer]. On failure the connections made so far stay in
- * conns for the caller to close. */
-haloResult_t ib_connect_all(struct halo_ib *ib, const struct halo_ib_peer_info *const *peers,
+ * conns[ch * nranks + peer]. peers[r]->addr is where this rank connects: when rank
+ * r listens on the wildcard, the caller passes a copy whose addr holds r's IP on the
+ * link to r (the topology's choice) with r's listener port. Connections leave from
+ * this rank's listen IP, or by routing when that is the wildcard. On failure the
+ * connections made so far stay in conns for the caller to close. */
+haloResult_t ib_connect_all(struct halo_ib *ib, int nchannels, const struct halo_ib_peer_info *const *peers,
                             struct halo_conn **conns);
 /* Closes the listener and releases devices. NULL-safe; call after closing conns. */
 void ib_destroy(struct halo_ib *ib);

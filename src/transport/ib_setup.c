@@ -17,6 +17,8 @@
  *   both     ESTABLISHED; hi checks mac_s. ctx = "ib:<lo>:<hi>:<ch>:<job id hex>".
  * rdma_cm picks the RoCE v2 GID bound to the interface's IP whatever the table order.
  * The private data of a RoCE connect holds 56 bytes: struct ib_wire is exactly that.
+ * A listener bound to the wildcard serves every RDMA device (a rank with several
+ * links); each connection then finds its device when its id resolves or arrives.
  *
  * Ordering as in tcp: every rank connects to all lower ranks, then accepts from all
  * higher ones; a rank only waits on lower ones and rank 0 accepts at once, so this
@@ -77,6 +79,7 @@ _Static_assert(crypto_auth_hmacsha256_KEYBYTES == HALO_AUTH_KEY_BYTES, "HMAC key
 struct halo_ib {
     struct halo_comm *comm;
     int rank, nranks;
+    int nchannels;                 /* set by ib_connect_all */
     struct halo_ib_config cfg;
     uint8_t key[HALO_AUTH_KEY_BYTES];
     int have_key;
@@ -97,6 +100,12 @@ static int ib_rank(const struct halo_ib *ib)
 static const char *ib_addr_str(const struct halo_sockaddr *a, char *buf, size_t len)
 {
     return halo_sockaddr_str(a, buf, len);
+}
+
+static int ib_addr_is_any(const struct halo_sockaddr *a)
+{
+    static const uint8_t zero[16];
+    return memcmp(a->addr, zero, sizeof(zero)) == 0;
 }
 
 /* The address without its port, for messages about interfaces. */
@@ -169,6 +178,15 @@ static int ib_mac_ok(const struct halo_ib *ib, const uint8_t a[IB_MAC_BYTES], co
 }
 
 /* ---- devices ---- */
+
+/* "rxe0 port 1", or "any RDMA device" for a wildcard listener. */
+static const char *ib_where(const struct halo_ib *ib, char *buf, size_t len)
+{
+    if (!ib->me.dev[0])
+        return "any RDMA device";
+    snprintf(buf, len, "%s port %u", ib->me.dev, ib->me.port);
+    return buf;
+}
 
 static struct ib_dev *ib_dev_get(struct halo_ib *ib, struct ibv_context *ctx)
 {
@@ -285,6 +303,14 @@ static haloResult_t ib_listen_bind(struct halo_ib *ib)
                        strerror(errno));
     /* rdma_get_local_addr is inline: the bound address, with the port chosen. */
     halo_sockaddr_from(&ib->me.addr, rdma_get_local_addr(ib->listen_id));
+    if (ib_addr_is_any(&ib->cfg.addr)) { /* every device; each connection finds its own */
+        if (api->listen(ib->listen_id, IB_BACKLOG) != 0)
+            return ib_fail(ib, haloSystemError, "rdma_listen on %s: %s", addr, strerror(errno));
+        char where[80];
+        HLOG_INFO(HALO_SUB_NET, ib_rank(ib), "ib: listening on %s (any RDMA device)",
+                  ib_addr_str(&ib->me.addr, where, sizeof(where)));
+        return haloSuccess;
+    }
     if (!ib->listen_id->verbs)
         return ib_fail(ib, haloSystemError,
                        "no RDMA device is bound to interface %s (%s): `rdma link` shows which netdevs have one "
@@ -463,9 +489,33 @@ static struct ib_conn *ib_conn_new(struct halo_ib *ib, int peer, int ch, const s
     c->base.slot_size = ib->cfg.slot_size;
     c->nslots = ib->cfg.nslots;
     char addr[80];
-    snprintf(c->desc, sizeof(c->desc), "peer %d (%s, %s port %u) via %s port %u, channel %d", peer,
-             ib_addr_str(&pi->addr, addr, sizeof(addr)), pi->dev, pi->port, ib->me.dev, ib->me.port, ch);
+    int n = snprintf(c->desc, sizeof(c->desc), "peer %d (%s", peer, ib_addr_str(&pi->addr, addr, sizeof(addr)));
+    if (pi->dev[0])
+        n += snprintf(c->desc + n, sizeof(c->desc) - (size_t)n, " on %s port %u", pi->dev, pi->port);
+    snprintf(c->desc + n, sizeof(c->desc) - (size_t)n, "), channel %d", ch);
     return c;
+}
+
+/* The id found its device: check HALO_IB_HCA, take the device's PD, name it in the
+ * connection's description. */
+static haloResult_t ib_conn_bind_dev(struct halo_ib *ib, struct ib_conn *c, struct rdma_cm_id *id)
+{
+    const struct ib_api *api = ib_api();
+    const char *name = api->get_device_name(id->verbs->device);
+    if (!ib_hca_match(ib->cfg.hca, name, id->port_num))
+        return ib_conn_fail(c, haloInvalidArgument,
+                            "the route to it uses %s port %u, which HALO_IB_HCA=%s excludes: change HALO_IB_HCA or "
+                            "the addresses", name, id->port_num, ib->cfg.hca);
+    if (c->dev)
+        return c->dev->ctx == id->verbs
+                   ? haloSuccess
+                   : ib_conn_fail(c, haloSystemError, "the route to the peer moved to another RDMA device");
+    struct ib_dev *dev = ib_dev_get(ib, id->verbs);
+    if (!dev)
+        return ib_conn_fail(c, haloSystemError, "ibv_alloc_pd on %s: %s", name, strerror(errno));
+    size_t used = strlen(c->desc);
+    snprintf(c->desc + used, sizeof(c->desc) - used, ", local %s port %u", name, id->port_num);
+    return ib_conn_alloc(c, dev);
 }
 
 static void ib_wire_fill(const struct halo_ib *ib, const struct ib_conn *c, int kind, int to, struct ib_wire *w)
@@ -594,12 +644,15 @@ static int ib_resolve(struct halo_ib *ib, struct ib_conn *c, const struct halo_i
         snprintf(why, whylen, "rdma_create_id: %s", strerror(errno));
         return -1;
     }
+    /* From our listener's IP, so the bytes take that interface; from wherever the
+     * routing says when we listen on every device. */
     struct halo_sockaddr src = ib->me.addr;
     src.port = 0;
     struct sockaddr_storage s, d;
     halo_sockaddr_to(&src, &s);
     halo_sockaddr_to(&pi->addr, &d);
-    if (api->resolve_addr(c->id, (struct sockaddr *)&s, (struct sockaddr *)&d, IB_RESOLVE_MS) != 0) {
+    struct sockaddr *sp = ib_addr_is_any(&src) ? NULL : (struct sockaddr *)&s;
+    if (api->resolve_addr(c->id, sp, (struct sockaddr *)&d, IB_RESOLVE_MS) != 0) {
         snprintf(why, whylen, "rdma_resolve_addr: %s", strerror(errno));
         return -1;
     }
@@ -615,17 +668,8 @@ static int ib_resolve(struct halo_ib *ib, struct ib_conn *c, const struct halo_i
 /* Memory (first attempt only) and a QP on the resolved id. */
 static haloResult_t ib_connect_prepare(struct halo_ib *ib, struct ib_conn *c)
 {
-    haloResult_t r;
-    if (!c->dev) {
-        struct ib_dev *dev = ib_dev_get(ib, c->id->verbs);
-        if (!dev)
-            return ib_conn_fail(c, haloSystemError, "ibv_alloc_pd: %s", strerror(errno));
-        if ((r = ib_conn_alloc(c, dev)) != haloSuccess)
-            return r;
-    } else if (c->dev->ctx != c->id->verbs) {
-        return ib_conn_fail(c, haloSystemError, "the route to the peer moved to another RDMA device");
-    }
-    return ib_conn_qp(c, c->id);
+    haloResult_t r = ib_conn_bind_dev(ib, c, c->id);
+    return r != haloSuccess ? r : ib_conn_qp(c, c->id);
 }
 
 /* One attempt: resolve, QP, connect with the REQ, check the REP. *retry is set
@@ -735,7 +779,7 @@ static int ib_req_check(struct halo_ib *ib, const struct halo_ib_peer_info *cons
         return IB_REJ_UNEXPECTED;
     }
     if (w->to != ib->rank || w->from <= ib->rank || w->from >= ib->nranks || !peers[w->from] ||
-        w->channel >= ib->cfg.nchannels) {
+        w->channel >= ib->nchannels) {
         snprintf(why, whylen, "unexpected request from rank %d to rank %d, channel %u", w->from, w->to, w->channel);
         return IB_REJ_UNEXPECTED;
     }
@@ -779,7 +823,9 @@ static int ib_on_request(struct halo_ib *ib, struct rdma_cm_event *ev, const str
         reason = IB_REJ_UNEXPECTED;
     }
     if (reason != 0) {
-        HLOG_WARN(HALO_SUB_NET, ib->rank, "ib: refused a connection on %s: %s", ib->me.dev, why);
+        char where[48];
+        HLOG_WARN(HALO_SUB_NET, ib->rank, "ib: refused a connection on %s: %s", ib_where(ib, where, sizeof(where)),
+                  why);
         ib_reject(ib, ev->id, &req, reason);
         return -1; /* the caller destroys the id after the ack */
     }
@@ -788,8 +834,7 @@ static int ib_on_request(struct halo_ib *ib, struct rdma_cm_event *ev, const str
         conns[slot] = NULL;
     }
     struct ib_conn *c = ib_conn_new(ib, req.from, req.channel, peers[req.from]);
-    struct ib_dev *dev = c ? ib_dev_get(ib, ev->id->verbs) : NULL;
-    if (!c || !dev || ib_conn_alloc(c, dev) != haloSuccess || ib_conn_qp(c, ev->id) != haloSuccess) {
+    if (!c || ib_conn_bind_dev(ib, c, ev->id) != haloSuccess || ib_conn_qp(c, ev->id) != haloSuccess) {
         ib_reject(ib, ev->id, &req, IB_REJ_RESOURCES);
         if (c && c->qp)
             api->destroy_qp(ev->id);
@@ -851,10 +896,10 @@ static int ib_on_conn_event(struct halo_ib *ib, struct ib_conn *c, enum rdma_cm_
 static haloResult_t ib_accept_timeout(struct halo_ib *ib, const struct halo_ib_peer_info *const *peers,
                                       struct halo_conn **conns, int expected, int done)
 {
-    char missing[256] = "";
+    char missing[256] = "", where[48];
     size_t used = 0;
     for (int p = ib->rank + 1; p < ib->nranks && used + 16 < sizeof(missing); p++)
-        for (int ch = 0; peers[p] && ch < ib->cfg.nchannels; ch++) {
+        for (int ch = 0; peers[p] && ch < ib->nchannels; ch++) {
             struct ib_conn *c = (struct ib_conn *)conns[ch * ib->nranks + p];
             if (!c || !c->established) {
                 used += (size_t)snprintf(missing + used, sizeof(missing) - used, "%s%d", used ? "," : "", p);
@@ -863,20 +908,21 @@ static haloResult_t ib_accept_timeout(struct halo_ib *ib, const struct halo_ib_p
         }
     char addr[80];
     return ib_fail(ib, haloRemoteError,
-                   "timed out after %.1f s waiting for ib connections (%d of %d arrived) on %s (%s port %u); "
+                   "timed out after %.1f s waiting for ib connections (%d of %d arrived) on %s (%s); "
                    "missing: ranks %s. Are they running, and does RDMA reach this address from their hosts "
                    "(`ib_write_bw -R`)? Raise HALO_TIMEOUT_MS if they are only slow",
                    (double)ib->cfg.timeout_us / 1e6, done, expected, ib_addr_str(&ib->me.addr, addr, sizeof(addr)),
-                   ib->me.dev, ib->me.port, missing);
+                   ib_where(ib, where, sizeof(where)), missing);
 }
 
 static haloResult_t ib_accept_all(struct halo_ib *ib, const struct halo_ib_peer_info *const *peers,
                                   struct halo_conn **conns, int64_t deadline)
 {
     const struct ib_api *api = ib_api();
+    char where[48];
     int expected = 0, done = 0;
     for (int p = ib->rank + 1; p < ib->nranks; p++)
-        expected += peers[p] ? ib->cfg.nchannels : 0;
+        expected += peers[p] ? ib->nchannels : 0;
     while (done < expected) {
         struct rdma_cm_event *ev;
         if (ib_cm_wait(ib->listen_ch, deadline, &ev) != 0) {
@@ -896,19 +942,23 @@ static haloResult_t ib_accept_all(struct halo_ib *ib, const struct halo_ib_peer_
         struct ib_conn *c = ev->id && ev->id->context != ib ? ev->id->context : NULL;
         api->ack_cm_event(ev);
         if (t == RDMA_CM_EVENT_DEVICE_REMOVAL && !c)
-            return ib_fail(ib, haloSystemError, "the RDMA device %s was removed while connecting", ib->me.dev);
+            return ib_fail(ib, haloSystemError, "the RDMA device (%s) was removed while connecting",
+                           ib_where(ib, where, sizeof(where)));
         if (c)
             done += ib_on_conn_event(ib, c, t, conns);
     }
     return haloSuccess;
 }
 
-haloResult_t ib_connect_all(struct halo_ib *ib, const struct halo_ib_peer_info *const *peers,
+haloResult_t ib_connect_all(struct halo_ib *ib, int nchannels, const struct halo_ib_peer_info *const *peers,
                             struct halo_conn **conns)
 {
+    if (nchannels < 1 || nchannels > 0xffff)
+        return ib_fail(ib, haloInternalError, "ib_connect_all: %d channels", nchannels);
+    ib->nchannels = nchannels;
     int64_t deadline = halo_now_us() + ib->cfg.timeout_us;
     for (int p = 0; p < ib->rank; p++) {
-        for (int ch = 0; peers[p] && ch < ib->cfg.nchannels; ch++) {
+        for (int ch = 0; peers[p] && ch < ib->nchannels; ch++) {
             haloResult_t r = ib_connect_one(ib, peers[p], p, ch, deadline, &conns[ch * ib->nranks + p]);
             if (r != haloSuccess)
                 return r;

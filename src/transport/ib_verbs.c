@@ -282,7 +282,7 @@ haloResult_t ib_listen_start(struct halo_comm *comm, const struct halo_ib_config
                       ib_no_headers);
 }
 
-haloResult_t ib_connect_all(struct halo_ib *ib, const struct halo_ib_peer_info *const *peers,
+haloResult_t ib_connect_all(struct halo_ib *ib, int nchannels, const struct halo_ib_peer_info *const *peers,
                             struct halo_conn **conns)
 {
     return haloInternalError;

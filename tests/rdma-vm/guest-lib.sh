@@ -1,0 +1,105 @@
+# guest-lib.sh — helpers for scripts that run inside a Soft-RoCE test VM (sourced,
+# /bin/sh). The VM is a chroot into the host's read-only root: /tmp is writable,
+# nothing else is. HALO_VMID comes from the kernel command line.
+#
+#   rig_rxe_veth ADDR        veth0/veth1 pair, ADDR on veth0, rxe0 on veth0 (one VM,
+#                            several processes on one RDMA device)
+#   rig_rxe_eth ADDR [DEV]   ADDR on eth0 (or DEV), rxe0 on it (one VM = one host)
+#   check NAME CMD...        runs CMD, prints "PASS: NAME" or "FAIL: NAME (status N)"
+#                            with the tail of its output; counts failures
+#   retry SECONDS CMD...     reruns CMD every 0.5 s until it succeeds or time is up
+#   perf_server / perf_client  ib_write_bw with the rig's common flags
+#   perf_gbits FILE          Gbit/s average from an ib_write_bw client's output
+#   result NAME              the best gbits= value of the "RESULT NAME ..." lines
+#   rig_finish               prints the tally; exits 1 if a check failed
+
+rig_failures=0
+rig_passes=0
+RIG_TMP=${RIG_TMP:-/tmp/rig}
+mkdir -p "$RIG_TMP"
+
+rig_log() { echo "rig: $*"; }
+
+rig_rxe_on() {
+    # rdma_rxe sends from the initial network namespace: one rxe per host, not per netns.
+    rdma link add rxe0 type rxe netdev "$1" || return 1
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        rdma link show rxe0/1 2>/dev/null | grep -q "state ACTIVE" && return 0
+        sleep 0.2
+    done
+    echo "rxe0 on $1 did not become ACTIVE:"; rdma link show
+    return 1
+}
+
+rig_rxe_veth() {
+    ip link add veth0 type veth peer name veth1 &&
+        ip addr add "$1" dev veth0 &&
+        ip link set veth0 up && ip link set veth1 up &&
+        rig_rxe_on veth0
+}
+
+rig_rxe_eth() {
+    dev=${2:-eth0}
+    ip addr add "$1" dev "$dev" && ip link set "$dev" up && rig_rxe_on "$dev"
+}
+
+check() {
+    name=$1; shift
+    out=$RIG_TMP/check.$$.out
+    t0=$(date +%s)
+    "$@" > "$out" 2>&1
+    st=$?
+    t1=$(date +%s)
+    if [ $st -eq 0 ]; then
+        rig_passes=$((rig_passes + 1))
+        echo "PASS: $name ($((t1 - t0)) s)"
+        grep '^RESULT' "$out" | tee -a "$RIG_TMP/results" | sed 's/^/      /'
+    else
+        rig_failures=$((rig_failures + 1))
+        echo "FAIL: $name (status $st after $((t1 - t0)) s); its last output:"
+        tail -n 25 "$out" | sed 's/^/      | /'
+    fi
+    rm -f "$out"
+    return $st
+}
+
+retry() {
+    limit=$1; shift
+    end=$(( $(date +%s) + limit ))
+    while :; do
+        "$@" && return 0
+        st=$?
+        [ "$(date +%s)" -lt "$end" ] || return $st
+        sleep 0.5
+    done
+}
+
+# -F: do not fail on CPU frequency checks (meaningless in a VM);
+# --report_gbits: Gbit/s (10^9 bit/s), the unit the ratio is printed in.
+PERF_FLAGS="-d rxe0 -F --report_gbits"
+
+perf_server() {
+    # shellcheck disable=SC2086
+    timeout 120 ib_write_bw $PERF_FLAGS "$@"
+}
+
+perf_client() {
+    # shellcheck disable=SC2086
+    timeout 60 ib_write_bw $PERF_FLAGS "$@"
+}
+
+# Average bandwidth column of the result row (first column = message size).
+perf_gbits() {
+    awk '$1 ~ /^[0-9]+$/ && NF >= 5 { v = $4 } END { if (v == "") exit 1; print v }' "$1"
+}
+
+result() {
+    sed -n "s/^RESULT $1 .*gbits=\([0-9.]*\).*/\1/p" "$RIG_TMP/results" 2>/dev/null |
+        awk 'NR == 1 || $1 > m { m = $1 } END { if (NR) print m }'
+}
+
+rig_finish() {
+    echo "rig: vm$HALO_VMID: $rig_passes passed, $rig_failures failed"
+    [ "$rig_failures" -eq 0 ]
+    exit $?
+}

@@ -1,0 +1,130 @@
+#!/bin/bash
+# run-vm.sh — boots one Soft-RoCE test VM, runs a script in it, powers it off.
+#
+# Usage: run-vm.sh [options] SCRIPT
+#   --build DIR        where the initramfs and per-run files go (default
+#                      $HALO_RDMA_VM_BUILD or /var/tmp/haloccl-rdma-vm); must be
+#                      visible in the guest, so not under /tmp, /run or /dev
+#   --vmid N           identity of the VM (kernel command line vmid=N, $HALO_VMID in
+#                      the script, MAC addresses); default 1
+#   --nic listen:PORT  add a virtio NIC joined to a qemu socket netdev listening on
+#   --nic connect:PORT 127.0.0.1:PORT, or connecting to one (waits up to 60 s for the
+#                      listener); repeat for more NICs (eth0, eth1, ... in order)
+#   --smp N --mem MB   VM size (default 1 CPU, 1024 MB)
+#   --timeout S        hard limit for the whole VM run (default 300)
+#   --cwd DIR          directory the script starts in (default: the current one)
+#   --log FILE         full console log (default BUILD/vm<N>.log)
+#
+# The VM runs Debian's kernel under TCG (a nested KVM guest hangs on these
+# machines) with the host's root shared read-only over 9p and chrooted into, so the
+# script runs the host's binaries, this project's build tree included. SCRIPT runs
+# with /bin/sh as root; its output is printed here with a "[vmN] " prefix. /tmp in
+# the guest is the guest's own tmpfs.
+#
+# Exit status: the script's own exit status; 124 when the VM ran past --timeout;
+# 2 when the VM could not be started or did not report (the reason is printed).
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=${HALO_RDMA_VM_BUILD:-/var/tmp/haloccl-rdma-vm}
+vmid=1 smp=1 mem=1024 limit=300 cwd=$(pwd) log="" script=""
+nics=()
+
+die() { echo "run-vm.sh: $*" >&2; exit 2; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --build) build=$2; shift 2 ;;
+        --vmid) vmid=$2; shift 2 ;;
+        --nic) nics+=("$2"); shift 2 ;;
+        --smp) smp=$2; shift 2 ;;
+        --mem) mem=$2; shift 2 ;;
+        --timeout) limit=$2; shift 2 ;;
+        --cwd) cwd=$2; shift 2 ;;
+        --log) log=$2; shift 2 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        -*) die "unknown option $1" ;;
+        *) [ -z "$script" ] || die "one SCRIPT only"; script=$1; shift ;;
+    esac
+done
+[ -n "$script" ] || die "usage: run-vm.sh [options] SCRIPT (see --help)"
+[ -r "$script" ] || die "cannot read script $script"
+case "$vmid" in ''|*[!0-9]*) die "--vmid must be a number 0..255" ;; esac
+[ "$vmid" -le 255 ] || die "--vmid must be a number 0..255"
+
+qemu=$(command -v qemu-system-x86_64) ||
+    die "qemu-system-x86_64 not found: install the packages in $here/packages.txt"
+mkdir -p "$build" || die "cannot create build dir $build"
+build=$(cd "$build" && pwd)
+case "$build/" in
+    /tmp/*|/run/*|/dev/*|/proc/*|/sys/*)
+        die "build dir $build is hidden in the guest (its /tmp, /run, /dev are its own); use --build elsewhere" ;;
+esac
+case "$cwd/" in
+    /tmp/*|/run/*|/dev/*|/proc/*|/sys/*) cwd=/ ;;
+esac
+
+boot=$("$here/mkinitramfs.sh" "$build") || die "could not build the initramfs (see above)"
+kernel=$(echo "$boot" | sed -n 's/^KERNEL=//p')
+initrd=$(echo "$boot" | sed -n 's/^INITRD=//p')
+
+# The guest reads the script from the shared root: copy it where the guest sees it.
+rundir=$(mktemp -d "$build/run-vm$vmid.XXXXXX") || die "cannot create a run dir in $build"
+trap 'rm -rf "$rundir"' EXIT
+cp "$script" "$rundir/script.sh"
+[ -n "$log" ] || log=$build/vm$vmid.log
+
+netargs=(-nic none)  # no default NIC: only the cables asked for
+i=0
+for nic in "${nics[@]}"; do
+    mode=${nic%%:*} port=${nic#*:}
+    case "$mode" in listen|connect) ;; *) die "--nic takes listen:PORT or connect:PORT, not $nic" ;; esac
+    case "$port" in ''|*[!0-9]*) die "--nic $nic: bad port" ;; esac
+    if [ "$mode" = connect ]; then
+        # qemu gives up at once if nobody listens yet: wait for the peer VM's qemu.
+        for _ in $(seq 600); do
+            ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && break
+            sleep 0.1
+        done
+        ss -Hltn "sport = :$port" 2>/dev/null | grep -q . ||
+            die "nothing listens on 127.0.0.1:$port after 60 s (is the peer VM running?)"
+    fi
+    mac=$(printf '52:54:00:4c:%02x:%02x' "$vmid" "$i")
+    netargs+=(-netdev "socket,id=n$i,$mode=127.0.0.1:$port"
+              -device "virtio-net-pci,netdev=n$i,mac=$mac,romfile=")
+    i=$((i + 1))
+done
+
+cmdline="console=ttyS0 panic=-1 quiet loglevel=3 mitigations=off vmid=$vmid"
+cmdline+=" halo_script=$rundir/script.sh halo_cwd=$cwd"
+
+SECONDS=0
+timeout --kill-after=10 "$limit" "$qemu" \
+    -accel tcg -cpu max -smp "$smp" -m "$mem" \
+    -nographic -no-reboot \
+    -kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
+    -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+    "${netargs[@]}" </dev/null 2>&1 |
+    tr -d '\r' | sed -u 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' | tee "$log" |
+    awk -v p="[vm$vmid] " '
+        /HALO-VM-EXIT vmid=/ { on = 0 }
+        on && $0 != "" { print p $0; fflush() }
+        /HALO-VM-BEGIN vmid=/ { on = 1 }
+        /HALO-VM: / { print p $0; fflush() }'
+qrc=${PIPESTATUS[0]}
+secs=$SECONDS
+
+exitline=$(grep -ao "HALO-VM-EXIT vmid=$vmid rc=[0-9]*" "$log" | tail -1)
+if [ -n "$exitline" ]; then
+    rc=${exitline##*rc=}
+    echo "[vm$vmid] exit status $rc after ${secs}s (console log: $log)"
+    exit "$rc"
+fi
+if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+    echo "[vm$vmid] TIMEOUT: the VM ran past ${limit}s; last console lines ($log):" >&2
+    tail -n 15 "$log" | sed "s/^/[vm$vmid]   /" >&2
+    exit 124
+fi
+echo "[vm$vmid] the VM ended (qemu status $qrc) without reporting the script's status; last console lines ($log):" >&2
+tail -n 25 "$log" | sed "s/^/[vm$vmid]   /" >&2
+exit 2

@@ -1,0 +1,159 @@
+#!/bin/bash
+# run.sh — the Soft-RoCE rig's entry point (ctest rdma_vm_smoke, .ci/run).
+#
+# Usage: run.sh [--build DIR] [--pair-bin PATH] [--unit-bin PATH] [--only one|two] [--bw BYTES]
+#   --build DIR      initramfs cache, logs and per-run files (default
+#                    $HALO_RDMA_VM_BUILD or /var/tmp/haloccl-rdma-vm); must not be
+#                    under /tmp, /run or /dev (the guests mount their own there)
+#   --pair-bin PATH  tests/transport/test_ib_pair, run in both rigs when given
+#   --unit-bin PATH  tests/transport/test_ib_unit, run in rig (a) when given (device
+#                    checks, and the memlock message under `ulimit -l 64`)
+#   --only one|two   run only rig (a) or (b)
+#   --bw BYTES       message size of the throughput comparison in rig (a)
+#                    (default 4194304; 0 = skip it)
+#
+# (a) One VM (-smp 2): rxe0 on a veth pair; ib_write_bw with -R (rdma_cm) and
+#     without between two processes; test_ib_pair between two processes; then
+#     test_ib_pair vs ib_write_bw -R at --bw bytes, printing the ratio.
+# (b) Two VMs (-smp 1 each) joined by a qemu socket netdev (one cable): rxe0 on eth0
+#     in each, ib_write_bw -R between them, test_ib_pair across them.
+#
+# Exit status: 0 all passed; 1 something failed, or the VMs cannot start here (no
+# qemu, no kernel image: CI must fail rather than skip silently); 77 only when
+# HALO_RDMA_VM=skip asks to skip explicitly.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=${HALO_RDMA_VM_BUILD:-/var/tmp/haloccl-rdma-vm}
+pair_bin="" unit_bin="" only="" bw=4194304
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --build) build=$2; shift 2 ;;
+        --pair-bin) pair_bin=$2; shift 2 ;;
+        --unit-bin) unit_bin=$2; shift 2 ;;
+        --only) only=$2; shift 2 ;;
+        --bw) bw=$2; shift 2 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 1 ;;
+    esac
+done
+
+if [ "${HALO_RDMA_VM:-}" = skip ]; then
+    echo "SKIP: rdma-vm rig skipped because HALO_RDMA_VM=skip"
+    exit 77
+fi
+
+# ---- can the VMs start here? Say exactly what is missing. ----
+missing=()
+command -v qemu-system-x86_64 >/dev/null || missing+=("qemu-system-x86_64 (package qemu-system-x86)")
+ls /boot/vmlinuz-* >/dev/null 2>&1 || missing+=("a kernel image /boot/vmlinuz-* (package linux-image-amd64)")
+ls -d /lib/modules/*/kernel/drivers/infiniband/sw/rxe >/dev/null 2>&1 ||
+    missing+=("the rdma_rxe module under /lib/modules (package linux-image-amd64)")
+[ -x /bin/busybox ] || command -v busybox >/dev/null || missing+=("busybox (package busybox-static)")
+command -v ib_write_bw >/dev/null || missing+=("ib_write_bw (package perftest)")
+command -v rdma >/dev/null || missing+=("the rdma tool (package iproute2)")
+[ -e /usr/lib/x86_64-linux-gnu/libibverbs.so.1 ] || ldconfig -p 2>/dev/null | grep -q libibverbs.so.1 ||
+    missing+=("libibverbs.so.1 (packages ibverbs-providers, rdma-core)")
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "FAIL: the Soft-RoCE VMs cannot run on this machine; missing:"
+    printf '  - %s\n' "${missing[@]}"
+    echo "Install the packages in $here/packages.txt (as root: apt-get install \$(grep -v '^#' $here/packages.txt))."
+    echo "To skip this test on purpose, set HALO_RDMA_VM=skip."
+    exit 1
+fi
+for b in "$pair_bin" "$unit_bin"; do
+    if [ -n "$b" ] && [ ! -x "$b" ]; then
+        echo "FAIL: $b is not an executable (build it first)"
+        exit 1
+    fi
+done
+abspath() { [ -z "$1" ] || echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+pair_bin=$(abspath "$pair_bin")
+unit_bin=$(abspath "$unit_bin")
+mkdir -p "$build" || { echo "FAIL: cannot create $build"; exit 1; }
+build=$(cd "$build" && pwd)
+case "$build/" in
+    /tmp/*|/run/*|/dev/*)
+        # The guests mount their own /tmp, /run and /dev: files there are invisible.
+        echo "note: $build is hidden inside the VMs; using /var/tmp/haloccl-rdma-vm-$(id -u) instead"
+        build=/var/tmp/haloccl-rdma-vm-$(id -u)
+        mkdir -p "$build" || { echo "FAIL: cannot create $build"; exit 1; } ;;
+esac
+
+# The guests read these scripts from the host's root over 9p.
+wrapper() { # NAME GUEST_SCRIPT
+    local f=$build/$1.sh
+    {
+        echo "export RIG_DIR='$here' PAIR_BIN='$pair_bin' UNIT_BIN='$unit_bin'"
+        echo "export RIG_BW_SIZE='$([ "$bw" != 0 ] && echo "$bw")'"
+        echo "export RIG_BW_ITERS='${RIG_BW_ITERS:-10}' RIG_BW_ROUNDS='${RIG_BW_ROUNDS:-2}' RIG_PAIR_BIG='${RIG_PAIR_BIG:-64}'"
+        echo ". '$here/$2'"
+    } > "$f"
+    echo "$f"
+}
+
+# A free TCP port on loopback for a qemu socket netdev.
+free_port() {
+    local p
+    for _ in $(seq 50); do
+        p=$((20000 + RANDOM % 30000))
+        ss -Hltn "sport = :$p" 2>/dev/null | grep -q . || { echo $p; return 0; }
+    done
+    return 1
+}
+
+vm_pids=()
+cleanup() { for p in "${vm_pids[@]}"; do kill "$p" 2>/dev/null; done; }
+trap cleanup EXIT INT TERM
+
+results=()
+failed=0
+
+rig_one() {
+    echo "=== (a) one VM: rxe0 on a veth pair, processes on one RDMA device ==="
+    SECONDS=0
+    "$here/run-vm.sh" --build "$build" --vmid 1 --smp 2 --mem 2048 --timeout 420 --log "$build/one-vm1.log" "$(wrapper one guest-one.sh)"
+    local st=$?
+    local verdict=PASS
+    [ $st -eq 0 ] || { verdict="FAIL (status $st)"; failed=1; }
+    results+=("(a) one VM, rxe0 on veth0 ............. $verdict in ${SECONDS} s")
+}
+
+rig_two() {
+    echo "=== (b) two VMs joined by a qemu socket netdev, one rxe0 each ==="
+    local port
+    port=$(free_port) || { results+=("(b) two VMs: FAIL (no free port)"); failed=1; return; }
+    local w
+    w=$(wrapper two guest-two.sh)
+    SECONDS=0
+    "$here/run-vm.sh" --build "$build" --vmid 1 --smp 1 --mem 1024 --timeout 420 --log "$build/two-vm1.log" --nic "listen:$port" "$w" &
+    local p1=$!
+    vm_pids+=($p1)
+    "$here/run-vm.sh" --build "$build" --vmid 2 --smp 1 --mem 1024 --timeout 420 --log "$build/two-vm2.log" --nic "connect:$port" "$w" &
+    local p2=$!
+    vm_pids+=($p2)
+    wait $p1; local s1=$?
+    wait $p2; local s2=$?
+    vm_pids=()
+    local verdict=PASS
+    if [ $s1 -ne 0 ] || [ $s2 -ne 0 ]; then verdict="FAIL (vm1 status $s1, vm2 status $s2)"; failed=1; fi
+    results+=("(b) two VMs, socket netdev cable ...... $verdict in ${SECONDS} s")
+}
+
+# Build the initramfs once up front, so two VMs starting at once do not race on it.
+"$here/mkinitramfs.sh" "$build" >/dev/null || { echo "FAIL: could not build the initramfs"; exit 1; }
+
+[ "$only" = two ] || rig_one
+[ "$only" = one ] || rig_two
+
+echo "=== rdma-vm summary ==="
+printf '  %s\n' "${results[@]}"
+[ -n "$pair_bin" ] || echo "  (test_ib_pair not run: no --pair-bin given)"
+[ -n "$unit_bin" ] || echo "  (test_ib_unit not run: no --unit-bin given)"
+if [ $failed -ne 0 ]; then
+    echo "rdma-vm: FAILED (console logs: $build/vm*.log)"
+    exit 1
+fi
+echo "rdma-vm: all passed"
+exit 0
