@@ -6,7 +6,8 @@
 # machine is shared and absolute numbers move from minute to minute.
 set -u
 B=${1:-build/bin}
-SIZES=(-b 8 -e 64m -f 8)
+SIZES=(-b 8 -e 8)
+SWEEP=(-b 64 -e 64m -f 4)
 MPI="mpirun --allow-run-as-root --oversubscribe -np 2 --mca pml ob1"
 
 echo "== raw: busy-polled TCP ping-pong, 8 B"
@@ -20,9 +21,13 @@ if command -v iperf3 >/dev/null; then
 fi
 echo "== OpenMPI shared memory (vader)"
 $MPI --mca btl vader,self "$B/mpi_allreduce_bw" "${SIZES[@]}"
+$MPI --mca btl vader,self "$B/mpi_allreduce_bw" "${SWEEP[@]}" | grep -v '^#' 
 echo "== haloccl shm"
 HALO_TRANSPORT=shm "$B/allreduce_bw" -n 2 "${SIZES[@]}" -c 0 -w 3
+HALO_TRANSPORT=shm "$B/allreduce_bw" -n 2 "${SWEEP[@]}" -c 0 -w 3 | grep -v '^#' 
 echo "== OpenMPI tcp (loopback)"
 $MPI --mca btl tcp,self --mca btl_tcp_if_include lo "$B/mpi_allreduce_bw" "${SIZES[@]}"
+$MPI --mca btl tcp,self --mca btl_tcp_if_include lo "$B/mpi_allreduce_bw" "${SWEEP[@]}" | grep -v '^#' 
 echo "== haloccl tcp (loopback)"
 HALO_TRANSPORT=tcp HALO_SOCKET_IFNAME=lo "$B/allreduce_bw" -n 2 "${SIZES[@]}" -c 0 -w 3
+HALO_TRANSPORT=tcp HALO_SOCKET_IFNAME=lo "$B/allreduce_bw" -n 2 "${SWEEP[@]}" -c 0 -w 3 | grep -v '^#' 

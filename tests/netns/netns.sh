@@ -218,8 +218,10 @@ rate_limit() {   # RATE | off
     [ "$NETNS_SWITCHED" = 1 ] && spaces+=("$(netns_ns dsw)")
     if [ "$rate" != off ]; then
         bits=$(netns_rate_bits "$rate")
-        burst=$((bits / 8 / 1000))            # 1 ms worth of bytes ...
-        [ "$burst" -ge 16384 ] || burst=16384 # ... but at least a few packets
+        # 4 ms worth of bytes, at least 64 KiB: with a smaller bucket the shaper
+        # needs a wake-up per few packets and the CPU, not the rate, sets the pace
+        burst=$((bits / 8 / 250))
+        [ "$burst" -ge 65536 ] || burst=65536
     fi
     for ns in "${spaces[@]}"; do
         for ifn in $(netns_data_ifaces "$ns"); do
