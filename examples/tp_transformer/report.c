@@ -83,7 +83,7 @@ static int cmp_double(const void *a, const void *b)
 
 /* Median of the recorded allreduce durations: on a shared machine the mean carries
  * the outliers of preemption, the median the typical call. */
-static double median_allreduce(const tpt_phase *d)
+static double median_of(const tpt_phase *d, const double *each)
 {
     long n = d->allreduces < d->ar_cap ? d->allreduces : d->ar_cap;
     double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof(double)), med;
@@ -91,7 +91,7 @@ static double median_allreduce(const tpt_phase *d)
         free(v);
         return 0.0;
     }
-    memcpy(v, d->ar_each, (size_t)n * sizeof(double));
+    memcpy(v, each, (size_t)n * sizeof(double));
     qsort(v, (size_t)n, sizeof(double), cmp_double);
     med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
     free(v);
@@ -106,7 +106,17 @@ static void report_decode_bytes(const tpt_result *r, const tpt_phase *d, int dim
     double per_tok = (double)d->ar_bytes / d->steps, ars = (double)d->allreduces / d->steps;
     printf("  per token: %.0f allreduces of %d values (%d B each) = %.0f B payload; %.1f us per allreduce "
            "(median %.1f us)\n", ars, dim, dim * wire_bytes, per_tok,
-           1e6 * d->ar_s / (d->allreduces ? d->allreduces : 1), 1e6 * median_allreduce(d));
+           1e6 * d->ar_s / (d->allreduces ? d->allreduces : 1), 1e6 * median_of(d, d->ar_each));
+    if (d->same_clock) {
+        long n = d->allreduces < d->ar_cap ? d->allreduces : d->ar_cap;
+        double sum = 0;
+        for (long i = 0; i < n; i++)
+            sum += d->ar_after_last[i];
+        printf("  of which after the last rank arrived: %.1f us per allreduce (median %.1f us) = %.3f ms per "
+               "token; the rest is waiting for slower ranks (compare with allreduce_bw at %d B)\n",
+               1e6 * sum / (n ? n : 1), 1e6 * median_of(d, d->ar_after_last), 1e3 * sum / d->steps,
+               dim * wire_bytes);
+    }
     printf("  sent per rank per token: %.0f B by a ring (2(N-1)/N x payload), %.0f B by one-shot direct "
            "((N-1) x payload)\n", per_tok * 2.0 * (N - 1) / N, per_tok * (N - 1));
     printf("  for scale: the same syncs in distributed-llama's q80 format (34 B per 32 values) = %.0f B\n",

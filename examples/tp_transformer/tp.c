@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "weights.h"
 
@@ -84,8 +85,10 @@ static int link_allreduce(void *ctx, float *buf, size_t count)
     double t0 = tpt_now();
     haloResult_t res = haloAllReduce(data, data, count, l->bf16 ? haloBfloat16 : haloFloat32, haloSum, l->comm, NULL);
     double dt = tpt_now() - t0;
-    if (l->phase->allreduces < l->phase->ar_cap)
+    if (l->phase->allreduces < l->phase->ar_cap) {
         l->phase->ar_each[l->phase->allreduces] = dt;
+        l->phase->ar_enter[l->phase->allreduces] = t0;
+    }
     l->phase->ar_s += dt;
     l->phase->allreduces++;
     l->phase->ar_bytes += count * (l->bf16 ? 2u : 4u);
@@ -139,6 +142,8 @@ static int rank_setup(const tpt_options *o, tpt_model *m, tpt_state *s, tpt_resu
     r->rank_stats = calloc((size_t)r->nranks * 4, sizeof(double));
     r->decode.ar_cap = 2L * m->cfg.layers * o->gen;
     r->decode.ar_each = calloc((size_t)r->decode.ar_cap, sizeof(double));
+    r->decode.ar_enter = calloc((size_t)r->decode.ar_cap, sizeof(double));
+    r->decode.ar_after_last = calloc((size_t)r->decode.ar_cap, sizeof(double));
     l->wire = malloc(P * (size_t)m->cfg.dim * sizeof(uint16_t));
     if (!r->tokens || !r->logits || !r->rank_stats || !r->decode.ar_each || !l->wire ||
         tpt_state_alloc(s, m, o->prompt_tokens) != 0) {
@@ -205,6 +210,33 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
     return h;
 }
 
+/* Splits each decode allreduce's time on rank 0 into waiting for the last rank to
+ * arrive and the collective itself (exit minus the last arrival), which is what
+ * allreduce_bw measures. Entry times are comparable only when every rank reads the
+ * same CLOCK_MONOTONIC, i.e. runs on this host. */
+static int split_waiting(tpt_result *r, tp_link *l)
+{
+    tpt_phase *d = &r->decode;
+    long k = d->allreduces < d->ar_cap ? d->allreduces : d->ar_cap;
+    double host = (double)gethostid(), *hosts = calloc((size_t)r->nranks, sizeof(double));
+    double *all = calloc((size_t)r->nranks * (size_t)(k > 0 ? k : 1), sizeof(double));
+    haloResult_t res = hosts && all ? haloAllGather(&host, hosts, 1, haloFloat64, l->comm, NULL) : haloSystemError;
+    if (res == haloSuccess && k > 0)
+        res = haloAllGather(d->ar_enter, all, (size_t)k, haloFloat64, l->comm, NULL);
+    d->same_clock = res == haloSuccess;
+    for (int q = 0; q < r->nranks && hosts; q++)
+        d->same_clock &= hosts[q] == host;
+    for (long i = 0; d->same_clock && i < k; i++) {
+        double last = all[i];
+        for (int q = 1; q < r->nranks; q++)
+            last = all[(size_t)q * (size_t)k + (size_t)i] > last ? all[(size_t)q * (size_t)k + (size_t)i] : last;
+        d->ar_after_last[i] = d->ar_enter[i] + d->ar_each[i] - last;
+    }
+    free(hosts);
+    free(all);
+    return res == haloSuccess ? 0 : link_failed(l, "haloAllGather", res);
+}
+
 /* Untimed: compares every rank's fingerprint and gathers every rank's timings. */
 static int summarize(const tpt_model *m, tpt_result *r, tp_link *l)
 {
@@ -223,7 +255,9 @@ static int summarize(const tpt_model *m, tpt_result *r, tp_link *l)
     for (int i = 0; i < r->nranks; i++)
         r->ranks_agree &= prints[i] == r->fingerprint;
     free(prints);
-    return res == haloSuccess ? 0 : link_failed(l, "haloAllGather", res);
+    if (res != haloSuccess)
+        return link_failed(l, "haloAllGather", res);
+    return split_waiting(r, l);
 }
 
 static int rank_run(const tpt_options *o, tpt_model *m, tpt_state *s, tpt_result *r, tp_link *l)
@@ -243,6 +277,8 @@ static void result_free(tpt_result *r)
     free(r->logits);
     free(r->rank_stats);
     free(r->decode.ar_each);
+    free(r->decode.ar_enter);
+    free(r->decode.ar_after_last);
 }
 
 int tpt_run_rank(const tpt_options *o, haloComm_t comm)

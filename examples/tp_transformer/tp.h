@@ -20,7 +20,10 @@ typedef struct {
     uint64_t ar_bytes, ag_bytes; /* payload handed to those calls (count * element size) */
     int steps;                   /* positions run (prefill) or decode steps */
     double *ar_each;             /* duration of each allreduce (decode only), [ar_cap] */
+    double *ar_enter;            /* when each allreduce was entered (CLOCK_MONOTONIC s) */
+    double *ar_after_last;       /* rank 0: exit minus the last rank's entry, same clock only */
     long ar_cap;
+    int same_clock;              /* every rank on this host: entry times are comparable */
 } tpt_phase;
 
 typedef struct {
