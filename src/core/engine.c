@@ -80,13 +80,14 @@ static haloResult_t engine_no_conn(struct halo_exec *ex)
 }
 
 /* Pushes queued output of every connection of channel ch (tcp keeps frames that
- * did not fit in the socket buffer). Called while waiting for anything: a rank
- * waiting on its left neighbour must keep feeding its right one, or a ring of
- * three can stall on bytes held by the rank that waits. */
+ * did not fit in the socket buffer; ib holds back a credit update while the
+ * previous one is in flight). Called while waiting for anything: a rank waiting on
+ * its left neighbour must keep feeding its right one, or a ring of three can stall
+ * on bytes (or credits) held by the rank that waits. */
 haloResult_t engine_flush_channel(struct halo_comm *comm, int ch, int *pending)
 {
     *pending = 0;
-    if (!comm->has_tcp)
+    if (!comm->has_tcp && !comm->has_ib)
         return haloSuccess;
     for (int p = 0; p < comm->nranks; p++) {
         struct halo_conn *c = comm->conns[ch * comm->nranks + p];
@@ -287,22 +288,41 @@ haloResult_t prim_recv(struct halo_exec *ex, int from, void *dst, size_t bytes)
     return engine_release(c);
 }
 
-haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to, void *dst, size_t bytes)
-{
-    struct halo_conn *rc = engine_conn(ex->comm, ex->ch, from), *sc = engine_conn(ex->comm, ex->ch, to);
+/* The common first half of the forwarding primitives: the frame from `from` and a
+ * free slot towards `to`, both in hand. */
+struct prim_fwd {
+    struct halo_conn *rc, *sc;
     const void *in;
     void *out;
+};
+
+static haloResult_t prim_fwd_begin(struct halo_exec *ex, int from, int to, size_t bytes, struct prim_fwd *f)
+{
     size_t cap;
-    haloResult_t r = engine_wait_frame(ex, rc, &in, bytes);
-    if (r == haloSuccess)
-        r = engine_wait_slot(ex, sc, &out, &cap);
+    f->rc = engine_conn(ex->comm, ex->ch, from);
+    f->sc = engine_conn(ex->comm, ex->ch, to);
+    haloResult_t r = engine_wait_frame(ex, f->rc, &f->in, bytes);
+    return r == haloSuccess ? engine_wait_slot(ex, f->sc, &f->out, &cap) : r;
+}
+
+/* Posts the slot, then returns the frame: the next rank can start earlier. */
+static haloResult_t prim_fwd_end(struct halo_exec *ex, struct prim_fwd *f, size_t bytes)
+{
+    haloResult_t r = engine_post(ex, f->sc, bytes);
+    return r == haloSuccess ? engine_release(f->rc) : r;
+}
+
+haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to, void *dst, size_t bytes)
+{
+    struct prim_fwd f;
+    haloResult_t r = prim_fwd_begin(ex, from, to, bytes, &f);
     if (r != haloSuccess)
         return r;
-    memcpy(out, in, bytes);
-    if ((r = engine_post(ex, sc, bytes)) != haloSuccess)
+    memcpy(f.out, f.in, bytes);
+    if ((r = engine_post(ex, f.sc, bytes)) != haloSuccess)
         return r;
-    memcpy(dst, in, bytes);
-    return engine_release(rc);
+    memcpy(dst, f.in, bytes); /* after posting: the next rank is already copying */
+    return engine_release(f.rc);
 }
 
 static void engine_finish(struct halo_exec *ex, void *buf, size_t n, int final)
@@ -313,39 +333,25 @@ static void engine_finish(struct halo_exec *ex, void *buf, size_t n, int final)
 
 haloResult_t prim_recv_reduce_send(struct halo_exec *ex, int from, int to, const void *src, size_t n)
 {
-    struct halo_conn *rc = engine_conn(ex->comm, ex->ch, from), *sc = engine_conn(ex->comm, ex->ch, to);
-    size_t bytes = n * ex->esize, cap;
-    const void *in;
-    void *out;
-    haloResult_t r = engine_wait_frame(ex, rc, &in, bytes);
-    if (r == haloSuccess)
-        r = engine_wait_slot(ex, sc, &out, &cap);
+    struct prim_fwd f;
+    haloResult_t r = prim_fwd_begin(ex, from, to, n * ex->esize, &f);
     if (r != haloSuccess)
         return r;
-    halo_reduce(out, in, src, n, ex->op->dtype, ex->op->op);
-    if ((r = engine_post(ex, sc, bytes)) != haloSuccess)
-        return r;
-    return engine_release(rc);
+    halo_reduce(f.out, f.in, src, n, ex->op->dtype, ex->op->op);
+    return prim_fwd_end(ex, &f, n * ex->esize);
 }
 
 haloResult_t prim_recv_reduce_copy_send(struct halo_exec *ex, int from, int to, const void *src, void *dst,
                                         size_t n, int final)
 {
-    struct halo_conn *rc = engine_conn(ex->comm, ex->ch, from), *sc = engine_conn(ex->comm, ex->ch, to);
-    size_t bytes = n * ex->esize, cap;
-    const void *in;
-    void *out;
-    haloResult_t r = engine_wait_frame(ex, rc, &in, bytes);
-    if (r == haloSuccess)
-        r = engine_wait_slot(ex, sc, &out, &cap);
+    struct prim_fwd f;
+    haloResult_t r = prim_fwd_begin(ex, from, to, n * ex->esize, &f);
     if (r != haloSuccess)
         return r;
-    halo_reduce(dst, in, src, n, ex->op->dtype, ex->op->op);
+    halo_reduce(dst, f.in, src, n, ex->op->dtype, ex->op->op);
     engine_finish(ex, dst, n, final);
-    memcpy(out, dst, bytes);
-    if ((r = engine_post(ex, sc, bytes)) != haloSuccess)
-        return r;
-    return engine_release(rc);
+    memcpy(f.out, dst, n * ex->esize);
+    return prim_fwd_end(ex, &f, n * ex->esize);
 }
 
 haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, const void *src, void *dst, size_t n,
