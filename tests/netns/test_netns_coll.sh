@@ -98,6 +98,34 @@ check_colls() {   # TOPO
     ok "$1: collectives correct; cables $c B, management $m B"
 }
 
+expect_pick() {   # TOPO -> algorithm the cost model must pick at 8 KiB and at 16 MiB
+    case $1 in
+    pair) echo "direct direct" ;;
+    chain*) echo "chain chain" ;;
+    ring4) echo "ring ring_bidir" ;;
+    triangle3) echo "direct ring_bidir" ;;
+    switch4) echo "direct ring" ;;
+    esac
+}
+
+# The algorithm picked under HALO_ALGO=auto (logged at INFO, subsystem COLL) is the
+# one the alpha-beta model predicts fastest for this topology and size.
+check_pick() {   # TOPO
+    local want small large size algo got
+    read -r small large <<<"$(expect_pick "$1")"
+    for size in 8k 16m; do
+        algo=$small
+        [ "$size" = 16m ] && algo=$large
+        if ! job pick 120 HALO_DEBUG=INFO HALO_DEBUG_SUBSYS=COLL -- "$BIN/allreduce_bw" -b $size -e $size -w 1 -i 1 -c 1; then
+            fail "$1: allreduce $size failed: $(tail -2 "$WORK/pick.0")"
+            continue
+        fi
+        got=$(grep -o "allreduce of [0-9]* bytes: [a-z_]* algorithm" "$WORK/pick.0" | awk -v b=$(numfmt --from=iec "${size^^}") '$3 == b { print $5 }' | head -1)
+        [ "$got" = "$algo" ] || { fail "$1: allreduce of $size used '$got', the model says $algo"; continue; }
+    done
+    ok "$1: auto picks $small at 8 KiB and $large at 16 MiB"
+}
+
 check_cable_down_at_start() {
     cluster_up chain4 >/dev/null || { fail "cluster_up chain4"; return; }
     cable_down h1 h2
@@ -126,6 +154,7 @@ for topo in "${TOPOS[@]}"; do
     cluster_up "$topo" >/dev/null || { fail "cluster_up $topo"; continue; }
     check_topo "$topo"
     check_colls "$topo"
+    check_pick "$topo"
 done
 if [ "${NETNS_FAULTS:-1}" = 1 ]; then
     check_cable_down_at_start
