@@ -77,6 +77,7 @@ struct halo_comm {
 
     int nchannels;             /* connected channels */
     int has_tcp;               /* some peer is reached over tcp */
+    int has_ib;                /* some peer is reached over ib */
     size_t slot_size_shm, slot_size_tcp;
     int nslots;
     /* conns[ch * nranks + peer]; NULL for self */
