@@ -760,7 +760,11 @@ static int root_done(const struct boot_root *root, int64_t now)
                 return 0;
         return 1;
     }
-    return root->nranks && root->nconnected == 0 && (root->njoined == root->nranks || root->fail_frame);
+    /* A failed job keeps serving until every rank has joined or the join deadline
+     * passed (root_check_job stops it then): a rank that joins after the others
+     * failed and left still gets the failure frame with the reason, instead of
+     * timing out against a root that went away. */
+    return root->nranks && root->nconnected == 0 && root->njoined == root->nranks;
 }
 
 static int conn_reading(const struct boot_conn *c)

@@ -5,11 +5,12 @@
  * Creation, on every rank:
  *   1. check arguments, load parameters, connect to the bootstrap root (proving
  *      the job secret);
- *   2. open the tcp data listener, all-gather peer info (host identity, pid, cores,
- *      listen address, agreed sizes);
- *   3. classify every peer (self / shm on this host / tcp), create this rank's shm
- *      segment, barrier, map the peers' segments and connect tcp, barrier, unlink
- *      the segment name.
+ *   2. open the tcp data listener and, when ib may be used, the rdma_cm one
+ *      (comm_ib.c), all-gather peer info (host identity, pid, cores, listen
+ *      addresses, agreed sizes);
+ *   3. classify every peer (self / shm on this host / ib / tcp; the topology may
+ *      change remote ones), create this rank's shm segment, barrier, map the
+ *      peers' segments, connect tcp then ib, barrier, unlink the segment name.
  * A failure on any rank is relayed through the bootstrap so the others fail
  * promptly instead of waiting for the timeout.
  */
@@ -27,6 +28,7 @@
 #include "bootstrap.h"
 #include "engine.h"
 #include "error.h"
+#include "ib.h"
 #include "log.h"
 #include "reduce.h"
 #include "shm.h"
@@ -174,6 +176,8 @@ static void comm_free(struct halo_comm *comm)
     }
     shm_destroy(comm);
     tcp_destroy(comm);
+    ib_destroy(comm->ib); /* after its connections were closed above */
+    comm->ib = NULL;
     comm_topo_destroy(comm);
     bootstrap_close(comm->bs);
     for (int c = 0; c < HALO_MAX_CHANNELS; c++)
@@ -231,8 +235,8 @@ static haloResult_t comm_apply_params(struct halo_comm *comm, const haloConfig_t
         return halo_error(comm, haloInvalidArgument, "rank %d: %s", comm->rank, err);
     const struct halo_params *p = &comm->params;
     const char *tr = HALO_P_STR(p, transport);
-    if (strcmp(tr, "auto") && strcmp(tr, "shm") && strcmp(tr, "tcp"))
-        return halo_error(comm, haloInvalidArgument, "HALO_TRANSPORT=\"%s\": expected auto, shm or tcp", tr);
+    if (strcmp(tr, "auto") && strcmp(tr, "shm") && strcmp(tr, "tcp") && strcmp(tr, "ib"))
+        return halo_error(comm, haloInvalidArgument, "HALO_TRANSPORT=\"%s\": expected auto, shm, tcp or ib", tr);
     const char *algo = HALO_P_STR(p, algo);
     if (strcmp(algo, "auto") && strcmp(algo, "ring") && strcmp(algo, "direct") && strcmp(algo, "chain") &&
         strcmp(algo, "ring_bidir"))
@@ -274,7 +278,7 @@ static haloResult_t comm_apply_params(struct halo_comm *comm, const haloConfig_t
 
 static int comm_transport_code(const char *tr)
 {
-    return strcmp(tr, "shm") == 0 ? 1 : strcmp(tr, "tcp") == 0 ? 2 : 0;
+    return strcmp(tr, "shm") == 0 ? 1 : strcmp(tr, "tcp") == 0 ? 2 : strcmp(tr, "ib") == 0 ? 3 : 0;
 }
 
 static void comm_fill_info(struct halo_comm *comm, struct halo_peer_info *me)
@@ -328,18 +332,25 @@ static haloResult_t comm_classify_peers(struct halo_comm *comm)
         peer->local_index = local ? comm->nlocal++ : -1;
         if (p == comm->rank)
             comm->local_rank = peer->local_index;
+        int ib = 0;
+        haloResult_t r = p != comm->rank ? comm_ib_classify(comm, p, local, &ib) : haloSuccess;
+        if (r != haloSuccess)
+            return r;
         if (p == comm->rank)
             peer->kind = HALO_TR_SELF;
+        else if (ib)
+            peer->kind = HALO_TR_IB;
         else if (local && strcmp(tr, "tcp") != 0)
             peer->kind = HALO_TR_SHM;
         else if (!local && strcmp(tr, "shm") == 0)
             return halo_error(comm, haloInvalidUsage,
                               "rank %d: HALO_TRANSPORT=shm but rank %d runs on another host (%s): shm only joins "
-                              "ranks of one host; use auto or tcp",
+                              "ranks of one host; use auto, tcp or ib",
                               comm->rank, p, peer->info.hostname);
         else
             peer->kind = HALO_TR_TCP;
         comm->has_tcp |= peer->kind == HALO_TR_TCP;
+        comm->has_ib |= peer->kind == HALO_TR_IB;
     }
     for (int p = 0; p < comm->nranks; p++) {
         int nl = 0;
@@ -358,6 +369,42 @@ static haloResult_t comm_classify_peers(struct halo_comm *comm)
         comm->ring[p] = p;
     comm->ring_pos = comm->rank;
     return haloSuccess;
+}
+
+static const char *comm_kind_name(enum halo_transport_kind k)
+{
+    switch (k) {
+    case HALO_TR_SELF: return "self";
+    case HALO_TR_SHM: return "shm";
+    case HALO_TR_TCP: return "tcp";
+    case HALO_TR_IB: return "ib";
+    case HALO_TR_NONE: return "none (no direct link)";
+    }
+    return "?";
+}
+
+/* One INFO line per peer: the transport chosen and where it connects. */
+static void comm_log_peers(struct halo_comm *comm)
+{
+    if (!halo_log_enabled(HALO_LOG_INFO, HALO_SUB_INIT))
+        return;
+    for (int p = 0; p < comm->nranks; p++) {
+        const struct halo_peer *peer = &comm->peers[p];
+        char addr[80] = "";
+        if (peer->kind == HALO_TR_TCP || peer->kind == HALO_TR_IB) {
+            struct halo_sockaddr a = peer->kind == HALO_TR_IB ? peer->info.ib.addr : peer->info.tcp_listen;
+            if (peer->has_link) {
+                a.family = peer->data_addr.family;
+                memcpy(a.addr, peer->data_addr.addr, sizeof(a.addr));
+                a.scope_id = peer->data_addr.scope_id;
+            }
+            halo_sockaddr_str(&a, addr, sizeof(addr));
+        }
+        if (p != comm->rank)
+            HLOG_INFO(HALO_SUB_INIT, comm->rank, "peer %d (%s) via %s%s%s%s%s", p, peer->info.hostname,
+                      comm_kind_name(peer->kind), addr[0] ? " " : "", addr, peer->has_link ? " from " : "",
+                      peer->has_link ? peer->data_ifname : "");
+    }
 }
 
 static haloResult_t comm_alloc_tables(struct halo_comm *comm)
@@ -394,6 +441,8 @@ static haloResult_t comm_connect(struct halo_comm *comm)
         r = shm_connect_all(comm);
     if (r == haloSuccess && comm->nranks > 1)
         r = tcp_connect_all(comm);
+    if (r == haloSuccess && comm->has_ib)
+        r = comm_ib_connect(comm);
     if (r == haloSuccess)
         r = bootstrap_barrier(comm->bs);
     if (r == haloSuccess)
@@ -415,6 +464,8 @@ static haloResult_t comm_setup(struct halo_comm *comm, const haloUniqueId *id)
     comm_fill_info(comm, &infos[comm->rank]);
     if (comm->nranks > 1)
         r = tcp_listen_start(comm, &infos[comm->rank]);
+    if (r == haloSuccess && comm->nranks > 1)
+        r = comm_ib_listen(comm, &infos[comm->rank]);
     if (r == haloSuccess)
         r = bootstrap_allgather(comm->bs, infos, sizeof(*infos));
     for (int p = 0; r == haloSuccess && p < comm->nranks; p++)
@@ -426,6 +477,8 @@ static haloResult_t comm_setup(struct halo_comm *comm, const haloUniqueId *id)
         r = comm_classify_peers(comm);
     if (r == haloSuccess)
         r = comm_topo_setup(comm);
+    if (r == haloSuccess)
+        comm_log_peers(comm);
     if (r == haloSuccess)
         r = comm_connect(comm);
     return r;

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "haloccl.h"
+#include "ib.h"
 #include "param.h"
 #include "socket.h"
 #include "topo_cost.h"
@@ -26,14 +27,22 @@
 
 struct halo_bootstrap;
 struct halo_conn;
+struct halo_ib;
 struct halo_shm;
 struct halo_tcp;
 struct halo_workers;
 struct topo_graph;
 
 /* NONE: another host with no direct data link (not a neighbour on a chain or
- * ring); the schedules chosen for such topologies never address it. */
-enum halo_transport_kind { HALO_TR_SELF = 0, HALO_TR_SHM = 1, HALO_TR_TCP = 2, HALO_TR_NONE = 3 };
+ * ring); the schedules chosen for such topologies never address it. IB: RDMA
+ * (verbs over rdma_cm), see src/transport/ib.h. */
+enum halo_transport_kind {
+    HALO_TR_SELF = 0,
+    HALO_TR_SHM = 1,
+    HALO_TR_TCP = 2,
+    HALO_TR_NONE = 3,
+    HALO_TR_IB = 4
+};
 
 /* What each rank tells the others at init (all-gathered over the bootstrap). Plain
  * data, no pointers. */
@@ -50,6 +59,7 @@ struct halo_peer_info {
     int32_t transport_req;     /* HALO_TRANSPORT as parsed (must agree) */
     struct halo_sockaddr tcp_listen; /* data listener */
     char tcp_ifname[32];
+    struct halo_ib_peer_info ib; /* rdma_cm listener; ib.active = 0 when ib is not used */
 };
 
 struct halo_peer {
@@ -57,7 +67,8 @@ struct halo_peer {
     enum halo_transport_kind kind;
     int local_index;           /* index among ranks of the same host, -1 if remote */
     int has_link;              /* the topology chose the addresses below */
-    struct halo_sockaddr data_addr; /* tcp: where to connect (the peer's end of our link) */
+    struct halo_sockaddr data_addr; /* tcp, ib: where to connect (the peer's end of our link,
+                                     * with its tcp or ib listener's port) */
     struct halo_sockaddr data_src;  /* tcp: our end of the link, bound before connect */
     char data_ifname[32];           /* our interface on that link */
 };
@@ -86,6 +97,7 @@ struct halo_comm {
     struct halo_bootstrap *bs;
     struct halo_shm *shm;
     struct halo_tcp *tcp;
+    struct halo_ib *ib;        /* NULL when this rank does not listen over ib */
     struct halo_workers *workers;
 
     struct topo_graph *topo;   /* NULL when every rank is on this host */
@@ -124,5 +136,19 @@ size_t comm_slot_size(const struct halo_comm *comm, int peer);
  * topology class and each remote peer's data addresses or HALO_TR_NONE. */
 haloResult_t comm_topo_setup(struct halo_comm *comm);
 void comm_topo_destroy(struct halo_comm *comm);
+
+/* The ib transport in creation (comm_ib.c; order and rules there). */
+/* Before the all-gather, after tcp_listen_start: fills me->ib (ib.active = 0 when
+ * this rank does not listen over ib). Fails only when HALO_TRANSPORT=ib. */
+haloResult_t comm_ib_listen(struct halo_comm *comm, struct halo_peer_info *me);
+/* *use = 1 when peer p is reached over ib (before the topology); fails when ib was
+ * asked for and p does not listen over ib. */
+haloResult_t comm_ib_classify(struct halo_comm *comm, int p, int local, int *use);
+/* auto, remote peer p (HALO_TR_IB or HALO_TR_TCP) on link li of g: ib only where both
+ * ends of the link have an ACTIVE RDMA port; a fallback to tcp on a link with an
+ * RDMA device is logged at WARN with the reason. */
+void comm_ib_link(struct halo_comm *comm, const struct topo_graph *g, int li, int p);
+/* After tcp_connect_all: connects every HALO_TR_IB peer on every channel. */
+haloResult_t comm_ib_connect(struct halo_comm *comm);
 
 #endif

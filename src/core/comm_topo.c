@@ -160,7 +160,9 @@ static int topo_parse_addr(const char *text, uint16_t port, struct halo_sockaddr
     return 0;
 }
 
-/* Remote peers: the link between our hosts gives both ends' addresses. */
+/* Remote peers: the link between our hosts gives both ends' addresses (the port:
+ * the peer's tcp or ib listener's). In auto, the link's RDMA ports then decide
+ * between ib and tcp (comm_ib_link). */
 static void topo_assign_peer(struct halo_comm *comm, struct topo_graph *g, int p)
 {
     struct halo_peer *peer = &comm->peers[p];
@@ -172,13 +174,17 @@ static void topo_assign_peer(struct halo_comm *comm, struct topo_graph *g, int p
     }
     const struct topo_link *l = &g->links[li];
     int mine = l->host[0] == hme ? 0 : 1;
-    if (topo_parse_addr(l->addr[1 - mine], peer->info.tcp_listen.port, &peer->data_addr) != 0 ||
+    uint16_t port = peer->kind == HALO_TR_IB ? peer->info.ib.addr.port : peer->info.tcp_listen.port;
+    if (topo_parse_addr(l->addr[1 - mine], port, &peer->data_addr) != 0 ||
         topo_parse_addr(l->addr[mine], 0, &peer->data_src) != 0) {
         peer->kind = HALO_TR_NONE;
         return;
     }
     snprintf(peer->data_ifname, sizeof(peer->data_ifname), "%s", l->ifname[mine]);
     peer->has_link = 1;
+    comm_ib_link(comm, g, li, p);
+    if (peer->kind == HALO_TR_TCP) /* auto may have moved it off ib */
+        peer->data_addr.port = peer->info.tcp_listen.port;
 }
 
 static void topo_apply(struct halo_comm *comm, struct topo_graph *g)
@@ -193,11 +199,13 @@ static void topo_apply(struct halo_comm *comm, struct topo_graph *g)
         if (g->rank_order[i] == comm->rank)
             comm->ring_pos = i;
     }
-    comm->has_tcp = 0;
+    comm->has_tcp = comm->has_ib = 0;
     for (int p = 0; p < comm->nranks; p++) {
-        if (comm->peers[p].kind == HALO_TR_TCP)
+        enum halo_transport_kind k = comm->peers[p].kind;
+        if ((k == HALO_TR_TCP || k == HALO_TR_IB) && comm->peers[p].local_index < 0)
             topo_assign_peer(comm, g, p);
         comm->has_tcp |= comm->peers[p].kind == HALO_TR_TCP;
+        comm->has_ib |= comm->peers[p].kind == HALO_TR_IB;
     }
 }
 

@@ -120,6 +120,9 @@ int topo_probe_listen(const char *addr, int *port, char *err, size_t errlen)
     return fd;
 }
 
+/* Longest echo session after an accept (the client's own probe bound is 1 s). */
+#define TOPO_ECHO_SESSION_MS 2000
+
 int topo_probe_serve_one(int listen_fd, int timeout_ms, char *err, size_t errlen)
 {
     double deadline = topo_now_us() + timeout_ms * 1e3;
@@ -132,6 +135,11 @@ int topo_probe_serve_one(int listen_fd, int timeout_ms, char *err, size_t errlen
         return -1;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* The echoes get their own bound from the accept: a peer that connected late in
+     * the accept window must not be cut off (it sees a reset and the link is
+     * dropped as unusable; seen between TCG VMs with 100 ms windows). A client that
+     * goes silent still ends the session. */
+    deadline = topo_now_us() + (timeout_ms > TOPO_ECHO_SESSION_MS ? timeout_ms : TOPO_ECHO_SESSION_MS) * 1e3;
     while (topo_io_full(fd, &seq, sizeof(seq), 0, deadline) == 0)
         if (topo_io_full(fd, &seq, sizeof(seq), 1, deadline) != 0)
             break;

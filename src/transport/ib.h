@@ -171,6 +171,7 @@ struct ib_dev {
     char name[32];
     _Atomic int fatal;            /* IBV_EVENT_DEVICE_FATAL seen (atomic: channel threads) */
     _Atomic unsigned port_down;   /* bit p: IBV_EVENT_PORT_ERR on port p (atomic) */
+    unsigned ports_logged;        /* bit p: port p described at INFO (setup thread only) */
     struct ib_dev *next;
 };
 

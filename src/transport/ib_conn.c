@@ -473,6 +473,28 @@ static haloResult_t ib_recv_release(struct halo_conn *hc)
     return haloSuccess;
 }
 
+/* Frames already posted need nothing more from this rank: the NIC (or rxe's
+ * kernel side) moves them and RC delivers them. What can be held back is a credit
+ * update: recv_release keeps one credit write in flight, and the newer count goes
+ * out only when this connection's CQ is polled. A rank waiting on another
+ * connection must still send it, or a ring whose ranks all wait to send right
+ * can stall on credits their right neighbours owe them. Pending while owed. */
+static haloResult_t ib_flush(struct halo_conn *hc, int *pending)
+{
+    struct ib_conn *c = ib_conn_of(hc);
+    *pending = 0;
+    if (c->failed != haloSuccess)
+        return c->failed;
+    if (c->credit_sent == c->rx_tail)
+        return haloSuccess;
+    int n;
+    haloResult_t r = ib_poll(c, &n); /* a completed credit write posts the newer count */
+    if (r == haloSuccess && !c->credit_inflight && c->credit_sent != c->rx_tail)
+        r = ib_post_credit(c);
+    *pending = r == haloSuccess && c->credit_sent != c->rx_tail;
+    return r;
+}
+
 static void ib_dereg(struct ibv_mr *mr)
 {
     if (mr)
@@ -538,6 +560,7 @@ const struct halo_transport_ops halo_ib_ops = {
     .recv_peek = ib_recv_peek,
     .recv_release = ib_recv_release,
     .progress = ib_progress,
+    .flush = ib_flush,
     .close = ib_close,
 };
 

@@ -283,6 +283,42 @@ static haloResult_t ib_listen_describe(struct halo_ib *ib)
     return haloSuccess;
 }
 
+/* A wildcard listener serves every device: HALO_IB_HCA must leave at least one
+ * ACTIVE port, or no connection could ever be made. Says which ports exist. */
+static haloResult_t ib_listen_check_hca(struct halo_ib *ib)
+{
+    const struct ib_api *api = ib_api();
+    if (!ib->cfg.hca[0])
+        return haloSuccess;
+    int n = 0, ok = 0;
+    char seen[200] = "";
+    struct ibv_context **ctxs = api->get_devices(&n);
+    for (int i = 0; ctxs && i < n && !ok; i++) {
+        struct ibv_device_attr da;
+        if (api->query_device(ctxs[i], &da) != 0)
+            continue;
+        const char *dev = api->get_device_name(ctxs[i]->device);
+        for (int p = 1; p <= da.phys_port_cnt && !ok; p++) {
+            struct ibv_port_attr pa;
+            memset(&pa, 0, sizeof(pa));
+            if (api->query_port(ctxs[i], (uint8_t)p, &pa) != 0)
+                continue;
+            ok = pa.state == IBV_PORT_ACTIVE && ib_hca_match(ib->cfg.hca, dev, p);
+            size_t used = strlen(seen);
+            snprintf(seen + used, sizeof(seen) - used, "%s%s:%d %s", used ? ", " : "", dev, p,
+                     api->port_state_str(pa.state));
+        }
+    }
+    if (ctxs)
+        api->free_devices(ctxs);
+    if (ok)
+        return haloSuccess;
+    return ib_fail(ib, haloInvalidArgument,
+                   "HALO_IB_HCA=%s matches no ACTIVE RDMA port on this host (ports here: %s): fix HALO_IB_HCA "
+                   "(NCCL syntax: mlx5_0:1,irdma; ^ excludes; = exact) or unset it",
+                   ib->cfg.hca, seen[0] ? seen : "none");
+}
+
 static haloResult_t ib_listen_bind(struct halo_ib *ib)
 {
     const struct ib_api *api = ib_api();
@@ -304,6 +340,9 @@ static haloResult_t ib_listen_bind(struct halo_ib *ib)
     /* rdma_get_local_addr is inline: the bound address, with the port chosen. */
     halo_sockaddr_from(&ib->me.addr, rdma_get_local_addr(ib->listen_id));
     if (ib_addr_is_any(&ib->cfg.addr)) { /* every device; each connection finds its own */
+        haloResult_t r = ib_listen_check_hca(ib);
+        if (r != haloSuccess)
+            return r;
         if (api->listen(ib->listen_id, IB_BACKLOG) != 0)
             return ib_fail(ib, haloSystemError, "rdma_listen on %s: %s", addr, strerror(errno));
         char where[80];
@@ -496,6 +535,29 @@ static struct ib_conn *ib_conn_new(struct halo_ib *ib, int peer, int ch, const s
     return c;
 }
 
+/* Device, port, GID, MTU and speed at INFO, once per port: with a wildcard
+ * listener they are only known when the first connection's id finds its device. */
+static void ib_port_log(struct halo_ib *ib, struct ib_dev *dev, struct rdma_cm_id *id)
+{
+    const struct ib_api *api = ib_api();
+    unsigned bit = 1u << (id->port_num & 31);
+    if ((dev->ports_logged & bit) || !halo_log_enabled(HALO_LOG_INFO, HALO_SUB_NET))
+        return;
+    dev->ports_logged |= bit;
+    struct ibv_port_attr pa;
+    memset(&pa, 0, sizeof(pa));
+    if (api->query_port(id->verbs, id->port_num, &pa) != 0)
+        return;
+    char gid[64], speed[64], src[80];
+    const union ibv_gid *sgid = &id->route.addr.addr.ibaddr.sgid;
+    struct halo_sockaddr a;
+    halo_sockaddr_from(&a, rdma_get_local_addr(id));
+    HLOG_INFO(HALO_SUB_NET, ib_rank(ib), "ib: using %s port %u for %s: GID %s (index %d), MTU %d (max %d), %s",
+              dev->name, id->port_num, ib_ip_str(&a, src, sizeof(src)), ib_gid_str(sgid, gid, sizeof(gid)),
+              ib_gid_index(id->verbs, id->port_num, sgid), ib_mtu_bytes(pa.active_mtu), ib_mtu_bytes(pa.max_mtu),
+              ib_port_speed_str(&pa, speed, sizeof(speed)));
+}
+
 /* The id found its device: check HALO_IB_HCA, take the device's PD, name it in the
  * connection's description. */
 static haloResult_t ib_conn_bind_dev(struct halo_ib *ib, struct ib_conn *c, struct rdma_cm_id *id)
@@ -513,6 +575,7 @@ static haloResult_t ib_conn_bind_dev(struct halo_ib *ib, struct ib_conn *c, stru
     struct ib_dev *dev = ib_dev_get(ib, id->verbs);
     if (!dev)
         return ib_conn_fail(c, haloSystemError, "ibv_alloc_pd on %s: %s", name, strerror(errno));
+    ib_port_log(ib, dev, id);
     size_t used = strlen(c->desc);
     snprintf(c->desc + used, sizeof(c->desc) - used, ", local %s port %u", name, id->port_num);
     return ib_conn_alloc(c, dev);

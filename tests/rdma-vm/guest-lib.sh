@@ -10,7 +10,11 @@
 #   retry SECONDS CMD...     reruns CMD every 0.5 s until it succeeds or time is up
 #   perf_server / perf_client  ib_write_bw with the rig's common flags
 #   perf_gbits FILE          Gbit/s average from an ib_write_bw client's output
+#   halo_gbits FILE          out-of-place busbw of the last size of a perf/ tool's
+#                            --json output, in Gbit/s (the tools print GB/s)
 #   result NAME              the best gbits= value of the "RESULT NAME ..." lines
+#   ratio OURS THEIRS TARGET prints "RATIO OURS / THEIRS ..." from their results,
+#                            with the target (a fraction) met or not
 #   rig_finish               prints the tally; exits 1 if a check failed
 
 rig_failures=0
@@ -57,7 +61,7 @@ check() {
     else
         rig_failures=$((rig_failures + 1))
         echo "FAIL: $name (status $st after $((t1 - t0)) s); its last output:"
-        tail -n 25 "$out" | sed 's/^/      | /'
+        tail -n "${RIG_TAIL:-25}" "$out" | sed 's/^/      | /'
     fi
     rm -f "$out"
     return $st
@@ -93,9 +97,25 @@ perf_gbits() {
     awk '$1 ~ /^[0-9]+$/ && NF >= 5 { v = $4 } END { if (v == "") exit 1; print v }' "$1"
 }
 
+halo_gbits() {
+    sed -n 's/.*"oop_busbw":\([0-9.]*\).*/\1/p' "$1" | tail -n 1 |
+        awk '{ printf "%.4f\n", $1 * 8 } END { if (NR == 0) exit 1 }'
+}
+
 result() {
     sed -n "s/^RESULT $1 .*gbits=\([0-9.]*\).*/\1/p" "$RIG_TMP/results" 2>/dev/null |
         awk 'NR == 1 || $1 > m { m = $1 } END { if (NR) print m }'
+}
+
+ratio() {
+    ours=$(result "$1") theirs=$(result "$2")
+    if [ -z "$ours" ] || [ -z "$theirs" ]; then
+        echo "RATIO $1 / $2: not measured (a run above failed)"
+        return 0
+    fi
+    echo "RATIO $1 / $2 at ${RIG_BW_SIZE:-?} bytes (best of ${RIG_BW_ROUNDS:-2}): $ours / $theirs Gbit/s =" \
+        "$(awk -v a="$ours" -v b="$theirs" -v t="$3" 'BEGIN {
+            r = (b > 0) ? a / b : 0; printf "%.2f (target >= %.2f: %s)", r, t, ((r >= t) ? "met" : "NOT met") }')"
 }
 
 rig_finish() {

@@ -1,22 +1,30 @@
 #!/bin/bash
 # run.sh — the Soft-RoCE rig's entry point (ctest rdma_vm_smoke, .ci/run).
 #
-# Usage: run.sh [--build DIR] [--pair-bin PATH] [--unit-bin PATH] [--only one|two] [--bw BYTES]
+# Usage: run.sh [--build DIR] [--pair-bin PATH] [--unit-bin PATH] [--bin-dir DIR] [--only one|two]
+#               [--bw BYTES]
 #   --build DIR      initramfs cache, logs and per-run files (default
 #                    $HALO_RDMA_VM_BUILD or /var/tmp/haloccl-rdma-vm); must not be
 #                    under /tmp, /run or /dev (the guests mount their own there)
 #   --pair-bin PATH  tests/transport/test_ib_pair, run in both rigs when given
 #   --unit-bin PATH  tests/transport/test_ib_unit, run in rig (a) when given (device
 #                    checks, and the memlock message under `ulimit -l 64`)
+#   --bin-dir DIR    a build directory's bin/ (test_coll, test_p2p, test_ib_init,
+#                    sendrecv_bw, allreduce_bw): when given, both rigs run the
+#                    collective suite and the perf tools with HALO_TRANSPORT=ib
 #   --only one|two   run only rig (a) or (b)
 #   --bw BYTES       message size of the throughput comparison in rig (a)
 #                    (default 4194304; 0 = skip it)
 #
 # (a) One VM (-smp 2): rxe0 on a veth pair; ib_write_bw with -R (rdma_cm) and
-#     without between two processes; test_ib_pair between two processes; then
-#     test_ib_pair vs ib_write_bw -R at --bw bytes, printing the ratio.
+#     without between two processes; test_ib_pair between two processes; the
+#     collective suite over ib (test_ib_init vm, test_coll 2 and 3, test_p2p 2);
+#     then test_ib_pair, sendrecv_bw and allreduce_bw vs ib_write_bw -R at --bw
+#     bytes, printing the ratios.
 # (b) Two VMs (-smp 1 each) joined by a qemu socket netdev (one cable): rxe0 on eth0
-#     in each, ib_write_bw -R between them, test_ib_pair across them.
+#     in each, ib_write_bw -R between them, test_ib_pair across them, one rank per
+#     VM of allreduce_bw and sendrecv_bw over ib (checked), and a VM powered off in
+#     the middle of an allreduce (the other rank errors out).
 #
 # Exit status: 0 all passed; 1 something failed, or the VMs cannot start here (no
 # qemu, no kernel image: CI must fail rather than skip silently); 77 only when
@@ -25,16 +33,17 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 build=${HALO_RDMA_VM_BUILD:-/var/tmp/haloccl-rdma-vm}
-pair_bin="" unit_bin="" only="" bw=4194304
+pair_bin="" unit_bin="" bin_dir="" only="" bw=4194304
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --build) build=$2; shift 2 ;;
         --pair-bin) pair_bin=$2; shift 2 ;;
         --unit-bin) unit_bin=$2; shift 2 ;;
+        --bin-dir) bin_dir=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
         --bw) bw=$2; shift 2 ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 1 ;;
     esac
 done
@@ -68,6 +77,15 @@ for b in "$pair_bin" "$unit_bin"; do
         exit 1
     fi
 done
+if [ -n "$bin_dir" ]; then
+    for t in test_coll test_p2p test_ib_init sendrecv_bw allreduce_bw; do
+        if [ ! -x "$bin_dir/$t" ]; then
+            echo "FAIL: $bin_dir/$t is not an executable (build it first)"
+            exit 1
+        fi
+    done
+    bin_dir=$(cd "$bin_dir" && pwd)
+fi
 abspath() { [ -z "$1" ] || echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
 pair_bin=$(abspath "$pair_bin")
 unit_bin=$(abspath "$unit_bin")
@@ -85,7 +103,8 @@ esac
 wrapper() { # NAME GUEST_SCRIPT
     local f=$build/$1.sh
     {
-        echo "export RIG_DIR='$here' PAIR_BIN='$pair_bin' UNIT_BIN='$unit_bin'"
+        echo "export RIG_DIR='$here' PAIR_BIN='$pair_bin' UNIT_BIN='$unit_bin' BIN_DIR='$bin_dir'"
+        echo "export RIG_COLL_BIG='${RIG_COLL_BIG:-20000}' RIG_SECRET='rig-$$-$RANDOM' RIG_TAIL='${RIG_TAIL:-25}'"
         echo "export RIG_BW_SIZE='$([ "$bw" != 0 ] && echo "$bw")'"
         echo "export RIG_BW_ITERS='${RIG_BW_ITERS:-10}' RIG_BW_ROUNDS='${RIG_BW_ROUNDS:-2}' RIG_PAIR_BIG='${RIG_PAIR_BIG:-64}'"
         echo ". '$here/$2'"
@@ -151,6 +170,7 @@ echo "=== rdma-vm summary ==="
 printf '  %s\n' "${results[@]}"
 [ -n "$pair_bin" ] || echo "  (test_ib_pair not run: no --pair-bin given)"
 [ -n "$unit_bin" ] || echo "  (test_ib_unit not run: no --unit-bin given)"
+[ -n "$bin_dir" ] || echo "  (collectives over ib not run: no --bin-dir given)"
 if [ $failed -ne 0 ]; then
     echo "rdma-vm: FAILED (console logs: $build/vm*.log)"
     exit 1
