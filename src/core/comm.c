@@ -35,7 +35,7 @@
 #include "tcp.h"
 
 #define COMM_SLOT_SHM (64 * 1024)
-#define COMM_SLOT_TCP (256 * 1024)
+#define COMM_SLOT_TCP (512 * 1024) /* tcp and ib; ib reaches ib_write_bw only from ~512k frames */
 #define COMM_NSLOTS 8
 
 /* ---- registry of live communicators ----
