@@ -182,6 +182,25 @@ static size_t api_total_bytes(const struct halo_op *op, int nranks)
     return op->coll == HALO_COLL_ALLGATHER || op->coll == HALO_COLL_REDUCESCATTER ? b * (size_t)nranks : b;
 }
 
+/* Multi-host allreduce under HALO_ALGO=auto: the channel count and slice size the
+ * cost model predicts best for the chosen algorithm and size, unless
+ * HALO_NCHANNELS / HALO_CHUNK_SIZE fix them. Deterministic: every rank has the same
+ * graph and parameters. */
+static void api_apply_plan(struct halo_comm *comm, struct halo_op *op, size_t bytes)
+{
+    static const int to_topo[] = {[HALO_ALGO_RING] = TOPO_ALGO_RING, [HALO_ALGO_DIRECT] = TOPO_ALGO_DIRECT_ONESHOT,
+                                  [HALO_ALGO_CHAIN] = TOPO_ALGO_CHAIN, [HALO_ALGO_RING_BIDIR] = TOPO_ALGO_RING_BIDIR};
+    struct topo_plan plan;
+    if (!comm->topo || op->coll != HALO_COLL_ALLREDUCE || strcmp(HALO_P_STR(&comm->params, algo), "auto") != 0 ||
+        op->algo == HALO_ALGO_P2P ||
+        topo_cost_plan_algo(&comm->cost, bytes, (enum topo_algo)to_topo[op->algo], &plan) != 0)
+        return;
+    if (HALO_P_INT(&comm->params, nchannels) == HALO_AUTO)
+        op->nchannels = plan.nchannels < 1 ? 1 : plan.nchannels > comm->nchannels ? comm->nchannels : plan.nchannels;
+    if (HALO_P_INT(&comm->params, chunk_size) == HALO_AUTO)
+        op->chunk = plan.chunk;
+}
+
 haloResult_t coll_execute(struct halo_op *op)
 {
     struct halo_comm *comm = op->comm;
@@ -192,13 +211,14 @@ haloResult_t coll_execute(struct halo_op *op)
         size_t bytes = api_total_bytes(op, comm->nranks);
         op->algo = api_pick_algo(comm, op->coll, bytes);
         op->nchannels = bytes >= API_MULTI_CHANNEL_BYTES ? comm->nchannels : 1;
+        api_apply_plan(comm, op, bytes);
         HLOG_TRACE(HALO_SUB_COLL, comm->rank, "%s #%u count %zu %s: %s, %d channel(s)", halo_coll_name(op->coll),
                    comm->opseq, op->count, halo_dtype_name(op->dtype),
                    api_algo_name(op->algo), op->nchannels);
         if (comm->last_algo[op->coll] != op->algo) { /* log each change of choice once */
             comm->last_algo[op->coll] = (uint8_t)op->algo;
-            HLOG_INFO(HALO_SUB_COLL, comm->rank, "%s of %zu bytes: %s algorithm, %d channel(s)%s",
-                      halo_coll_name(op->coll), bytes, api_algo_name(op->algo), op->nchannels,
+            HLOG_INFO(HALO_SUB_COLL, comm->rank, "%s of %zu bytes: %s algorithm, %d channel(s), slice %zu%s",
+                      halo_coll_name(op->coll), bytes, api_algo_name(op->algo), op->nchannels, op->chunk,
                       comm->topo ? " (chosen for the topology)" : "");
         }
         r = engine_run(comm, op, api_algo_fn(op));

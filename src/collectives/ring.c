@@ -38,6 +38,8 @@ size_t algo_nslices(const struct halo_exec *ex, size_t blockmax)
     size_t want = blockmax * ex->esize / ALGO_MIN_SLICE_BYTES;
     if (want > ALGO_PIPELINE_DEPTH)
         want = ALGO_PIPELINE_DEPTH;
+    if (ex->op->chunk) /* the cost model's slice size (never above a slot) */
+        want = (blockmax * ex->esize + ex->op->chunk - 1) / ex->op->chunk;
     size_t n = need > want ? need : want;
     return n ? n : 1;
 }

@@ -50,6 +50,7 @@ struct halo_op {
     struct halo_comm *comm;
     enum halo_algo algo;
     int nchannels;
+    size_t chunk; /* pipeline slice in bytes from the cost model; 0 = by slot size */
 };
 
 /* What one thread needs to run one channel of one operation. */
