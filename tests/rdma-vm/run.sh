@@ -99,6 +99,23 @@ case "$build/" in
         mkdir -p "$build" || { echo "FAIL: cannot create $build"; exit 1; } ;;
 esac
 
+# A source or build tree under /tmp (a CI clone, say) is invisible in the guests as
+# well: copy the rig's scripts and the binaries next to the initramfs.
+hidden() { case "$1/" in /tmp/*|/run/*|/dev/*) return 0 ;; esac; return 1; }
+if hidden "$here"; then
+    mkdir -p "$build/rig" && cp "$here"/*.sh "$build/rig/" && here=$build/rig
+fi
+stage_bin() { # PATH -> a visible copy of the file
+    [ -n "$1" ] && hidden "$1" || { echo "$1"; return; }
+    mkdir -p "$build/bin" && cp -f "$1" "$build/bin/" && echo "$build/bin/$(basename "$1")"
+}
+if [ -n "$bin_dir" ] && hidden "$bin_dir"; then
+    mkdir -p "$build/bin" && cp -f "$bin_dir"/* "$build/bin/" 2>/dev/null
+    bin_dir=$build/bin
+fi
+pair_bin=$(stage_bin "$pair_bin")
+unit_bin=$(stage_bin "$unit_bin")
+
 # The guests read these scripts from the host's root over 9p.
 wrapper() { # NAME GUEST_SCRIPT
     local f=$build/$1.sh
