@@ -121,6 +121,8 @@ static int orphan(int rank, int nranks, const haloUniqueId *id, const struct hal
     struct halo_bootstrap *bs = connect_or_die(id, rank, nranks, p);
     char msg[256];
     ASSERT_EQ(bootstrap_barrier(bs), haloSuccess);
+    char one = 1; /* tell the test both ranks joined: only then is the root killed */
+    ASSERT_EQ(write(*(int *)arg, &one, 1), 1);
     int64_t t0 = halo_now_us();
     if (rank == 0) {
         while (!bootstrap_poll_abort(bs, msg, sizeof(msg))) {
@@ -156,9 +158,15 @@ static void test_root_dies(const struct halo_params *p)
     ASSERT_EQ(read(pfd[0], &id, sizeof(id)), sizeof(id));
     close(pfd[0]);
     close(pfd[1]);
-    pid_t a = bt_fork(orphan, 0, 2, &id, p, NULL, 60);
-    pid_t b = bt_fork(orphan, 1, 2, &id, p, NULL, 60);
-    usleep(300000);
+    int ready[2];
+    char got[2];
+    ASSERT_OK(pipe(ready));
+    pid_t a = bt_fork(orphan, 0, 2, &id, p, &ready[1], 60);
+    pid_t b = bt_fork(orphan, 1, 2, &id, p, &ready[1], 60);
+    close(ready[1]); /* a rank that dies before writing ends the read with 0, not a hang */
+    ASSERT_EQ(read(ready[0], got, 1), 1); /* both ranks past their first barrier */
+    ASSERT_EQ(read(ready[0], got + 1, 1), 1);
+    close(ready[0]);
     kill(root, SIGKILL);
     ASSERT_EQ(bt_wait(root), 128 + SIGKILL);
     ASSERT_EQ(bt_wait(a), 0);
