@@ -73,7 +73,7 @@ static void auth_init_once(void)
     auth_ready = sodium_init() >= 0;
 }
 
-static int auth_init(void)
+int halo_auth_init(void)
 {
     pthread_once(&auth_once, auth_init_once);
     return auth_ready ? 0 : -1;
@@ -101,7 +101,7 @@ static int auth_mac(const uint8_t key[HALO_AUTH_KEY_BYTES], char label, const ch
 {
     uint8_t msg[1 + HALO_AUTH_CTX_MAX + 1 + 2 * HALO_AUTH_NONCE_BYTES];
     size_t clen = strlen(ctx), off = 0;
-    if (clen > HALO_AUTH_CTX_MAX || auth_init() != 0)
+    if (clen > HALO_AUTH_CTX_MAX || halo_auth_init() != 0)
         return -1;
     msg[off++] = (uint8_t)label;
     memcpy(msg + off, ctx, clen + 1);

@@ -51,6 +51,10 @@ enum halo_auth_result halo_auth_check_proof(const struct halo_auth_server_state 
 /* Name of a result for messages ("rejected", ...). */
 const char *halo_auth_result_str(enum halo_auth_result r);
 
+/* Initialises libsodium once (0, or -1 if it cannot). Call it on the calling thread
+ * before starting a thread that authenticates: a process forked while another
+ * thread is inside sodium_init would inherit its lock held. */
+int halo_auth_init(void);
 /* Fills buf with cryptographically random bytes (getrandom). 0 or -1. */
 int halo_random_bytes(void *buf, size_t len);
 /* SHA-256 of a text secret, used to turn HALO_SECRET into a key. */

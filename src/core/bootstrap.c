@@ -167,6 +167,8 @@ static haloResult_t root_listen(const struct halo_sockaddr *addr, const char *if
 haloResult_t bootstrap_root_start(haloUniqueId *id, const struct halo_params *params,
                                   const struct sockaddr_storage *bind_addr, int nranks_hint)
 {
+    if (halo_auth_init() != 0)
+        return halo_error(NULL, haloSystemError, "libsodium could not be initialised");
     struct halo_uid uid = {.magic = HALO_UID_MAGIC, .version = HALO_VERSION_CODE, .authenticated = 1};
     struct halo_sockaddr addr;
     char ifname[32];
@@ -192,6 +194,8 @@ haloResult_t bootstrap_root_start(haloUniqueId *id, const struct halo_params *pa
 
 haloResult_t bootstrap_root_serve(const haloUniqueId *id, const struct halo_params *params, int nranks_hint)
 {
+    if (halo_auth_init() != 0)
+        return halo_error(NULL, haloSystemError, "libsodium could not be initialised");
     struct halo_uid uid;
     char ifname[32];
     int fd;
