@@ -23,17 +23,36 @@ static int mp_expect_killed = -1;
 /* Returns 0 when every rank exited 0, else the first failing code (or 128+signal). */
 static inline int mp_run(int nranks, mp_rank_fn fn, void *arg, int deadline_s)
 {
+    /* Fork first, then create the id and hand it over through pipes: forking while
+     * the root service thread runs could leave a lock held in the child (seen with
+     * ASan's allocator). */
+    pid_t pids[64];
+    int pipes[64][2];
+    for (int r = 0; r < nranks; r++) {
+        if (pipe(pipes[r]) != 0)
+            return 1;
+        fflush(NULL);
+        pids[r] = fork();
+        if (pids[r] == 0) {
+            haloUniqueId cid;
+            close(pipes[r][1]);
+            if (read(pipes[r][0], &cid, sizeof(cid)) != (ssize_t)sizeof(cid))
+                _exit(99);
+            _exit(fn(r, nranks, cid, arg));
+        }
+        close(pipes[r][0]);
+    }
     haloUniqueId id;
     if (haloGetUniqueId(&id) != haloSuccess) {
         fprintf(stderr, "haloGetUniqueId: %s\n", haloGetLastError(NULL));
+        for (int r = 0; r < nranks; r++)
+            kill(pids[r], SIGKILL);
         return 1;
     }
-    pid_t pids[64];
     for (int r = 0; r < nranks; r++) {
-        fflush(NULL);
-        pids[r] = fork();
-        if (pids[r] == 0)
-            _exit(fn(r, nranks, id, arg));
+        if (write(pipes[r][1], &id, sizeof(id)) != (ssize_t)sizeof(id))
+            kill(pids[r], SIGKILL);
+        close(pipes[r][1]);
     }
     int result = 0, left = nranks;
     time_t end = time(NULL) + deadline_s;

@@ -161,7 +161,6 @@ static int secret_launch(int rank, int n, haloUniqueId id, void *arg)
 
 int main(void)
 {
-    test_init_args();
     ASSERT_EQ(mp_run(2, args_main, NULL, 60), 0);
     ASSERT_EQ(mp_run(3, args_main, NULL, 60), 0);
     int kind = 0;
@@ -182,6 +181,7 @@ int main(void)
     mp_expect_killed = -1;
     setenv("HALO_TIMEOUT_MS", "20000", 1);
     ASSERT_EQ(mp_run(3, secret_launch, NULL, 60), 0);
+    test_init_args(); /* last: it leaves a root thread running, and mp_run forks */
     printf("test_badinput: all bad inputs rejected with clear errors\n");
     return 0;
 }
