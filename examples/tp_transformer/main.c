@@ -90,20 +90,27 @@ static int launch_local(const tpt_options *o)
         fprintf(stderr, "tp_transformer: %s\n", err);
         return 2;
     }
-    haloResult_t res = haloGetUniqueId(&id);
-    if (res != haloSuccess) {
-        fprintf(stderr, "tp_transformer: haloGetUniqueId failed: %s: %s\n", haloGetErrorString(res),
-                haloGetLastError(NULL));
-        return 1;
-    }
+    /* Fork first, then create the id and pass it through pipes: no fork while the
+     * library's root service thread runs (a lock it holds would stay held in the child). */
+    int fds[64][2];
     fflush(NULL); /* or the children repeat what is buffered */
     for (int r = 0; r < o->nlocal; r++) {
+        if (pipe(fds[r]) != 0) {
+            fprintf(stderr, "tp_transformer: pipe: %s\n", strerror(errno));
+            kill_children(pids, r);
+            wait_children(pids, r);
+            return 1;
+        }
         pid_t pid = fork();
         if (pid == 0) {
+            close(fds[r][1]);
+            if (read(fds[r][0], &id, sizeof(id)) != (ssize_t)sizeof(id))
+                _exit(1); /* the parent could not create the id and said why */
             int code = child_main(o, id, r, parent);
             fflush(NULL);
             _exit(code);
         }
+        close(fds[r][0]);
         if (pid < 0) {
             fprintf(stderr, "tp_transformer: fork of rank %d failed: %s\n", r, strerror(errno));
             kill_children(pids, r);
@@ -111,6 +118,20 @@ static int launch_local(const tpt_options *o)
             return 1;
         }
         pids[r] = pid;
+    }
+    haloResult_t res = haloGetUniqueId(&id);
+    if (res != haloSuccess)
+        fprintf(stderr, "tp_transformer: haloGetUniqueId failed: %s: %s\n", haloGetErrorString(res),
+                haloGetLastError(NULL));
+    for (int r = 0; r < o->nlocal; r++) {
+        if (res == haloSuccess && write(fds[r][1], &id, sizeof(id)) != (ssize_t)sizeof(id))
+            res = haloSystemError;
+        close(fds[r][1]);
+    }
+    if (res != haloSuccess) {
+        kill_children(pids, o->nlocal);
+        wait_children(pids, o->nlocal);
+        return 1;
     }
     return wait_children(pids, o->nlocal);
 }
