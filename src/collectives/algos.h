@@ -27,5 +27,8 @@ haloResult_t ring_bidir_allreduce(struct halo_exec *ex);
  * number of pipeline slices a block of at most `blockmax` elements is cut into. */
 void algo_channel_range(const struct halo_exec *ex, size_t count, size_t *off, size_t *len);
 size_t algo_nslices(const struct halo_exec *ex, size_t blockmax);
+/* All-gather: copies this rank's own part of the channel range into recvbuff
+ * (nothing when in place). */
+void algo_allgather_own(const struct halo_exec *ex, size_t coff, size_t clen);
 
 #endif

@@ -96,6 +96,19 @@ static const char *api_algo_name(enum halo_algo algo)
 /* Under HALO_ALGO=auto. This is where the topology class and the cost model will
  * choose among ring, ring_bidir, chain and direct; today only size matters. */
 /* Jobs on one host: one-shot for small allreduces, ring otherwise. */
+/* The checks every collective starts with: a live communicator, no stream in host
+ * mode, valid type (and op), and a size that fits (count x element x mult). */
+static haloResult_t api_check_common(struct halo_comm *comm, const char *fn, haloStream_t stream,
+                                     haloDataType_t dt, int check_op, haloRedOp_t op, size_t count, int mult_nranks)
+{
+    haloResult_t r = api_check_comm(comm, fn, stream);
+    if (r == haloSuccess)
+        r = api_check_types(comm, fn, dt, check_op, op);
+    if (r == haloSuccess)
+        r = api_check_size(comm, fn, count, dt, mult_nranks ? (size_t)comm->nranks : 1);
+    return r;
+}
+
 static enum halo_algo api_auto_single(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
 {
     if (coll != HALO_COLL_ALLREDUCE)
@@ -250,11 +263,7 @@ HALO_API haloResult_t haloAllReduce(const void *sendbuff, void *recvbuff, size_t
                                     haloRedOp_t op, haloComm_t comm, haloStream_t stream)
 {
     const char *fn = "haloAllReduce";
-    haloResult_t r = api_check_comm(comm, fn, stream);
-    if (r == haloSuccess)
-        r = api_check_types(comm, fn, datatype, 1, op);
-    if (r == haloSuccess)
-        r = api_check_size(comm, fn, count, datatype, 1);
+    haloResult_t r = api_check_common(comm, fn, stream, datatype, 1, op, count, 0);
     if (r == haloSuccess)
         r = api_check_buf(comm, fn, "sendbuff", sendbuff, count);
     if (r == haloSuccess)
@@ -268,11 +277,7 @@ HALO_API haloResult_t haloAllGather(const void *sendbuff, void *recvbuff, size_t
                                     haloComm_t comm, haloStream_t stream)
 {
     const char *fn = "haloAllGather";
-    haloResult_t r = api_check_comm(comm, fn, stream);
-    if (r == haloSuccess)
-        r = api_check_types(comm, fn, datatype, 0, haloSum);
-    if (r == haloSuccess)
-        r = api_check_size(comm, fn, sendcount, datatype, (size_t)comm->nranks);
+    haloResult_t r = api_check_common(comm, fn, stream, datatype, 0, haloSum, sendcount, 1);
     if (r == haloSuccess)
         r = api_check_buf(comm, fn, "sendbuff", sendbuff, sendcount);
     if (r == haloSuccess)
@@ -286,11 +291,7 @@ HALO_API haloResult_t haloBroadcast(const void *sendbuff, void *recvbuff, size_t
                                     int root, haloComm_t comm, haloStream_t stream)
 {
     const char *fn = "haloBroadcast";
-    haloResult_t r = api_check_comm(comm, fn, stream);
-    if (r == haloSuccess)
-        r = api_check_types(comm, fn, datatype, 0, haloSum);
-    if (r == haloSuccess)
-        r = api_check_size(comm, fn, count, datatype, 1);
+    haloResult_t r = api_check_common(comm, fn, stream, datatype, 0, haloSum, count, 0);
     if (r == haloSuccess)
         r = api_check_root(comm, fn, "root", root);
     if (r == haloSuccess && comm->rank == root)
@@ -307,11 +308,7 @@ HALO_API haloResult_t haloReduceScatter(const void *sendbuff, void *recvbuff, si
                                         haloStream_t stream)
 {
     const char *fn = "haloReduceScatter";
-    haloResult_t r = api_check_comm(comm, fn, stream);
-    if (r == haloSuccess)
-        r = api_check_types(comm, fn, datatype, 1, op);
-    if (r == haloSuccess)
-        r = api_check_size(comm, fn, recvcount, datatype, (size_t)comm->nranks);
+    haloResult_t r = api_check_common(comm, fn, stream, datatype, 1, op, recvcount, 1);
     if (r == haloSuccess)
         r = api_check_buf(comm, fn, "sendbuff", sendbuff, recvcount);
     if (r == haloSuccess)
@@ -325,11 +322,7 @@ HALO_API haloResult_t haloReduce(const void *sendbuff, void *recvbuff, size_t co
                                  haloRedOp_t op, int root, haloComm_t comm, haloStream_t stream)
 {
     const char *fn = "haloReduce";
-    haloResult_t r = api_check_comm(comm, fn, stream);
-    if (r == haloSuccess)
-        r = api_check_types(comm, fn, datatype, 1, op);
-    if (r == haloSuccess)
-        r = api_check_size(comm, fn, count, datatype, 1);
+    haloResult_t r = api_check_common(comm, fn, stream, datatype, 1, op, count, 0);
     if (r == haloSuccess)
         r = api_check_root(comm, fn, "root", root);
     if (r == haloSuccess)
@@ -344,11 +337,7 @@ HALO_API haloResult_t haloReduce(const void *sendbuff, void *recvbuff, size_t co
 static haloResult_t api_p2p(enum halo_coll coll, const char *fn, const void *sbuf, void *rbuf, size_t count,
                             haloDataType_t datatype, int peer, haloComm_t comm, haloStream_t stream)
 {
-    haloResult_t r = api_check_comm(comm, fn, stream);
-    if (r == haloSuccess)
-        r = api_check_types(comm, fn, datatype, 0, haloSum);
-    if (r == haloSuccess)
-        r = api_check_size(comm, fn, count, datatype, 1);
+    haloResult_t r = api_check_common(comm, fn, stream, datatype, 0, haloSum, count, 0);
     if (r == haloSuccess)
         r = api_check_root(comm, fn, "peer", peer);
     if (r == haloSuccess)

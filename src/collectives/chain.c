@@ -187,12 +187,10 @@ static haloResult_t chain_allgather_slice(struct chain_ctx *c, size_t in_block, 
 haloResult_t chain_allgather(struct halo_exec *ex)
 {
     struct chain_ctx c;
-    size_t coff, clen, es = ex->esize;
+    size_t coff, clen;
     chain_ctx_init(ex, &c);
     algo_channel_range(ex, ex->op->count, &coff, &clen);
-    char *own = (char *)ex->op->recvbuf + ((size_t)ex->comm->rank * ex->op->count + coff) * es;
-    if ((const char *)ex->op->sendbuf + coff * es != own)
-        memcpy(own, (const char *)ex->op->sendbuf + coff * es, clen * es);
+    algo_allgather_own(ex, coff, clen);
     size_t nslices = algo_nslices(ex, clen);
     for (size_t s = 0; s < nslices; s++) {
         size_t soff, len;

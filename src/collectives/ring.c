@@ -175,13 +175,19 @@ static haloResult_t ring_allgather_slice(struct halo_exec *ex, size_t in_block, 
     return r;
 }
 
+void algo_allgather_own(const struct halo_exec *ex, size_t coff, size_t clen)
+{
+    size_t es = ex->esize;
+    char *own = (char *)ex->op->recvbuf + ((size_t)ex->comm->rank * ex->op->count + coff) * es;
+    if ((const char *)ex->op->sendbuf + coff * es != own) /* not in place */
+        memcpy(own, (const char *)ex->op->sendbuf + coff * es, clen * es);
+}
+
 haloResult_t ring_allgather(struct halo_exec *ex)
 {
-    size_t coff, clen, es = ex->esize;
+    size_t coff, clen;
     algo_channel_range(ex, ex->op->count, &coff, &clen);
-    char *own = (char *)ex->op->recvbuf + ((size_t)ex->comm->rank * ex->op->count + coff) * es;
-    if ((const char *)ex->op->sendbuf + coff * es != own)
-        memcpy(own, (const char *)ex->op->sendbuf + coff * es, clen * es);
+    algo_allgather_own(ex, coff, clen);
     size_t nslices = algo_nslices(ex, clen);
     for (size_t s = 0; s < nslices; s++) {
         size_t soff, len;
