@@ -170,6 +170,15 @@ HALO_API haloResult_t haloCommDestroy(haloComm_t comm);
 /* Stops outstanding work (peers see haloRemoteError) and frees the communicator. */
 HALO_API haloResult_t haloCommAbort(haloComm_t comm);
 
+/* Registers buff[0..size) with the communicator's RDMA devices (pinned until
+ * haloCommDeregister or destroy): large sends, receives and all-reduces over ib
+ * whose buffers lie inside it go zero-copy without registering per call (buffers
+ * that are not registered are registered for the call and released after it).
+ * On communicators without ib it only records the range. Local, not collective.
+ * The memory must stay allocated while registered. */
+HALO_API haloResult_t haloCommRegister(const haloComm_t comm, void *buff, size_t size, void **handle);
+HALO_API haloResult_t haloCommDeregister(const haloComm_t comm, void *handle);
+
 HALO_API haloResult_t haloCommCount(const haloComm_t comm, int *count);
 HALO_API haloResult_t haloCommUserRank(const haloComm_t comm, int *rank);
 /* *asyncError = haloSuccess, or the error that broke the communicator (a dead peer,

@@ -324,6 +324,7 @@ struct perf_opts {
     int root;
     int warmup, iters; /* iters 0 = auto */
     int check;
+    int reg; /* haloCommRegister the buffers */
     int nforks; /* 0 = one rank from the environment */
     int json;
     double min_busbw, max_latency; /* < 0 = no gate */
@@ -343,6 +344,8 @@ static void perf_usage(FILE *f, const struct perf_coll *coll)
             "  -w, --warmup_iters N    untimed calls before each timed loop (default 5)\n"
             "  -i, --iters N|auto      timed calls per size (default auto: 256 MiB / size, 3..200)\n"
             "  -c, --check 0|1         check every output element in a separate pass (default 1)\n"
+            "  -R, --register 0|1      haloCommRegister both buffers first (over ib: zero-copy without\n"
+            "                          registering per call; default 0)\n"
             "  -n, --nranks N          fork N local ranks; without it this process is one rank of a\n"
             "                          job started by mpirun/srun/torchrun or HALO_ROOT/HALO_RANK/HALO_NRANKS\n"
             "      --json              one JSON object per size instead of the table\n"
@@ -470,6 +473,7 @@ static int perf_opt_one(struct perf_opts *o, const struct perf_coll *coll, int c
             return 0;
         return perf_opt_int(coll, "-i", a, 1, 1000000000, &o->iters, "an integer >= 1, or auto");
     case 'c': return perf_opt_int(coll, "-c", a, 0, 1, &o->check, "0 or 1");
+    case 'R': return perf_opt_int(coll, "-R", a, 0, 1, &o->reg, "0 or 1");
     case 'n': return perf_opt_int(coll, "-n", a, 1, PERF_MAX_FORKS, &o->nforks, "1 to 256 local ranks");
     case PERF_OPT_JSON: o->json = 1; return 0;
     case PERF_OPT_MIN_BUSBW:
@@ -489,6 +493,7 @@ static int perf_opts_parse(struct perf_opts *o, int argc, char **argv, const str
         {"op", required_argument, NULL, 'o'},         {"root", required_argument, NULL, 'r'},
         {"warmup_iters", required_argument, NULL, 'w'}, {"iters", required_argument, NULL, 'i'},
         {"check", required_argument, NULL, 'c'},      {"nranks", required_argument, NULL, 'n'},
+        {"register", required_argument, NULL, 'R'},
         {"json", no_argument, NULL, PERF_OPT_JSON},   {"min-busbw", required_argument, NULL, PERF_OPT_MIN_BUSBW},
         {"max-latency", required_argument, NULL, PERF_OPT_MAX_LATENCY}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -496,7 +501,7 @@ static int perf_opts_parse(struct perf_opts *o, int argc, char **argv, const str
 
     *o = (struct perf_opts){.min_bytes = 8, .max_bytes = 64 << 20, .factor = 2, .dt = perf_find_dtype("float32"),
                             .op = haloSum, .warmup = 5, .check = 1, .min_busbw = -1, .max_latency = -1};
-    while ((ch = getopt_long(argc, argv, "b:e:f:d:o:r:w:i:c:n:h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "b:e:f:d:o:r:w:i:c:R:n:h", longopts, NULL)) != -1) {
         if (ch == 'h') {
             perf_usage(stdout, coll);
             return 0;
@@ -519,6 +524,7 @@ static int perf_opts_parse(struct perf_opts *o, int argc, char **argv, const str
 
 struct perf_bufs {
     char *send, *recv;
+    void *reg_send, *reg_recv; /* haloCommRegister handles (-R 1) */
 };
 
 struct perf_result {
@@ -752,6 +758,25 @@ static int perf_alloc(const struct perf_ctx *c, const struct perf_coll *coll, co
     return 0;
 }
 
+/* -R 1: both buffers registered once, as an application keeping its buffers would. */
+static int perf_register(const struct perf_ctx *c, const struct perf_coll *coll, const struct perf_opts *o,
+                         struct perf_bufs *b)
+{
+    size_t size = o->min_bytes, max_elems = 1;
+    struct perf_layout l;
+    do {
+        coll->layout(c, size / c->elem, &l);
+        max_elems = l.send_elems > max_elems ? l.send_elems : max_elems;
+        max_elems = l.recv_elems > max_elems ? l.recv_elems : max_elems;
+    } while (perf_sweep_next(o, &size));
+    if (haloCommRegister(c->comm, b->send, max_elems * c->elem, &b->reg_send) != haloSuccess ||
+        haloCommRegister(c->comm, b->recv, max_elems * c->elem, &b->reg_recv) != haloSuccess) {
+        fprintf(stderr, "%s: rank %d: haloCommRegister: %s\n", coll->name, c->rank, haloGetLastError(c->comm));
+        return 1;
+    }
+    return 0;
+}
+
 struct perf_summary {
     int64_t wrong;
     double bw_sum;
@@ -840,7 +865,7 @@ static int perf_sweep(struct perf_ctx *c, const struct perf_coll *coll, const st
 static int perf_rank_main(const struct perf_coll *coll, const struct perf_opts *o, haloComm_t comm)
 {
     struct perf_ctx c = {.comm = comm, .dtype = o->dt->type, .elem = o->dt->size, .dt = o->dt};
-    struct perf_bufs b = {NULL, NULL};
+    struct perf_bufs b = {NULL, NULL, NULL, NULL};
     char *info = NULL;
     int rc;
 
@@ -860,9 +885,15 @@ static int perf_rank_main(const struct perf_coll *coll, const struct perf_opts *
         goto out_free;
     if ((rc = perf_alloc(&c, coll, o, &b)))
         goto out_free;
+    if (o->reg && (rc = perf_register(&c, coll, o, &b)))
+        goto out_free;
     if (c.rank == 0 && !o->json)
         perf_print_header(&c, coll, o, info);
     rc = perf_sweep(&c, coll, o, &b);
+    if (b.reg_send)
+        haloCommDeregister(comm, b.reg_send);
+    if (b.reg_recv)
+        haloCommDeregister(comm, b.reg_recv);
 out_free:
     free(b.send);
     free(b.recv);

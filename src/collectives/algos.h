@@ -20,6 +20,9 @@ haloResult_t chain_allgather(struct halo_exec *ex);
 haloResult_t chain_broadcast(struct halo_exec *ex);
 haloResult_t chain_reduce(struct halo_exec *ex);
 haloResult_t chain_reducescatter(struct halo_exec *ex);
+/* Ring all-reduce with zero-copy messages (ring_zc.c), when ring_zc_usable. */
+int ring_zc_usable(const struct halo_exec *ex);
+haloResult_t ring_zc_allreduce(struct halo_exec *ex);
 /* Ring, both directions at once (ring_bidir.c). */
 haloResult_t ring_bidir_allreduce(struct halo_exec *ex);
 

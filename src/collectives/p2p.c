@@ -8,6 +8,12 @@
  * is matched with its receive. Messages travel on channel 0 in slot-sized frames;
  * each frame carries the sender's per-peer message number so a missing or extra
  * call on one side is reported as a mismatch, not silently mis-paired.
+ *
+ * Over ib, messages of HALO_IB_ZCOPY_MIN bytes and more go zero-copy instead
+ * (engine_zc.c): cut into pieces of at most zc_max bytes; the receiver grants
+ * every piece as soon as the grant window allows, the sender announces each
+ * piece, takes its grant and writes it from the user's buffer; the receive is
+ * complete when every piece is placed, the send when every write completed.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +31,12 @@ struct p2p_task {
     size_t total, done;
     int finished;
     int started;
+    /* Zero-copy: pieces of `piece` bytes; granted (receiver) or announced
+     * (sender) so far, and whether the current piece's notice is handled. */
+    int zc;
+    size_t piece, posted;
+    int noticed;
+    uint64_t zc_target; /* sender: the connection's zc_tx_posted once all are posted */
 };
 
 static void p2p_sig(struct p2p_task *t)
@@ -48,6 +60,76 @@ static void p2p_sig(struct p2p_task *t)
     }
 }
 
+static size_t p2p_piece_len(const struct p2p_task *t, size_t at)
+{
+    return t->total - at < t->piece ? t->total - at : t->piece;
+}
+
+/* Sender: announce and write every piece whose grant is here, then wait for the
+ * writes to complete (the user may reuse the buffer after that). */
+static haloResult_t p2p_zc_send(struct p2p_task *t, struct halo_conn *c, int *moved)
+{
+    haloResult_t r = haloSuccess;
+    const char *src = t->op->sendbuf;
+    while (r == haloSuccess && t->posted < t->total) {
+        int did;
+        if (!t->noticed) {
+            if ((r = zc_try_notice(&t->ex, c, &did)) != haloSuccess || !did)
+                return r;
+            t->noticed = 1;
+            *moved = 1;
+        }
+        size_t len = p2p_piece_len(t, t->posted);
+        if ((r = zc_try_grant_send(&t->ex, c, src + t->posted, len, &did)) != haloSuccess || !did)
+            return r;
+        t->posted += len;
+        t->noticed = 0;
+        t->zc_target = c->zc_tx_posted;
+        *moved = 1;
+    }
+    uint64_t sent, received;
+    if (r == haloSuccess && (r = c->ops->zc_done(c, &sent, &received)) == haloSuccess && sent >= t->zc_target) {
+        t->done = t->total;
+        t->finished = 1;
+        *moved = 1;
+    }
+    return r;
+}
+
+/* Receiver: grant pieces ahead, take each notice and wait for each piece in order. */
+static haloResult_t p2p_zc_recv(struct p2p_task *t, struct halo_conn *c, int *moved)
+{
+    haloResult_t r = haloSuccess;
+    char *dst = t->op->recvbuf;
+    while (r == haloSuccess && t->posted < t->total) {
+        int did;
+        size_t len = p2p_piece_len(t, t->posted);
+        if ((r = c->ops->zc_recv_post(c, dst + t->posted, len, &t->ex.sig, &did)) != haloSuccess || !did)
+            break;
+        c->zc_rx_posted++;
+        t->posted += len;
+        *moved = 1;
+    }
+    while (r == haloSuccess && t->done < t->posted) {
+        int did;
+        if (!t->noticed) {
+            if ((r = zc_try_take_notice(&t->ex, c, &did)) != haloSuccess || !did)
+                return r;
+            t->noticed = 1;
+            *moved = 1;
+        }
+        uint64_t sent, received;
+        if ((r = c->ops->zc_done(c, &sent, &received)) != haloSuccess || received <= c->zc_rx_waited)
+            return r;
+        c->zc_rx_waited++;
+        t->done += p2p_piece_len(t, t->done);
+        t->noticed = 0;
+        t->finished = t->done >= t->total;
+        *moved = 1;
+    }
+    return r;
+}
+
 /* Moves as many frames as are possible right now. Returns 1 in *moved if any. */
 static haloResult_t p2p_advance(struct p2p_task *t, int *moved)
 {
@@ -56,6 +138,16 @@ static haloResult_t p2p_advance(struct p2p_task *t, int *moved)
     haloResult_t r = c->ops->progress(c);
     if (r == haloSuccess)
         r = engine_flush_channel(t->op->comm, 0, &pending);
+    if (r == haloSuccess && t->zc && !t->finished) {
+        if (!t->started) { /* registered once for the whole message */
+            t->started = 1;
+            r = c->ops->zc_register(c, t->op->coll == HALO_COLL_SEND ? t->op->sendbuf : t->op->recvbuf, t->total,
+                                    t->op->coll == HALO_COLL_RECV);
+        }
+        if (r == haloSuccess)
+            r = t->op->coll == HALO_COLL_SEND ? p2p_zc_send(t, c, moved) : p2p_zc_recv(t, c, moved);
+        return r;
+    }
     while (r == haloSuccess && !t->finished) {
         size_t chunk = t->total - t->done < c->slot_size ? t->total - t->done : c->slot_size;
         if (t->op->coll == HALO_COLL_SEND) {
@@ -132,8 +224,15 @@ static haloResult_t p2p_init_tasks(struct p2p_task *tasks, struct halo_op *ops, 
         t->ex.esize = halo_dtype_size(ops[i].dtype);
         t->total = ops[i].count * t->ex.esize;
         t->finished = ops[i].count == 0;
-        if (ops[i].root != ops[i].comm->rank && ops[i].count > 0)
+        if (ops[i].root != ops[i].comm->rank && ops[i].count > 0) {
             p2p_sig(t);
+            struct halo_conn *c = engine_conn(ops[i].comm, 0, ops[i].root);
+            t->zc = zc_usable(ops[i].comm, c, t->total);
+            if (t->zc) {
+                t->ex.sig.algo = HALO_ALGO_P2P_ZC;
+                t->piece = c->zc_max;
+            }
+        }
     }
     return p2p_match_self(tasks, n);
 }
@@ -158,6 +257,10 @@ static haloResult_t p2p_loop(struct p2p_task *tasks, int n)
         }
         if (!pending) {
             haloResult_t r = haloSuccess;
+            for (int i = 0; i < n; i++) /* every write completed: registrations may go */
+                if (tasks[i].zc)
+                    engine_conn(tasks[i].op->comm, 0, tasks[i].op->root)->ops->zc_end(
+                        engine_conn(tasks[i].op->comm, 0, tasks[i].op->root));
             for (int i = 0; i < n && r == haloSuccess; i++)
                 if (i == 0 || tasks[i].op->comm != tasks[i - 1].op->comm)
                     r = engine_drain(tasks[i].op->comm, 0);

@@ -110,6 +110,8 @@ static haloResult_t ring_allreduce_slice(struct halo_exec *ex, const struct ring
 
 haloResult_t ring_allreduce(struct halo_exec *ex)
 {
+    if (ring_zc_usable(ex))
+        return ring_zc_allreduce(ex);
     struct ring_geom g;
     ring_geom_init(ex, ex->op->count, ex->comm->nranks, &g);
     for (size_t s = 0; s < g.nslices; s++) {

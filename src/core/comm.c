@@ -176,6 +176,7 @@ static void comm_free(struct halo_comm *comm)
     }
     shm_destroy(comm);
     tcp_destroy(comm);
+    comm_regs_free(comm);
     ib_destroy(comm->ib); /* after its connections were closed above */
     comm->ib = NULL;
     comm_topo_destroy(comm);
@@ -263,6 +264,7 @@ static haloResult_t comm_apply_params(struct halo_comm *comm, const haloConfig_t
         return halo_error(comm, haloInvalidArgument,
                           "HALO_BUFFSIZE=%" PRId64 ": must hold 2..1024 slots of HALO_CHUNK_SIZE (%zu bytes)", buf,
                           comm->slot_size_tcp);
+    comm->zc_min = (size_t)HALO_P_INT(p, ib_zcopy_min);
     comm->ncores = comm_ncores();
     comm->nchannels = nch == HALO_AUTO ? 0 : (int)nch; /* 0: decided after the all-gather */
     comm->timeout_us = HALO_P_INT(p, timeout);
@@ -294,6 +296,7 @@ static void comm_fill_info(struct halo_comm *comm, struct halo_peer_info *me)
     me->slot_size_shm = comm->slot_size_shm;
     me->nslots = comm->nslots;
     me->transport_req = comm_transport_code(HALO_P_STR(&comm->params, transport));
+    me->zc_min = comm->zc_min;
 }
 
 static haloResult_t comm_check_agreement(struct halo_comm *comm)
@@ -308,6 +311,8 @@ static haloResult_t comm_check_agreement(struct halo_comm *comm)
             what = "HALO_BUFFSIZE";
         else if (b->transport_req != a->transport_req)
             what = "HALO_TRANSPORT";
+        else if (b->zc_min != a->zc_min)
+            what = "HALO_IB_ZCOPY_MIN";
         else if ((b->nchannels == 0) != (a->nchannels == 0) || (a->nchannels && b->nchannels != a->nchannels))
             what = "HALO_NCHANNELS";
         if (what)
@@ -443,8 +448,8 @@ static haloResult_t comm_connect(struct halo_comm *comm)
         r = tcp_connect_all(comm);
     if (r == haloSuccess && comm->has_ib)
         r = comm_ib_connect(comm);
-    if (r == haloSuccess)
-        r = bootstrap_barrier(comm->bs);
+    if (r == haloSuccess) /* all-gathers, so also the barrier after connecting */
+        r = comm_zc_agree(comm);
     if (r == haloSuccess)
         shm_unlink_own(comm);
     return r;

@@ -57,6 +57,7 @@ struct halo_peer_info {
     uint64_t slot_size_shm;
     int32_t nslots;
     int32_t transport_req;     /* HALO_TRANSPORT as parsed (must agree) */
+    uint64_t zc_min;           /* HALO_IB_ZCOPY_MIN (must agree) */
     struct halo_sockaddr tcp_listen; /* data listener */
     char tcp_ifname[32];
     struct halo_ib_peer_info ib; /* rdma_cm listener; ib.active = 0 when ib is not used */
@@ -90,6 +91,11 @@ struct halo_comm {
     int has_tcp;               /* some peer is reached over tcp */
     int has_ib;                /* some peer is reached over ib */
     size_t slot_size_shm, slot_size_tcp;
+    size_t zc_min;             /* HALO_IB_ZCOPY_MIN; 0 = no zero-copy */
+    int zc_ring;               /* every rank's ring neighbours take zero-copy messages */
+    struct halo_reg *regs;     /* haloCommRegister'ed buffers */
+    void *zc_scratch[HALO_MAX_CHANNELS]; /* registered landing area of zero-copy rings, per channel */
+    size_t zc_scratch_bytes[HALO_MAX_CHANNELS];
     int nslots;
     /* conns[ch * nranks + peer]; NULL for self */
     struct halo_conn **conns;
@@ -136,6 +142,13 @@ size_t comm_slot_size(const struct halo_comm *comm, int peer);
  * topology class and each remote peer's data addresses or HALO_TR_NONE. */
 haloResult_t comm_topo_setup(struct halo_comm *comm);
 void comm_topo_destroy(struct halo_comm *comm);
+
+/* Registrations and zero-copy support (comm_reg.c). */
+void comm_regs_free(struct halo_comm *comm);
+/* Channel ch's registered landing area of at least bytes, grown on demand. */
+void *comm_zc_scratch(struct halo_comm *comm, int ch, size_t bytes, haloResult_t *r);
+/* Sets zc_ring: all-gathers whether each rank's ring neighbours take zero-copy. */
+haloResult_t comm_zc_agree(struct halo_comm *comm);
 
 /* The ib transport in creation (comm_ib.c; order and rules there). */
 /* Before the all-gather, after tcp_listen_start: fills me->ib (ib.active = 0 when

@@ -20,6 +20,7 @@
  * topology; it publishes the bootstrap interface's IP (like tcp) for peers reached
  * without a topology link (ranks of one host).
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,14 @@ haloResult_t comm_ib_listen(struct halo_comm *comm, struct halo_peer_info *me)
     /* The wildcard of the bootstrap's family: every RDMA device, links chosen later. */
     cfg.addr.family = me->tcp_listen.family == AF_INET6 ? AF_INET6 : AF_INET;
     cfg.hca = HALO_P_STR(&comm->params, ib_hca);
+    int64_t gid = HALO_P_INT(&comm->params, ib_gid_index);
+    if (gid != HALO_AUTO && (gid < 0 || gid > INT32_MAX)) /* a bad value, not a device's: fails in auto too */
+        return halo_error(comm, haloInvalidArgument,
+                          "rank %d: HALO_IB_GID_INDEX=%" PRId64 ": expected a GID table index (0, 1, ...: "
+                          "`show_gids` lists them) or auto",
+                          comm->rank, gid);
+    cfg.force_gid = gid != HALO_AUTO;
+    cfg.gid_index = cfg.force_gid ? (int)gid : 0;
     cfg.slot_size = comm->slot_size_tcp;
     cfg.nslots = comm->nslots;
     cfg.timeout_us = comm->timeout_us;

@@ -71,7 +71,7 @@ struct halo_conn *engine_conn(struct halo_comm *comm, int ch, int peer)
  * HALO_ALGO that the topology cannot carry, e.g. ring or direct on a chain. */
 static haloResult_t engine_no_conn(struct halo_exec *ex)
 {
-    static const char *names[] = {"?", "ring", "direct", "p2p", "chain", "ring_bidir"};
+    static const char *names[] = {"?", "ring", "direct", "p2p", "chain", "ring_bidir", "ring", "p2p"};
     unsigned a = ex->op->algo < sizeof(names) / sizeof(names[0]) ? ex->op->algo : 0;
     return halo_error(ex->comm, haloInvalidUsage,
                       "rank %d: %s with the %s algorithm needs a link this topology does not have (HALO_ALGO=%s "
@@ -194,7 +194,7 @@ haloResult_t engine_wait_slot(struct halo_exec *ex, struct halo_conn *c, void **
     }
 }
 
-static haloResult_t engine_sig_mismatch(struct halo_exec *ex, int peer, const struct halo_sig *got)
+haloResult_t engine_sig_mismatch(struct halo_exec *ex, int peer, const struct halo_sig *got)
 {
     char mine[160], theirs[160];
     halo_sig_describe(&ex->sig, mine, sizeof(mine));
@@ -207,7 +207,7 @@ static haloResult_t engine_sig_mismatch(struct halo_exec *ex, int peer, const st
                       ex->comm->rank, mine, peer, theirs);
 }
 
-static int engine_sig_equal(const struct halo_sig *a, const struct halo_sig *b)
+int engine_sig_equal(const struct halo_sig *a, const struct halo_sig *b)
 {
     return a->count == b->count && a->opseq == b->opseq && a->comm_tag == b->comm_tag && a->root == b->root &&
            a->coll == b->coll && a->dtype == b->dtype && a->op == b->op && a->algo == b->algo;

@@ -35,7 +35,11 @@ enum halo_algo {
     HALO_ALGO_DIRECT = 2,
     HALO_ALGO_P2P = 3,
     HALO_ALGO_CHAIN = 4,      /* daisy chain: only positions p and p+1 of comm->ring are linked */
-    HALO_ALGO_RING_BIDIR = 5  /* ring, half the data each way */
+    HALO_ALGO_RING_BIDIR = 5, /* ring, half the data each way */
+    /* Signature-only variants (sig.algo): the same schedule with zero-copy
+     * messages, so a peer moving the same data through slots is a mismatch. */
+    HALO_ALGO_RING_ZC = 6,
+    HALO_ALGO_P2P_ZC = 7
 };
 
 /* A validated operation as the user called it. */
@@ -102,6 +106,30 @@ uint64_t engine_conn_frames(struct halo_comm *comm, int ch, int peer);
 void engine_exec_init(struct halo_exec *ex);
 haloResult_t engine_run(struct halo_comm *comm, const struct halo_op *op, halo_channel_fn fn);
 void engine_workers_destroy(struct halo_comm *comm);
+
+/* Signature checks, for code that peeks frames itself (p2p). */
+int engine_sig_equal(const struct halo_sig *a, const struct halo_sig *b);
+haloResult_t engine_sig_mismatch(struct halo_exec *ex, int peer, const struct halo_sig *got);
+
+/* Zero-copy messages (engine_zc.c), on connections with zc_max > 0. Blocking
+ * like the primitives. A message is at most conn->zc_max bytes.
+ *   zc_expect     grants dst to `from` for its next zero-copy message
+ *   zc_recv_wait  waits for the oldest granted message from `from` to be placed
+ *   zc_send       announces the message (a zero-length frame), waits for the
+ *                 peer's grant, checks it against this rank's call and writes
+ *   zc_send_wait  waits until every zero-copy send to `to` left its buffer
+ *   zc_end        after an operation: drops its registrations (nothing in flight) */
+int zc_usable(const struct halo_comm *comm, const struct halo_conn *c, size_t bytes);
+haloResult_t zc_expect(struct halo_exec *ex, int from, void *dst, size_t bytes);
+haloResult_t zc_recv_wait(struct halo_exec *ex, int from);
+haloResult_t zc_send(struct halo_exec *ex, int to, const void *src, size_t bytes);
+haloResult_t zc_send_wait(struct halo_exec *ex, int to);
+haloResult_t zc_register(struct halo_exec *ex, int peer, const void *buf, size_t bytes, int writable);
+void zc_end(struct halo_exec *ex, int peer);
+/* Non-blocking steps, for p2p's state machines: *done = 1 when the step happened. */
+haloResult_t zc_try_notice(struct halo_exec *ex, struct halo_conn *c, int *done);
+haloResult_t zc_try_grant_send(struct halo_exec *ex, struct halo_conn *c, const void *src, size_t bytes, int *done);
+haloResult_t zc_try_take_notice(struct halo_exec *ex, struct halo_conn *c, int *done);
 
 /* Splits count elements into parts pieces: piece k is [*off, *off + *len). */
 void engine_split(size_t count, int parts, int k, size_t *off, size_t *len);

@@ -38,6 +38,9 @@ struct halo_ib_config {
                                 * or the wildcard (0.0.0.0 / ::) for every RDMA device, when
                                 * a rank has several links (chain, ring) */
     const char *hca;           /* HALO_IB_HCA, NCCL syntax ("mlx5_0:1,mlx5_1", "^irdma", "=rxe0"); "" = any */
+    int force_gid;             /* 1: every QP sends from GID gid_index of its port (HALO_IB_GID_INDEX);
+                                * 0 (a zeroed config): from the GID rdma_cm binds to the IP */
+    int gid_index;             /* 0..255 (a QP's sgid_index is 8 bits) */
     size_t slot_size;          /* payload bytes per slot (same on every rank) */
     int nslots;                /* slots per direction (same on every rank), 1..4096 */
     int64_t timeout_us;        /* connection setup bound (HALO_TIMEOUT_MS) */
@@ -54,7 +57,10 @@ struct halo_ib_peer_info {
     uint16_t mtu;              /* active MTU in bytes */
     uint32_t reserved;
     uint8_t nonce[16];         /* random per listener: binds connection proofs to it */
-    uint8_t pad[16];
+    uint8_t gid_forced;        /* 1: this rank forces its source GID (HALO_IB_GID_INDEX): a connection to it
+                                * must send to the GID its REP names, which rdma_cm's route does not know */
+    uint8_t gid_index;         /* ... that index (for messages) */
+    uint8_t pad[14];
 };
 _Static_assert(sizeof(struct halo_ib_peer_info) == 96, "halo_ib_peer_info is all-gathered as 96 bytes");
 
@@ -84,6 +90,12 @@ haloResult_t ib_connect_all(struct halo_ib *ib, int nchannels, const struct halo
                             struct halo_conn **conns);
 /* Closes the listener and releases devices. NULL-safe; call after closing conns. */
 void ib_destroy(struct halo_ib *ib);
+/* Registers [buf, buf+len) on every RDMA device the communicator uses, for local
+ * and remote access, until ib_mem_deregister(owner) (owner != 0, unique): zero-
+ * copy transfers of memory inside it skip registering for each operation
+ * (haloCommRegister). Registered memory is pinned. */
+haloResult_t ib_mem_register(struct halo_ib *ib, void *buf, size_t len, uint64_t owner);
+void ib_mem_deregister(struct halo_ib *ib, uint64_t owner);
 
 
 /* ---- Internal to src/transport/ib*.c (define HALO_IB_INTERNAL before including) ---- */
@@ -150,6 +162,14 @@ struct ib_api {
     int (*migrate_id)(struct rdma_cm_id *id, struct rdma_event_channel *channel);
     struct ibv_context **(*get_devices)(int *n);
     void (*free_devices)(struct ibv_context **list);
+    int (*modify_qp)(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask);
+
+    /* Optional: NULL where rdma-core is older than v32. Only HALO_IB_GID_INDEX needs
+     * them (ib_gid_api_missing() says which is missing). */
+    int (*query_gid_ex)(struct ibv_context *ctx, uint32_t port, uint32_t index, struct ibv_gid_entry *entry,
+                        uint32_t flags, size_t entry_size); /* _ibv_query_gid_ex */
+    int (*init_qp_attr)(struct rdma_cm_id *id, struct ibv_qp_attr *attr, int *mask);
+    int (*establish)(struct rdma_cm_id *id);
 };
 
 /* The loaded table, or NULL when rdma-core is missing (ib_supported() says why). */
@@ -163,11 +183,60 @@ int ib_mtu_bytes(enum ibv_mtu mtu);
 /* "25 Gbit/s (4X EDR)"-style text from active_speed/active_width. */
 const char *ib_port_speed_str(const struct ibv_port_attr *pa, char *buf, size_t len);
 
+/* HALO_IB_GID_INDEX. ib_gid_api_missing: NULL, or a sentence naming the rdma-core
+ * function this host lacks for it. ib_gid_forced: GID `index` of ctx's port, when it
+ * is a RoCE v2 GID: copies it and its netdev's ifindex and returns haloSuccess;
+ * otherwise haloInvalidArgument (beyond the table or 255, empty, not RoCE v2) or
+ * haloSystemError (the query failed), with a sentence in why that names device,
+ * port and index and lists the port's RoCE v2 GIDs (ib_gid_list, like show_gids:
+ * "0 fe80::1 (eth1), 1 ::ffff:10.0.0.1 (eth1)"). */
+const char *ib_gid_api_missing(void);
+haloResult_t ib_gid_forced(struct ibv_context *ctx, int port, int index, union ibv_gid *gid, uint32_t *ifindex,
+                           char *why, size_t len);
+const char *ib_gid_list(struct ibv_context *ctx, int port, char *buf, size_t len);
+/* Index of the entry holding gid, the RoCE v2 one where a RoCE v1 entry holds the same
+ * value (rdma_cm's default type); -1 if none. For the log. */
+int ib_gid_find(struct ibv_context *ctx, int port, const union ibv_gid *gid);
+const char *ib_gid_str(const union ibv_gid *g, char *buf, size_t len);
+/* An IPv4 address in a GID (::ffff:a.b.c.d), as RoCE v2 writes one. */
+int ib_gid_is_v4(const union ibv_gid *g);
+
+/* Zero-copy messages (ib_zc.c): grants in flight per direction, the largest
+ * message (zc_max of every ib connection) and the largest single RDMA write of
+ * one (every device takes 1 MiB; rxe's limit is 8 MiB). */
+#define IB_ZC_RING 32
+#define IB_ZC_MAX (8u << 20)
+#define IB_ZC_PIECE (1u << 20)
+#define IB_ZC_PIECES (IB_ZC_MAX / IB_ZC_PIECE)
+/* Registrations made for one operation, per connection. */
+#define IB_TMP_MRS 8
+
+/* A registered range of user memory. */
+struct ib_reg {
+    uintptr_t lo, hi;
+    int writable;           /* registered for remote writes (a destination) */
+    struct ibv_mr *mr;
+    uint64_t owner;         /* haloCommRegister handle it belongs to (0: temporary) */
+    struct ib_reg *next;
+};
+
+/* A grant: where the receiver wants zero-copy message `seq`. 64 bytes. */
+struct ib_grant {
+    uint64_t addr;
+    uint64_t len;
+    uint32_t rkey;
+    uint32_t seq;
+    struct halo_sig sig;
+    uint64_t reserved;
+};
+
 /* One RDMA device used by a communicator: its protection domain and what the
  * async events said. The ibv_context belongs to librdmacm (shared by the process). */
 struct ib_dev {
     struct ibv_context *ctx;
     struct ibv_pd *pd;
+    _Atomic int reg_lock;         /* guards regs (channel threads look up, the user registers) */
+    struct ib_reg *regs;          /* registrations kept across operations (haloCommRegister) */
     char name[32];
     _Atomic int fatal;            /* IBV_EVENT_DEVICE_FATAL seen (atomic: channel threads) */
     _Atomic unsigned port_down;   /* bit p: IBV_EVENT_PORT_ERR on port p (atomic) */
@@ -220,6 +289,12 @@ struct ib_conn {
     uint64_t rx_arrived;           /* frames whose completion was polled */
     uint64_t credit_sent;          /* rx_tail value last written to the peer */
     int credit_inflight;
+    /* Zero-copy: grants this end posted / the peer's grants that arrived; messages
+     * sent (posted, completed) and received; registrations for this operation. */
+    uint64_t zc_grants_posted, zc_grants_in;
+    uint64_t zc_tx_head, zc_tx_done, zc_rx_done;
+    struct ib_reg tmp[IB_TMP_MRS];
+    int ntmp;
     /* Idle handling and health. */
     unsigned idle_polls;           /* consecutive polls that found nothing */
     int64_t idle_since_us;         /* when they started (0: not measured yet) */
@@ -232,6 +307,32 @@ struct ib_conn {
 /* Data path (ib_conn.c). */
 haloResult_t ib_conn_fail(struct ib_conn *c, haloResult_t res, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Immediates: kind in the top 3 bits. DATA carries frame bits 16..28 and the slot;
+ * CREDIT, GRANT and ZC the low bits of their counters. */
+#define IB_IMM_KIND(imm) ((imm) >> 29)
+enum { IB_IMM_DATA = 0, IB_IMM_ZC = 1, IB_IMM_GRANT = 2, IB_IMM_CREDIT = 4 };
+#define IB_IMM(kind, v) (((uint32_t)(kind) << 29) | ((uint32_t)(v) & 0x1fffffffu))
+enum { IB_WR_DATA = 1, IB_WR_CREDIT = 2, IB_WR_RECV = 3, IB_WR_GRANT = 4, IB_WR_ZC = 5 };
+#define IB_WR_ID(kind, n) (((uint64_t)(kind) << 56) | ((n) & 0x00ffffffffffffffull))
+#define IB_WR_KIND(id) ((int)((id) >> 56))
+/* Sizes of a connection's queues and registered regions (ib_setup.c creates them). */
+#define IB_SQ_DEPTH(nslots) ((uint32_t)(nslots) + 4 + IB_ZC_RING * (1 + IB_ZC_PIECES))
+#define IB_RQ_DEPTH(nslots) (2 * (uint32_t)(nslots) + 4 + 2 * IB_ZC_RING)
+/* Region layout, rx and tx alike: slots, a 64-byte credit word, the grant ring. */
+#define IB_GRANTS_OFF(c) ((size_t)(c)->nslots * (c)->stride + 64)
+#define IB_REGION_BYTES(nslots, stride) ((size_t)(nslots) * (stride) + 64 + IB_ZC_RING * sizeof(struct ib_grant))
+haloResult_t ib_poll(struct ib_conn *c, int *n);
+struct ib_dev *ib_devs(struct halo_ib *ib);  /* the communicator's devices (ib_setup.c) */
+void ib_dev_regs_free(struct ib_dev *d);
+/* Zero-copy (ib_zc.c): completions, the ops, registrations. */
+haloResult_t ib_zc_on_recv(struct ib_conn *c, uint32_t imm);
+void ib_zc_on_send(struct ib_conn *c, int kind);
+haloResult_t ib_zc_register(struct halo_conn *hc, const void *buf, size_t len, int writable);
+haloResult_t ib_zc_recv_post(struct halo_conn *hc, void *dst, size_t len, const struct halo_sig *sig, int *posted);
+haloResult_t ib_zc_send_grant(struct halo_conn *hc, struct halo_sig *sig, size_t *len, int *ready);
+haloResult_t ib_zc_send_post(struct halo_conn *hc, const void *src, size_t len);
+haloResult_t ib_zc_done(struct halo_conn *hc, uint64_t *sent, uint64_t *received);
+void ib_zc_end(struct halo_conn *hc);
 haloResult_t ib_conn_post_recvs(struct ib_conn *c, int n);
 void ib_conn_destroy(struct ib_conn *c);
 #endif /* HALO_IB_HEADERS */

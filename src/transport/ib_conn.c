@@ -14,11 +14,11 @@
  *   A  send_slot: k - credit < n (B released frame k-n) and the local write of
  *      frame k-n completed -> staging slot k % n
  *   A  send_post: RDMA WRITE WITH IMM header+payload -> B.rx slot k % n,
- *      imm = (k & 0x7fff) << 16 | slot; inline when it fits max_inline
+ *      imm = DATA | (k & 0x1fff) << 16 | slot; inline when it fits max_inline
  *   B  recv CQ: completion with imm (consumes a posted zero-SGE receive, reposted
  *      at once) -> frame k has fully arrived; recv_peek shows it in place
  *   B  recv_release: RDMA WRITE WITH IMM of the released count -> A.rx credit
- *      word, imm = IB_IMM_CREDIT | count (one in flight; a newer count follows
+ *      word, imm = CREDIT | count (one in flight; a newer count follows
  *      when it completes). The immediate gives A a completion to wake up on.
  * RC delivers writes in order and the completion of a WRITE WITH IMM comes after
  * its data is placed, so no flag in the slot is needed.
@@ -51,9 +51,6 @@
 
 #ifdef HALO_IB_HEADERS
 
-enum { IB_WR_DATA = 1, IB_WR_CREDIT = 2, IB_WR_RECV = 3 };
-#define IB_WR_ID(kind, n) (((uint64_t)(kind) << 56) | ((n) & 0x00ffffffffffffffull))
-#define IB_WR_KIND(id) ((int)((id) >> 56))
 #define IB_POLL_BATCH 16
 /* Health checks (async events, cm events, port state) run at most this often. */
 #define IB_CHECK_US 100000
@@ -62,8 +59,6 @@ enum { IB_WR_DATA = 1, IB_WR_CREDIT = 2, IB_WR_RECV = 3 };
 /* Idle this long: wait for completion events instead of spinning. */
 #define IB_IDLE_US 1000
 #define IB_WAIT_MS 1
-/* Immediate of a credit write; data immediates have this bit clear. */
-#define IB_IMM_CREDIT 0x80000000u
 /* How long close waits at most for posted frames to complete (less when the
  * communicator's timeout is shorter). Long enough for a full ring under emulation;
  * a dead peer ends it sooner with a retry-exceeded completion. */
@@ -138,7 +133,11 @@ static haloResult_t ib_wc_fail(struct ib_conn *c, const struct ibv_wc *wc)
 {
     const struct ib_api *api = ib_api();
     int kind = IB_WR_KIND(wc->wr_id);
-    const char *op = kind == IB_WR_DATA ? "data write" : kind == IB_WR_CREDIT ? "credit write" : "receive";
+    const char *op = kind == IB_WR_DATA     ? "data write"
+                     : kind == IB_WR_CREDIT ? "credit write"
+                     : kind == IB_WR_GRANT  ? "zero-copy grant write"
+                     : kind == IB_WR_ZC     ? "zero-copy data write"
+                                            : "receive";
     const char *hint;
     haloResult_t down;
     if (ib_port_down_fail(c, op, wc->status, &down))
@@ -180,7 +179,7 @@ static haloResult_t ib_post_credit(struct ib_conn *c)
         .num_sge = 1,
         .opcode = IBV_WR_RDMA_WRITE_WITH_IMM,
         .send_flags = IBV_SEND_SIGNALED | (c->max_inline >= sizeof(*src) ? IBV_SEND_INLINE : 0),
-        .imm_data = htonl(IB_IMM_CREDIT | (uint32_t)(c->rx_tail & ~IB_IMM_CREDIT)),
+        .imm_data = htonl(IB_IMM(IB_IMM_CREDIT, c->rx_tail)),
     };
     wr.wr.rdma.remote_addr = c->remote_addr + (uint64_t)c->nslots * c->stride;
     wr.wr.rdma.rkey = c->remote_rkey;
@@ -199,10 +198,14 @@ static haloResult_t ib_on_recv(struct ib_conn *c, const struct ibv_wc *wc)
         return ib_conn_fail(c, haloInternalError, "unexpected receive completion (opcode %d): protocol error",
                             (int)wc->opcode);
     uint32_t imm = ntohl(wc->imm_data);
-    if (imm & IB_IMM_CREDIT) /* the credit word moved; send_slot reads it */
+    if (IB_IMM_KIND(imm) == IB_IMM_CREDIT) /* the credit word moved; send_slot reads it */
         return ib_conn_post_recvs(c, 1);
+    if (IB_IMM_KIND(imm) != IB_IMM_DATA) {
+        haloResult_t r = ib_zc_on_recv(c, imm);
+        return r == haloSuccess ? ib_conn_post_recvs(c, 1) : r;
+    }
     uint64_t k = c->rx_arrived;
-    if ((imm >> 16) != (k & 0x7fff) || (imm & 0xffff) != k % (uint64_t)c->nslots)
+    if ((imm >> 16) != (k & 0x1fff) || (imm & 0xffff) != k % (uint64_t)c->nslots)
         return ib_conn_fail(c, haloInternalError,
                             "frame out of order: immediate 0x%08x, expected frame %llu in slot %llu", imm,
                             (unsigned long long)k, (unsigned long long)(k % (uint64_t)c->nslots));
@@ -212,8 +215,13 @@ static haloResult_t ib_on_recv(struct ib_conn *c, const struct ibv_wc *wc)
 
 static haloResult_t ib_on_send(struct ib_conn *c, const struct ibv_wc *wc)
 {
-    if (IB_WR_KIND(wc->wr_id) == IB_WR_DATA) {
+    int kind = IB_WR_KIND(wc->wr_id);
+    if (kind == IB_WR_DATA) {
         c->tx_done++;
+        return haloSuccess;
+    }
+    if (kind != IB_WR_CREDIT) {
+        ib_zc_on_send(c, kind);
         return haloSuccess;
     }
     c->credit_inflight = 0;
@@ -223,7 +231,7 @@ static haloResult_t ib_on_send(struct ib_conn *c, const struct ibv_wc *wc)
 }
 
 /* Drains the CQ. Returns the number of completions through *n. */
-static haloResult_t ib_poll(struct ib_conn *c, int *n)
+haloResult_t ib_poll(struct ib_conn *c, int *n)
 {
     struct ibv_wc wc[IB_POLL_BATCH];
     *n = 0;
@@ -414,7 +422,7 @@ static haloResult_t ib_send_post(struct halo_conn *hc, size_t len, const struct 
         .num_sge = 1,
         .opcode = IBV_WR_RDMA_WRITE_WITH_IMM,
         .send_flags = IBV_SEND_SIGNALED | (bytes <= c->max_inline ? IBV_SEND_INLINE : 0),
-        .imm_data = htonl((uint32_t)((k & 0x7fff) << 16) | slot),
+        .imm_data = htonl(IB_IMM(IB_IMM_DATA, ((k & 0x1fff) << 16) | slot)),
     };
     wr.wr.rdma.remote_addr = c->remote_addr + (uint64_t)slot * c->stride;
     wr.wr.rdma.rkey = c->remote_rkey;
@@ -508,13 +516,22 @@ static void ib_conn_drain(struct ib_conn *c)
     int64_t bound = IB_DRAIN_US;
     if (c->base.comm && c->base.comm->timeout_us > 0 && c->base.comm->timeout_us < bound)
         bound = c->base.comm->timeout_us;
-    int64_t until = halo_now_us() + bound;
-    while (c->failed == haloSuccess && (c->tx_done != c->tx_head || c->credit_inflight) && halo_now_us() < until) {
+    int64_t now = halo_now_us(), until = now + bound, check = now + IB_CHECK_US;
+    if (c->base.comm && atomic_load(&c->base.comm->async_error))
+        return; /* the communicator failed: nobody waits for these frames */
+    while (c->failed == haloSuccess &&
+           (c->tx_done != c->tx_head || c->credit_inflight || c->zc_tx_done != c->zc_tx_head) &&
+           halo_now_us() < until) {
         int n;
         if (ib_poll(c, &n) != haloSuccess)
             break;
         if (n == 0)
             sched_yield(); /* the NIC may be software (rxe) on this very CPU */
+        if (n == 0 && (now = halo_now_us()) >= check) { /* a dead peer or link ends it early */
+            check = now + IB_CHECK_US;
+            if (ib_check_health(c) != haloSuccess)
+                break;
+        }
     }
 }
 
@@ -530,6 +547,7 @@ void ib_conn_destroy(struct ib_conn *c)
             ib_conn_drain(c);
         if (c->id && c->established)
             api->disconnect(c->id);
+        ib_zc_end(&c->base);
         if (c->id && c->qp)
             api->destroy_qp(c->id);
         if (c->id)
@@ -562,6 +580,12 @@ const struct halo_transport_ops halo_ib_ops = {
     .progress = ib_progress,
     .flush = ib_flush,
     .close = ib_close,
+    .zc_register = ib_zc_register,
+    .zc_recv_post = ib_zc_recv_post,
+    .zc_send_grant = ib_zc_send_grant,
+    .zc_send_post = ib_zc_send_post,
+    .zc_done = ib_zc_done,
+    .zc_end = ib_zc_end,
 };
 
 #endif

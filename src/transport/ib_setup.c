@@ -11,12 +11,26 @@
  *            {from = hi, to = lo, channel, slot_size, nslots, hi's rx addr/rkey,
  *             mac_c = HMAC(key, "C" ctx 0 nonce_lo REQ-fields)[0..16)}
  *   lo       CONNECT_REQUEST: checks the REQ (job, ranks, sizes, mac_c), builds the
- *            connection and rdma_accept with a REP: {lo's rx addr/rkey,
- *            mac_s = HMAC(key, "S" ctx 0 mac_c REP-fields)[0..16)}
+ *            connection and rdma_accept with a REP: {lo's rx addr/rkey, lo's source GID,
+ *            mac_s = HMAC(key, "S" ctx 0 mac_c GID REP-fields)[0..16)}
  *            or rdma_reject with {kind = REJ, reason}
  *   both     ESTABLISHED; hi checks mac_s. ctx = "ib:<lo>:<hi>:<ch>:<job id hex>".
  * rdma_cm picks the RoCE v2 GID bound to the interface's IP whatever the table order.
- * The private data of a RoCE connect holds 56 bytes: struct ib_wire is exactly that.
+ * The private data of a RoCE connect holds 56 bytes: struct ib_wire is exactly that;
+ * a REP holds 196, room for the GID.
+ *
+ * HALO_IB_GID_INDEX=N (ib_gid_select) takes the QP out of rdma_cm's hands: the QP
+ * is created on the id (INIT) but detached from it (id->qp = NULL) while the
+ * connection is made, so librdmacm moves it through no state; ib_qp_ready moves it
+ * with rdma_init_qp_attr's attributes but source GID index N, and it is attached
+ * again once connected, for rdma_disconnect and rdma_destroy_qp. The GIDs stay
+ * consistent on both ends this way:
+ *   hi forces N  hi resolves from GID N's IP, so rdma_cm names GID N in the REQ and
+ *                lo's route (so lo's QP) sends to it; hi's QP sends from N
+ *   lo forces N  lo's QP sends from N and its REP names GID N; hi, told by the
+ *                all-gather (gid_forced), detaches too and sends to the REP's GID
+ *                rather than to the route's (the GID of the IP it dialled)
+ *   hi then answers CONNECT_RESPONSE with rdma_establish (the RTU).
  * A listener bound to the wildcard serves every RDMA device (a rank with several
  * links); each connection then finds its device when its id resolves or arrives.
  *
@@ -48,14 +62,16 @@
 #ifdef HALO_IB_HEADERS
 
 #define IB_WIRE_MAGIC 0x42494c48u /* "HLIB" */
-#define IB_WIRE_VERSION 1
+#define IB_WIRE_VERSION 2 /* 2: the REP carries the GID */
 #define IB_MAC_BYTES 16
 #define IB_RESOLVE_MS 2000
 #define IB_RETRY_US 200000
 #define IB_BACKLOG 1024
 
 enum ib_wire_kind { IB_WIRE_REQ = 1, IB_WIRE_REP = 2, IB_WIRE_REJ = 3 };
-enum ib_rej_reason { IB_REJ_PROOF = 1, IB_REJ_UNEXPECTED = 2, IB_REJ_CONFIG = 3, IB_REJ_RESOURCES = 4 };
+enum ib_rej_reason {
+    IB_REJ_PROOF = 1, IB_REJ_UNEXPECTED = 2, IB_REJ_CONFIG = 3, IB_REJ_RESOURCES = 4, IB_REJ_GID = 5
+};
 
 /* rdma_cm private data of REQ, REP and REJ. Host byte order (one architecture per
  * cluster); 56 bytes, the most a RoCE connect request carries. */
@@ -74,6 +90,22 @@ struct ib_wire {
     uint32_t pad;
 };
 _Static_assert(sizeof(struct ib_wire) == 56, "ib_wire must fit a RoCE connect's 56 private bytes");
+
+/* A REP: the wire, then the GID the replying side's QP sends from (its
+ * HALO_IB_GID_INDEX entry, or rdma_cm's), covered by mac_s. */
+struct ib_wire_rep {
+    struct ib_wire w;
+    uint8_t gid[16];
+};
+_Static_assert(sizeof(struct ib_wire_rep) <= 196, "a REP carries 196 private bytes");
+
+/* The source GID of one connection: HALO_IB_GID_INDEX's entry, or rdma_cm's. */
+struct ib_gid_sel {
+    int forced;        /* 1: HALO_IB_GID_INDEX; the QP is moved by ib_qp_ready */
+    int index;         /* its index (-1 if rdma_cm's GID is not found in the table) */
+    union ibv_gid gid;
+    uint32_t ifindex;  /* netdev of a forced GID (scope of a link-local address) */
+};
 _Static_assert(crypto_auth_hmacsha256_KEYBYTES == HALO_AUTH_KEY_BYTES, "HMAC key size");
 
 struct halo_ib {
@@ -188,6 +220,11 @@ static const char *ib_where(const struct halo_ib *ib, char *buf, size_t len)
     return buf;
 }
 
+struct ib_dev *ib_devs(struct halo_ib *ib)
+{
+    return ib ? ib->devs : NULL;
+}
+
 static struct ib_dev *ib_dev_get(struct halo_ib *ib, struct ibv_context *ctx)
 {
     const struct ib_api *api = ib_api();
@@ -211,25 +248,35 @@ static struct ib_dev *ib_dev_get(struct halo_ib *ib, struct ibv_context *ctx)
     return d;
 }
 
-/* Index of the GID rdma_cm bound (for the log; -1 if not found). */
-static int ib_gid_index(struct ibv_context *ctx, int port, const union ibv_gid *gid)
+/* The GID a QP on ctx's port sends from: HALO_IB_GID_INDEX's entry when it is set
+ * (checked, and of the family of cm_gid, the GID rdma_cm bound: an IPv6 GID cannot
+ * carry an IPv4 connection), else cm_gid. haloSuccess, or the failure with a
+ * sentence in why. */
+static haloResult_t ib_gid_pick(const struct halo_ib *ib, struct ibv_context *ctx, int port,
+                                const union ibv_gid *cm_gid, struct ib_gid_sel *sel, char *why, size_t len)
 {
-    const struct ib_api *api = ib_api();
-    for (int i = 0; i < 256; i++) {
-        union ibv_gid g;
-        if (api->query_gid(ctx, (uint8_t)port, i, &g) != 0)
-            break;
-        if (memcmp(&g, gid, sizeof(g)) == 0)
-            return i;
+    memset(sel, 0, sizeof(*sel));
+    if (!ib->cfg.force_gid) {
+        sel->gid = *cm_gid;
+        sel->index = ib_gid_find(ctx, port, cm_gid);
+        return haloSuccess;
     }
-    return -1;
-}
-
-static const char *ib_gid_str(const union ibv_gid *g, char *buf, size_t len)
-{
-    if (!inet_ntop(AF_INET6, g->raw, buf, (socklen_t)len))
-        snprintf(buf, len, "?");
-    return buf;
+    haloResult_t r = ib_gid_forced(ctx, port, ib->cfg.gid_index, &sel->gid, &sel->ifindex, why, len);
+    if (r != haloSuccess)
+        return r;
+    sel->forced = 1;
+    sel->index = ib->cfg.gid_index;
+    if (ib_gid_is_v4(&sel->gid) == ib_gid_is_v4(cm_gid))
+        return haloSuccess;
+    char g[64], cg[64], list[400];
+    const char *dev = ib_api()->get_device_name(ctx->device);
+    snprintf(why, len,
+             "HALO_IB_GID_INDEX=%d is GID %s of %s port %d, an %s address, but this connection runs over %s (%s): "
+             "set the index of a RoCE v2 GID of the same family (there: %s) or unset HALO_IB_GID_INDEX",
+             sel->index, ib_gid_str(&sel->gid, g, sizeof(g)), dev, port, ib_gid_is_v4(&sel->gid) ? "IPv4" : "IPv6",
+             ib_gid_is_v4(cm_gid) ? "IPv4" : "IPv6", ib_gid_str(cm_gid, cg, sizeof(cg)),
+             ib_gid_list(ctx, port, list, sizeof(list)));
+    return haloInvalidArgument;
 }
 
 /* ---- listener ---- */
@@ -271,12 +318,16 @@ static haloResult_t ib_listen_describe(struct halo_ib *ib)
                        "port %d of %s (interface %s, %s) is %s, not ACTIVE: check the link (`rdma link`, "
                        "`ip link show %s`)",
                        port, dev, ib->ifname, ip, api->port_state_str(pa.state), ib->ifname);
-    char gid[64], speed[64];
-    const union ibv_gid *sgid = &id->route.addr.addr.ibaddr.sgid;
+    char gid[64], speed[64], why[700];
+    struct ib_gid_sel sel;
+    haloResult_t r = ib_gid_pick(ib, id->verbs, port, &id->route.addr.addr.ibaddr.sgid, &sel, why, sizeof(why));
+    if (r != haloSuccess)
+        return ib_fail(ib, r, "%s", why);
     HLOG_INFO(HALO_SUB_NET, ib_rank(ib),
-              "ib: listening on %s (%s): device %s port %d, GID %s (index %d), MTU %d (max %d), %s", addr,
-              ib->ifname, dev, port, ib_gid_str(sgid, gid, sizeof(gid)), ib_gid_index(id->verbs, port, sgid),
-              ib_mtu_bytes(pa.active_mtu), ib_mtu_bytes(pa.max_mtu), ib_port_speed_str(&pa, speed, sizeof(speed)));
+              "ib: listening on %s (%s): device %s port %d, GID %s (index %d%s), MTU %d (max %d), %s", addr,
+              ib->ifname, dev, port, ib_gid_str(&sel.gid, gid, sizeof(gid)), sel.index,
+              sel.forced ? ", HALO_IB_GID_INDEX" : "", ib_mtu_bytes(pa.active_mtu), ib_mtu_bytes(pa.max_mtu),
+              ib_port_speed_str(&pa, speed, sizeof(speed)));
     snprintf(ib->me.dev, sizeof(ib->me.dev), "%s", dev);
     ib->me.port = (uint8_t)port;
     ib->me.mtu = (uint16_t)ib_mtu_bytes(pa.active_mtu);
@@ -319,6 +370,40 @@ static haloResult_t ib_listen_check_hca(struct halo_ib *ib)
                    ib->cfg.hca, seen[0] ? seen : "none");
 }
 
+/* A wildcard listener with HALO_IB_GID_INDEX: the index must be a RoCE v2 GID on every
+ * port a connection may take (ACTIVE, admitted by HALO_IB_HCA), or init would fail
+ * later on one connection only. */
+static haloResult_t ib_listen_check_gid(struct halo_ib *ib)
+{
+    const struct ib_api *api = ib_api();
+    int n = 0;
+    haloResult_t r = haloSuccess;
+    char why[700];
+    struct ibv_context **ctxs = api->get_devices(&n);
+    for (int i = 0; ctxs && i < n && r == haloSuccess; i++) {
+        struct ibv_device_attr da;
+        if (api->query_device(ctxs[i], &da) != 0)
+            continue;
+        const char *dev = api->get_device_name(ctxs[i]->device);
+        for (int p = 1; p <= da.phys_port_cnt && r == haloSuccess; p++) {
+            struct ibv_port_attr pa;
+            union ibv_gid gid;
+            uint32_t ifindex;
+            memset(&pa, 0, sizeof(pa));
+            if (api->query_port(ctxs[i], (uint8_t)p, &pa) != 0 || pa.state != IBV_PORT_ACTIVE ||
+                !ib_hca_match(ib->cfg.hca, dev, p))
+                continue;
+            r = ib_gid_forced(ctxs[i], p, ib->cfg.gid_index, &gid, &ifindex, why, sizeof(why));
+            if (r != haloSuccess)
+                ib_fail(ib, r, "%s (this rank listens on every RDMA port; HALO_IB_HCA can leave %s:%d out)", why,
+                        dev, p);
+        }
+    }
+    if (ctxs)
+        api->free_devices(ctxs);
+    return r;
+}
+
 static haloResult_t ib_listen_bind(struct halo_ib *ib)
 {
     const struct ib_api *api = ib_api();
@@ -341,6 +426,8 @@ static haloResult_t ib_listen_bind(struct halo_ib *ib)
     halo_sockaddr_from(&ib->me.addr, rdma_get_local_addr(ib->listen_id));
     if (ib_addr_is_any(&ib->cfg.addr)) { /* every device; each connection finds its own */
         haloResult_t r = ib_listen_check_hca(ib);
+        if (r == haloSuccess && ib->cfg.force_gid)
+            r = ib_listen_check_gid(ib);
         if (r != haloSuccess)
             return r;
         if (api->listen(ib->listen_id, IB_BACKLOG) != 0)
@@ -391,6 +478,8 @@ haloResult_t ib_listen_start(struct halo_comm *comm, const struct halo_ib_config
         ib->have_key = 1;
     }
     ib->cfg.key = NULL;
+    ib->me.gid_forced = (uint8_t)(cfg->force_gid != 0);
+    ib->me.gid_index = (uint8_t)cfg->gid_index;
     haloResult_t r = halo_random_bytes(ib->me.nonce, sizeof(ib->me.nonce)) == 0
                          ? ib_listen_bind(ib)
                          : ib_fail(ib, haloSystemError, "no randomness for the connection nonce");
@@ -416,6 +505,7 @@ void ib_destroy(struct halo_ib *ib)
     while (ib->devs) {
         struct ib_dev *d = ib->devs;
         ib->devs = d->next;
+        ib_dev_regs_free(d);
         api->dealloc_pd(d->pd);
         free(d);
     }
@@ -458,8 +548,7 @@ static haloResult_t ib_conn_alloc(struct ib_conn *c, struct ib_dev *dev)
     const struct ib_api *api = ib_api();
     c->dev = dev;
     c->stride = ib_round(IB_HDR_BYTES + c->base.slot_size, 64);
-    size_t ring = (size_t)c->nslots * c->stride;
-    c->rx_bytes = ib_round(ring + 64, 4096);
+    c->rx_bytes = ib_round(IB_REGION_BYTES(c->nslots, c->stride), 4096);
     c->tx_bytes = c->rx_bytes;
     if (posix_memalign((void **)&c->rx, 4096, c->rx_bytes) != 0 ||
         posix_memalign((void **)&c->tx, 4096, c->tx_bytes) != 0)
@@ -481,7 +570,7 @@ static haloResult_t ib_conn_qp(struct ib_conn *c, struct rdma_cm_id *id)
 {
     const struct ib_api *api = ib_api();
     static const uint32_t inl[] = {256, 128, 64, 0};
-    int cqe = (c->nslots + 4) + (2 * c->nslots + 4) + 8; /* send queue + receive queue */
+    int cqe = (int)(IB_SQ_DEPTH(c->nslots) + IB_RQ_DEPTH(c->nslots)) + 8;
     if (!c->cq_ch) {
         c->cq_ch = api->create_comp_channel(c->dev->ctx);
         if (!c->cq_ch || ib_set_nonblock(c->cq_ch->fd) != 0)
@@ -500,20 +589,21 @@ static haloResult_t ib_conn_qp(struct ib_conn *c, struct rdma_cm_id *id)
             .send_cq = c->cq,
             .recv_cq = c->cq,
             .qp_type = IBV_QPT_RC,
-            .cap = {.max_send_wr = (uint32_t)c->nslots + 4, .max_recv_wr = 2 * (uint32_t)c->nslots + 4,
+            .cap = {.max_send_wr = IB_SQ_DEPTH(c->nslots), .max_recv_wr = IB_RQ_DEPTH(c->nslots),
                     .max_send_sge = 1, .max_recv_sge = 1, .max_inline_data = inl[i]},
         };
         if (api->create_qp(id, c->dev->pd, &a) == 0) {
             c->qp = id->qp;
             c->max_inline = a.cap.max_inline_data;
-            /* Frames and credit writes each consume a receive; while this rank does
-             * not poll, up to nslots of each can arrive (more only RNR-wait). */
-            return ib_conn_post_recvs(c, 2 * c->nslots + 4);
+            /* Frames, credit writes, grants and zero-copy messages each consume a
+             * receive; while this rank does not poll, up to nslots of the first
+             * two and IB_ZC_RING of the others can arrive (more only RNR-wait). */
+            return ib_conn_post_recvs(c, (int)IB_RQ_DEPTH(c->nslots));
         }
         err = errno;
     }
-    return ib_conn_fail(c, haloSystemError, "rdma_create_qp (RC, %d send / %d receive WRs) on %s: %s", c->nslots + 4,
-                        2 * c->nslots + 4, c->dev->name, strerror(err));
+    return ib_conn_fail(c, haloSystemError, "rdma_create_qp (RC, %u send / %u receive WRs) on %s: %s",
+                        IB_SQ_DEPTH(c->nslots), IB_RQ_DEPTH(c->nslots), c->dev->name, strerror(err));
 }
 
 static struct ib_conn *ib_conn_new(struct halo_ib *ib, int peer, int ch, const struct halo_ib_peer_info *pi)
@@ -527,6 +617,7 @@ static struct ib_conn *ib_conn_new(struct halo_ib *ib, int peer, int ch, const s
     c->base.channel = ch;
     c->base.slot_size = ib->cfg.slot_size;
     c->nslots = ib->cfg.nslots;
+    c->base.zc_max = IB_ZC_MAX;
     char addr[80];
     int n = snprintf(c->desc, sizeof(c->desc), "peer %d (%s", peer, ib_addr_str(&pi->addr, addr, sizeof(addr)));
     if (pi->dev[0])
@@ -537,7 +628,8 @@ static struct ib_conn *ib_conn_new(struct halo_ib *ib, int peer, int ch, const s
 
 /* Device, port, GID, MTU and speed at INFO, once per port: with a wildcard
  * listener they are only known when the first connection's id finds its device. */
-static void ib_port_log(struct halo_ib *ib, struct ib_dev *dev, struct rdma_cm_id *id)
+static void ib_port_log(struct halo_ib *ib, struct ib_dev *dev, struct rdma_cm_id *id,
+                        const struct ib_gid_sel *sel)
 {
     const struct ib_api *api = ib_api();
     unsigned bit = 1u << (id->port_num & 31);
@@ -549,18 +641,28 @@ static void ib_port_log(struct halo_ib *ib, struct ib_dev *dev, struct rdma_cm_i
     if (api->query_port(id->verbs, id->port_num, &pa) != 0)
         return;
     char gid[64], speed[64], src[80];
-    const union ibv_gid *sgid = &id->route.addr.addr.ibaddr.sgid;
     struct halo_sockaddr a;
     halo_sockaddr_from(&a, rdma_get_local_addr(id));
-    HLOG_INFO(HALO_SUB_NET, ib_rank(ib), "ib: using %s port %u for %s: GID %s (index %d), MTU %d (max %d), %s",
-              dev->name, id->port_num, ib_ip_str(&a, src, sizeof(src)), ib_gid_str(sgid, gid, sizeof(gid)),
-              ib_gid_index(id->verbs, id->port_num, sgid), ib_mtu_bytes(pa.active_mtu), ib_mtu_bytes(pa.max_mtu),
-              ib_port_speed_str(&pa, speed, sizeof(speed)));
+    HLOG_INFO(HALO_SUB_NET, ib_rank(ib), "ib: using %s port %u for %s: GID %s (index %d%s), MTU %d (max %d), %s",
+              dev->name, id->port_num, ib_ip_str(&a, src, sizeof(src)), ib_gid_str(&sel->gid, gid, sizeof(gid)),
+              sel->index, sel->forced ? ", HALO_IB_GID_INDEX" : "", ib_mtu_bytes(pa.active_mtu),
+              ib_mtu_bytes(pa.max_mtu), ib_port_speed_str(&pa, speed, sizeof(speed)));
 }
 
-/* The id found its device: check HALO_IB_HCA, take the device's PD, name it in the
- * connection's description. */
-static haloResult_t ib_conn_bind_dev(struct halo_ib *ib, struct ib_conn *c, struct rdma_cm_id *id)
+/* The source GID of a connection on id (ib_gid_pick); the failure is the connection's. */
+static haloResult_t ib_gid_select(struct halo_ib *ib, struct ib_conn *c, struct rdma_cm_id *id,
+                                  struct ib_gid_sel *sel)
+{
+    char why[700];
+    haloResult_t r = ib_gid_pick(ib, id->verbs, id->port_num, &id->route.addr.addr.ibaddr.sgid, sel, why,
+                                 sizeof(why));
+    return r == haloSuccess ? r : ib_conn_fail(c, r, "%s", why);
+}
+
+/* The id found its device: check HALO_IB_HCA, take the device's PD, name it (and a
+ * forced GID index) in the connection's description. */
+static haloResult_t ib_conn_bind_dev(struct halo_ib *ib, struct ib_conn *c, struct rdma_cm_id *id,
+                                     const struct ib_gid_sel *sel)
 {
     const struct ib_api *api = ib_api();
     const char *name = api->get_device_name(id->verbs->device);
@@ -575,9 +677,13 @@ static haloResult_t ib_conn_bind_dev(struct halo_ib *ib, struct ib_conn *c, stru
     struct ib_dev *dev = ib_dev_get(ib, id->verbs);
     if (!dev)
         return ib_conn_fail(c, haloSystemError, "ibv_alloc_pd on %s: %s", name, strerror(errno));
-    ib_port_log(ib, dev, id);
+    ib_port_log(ib, dev, id, sel);
     size_t used = strlen(c->desc);
     snprintf(c->desc + used, sizeof(c->desc) - used, ", local %s port %u", name, id->port_num);
+    if (sel->forced) {
+        used = strlen(c->desc);
+        snprintf(c->desc + used, sizeof(c->desc) - used, " GID index %d", sel->index);
+    }
     return ib_conn_alloc(c, dev);
 }
 
@@ -596,11 +702,11 @@ static void ib_wire_fill(const struct halo_ib *ib, const struct ib_conn *c, int 
     w->rkey = c->rx_mr->rkey;
 }
 
-static void ib_conn_param(struct rdma_conn_param *p, const struct ib_wire *w)
+static void ib_conn_param(struct rdma_conn_param *p, const void *data, size_t len)
 {
     memset(p, 0, sizeof(*p));
-    p->private_data = w;
-    p->private_data_len = sizeof(*w);
+    p->private_data = data;
+    p->private_data_len = (uint8_t)len;
     p->retry_count = 7;
     p->rnr_retry_count = 7; /* infinite: receives are reposted as soon as polled */
 }
@@ -615,6 +721,73 @@ static void ib_conn_established(struct ib_conn *c)
     HLOG_INFO(HALO_SUB_NET, c->base.comm ? c->base.comm->rank : -1,
               "ib: connected to %s, %d slots of %zu bytes, inline up to %u bytes", c->desc, c->nslots,
               c->base.slot_size, c->max_inline);
+}
+
+/* ---- HALO_IB_GID_INDEX: the QP moved by haloccl, not by librdmacm ---- */
+
+/* librdmacm moves an id's QP to RTR and RTS itself (rdma_accept, the connect's
+ * answer) when id->qp is set; with it NULL it leaves the QP alone and sends
+ * conn_param's qp_num (rdma_establish(3): "if a QP has not been created on the
+ * rdma_cm_id"). Attached again once connected or failed: rdma_disconnect moves an
+ * attached QP to ERR and rdma_destroy_qp destroys it (ib_conn_destroy). */
+static void ib_qp_detach(struct ib_conn *c, struct rdma_cm_id *id, struct rdma_conn_param *p)
+{
+    p->qp_num = c->qp->qp_num;
+    id->qp = NULL;
+}
+
+static void ib_qp_attach(struct ib_conn *c, struct rdma_cm_id *id)
+{
+    id->qp = c->qp;
+}
+
+/* INIT (again, as librdmacm does), RTR, RTS with the attributes rdma_cm gives, but
+ * source GID index sel->index when forced and, when dgid is given, that destination
+ * GID (the one the peer's QP sends from). p: the passive side's conn_param, whose
+ * rd_atomic depths rdma_accept would apply; NULL on the active side (the REP's). */
+static haloResult_t ib_qp_ready(struct ib_conn *c, struct rdma_cm_id *id, const struct ib_gid_sel *sel,
+                                const union ibv_gid *dgid, const struct rdma_conn_param *p)
+{
+    const struct ib_api *api = ib_api();
+    static const enum ibv_qp_state steps[] = {IBV_QPS_INIT, IBV_QPS_RTR, IBV_QPS_RTS};
+    static const char *const names[] = {"INIT", "RTR", "RTS"};
+    for (int i = 0; i < 3; i++) {
+        struct ibv_qp_attr a;
+        int mask = 0;
+        memset(&a, 0, sizeof(a));
+        a.qp_state = steps[i];
+        if (api->init_qp_attr(id, &a, &mask) != 0)
+            return ib_conn_fail(c, haloSystemError, "rdma_init_qp_attr(%s): %s", names[i], strerror(errno));
+        if (steps[i] == IBV_QPS_RTR) {
+            if (sel->forced)
+                a.ah_attr.grh.sgid_index = (uint8_t)sel->index;
+            if (dgid)
+                a.ah_attr.grh.dgid = *dgid;
+            if (p)
+                a.max_dest_rd_atomic = p->responder_resources;
+        }
+        if (steps[i] == IBV_QPS_RTS && p)
+            a.max_rd_atomic = p->initiator_depth;
+        int rc = api->modify_qp(c->qp, &a, mask);
+        if (rc != 0) {
+            char g[64];
+            return ib_conn_fail(c, haloSystemError,
+                                "ibv_modify_qp to %s (source GID index %u, destination GID %s): %s", names[i],
+                                a.ah_attr.grh.sgid_index, ib_gid_str(&a.ah_attr.grh.dgid, g, sizeof(g)),
+                                strerror(rc));
+        }
+    }
+    return haloSuccess;
+}
+
+/* mac_s of a REP: over the REQ's mac_c, the REP's GID and its fields. */
+static void ib_rep_mac(const struct halo_ib *ib, const char *ctx, const uint8_t req_mac[IB_MAC_BYTES],
+                       const struct ib_wire_rep *rep, uint8_t mac[IB_MAC_BYTES])
+{
+    uint8_t extra[IB_MAC_BYTES + sizeof(rep->gid)];
+    memcpy(extra, req_mac, IB_MAC_BYTES);
+    memcpy(extra + IB_MAC_BYTES, rep->gid, sizeof(rep->gid));
+    ib_mac(ib, 'S', ctx, extra, sizeof(extra), &rep->w, mac);
 }
 
 /* ---- active side: connect to a lower rank ---- */
@@ -653,11 +826,12 @@ static int ib_expect(struct ib_conn *c, enum rdma_cm_event_type want, int64_t de
     return -1;
 }
 
-/* Checks the REP of an ESTABLISHED event. */
+/* Checks the REP of an ESTABLISHED (or CONNECT_RESPONSE) event; *gid gets the GID
+ * the peer's QP sends from. */
 static haloResult_t ib_check_rep(struct halo_ib *ib, struct ib_conn *c, const struct ib_wire *req,
-                                 const struct rdma_cm_event *ev)
+                                 const struct rdma_cm_event *ev, union ibv_gid *gid)
 {
-    struct ib_wire rep;
+    struct ib_wire_rep rep;
     if (!ev->param.conn.private_data || ev->param.conn.private_data_len < sizeof(rep))
         return ib_conn_fail(c, haloRemoteError, "the listener accepted without haloccl's reply: is %s another "
                             "program's rdma_cm port?", c->desc);
@@ -665,17 +839,18 @@ static haloResult_t ib_check_rep(struct halo_ib *ib, struct ib_conn *c, const st
     char ctx[96];
     uint8_t mac[IB_MAC_BYTES];
     ib_ctx_str(ib, ib->rank, c->base.peer, c->base.channel, ctx, sizeof(ctx));
-    ib_mac(ib, 'S', ctx, req->mac, IB_MAC_BYTES, &rep, mac);
-    if (rep.magic != IB_WIRE_MAGIC || rep.kind != IB_WIRE_REP || rep.from != c->base.peer || rep.to != ib->rank ||
-        rep.channel != c->base.channel)
+    ib_rep_mac(ib, ctx, req->mac, &rep, mac);
+    if (rep.w.magic != IB_WIRE_MAGIC || rep.w.kind != IB_WIRE_REP || rep.w.from != c->base.peer ||
+        rep.w.to != ib->rank || rep.w.channel != c->base.channel)
         return ib_conn_fail(c, haloRemoteError, "unexpected reply (magic 0x%08x kind %u from rank %d to %d)",
-                            rep.magic, rep.kind, rep.from, rep.to);
-    if (!ib_mac_ok(ib, mac, rep.mac))
+                            rep.w.magic, rep.w.kind, rep.w.from, rep.w.to);
+    if (!ib_mac_ok(ib, mac, rep.w.mac))
         return ib_conn_fail(c, haloRemoteError,
                             "the listener's proof of the job secret is wrong: another job (or an impostor) owns "
                             "that address; check HALO_SECRET and the peer table");
-    c->remote_addr = rep.addr;
-    c->remote_rkey = rep.rkey;
+    c->remote_addr = rep.w.addr;
+    c->remote_rkey = rep.w.rkey;
+    memcpy(gid->raw, rep.gid, sizeof(gid->raw));
     return haloSuccess;
 }
 
@@ -694,13 +869,34 @@ static haloResult_t ib_check_rej(struct ib_conn *c, const struct rdma_cm_event *
                         rej.reason == IB_REJ_PROOF       ? "wrong proof of the job secret (HALO_SECRET differs?)"
                         : rej.reason == IB_REJ_CONFIG    ? "slot size or count differ between the ranks"
                         : rej.reason == IB_REJ_RESOURCES ? "it could not allocate resources (see its log)"
+                        : rej.reason == IB_REJ_GID       ? "its HALO_IB_GID_INDEX does not fit this connection"
                                                          : "it did not expect this rank and channel");
 }
 
+/* The address of a RoCE v2 GID (IPv4-mapped or IPv6; a link-local one scoped to
+ * the GID's netdev), port 0. */
+static struct sockaddr *ib_gid_addr(const struct ib_gid_sel *sel, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (ib_gid_is_v4(&sel->gid)) {
+        struct sockaddr_in *s = (struct sockaddr_in *)ss;
+        s->sin_family = AF_INET;
+        memcpy(&s->sin_addr, sel->gid.raw + 12, 4);
+    } else {
+        struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
+        s->sin6_family = AF_INET6;
+        memcpy(&s->sin6_addr, sel->gid.raw, 16);
+        if (IN6_IS_ADDR_LINKLOCAL(&s->sin6_addr))
+            s->sin6_scope_id = sel->ifindex;
+    }
+    return (struct sockaddr *)ss;
+}
+
 /* New id on the connection's channel, address and route resolved from our data IP
- * to the peer's. 0, or -1 with why (worth a retry: ARP may not have answered yet). */
-static int ib_resolve(struct halo_ib *ib, struct ib_conn *c, const struct halo_ib_peer_info *pi, int64_t deadline,
-                      char *why, size_t whylen)
+ * (or, from != NULL, from that GID's address) to the peer's. 0, or -1 with why
+ * (worth a retry: ARP may not have answered yet). */
+static int ib_resolve(struct halo_ib *ib, struct ib_conn *c, const struct halo_ib_peer_info *pi,
+                      const struct ib_gid_sel *from, int64_t deadline, char *why, size_t whylen)
 {
     const struct ib_api *api = ib_api();
     if (api->create_id(c->cm_ch, &c->id, c, RDMA_PS_TCP) != 0) {
@@ -715,6 +911,8 @@ static int ib_resolve(struct halo_ib *ib, struct ib_conn *c, const struct halo_i
     halo_sockaddr_to(&src, &s);
     halo_sockaddr_to(&pi->addr, &d);
     struct sockaddr *sp = ib_addr_is_any(&src) ? NULL : (struct sockaddr *)&s;
+    if (from)
+        sp = ib_gid_addr(from, &s);
     if (api->resolve_addr(c->id, sp, (struct sockaddr *)&d, IB_RESOLVE_MS) != 0) {
         snprintf(why, whylen, "rdma_resolve_addr: %s", strerror(errno));
         return -1;
@@ -728,45 +926,59 @@ static int ib_resolve(struct halo_ib *ib, struct ib_conn *c, const struct halo_i
     return ib_expect(c, RDMA_CM_EVENT_ROUTE_RESOLVED, deadline, why, whylen);
 }
 
-/* Memory (first attempt only) and a QP on the resolved id. */
-static haloResult_t ib_connect_prepare(struct halo_ib *ib, struct ib_conn *c)
+/* The source GID of a connection being made (ib_gid_select). When HALO_IB_GID_INDEX
+ * names another GID than the one rdma_cm bound, the id is resolved again from that
+ * GID's address: the REQ then names it, so the peer's route, and QP, send to it. */
+static haloResult_t ib_connect_gid(struct halo_ib *ib, struct ib_conn *c, const struct halo_ib_peer_info *pi,
+                                   int64_t deadline, struct ib_gid_sel *sel, int *retry, char *why, size_t whylen)
 {
-    haloResult_t r = ib_conn_bind_dev(ib, c, c->id);
+    haloResult_t r = ib_gid_select(ib, c, c->id, sel);
+    const union ibv_gid *bound = &c->id->route.addr.addr.ibaddr.sgid;
+    if (r != haloSuccess || !sel->forced || !memcmp(&sel->gid, bound, sizeof(sel->gid)))
+        return r;
+    struct ibv_context *ctx = c->id->verbs;
+    uint8_t port = c->id->port_num;
+    ib_attempt_undo(c); /* only the id exists yet */
+    *retry = 1;
+    if (ib_resolve(ib, c, pi, sel, deadline, why, whylen) != 0)
+        return haloRemoteError;
+    *retry = 0;
+    bound = &c->id->route.addr.addr.ibaddr.sgid;
+    if (c->id->verbs == ctx && c->id->port_num == port && !memcmp(&sel->gid, bound, sizeof(sel->gid)))
+        return haloSuccess;
+    char g[64], b[64];
+    return ib_conn_fail(c, haloSystemError,
+                        "resolved from the address of HALO_IB_GID_INDEX=%d (GID %s), rdma_cm bound GID %s on %s "
+                        "port %u instead; unset HALO_IB_GID_INDEX or pick another index",
+                        sel->index, ib_gid_str(&sel->gid, g, sizeof(g)), ib_gid_str(bound, b, sizeof(b)),
+                        ib_api()->get_device_name(c->id->verbs->device), c->id->port_num);
+}
+
+/* Memory (first attempt only) and a QP on the resolved id. */
+static haloResult_t ib_connect_prepare(struct halo_ib *ib, struct ib_conn *c, const struct ib_gid_sel *sel)
+{
+    haloResult_t r = ib_conn_bind_dev(ib, c, c->id, sel);
     return r != haloSuccess ? r : ib_conn_qp(c, c->id);
 }
 
-/* One attempt: resolve, QP, connect with the REQ, check the REP. *retry is set
- * when a later attempt may succeed (no listener yet, no route yet); why says what
- * happened then. */
-static haloResult_t ib_connect_attempt(struct halo_ib *ib, struct ib_conn *c, const struct halo_ib_peer_info *pi,
-                                       int64_t deadline, int *retry, char *why, size_t whylen)
+/* The answer to the connect. Attached QP: ESTABLISHED, librdmacm moved the QP.
+ * Detached (manual): CONNECT_RESPONSE; ib_qp_ready sends to the GID of the REP, and
+ * rdma_establish sends the RTU. */
+static haloResult_t ib_connect_answer(struct halo_ib *ib, struct ib_conn *c, const struct ib_wire *req,
+                                      const struct ib_gid_sel *sel, int manual, int64_t deadline, int *retry,
+                                      char *why, size_t whylen)
 {
     const struct ib_api *api = ib_api();
-    *retry = 1;
-    if (ib_resolve(ib, c, pi, deadline, why, whylen) != 0)
-        return haloRemoteError;
-    *retry = 0;
-    haloResult_t r = ib_connect_prepare(ib, c);
-    if (r != haloSuccess)
-        return r;
-    struct ib_wire req;
-    char ctx[96];
-    ib_wire_fill(ib, c, IB_WIRE_REQ, c->base.peer, &req);
-    ib_ctx_str(ib, ib->rank, c->base.peer, c->base.channel, ctx, sizeof(ctx));
-    ib_mac(ib, 'C', ctx, pi->nonce, sizeof(pi->nonce), &req, req.mac);
-    struct rdma_conn_param param;
-    ib_conn_param(&param, &req);
-    if (api->connect(c->id, &param) != 0)
-        return ib_conn_fail(c, haloSystemError, "rdma_connect: %s", strerror(errno));
-
     struct rdma_cm_event *ev;
     if (ib_cm_wait(c->cm_ch, deadline, &ev) != 0) {
         snprintf(why, whylen, "no answer to the connect (%s)", strerror(errno));
         *retry = 1;
         return haloRemoteError;
     }
-    if (ev->event == RDMA_CM_EVENT_ESTABLISHED) {
-        r = ib_check_rep(ib, c, &req, ev);
+    haloResult_t r;
+    union ibv_gid gid;
+    if (ev->event == (manual ? RDMA_CM_EVENT_CONNECT_RESPONSE : RDMA_CM_EVENT_ESTABLISHED)) {
+        r = ib_check_rep(ib, c, req, ev, &gid);
     } else {
         r = ev->event == RDMA_CM_EVENT_REJECTED ? ib_check_rej(c, ev) : haloSuccess;
         if (r == haloSuccess) { /* the CM's reject (no listener yet), unreachable, ... */
@@ -776,6 +988,51 @@ static haloResult_t ib_connect_attempt(struct halo_ib *ib, struct ib_conn *c, co
         }
     }
     api->ack_cm_event(ev);
+    if (r == haloSuccess && manual) {
+        r = ib_qp_ready(c, c->id, sel, &gid, NULL);
+        if (r == haloSuccess && api->establish(c->id) != 0)
+            r = ib_conn_fail(c, haloSystemError, "rdma_establish: %s", strerror(errno));
+    }
+    return r;
+}
+
+/* One attempt: resolve, QP, connect with the REQ, check the REP. *retry is set
+ * when a later attempt may succeed (no listener yet, no route yet); why says what
+ * happened then. The QP is detached (ib_qp_detach) when either end forces its GID. */
+static haloResult_t ib_connect_attempt(struct halo_ib *ib, struct ib_conn *c, const struct halo_ib_peer_info *pi,
+                                       int64_t deadline, int *retry, char *why, size_t whylen)
+{
+    const struct ib_api *api = ib_api();
+    *retry = 1;
+    if (ib_resolve(ib, c, pi, NULL, deadline, why, whylen) != 0)
+        return haloRemoteError;
+    *retry = 0;
+    struct ib_gid_sel sel;
+    haloResult_t r = ib_connect_gid(ib, c, pi, deadline, &sel, retry, why, whylen);
+    if (r == haloSuccess)
+        r = ib_connect_prepare(ib, c, &sel);
+    if (r != haloSuccess)
+        return r;
+    struct ib_wire req;
+    char ctx[96];
+    ib_wire_fill(ib, c, IB_WIRE_REQ, c->base.peer, &req);
+    ib_ctx_str(ib, ib->rank, c->base.peer, c->base.channel, ctx, sizeof(ctx));
+    ib_mac(ib, 'C', ctx, pi->nonce, sizeof(pi->nonce), &req, req.mac);
+    struct rdma_conn_param param;
+    ib_conn_param(&param, &req, sizeof(req));
+    int manual = sel.forced || pi->gid_forced;
+    if (manual && ib_gid_api_missing())
+        return ib_conn_fail(c, haloSystemError,
+                            "rank %d sets HALO_IB_GID_INDEX=%u, which this host cannot follow: %s", c->base.peer,
+                            pi->gid_index, ib_gid_api_missing());
+    if (manual)
+        ib_qp_detach(c, c->id, &param);
+    if (api->connect(c->id, &param) != 0)
+        r = ib_conn_fail(c, haloSystemError, "rdma_connect: %s", strerror(errno));
+    else
+        r = ib_connect_answer(ib, c, &req, &sel, manual, deadline, retry, why, whylen);
+    if (manual)
+        ib_qp_attach(c, c->id);
     return r;
 }
 
@@ -863,10 +1120,36 @@ static int ib_req_check(struct halo_ib *ib, const struct halo_ib_peer_info *cons
     return 0;
 }
 
+/* Builds the connection on the passive id: GID, device, QP. NULL when refused (a
+ * GID that does not fit: *fatal gets the failure, which init reports). */
+static struct ib_conn *ib_accept_conn(struct halo_ib *ib, struct rdma_cm_id *id, const struct ib_wire *req,
+                                      const struct halo_ib_peer_info *pi, struct ib_gid_sel *sel,
+                                      haloResult_t *fatal)
+{
+    const struct ib_api *api = ib_api();
+    struct ib_conn *c = ib_conn_new(ib, req->from, req->channel, pi);
+    haloResult_t r = c ? ib_gid_select(ib, c, id, sel) : haloSystemError;
+    if (r != haloSuccess) {
+        ib_reject(ib, id, req, c ? IB_REJ_GID : IB_REJ_RESOURCES);
+        *fatal = c ? r : haloSuccess;
+        ib_conn_destroy(c);
+        return NULL;
+    }
+    if (ib_conn_bind_dev(ib, c, id, sel) == haloSuccess && ib_conn_qp(c, id) == haloSuccess)
+        return c;
+    ib_reject(ib, id, req, IB_REJ_RESOURCES);
+    if (c->qp)
+        api->destroy_qp(id);
+    c->qp = NULL;
+    ib_conn_destroy(c);
+    return NULL;
+}
+
 /* CONNECT_REQUEST: check, build the connection on the new id, accept. The event is
- * acked by the caller. Returns 1 when a connection is now pending. */
+ * acked by the caller. Returns 1 when a connection is now pending, -1 when refused
+ * (*fatal set when this rank's configuration cannot serve it). */
 static int ib_on_request(struct halo_ib *ib, struct rdma_cm_event *ev, const struct halo_ib_peer_info *const *peers,
-                         struct halo_conn **conns)
+                         struct halo_conn **conns, haloResult_t *fatal)
 {
     const struct ib_api *api = ib_api();
     struct ib_wire req;
@@ -896,30 +1179,37 @@ static int ib_on_request(struct halo_ib *ib, struct rdma_cm_event *ev, const str
         ib_conn_destroy(old);
         conns[slot] = NULL;
     }
-    struct ib_conn *c = ib_conn_new(ib, req.from, req.channel, peers[req.from]);
-    if (!c || ib_conn_bind_dev(ib, c, ev->id) != haloSuccess || ib_conn_qp(c, ev->id) != haloSuccess) {
-        ib_reject(ib, ev->id, &req, IB_REJ_RESOURCES);
-        if (c && c->qp)
-            api->destroy_qp(ev->id);
-        if (c)
-            c->qp = NULL;
-        ib_conn_destroy(c);
+    struct ib_gid_sel sel;
+    struct ib_conn *c = ib_accept_conn(ib, ev->id, &req, peers[req.from], &sel, fatal);
+    if (!c)
         return -1;
-    }
     c->id = ev->id;
     c->id->context = c;
     c->remote_addr = req.addr;
     c->remote_rkey = req.rkey;
-    struct ib_wire rep;
+    struct ib_wire_rep rep;
     char ctx[96];
-    ib_wire_fill(ib, c, IB_WIRE_REP, req.from, &rep);
+    ib_wire_fill(ib, c, IB_WIRE_REP, req.from, &rep.w);
+    memcpy(rep.gid, sel.gid.raw, sizeof(rep.gid));
     ib_ctx_str(ib, ib->rank, req.from, req.channel, ctx, sizeof(ctx));
-    ib_mac(ib, 'S', ctx, req.mac, IB_MAC_BYTES, &rep, rep.mac);
+    ib_rep_mac(ib, ctx, req.mac, &rep, rep.w.mac);
     struct rdma_conn_param param;
-    ib_conn_param(&param, &rep);
+    ib_conn_param(&param, &rep, sizeof(rep));
     conns[slot] = &c->base;
-    if (api->accept(c->id, &param) != 0) {
-        HLOG_WARN(HALO_SUB_NET, ib->rank, "ib: rdma_accept from rank %d failed: %s", req.from, strerror(errno));
+    /* Forced GID: the QP goes to RTS here, before the REP, as rdma_accept would move it. */
+    int ok = 1;
+    if (sel.forced) {
+        ib_qp_detach(c, c->id, &param);
+        ok = ib_qp_ready(c, c->id, &sel, NULL, &param) == haloSuccess;
+        if (!ok)
+            ib_reject(ib, c->id, &req, IB_REJ_RESOURCES);
+    }
+    ok = ok && api->accept(c->id, &param) == 0;
+    if (sel.forced)
+        ib_qp_attach(c, c->id);
+    if (!ok) {
+        HLOG_WARN(HALO_SUB_NET, ib->rank, "ib: accepting rank %d failed: %s", req.from,
+                  c->failed != haloSuccess ? "see above" : strerror(errno));
         conns[slot] = NULL;
         c->id = NULL; /* destroyed by the caller with the event */
         api->destroy_qp(ev->id);
@@ -996,10 +1286,13 @@ static haloResult_t ib_accept_all(struct halo_ib *ib, const struct halo_ib_peer_
         enum rdma_cm_event_type t = ev->event;
         if (t == RDMA_CM_EVENT_CONNECT_REQUEST) {
             struct rdma_cm_id *id = ev->id;
-            int pending = ib_on_request(ib, ev, peers, conns);
+            haloResult_t fatal = haloSuccess;
+            int pending = ib_on_request(ib, ev, peers, conns, &fatal);
             api->ack_cm_event(ev);
             if (pending < 0)
                 api->destroy_id(id);
+            if (fatal != haloSuccess)
+                return fatal;
             continue;
         }
         struct ib_conn *c = ev->id && ev->id->context != ib ? ev->id->context : NULL;

@@ -11,8 +11,12 @@
  * alone provides the transport's entry points, all saying ib is unavailable.
  */
 #define HALO_IB_INTERNAL
+#include <arpa/inet.h>
 #include <dlfcn.h>
+#include <errno.h>
+#include <net/if.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,9 +36,11 @@ static pthread_once_t ib_once = PTHREAD_ONCE_INIT;
 struct ib_sym {
     const char *name;
     size_t offset; /* of the function pointer in struct ib_api */
+    int optional;  /* missing: the field stays NULL (a feature says so when asked for) */
 };
 
-#define IB_SYM(field, sym) { sym, offsetof(struct ib_api, field) }
+#define IB_SYM(field, sym) { sym, offsetof(struct ib_api, field), 0 }
+#define IB_OPT(field, sym) { sym, offsetof(struct ib_api, field), 1 }
 static const struct ib_sym ib_verbs_syms[] = {
     IB_SYM(get_device_list, "ibv_get_device_list"),
     IB_SYM(free_device_list, "ibv_free_device_list"),
@@ -57,6 +63,8 @@ static const struct ib_sym ib_verbs_syms[] = {
     IB_SYM(wc_status_str, "ibv_wc_status_str"),
     IB_SYM(event_type_str, "ibv_event_type_str"),
     IB_SYM(port_state_str, "ibv_port_state_str"),
+    IB_SYM(modify_qp, "ibv_modify_qp"),
+    IB_OPT(query_gid_ex, "_ibv_query_gid_ex"), /* v32: ibv_query_gid_ex is inline around it */
 };
 static const struct ib_sym ib_cm_syms[] = {
     IB_SYM(create_event_channel, "rdma_create_event_channel"),
@@ -79,6 +87,8 @@ static const struct ib_sym ib_cm_syms[] = {
     IB_SYM(migrate_id, "rdma_migrate_id"),
     IB_SYM(get_devices, "rdma_get_devices"),
     IB_SYM(free_devices, "rdma_free_devices"),
+    IB_OPT(init_qp_attr, "rdma_init_qp_attr"), /* exported since v30 */
+    IB_OPT(establish, "rdma_establish"),
 };
 #undef IB_SYM
 
@@ -93,6 +103,8 @@ static int ib_load_lib(const char *soname, const char *pkg, const struct ib_sym 
     }
     for (size_t i = 0; i < n; i++) {
         void *f = dlsym(h, syms[i].name);
+        if (!f && syms[i].optional)
+            continue;
         if (!f) {
             snprintf(ib_reason, sizeof(ib_reason), "%s lacks %s: rdma-core too old? (need v28 or later)", soname,
                      syms[i].name);
@@ -253,6 +265,163 @@ const char *ib_port_speed_str(const struct ibv_port_attr *pa, char *buf, size_t 
     else
         snprintf(buf, len, "%.0f Gbit/s (%dx, speed code %u)", lane * width / 1000.0, width, pa->active_speed);
     return buf;
+}
+
+/* ---- HALO_IB_GID_INDEX: the port's GID table ---- */
+
+const char *ib_gid_api_missing(void)
+{
+    const struct ib_api *api = ib_api();
+    if (!api)
+        return "rdma-core is not loaded";
+    if (!api->query_gid_ex)
+        return "libibverbs lacks _ibv_query_gid_ex (rdma-core v32 or later needed)";
+    if (!api->init_qp_attr || !api->establish)
+        return "librdmacm lacks rdma_init_qp_attr or rdma_establish (rdma-core v30 or later needed)";
+    return NULL;
+}
+
+const char *ib_gid_str(const union ibv_gid *g, char *buf, size_t len)
+{
+    if (!inet_ntop(AF_INET6, g->raw, buf, (socklen_t)len)) /* ::ffff:10.0.0.1 for an IPv4 one */
+        snprintf(buf, len, "?");
+    return buf;
+}
+
+int ib_gid_is_v4(const union ibv_gid *g)
+{
+    static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return memcmp(g->raw, prefix, sizeof(prefix)) == 0;
+}
+
+static int ib_gid_is_zero(const union ibv_gid *g)
+{
+    static const uint8_t zero[16];
+    return memcmp(g->raw, zero, sizeof(zero)) == 0;
+}
+
+static const char *ib_gid_type_str(uint32_t type)
+{
+    switch (type) {
+    case IBV_GID_TYPE_IB: return "an InfiniBand GID";
+    case IBV_GID_TYPE_ROCE_V1: return "RoCE v1";
+    case IBV_GID_TYPE_ROCE_V2: return "RoCE v2";
+    default: return "of an unknown type";
+    }
+}
+
+/* Entry `index`, or -1 with errno (ENODATA: empty). */
+static int ib_gid_entry(struct ibv_context *ctx, int port, int index, struct ibv_gid_entry *e)
+{
+    memset(e, 0, sizeof(*e));
+    int rc = ib_table.query_gid_ex(ctx, (uint32_t)port, (uint32_t)index, e, 0, sizeof(*e));
+    if (rc != 0) {
+        errno = rc > 0 ? rc : errno;
+        return -1;
+    }
+    if (ib_gid_is_zero(&e->gid)) {
+        errno = ENODATA;
+        return -1;
+    }
+    return 0;
+}
+
+int ib_gid_find(struct ibv_context *ctx, int port, const union ibv_gid *gid)
+{
+    int first = -1;
+    for (int i = 0; ib_api() && i < 256; i++) {
+        union ibv_gid g;
+        struct ibv_gid_entry e;
+        if (ib_table.query_gid(ctx, (uint8_t)port, i, &g) != 0)
+            break;
+        if (memcmp(&g, gid, sizeof(g)) != 0)
+            continue;
+        if (!ib_table.query_gid_ex || (ib_gid_entry(ctx, port, i, &e) == 0 && e.gid_type == IBV_GID_TYPE_ROCE_V2))
+            return i;
+        if (first < 0)
+            first = i;
+    }
+    return first;
+}
+
+const char *ib_gid_list(struct ibv_context *ctx, int port, char *buf, size_t len)
+{
+    struct ibv_port_attr pa;
+    size_t used = 0;
+    buf[0] = 0;
+    memset(&pa, 0, sizeof(pa));
+    if (!ib_api() || !ib_table.query_gid_ex || ib_table.query_port(ctx, (uint8_t)port, &pa) != 0)
+        return buf;
+    for (int i = 0; i < pa.gid_tbl_len && i < 256 && used + 1 < len; i++) {
+        struct ibv_gid_entry e;
+        char gid[64], ifname[IF_NAMESIZE] = "?";
+        if (ib_gid_entry(ctx, port, i, &e) != 0 || e.gid_type != IBV_GID_TYPE_ROCE_V2)
+            continue;
+        if (e.ndev_ifindex)
+            if_indextoname(e.ndev_ifindex, ifname);
+        int n = snprintf(buf + used, len - used, "%s%d %s (%s)", used ? ", " : "", i,
+                         ib_gid_str(&e.gid, gid, sizeof(gid)), ifname);
+        used = n < 0 ? len : used + (size_t)n;
+    }
+    if (used >= len && len > 4)
+        snprintf(buf + len - 4, 4, "...");
+    return buf;
+}
+
+/* The sentence for a GID index that cannot be used: what is wrong, then what is there. */
+static haloResult_t ib_gid_refuse(struct ibv_context *ctx, int port, int index, haloResult_t res, char *why,
+                                  size_t len, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static haloResult_t ib_gid_refuse(struct ibv_context *ctx, int port, int index, haloResult_t res, char *why,
+                                  size_t len, const char *fmt, ...)
+{
+    char what[160], list[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    const char *dev = ib_table.get_device_name(ctx->device);
+    ib_gid_list(ctx, port, list, sizeof(list));
+    snprintf(why, len,
+             "HALO_IB_GID_INDEX=%d: GID index %d of %s port %d %s; the RoCE v2 GIDs there: %s. Set one of those "
+             "indexes (`show_gids`, /sys/class/infiniband/%s/ports/%d/gids/) or unset HALO_IB_GID_INDEX for "
+             "rdma_cm's choice (the GID of the interface's IP)",
+             index, index, dev, port, what, list[0] ? list : "none", dev, port);
+    return res;
+}
+
+haloResult_t ib_gid_forced(struct ibv_context *ctx, int port, int index, union ibv_gid *gid, uint32_t *ifindex,
+                           char *why, size_t len)
+{
+    const char *missing = ib_gid_api_missing();
+    if (missing) {
+        snprintf(why, len, "HALO_IB_GID_INDEX=%d cannot be used here: %s; unset it", index, missing);
+        return haloSystemError;
+    }
+    struct ibv_port_attr pa;
+    memset(&pa, 0, sizeof(pa));
+    if (ib_table.query_port(ctx, (uint8_t)port, &pa) != 0) {
+        snprintf(why, len, "HALO_IB_GID_INDEX=%d: ibv_query_port(%s, %d) failed: %s", index,
+                 ib_table.get_device_name(ctx->device), port, strerror(errno));
+        return haloSystemError;
+    }
+    if (index < 0 || index >= pa.gid_tbl_len || index > 255)
+        return ib_gid_refuse(ctx, port, index, haloInvalidArgument, why, len,
+                             "is out of range (the table has %d entries; a QP's GID index is 0..255)",
+                             pa.gid_tbl_len);
+    struct ibv_gid_entry e;
+    if (ib_gid_entry(ctx, port, index, &e) != 0) {
+        if (errno == ENODATA || errno == ENOENT || errno == EINVAL)
+            return ib_gid_refuse(ctx, port, index, haloInvalidArgument, why, len, "is empty (all zero)");
+        return ib_gid_refuse(ctx, port, index, haloSystemError, why, len, "could not be read: %s",
+                             strerror(errno));
+    }
+    char g[64];
+    if (e.gid_type != IBV_GID_TYPE_ROCE_V2)
+        return ib_gid_refuse(ctx, port, index, haloInvalidArgument, why, len, "is %s (%s), not RoCE v2",
+                             ib_gid_type_str(e.gid_type), ib_gid_str(&e.gid, g, sizeof(g)));
+    *gid = e.gid;
+    *ifindex = e.ndev_ifindex;
+    return haloSuccess;
 }
 
 #else /* !HALO_IB_HEADERS: built without rdma-core headers */

@@ -66,6 +66,22 @@ struct halo_transport_ops {
     haloResult_t (*flush)(struct halo_conn *c, int *pending);
     /* Frees the connection. Accepts a half-built connection. */
     void (*close)(struct halo_conn *c);
+
+    /* Zero-copy messages (optional: NULL, and zc_max 0, where the transport has
+     * none). The receiver grants a destination (zc_recv_post); the sender takes the
+     * oldest grant (zc_send_grant), checks it and writes straight from its buffer
+     * into the receiver's (zc_send_post). Grants and messages of one direction
+     * match in order. zc_done gives how many messages this end has sent (its
+     * source no longer needed) and received (fully placed) since the connection
+     * was made. Buffers used since the last zc_end may be registered for the
+     * operation only: zc_end drops those registrations once nothing is in flight. */
+    haloResult_t (*zc_register)(struct halo_conn *c, const void *buf, size_t len, int writable);
+    haloResult_t (*zc_recv_post)(struct halo_conn *c, void *dst, size_t len, const struct halo_sig *sig,
+                                 int *posted);
+    haloResult_t (*zc_send_grant)(struct halo_conn *c, struct halo_sig *sig, size_t *len, int *ready);
+    haloResult_t (*zc_send_post)(struct halo_conn *c, const void *src, size_t len);
+    haloResult_t (*zc_done)(struct halo_conn *c, uint64_t *sent, uint64_t *received);
+    void (*zc_end)(struct halo_conn *c);
 };
 
 /* Common head of every transport's connection object. */
@@ -76,6 +92,10 @@ struct halo_conn {
     int channel;
     size_t slot_size; /* capacity of one slot, the same in both directions */
     uint64_t frames_sent, frames_recv; /* by the engine's primitives; tests read them */
+    size_t zc_max;         /* largest zero-copy message (the same on every connection), 0: none */
+    /* Zero-copy messages as the engine counts them: grants posted and receives
+     * completed on this end, sends posted. */
+    uint64_t zc_rx_posted, zc_rx_waited, zc_tx_posted;
 };
 
 #endif

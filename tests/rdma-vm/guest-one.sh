@@ -57,12 +57,100 @@ if [ -n "$BIN_DIR" ]; then
         ib_env "$BIN_DIR/test_coll" 2 "$RIG_COLL_BIG"
     check "test_coll 3 over ib (large count $RIG_COLL_BIG)" ib_env "$BIN_DIR/test_coll" 3 "$RIG_COLL_BIG"
     check "test_p2p 2 over ib" ib_env "$BIN_DIR/test_p2p" 2
+    # Zero-copy for (almost) everything: every type, op and odd count of the ring
+    # all-reduce, and the p2p suite, through grants and RDMA writes between the
+    # user buffers (test_ib_init vm above checks the counters, registration and
+    # mismatches).
+    check "test_coll 2 over ib, zero-copy ring all-reduce (HALO_IB_ZCOPY_MIN=4k, HALO_ALGO=ring)" \
+        ib_env HALO_IB_ZCOPY_MIN=4k HALO_ALGO=ring "$BIN_DIR/test_coll" 2 "$RIG_COLL_BIG"
+    check "test_coll 3 over ib, zero-copy ring all-reduce" \
+        ib_env HALO_IB_ZCOPY_MIN=4k HALO_ALGO=ring "$BIN_DIR/test_coll" 3 "$RIG_COLL_BIG"
+    check "test_p2p 2 over ib, zero-copy from 4 KiB" ib_env HALO_IB_ZCOPY_MIN=4k "$BIN_DIR/test_p2p" 2
+fi
+
+# HALO_IB_GID_INDEX. rxe0's GID table (sysfs, 1024 entries, most empty): index of the
+# RoCE v2 GID whose address matches the pattern (grep -E on the sysfs text).
+gid_index_of() {
+    for f in $(grep -lsE "$1" /sys/class/infiniband/rxe0/ports/1/gids/*); do
+        i=${f##*/}
+        [ "$(cat "/sys/class/infiniband/rxe0/ports/1/gid_attrs/types/$i" 2>/dev/null)" = "RoCE v2" ] &&
+            { echo "$i"; return 0; }
+    done
+    return 1
+}
+A_GID=$(printf '0000:0000:0000:0000:0000:ffff:%02x%02x:%02x%02x' $(echo $A | tr . ' '))
+
+if [ -n "$BIN_DIR" ]; then
+    # Both ranks force the index of $A's RoCE v2 GID: each moves its QP itself
+    # (rdma_init_qp_attr, that sgid_index) and the REP names the GID to send to.
+    gid_forced() {
+        idx=$(gid_index_of "$A_GID") || { echo "no RoCE v2 GID of $A on rxe0"; return 1; }
+        ib_env HALO_IB_GID_INDEX=$idx HALO_DEBUG=INFO HALO_DEBUG_SUBSYS=NET "$BIN_DIR/test_p2p" 2 \
+            > "$RIG_TMP/gid.out" 2>&1
+        st=$?
+        grep -E "ib: (using|connected)" "$RIG_TMP/gid.out" | head -n 4
+        [ $st -eq 0 ] || { echo "status $st"; tail -n 15 "$RIG_TMP/gid.out"; return 1; }
+        grep -q "GID ::ffff:$A (index $idx, HALO_IB_GID_INDEX)" "$RIG_TMP/gid.out" &&
+            grep -q "local rxe0 port 1 GID index $idx, qp 0x" "$RIG_TMP/gid.out" &&
+            echo "RESULT gid_index_forced index=$idx"
+    }
+    check "HALO_IB_GID_INDEX = index of $A's RoCE v2 GID on both ranks: test_p2p 2 over ib, the INFO log names it" \
+        gid_forced
+    # One end forcing it, the other leaving it to rdma_cm, both ways round: the
+    # accepting rank 0 (its REP names the GID; rank 1 detaches its QP to send to it)
+    # and the connecting rank 1 (moves its own QP after CONNECT_RESPONSE).
+    gid_one_end() { # FORCING-RANK PORT
+        idx=$(gid_index_of "$A_GID") || { echo "no RoCE v2 GID of $A on rxe0"; return 1; }
+        for r in 0 1; do
+            g=""
+            [ $r -eq "$1" ] && g=HALO_IB_GID_INDEX=$idx
+            ib_env $g HALO_ROOT=$A:$2 HALO_RANK=$r HALO_NRANKS=2 HALO_SECRET=gid-rig-$$ HALO_DEBUG=INFO \
+                HALO_DEBUG_SUBSYS=NET "$BIN_DIR/allreduce_bw" -b 64 -e 1m -f 128 -w 1 -i 2 -c 1 \
+                > "$RIG_TMP/gid1.$r.out" 2>&1 &
+            eval "p$r=\$!"
+        done
+        wait $p0; s0=$?
+        wait $p1; s1=$?
+        for r in 0 1; do echo "--- rank $r:"; grep -E "ib: (using|connected)|wrong|failed" "$RIG_TMP/gid1.$r.out"; done
+        echo "status $s0 $s1"
+        [ $s0 -eq 0 ] && [ $s1 -eq 0 ] && grep -q "GID index $idx, qp 0x" "$RIG_TMP/gid1.$1.out"
+    }
+    check "HALO_IB_GID_INDEX on the accepting rank only: allreduce_bw over ib, every element checked" \
+        gid_one_end 0 47321
+    check "HALO_IB_GID_INDEX on the connecting rank only: allreduce_bw over ib, every element checked" \
+        gid_one_end 1 47322
+    # A bad index fails init at once on every rank, with a sentence naming device,
+    # port and index and listing the RoCE v2 GIDs (like show_gids).
+    gid_bad() { # INDEX PATTERN
+        t0=$(date +%s)
+        ib_env HALO_IB_GID_INDEX=$1 HALO_TIMEOUT_MS=5000 timeout 90 "$BIN_DIR/test_p2p" 2 > "$RIG_TMP/gidbad.out" 2>&1
+        st=$?
+        t=$(( $(date +%s) - t0 ))
+        grep -m 2 "HALO_IB_GID_INDEX=$1" "$RIG_TMP/gidbad.out"
+        echo "status $st after $t s"
+        [ $st -ne 0 ] && [ $st -ne 124 ] && [ $t -lt 60 ] && grep -Eq "$2" "$RIG_TMP/gidbad.out"
+    }
+    check "HALO_IB_GID_INDEX=999 (beyond 255): init fails naming rxe0 port 1 and the RoCE v2 GIDs" \
+        gid_bad 999 "HALO_IB_GID_INDEX=999: GID index 999 of rxe0 port 1 is out of range.*RoCE v2 GIDs there: .*::ffff:$A \(veth0\)"
+    check "HALO_IB_GID_INDEX=200 (an empty entry): init fails naming it" \
+        gid_bad 200 "HALO_IB_GID_INDEX=200: GID index 200 of rxe0 port 1 is empty"
+    # veth0's link-local RoCE v2 GID: an IPv6 source cannot carry the IPv4 connection.
+    v6=$(gid_index_of '^fe80:') &&
+        check "HALO_IB_GID_INDEX=$v6 (veth0's fe80:: GID) on an IPv4 link: init fails naming the family" \
+            gid_bad "$v6" "HALO_IB_GID_INDEX=$v6 is GID fe80:.* an IPv6 address, but this connection runs over IPv4"
 fi
 
 # A perf/ tool over ib, two ranks, one size: prints a RESULT line with its busbw.
-halo_bw() {
+halo_bw() { # TAG TOOL [VAR=VALUE ...] [-- TOOL OPTIONS]
     tag=$1 tool=$2
-    ib_env "$BIN_DIR/$tool" -n 2 -b "$RIG_BW_SIZE" -e "$RIG_BW_SIZE" -w 1 -i "$iters" -c 1 --json \
+    shift 2
+    vars="" opts=""
+    while [ $# -gt 0 ]; do
+        [ "$1" = -- ] && { shift; opts="$*"; break; }
+        vars="$vars $1"; shift
+    done
+    # shellcheck disable=SC2086
+    ib_env $vars "$BIN_DIR/$tool" -n 2 -b "$RIG_BW_SIZE" -e "$RIG_BW_SIZE" -w 1 -i "$iters" -c 1 $opts --json \
         > "$RIG_TMP/$tool.out" 2>&1
     st=$?
     cat "$RIG_TMP/$tool.out"
@@ -121,12 +209,26 @@ if [ -n "$RIG_BW_SIZE" ]; then
             halo_bw sendrecv_bw_ib sendrecv_bw
         [ -z "$BIN_DIR" ] || check "allreduce_bw -n 2 over ib at $RIG_BW_SIZE bytes x $iters, round $r" \
             halo_bw allreduce_bw_ib allreduce_bw
+        # The same with the buffers registered once (-R 1), and copying through
+        # the slots (HALO_IB_ZCOPY_MIN=0), for comparison.
+        [ -z "$BIN_DIR" ] || check "sendrecv_bw -R 1 at $RIG_BW_SIZE bytes, round $r" \
+            halo_bw sendrecv_bw_ib_reg sendrecv_bw -- -R 1
+        [ -z "$BIN_DIR" ] || check "allreduce_bw -R 1 at $RIG_BW_SIZE bytes, round $r" \
+            halo_bw allreduce_bw_ib_reg allreduce_bw -- -R 1
+        [ -z "$BIN_DIR" ] || check "sendrecv_bw through the slots at $RIG_BW_SIZE bytes, round $r" \
+            halo_bw sendrecv_bw_ib_slots sendrecv_bw HALO_IB_ZCOPY_MIN=0
+        [ -z "$BIN_DIR" ] || check "allreduce_bw through the slots at $RIG_BW_SIZE bytes, round $r" \
+            halo_bw allreduce_bw_ib_slots allreduce_bw HALO_IB_ZCOPY_MIN=0
     done
     [ -z "$PAIR_BIN" ] || ratio test_ib_pair ib_write_bw_R_bw 0.80
     [ -z "$BIN_DIR" ] || ratio sendrecv_bw_ib ib_write_bw_R_bw 0.80
     [ -z "$BIN_DIR" ] || ratio allreduce_bw_ib ib_write_bw_R_bw 0.70
     [ -z "$BIN_DIR" ] || ratio sendrecv_bw_ib ib_write_bw_R_bidir_dir 0.80
     [ -z "$BIN_DIR" ] || ratio allreduce_bw_ib ib_write_bw_R_bidir_dir 0.70
+    [ -z "$BIN_DIR" ] || ratio sendrecv_bw_ib_reg ib_write_bw_R_bw 0.80
+    [ -z "$BIN_DIR" ] || ratio allreduce_bw_ib_reg ib_write_bw_R_bw 0.70
+    [ -z "$BIN_DIR" ] || ratio sendrecv_bw_ib_slots ib_write_bw_R_bw 0.80
+    [ -z "$BIN_DIR" ] || ratio allreduce_bw_ib_slots ib_write_bw_R_bw 0.70
 fi
 
 if [ -n "$PAIR_BIN" ]; then
@@ -154,5 +256,41 @@ if [ -n "$PAIR_BIN" ]; then
             grep -Eq "port 1 of rxe0 (is |went down)" "$RIG_TMP/l1.out"
     }
     check "test_ib_pair: link (veth0) goes down mid-transfer, both ranks error out naming the port" linkdown
+fi
+
+if [ -n "$BIN_DIR" ]; then
+    # Last, as rxe0 is gone afterwards: the RDMA device removed (`rdma link delete`)
+    # under a 2-rank allreduce. rdma_cm tells every id (DEVICE_REMOVAL), the ranks fail
+    # with a sentence saying so, and the delete, which waits for the processes that
+    # hold the device's verbs context, completes once they have exited.
+    devremove() {
+        # A fresh rxe0: the link test above took veth0 down and up under this one.
+        timeout 30 rdma link delete rxe0 && rig_rxe_on veth0 || { echo "could not re-create rxe0"; return 1; }
+        ib_env "$BIN_DIR/allreduce_bw" -n 2 -b 4m -e 4m -w 0 -i 100000 -c 0 > "$RIG_TMP/rm.out" 2>&1 &
+        p=$!
+        # Running once the table header is out (init done; rows come after the iterations).
+        for _ in $(seq 240); do grep -q '(B)' "$RIG_TMP/rm.out" && break; sleep 0.5; done
+        grep -q '(B)' "$RIG_TMP/rm.out" || { echo "allreduce_bw did not start:"; tail "$RIG_TMP/rm.out"; kill -9 $p; return 1; }
+        sleep 2
+        t0=$(date +%s)
+        (timeout 90 rdma link delete rxe0; echo "$? $(date +%s)" > "$RIG_TMP/rm.del") &
+        d=$!
+        for _ in $(seq 60); do kill -0 $p 2>/dev/null || break; sleep 0.5; done
+        if kill -0 $p 2>/dev/null; then
+            echo "the ranks still run 30 s after rdma link delete:"; tail -n 5 "$RIG_TMP/rm.out"
+            kill -9 $p; wait $d; return 1
+        fi
+        wait $p; st=$?
+        t1=$(date +%s)
+        wait $d
+        read -r dst dt < "$RIG_TMP/rm.del"
+        grep -v '^#' "$RIG_TMP/rm.out" | tail -n 4
+        echo "ranks: status $st, $((t1 - t0)) s after the delete began; rdma link delete: status $dst at +$((dt - t0)) s"
+        [ "$st" -ne 0 ] && [ "$dst" -eq 0 ] && [ "$dt" -le $((t1 + 30)) ] &&
+            grep -q "the RDMA device was removed (rdma_cm DEVICE_REMOVAL)" "$RIG_TMP/rm.out" &&
+            echo "RESULT device_removal_detected seconds=$((t1 - t0))"
+    }
+    check "rdma link delete rxe0 under allreduce_bw -n 2 over ib: the ranks fail naming the removal, the delete completes" \
+        devremove
 fi
 rig_finish

@@ -6,7 +6,11 @@
  *   test_ib_unit IP            (in the Soft-RoCE VM; IP has rxe0 behind it) listening
  *                              works and fills the peer info; an address without an
  *                              RDMA device and an HCA spec that excludes the device
- *                              both fail with sentences naming interface and knob
+ *                              both fail with sentences naming interface and knob;
+ *                              HALO_IB_GID_INDEX: the RoCE v2 GID of IP (found in
+ *                              sysfs) is taken, an index beyond 255, an empty entry
+ *                              and an IPv6 GID for an IPv4 listener are refused with
+ *                              sentences naming device, port and index
  *   test_ib_unit IP memlock    (run with a small `ulimit -l` and without
  *                              CAP_IPC_LOCK) registration fails with a sentence
  *                              telling which limit to raise
@@ -59,6 +63,24 @@ static void test_hca_match(void)
     ASSERT_TRUE(ib_hca_match("^=rxe0", "rxe00", 1));
     ASSERT_TRUE(!ib_hca_match("mlx5_0:x", "mlx5_0", 1));
     printf("PASS HALO_IB_HCA matching\n");
+#endif
+}
+
+static void test_gid_v4(void)
+{
+#ifdef HALO_IB_HEADERS
+    union ibv_gid g;
+    memset(&g, 0, sizeof(g));
+    g.raw[10] = g.raw[11] = 0xff;
+    g.raw[12] = 10;
+    g.raw[15] = 1;
+    ASSERT_TRUE(ib_gid_is_v4(&g));
+    char buf[64];
+    ASSERT_STREQ(ib_gid_str(&g, buf, sizeof(buf)), "::ffff:10.0.0.1");
+    g.raw[0] = 0xfe;
+    g.raw[1] = 0x80;
+    ASSERT_TRUE(!ib_gid_is_v4(&g));
+    printf("PASS GID family\n");
 #endif
 }
 
@@ -123,6 +145,119 @@ static void test_listen(const char *ip)
     printf("PASS no device behind lo: %s\n", comm0.last_error);
 }
 
+#ifdef HALO_IB_HEADERS
+/* GID `index` of dev/port from sysfs (the oracle: not what the library reads):
+ * 1 with *type "RoCE v2" / "IB/RoCE v1", 0 for an empty or missing entry. */
+static int sysfs_gid(const char *dev, int port, int index, uint8_t gid[16], char *type, size_t typelen)
+{
+    char path[160], line[80];
+    snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/%d/gids/%d", dev, port, index);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int ok = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    unsigned w[8];
+    if (!ok || sscanf(line, "%4x:%4x:%4x:%4x:%4x:%4x:%4x:%4x", &w[0], &w[1], &w[2], &w[3], &w[4], &w[5], &w[6],
+                      &w[7]) != 8)
+        return 0;
+    int zero = 1;
+    for (int i = 0; i < 8; i++) {
+        gid[2 * i] = (uint8_t)(w[i] >> 8);
+        gid[2 * i + 1] = (uint8_t)w[i];
+        zero = zero && w[i] == 0;
+    }
+    snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/%d/gid_attrs/types/%d", dev, port, index);
+    type[0] = 0;
+    if ((f = fopen(path, "r")) != NULL) {
+        if (fgets(type, (int)typelen, f))
+            type[strcspn(type, "\n")] = 0;
+        fclose(f);
+    }
+    return !zero;
+}
+
+/* HALO_IB_GID_INDEX on a listener bound to ip (an IPv4 address with rxe0 behind it). */
+static void test_gid_index(const char *ip)
+{
+    struct halo_ib_config cfg = config_for(ip);
+    struct halo_ib *ib = NULL;
+    struct halo_ib_peer_info me;
+    ASSERT_EQ(ib_listen_start(&comm0, &cfg, &ib, &me), haloSuccess);
+    ASSERT_EQ(me.gid_forced, 0);
+    char dev[32];
+    snprintf(dev, sizeof(dev), "%s", me.dev);
+    int port = me.port;
+    ib_destroy(ib);
+
+    uint8_t want[16] = {0}, g[16];
+    want[10] = want[11] = 0xff;
+    ASSERT_EQ(inet_pton(AF_INET, ip, want + 12), 1);
+    int v2 = -1, v6 = -1, empty = -1;
+    char type[32];
+    for (int i = 0; i < 256; i++) {
+        if (!sysfs_gid(dev, port, i, g, type, sizeof(type))) {
+            if (empty < 0)
+                empty = i;
+            continue;
+        }
+        if (strcmp(type, "RoCE v2") != 0)
+            continue;
+        if (!memcmp(g, want, 16))
+            v2 = i;
+        else if (v6 < 0 && memcmp(g, want, 10) != 0)
+            v6 = i;
+    }
+    if (v2 < 0)
+        TEST_FAIL("no RoCE v2 GID of %s in /sys/class/infiniband/%s/ports/%d/gids", ip, dev, port);
+
+    cfg.force_gid = 1;
+    cfg.gid_index = v2;
+    ASSERT_EQ(ib_listen_start(&comm0, &cfg, &ib, &me), haloSuccess);
+    ASSERT_EQ(me.gid_forced, 1);
+    ASSERT_EQ(me.gid_index, v2);
+    printf("PASS HALO_IB_GID_INDEX=%d (the RoCE v2 GID of %s on %s port %d)\n", v2, ip, dev, port);
+    ib_destroy(ib);
+
+    char where[48], idx[48];
+    snprintf(where, sizeof(where), "%s port %d", dev, port);
+    snprintf(idx, sizeof(idx), "%d ::ffff:%s", v2, ip); /* the list names the good entry */
+    cfg.gid_index = 999;
+    ib = NULL;
+    ASSERT_EQ(ib_listen_start(&comm0, &cfg, &ib, &me), haloInvalidArgument);
+    ASSERT_TRUE(ib == NULL);
+    ASSERT_CONTAINS(comm0.last_error, "HALO_IB_GID_INDEX=999");
+    ASSERT_CONTAINS(comm0.last_error, where);
+    ASSERT_CONTAINS(comm0.last_error, "out of range");
+    ASSERT_CONTAINS(comm0.last_error, idx);
+    printf("PASS index beyond 255: %s\n", comm0.last_error);
+
+    struct halo_ib_config any = config_for("0.0.0.0");
+    any.force_gid = 1;
+    any.gid_index = 999;
+    ASSERT_EQ(ib_listen_start(&comm0, &any, &ib, &me), haloInvalidArgument);
+    ASSERT_CONTAINS(comm0.last_error, "HALO_IB_GID_INDEX=999");
+    ASSERT_CONTAINS(comm0.last_error, where);
+    printf("PASS index beyond 255, wildcard listener: %s\n", comm0.last_error);
+
+    if (empty >= 0) {
+        cfg.gid_index = empty;
+        ASSERT_EQ(ib_listen_start(&comm0, &cfg, &ib, &me), haloInvalidArgument);
+        ASSERT_CONTAINS(comm0.last_error, "is empty");
+        ASSERT_CONTAINS(comm0.last_error, where);
+        printf("PASS empty entry %d: %s\n", empty, comm0.last_error);
+    }
+    if (v6 >= 0) {
+        cfg.gid_index = v6;
+        ASSERT_EQ(ib_listen_start(&comm0, &cfg, &ib, &me), haloInvalidArgument);
+        ASSERT_CONTAINS(comm0.last_error, "an IPv6 address, but this connection runs over IPv4");
+        printf("PASS IPv6 GID %d for an IPv4 listener: %s\n", v6, comm0.last_error);
+    } else {
+        printf("note: %s has no IPv6 RoCE v2 GID; the family check is not exercised\n", where);
+    }
+}
+#endif
+
 /* Rank 1 connects to rank 0 in this same process: the registration comes before
  * any packet, so it fails before rank 0 would have to accept. */
 static void test_memlock(const char *ip)
@@ -155,6 +290,7 @@ int main(int argc, char **argv)
     comm1.rank = 1;
     comm1.nranks = 2;
     test_hca_match();
+    test_gid_v4();
     if (argc < 2) {
         if (ib_supported())
             printf("note: this host has an ACTIVE RDMA port; the no-device check is left to hosts without one\n");
@@ -166,7 +302,11 @@ int main(int argc, char **argv)
         TEST_FAIL("an RDMA port was expected here: %s", ib_unsupported_reason());
     if (argc >= 3 && !strcmp(argv[2], "memlock"))
         test_memlock(argv[1]);
-    else
+    else {
         test_listen(argv[1]);
+#ifdef HALO_IB_HEADERS
+        test_gid_index(argv[1]);
+#endif
+    }
     return 0;
 }

@@ -1,0 +1,177 @@
+/*
+ * ring_zc.c — the ring all-reduce with zero-copy messages (ib): every step is an
+ * RDMA write between user buffers after a grant, no slot and no copy.
+ *
+ * Same steps as ring.c's schedule (position p, blocks mod n):
+ *   send block p from sendbuff
+ *   n-1 x  receive block p-j into the landing area, recvbuff = landing + mine
+ *          (the last one is the finished block), send it from recvbuff
+ *   n-2 x  receive a finished block straight into recvbuff, forward it from there
+ *   receive the last finished block into recvbuff
+ * but run step by step over a window of W slices: all of a window's first sends
+ * leave at once, and slice s+1's transfer overlaps slice s's reduction. Partial
+ * sums land in the channel's registered landing area (a recvbuff block may be
+ * sendbuff's too, in place). The next window's grants go out when a window
+ * starts, so the left neighbour never waits for one; the landing area holds two
+ * windows. Used when every rank's ring neighbours are reached over ib (zc_ring,
+ * agreed at init), the blocks reach HALO_IB_ZCOPY_MIN and there are at most 8
+ * ranks (the grants of two windows must fit the transport's grant ring).
+ */
+#include "algos.h"
+
+#include "reduce.h"
+
+#define RING_ZC_SLICE (512u << 10)
+/* Slices per window: two windows of grants, 2(n-1) per slice, must stay below
+ * the transport's grant ring (IB_ZC_RING = 32). */
+#define RING_ZC_MAX_WINDOW 4
+#define RING_ZC_GRANTS 30
+
+struct ring_zc {
+    size_t coff, clen, nslices, window, slot; /* slot: bytes of one landing place */
+    int n, p, next, prev;
+    char *land;
+};
+
+static int ring_zc_mod(int a, int n)
+{
+    return ((a % n) + n) % n;
+}
+
+/* Elements [*off, *off + *len) of slice s of block k. */
+static void ring_zc_slice(const struct ring_zc *z, int k, size_t s, size_t *off, size_t *len)
+{
+    size_t boff, blen, soff;
+    engine_split(z->clen, z->n, k, &boff, &blen);
+    engine_split(blen, (int)z->nslices, (int)s, &soff, len);
+    *off = z->coff + boff + soff;
+}
+
+/* Landing place of RS step j of slice s: two windows' worth, reused alternately. */
+static char *ring_zc_landing(const struct ring_zc *z, size_t s, int j)
+{
+    size_t w = s / z->window, in = s % z->window;
+    return z->land + (((w % 2) * z->window + in) * (size_t)(z->n - 1) + (size_t)(j - 1)) * z->slot;
+}
+
+int ring_zc_usable(const struct halo_exec *ex)
+{
+    const struct halo_comm *comm = ex->comm;
+    size_t off, len;
+    if (!comm->zc_ring || ex->op->coll != HALO_COLL_ALLREDUCE || 4 * (comm->nranks - 1) > RING_ZC_GRANTS)
+        return 0; /* two windows of one slice need 4(n-1) grants: up to 8 ranks */
+    algo_channel_range(ex, ex->op->count, &off, &len);
+    return len / (size_t)comm->nranks * ex->esize >= comm->zc_min;
+}
+
+/* Slices [*s0, *s1) of window w. */
+static void ring_zc_window(const struct ring_zc *z, size_t w, size_t *s0, size_t *s1)
+{
+    *s0 = w * z->window;
+    *s1 = *s0 + z->window < z->nslices ? *s0 + z->window : z->nslices;
+}
+
+/* Grants for window w, in the order the left neighbour sends: step by step, each
+ * step over the window's slices. */
+static haloResult_t ring_zc_grant(struct halo_exec *ex, const struct ring_zc *z, size_t w)
+{
+    char *dst = ex->op->recvbuf;
+    size_t es = ex->esize, off, len, s0, s1;
+    haloResult_t r = haloSuccess;
+    ring_zc_window(z, w, &s0, &s1);
+    for (int j = 1; j <= z->n - 1; j++)
+        for (size_t s = s0; s < s1 && r == haloSuccess; s++) {
+            ring_zc_slice(z, ring_zc_mod(z->p - j, z->n), s, &off, &len);
+            r = zc_expect(ex, z->prev, ring_zc_landing(z, s, j), len * es);
+        }
+    for (int j = 1; j <= z->n - 1; j++)
+        for (size_t s = s0; s < s1 && r == haloSuccess; s++) {
+            ring_zc_slice(z, ring_zc_mod(z->p + 1 - j, z->n), s, &off, &len);
+            r = zc_expect(ex, z->prev, dst + off * es, len * es);
+        }
+    return r;
+}
+
+static haloResult_t ring_zc_window_run(struct halo_exec *ex, const struct ring_zc *z, size_t w)
+{
+    const char *src = ex->op->sendbuf;
+    char *dst = ex->op->recvbuf;
+    size_t es = ex->esize, off, len, s0, s1;
+    haloResult_t r = haloSuccess;
+    ring_zc_window(z, w, &s0, &s1);
+    for (size_t s = s0; s < s1 && r == haloSuccess; s++) {
+        ring_zc_slice(z, z->p, s, &off, &len);
+        r = zc_send(ex, z->next, src + off * es, len * es);
+    }
+    for (int j = 1; j <= z->n - 1; j++)
+        for (size_t s = s0; s < s1 && r == haloSuccess; s++) {
+            ring_zc_slice(z, ring_zc_mod(z->p - j, z->n), s, &off, &len);
+            if ((r = zc_recv_wait(ex, z->prev)) != haloSuccess)
+                break;
+            halo_reduce(dst + off * es, ring_zc_landing(z, s, j), src + off * es, len, ex->op->dtype, ex->op->op);
+            if (j == z->n - 1 && ex->op->op == haloAvg)
+                halo_scale_div(dst + off * es, dst + off * es, len, ex->op->dtype, z->n);
+            r = zc_send(ex, z->next, dst + off * es, len * es);
+        }
+    for (int j = 1; j <= z->n - 2; j++)
+        for (size_t s = s0; s < s1 && r == haloSuccess; s++) {
+            ring_zc_slice(z, ring_zc_mod(z->p + 1 - j, z->n), s, &off, &len);
+            if ((r = zc_recv_wait(ex, z->prev)) == haloSuccess)
+                r = zc_send(ex, z->next, dst + off * es, len * es);
+        }
+    for (size_t s = s0; s < s1 && r == haloSuccess; s++)
+        r = zc_recv_wait(ex, z->prev);
+    return r;
+}
+
+static haloResult_t ring_zc_setup(struct halo_exec *ex, struct ring_zc *z)
+{
+    struct halo_comm *comm = ex->comm;
+    size_t es = ex->esize;
+    z->n = comm->nranks;
+    z->p = comm->ring_pos;
+    z->next = comm->ring[ring_zc_mod(z->p + 1, z->n)];
+    z->prev = comm->ring[ring_zc_mod(z->p - 1, z->n)];
+    algo_channel_range(ex, ex->op->count, &z->coff, &z->clen);
+    size_t bmin = z->clen / (size_t)z->n, bmax = (z->clen + (size_t)z->n - 1) / (size_t)z->n;
+    z->nslices = (bmax * es + RING_ZC_SLICE - 1) / RING_ZC_SLICE;
+    if (z->nslices > bmin) /* never an empty message */
+        z->nslices = bmin;
+    z->slot = (bmax + z->nslices - 1) / z->nslices * es;
+    z->window = RING_ZC_GRANTS / 2 / (2 * (size_t)(z->n - 1));
+    z->window = z->window < 1 ? 1 : z->window > RING_ZC_MAX_WINDOW ? RING_ZC_MAX_WINDOW : z->window;
+    haloResult_t r;
+    z->land = comm_zc_scratch(comm, ex->ch, 2 * z->window * (size_t)(z->n - 1) * z->slot, &r);
+    if (r != haloSuccess)
+        return r;
+    /* Registered once for the whole operation, not per message. */
+    const char *src = ex->op->sendbuf;
+    char *dst = ex->op->recvbuf;
+    if ((r = zc_register(ex, z->next, src + z->coff * es, z->clen * es, 0)) == haloSuccess &&
+        (r = zc_register(ex, z->next, dst + z->coff * es, z->clen * es, 1)) == haloSuccess)
+        r = zc_register(ex, z->prev, dst + z->coff * es, z->clen * es, 1);
+    return r;
+}
+
+haloResult_t ring_zc_allreduce(struct halo_exec *ex)
+{
+    struct ring_zc z;
+    ex->sig.algo = HALO_ALGO_RING_ZC;
+    haloResult_t r = ring_zc_setup(ex, &z);
+    if (r == haloSuccess)
+        r = ring_zc_grant(ex, &z, 0);
+    size_t nwin = (z.nslices + z.window - 1) / z.window;
+    for (size_t w = 0; w < nwin && r == haloSuccess; w++) {
+        if (w + 1 < nwin)
+            r = ring_zc_grant(ex, &z, w + 1);
+        if (r == haloSuccess)
+            r = ring_zc_window_run(ex, &z, w);
+    }
+    if (r == haloSuccess)
+        r = zc_send_wait(ex, z.next);
+    if (r == haloSuccess) { /* registrations go only when nothing is in flight */
+        zc_end(ex, z.next);
+        zc_end(ex, z.prev);
+    }
+    return r;
+}

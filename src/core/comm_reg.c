@@ -1,0 +1,141 @@
+/*
+ * comm_reg.c — user buffer registration (haloCommRegister) and what zero-copy
+ * transfers need from the communicator: the agreement that the whole ring can
+ * take them, and each channel's registered landing area.
+ *
+ * Registrations live on the communicator and, through ib_mem_register, on each
+ * of its RDMA devices. Owners: 1..HALO_MAX_CHANNELS are the channels' landing
+ * areas, user registrations count up from 1024.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bootstrap.h"
+#include "comm.h"
+#include "error.h"
+#include "ib.h"
+#include "log.h"
+
+#define REG_MAGIC 0x52454748u /* "HGER" */
+#define REG_FIRST_USER_OWNER 1024
+
+struct halo_reg {
+    uint32_t magic;
+    void *buf;
+    size_t size;
+    uint64_t owner;
+    struct halo_reg *next;
+};
+
+HALO_API haloResult_t haloCommRegister(const haloComm_t comm, void *buff, size_t size, void **handle)
+{
+    haloResult_t r = comm_check(comm, "haloCommRegister");
+    if (r != haloSuccess)
+        return r;
+    if (!handle || !buff || size == 0)
+        return halo_error(comm, haloInvalidArgument, "haloCommRegister: %s", !handle ? "handle is NULL"
+                          : !buff ? "buff is NULL" : "size is 0");
+    *handle = NULL;
+    struct halo_reg *g = calloc(1, sizeof(*g));
+    if (!g)
+        return halo_error(comm, haloSystemError, "haloCommRegister: out of memory");
+    static _Atomic uint64_t next_owner = REG_FIRST_USER_OWNER;
+    *g = (struct halo_reg){.magic = REG_MAGIC, .buf = buff, .size = size, .owner = next_owner++};
+    if (comm->ib && (r = ib_mem_register(comm->ib, buff, size, g->owner)) != haloSuccess) {
+        free(g);
+        return halo_error(comm, r, "rank %d: haloCommRegister: %s", comm->rank, haloGetLastError(NULL));
+    }
+    g->next = comm->regs;
+    comm->regs = g;
+    *handle = g;
+    HLOG_INFO(HALO_SUB_NET, comm->rank, "registered %zu bytes at %p%s", size, buff,
+              comm->ib ? " with the RDMA devices" : "");
+    return haloSuccess;
+}
+
+HALO_API haloResult_t haloCommDeregister(const haloComm_t comm, void *handle)
+{
+    haloResult_t r = comm_check(comm, "haloCommDeregister");
+    if (r != haloSuccess)
+        return r;
+    for (struct halo_reg **p = &comm->regs; *p; p = &(*p)->next) {
+        if (*p != handle)
+            continue;
+        struct halo_reg *g = *p;
+        *p = g->next;
+        if (comm->ib)
+            ib_mem_deregister(comm->ib, g->owner);
+        g->magic = 0;
+        free(g);
+        return haloSuccess;
+    }
+    return halo_error(comm, haloInvalidArgument,
+                      "haloCommDeregister: %p is not a registration of this communicator (deregistered already, "
+                      "or from another communicator)", handle);
+}
+
+/* At destroy, before the devices go: what the user left registered, and the
+ * landing areas. */
+void comm_regs_free(struct halo_comm *comm)
+{
+    while (comm->regs) {
+        struct halo_reg *g = comm->regs;
+        comm->regs = g->next;
+        if (comm->ib)
+            ib_mem_deregister(comm->ib, g->owner);
+        free(g);
+    }
+    for (int c = 0; c < HALO_MAX_CHANNELS; c++) {
+        if (comm->ib && comm->zc_scratch[c])
+            ib_mem_deregister(comm->ib, (uint64_t)c + 1);
+        free(comm->zc_scratch[c]);
+        comm->zc_scratch[c] = NULL;
+    }
+}
+
+void *comm_zc_scratch(struct halo_comm *comm, int ch, size_t bytes, haloResult_t *r)
+{
+    *r = haloSuccess;
+    if (comm->zc_scratch_bytes[ch] >= bytes)
+        return comm->zc_scratch[ch];
+    if (comm->ib && comm->zc_scratch[ch])
+        ib_mem_deregister(comm->ib, (uint64_t)ch + 1);
+    free(comm->zc_scratch[ch]);
+    comm->zc_scratch[ch] = NULL;
+    comm->zc_scratch_bytes[ch] = 0;
+    if (posix_memalign(&comm->zc_scratch[ch], 4096, bytes) != 0) {
+        comm->zc_scratch[ch] = NULL;
+        *r = halo_error(comm, haloSystemError, "rank %d: out of memory for a %zu-byte landing area", comm->rank,
+                        bytes);
+        return NULL;
+    }
+    if (comm->ib && (*r = ib_mem_register(comm->ib, comm->zc_scratch[ch], bytes, (uint64_t)ch + 1)) != haloSuccess) {
+        free(comm->zc_scratch[ch]);
+        comm->zc_scratch[ch] = NULL;
+        *r = halo_error(comm, *r, "rank %d: %s", comm->rank, haloGetLastError(NULL));
+        return NULL;
+    }
+    comm->zc_scratch_bytes[ch] = bytes;
+    return comm->zc_scratch[ch];
+}
+
+haloResult_t comm_zc_agree(struct halo_comm *comm)
+{
+    int n = comm->nranks;
+    uint8_t *ok = calloc((size_t)n, 1);
+    if (!ok)
+        return halo_error(comm, haloSystemError, "rank %d: out of memory", comm->rank);
+    struct halo_conn *next = n > 1 ? comm->conns[comm->ring[(comm->ring_pos + 1) % n]] : NULL;
+    struct halo_conn *prev = n > 1 ? comm->conns[comm->ring[(comm->ring_pos + n - 1) % n]] : NULL;
+    ok[comm->rank] = comm->zc_min > 0 && next && prev && next->zc_max && prev->zc_max;
+    haloResult_t r = bootstrap_allgather(comm->bs, ok, 1);
+    comm->zc_ring = r == haloSuccess && n > 1;
+    for (int i = 0; i < n; i++)
+        comm->zc_ring &= ok[i];
+    free(ok);
+    if (comm->zc_ring)
+        HLOG_INFO(HALO_SUB_INIT, comm->rank, "ring all-reduce blocks of %zu bytes and more go zero-copy over ib",
+                  comm->zc_min);
+    return r;
+}
