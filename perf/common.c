@@ -734,8 +734,8 @@ static int perf_sweep_next(const struct perf_opts *o, size_t *size)
     return 1;
 }
 
-static int perf_alloc(const struct perf_ctx *c, const struct perf_coll *coll, const struct perf_opts *o,
-                      struct perf_bufs *b)
+/* Elements of the larger buffer at the largest size of the sweep. */
+static size_t perf_max_elems(const struct perf_ctx *c, const struct perf_coll *coll, const struct perf_opts *o)
 {
     size_t size = o->min_bytes, max_elems = 1;
     struct perf_layout l;
@@ -747,6 +747,13 @@ static int perf_alloc(const struct perf_ctx *c, const struct perf_coll *coll, co
         if (l.recv_elems > max_elems)
             max_elems = l.recv_elems;
     } while (perf_sweep_next(o, &size));
+    return max_elems;
+}
+
+static int perf_alloc(const struct perf_ctx *c, const struct perf_coll *coll, const struct perf_opts *o,
+                      struct perf_bufs *b)
+{
+    size_t max_elems = perf_max_elems(c, coll, o);
     if (posix_memalign((void **)&b->send, 4096, max_elems * c->elem) ||
         posix_memalign((void **)&b->recv, 4096, max_elems * c->elem)) {
         fprintf(stderr, "%s: rank %d: cannot allocate 2 x %zu bytes\n", coll->name, c->rank, max_elems * c->elem);
@@ -762,13 +769,7 @@ static int perf_alloc(const struct perf_ctx *c, const struct perf_coll *coll, co
 static int perf_register(const struct perf_ctx *c, const struct perf_coll *coll, const struct perf_opts *o,
                          struct perf_bufs *b)
 {
-    size_t size = o->min_bytes, max_elems = 1;
-    struct perf_layout l;
-    do {
-        coll->layout(c, size / c->elem, &l);
-        max_elems = l.send_elems > max_elems ? l.send_elems : max_elems;
-        max_elems = l.recv_elems > max_elems ? l.recv_elems : max_elems;
-    } while (perf_sweep_next(o, &size));
+    size_t max_elems = perf_max_elems(c, coll, o);
     if (haloCommRegister(c->comm, b->send, max_elems * c->elem, &b->reg_send) != haloSuccess ||
         haloCommRegister(c->comm, b->recv, max_elems * c->elem, &b->reg_recv) != haloSuccess) {
         fprintf(stderr, "%s: rank %d: haloCommRegister: %s\n", coll->name, c->rank, haloGetLastError(c->comm));

@@ -14,18 +14,18 @@
  * sendbuff's too, in place). The next window's grants go out when a window
  * starts, so the left neighbour never waits for one; the landing area holds two
  * windows. Used when every rank's ring neighbours are reached over ib (zc_ring,
- * agreed at init), the blocks reach HALO_IB_ZCOPY_MIN and there are at most 8
+ * agreed at init), the blocks reach HALO_IB_ZCOPY_MIN and there are at most 16
  * ranks (the grants of two windows must fit the transport's grant ring).
  */
 #include "algos.h"
 
 #include "reduce.h"
 
-#define RING_ZC_SLICE (512u << 10)
+#define RING_ZC_SLICE (256u << 10)
 /* Slices per window: two windows of grants, 2(n-1) per slice, must stay below
- * the transport's grant ring (IB_ZC_RING = 32). */
-#define RING_ZC_MAX_WINDOW 4
-#define RING_ZC_GRANTS 30
+ * the transport's grant ring (IB_ZC_RING = 64). */
+#define RING_ZC_MAX_WINDOW 8
+#define RING_ZC_GRANTS 62
 
 struct ring_zc {
     size_t coff, clen, nslices, window, slot; /* slot: bytes of one landing place */
@@ -59,7 +59,7 @@ int ring_zc_usable(const struct halo_exec *ex)
     const struct halo_comm *comm = ex->comm;
     size_t off, len;
     if (!comm->zc_ring || ex->op->coll != HALO_COLL_ALLREDUCE || 4 * (comm->nranks - 1) > RING_ZC_GRANTS)
-        return 0; /* two windows of one slice need 4(n-1) grants: up to 8 ranks */
+        return 0; /* two windows of one slice need 4(n-1) grants: up to 16 ranks */
     algo_channel_range(ex, ex->op->count, &off, &len);
     return len / (size_t)comm->nranks * ex->esize >= comm->zc_min;
 }

@@ -204,7 +204,7 @@ int ib_gid_is_v4(const union ibv_gid *g);
 /* Zero-copy messages (ib_zc.c): grants in flight per direction, the largest
  * message (zc_max of every ib connection) and the largest single RDMA write of
  * one (every device takes 1 MiB; rxe's limit is 8 MiB). */
-#define IB_ZC_RING 32
+#define IB_ZC_RING 64
 #define IB_ZC_MAX (8u << 20)
 #define IB_ZC_PIECE (1u << 20)
 #define IB_ZC_PIECES (IB_ZC_MAX / IB_ZC_PIECE)

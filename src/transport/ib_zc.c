@@ -80,19 +80,28 @@ static struct ibv_mr *ib_zc_find(struct ib_conn *c, uintptr_t lo, uintptr_t hi, 
     return mr;
 }
 
+/* "unlimited", "64 KiB": the locked-memory limit that registrations count against. */
+static const char *ib_memlock_str(char *buf, size_t len)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0)
+        snprintf(buf, len, "unknown");
+    else if (rl.rlim_cur == RLIM_INFINITY)
+        snprintf(buf, len, "unlimited");
+    else
+        snprintf(buf, len, "%llu KiB", (unsigned long long)rl.rlim_cur / 1024);
+    return buf;
+}
+
 /* The sentence for a failed registration; the memlock limit is the usual cause. */
 static haloResult_t ib_zc_reg_fail(struct ib_conn *c, size_t bytes, int err)
 {
-    struct rlimit rl;
-    char lim[48] = "unknown";
-    if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0)
-        snprintf(lim, sizeof(lim), rl.rlim_cur == RLIM_INFINITY ? "unlimited" : "%llu KiB",
-                 (unsigned long long)rl.rlim_cur / 1024);
+    char lim[48];
     return ib_conn_fail(c, haloSystemError,
                         "registering a %zu-byte user buffer for a zero-copy transfer on %s failed: %s (locked-memory "
                         "limit %s). Raise it (`ulimit -l unlimited`, memlock in limits.conf, --ulimit memlock=-1), "
                         "or set HALO_IB_ZCOPY_MIN=0 on every rank to copy through the registered slots instead",
-                        bytes, c->dev->name, strerror(err), lim);
+                        bytes, c->dev->name, strerror(err), ib_memlock_str(lim, sizeof(lim)));
 }
 
 static int ib_access(int writable)
@@ -305,15 +314,11 @@ haloResult_t ib_mem_register(struct halo_ib *ib, void *buf, size_t len, uint64_t
             int err = g ? errno : ENOMEM;
             free(g);
             ib_mem_deregister(ib, owner);
-            struct rlimit rl;
-            char lim[48] = "unknown";
-            if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0)
-                snprintf(lim, sizeof(lim), rl.rlim_cur == RLIM_INFINITY ? "unlimited" : "%llu KiB",
-                         (unsigned long long)rl.rlim_cur / 1024);
+            char lim[48];
             return halo_error(NULL, haloSystemError,
                               "registering %zu bytes at %p on %s failed: %s (locked-memory limit %s; registered "
                               "memory is pinned: raise it with `ulimit -l unlimited`)",
-                              len, buf, d->name, strerror(err), lim);
+                              len, buf, d->name, strerror(err), ib_memlock_str(lim, sizeof(lim)));
         }
         *g = (struct ib_reg){.lo = lo, .hi = hi, .writable = 1, .mr = mr, .owner = owner};
         ib_regs_lock(d);
