@@ -308,9 +308,10 @@ struct ib_conn {
 haloResult_t ib_conn_fail(struct ib_conn *c, haloResult_t res, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Immediates: kind in the top 3 bits. DATA carries frame bits 16..28 and the slot;
- * CREDIT, GRANT and ZC the low bits of their counters. */
+ * GRANT and ZC the low bits of their counters. Credits are plain writes (no
+ * immediate, no receive consumed). */
 #define IB_IMM_KIND(imm) ((imm) >> 29)
-enum { IB_IMM_DATA = 0, IB_IMM_ZC = 1, IB_IMM_GRANT = 2, IB_IMM_CREDIT = 4 };
+enum { IB_IMM_DATA = 0, IB_IMM_ZC = 1, IB_IMM_GRANT = 2 };
 #define IB_IMM(kind, v) (((uint32_t)(kind) << 29) | ((uint32_t)(v) & 0x1fffffffu))
 enum { IB_WR_DATA = 1, IB_WR_CREDIT = 2, IB_WR_RECV = 3, IB_WR_GRANT = 4, IB_WR_ZC = 5 };
 #define IB_WR_ID(kind, n) (((uint64_t)(kind) << 56) | ((n) & 0x00ffffffffffffffull))

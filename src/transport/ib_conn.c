@@ -17,9 +17,14 @@
  *      imm = DATA | (k & 0x1fff) << 16 | slot; inline when it fits max_inline
  *   B  recv CQ: completion with imm (consumes a posted zero-SGE receive, reposted
  *      at once) -> frame k has fully arrived; recv_peek shows it in place
- *   B  recv_release: RDMA WRITE WITH IMM of the released count -> A.rx credit
- *      word, imm = CREDIT | count (one in flight; a newer count follows
- *      when it completes). The immediate gives A a completion to wake up on.
+ *   B  recv_release: RDMA WRITE of the released count -> A.rx credit word (one
+ *      in flight; a newer count follows when it completes). A plain write, no
+ *      immediate: it consumes no receive at A, so however many credits B sends
+ *      while A does not poll, A's receive queue cannot run dry (every kind of
+ *      write that does consume one is bounded: frames by the slots, grants and
+ *      zero-copy messages by the grant ring) and no write ever waits for A
+ *      (receiver-not-ready). A waiting for a slot reads the word; asleep, it
+ *      looks again after at most IB_WAIT_MS.
  * RC delivers writes in order and the completion of a WRITE WITH IMM comes after
  * its data is placed, so no flag in the slot is needed.
  *
@@ -177,9 +182,8 @@ static haloResult_t ib_post_credit(struct ib_conn *c)
         .wr_id = IB_WR_ID(IB_WR_CREDIT, c->rx_tail),
         .sg_list = &sge,
         .num_sge = 1,
-        .opcode = IBV_WR_RDMA_WRITE_WITH_IMM,
+        .opcode = IBV_WR_RDMA_WRITE,
         .send_flags = IBV_SEND_SIGNALED | (c->max_inline >= sizeof(*src) ? IBV_SEND_INLINE : 0),
-        .imm_data = htonl(IB_IMM(IB_IMM_CREDIT, c->rx_tail)),
     };
     wr.wr.rdma.remote_addr = c->remote_addr + (uint64_t)c->nslots * c->stride;
     wr.wr.rdma.rkey = c->remote_rkey;
@@ -198,8 +202,6 @@ static haloResult_t ib_on_recv(struct ib_conn *c, const struct ibv_wc *wc)
         return ib_conn_fail(c, haloInternalError, "unexpected receive completion (opcode %d): protocol error",
                             (int)wc->opcode);
     uint32_t imm = ntohl(wc->imm_data);
-    if (IB_IMM_KIND(imm) == IB_IMM_CREDIT) /* the credit word moved; send_slot reads it */
-        return ib_conn_post_recvs(c, 1);
     if (IB_IMM_KIND(imm) != IB_IMM_DATA) {
         haloResult_t r = ib_zc_on_recv(c, imm);
         return r == haloSuccess ? ib_conn_post_recvs(c, 1) : r;
