@@ -265,6 +265,9 @@ static haloResult_t comm_apply_params(struct halo_comm *comm, const haloConfig_t
                           "HALO_BUFFSIZE=%" PRId64 ": must hold 2..1024 slots of HALO_CHUNK_SIZE (%zu bytes)", buf,
                           comm->slot_size_tcp);
     comm->zc_min = (size_t)HALO_P_INT(p, ib_zcopy_min);
+    comm->ib_qps = (int)HALO_P_INT(p, ib_qps_per_peer);
+    if (comm->ib_qps < 1 || comm->ib_qps > 8)
+        return halo_error(comm, haloInvalidArgument, "HALO_IB_QPS_PER_PEER=%d: expected 1..8", comm->ib_qps);
     comm->ncores = comm_ncores();
     comm->nchannels = nch == HALO_AUTO ? 0 : (int)nch; /* 0: decided after the all-gather */
     comm->timeout_us = HALO_P_INT(p, timeout);
@@ -297,6 +300,7 @@ static void comm_fill_info(struct halo_comm *comm, struct halo_peer_info *me)
     me->nslots = comm->nslots;
     me->transport_req = comm_transport_code(HALO_P_STR(&comm->params, transport));
     me->zc_min = comm->zc_min;
+    me->ib_qps = comm->ib_qps;
 }
 
 static haloResult_t comm_check_agreement(struct halo_comm *comm)
@@ -313,6 +317,8 @@ static haloResult_t comm_check_agreement(struct halo_comm *comm)
             what = "HALO_TRANSPORT";
         else if (b->zc_min != a->zc_min)
             what = "HALO_IB_ZCOPY_MIN";
+        else if (b->ib_qps != a->ib_qps)
+            what = "HALO_IB_QPS_PER_PEER";
         else if ((b->nchannels == 0) != (a->nchannels == 0) || (a->nchannels && b->nchannels != a->nchannels))
             what = "HALO_NCHANNELS";
         if (what)
@@ -448,6 +454,8 @@ static haloResult_t comm_connect(struct halo_comm *comm)
         r = tcp_connect_all(comm);
     if (r == haloSuccess && comm->has_ib)
         r = comm_ib_connect(comm);
+    if (r == haloSuccess && comm->ib_qps > 1 && comm->nranks > 1)
+        r = comm_ib_extra_qps(comm);
     if (r == haloSuccess) /* all-gathers, so also the barrier after connecting */
         r = comm_zc_agree(comm);
     if (r == haloSuccess)

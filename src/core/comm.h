@@ -58,6 +58,8 @@ struct halo_peer_info {
     int32_t nslots;
     int32_t transport_req;     /* HALO_TRANSPORT as parsed (must agree) */
     uint64_t zc_min;           /* HALO_IB_ZCOPY_MIN (must agree) */
+    int32_t ib_qps;            /* HALO_IB_QPS_PER_PEER (must agree) */
+    int32_t reserved0;
     struct halo_sockaddr tcp_listen; /* data listener */
     char tcp_ifname[32];
     struct halo_ib_peer_info ib; /* rdma_cm listener; ib.active = 0 when ib is not used */
@@ -92,6 +94,7 @@ struct halo_comm {
     int has_ib;                /* some peer is reached over ib */
     size_t slot_size_shm, slot_size_tcp;
     size_t zc_min;             /* HALO_IB_ZCOPY_MIN; 0 = no zero-copy */
+    int ib_qps;                /* HALO_IB_QPS_PER_PEER */
     int zc_ring;               /* every rank's ring neighbours take zero-copy messages */
     struct halo_reg *regs;     /* haloCommRegister'ed buffers */
     void *zc_scratch[HALO_MAX_CHANNELS]; /* registered landing area of zero-copy rings, per channel */
@@ -142,6 +145,10 @@ size_t comm_slot_size(const struct halo_comm *comm, int peer);
  * topology class and each remote peer's data addresses or HALO_TR_NONE. */
 haloResult_t comm_topo_setup(struct halo_comm *comm);
 void comm_topo_destroy(struct halo_comm *comm);
+
+/* HALO_IB_QPS_PER_PEER > 1: every rank creates its extra QPs, all-gathers their
+ * numbers and connects them (comm_ib.c). Collective: all ranks call it. */
+haloResult_t comm_ib_extra_qps(struct halo_comm *comm);
 
 /* Registrations and zero-copy support (comm_reg.c). */
 void comm_regs_free(struct halo_comm *comm);

@@ -189,3 +189,35 @@ haloResult_t comm_ib_connect(struct halo_comm *comm)
     free(peers);
     return r;
 }
+
+/* Table of one rank: qpn[(peer * nchannels + ch) * 7 + i] of its extra QPs towards
+ * peer on channel ch (0 where it has none). */
+haloResult_t comm_ib_extra_qps(struct halo_comm *comm)
+{
+    int n = comm->nranks, nch = comm->nchannels, x = comm->ib_qps - 1;
+    size_t per = (size_t)n * (size_t)nch * 7;
+    uint32_t *all = calloc((size_t)n * per, sizeof(uint32_t));
+    if (!all)
+        return halo_error(comm, haloSystemError, "rank %d: out of memory for QP numbers", comm->rank);
+    uint32_t *mine = all + (size_t)comm->rank * per;
+    haloResult_t r = haloSuccess;
+    for (int ch = 0; ch < nch && r == haloSuccess; ch++)
+        for (int p = 0; p < n && r == haloSuccess; p++) {
+            struct halo_conn *c = comm->conns[ch * n + p];
+            if (c && comm->peers[p].kind == HALO_TR_IB)
+                r = ib_xqp_create(c, x, mine + ((size_t)p * (size_t)nch + (size_t)ch) * 7);
+        }
+    /* Every rank takes part, with or without ib peers: the all-gather is collective. */
+    haloResult_t g = bootstrap_allgather(comm->bs, all, per * sizeof(uint32_t));
+    r = r != haloSuccess ? r : g;
+    for (int ch = 0; ch < nch && r == haloSuccess; ch++)
+        for (int p = 0; p < n && r == haloSuccess; p++) {
+            struct halo_conn *c = comm->conns[ch * n + p];
+            if (c && comm->peers[p].kind == HALO_TR_IB)
+                r = ib_xqp_connect(c, all + (size_t)p * per + ((size_t)comm->rank * (size_t)nch + (size_t)ch) * 7);
+        }
+    free(all);
+    if (r == haloSuccess && comm->has_ib)
+        HLOG_INFO(HALO_SUB_NET, comm->rank, "ib: %d QPs per connection (HALO_IB_QPS_PER_PEER)", comm->ib_qps);
+    return r;
+}

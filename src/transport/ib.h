@@ -96,6 +96,12 @@ void ib_destroy(struct halo_ib *ib);
  * (haloCommRegister). Registered memory is pinned. */
 haloResult_t ib_mem_register(struct halo_ib *ib, void *buf, size_t len, uint64_t owner);
 void ib_mem_deregister(struct halo_ib *ib, uint64_t owner);
+/* HALO_IB_QPS_PER_PEER: n more QPs on an established ib connection, on the same
+ * port and path, made without rdma_cm; their numbers go to the peer (the caller
+ * all-gathers them) and ib_xqp_connect joins each to the peer's of the same index.
+ * Zero-copy pieces are spread over all of the connection's QPs. */
+haloResult_t ib_xqp_create(struct halo_conn *c, int n, uint32_t *qpns);
+haloResult_t ib_xqp_connect(struct halo_conn *c, const uint32_t *peer_qpns);
 
 
 /* ---- Internal to src/transport/ib*.c (define HALO_IB_INTERNAL before including) ---- */
@@ -163,6 +169,10 @@ struct ib_api {
     struct ibv_context **(*get_devices)(int *n);
     void (*free_devices)(struct ibv_context **list);
     int (*modify_qp)(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask);
+    /* Extra QPs of a connection (HALO_IB_QPS_PER_PEER), made without rdma_cm. */
+    struct ibv_qp *(*create_qp_verbs)(struct ibv_pd *pd, struct ibv_qp_init_attr *attr);
+    int (*destroy_qp_verbs)(struct ibv_qp *qp);
+    int (*query_qp)(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask, struct ibv_qp_init_attr *init);
 
     /* Optional: NULL where rdma-core is older than v32. Only HALO_IB_GID_INDEX needs
      * them (ib_gid_api_missing() says which is missing). */
@@ -208,6 +218,8 @@ int ib_gid_is_v4(const union ibv_gid *g);
 #define IB_ZC_MAX (8u << 20)
 #define IB_ZC_PIECE (1u << 20)
 #define IB_ZC_PIECES (IB_ZC_MAX / IB_ZC_PIECE)
+/* QPs per connection at most (HALO_IB_QPS_PER_PEER). */
+#define IB_MAX_QPS 8
 /* Registrations made for one operation, per connection. */
 #define IB_TMP_MRS 8
 
@@ -295,6 +307,14 @@ struct ib_conn {
     uint64_t zc_tx_head, zc_tx_done, zc_rx_done;
     struct ib_reg tmp[IB_TMP_MRS];
     int ntmp;
+    /* Extra QPs (HALO_IB_QPS_PER_PEER - 1), same CQ: zero-copy pieces go round
+     * all of them; a message's immediate follows on the first QP once its pieces
+     * on the others completed (zcx_left per message, zcx_imm_next the oldest
+     * message still waiting for it). */
+    struct ibv_qp *xqp[IB_MAX_QPS - 1];
+    int nxqp;
+    uint16_t zcx_left[IB_ZC_RING];
+    uint64_t zcx_imm_next;
     /* Idle handling and health. */
     unsigned idle_polls;           /* consecutive polls that found nothing */
     int64_t idle_since_us;         /* when they started (0: not measured yet) */
@@ -313,7 +333,7 @@ haloResult_t ib_conn_fail(struct ib_conn *c, haloResult_t res, const char *fmt, 
 #define IB_IMM_KIND(imm) ((imm) >> 29)
 enum { IB_IMM_DATA = 0, IB_IMM_ZC = 1, IB_IMM_GRANT = 2 };
 #define IB_IMM(kind, v) (((uint32_t)(kind) << 29) | ((uint32_t)(v) & 0x1fffffffu))
-enum { IB_WR_DATA = 1, IB_WR_CREDIT = 2, IB_WR_RECV = 3, IB_WR_GRANT = 4, IB_WR_ZC = 5 };
+enum { IB_WR_DATA = 1, IB_WR_CREDIT = 2, IB_WR_RECV = 3, IB_WR_GRANT = 4, IB_WR_ZC = 5, IB_WR_ZCX = 6 };
 #define IB_WR_ID(kind, n) (((uint64_t)(kind) << 56) | ((n) & 0x00ffffffffffffffull))
 #define IB_WR_KIND(id) ((int)((id) >> 56))
 /* Sizes of a connection's queues and registered regions (ib_setup.c creates them). */
@@ -327,13 +347,14 @@ struct ib_dev *ib_devs(struct halo_ib *ib);  /* the communicator's devices (ib_s
 void ib_dev_regs_free(struct ib_dev *d);
 /* Zero-copy (ib_zc.c): completions, the ops, registrations. */
 haloResult_t ib_zc_on_recv(struct ib_conn *c, uint32_t imm);
-void ib_zc_on_send(struct ib_conn *c, int kind);
+haloResult_t ib_zc_on_send(struct ib_conn *c, int kind, uint64_t wr_id);
 haloResult_t ib_zc_register(struct halo_conn *hc, const void *buf, size_t len, int writable);
 haloResult_t ib_zc_recv_post(struct halo_conn *hc, void *dst, size_t len, const struct halo_sig *sig, int *posted);
 haloResult_t ib_zc_send_grant(struct halo_conn *hc, struct halo_sig *sig, size_t *len, int *ready);
 haloResult_t ib_zc_send_post(struct halo_conn *hc, const void *src, size_t len);
 haloResult_t ib_zc_done(struct halo_conn *hc, uint64_t *sent, uint64_t *received);
 void ib_zc_end(struct halo_conn *hc);
+void ib_xqp_destroy(struct ib_conn *c);
 haloResult_t ib_conn_post_recvs(struct ib_conn *c, int n);
 void ib_conn_destroy(struct ib_conn *c);
 #endif /* HALO_IB_HEADERS */

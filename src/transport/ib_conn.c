@@ -141,7 +141,7 @@ static haloResult_t ib_wc_fail(struct ib_conn *c, const struct ibv_wc *wc)
     const char *op = kind == IB_WR_DATA     ? "data write"
                      : kind == IB_WR_CREDIT ? "credit write"
                      : kind == IB_WR_GRANT  ? "zero-copy grant write"
-                     : kind == IB_WR_ZC     ? "zero-copy data write"
+                     : kind == IB_WR_ZC || kind == IB_WR_ZCX ? "zero-copy data write"
                                             : "receive";
     const char *hint;
     haloResult_t down;
@@ -222,10 +222,8 @@ static haloResult_t ib_on_send(struct ib_conn *c, const struct ibv_wc *wc)
         c->tx_done++;
         return haloSuccess;
     }
-    if (kind != IB_WR_CREDIT) {
-        ib_zc_on_send(c, kind);
-        return haloSuccess;
-    }
+    if (kind != IB_WR_CREDIT)
+        return ib_zc_on_send(c, kind, wc->wr_id);
     c->credit_inflight = 0;
     if (c->credit_sent != c->rx_tail)
         return ib_post_credit(c);
@@ -550,6 +548,7 @@ void ib_conn_destroy(struct ib_conn *c)
         if (c->id && c->established)
             api->disconnect(c->id);
         ib_zc_end(&c->base);
+        ib_xqp_destroy(c);
         if (c->id && c->qp)
             api->destroy_qp(c->id);
         if (c->id)

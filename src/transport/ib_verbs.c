@@ -64,6 +64,9 @@ static const struct ib_sym ib_verbs_syms[] = {
     IB_SYM(event_type_str, "ibv_event_type_str"),
     IB_SYM(port_state_str, "ibv_port_state_str"),
     IB_SYM(modify_qp, "ibv_modify_qp"),
+    IB_SYM(create_qp_verbs, "ibv_create_qp"),
+    IB_SYM(destroy_qp_verbs, "ibv_destroy_qp"),
+    IB_SYM(query_qp, "ibv_query_qp"),
     IB_OPT(query_gid_ex, "_ibv_query_gid_ex"), /* v32: ibv_query_gid_ex is inline around it */
 };
 static const struct ib_sym ib_cm_syms[] = {

@@ -46,6 +46,8 @@ static struct ib_conn *ib_zc_conn(struct halo_conn *c)
     return (struct ib_conn *)c;
 }
 
+static haloResult_t ib_zcx_flush(struct ib_conn *c);
+
 static void ib_regs_lock(struct ib_dev *d)
 {
     int expect = 0;
@@ -168,10 +170,15 @@ haloResult_t ib_zc_on_recv(struct ib_conn *c, uint32_t imm)
     return haloSuccess;
 }
 
-void ib_zc_on_send(struct ib_conn *c, int kind)
+haloResult_t ib_zc_on_send(struct ib_conn *c, int kind, uint64_t wr_id)
 {
     if (kind == IB_WR_ZC)
         c->zc_tx_done++;
+    if (kind != IB_WR_ZCX)
+        return haloSuccess;
+    uint64_t k = wr_id & 0x00ffffffffffffffull;
+    c->zcx_left[k % IB_ZC_RING]--;
+    return ib_zcx_flush(c);
 }
 
 static struct ib_grant *ib_grant_at(uint8_t *region, const struct ib_conn *c, uint64_t k)
@@ -242,6 +249,36 @@ haloResult_t ib_zc_send_grant(struct halo_conn *hc, struct halo_sig *sig, size_t
     return haloSuccess;
 }
 
+/* The immediate that completes message k: a zero-length write on the first QP,
+ * after every piece of k on the other QPs completed (so it is placed last). */
+static haloResult_t ib_zc_post_imm(struct ib_conn *c, uint64_t k, const struct ibv_sge *sge, int nsge)
+{
+    const struct ib_grant *g = ib_grant_at(c->rx, c, k);
+    struct ibv_send_wr wr = {
+        .wr_id = IB_WR_ID(IB_WR_ZC, k),
+        .sg_list = (struct ibv_sge *)sge,
+        .num_sge = nsge,
+        .opcode = IBV_WR_RDMA_WRITE_WITH_IMM,
+        .send_flags = IBV_SEND_SIGNALED,
+        .imm_data = htonl(IB_IMM(IB_IMM_ZC, k)),
+    };
+    wr.wr.rdma.remote_addr = g->addr + (nsge ? g->len - sge->length : g->len);
+    wr.wr.rdma.rkey = g->rkey;
+    struct ibv_send_wr *bad = NULL;
+    int rc = ibv_post_send(c->qp, &wr, &bad);
+    return rc == 0 ? haloSuccess
+                   : ib_conn_fail(c, haloSystemError, "posting a zero-copy write: %s", strerror(rc));
+}
+
+/* Posts the immediates of the oldest messages whose pieces all completed. */
+static haloResult_t ib_zcx_flush(struct ib_conn *c)
+{
+    haloResult_t r = haloSuccess;
+    while (r == haloSuccess && c->zcx_imm_next < c->zc_tx_head && c->zcx_left[c->zcx_imm_next % IB_ZC_RING] == 0)
+        r = ib_zc_post_imm(c, c->zcx_imm_next++, NULL, 0);
+    return r;
+}
+
 haloResult_t ib_zc_send_post(struct halo_conn *hc, const void *src, size_t len)
 {
     struct ib_conn *c = ib_zc_conn(hc);
@@ -255,30 +292,38 @@ haloResult_t ib_zc_send_post(struct halo_conn *hc, const void *src, size_t len)
     struct ibv_mr *mr = ib_zc_mr(c, src, len, 0, &r);
     if (!mr)
         return r;
-    uint64_t remote = g->addr;
-    uint32_t rkey = g->rkey;
-    for (size_t off = 0; off < len; off += IB_ZC_PIECE) {
+    /* Piece i goes on QP i % nqp; with one QP the last piece carries the immediate. */
+    int nqp = 1 + c->nxqp, left = 0;
+    for (size_t off = 0, i = 0; off < len; off += IB_ZC_PIECE, i++) {
         size_t piece = len - off < IB_ZC_PIECE ? len - off : IB_ZC_PIECE;
-        int last = off + piece == len;
         struct ibv_sge sge = {.addr = (uintptr_t)src + off, .length = (uint32_t)piece, .lkey = mr->lkey};
+        int q = (int)(i % (size_t)nqp);
+        if (nqp == 1 && off + piece == len) {
+            if ((r = ib_zc_post_imm(c, k, &sge, 1)) != haloSuccess)
+                return r;
+            break;
+        }
         struct ibv_send_wr wr = {
-            .wr_id = IB_WR_ID(IB_WR_ZC, k), /* only the last is signalled */
+            .wr_id = IB_WR_ID(q ? IB_WR_ZCX : IB_WR_ZC, k),
             .sg_list = &sge,
             .num_sge = 1,
-            .opcode = last ? IBV_WR_RDMA_WRITE_WITH_IMM : IBV_WR_RDMA_WRITE,
-            .send_flags = last ? IBV_SEND_SIGNALED : 0,
-            .imm_data = htonl(IB_IMM(IB_IMM_ZC, k)),
+            .opcode = IBV_WR_RDMA_WRITE,
+            .send_flags = q ? IBV_SEND_SIGNALED : 0, /* the first QP's: the immediate's completion covers them */
         };
-        wr.wr.rdma.remote_addr = remote + off;
-        wr.wr.rdma.rkey = rkey;
+        wr.wr.rdma.remote_addr = g->addr + off;
+        wr.wr.rdma.rkey = g->rkey;
         struct ibv_send_wr *bad = NULL;
-        int rc = ibv_post_send(c->qp, &wr, &bad);
+        int rc = ibv_post_send(q ? c->xqp[q - 1] : c->qp, &wr, &bad);
         if (rc != 0)
-            return ib_conn_fail(c, haloSystemError, "posting a zero-copy write of %zu bytes: %s", piece,
-                                strerror(rc));
+            return ib_conn_fail(c, haloSystemError, "posting a zero-copy write of %zu bytes on QP %d: %s", piece,
+                                q, strerror(rc));
+        left += q != 0;
     }
+    c->zcx_left[k % IB_ZC_RING] = (uint16_t)left;
     c->zc_tx_head++;
-    return haloSuccess;
+    if (nqp == 1)
+        c->zcx_imm_next = c->zc_tx_head;
+    return nqp == 1 ? haloSuccess : ib_zcx_flush(c);
 }
 
 haloResult_t ib_zc_done(struct halo_conn *hc, uint64_t *sent, uint64_t *received)
@@ -289,6 +334,92 @@ haloResult_t ib_zc_done(struct halo_conn *hc, uint64_t *sent, uint64_t *received
     *sent = c->zc_tx_done;
     *received = c->zc_rx_done;
     return r;
+}
+
+/* ---- extra QPs (HALO_IB_QPS_PER_PEER) ---- */
+
+/* What the first QP was given (path, port, timers): the extra ones copy it. */
+static int ib_xqp_model(struct ib_conn *c, struct ibv_qp_attr *a)
+{
+    struct ibv_qp_init_attr init;
+    memset(a, 0, sizeof(*a));
+    return ib_api()->query_qp(c->qp, a,
+                              IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_TIMEOUT |
+                                  IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY | IBV_QP_MIN_RNR_TIMER,
+                              &init);
+}
+
+haloResult_t ib_xqp_create(struct halo_conn *hc, int n, uint32_t *qpns)
+{
+    struct ib_conn *c = ib_zc_conn(hc);
+    const struct ib_api *api = ib_api();
+    struct ibv_qp_attr model;
+    if (n < 0 || n > IB_MAX_QPS - 1)
+        return ib_conn_fail(c, haloInternalError, "%d extra QPs (at most %d)", n, IB_MAX_QPS - 1);
+    if (n > 0 && ib_xqp_model(c, &model) != 0)
+        return ib_conn_fail(c, haloSystemError, "ibv_query_qp on the connection's QP: %s", strerror(errno));
+    for (int i = 0; i < n; i++) {
+        struct ibv_qp_init_attr ia = {
+            .qp_context = c,
+            .send_cq = c->cq,
+            .recv_cq = c->cq,
+            .qp_type = IBV_QPT_RC,
+            .cap = {.max_send_wr = IB_ZC_RING * IB_ZC_PIECES + 4, .max_recv_wr = 1, .max_send_sge = 1,
+                    .max_recv_sge = 1},
+        };
+        struct ibv_qp *qp = api->create_qp_verbs(c->dev->pd, &ia);
+        if (!qp)
+            return ib_conn_fail(c, haloSystemError,
+                                "ibv_create_qp for extra QP %d of %d (HALO_IB_QPS_PER_PEER) on %s: %s", i + 2, n + 1,
+                                c->dev->name, strerror(errno));
+        c->xqp[c->nxqp++] = qp;
+        struct ibv_qp_attr a = {.qp_state = IBV_QPS_INIT, .pkey_index = model.pkey_index, .port_num = model.port_num,
+                                .qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE};
+        int rc = api->modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS);
+        if (rc != 0)
+            return ib_conn_fail(c, haloSystemError, "extra QP %d to INIT: %s", i + 2, strerror(rc));
+        qpns[i] = qp->qp_num;
+    }
+    return haloSuccess;
+}
+
+haloResult_t ib_xqp_connect(struct halo_conn *hc, const uint32_t *peer_qpns)
+{
+    struct ib_conn *c = ib_zc_conn(hc);
+    const struct ib_api *api = ib_api();
+    struct ibv_qp_attr model;
+    if (c->nxqp > 0 && ib_xqp_model(c, &model) != 0)
+        return ib_conn_fail(c, haloSystemError, "ibv_query_qp on the connection's QP: %s", strerror(errno));
+    for (int i = 0; i < c->nxqp; i++) {
+        struct ibv_qp_attr a = model;
+        a.qp_state = IBV_QPS_RTR;
+        a.dest_qp_num = peer_qpns[i];
+        a.rq_psn = 0;
+        a.max_dest_rd_atomic = 1;
+        int rc = api->modify_qp(c->xqp[i], &a,
+                                IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+                                    IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER);
+        if (rc == 0) {
+            a = model;
+            a.qp_state = IBV_QPS_RTS;
+            a.sq_psn = 0;
+            a.max_rd_atomic = 1;
+            rc = api->modify_qp(c->xqp[i], &a,
+                                IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
+                                    IBV_QP_MAX_QP_RD_ATOMIC);
+        }
+        if (rc != 0)
+            return ib_conn_fail(c, haloSystemError, "connecting extra QP %d to the peer's qp 0x%x: %s", i + 2,
+                                peer_qpns[i], strerror(rc));
+    }
+    return haloSuccess;
+}
+
+void ib_xqp_destroy(struct ib_conn *c)
+{
+    for (int i = 0; i < c->nxqp; i++)
+        ib_api()->destroy_qp_verbs(c->xqp[i]);
+    c->nxqp = 0;
 }
 
 /* ---- registrations kept across operations ---- */
@@ -348,6 +479,16 @@ void ib_mem_deregister(struct halo_ib *ib, uint64_t owner)
 }
 
 #else /* !HALO_IB_HEADERS */
+
+haloResult_t ib_xqp_create(struct halo_conn *c, int n, uint32_t *qpns)
+{
+    return haloInternalError;
+}
+
+haloResult_t ib_xqp_connect(struct halo_conn *c, const uint32_t *peer_qpns)
+{
+    return haloInternalError;
+}
 
 haloResult_t ib_mem_register(struct halo_ib *ib, void *buf, size_t len, uint64_t owner)
 {

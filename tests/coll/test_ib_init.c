@@ -16,7 +16,8 @@
  *                       of place, avg, several channels, a 20 MiB send (3 pieces),
  *                       registered and unregistered buffers, every element checked and
  *                       the zero-copy counters moved; a zero-copy call against a
- *                       copying one (different counts) fails on both ranks.
+ *                       copying one (different counts) fails on both ranks; the same
+ *                       with HALO_IB_QPS_PER_PEER=3 (pieces spread over three QPs).
  *   Both: haloCommRegister / haloCommDeregister argument checks.
  */
 #include <stdlib.h>
@@ -270,6 +271,10 @@ static void vm_checks(void)
     setenv("HALO_ALGO", "ring", 1); /* auto takes direct for the smaller counts */
     ASSERT_EQ(mp_run(2, zc_main, NULL, 400), 0);
     ASSERT_EQ(mp_run(3, zc_main, NULL, 400), 0);
+    setenv("HALO_IB_QPS_PER_PEER", "3", 1); /* pieces over three QPs per connection */
+    ASSERT_EQ(mp_run(2, zc_main, NULL, 400), 0);
+    ASSERT_EQ(mp_run(3, zc_main, NULL, 400), 0);
+    unsetenv("HALO_IB_QPS_PER_PEER");
     unsetenv("HALO_NCHANNELS");
     unsetenv("HALO_ALGO");
     ASSERT_EQ(mp_run(2, zc_mismatch_main, NULL, 240), 0);

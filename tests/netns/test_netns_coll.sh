@@ -83,7 +83,7 @@ check_colls() {   # TOPO
         # sendrecv pairs rank r with r+1 mod n: no such cable between the ends of a chain
         if [ "$tool" = sendrecv_bw ] && [[ $1 == chain* ]]; then continue; fi
         if ! job "$tool" 120 -- "$BIN/$tool" -b 1k -e 4m -f 8 -w 1 -i 2 -c 1 -d float32; then
-            fail "$1: $tool failed: $(tail -3 "$WORK/$tool.0")"
+            fail "$1: $tool failed: $(for f in "$WORK/$tool".*; do echo "--- ${f##*/}:"; tail -4 "$f"; done)"
             continue
         fi
         grep -q "Out of bounds values : 0 OK" "$WORK/$tool.0" || { fail "$1: $tool wrong results"; continue; }

@@ -40,6 +40,15 @@ if [ -n "$BIN_DIR" ]; then
         job 47401 ib "$BIN_DIR/allreduce_bw" -b 64 -e 4m -f 4 -w 1 -i 3 -c 1
     check "sendrecv_bw across the VMs over ib, rank $rank, 64 B..4 MiB, every element checked" \
         job 47402 ib "$BIN_DIR/sendrecv_bw" -b 64 -e 4m -f 4 -w 1 -i 3 -c 1
+    # Four QPs per connection: zero-copy pieces (1 MiB) spread over all of them.
+    qps4() {
+        job 47405 ib env HALO_IB_QPS_PER_PEER=4 HALO_DEBUG=INFO HALO_DEBUG_SUBSYS=NET \
+            "$BIN_DIR/sendrecv_bw" -b 1m -e 16m -f 4 -w 1 -i 2 -c 1 > "$RIG_TMP/qps.out" 2>&1
+        st=$?
+        grep -v '^#' "$RIG_TMP/qps.out" | grep -vE 'HALO INFO' | tail -n 4
+        [ $st -eq 0 ] && grep -q "4 QPs per connection" "$RIG_TMP/qps.out"
+    }
+    check "sendrecv_bw across the VMs, HALO_IB_QPS_PER_PEER=4, 1..16 MiB, every element checked (rank $rank)" qps4
     # auto picks ib for a peer on another host when both ends of the link have an
     # ACTIVE RDMA port (each rank logs its peer's transport at INFO).
     auto_ib() {
