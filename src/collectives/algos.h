@@ -20,6 +20,15 @@ haloResult_t chain_allgather(struct halo_exec *ex);
 haloResult_t chain_broadcast(struct halo_exec *ex);
 haloResult_t chain_reduce(struct halo_exec *ex);
 haloResult_t chain_reducescatter(struct halo_exec *ex);
+/* Ring geometry (ring.c): slice s of block k of a channel range [coff, coff+clen),
+ * n blocks of nslices slices each; ring_mod is a modulo that is never negative. */
+struct ring_geom {
+    size_t coff, clen, nslices;
+    int n;
+};
+void ring_slice(const struct ring_geom *g, int k, size_t s, size_t *off, size_t *len);
+int ring_mod(int a, int n);
+
 /* Ring all-reduce with zero-copy messages (ring_zc.c), when ring_zc_usable. */
 int ring_zc_usable(const struct halo_exec *ex);
 haloResult_t ring_zc_allreduce(struct halo_exec *ex);

@@ -257,10 +257,11 @@ static haloResult_t p2p_loop(struct p2p_task *tasks, int n)
         }
         if (!pending) {
             haloResult_t r = haloSuccess;
-            for (int i = 0; i < n; i++) /* every write completed: registrations may go */
+            for (int i = 0; i < n; i++) { /* every write completed: registrations may go */
+                struct halo_conn *c = engine_conn(tasks[i].op->comm, 0, tasks[i].op->root);
                 if (tasks[i].zc)
-                    engine_conn(tasks[i].op->comm, 0, tasks[i].op->root)->ops->zc_end(
-                        engine_conn(tasks[i].op->comm, 0, tasks[i].op->root));
+                    c->ops->zc_end(c);
+            }
             for (int i = 0; i < n && r == haloSuccess; i++)
                 if (i == 0 || tasks[i].op->comm != tasks[i - 1].op->comm)
                     r = engine_drain(tasks[i].op->comm, 0);

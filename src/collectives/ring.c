@@ -44,13 +44,7 @@ size_t algo_nslices(const struct halo_exec *ex, size_t blockmax)
     return n ? n : 1;
 }
 
-/* Element range of slice s of block k of a channel range [coff, coff+clen). */
-struct ring_geom {
-    size_t coff, clen, nslices;
-    int n;
-};
-
-static void ring_slice(const struct ring_geom *g, int k, size_t s, size_t *off, size_t *len)
+void ring_slice(const struct ring_geom *g, int k, size_t s, size_t *off, size_t *len)
 {
     size_t boff, blen, soff;
     engine_split(g->clen, g->n, k, &boff, &blen);
@@ -65,7 +59,7 @@ static void ring_geom_init(const struct halo_exec *ex, size_t count, int blocks,
     g->nslices = algo_nslices(ex, (g->clen + (size_t)blocks - 1) / (size_t)blocks);
 }
 
-static int ring_mod(int a, int n)
+int ring_mod(int a, int n)
 {
     return ((a % n) + n) % n;
 }

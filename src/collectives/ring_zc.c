@@ -28,30 +28,17 @@
 #define RING_ZC_GRANTS 62
 
 struct ring_zc {
-    size_t coff, clen, nslices, window, slot; /* slot: bytes of one landing place */
-    int n, p, next, prev;
+    struct ring_geom g;
+    size_t window, slot; /* slot: bytes of one landing place */
+    int p, next, prev;
     char *land;
 };
-
-static int ring_zc_mod(int a, int n)
-{
-    return ((a % n) + n) % n;
-}
-
-/* Elements [*off, *off + *len) of slice s of block k. */
-static void ring_zc_slice(const struct ring_zc *z, int k, size_t s, size_t *off, size_t *len)
-{
-    size_t boff, blen, soff;
-    engine_split(z->clen, z->n, k, &boff, &blen);
-    engine_split(blen, (int)z->nslices, (int)s, &soff, len);
-    *off = z->coff + boff + soff;
-}
 
 /* Landing place of RS step j of slice s: two windows' worth, reused alternately. */
 static char *ring_zc_landing(const struct ring_zc *z, size_t s, int j)
 {
     size_t w = s / z->window, in = s % z->window;
-    return z->land + (((w % 2) * z->window + in) * (size_t)(z->n - 1) + (size_t)(j - 1)) * z->slot;
+    return z->land + (((w % 2) * z->window + in) * (size_t)(z->g.n - 1) + (size_t)(j - 1)) * z->slot;
 }
 
 int ring_zc_usable(const struct halo_exec *ex)
@@ -68,7 +55,7 @@ int ring_zc_usable(const struct halo_exec *ex)
 static void ring_zc_window(const struct ring_zc *z, size_t w, size_t *s0, size_t *s1)
 {
     *s0 = w * z->window;
-    *s1 = *s0 + z->window < z->nslices ? *s0 + z->window : z->nslices;
+    *s1 = *s0 + z->window < z->g.nslices ? *s0 + z->window : z->g.nslices;
 }
 
 /* Grants for window w, in the order the left neighbour sends: step by step, each
@@ -79,14 +66,14 @@ static haloResult_t ring_zc_grant(struct halo_exec *ex, const struct ring_zc *z,
     size_t es = ex->esize, off, len, s0, s1;
     haloResult_t r = haloSuccess;
     ring_zc_window(z, w, &s0, &s1);
-    for (int j = 1; j <= z->n - 1; j++)
+    for (int j = 1; j <= z->g.n - 1; j++)
         for (size_t s = s0; s < s1 && r == haloSuccess; s++) {
-            ring_zc_slice(z, ring_zc_mod(z->p - j, z->n), s, &off, &len);
+            ring_slice(&z->g, ring_mod(z->p - j, z->g.n), s, &off, &len);
             r = zc_expect(ex, z->prev, ring_zc_landing(z, s, j), len * es);
         }
-    for (int j = 1; j <= z->n - 1; j++)
+    for (int j = 1; j <= z->g.n - 1; j++)
         for (size_t s = s0; s < s1 && r == haloSuccess; s++) {
-            ring_zc_slice(z, ring_zc_mod(z->p + 1 - j, z->n), s, &off, &len);
+            ring_slice(&z->g, ring_mod(z->p + 1 - j, z->g.n), s, &off, &len);
             r = zc_expect(ex, z->prev, dst + off * es, len * es);
         }
     return r;
@@ -100,22 +87,22 @@ static haloResult_t ring_zc_window_run(struct halo_exec *ex, const struct ring_z
     haloResult_t r = haloSuccess;
     ring_zc_window(z, w, &s0, &s1);
     for (size_t s = s0; s < s1 && r == haloSuccess; s++) {
-        ring_zc_slice(z, z->p, s, &off, &len);
+        ring_slice(&z->g, z->p, s, &off, &len);
         r = zc_send(ex, z->next, src + off * es, len * es);
     }
-    for (int j = 1; j <= z->n - 1; j++)
+    for (int j = 1; j <= z->g.n - 1; j++)
         for (size_t s = s0; s < s1 && r == haloSuccess; s++) {
-            ring_zc_slice(z, ring_zc_mod(z->p - j, z->n), s, &off, &len);
+            ring_slice(&z->g, ring_mod(z->p - j, z->g.n), s, &off, &len);
             if ((r = zc_recv_wait(ex, z->prev)) != haloSuccess)
                 break;
             halo_reduce(dst + off * es, ring_zc_landing(z, s, j), src + off * es, len, ex->op->dtype, ex->op->op);
-            if (j == z->n - 1 && ex->op->op == haloAvg)
-                halo_scale_div(dst + off * es, dst + off * es, len, ex->op->dtype, z->n);
+            if (j == z->g.n - 1 && ex->op->op == haloAvg)
+                halo_scale_div(dst + off * es, dst + off * es, len, ex->op->dtype, z->g.n);
             r = zc_send(ex, z->next, dst + off * es, len * es);
         }
-    for (int j = 1; j <= z->n - 2; j++)
+    for (int j = 1; j <= z->g.n - 2; j++)
         for (size_t s = s0; s < s1 && r == haloSuccess; s++) {
-            ring_zc_slice(z, ring_zc_mod(z->p + 1 - j, z->n), s, &off, &len);
+            ring_slice(&z->g, ring_mod(z->p + 1 - j, z->g.n), s, &off, &len);
             if ((r = zc_recv_wait(ex, z->prev)) == haloSuccess)
                 r = zc_send(ex, z->next, dst + off * es, len * es);
         }
@@ -128,28 +115,28 @@ static haloResult_t ring_zc_setup(struct halo_exec *ex, struct ring_zc *z)
 {
     struct halo_comm *comm = ex->comm;
     size_t es = ex->esize;
-    z->n = comm->nranks;
+    z->g.n = comm->nranks;
     z->p = comm->ring_pos;
-    z->next = comm->ring[ring_zc_mod(z->p + 1, z->n)];
-    z->prev = comm->ring[ring_zc_mod(z->p - 1, z->n)];
-    algo_channel_range(ex, ex->op->count, &z->coff, &z->clen);
-    size_t bmin = z->clen / (size_t)z->n, bmax = (z->clen + (size_t)z->n - 1) / (size_t)z->n;
-    z->nslices = (bmax * es + RING_ZC_SLICE - 1) / RING_ZC_SLICE;
-    if (z->nslices > bmin) /* never an empty message */
-        z->nslices = bmin;
-    z->slot = (bmax + z->nslices - 1) / z->nslices * es;
-    z->window = RING_ZC_GRANTS / 2 / (2 * (size_t)(z->n - 1));
+    z->next = comm->ring[ring_mod(z->p + 1, z->g.n)];
+    z->prev = comm->ring[ring_mod(z->p - 1, z->g.n)];
+    algo_channel_range(ex, ex->op->count, &z->g.coff, &z->g.clen);
+    size_t bmin = z->g.clen / (size_t)z->g.n, bmax = (z->g.clen + (size_t)z->g.n - 1) / (size_t)z->g.n;
+    z->g.nslices = (bmax * es + RING_ZC_SLICE - 1) / RING_ZC_SLICE;
+    if (z->g.nslices > bmin) /* never an empty message */
+        z->g.nslices = bmin;
+    z->slot = (bmax + z->g.nslices - 1) / z->g.nslices * es;
+    z->window = RING_ZC_GRANTS / 2 / (2 * (size_t)(z->g.n - 1));
     z->window = z->window < 1 ? 1 : z->window > RING_ZC_MAX_WINDOW ? RING_ZC_MAX_WINDOW : z->window;
     haloResult_t r;
-    z->land = comm_zc_scratch(comm, ex->ch, 2 * z->window * (size_t)(z->n - 1) * z->slot, &r);
+    z->land = comm_zc_scratch(comm, ex->ch, 2 * z->window * (size_t)(z->g.n - 1) * z->slot, &r);
     if (r != haloSuccess)
         return r;
     /* Registered once for the whole operation, not per message. */
     const char *src = ex->op->sendbuf;
     char *dst = ex->op->recvbuf;
-    if ((r = zc_register(ex, z->next, src + z->coff * es, z->clen * es, 0)) == haloSuccess &&
-        (r = zc_register(ex, z->next, dst + z->coff * es, z->clen * es, 1)) == haloSuccess)
-        r = zc_register(ex, z->prev, dst + z->coff * es, z->clen * es, 1);
+    if ((r = zc_register(ex, z->next, src + z->g.coff * es, z->g.clen * es, 0)) == haloSuccess &&
+        (r = zc_register(ex, z->next, dst + z->g.coff * es, z->g.clen * es, 1)) == haloSuccess)
+        r = zc_register(ex, z->prev, dst + z->g.coff * es, z->g.clen * es, 1);
     return r;
 }
 
@@ -160,7 +147,7 @@ haloResult_t ring_zc_allreduce(struct halo_exec *ex)
     haloResult_t r = ring_zc_setup(ex, &z);
     if (r == haloSuccess)
         r = ring_zc_grant(ex, &z, 0);
-    size_t nwin = (z.nslices + z.window - 1) / z.window;
+    size_t nwin = (z.g.nslices + z.window - 1) / z.window;
     for (size_t w = 0; w < nwin && r == haloSuccess; w++) {
         if (w + 1 < nwin)
             r = ring_zc_grant(ex, &z, w + 1);

@@ -344,6 +344,8 @@ enum { IB_WR_DATA = 1, IB_WR_CREDIT = 2, IB_WR_RECV = 3, IB_WR_GRANT = 4, IB_WR_
 #define IB_REGION_BYTES(nslots, stride) ((size_t)(nslots) * (stride) + 64 + IB_ZC_RING * sizeof(struct ib_grant))
 haloResult_t ib_poll(struct ib_conn *c, int *n);
 struct ib_dev *ib_devs(struct halo_ib *ib);  /* the communicator's devices (ib_setup.c) */
+/* "unlimited", "64 KiB", "unknown": the locked-memory limit registrations count against (ib_zc.c). */
+const char *ib_memlock_str(char *buf, size_t len);
 void ib_dev_regs_free(struct ib_dev *d);
 /* Zero-copy (ib_zc.c): completions, the ops, registrations. */
 haloResult_t ib_zc_on_recv(struct ib_conn *c, uint32_t imm);

@@ -518,20 +518,13 @@ void ib_destroy(struct halo_ib *ib)
 static haloResult_t ib_reg_fail(struct ib_conn *c, const char *what, size_t bytes, int err)
 {
     if (err == ENOMEM || err == EPERM || err == EAGAIN) {
-        struct rlimit rl;
-        char lim[48] = "unknown";
-        if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {
-            if (rl.rlim_cur == RLIM_INFINITY)
-                snprintf(lim, sizeof(lim), "unlimited");
-            else
-                snprintf(lim, sizeof(lim), "%llu KiB", (unsigned long long)rl.rlim_cur / 1024);
-        }
+        char lim[48];
         return ib_conn_fail(c, haloSystemError,
                             "ibv_reg_mr of %zu bytes (%s) on %s failed: %s. Registered memory is pinned and "
                             "counts against the locked-memory limit, now %s: raise it (`ulimit -l unlimited`; "
                             "memlock in /etc/security/limits.conf; LimitMEMLOCK=infinity for systemd services; "
                             "--ulimit memlock=-1 for containers)",
-                            bytes, what, c->dev->name, strerror(err), lim);
+                            bytes, what, c->dev->name, strerror(err), ib_memlock_str(lim, sizeof(lim)));
     }
     return ib_conn_fail(c, haloSystemError, "ibv_reg_mr of %zu bytes (%s) on %s failed: %s", bytes, what,
                         c->dev->name, strerror(err));

@@ -83,7 +83,7 @@ static struct ibv_mr *ib_zc_find(struct ib_conn *c, uintptr_t lo, uintptr_t hi, 
 }
 
 /* "unlimited", "64 KiB": the locked-memory limit that registrations count against. */
-static const char *ib_memlock_str(char *buf, size_t len)
+const char *ib_memlock_str(char *buf, size_t len)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0)

@@ -506,12 +506,30 @@ static haloResult_t tcp_flush(struct halo_conn *hc, int *pending)
     return res;
 }
 
+/* A clean end of the stream for a peer that may still be reading: frames still
+ * queued here go out (bounded), then FIN, and bytes the peer sent that nobody will
+ * read are discarded. Closing with unread bytes makes the kernel send a reset,
+ * which throws away what this end had queued for the peer: a rank that finished
+ * first would cut off a slower one. */
+static void tcp_conn_linger(struct tcp_conn *c)
+{
+    int64_t until = halo_now_us() + 2000000;
+    while (c->tx.nqueued > 0 && tcp_tx_flush(c) == haloSuccess && halo_now_us() < until)
+        usleep(100);
+    shutdown(c->fd, SHUT_WR);
+    char sink[4096];
+    while (recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+        ;
+}
+
 static void tcp_conn_close(struct halo_conn *hc)
 {
     struct tcp_conn *c = (struct tcp_conn *)hc;
 
     if (!c)
         return;
+    if (c->fd >= 0 && !c->failed)
+        tcp_conn_linger(c);
     if (c->fd >= 0)
         close(c->fd);
     free(c->rx.buf);

@@ -18,7 +18,8 @@
  *                       the zero-copy counters moved; a zero-copy call against a
  *                       copying one (different counts) fails on both ranks; the same
  *                       with HALO_IB_QPS_PER_PEER=3 (pieces spread over three QPs).
- *   Both: haloCommRegister / haloCommDeregister argument checks.
+ *   Both: haloCommRegister / haloCommDeregister argument checks; a bad
+ *   HALO_IB_QPS_PER_PEER fails init naming the range.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +248,9 @@ static void host_checks(void)
 {
     setenv("HALO_TRANSPORT", "auto", 1);
     ASSERT_EQ(mp_run(2, register_main, NULL, 60), 0);
+    setenv("HALO_IB_QPS_PER_PEER", "9", 1);
+    ASSERT_EQ(mp_run(2, init_fails_main, "HALO_IB_QPS_PER_PEER=9: expected 1..8", 60), 0);
+    unsetenv("HALO_IB_QPS_PER_PEER");
     if (probe_ib_supported())
         SKIP("this host has an ACTIVE RDMA port: `test_ib_init vm` and the rdma-vm rig cover ib here");
     setenv("HALO_TIMEOUT_MS", "20000", 1);
