@@ -43,4 +43,7 @@ size_t algo_nslices(const struct halo_exec *ex, size_t blockmax);
  * (nothing when in place). */
 void algo_allgather_own(const struct halo_exec *ex, size_t coff, size_t clen);
 
+/* Sends and receives (p2p.c): runs a batch concurrently until all complete. */
+haloResult_t p2p_execute(struct halo_op *ops, int n);
+
 #endif

@@ -18,10 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "algos.h"
 #include "comm.h"
 #include "engine.h"
 #include "error.h"
-#include "group.h"
 #include "log.h"
 #include "reduce.h"
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "algos.h"
 #include "error.h"
 #include "group.h"
 

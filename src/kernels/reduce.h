@@ -1,6 +1,9 @@
 /*
  * reduce.h — CPU reduction kernels for every datatype and op.
  *
+ * src/kernels is a leaf: the engine (src/core) and the schedules
+ * (src/collectives) use it; it includes only the public header and libc.
+ *
  * dst[i] = a[i] op b[i] for i < n. dst may alias a or b (exactly, not partially).
  * Half types (float16, bfloat16) and fp8 (e4m3, e5m2) are widened to float32,
  * reduced, and rounded once to nearest even. The kernels are plain C the compiler

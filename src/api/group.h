@@ -14,9 +14,7 @@ haloResult_t group_enqueue(const struct halo_op *op);
 /* Remembers the first error of a call made inside the group; GroupEnd returns it. */
 void group_note_error(haloResult_t r);
 
-/* Runs one collective now (outside a group, or at GroupEnd). */
+/* Runs one collective now (outside a group, or at GroupEnd): api.c. */
 haloResult_t coll_execute(struct halo_op *op);
-/* Runs a batch of sends/receives concurrently until all complete. */
-haloResult_t p2p_execute(struct halo_op *ops, int n);
 
 #endif
