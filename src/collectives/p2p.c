@@ -239,8 +239,8 @@ static haloResult_t p2p_init_tasks(struct p2p_task *tasks, struct halo_op *ops, 
 
 static haloResult_t p2p_loop(struct p2p_task *tasks, int n)
 {
-    int64_t since = halo_now_us();
-    unsigned spins = 0;
+    struct engine_pace w;
+    engine_pace_start(&w);
     for (;;) {
         int pending = 0, moved = 0, stalled = -1;
         for (int i = 0; i < n; i++) {
@@ -268,17 +268,13 @@ static haloResult_t p2p_loop(struct p2p_task *tasks, int n)
             return r == haloSuccess ? r : comm_fail(tasks[0].op->comm, r);
         }
         if (moved) {
-            since = halo_now_us();
+            engine_pace_moved(&w);
             continue;
         }
-        engine_relax(tasks[stalled].op->comm, &spins);
-        if (++spins % 256 == 0) {
-            struct halo_op *op = tasks[stalled].op;
-            haloResult_t r = engine_check_stall(op->comm, 0, op->root, since,
-                                                op->coll == HALO_COLL_SEND ? "send" : "receive");
-            if (r != haloSuccess)
-                return comm_fail(op->comm, r);
-        }
+        struct halo_op *op = tasks[stalled].op;
+        haloResult_t r = engine_pace_idle(&w, op->comm, 0, op->root, op->coll == HALO_COLL_SEND ? "send" : "receive");
+        if (r != haloSuccess)
+            return comm_fail(op->comm, r);
     }
 }
 

@@ -5,7 +5,9 @@
  * small collective a few. When ranks outnumber cores the poll loop yields the CPU
  * so the rank it waits for can run. Every 256 polls the loop looks at the clock:
  * past HALO_TIMEOUT_MS without the awaited frame or slot it fails; every few ms it
- * also checks whether another rank aborted or a local peer process died.
+ * also checks whether another rank aborted or a local peer process died. Every
+ * wait of the engine (slots, frames, flushes, zero-copy steps) is engine_wait;
+ * p2p, which polls many operations at once, paces itself with engine_pace_*.
  */
 #include "engine.h"
 
@@ -22,7 +24,6 @@
 #include "log.h"
 #include "reduce.h"
 
-#define ENGINE_CHECK_EVERY 256
 #define ENGINE_POLL_US 5000
 
 static inline void cpu_pause(void)
@@ -102,21 +103,6 @@ haloResult_t engine_flush_channel(struct halo_comm *comm, int ch, int *pending)
     return haloSuccess;
 }
 
-/* Completes an operation on a channel: every posted byte handed to the peers. */
-haloResult_t engine_drain(struct halo_comm *comm, int ch)
-{
-    int pending;
-    haloResult_t r = engine_flush_channel(comm, ch, &pending);
-    int64_t since = halo_now_us();
-    for (unsigned spins = 1; r == haloSuccess && pending; spins++) {
-        engine_relax(comm, &spins);
-        if (spins % ENGINE_CHECK_EVERY == 0 && (r = engine_check_stall(comm, ch, -1, since, "flush")) != haloSuccess)
-            break;
-        r = engine_flush_channel(comm, ch, &pending);
-    }
-    return r;
-}
-
 /* Spin first (a frame usually arrives within microseconds); after ~ENGINE_SPIN_ONLY
  * polls, or always when ranks outnumber cores, give the core away regularly so a
  * rank we wait for that shares our core can run. */
@@ -172,26 +158,95 @@ haloResult_t engine_check_stall(struct halo_comm *comm, int ch, int peer, int64_
     return haloSuccess;
 }
 
+void engine_pace_start(struct engine_pace *w)
+{
+    w->since_us = halo_now_us();
+    w->spins = 0;
+}
+
+void engine_pace_moved(struct engine_pace *w)
+{
+    w->since_us = halo_now_us();
+}
+
+haloResult_t engine_pace_idle(struct engine_pace *w, struct halo_comm *comm, int ch, int peer, const char *what)
+{
+    w->spins++;
+    engine_relax(comm, &w->spins);
+    if (w->spins % ENGINE_CHECK_EVERY != 0)
+        return haloSuccess;
+    return engine_check_stall(comm, ch, peer, w->since_us, what);
+}
+
+/* Between two polls of a wait on c: c's own progress (completions, credits) and
+ * the channel's queued output (see engine_flush_channel). */
+static haloResult_t engine_progress(struct halo_comm *comm, int ch, struct halo_conn *c)
+{
+    int pending;
+    haloResult_t r = c->ops->progress(c);
+    return r == haloSuccess ? engine_flush_channel(comm, ch, &pending) : r;
+}
+
+haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, const char *what, engine_poll_fn poll,
+                         void *arg)
+{
+    int done = 0;
+    haloResult_t r = poll(arg, &done);
+    if (r != haloSuccess || done)
+        return r;
+    struct engine_pace w;
+    engine_pace_start(&w);
+    for (;;) {
+        if (c && (r = engine_progress(comm, ch, c)) != haloSuccess)
+            return r;
+        if ((r = poll(arg, &done)) != haloSuccess || done)
+            return r;
+        if ((r = engine_pace_idle(&w, comm, ch, c ? c->peer : -1, what)) != haloSuccess)
+            return r;
+    }
+}
+
+struct engine_flushed {
+    struct halo_comm *comm;
+    int ch;
+};
+
+static haloResult_t engine_poll_flushed(void *arg, int *done)
+{
+    struct engine_flushed *f = arg;
+    int pending;
+    haloResult_t r = engine_flush_channel(f->comm, f->ch, &pending);
+    *done = !pending;
+    return r;
+}
+
+/* Completes an operation on a channel: every posted byte handed to the peers. */
+haloResult_t engine_drain(struct halo_comm *comm, int ch)
+{
+    struct engine_flushed f = {comm, ch};
+    return engine_wait(comm, ch, NULL, "flush", engine_poll_flushed, &f);
+}
+
+struct engine_slot_poll {
+    struct halo_conn *c;
+    void **buf;
+    size_t *cap;
+};
+
+static haloResult_t engine_poll_slot(void *arg, int *done)
+{
+    struct engine_slot_poll *p = arg;
+    haloResult_t r = p->c->ops->send_slot(p->c, p->buf, p->cap);
+    *done = r == haloSuccess && *p->buf;
+    return r;
+}
+
 haloResult_t engine_wait_slot(struct halo_exec *ex, struct halo_conn *c, void **buf, size_t *cap)
 {
     if (!c)
         return engine_no_conn(ex);
-    haloResult_t r = c->ops->send_slot(c, buf, cap);
-    if (r != haloSuccess || *buf)
-        return r;
-    int64_t since = halo_now_us();
-    for (unsigned spins = 1;; spins++) {
-        int pending;
-        if ((r = c->ops->progress(c)) != haloSuccess ||
-            (r = engine_flush_channel(ex->comm, ex->ch, &pending)) != haloSuccess)
-            return r;
-        if ((r = c->ops->send_slot(c, buf, cap)) != haloSuccess || *buf)
-            return r;
-        engine_relax(ex->comm, &spins);
-        if (spins % ENGINE_CHECK_EVERY == 0 &&
-            (r = engine_check_stall(ex->comm, ex->ch, c->peer, since, "send")) != haloSuccess)
-            return r;
-    }
+    struct engine_slot_poll p = {c, buf, cap};
+    return engine_wait(ex->comm, ex->ch, c, "send", engine_poll_slot, &p);
 }
 
 haloResult_t engine_sig_mismatch(struct halo_exec *ex, int peer, const struct halo_sig *got)
@@ -213,36 +268,35 @@ int engine_sig_equal(const struct halo_sig *a, const struct halo_sig *b)
            a->coll == b->coll && a->dtype == b->dtype && a->op == b->op && a->algo == b->algo;
 }
 
-haloResult_t engine_wait_frame(struct halo_exec *ex, struct halo_conn *c, const void **buf, size_t len)
-{
+struct engine_frame_poll {
+    struct halo_conn *c;
+    const void **buf;
     size_t got;
     struct halo_sig sig;
+};
+
+static haloResult_t engine_poll_frame(void *arg, int *done)
+{
+    struct engine_frame_poll *p = arg;
+    haloResult_t r = p->c->ops->recv_peek(p->c, p->buf, &p->got, &p->sig);
+    *done = r == haloSuccess && *p->buf;
+    return r;
+}
+
+haloResult_t engine_wait_frame(struct halo_exec *ex, struct halo_conn *c, const void **buf, size_t len)
+{
     if (!c)
         return engine_no_conn(ex);
-    haloResult_t r = c->ops->recv_peek(c, buf, &got, &sig);
-    if (r == haloSuccess && !*buf) {
-        int64_t since = halo_now_us();
-        for (unsigned spins = 1;; spins++) {
-            int pending;
-            if ((r = c->ops->progress(c)) != haloSuccess ||
-                (r = engine_flush_channel(ex->comm, ex->ch, &pending)) != haloSuccess)
-                return r;
-            if ((r = c->ops->recv_peek(c, buf, &got, &sig)) != haloSuccess || *buf)
-                break;
-            engine_relax(ex->comm, &spins);
-            if (spins % ENGINE_CHECK_EVERY == 0 &&
-                (r = engine_check_stall(ex->comm, ex->ch, c->peer, since, "receive")) != haloSuccess)
-                return r;
-        }
-    }
+    struct engine_frame_poll p = {.c = c, .buf = buf};
+    haloResult_t r = engine_wait(ex->comm, ex->ch, c, "receive", engine_poll_frame, &p);
     if (r != haloSuccess)
         return r;
-    if (!engine_sig_equal(&sig, &ex->sig))
-        return engine_sig_mismatch(ex, c->peer, &sig);
-    if (got != len)
+    if (!engine_sig_equal(&p.sig, &ex->sig))
+        return engine_sig_mismatch(ex, c->peer, &p.sig);
+    if (p.got != len)
         return halo_error(ex->comm, haloInternalError,
                           "rank %d: frame from peer %d has %zu bytes, expected %zu (channel %d)", ex->comm->rank,
-                          c->peer, got, len, ex->ch);
+                          c->peer, p.got, len, ex->ch);
     return haloSuccess;
 }
 

@@ -88,7 +88,30 @@ haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, const void *s
  * in flight (direct). The frame stays owned by the connection until release. */
 haloResult_t engine_wait_slot(struct halo_exec *ex, struct halo_conn *c, void **buf, size_t *cap);
 haloResult_t engine_wait_frame(struct halo_exec *ex, struct halo_conn *c, const void **buf, size_t len);
+
+/* The one wait loop, used by every blocking wait (slot, frame, flush, zero-copy
+ * steps). Polls `poll` until it sets *done or fails; the first poll is
+ * immediate. Between polls: c's progress and the channel's queued output (when
+ * c is not NULL), engine_relax, and every ENGINE_CHECK_EVERY polls
+ * engine_check_stall with c's peer (-1 without c) and `what`, which completes
+ * the error sentence "while this rank waited to <what>". */
+#define ENGINE_CHECK_EVERY 256
+typedef haloResult_t (*engine_poll_fn)(void *arg, int *done);
+haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, const char *what, engine_poll_fn poll,
+                         void *arg);
+/* The pacing half of engine_wait, for a loop that polls many things itself (p2p):
+ * start before the first poll, pace_moved after a poll that moved data (resets
+ * the stall clock), pace_idle after one that did not (relax, periodic check). */
+struct engine_pace {
+    int64_t since_us; /* last progress */
+    unsigned spins;   /* idle polls so far */
+};
+void engine_pace_start(struct engine_pace *w);
+void engine_pace_moved(struct engine_pace *w);
+haloResult_t engine_pace_idle(struct engine_pace *w, struct halo_comm *comm, int ch, int peer, const char *what);
+/* Timeout, remote abort and dead local peer (peer -1: any peer, a flush). */
 haloResult_t engine_check_stall(struct halo_comm *comm, int ch, int peer, int64_t since_us, const char *what);
+/* Spin or yield, by the count of idle polls (yields when ranks outnumber cores). */
 void engine_relax(struct halo_comm *comm, unsigned *spins);
 haloResult_t engine_flush_channel(struct halo_comm *comm, int ch, int *pending);
 haloResult_t engine_drain(struct halo_comm *comm, int ch);

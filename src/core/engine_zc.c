@@ -16,30 +16,29 @@
 #include "engine.h"
 #include "error.h"
 
-#define ZC_CHECK_EVERY 256
-
 typedef haloResult_t (*zc_step_fn)(struct halo_exec *ex, struct halo_conn *c, const void *arg, size_t bytes,
                                    int *done);
 
-/* Runs step until it reports done, progressing the channel in between, with the
- * engine's stall checks. */
+struct zc_call {
+    struct halo_exec *ex;
+    struct halo_conn *c;
+    zc_step_fn step;
+    const void *arg;
+    size_t bytes;
+};
+
+static haloResult_t zc_poll(void *arg, int *done)
+{
+    struct zc_call *z = arg;
+    return z->step(z->ex, z->c, z->arg, z->bytes, done);
+}
+
+/* Runs step until it reports done, with the engine's wait (engine_wait). */
 static haloResult_t zc_wait(struct halo_exec *ex, struct halo_conn *c, const char *what, zc_step_fn step,
                             const void *arg, size_t bytes)
 {
-    int done = 0;
-    haloResult_t r = step(ex, c, arg, bytes, &done);
-    int64_t since = halo_now_us();
-    for (unsigned spins = 1; r == haloSuccess && !done; spins++) {
-        int pending;
-        if ((r = c->ops->progress(c)) != haloSuccess ||
-            (r = engine_flush_channel(ex->comm, ex->ch, &pending)) != haloSuccess ||
-            (r = step(ex, c, arg, bytes, &done)) != haloSuccess || done)
-            break;
-        engine_relax(ex->comm, &spins);
-        if (spins % ZC_CHECK_EVERY == 0)
-            r = engine_check_stall(ex->comm, ex->ch, c->peer, since, what);
-    }
-    return r;
+    struct zc_call z = {ex, c, step, arg, bytes};
+    return engine_wait(ex->comm, ex->ch, c, what, zc_poll, &z);
 }
 
 int zc_usable(const struct halo_comm *comm, const struct halo_conn *c, size_t bytes)
