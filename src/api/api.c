@@ -211,7 +211,7 @@ static void api_apply_plan(struct halo_comm *comm, struct halo_op *op, size_t by
     if (HALO_P_INT(&comm->params, nchannels) == HALO_AUTO)
         op->nchannels = plan.nchannels < 1 ? 1 : plan.nchannels > comm->nchannels ? comm->nchannels : plan.nchannels;
     if (HALO_P_INT(&comm->params, chunk_size) == HALO_AUTO)
-        op->chunk = plan.chunk;
+        op->slice = plan.slice;
 }
 
 haloResult_t coll_execute(struct halo_op *op)
@@ -231,7 +231,7 @@ haloResult_t coll_execute(struct halo_op *op)
         if (comm->last_algo[op->coll] != op->algo) { /* log each change of choice once */
             comm->last_algo[op->coll] = (uint8_t)op->algo;
             HLOG_INFO(HALO_SUB_COLL, comm->rank, "%s of %zu bytes: %s algorithm, %d channel(s), slice %zu%s",
-                      halo_coll_name(op->coll), bytes, api_algo_name(op->algo), op->nchannels, op->chunk,
+                      halo_coll_name(op->coll), bytes, api_algo_name(op->algo), op->nchannels, op->slice,
                       comm->topo ? " (chosen for the topology)" : "");
         }
         r = engine_run(comm, op, api_algo_fn(op));

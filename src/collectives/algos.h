@@ -7,6 +7,7 @@
 #define HALO_ALGOS_H
 
 #include "engine.h"
+#include "slice.h"
 
 haloResult_t ring_allreduce(struct halo_exec *ex);
 haloResult_t ring_allgather(struct halo_exec *ex);
@@ -20,28 +21,30 @@ haloResult_t chain_allgather(struct halo_exec *ex);
 haloResult_t chain_broadcast(struct halo_exec *ex);
 haloResult_t chain_reduce(struct halo_exec *ex);
 haloResult_t chain_reducescatter(struct halo_exec *ex);
-/* Ring geometry (ring.c): slice s of block k of a channel range [coff, coff+clen),
- * n blocks of nslices slices each; ring_mod is a modulo that is never negative. */
-struct ring_geom {
-    size_t coff, clen, nslices;
-    int n;
-};
-void ring_slice(const struct ring_geom *g, int k, size_t s, size_t *off, size_t *len);
-int ring_mod(int a, int n);
-
-/* Ring all-reduce with zero-copy messages (ring_zc.c), when ring_zc_usable. */
-int ring_zc_usable(const struct halo_exec *ex);
+/* Ring all-reduce with zero-copy messages (ring_zc.c). ring_zc_usable: whether
+ * op, already given its channel count, can run it on comm (the same answer on
+ * every rank). */
+int ring_zc_usable(const struct halo_comm *comm, const struct halo_op *op);
 haloResult_t ring_zc_allreduce(struct halo_exec *ex);
 /* Ring, both directions at once (ring_bidir.c). */
 haloResult_t ring_bidir_allreduce(struct halo_exec *ex);
 
-/* Slicing shared by the schedules: a channel's part of `count` elements, and the
- * number of pipeline slices a block of at most `blockmax` elements is cut into. */
-void algo_channel_range(const struct halo_exec *ex, size_t count, size_t *off, size_t *len);
-size_t algo_nslices(const struct halo_exec *ex, size_t blockmax);
+/* This rank on comm->ring (ring.c): n ranks, position p, the neighbours at p+1
+ * (next) and p-1 (prev). The chain uses the same order without the closing link. */
+struct ring_pos {
+    int n, p;
+    int next, prev;
+};
+void ring_pos_init(const struct halo_comm *comm, struct ring_pos *r);
+/* Position of rank on comm->ring; ring_mod is a modulo that is never negative. */
+int ring_pos_of(const struct halo_comm *comm, int rank);
+int ring_mod(int a, int n);
+
 /* All-gather: copies this rank's own part of the channel range into recvbuff
  * (nothing when in place). */
 void algo_allgather_own(const struct halo_exec *ex, size_t coff, size_t clen);
+/* Broadcast root: copies g's range from sendbuff to recvbuff (nothing when in place). */
+void algo_root_copy(const struct halo_exec *ex, const struct slice_geom *g);
 
 /* Sends and receives (p2p.c): runs a batch concurrently until all complete. */
 haloResult_t p2p_execute(struct halo_op *ops, int n);

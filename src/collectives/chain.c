@@ -4,7 +4,8 @@
  * the chain). Every frame goes to a neighbour; nothing here ever addresses the
  * ranks at positions 0 and n-1 as a pair.
  *
- * All-reduce. The channel's range is cut into halves A and B, each into S slices.
+ * All-reduce. The channel's range is cut into halves A and B, each into S slices
+ * (slice_geom_halves; a half is one block).
  * Half A is reduced left to right and the result broadcast back right to left;
  * half B the mirror image. For half h a rank's distance from the half's start is
  * d = p (A) or n-1-p (B); "up" is the neighbour toward the start, "down" the one
@@ -46,8 +47,6 @@
  */
 #include "algos.h"
 
-#include <string.h>
-
 #include "reduce.h"
 
 struct chain_ctx {
@@ -66,92 +65,80 @@ static void chain_ctx_init(struct halo_exec *ex, struct chain_ctx *c)
     c->right = c->p < c->n - 1 ? comm->ring[c->p + 1] : -1;
 }
 
-static int chain_pos_of(const struct halo_comm *comm, int rank)
+/* The rank where partial sums from both sides meet (a reduce-scatter block's owner,
+ * the reduce root) adds its own data and the sums from the left and the right. */
+static haloResult_t chain_reduce_both(struct chain_ctx *c, const char *mine, char *dst, size_t len)
 {
-    for (int i = 0; i < comm->nranks; i++)
-        if (comm->ring[i] == rank)
-            return i;
-    return 0;
+    struct halo_exec *ex = c->ex;
+    haloResult_t r = haloSuccess;
+    if (c->left >= 0)
+        r = prim_recv_reduce_copy(ex, c->left, mine, dst, len, c->right < 0);
+    if (r == haloSuccess && c->right >= 0)
+        r = prim_recv_reduce_copy(ex, c->right, c->left >= 0 ? dst : mine, dst, len, 1);
+    return r;
 }
 
 /* ---- all-reduce ---- */
 
 struct chain_half {
-    size_t off, len; /* elements of the half, absolute */
-    int d;           /* my distance from the half's start */
-    int up, down;    /* neighbour toward the start / toward the end, -1 if none */
+    struct slice_geom g; /* the half, one block */
+    int d;               /* my distance from the half's start */
+    int up, down;        /* neighbour toward the start / toward the end, -1 if none */
 };
 
-static void chain_slice(const struct chain_half *h, size_t nslices, size_t i, size_t *off, size_t *len)
-{
-    size_t soff;
-    engine_split(h->len, (int)nslices, (int)i, &soff, len);
-    *off = h->off + soff;
-}
-
 /* Reduce step of slice i of half h (see the top comment). */
-static haloResult_t chain_ar_reduce(struct chain_ctx *c, const struct chain_half *h, size_t nslices, size_t i)
+static haloResult_t chain_ar_reduce(struct chain_ctx *c, const struct chain_half *h, size_t i)
 {
     struct halo_exec *ex = c->ex;
     size_t es = ex->esize, off, len;
     const char *src = (const char *)ex->op->sendbuf;
     char *dst = ex->op->recvbuf;
-    chain_slice(h, nslices, i, &off, &len);
+    slice_of(&h->g, 0, i, &off, &len);
     if (h->d == 0)
-        return prim_send(ex, h->down, src + off * es, len * es);
+        return prim_send(ex, h->down, src + off * es, len);
     if (h->d < c->n - 1)
         return prim_recv_reduce_send(ex, h->up, h->down, src + off * es, len);
     return prim_recv_reduce_copy_send(ex, h->up, h->up, src + off * es, dst + off * es, len, 1);
 }
 
 /* Broadcast step of slice i of half h: the result travels from the end back up. */
-static haloResult_t chain_ar_bcast(struct chain_ctx *c, const struct chain_half *h, size_t nslices, size_t i)
+static haloResult_t chain_ar_bcast(struct chain_ctx *c, const struct chain_half *h, size_t i)
 {
     struct halo_exec *ex = c->ex;
     size_t es = ex->esize, off, len;
     char *dst = ex->op->recvbuf;
-    chain_slice(h, nslices, i, &off, &len);
+    slice_of(&h->g, 0, i, &off, &len);
     if (h->d == 0)
-        return prim_recv(ex, h->down, dst + off * es, len * es);
-    return prim_recv_copy_send(ex, h->down, h->up, dst + off * es, len * es);
+        return prim_recv(ex, h->down, dst + off * es, len);
+    return prim_recv_copy_send(ex, h->down, h->up, dst + off * es, len);
 }
 
 /* One tick of the systolic clock for one half. */
-static haloResult_t chain_ar_tick(struct chain_ctx *c, const struct chain_half *h, size_t nslices, long t)
+static haloResult_t chain_ar_tick(struct chain_ctx *c, const struct chain_half *h, long t)
 {
-    long last = 2L * (c->n - 1);
+    long last = 2L * (c->n - 1), nslices = (long)h->g.nslices;
     long ib = t - last + h->d, ir = t - h->d;
     haloResult_t r = haloSuccess;
-    if (h->d < c->n - 1 && ib >= 0 && ib < (long)nslices)
-        r = chain_ar_bcast(c, h, nslices, (size_t)ib);
-    if (r == haloSuccess && ir >= 0 && ir < (long)nslices)
-        r = chain_ar_reduce(c, h, nslices, (size_t)ir);
+    if (h->d < c->n - 1 && ib >= 0 && ib < nslices)
+        r = chain_ar_bcast(c, h, (size_t)ib);
+    if (r == haloSuccess && ir >= 0 && ir < nslices)
+        r = chain_ar_reduce(c, h, (size_t)ir);
     return r;
 }
 
 haloResult_t chain_allreduce(struct halo_exec *ex)
 {
     struct chain_ctx c;
-    struct chain_half h[2];
-    size_t coff, clen;
+    struct slice_geom half[2];
     chain_ctx_init(ex, &c);
-    algo_channel_range(ex, ex->op->count, &coff, &clen);
-    for (int k = 0; k < 2; k++) {
-        engine_split(clen, 2, k, &h[k].off, &h[k].len);
-        h[k].off += coff;
-        h[k].d = k == 0 ? c.p : c.n - 1 - c.p;
-        h[k].up = k == 0 ? c.left : c.right;
-        h[k].down = k == 0 ? c.right : c.left;
-    }
-    size_t nslices = algo_nslices(ex, h[0].len); /* half A is the larger one */
-    long ticks = (long)nslices + 2L * (c.n - 1);
-    for (long t = 0; t < ticks; t++)
-        for (int k = 0; k < 2; k++) {
-            haloResult_t r = chain_ar_tick(&c, &h[k], nslices, t);
-            if (r != haloSuccess)
-                return r;
-        }
-    return haloSuccess;
+    slice_geom_halves(ex, ex->op->count, 1, half);
+    struct chain_half h[2] = {{half[0], c.p, c.left, c.right}, {half[1], c.n - 1 - c.p, c.right, c.left}};
+    long ticks = (long)half[0].nslices + 2L * (c.n - 1);
+    haloResult_t r = haloSuccess;
+    for (long t = 0; t < ticks && r == haloSuccess; t++)
+        for (int k = 0; k < 2 && r == haloSuccess; k++)
+            r = chain_ar_tick(&c, &h[k], t);
+    return r;
 }
 
 /* ---- all-gather ---- */
@@ -160,25 +147,25 @@ static haloResult_t chain_allgather_slice(struct chain_ctx *c, size_t in_block, 
 {
     struct halo_exec *ex = c->ex;
     const int *ring = ex->comm->ring;
-    size_t es = ex->esize, sc = ex->op->count, bytes = len * es;
+    size_t es = ex->esize, sc = ex->op->count;
     char *dst = ex->op->recvbuf;
     const char *own = (const char *)ex->op->sendbuf + in_block * es;
     haloResult_t r = haloSuccess;
     if (c->right >= 0)
-        r = prim_send(ex, c->right, own, bytes);
+        r = prim_send(ex, c->right, own, len);
     if (r == haloSuccess && c->left >= 0)
-        r = prim_send(ex, c->left, own, bytes);
+        r = prim_send(ex, c->left, own, len);
     int steps = c->p > c->n - 1 - c->p ? c->p : c->n - 1 - c->p;
     for (int j = 1; j <= steps && r == haloSuccess; j++) {
         if (j <= c->p) { /* block of position p-j, arriving from the left */
             char *where = dst + ((size_t)ring[c->p - j] * sc + in_block) * es;
-            r = c->right >= 0 ? prim_recv_copy_send(ex, c->left, c->right, where, bytes)
-                              : prim_recv(ex, c->left, where, bytes);
+            r = c->right >= 0 ? prim_recv_copy_send(ex, c->left, c->right, where, len)
+                              : prim_recv(ex, c->left, where, len);
         }
         if (r == haloSuccess && j <= c->n - 1 - c->p) { /* block of position p+j, from the right */
             char *where = dst + ((size_t)ring[c->p + j] * sc + in_block) * es;
-            r = c->left >= 0 ? prim_recv_copy_send(ex, c->right, c->left, where, bytes)
-                             : prim_recv(ex, c->right, where, bytes);
+            r = c->left >= 0 ? prim_recv_copy_send(ex, c->right, c->left, where, len)
+                             : prim_recv(ex, c->right, where, len);
         }
     }
     return r;
@@ -187,19 +174,17 @@ static haloResult_t chain_allgather_slice(struct chain_ctx *c, size_t in_block, 
 haloResult_t chain_allgather(struct halo_exec *ex)
 {
     struct chain_ctx c;
-    size_t coff, clen;
+    struct slice_geom g;
+    haloResult_t r = haloSuccess;
     chain_ctx_init(ex, &c);
-    algo_channel_range(ex, ex->op->count, &coff, &clen);
-    algo_allgather_own(ex, coff, clen);
-    size_t nslices = algo_nslices(ex, clen);
-    for (size_t s = 0; s < nslices; s++) {
-        size_t soff, len;
-        engine_split(clen, (int)nslices, (int)s, &soff, &len);
-        haloResult_t r = chain_allgather_slice(&c, coff + soff, len);
-        if (r != haloSuccess)
-            return r;
+    slice_geom_channel(ex, ex->op->count, 1, &g);
+    algo_allgather_own(ex, g.off, g.len);
+    for (size_t s = 0; s < g.nslices && r == haloSuccess; s++) {
+        size_t in_block, len;
+        slice_of(&g, 0, s, &in_block, &len);
+        r = chain_allgather_slice(&c, in_block, len);
     }
-    return haloSuccess;
+    return r;
 }
 
 /* ---- reduce-scatter ---- */
@@ -212,7 +197,7 @@ static haloResult_t chain_rs_pass(struct chain_ctx *c, int q, int from, int to, 
     size_t es = ex->esize;
     const char *mine = (const char *)ex->op->sendbuf + ((size_t)ex->comm->ring[q] * ex->op->count + in_block) * es;
     if (from < 0)
-        return prim_send(ex, to, mine, len * es);
+        return prim_send(ex, to, mine, len);
     return prim_recv_reduce_send(ex, from, to, mine, len);
 }
 
@@ -232,29 +217,22 @@ static haloResult_t chain_reducescatter_slice(struct chain_ctx *c, size_t in_blo
     if (r != haloSuccess)
         return r;
     const char *mine = (const char *)ex->op->sendbuf + ((size_t)ex->comm->rank * ex->op->count + in_block) * es;
-    char *dst = (char *)ex->op->recvbuf + in_block * es;
-    if (c->left >= 0 && (r = prim_recv_reduce_copy(ex, c->left, mine, dst, len, c->right < 0)) != haloSuccess)
-        return r;
-    if (c->right >= 0)
-        r = prim_recv_reduce_copy(ex, c->right, c->left >= 0 ? dst : mine, dst, len, 1);
-    return r;
+    return chain_reduce_both(c, mine, (char *)ex->op->recvbuf + in_block * es, len);
 }
 
 haloResult_t chain_reducescatter(struct halo_exec *ex)
 {
     struct chain_ctx c;
-    size_t coff, clen;
+    struct slice_geom g;
+    haloResult_t r = haloSuccess;
     chain_ctx_init(ex, &c);
-    algo_channel_range(ex, ex->op->count, &coff, &clen);
-    size_t nslices = algo_nslices(ex, clen);
-    for (size_t s = 0; s < nslices; s++) {
-        size_t soff, len;
-        engine_split(clen, (int)nslices, (int)s, &soff, &len);
-        haloResult_t r = chain_reducescatter_slice(&c, coff + soff, len);
-        if (r != haloSuccess)
-            return r;
+    slice_geom_channel(ex, ex->op->count, 1, &g);
+    for (size_t s = 0; s < g.nslices && r == haloSuccess; s++) {
+        size_t in_block, len;
+        slice_of(&g, 0, s, &in_block, &len);
+        r = chain_reducescatter_slice(&c, in_block, len);
     }
-    return haloSuccess;
+    return r;
 }
 
 /* ---- broadcast and reduce ---- */
@@ -262,66 +240,51 @@ haloResult_t chain_reducescatter(struct halo_exec *ex)
 haloResult_t chain_broadcast(struct halo_exec *ex)
 {
     struct chain_ctx c;
-    size_t coff, clen, es = ex->esize;
+    struct slice_geom g;
     chain_ctx_init(ex, &c);
-    int rp = chain_pos_of(ex->comm, ex->op->root);
-    algo_channel_range(ex, ex->op->count, &coff, &clen);
-    char *dst = (char *)ex->op->recvbuf + coff * es;
-    if (c.p == rp && (const char *)ex->op->sendbuf + coff * es != dst)
-        memcpy(dst, (const char *)ex->op->sendbuf + coff * es, clen * es);
+    int rp = ring_pos_of(ex->comm, ex->op->root);
     int from = c.p < rp ? c.right : c.left, to = c.p < rp ? c.left : c.right; /* away from the root */
-    size_t nslices = algo_nslices(ex, clen);
+    slice_geom_channel(ex, ex->op->count, 1, &g);
+    if (c.p == rp)
+        algo_root_copy(ex, &g);
     haloResult_t r = haloSuccess;
-    for (size_t s = 0; s < nslices && r == haloSuccess; s++) {
-        size_t soff, len;
-        engine_split(clen, (int)nslices, (int)s, &soff, &len);
-        char *where = dst + soff * es;
+    for (size_t s = 0; s < g.nslices && r == haloSuccess; s++) {
+        size_t off, len;
+        slice_of(&g, 0, s, &off, &len);
+        char *where = (char *)ex->op->recvbuf + off * ex->esize;
         if (c.p == rp) {
             if (c.left >= 0)
-                r = prim_send(ex, c.left, where, len * es);
+                r = prim_send(ex, c.left, where, len);
             if (r == haloSuccess && c.right >= 0)
-                r = prim_send(ex, c.right, where, len * es);
+                r = prim_send(ex, c.right, where, len);
         } else if (to >= 0) {
-            r = prim_recv_copy_send(ex, from, to, where, len * es);
+            r = prim_recv_copy_send(ex, from, to, where, len);
         } else {
-            r = prim_recv(ex, from, where, len * es);
+            r = prim_recv(ex, from, where, len);
         }
     }
-    return r;
-}
-
-/* The root adds its own data and the partial sums from the left and the right. */
-static haloResult_t chain_reduce_root(struct chain_ctx *c, const char *src, char *dst, size_t len)
-{
-    struct halo_exec *ex = c->ex;
-    haloResult_t r = haloSuccess;
-    if (c->left >= 0)
-        r = prim_recv_reduce_copy(ex, c->left, src, dst, len, c->right < 0);
-    if (r == haloSuccess && c->right >= 0)
-        r = prim_recv_reduce_copy(ex, c->right, c->left >= 0 ? dst : src, dst, len, 1);
     return r;
 }
 
 haloResult_t chain_reduce(struct halo_exec *ex)
 {
     struct chain_ctx c;
-    size_t coff, clen, es = ex->esize;
+    struct slice_geom g;
     chain_ctx_init(ex, &c);
-    int rp = chain_pos_of(ex->comm, ex->op->root);
-    algo_channel_range(ex, ex->op->count, &coff, &clen);
-    const char *src = (const char *)ex->op->sendbuf + coff * es;
+    int rp = ring_pos_of(ex->comm, ex->op->root);
     int from = c.p < rp ? c.left : c.right, to = c.p < rp ? c.right : c.left; /* toward the root */
-    size_t nslices = algo_nslices(ex, clen);
+    slice_geom_channel(ex, ex->op->count, 1, &g);
     haloResult_t r = haloSuccess;
-    for (size_t s = 0; s < nslices && r == haloSuccess; s++) {
-        size_t soff, len;
-        engine_split(clen, (int)nslices, (int)s, &soff, &len);
+    for (size_t s = 0; s < g.nslices && r == haloSuccess; s++) {
+        size_t off, len, es = ex->esize;
+        slice_of(&g, 0, s, &off, &len);
+        const char *mine = (const char *)ex->op->sendbuf + off * es;
         if (c.p == rp)
-            r = chain_reduce_root(&c, src + soff * es, (char *)ex->op->recvbuf + (coff + soff) * es, len);
+            r = chain_reduce_both(&c, mine, (char *)ex->op->recvbuf + off * es, len);
         else if (from >= 0)
-            r = prim_recv_reduce_send(ex, from, to, src + soff * es, len);
+            r = prim_recv_reduce_send(ex, from, to, mine, len);
         else
-            r = prim_send(ex, to, src + soff * es, len * es);
+            r = prim_send(ex, to, mine, len);
     }
     return r;
 }

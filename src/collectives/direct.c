@@ -47,7 +47,7 @@ static haloResult_t direct_allreduce_slice(struct halo_exec *ex, size_t off, siz
     char *out = (char *)ex->op->recvbuf + off * es;
     haloResult_t r;
     for (int i = 1; i < n; i++)
-        if ((r = prim_send(ex, (me + i) % n, own, len * es)) != haloSuccess)
+        if ((r = prim_send(ex, (me + i) % n, own, len)) != haloSuccess)
             return r;
     if (own == out && me != 0) { /* in place: keep my input while rank 0's lands first */
         memcpy(ex->scratch, own, len * es);
@@ -63,15 +63,13 @@ static haloResult_t direct_allreduce_slice(struct halo_exec *ex, size_t off, siz
 
 haloResult_t direct_allreduce(struct halo_exec *ex)
 {
-    size_t coff, clen;
-    algo_channel_range(ex, ex->op->count, &coff, &clen);
-    size_t nslices = algo_nslices(ex, clen);
-    for (size_t s = 0; s < nslices; s++) {
-        size_t soff, len;
-        engine_split(clen, (int)nslices, (int)s, &soff, &len);
-        haloResult_t r = direct_allreduce_slice(ex, coff + soff, len);
-        if (r != haloSuccess)
-            return r;
+    struct slice_geom g;
+    haloResult_t r = haloSuccess;
+    slice_geom_channel(ex, ex->op->count, 1, &g);
+    for (size_t s = 0; s < g.nslices && r == haloSuccess; s++) {
+        size_t off, len;
+        slice_of(&g, 0, s, &off, &len);
+        r = direct_allreduce_slice(ex, off, len);
     }
-    return haloSuccess;
+    return r;
 }

@@ -2,10 +2,10 @@
  * ring.c — ring schedules for every collective.
  *
  * Ranks sit on a ring in topology order (comm->ring); data flows from each rank to
- * the next. A channel's share of the buffer is cut into one block per ring
- * position, and every block into the same number of slices; the outer loop runs
- * over slices so successive slices pipeline through the ring (a rank may run up to
- * nslots frames ahead of its neighbour).
+ * the next. A channel's range is cut into one block per ring position, and every
+ * block into the same number of slices (slice.h); the outer loop runs over slices
+ * so successive slices pipeline through the ring (a rank may run up to nslots
+ * frames ahead of its neighbour). Counts passed to the primitives are elements.
  *
  * All-reduce = reduce-scatter then all-gather. At position p, for each slice:
  *   send block p                               (my data)
@@ -19,52 +19,14 @@
 
 #include <string.h>
 
-#include "reduce.h"
-
-#define ALGO_MIN_SLICE_BYTES (32 * 1024)
-#define ALGO_PIPELINE_DEPTH 4
-
-void algo_channel_range(const struct halo_exec *ex, size_t count, size_t *off, size_t *len)
-{
-    engine_split(count, ex->op->nchannels, ex->ch, off, len);
-}
-
-size_t algo_nslices(const struct halo_exec *ex, size_t blockmax)
-{
-    size_t slot_elems = ex->comm->slot_size_tcp < ex->comm->slot_size_shm ? ex->comm->slot_size_tcp
-                                                                          : ex->comm->slot_size_shm;
-    slot_elems /= ex->esize;
-    size_t need = (blockmax + slot_elems - 1) / slot_elems;
-    size_t want = blockmax * ex->esize / ALGO_MIN_SLICE_BYTES;
-    if (want > ALGO_PIPELINE_DEPTH)
-        want = ALGO_PIPELINE_DEPTH;
-    if (ex->op->chunk) /* the cost model's slice size (never above a slot) */
-        want = (blockmax * ex->esize + ex->op->chunk - 1) / ex->op->chunk;
-    size_t n = need > want ? need : want;
-    return n ? n : 1;
-}
-
-void ring_slice(const struct ring_geom *g, int k, size_t s, size_t *off, size_t *len)
-{
-    size_t boff, blen, soff;
-    engine_split(g->clen, g->n, k, &boff, &blen);
-    engine_split(blen, (int)g->nslices, (int)s, &soff, len);
-    *off = g->coff + boff + soff;
-}
-
-static void ring_geom_init(const struct halo_exec *ex, size_t count, int blocks, struct ring_geom *g)
-{
-    algo_channel_range(ex, count, &g->coff, &g->clen);
-    g->n = blocks;
-    g->nslices = algo_nslices(ex, (g->clen + (size_t)blocks - 1) / (size_t)blocks);
-}
+#include "slice.h"
 
 int ring_mod(int a, int n)
 {
     return ((a % n) + n) % n;
 }
 
-static int ring_pos_of(const struct halo_comm *comm, int rank)
+int ring_pos_of(const struct halo_comm *comm, int rank)
 {
     for (int i = 0; i < comm->nranks; i++)
         if (comm->ring[i] == rank)
@@ -72,103 +34,108 @@ static int ring_pos_of(const struct halo_comm *comm, int rank)
     return 0;
 }
 
-static haloResult_t ring_allreduce_slice(struct halo_exec *ex, const struct ring_geom *g, size_t s)
+void ring_pos_init(const struct halo_comm *comm, struct ring_pos *r)
 {
-    struct halo_comm *comm = ex->comm;
-    int n = comm->nranks, p = comm->ring_pos;
-    int next = comm->ring[ring_mod(p + 1, n)], prev = comm->ring[ring_mod(p - 1, n)];
+    r->n = comm->nranks;
+    r->p = comm->ring_pos;
+    r->next = comm->ring[ring_mod(r->p + 1, r->n)];
+    r->prev = comm->ring[ring_mod(r->p - 1, r->n)];
+}
+
+static haloResult_t ring_allreduce_slice(struct halo_exec *ex, const struct ring_pos *r, const struct slice_geom *g,
+                                         size_t s)
+{
+    int n = r->n, p = r->p;
     const char *src = ex->op->sendbuf;
     char *dst = ex->op->recvbuf;
     size_t es = ex->esize, off, len;
-    haloResult_t r;
+    haloResult_t res;
 
-    ring_slice(g, p, s, &off, &len);
-    if ((r = prim_send(ex, next, src + off * es, len * es)) != haloSuccess)
-        return r;
+    slice_of(g, p, s, &off, &len);
+    if ((res = prim_send(ex, r->next, src + off * es, len)) != haloSuccess)
+        return res;
     for (int j = 1; j <= n - 2; j++) {
-        ring_slice(g, ring_mod(p - j, n), s, &off, &len);
-        if ((r = prim_recv_reduce_send(ex, prev, next, src + off * es, len)) != haloSuccess)
-            return r;
+        slice_of(g, ring_mod(p - j, n), s, &off, &len);
+        if ((res = prim_recv_reduce_send(ex, r->prev, r->next, src + off * es, len)) != haloSuccess)
+            return res;
     }
-    ring_slice(g, ring_mod(p + 1, n), s, &off, &len);
-    if ((r = prim_recv_reduce_copy_send(ex, prev, next, src + off * es, dst + off * es, len, 1)) != haloSuccess)
-        return r;
+    slice_of(g, ring_mod(p + 1, n), s, &off, &len);
+    res = prim_recv_reduce_copy_send(ex, r->prev, r->next, src + off * es, dst + off * es, len, 1);
+    if (res != haloSuccess)
+        return res;
     for (int j = 1; j <= n - 2; j++) {
-        ring_slice(g, ring_mod(p + 1 - j, n), s, &off, &len);
-        if ((r = prim_recv_copy_send(ex, prev, next, dst + off * es, len * es)) != haloSuccess)
-            return r;
+        slice_of(g, ring_mod(p + 1 - j, n), s, &off, &len);
+        if ((res = prim_recv_copy_send(ex, r->prev, r->next, dst + off * es, len)) != haloSuccess)
+            return res;
     }
-    ring_slice(g, ring_mod(p + 2, n), s, &off, &len);
-    return prim_recv(ex, prev, dst + off * es, len * es);
+    slice_of(g, ring_mod(p + 2, n), s, &off, &len);
+    return prim_recv(ex, r->prev, dst + off * es, len);
 }
 
 haloResult_t ring_allreduce(struct halo_exec *ex)
 {
-    if (ring_zc_usable(ex))
+    if (ring_zc_usable(ex->comm, ex->op))
         return ring_zc_allreduce(ex);
-    struct ring_geom g;
-    ring_geom_init(ex, ex->op->count, ex->comm->nranks, &g);
-    for (size_t s = 0; s < g.nslices; s++) {
-        haloResult_t r = ring_allreduce_slice(ex, &g, s);
-        if (r != haloSuccess)
-            return r;
-    }
-    return haloSuccess;
+    struct ring_pos r;
+    struct slice_geom g;
+    haloResult_t res = haloSuccess;
+    ring_pos_init(ex->comm, &r);
+    slice_geom_channel(ex, ex->op->count, r.n, &g);
+    for (size_t s = 0; s < g.nslices && res == haloSuccess; s++)
+        res = ring_allreduce_slice(ex, &r, &g, s);
+    return res;
 }
 
 /* Reduce-scatter: rank at position p ends with block ring[p] (blocks are indexed by
- * rank, recvcount elements each). Step j sends block ring[p-1-j]. */
-static haloResult_t ring_reducescatter_slice(struct halo_exec *ex, size_t coff, size_t clen, size_t nslices,
-                                             size_t s)
+ * rank, recvcount elements each). Step j sends block ring[p-1-j]. in_block is the
+ * slice's offset inside every block. */
+static haloResult_t ring_reducescatter_slice(struct halo_exec *ex, const struct ring_pos *r, size_t in_block,
+                                             size_t len)
 {
-    struct halo_comm *comm = ex->comm;
-    int n = comm->nranks, p = comm->ring_pos;
-    int next = comm->ring[ring_mod(p + 1, n)], prev = comm->ring[ring_mod(p - 1, n)];
+    const int *ring = ex->comm->ring;
     const char *src = ex->op->sendbuf;
-    size_t es = ex->esize, rc = ex->op->count, soff, len;
-    haloResult_t r;
-
-    engine_split(clen, (int)nslices, (int)s, &soff, &len);
-    size_t in_block = coff + soff;
-    for (int j = 0; j <= n - 2; j++) {
-        size_t b = (size_t)comm->ring[ring_mod(p - 1 - j, n)];
+    size_t es = ex->esize, rc = ex->op->count;
+    haloResult_t res = haloSuccess;
+    for (int j = 0; j <= r->n - 2 && res == haloSuccess; j++) {
+        size_t b = (size_t)ring[ring_mod(r->p - 1 - j, r->n)];
         const char *mine = src + (b * rc + in_block) * es;
-        r = j == 0 ? prim_send(ex, next, mine, len * es) : prim_recv_reduce_send(ex, prev, next, mine, len);
-        if (r != haloSuccess)
-            return r;
+        res = j == 0 ? prim_send(ex, r->next, mine, len) : prim_recv_reduce_send(ex, r->prev, r->next, mine, len);
     }
-    const char *mine = src + ((size_t)comm->rank * rc + in_block) * es;
-    return prim_recv_reduce_copy(ex, prev, mine, (char *)ex->op->recvbuf + in_block * es, len, 1);
+    if (res != haloSuccess)
+        return res;
+    const char *mine = src + ((size_t)ex->comm->rank * rc + in_block) * es;
+    return prim_recv_reduce_copy(ex, r->prev, mine, (char *)ex->op->recvbuf + in_block * es, len, 1);
 }
 
 haloResult_t ring_reducescatter(struct halo_exec *ex)
 {
-    size_t coff, clen;
-    algo_channel_range(ex, ex->op->count, &coff, &clen);
-    size_t nslices = algo_nslices(ex, clen);
-    for (size_t s = 0; s < nslices; s++) {
-        haloResult_t r = ring_reducescatter_slice(ex, coff, clen, nslices, s);
-        if (r != haloSuccess)
-            return r;
+    struct ring_pos r;
+    struct slice_geom g;
+    haloResult_t res = haloSuccess;
+    ring_pos_init(ex->comm, &r);
+    slice_geom_channel(ex, ex->op->count, 1, &g);
+    for (size_t s = 0; s < g.nslices && res == haloSuccess; s++) {
+        size_t in_block, len;
+        slice_of(&g, 0, s, &in_block, &len);
+        res = ring_reducescatter_slice(ex, &r, in_block, len);
     }
-    return haloSuccess;
+    return res;
 }
 
 /* All-gather: send my block, then forward n-2 blocks, then keep the last. */
-static haloResult_t ring_allgather_slice(struct halo_exec *ex, size_t in_block, size_t len)
+static haloResult_t ring_allgather_slice(struct halo_exec *ex, const struct ring_pos *r, size_t in_block,
+                                         size_t len)
 {
-    struct halo_comm *comm = ex->comm;
-    int n = comm->nranks, p = comm->ring_pos;
-    int next = comm->ring[ring_mod(p + 1, n)], prev = comm->ring[ring_mod(p - 1, n)];
+    const int *ring = ex->comm->ring;
     char *dst = ex->op->recvbuf;
     size_t es = ex->esize, sc = ex->op->count;
-    haloResult_t r = prim_send(ex, next, (const char *)ex->op->sendbuf + in_block * es, len * es);
-    for (int j = 1; j <= n - 1 && r == haloSuccess; j++) {
-        size_t b = (size_t)comm->ring[ring_mod(p - j, n)];
+    haloResult_t res = prim_send(ex, r->next, (const char *)ex->op->sendbuf + in_block * es, len);
+    for (int j = 1; j <= r->n - 1 && res == haloSuccess; j++) {
+        size_t b = (size_t)ring[ring_mod(r->p - j, r->n)];
         char *where = dst + (b * sc + in_block) * es;
-        r = j < n - 1 ? prim_recv_copy_send(ex, prev, next, where, len * es) : prim_recv(ex, prev, where, len * es);
+        res = j < r->n - 1 ? prim_recv_copy_send(ex, r->prev, r->next, where, len) : prim_recv(ex, r->prev, where, len);
     }
-    return r;
+    return res;
 }
 
 void algo_allgather_own(const struct halo_exec *ex, size_t coff, size_t clen)
@@ -181,70 +148,75 @@ void algo_allgather_own(const struct halo_exec *ex, size_t coff, size_t clen)
 
 haloResult_t ring_allgather(struct halo_exec *ex)
 {
-    size_t coff, clen;
-    algo_channel_range(ex, ex->op->count, &coff, &clen);
-    algo_allgather_own(ex, coff, clen);
-    size_t nslices = algo_nslices(ex, clen);
-    for (size_t s = 0; s < nslices; s++) {
-        size_t soff, len;
-        engine_split(clen, (int)nslices, (int)s, &soff, &len);
-        haloResult_t r = ring_allgather_slice(ex, coff + soff, len);
-        if (r != haloSuccess)
-            return r;
+    struct ring_pos r;
+    struct slice_geom g;
+    haloResult_t res = haloSuccess;
+    ring_pos_init(ex->comm, &r);
+    slice_geom_channel(ex, ex->op->count, 1, &g);
+    algo_allgather_own(ex, g.off, g.len);
+    for (size_t s = 0; s < g.nslices && res == haloSuccess; s++) {
+        size_t in_block, len;
+        slice_of(&g, 0, s, &in_block, &len);
+        res = ring_allgather_slice(ex, &r, in_block, len);
     }
-    return haloSuccess;
+    return res;
 }
 
-/* Broadcast: a pipelined chain starting at the root, following the ring. */
+void algo_root_copy(const struct halo_exec *ex, const struct slice_geom *g)
+{
+    size_t es = ex->esize;
+    const char *src = (const char *)ex->op->sendbuf + g->off * es;
+    char *dst = (char *)ex->op->recvbuf + g->off * es;
+    if (src != dst) /* not in place */
+        memcpy(dst, src, g->len * es);
+}
+
+/* Broadcast: a pipelined chain starting at the root, following the ring; q is the
+ * distance from the root. */
 haloResult_t ring_broadcast(struct halo_exec *ex)
 {
-    struct halo_comm *comm = ex->comm;
-    int n = comm->nranks, p = comm->ring_pos;
-    int rootpos = ring_pos_of(comm, ex->op->root);
-    int q = ring_mod(p - rootpos, n);
-    int next = comm->ring[ring_mod(p + 1, n)], prev = comm->ring[ring_mod(p - 1, n)];
-    size_t coff, clen, es = ex->esize;
-    algo_channel_range(ex, ex->op->count, &coff, &clen);
-    char *dst = (char *)ex->op->recvbuf + coff * es;
-    if (q == 0 && (const char *)ex->op->sendbuf + coff * es != dst)
-        memcpy(dst, (const char *)ex->op->sendbuf + coff * es, clen * es);
-    size_t nslices = algo_nslices(ex, clen);
-    haloResult_t r = haloSuccess;
-    for (size_t s = 0; s < nslices && r == haloSuccess; s++) {
-        size_t soff, len;
-        engine_split(clen, (int)nslices, (int)s, &soff, &len);
+    struct ring_pos r;
+    struct slice_geom g;
+    haloResult_t res = haloSuccess;
+    ring_pos_init(ex->comm, &r);
+    int q = ring_mod(r.p - ring_pos_of(ex->comm, ex->op->root), r.n);
+    slice_geom_channel(ex, ex->op->count, 1, &g);
+    if (q == 0)
+        algo_root_copy(ex, &g);
+    for (size_t s = 0; s < g.nslices && res == haloSuccess; s++) {
+        size_t off, len;
+        slice_of(&g, 0, s, &off, &len);
+        char *where = (char *)ex->op->recvbuf + off * ex->esize;
         if (q == 0)
-            r = prim_send(ex, next, dst + soff * es, len * es);
-        else if (q == n - 1)
-            r = prim_recv(ex, prev, dst + soff * es, len * es);
+            res = prim_send(ex, r.next, where, len);
+        else if (q == r.n - 1)
+            res = prim_recv(ex, r.prev, where, len);
         else
-            r = prim_recv_copy_send(ex, prev, next, dst + soff * es, len * es);
+            res = prim_recv_copy_send(ex, r.prev, r.next, where, len);
     }
-    return r;
+    return res;
 }
 
-/* Reduce: a pipelined chain that starts after the root and ends at it. */
+/* Reduce: a pipelined chain that starts after the root and ends at it; q is the
+ * distance from the start. */
 haloResult_t ring_reduce(struct halo_exec *ex)
 {
-    struct halo_comm *comm = ex->comm;
-    int n = comm->nranks, p = comm->ring_pos, rootpos = ring_pos_of(comm, ex->op->root);
-    int q = ring_mod(p - rootpos - 1, n);
-    int next = comm->ring[ring_mod(p + 1, n)], prev = comm->ring[ring_mod(p - 1, n)];
-    size_t coff, clen, es = ex->esize;
-    algo_channel_range(ex, ex->op->count, &coff, &clen);
-    const char *src = (const char *)ex->op->sendbuf + coff * es;
-    size_t nslices = algo_nslices(ex, clen);
-    haloResult_t r = haloSuccess;
-    for (size_t s = 0; s < nslices && r == haloSuccess; s++) {
-        size_t soff, len;
-        engine_split(clen, (int)nslices, (int)s, &soff, &len);
+    struct ring_pos r;
+    struct slice_geom g;
+    haloResult_t res = haloSuccess;
+    ring_pos_init(ex->comm, &r);
+    int q = ring_mod(r.p - ring_pos_of(ex->comm, ex->op->root) - 1, r.n);
+    slice_geom_channel(ex, ex->op->count, 1, &g);
+    for (size_t s = 0; s < g.nslices && res == haloSuccess; s++) {
+        size_t off, len, es = ex->esize;
+        slice_of(&g, 0, s, &off, &len);
+        const char *mine = (const char *)ex->op->sendbuf + off * es;
         if (q == 0)
-            r = prim_send(ex, next, src + soff * es, len * es);
-        else if (q < n - 1)
-            r = prim_recv_reduce_send(ex, prev, next, src + soff * es, len);
+            res = prim_send(ex, r.next, mine, len);
+        else if (q < r.n - 1)
+            res = prim_recv_reduce_send(ex, r.prev, r.next, mine, len);
         else
-            r = prim_recv_reduce_copy(ex, prev, src + soff * es, (char *)ex->op->recvbuf + (coff + soff) * es, len,
-                                      1);
+            res = prim_recv_reduce_copy(ex, r.prev, mine, (char *)ex->op->recvbuf + off * es, len, 1);
     }
-    return r;
+    return res;
 }

@@ -28,9 +28,9 @@
 #define RING_ZC_GRANTS 62
 
 struct ring_zc {
-    struct ring_geom g;
-    size_t window, slot; /* slot: bytes of one landing place */
-    int p, next, prev;
+    struct slice_geom g; /* the channel's range in n blocks */
+    struct ring_pos r;
+    size_t window, place; /* slices per window; bytes of one landing place */
     char *land;
 };
 
@@ -38,17 +38,15 @@ struct ring_zc {
 static char *ring_zc_landing(const struct ring_zc *z, size_t s, int j)
 {
     size_t w = s / z->window, in = s % z->window;
-    return z->land + (((w % 2) * z->window + in) * (size_t)(z->g.n - 1) + (size_t)(j - 1)) * z->slot;
+    return z->land + (((w % 2) * z->window + in) * (size_t)(z->r.n - 1) + (size_t)(j - 1)) * z->place;
 }
 
-int ring_zc_usable(const struct halo_exec *ex)
+int ring_zc_usable(const struct halo_comm *comm, const struct halo_op *op)
 {
-    const struct halo_comm *comm = ex->comm;
-    size_t off, len;
-    if (!comm->zc_ring || ex->op->coll != HALO_COLL_ALLREDUCE || 4 * (comm->nranks - 1) > RING_ZC_GRANTS)
+    if (!comm->zc_ring || op->coll != HALO_COLL_ALLREDUCE || 4 * (comm->nranks - 1) > RING_ZC_GRANTS)
         return 0; /* two windows of one slice need 4(n-1) grants: up to 16 ranks */
-    algo_channel_range(ex, ex->op->count, &off, &len);
-    return len / (size_t)comm->nranks * ex->esize >= comm->zc_min;
+    size_t clen = op->count / (size_t)op->nchannels; /* the shortest channel range (slice_split) */
+    return clen / (size_t)comm->nranks * halo_dtype_size(op->dtype) >= comm->zc_min;
 }
 
 /* Slices [*s0, *s1) of window w. */
@@ -66,15 +64,15 @@ static haloResult_t ring_zc_grant(struct halo_exec *ex, const struct ring_zc *z,
     size_t es = ex->esize, off, len, s0, s1;
     haloResult_t r = haloSuccess;
     ring_zc_window(z, w, &s0, &s1);
-    for (int j = 1; j <= z->g.n - 1; j++)
+    for (int j = 1; j <= z->r.n - 1; j++)
         for (size_t s = s0; s < s1 && r == haloSuccess; s++) {
-            ring_slice(&z->g, ring_mod(z->p - j, z->g.n), s, &off, &len);
-            r = zc_expect(ex, z->prev, ring_zc_landing(z, s, j), len * es);
+            slice_of(&z->g, ring_mod(z->r.p - j, z->r.n), s, &off, &len);
+            r = zc_expect(ex, z->r.prev, ring_zc_landing(z, s, j), len * es);
         }
-    for (int j = 1; j <= z->g.n - 1; j++)
+    for (int j = 1; j <= z->r.n - 1; j++)
         for (size_t s = s0; s < s1 && r == haloSuccess; s++) {
-            ring_slice(&z->g, ring_mod(z->p + 1 - j, z->g.n), s, &off, &len);
-            r = zc_expect(ex, z->prev, dst + off * es, len * es);
+            slice_of(&z->g, ring_mod(z->r.p + 1 - j, z->r.n), s, &off, &len);
+            r = zc_expect(ex, z->r.prev, dst + off * es, len * es);
         }
     return r;
 }
@@ -87,27 +85,27 @@ static haloResult_t ring_zc_window_run(struct halo_exec *ex, const struct ring_z
     haloResult_t r = haloSuccess;
     ring_zc_window(z, w, &s0, &s1);
     for (size_t s = s0; s < s1 && r == haloSuccess; s++) {
-        ring_slice(&z->g, z->p, s, &off, &len);
-        r = zc_send(ex, z->next, src + off * es, len * es);
+        slice_of(&z->g, z->r.p, s, &off, &len);
+        r = zc_send(ex, z->r.next, src + off * es, len * es);
     }
-    for (int j = 1; j <= z->g.n - 1; j++)
+    for (int j = 1; j <= z->r.n - 1; j++)
         for (size_t s = s0; s < s1 && r == haloSuccess; s++) {
-            ring_slice(&z->g, ring_mod(z->p - j, z->g.n), s, &off, &len);
-            if ((r = zc_recv_wait(ex, z->prev)) != haloSuccess)
+            slice_of(&z->g, ring_mod(z->r.p - j, z->r.n), s, &off, &len);
+            if ((r = zc_recv_wait(ex, z->r.prev)) != haloSuccess)
                 break;
             halo_reduce(dst + off * es, ring_zc_landing(z, s, j), src + off * es, len, ex->op->dtype, ex->op->op);
-            if (j == z->g.n - 1 && ex->op->op == haloAvg)
-                halo_scale_div(dst + off * es, dst + off * es, len, ex->op->dtype, z->g.n);
-            r = zc_send(ex, z->next, dst + off * es, len * es);
+            if (j == z->r.n - 1 && ex->op->op == haloAvg)
+                halo_scale_div(dst + off * es, dst + off * es, len, ex->op->dtype, z->r.n);
+            r = zc_send(ex, z->r.next, dst + off * es, len * es);
         }
-    for (int j = 1; j <= z->g.n - 2; j++)
+    for (int j = 1; j <= z->r.n - 2; j++)
         for (size_t s = s0; s < s1 && r == haloSuccess; s++) {
-            ring_slice(&z->g, ring_mod(z->p + 1 - j, z->g.n), s, &off, &len);
-            if ((r = zc_recv_wait(ex, z->prev)) == haloSuccess)
-                r = zc_send(ex, z->next, dst + off * es, len * es);
+            slice_of(&z->g, ring_mod(z->r.p + 1 - j, z->r.n), s, &off, &len);
+            if ((r = zc_recv_wait(ex, z->r.prev)) == haloSuccess)
+                r = zc_send(ex, z->r.next, dst + off * es, len * es);
         }
     for (size_t s = s0; s < s1 && r == haloSuccess; s++)
-        r = zc_recv_wait(ex, z->prev);
+        r = zc_recv_wait(ex, z->r.prev);
     return r;
 }
 
@@ -115,28 +113,26 @@ static haloResult_t ring_zc_setup(struct halo_exec *ex, struct ring_zc *z)
 {
     struct halo_comm *comm = ex->comm;
     size_t es = ex->esize;
-    z->g.n = comm->nranks;
-    z->p = comm->ring_pos;
-    z->next = comm->ring[ring_mod(z->p + 1, z->g.n)];
-    z->prev = comm->ring[ring_mod(z->p - 1, z->g.n)];
-    algo_channel_range(ex, ex->op->count, &z->g.coff, &z->g.clen);
-    size_t bmin = z->g.clen / (size_t)z->g.n, bmax = (z->g.clen + (size_t)z->g.n - 1) / (size_t)z->g.n;
+    ring_pos_init(comm, &z->r);
+    slice_split(ex->op->count, ex->op->nchannels, ex->ch, &z->g.off, &z->g.len);
+    z->g.nblocks = z->r.n;
+    size_t bmin = z->g.len / (size_t)z->r.n, bmax = slice_block_max(&z->g);
     z->g.nslices = (bmax * es + RING_ZC_SLICE - 1) / RING_ZC_SLICE;
     if (z->g.nslices > bmin) /* never an empty message */
         z->g.nslices = bmin;
-    z->slot = (bmax + z->g.nslices - 1) / z->g.nslices * es;
-    z->window = RING_ZC_GRANTS / 2 / (2 * (size_t)(z->g.n - 1));
+    z->place = (bmax + z->g.nslices - 1) / z->g.nslices * es;
+    z->window = RING_ZC_GRANTS / 2 / (2 * (size_t)(z->r.n - 1));
     z->window = z->window < 1 ? 1 : z->window > RING_ZC_MAX_WINDOW ? RING_ZC_MAX_WINDOW : z->window;
     haloResult_t r;
-    z->land = comm_zc_scratch(comm, ex->ch, 2 * z->window * (size_t)(z->g.n - 1) * z->slot, &r);
+    z->land = comm_zc_scratch(comm, ex->ch, 2 * z->window * (size_t)(z->r.n - 1) * z->place, &r);
     if (r != haloSuccess)
         return r;
     /* Registered once for the whole operation, not per message. */
     const char *src = ex->op->sendbuf;
     char *dst = ex->op->recvbuf;
-    if ((r = zc_register(ex, z->next, src + z->g.coff * es, z->g.clen * es, 0)) == haloSuccess &&
-        (r = zc_register(ex, z->next, dst + z->g.coff * es, z->g.clen * es, 1)) == haloSuccess)
-        r = zc_register(ex, z->prev, dst + z->g.coff * es, z->g.clen * es, 1);
+    if ((r = zc_register(ex, z->r.next, src + z->g.off * es, z->g.len * es, 0)) == haloSuccess &&
+        (r = zc_register(ex, z->r.next, dst + z->g.off * es, z->g.len * es, 1)) == haloSuccess)
+        r = zc_register(ex, z->r.prev, dst + z->g.off * es, z->g.len * es, 1);
     return r;
 }
 
@@ -155,10 +151,10 @@ haloResult_t ring_zc_allreduce(struct halo_exec *ex)
             r = ring_zc_window_run(ex, &z, w);
     }
     if (r == haloSuccess)
-        r = zc_send_wait(ex, z.next);
+        r = zc_send_wait(ex, z.r.next);
     if (r == haloSuccess) { /* registrations go only when nothing is in flight */
-        zc_end(ex, z.next);
-        zc_end(ex, z.prev);
+        zc_end(ex, z.r.next);
+        zc_end(ex, z.r.prev);
     }
     return r;
 }

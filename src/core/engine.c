@@ -319,11 +319,11 @@ uint64_t engine_conn_frames(struct halo_comm *comm, int ch, int peer)
     return c ? c->frames_sent + c->frames_recv : 0;
 }
 
-haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t bytes)
+haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t n)
 {
     struct halo_conn *c = engine_conn(ex->comm, ex->ch, to);
+    size_t bytes = n * ex->esize, cap;
     void *slot;
-    size_t cap;
     haloResult_t r = engine_wait_slot(ex, c, &slot, &cap);
     if (r != haloSuccess)
         return r;
@@ -331,9 +331,10 @@ haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t byt
     return engine_post(ex, c, bytes);
 }
 
-haloResult_t prim_recv(struct halo_exec *ex, int from, void *dst, size_t bytes)
+haloResult_t prim_recv(struct halo_exec *ex, int from, void *dst, size_t n)
 {
     struct halo_conn *c = engine_conn(ex->comm, ex->ch, from);
+    size_t bytes = n * ex->esize;
     const void *in;
     haloResult_t r = engine_wait_frame(ex, c, &in, bytes);
     if (r != haloSuccess)
@@ -366,9 +367,10 @@ static haloResult_t prim_fwd_end(struct halo_exec *ex, struct prim_fwd *f, size_
     return r == haloSuccess ? engine_release(f->rc) : r;
 }
 
-haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to, void *dst, size_t bytes)
+haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to, void *dst, size_t n)
 {
     struct prim_fwd f;
+    size_t bytes = n * ex->esize;
     haloResult_t r = prim_fwd_begin(ex, from, to, bytes, &f);
     if (r != haloSuccess)
         return r;
@@ -419,13 +421,6 @@ haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, const void *s
     halo_reduce(dst, in, src, n, ex->op->dtype, ex->op->op);
     engine_finish(ex, dst, n, final);
     return engine_release(rc);
-}
-
-void engine_split(size_t count, int parts, int k, size_t *off, size_t *len)
-{
-    size_t base = count / (size_t)parts, extra = count % (size_t)parts;
-    *off = (size_t)k * base + ((size_t)k < extra ? (size_t)k : extra);
-    *len = base + ((size_t)k < extra ? 1 : 0);
 }
 
 void engine_exec_init(struct halo_exec *ex)

@@ -9,6 +9,12 @@
  * needs, checks the frame's signature against this rank's own, and gives up with
  * haloRemoteError when the peer makes no progress for HALO_TIMEOUT_MS or another
  * rank aborted.
+ *
+ * Sizes (the same words everywhere, see src/collectives/slice.h): a *slot* is a
+ * transport's frame capacity (HALO_CHUNK_SIZE sets it); a *block* is a rank's
+ * share of a channel's range in a ring or chain; a *slice* is what a schedule
+ * moves per step, at most a slot; a *piece* is the part of a zero-copy message on
+ * one QP (ib).
  */
 #ifndef HALO_ENGINE_H
 #define HALO_ENGINE_H
@@ -54,7 +60,7 @@ struct halo_op {
     struct halo_comm *comm;
     enum halo_algo algo;
     int nchannels;
-    size_t chunk; /* pipeline slice in bytes from the cost model; 0 = by slot size */
+    size_t slice; /* pipeline slice in bytes from the cost model; 0 = by slot size */
 };
 
 /* What one thread needs to run one channel of one operation. */
@@ -73,11 +79,13 @@ const char *halo_sig_describe(const struct halo_sig *s, char *buf, size_t len);
 
 typedef haloResult_t (*halo_channel_fn)(struct halo_exec *ex);
 
-/* Primitives. Byte counts are multiples of the element size and at most the slot
- * size. The reducing ones take element counts. `final` applies avg's division. */
-haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t bytes);
-haloResult_t prim_recv(struct halo_exec *ex, int from, void *dst, size_t bytes);
-haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to, void *dst, size_t bytes);
+/* Primitives. Every count is in elements (of ex->esize bytes), at most a slot's
+ * worth: one primitive moves one slice. `final` applies avg's division. The
+ * lower-level waits below and the zero-copy calls count bytes, as the transports
+ * do. */
+haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t n);
+haloResult_t prim_recv(struct halo_exec *ex, int from, void *dst, size_t n);
+haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to, void *dst, size_t n);
 haloResult_t prim_recv_reduce_send(struct halo_exec *ex, int from, int to, const void *src, size_t n);
 haloResult_t prim_recv_reduce_copy_send(struct halo_exec *ex, int from, int to, const void *src, void *dst,
                                         size_t n, int final);
@@ -153,8 +161,5 @@ void zc_end(struct halo_exec *ex, int peer);
 haloResult_t zc_try_notice(struct halo_exec *ex, struct halo_conn *c, int *done);
 haloResult_t zc_try_grant_send(struct halo_exec *ex, struct halo_conn *c, const void *src, size_t bytes, int *done);
 haloResult_t zc_try_take_notice(struct halo_exec *ex, struct halo_conn *c, int *done);
-
-/* Splits count elements into parts pieces: piece k is [*off, *off + *len). */
-void engine_split(size_t count, int parts, int k, size_t *off, size_t *len);
 
 #endif

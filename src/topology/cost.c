@@ -2,13 +2,13 @@
  * cost.c — alpha-beta model of allreduce on n hosts, and the plan it picks.
  *
  * Notation: S bytes, n hosts, alpha one-way hop latency, B bytes/s per link direction,
- * o software cost per message, c chunk, p channels. Each formula is
+ * o software cost per message, c slice, p channels. Each formula is
  *     latency terms  +  max(bytes on the busiest link direction / B_eff,
  *                           bytes reduced by one host / G_eff)
  * with B_eff = min(B, p * chan_bw) and G_eff = p * reduce_bw: in these pipelined
  * algorithms reduction overlaps communication, so the slower of the two is the bound.
  *
- * ring (one direction): 2(n-1) steps, each moving a segment S/n one hop:
+ * ring (one direction): 2(n-1) steps, each moving a block S/n one hop:
  *     T = 2(n-1) (alpha + o m) + 2(n-1) S / (n B),   m = messages per step per channel.
  *   Every link direction carries 2(n-1)S/n; on a ring of cables only one direction of
  *   each cable works. busbw -> B.
@@ -22,8 +22,8 @@
  *   mirror image. Bytes per link direction: left-to-right carries A's partial sums
  *   (S/2) and B's broadcast (S/2): S; right-to-left likewise S. The bound is therefore
  *   T >= S / B, i.e. busbw = (S/T) 2(n-1)/n = 1.5 B at n = 4 (the issue's "time N/R").
- *   Pipelined in chunks of c per half per channel: k = S/(2 p c) chunks, a stage moves
- *   one chunk of each half over a link direction (2c per channel), and the last chunk
+ *   Pipelined in slices of c per half per channel: k = S/(2 p c) slices, a stage moves
+ *   one slice of each half over a link direction (2c per channel), and the last slice
  *   of a half needs 2(n-1) hops (n-1 reduce + n-1 broadcast), so
  *     T = 2(n-1) alpha + (k + 2(n-1) - 1) (o + 2 c p / B_eff),
  *   where (k + 2n - 3) counts stages: k to stream, 2n-3 to fill and drain. The fill
@@ -33,7 +33,7 @@
  *   reduces n-1 incoming vectors. On cables each peer has its own link: S per link
  *   direction; behind a switch all (n-1)S leave through one NIC:
  *     T = alpha + o m (n-1) + max({S | (n-1)S} / B_eff, (n-1) S / G_eff).
- * direct two-shot: slice i (S/n) of every host goes to host i, which reduces it, then
+ * direct two-shot: block i (S/n) of every host goes to host i, which reduces it, then
  *   sends the sum to every peer: two latencies, 2S/n per cable direction, or
  *   2(n-1)S/n per NIC behind a switch:
  *     T = 2 alpha + 2 o m (n-1) + max({2S/n | 2(n-1)S/n} / B_eff, (n-1)S/n / G_eff).
@@ -120,13 +120,13 @@ void topo_cost_model_init(struct topo_cost_model *m, enum topo_class cls, int nh
     m->all_direct = cls == TOPO_CLASS_PAIR || cls == TOPO_CLASS_MESH;
     m->alpha_s = 20e-6;
     m->bw_Bps = 10e9 / 8;
-    m->msg_overhead_s = 2e-6;  /* send + receive system calls of one chunk over tcp */
+    m->msg_overhead_s = 2e-6;  /* send + receive system calls of one slice over tcp */
     m->chan_overhead_s = 5e-6; /* waking and joining one more thread */
     m->chan_bw_Bps = 2.0e9;    /* one tcp stream per core, loopback iperf3 here: ~2.1 GB/s */
     m->reduce_Bps = 8.0e9;     /* float32 sum, one core, streaming */
     m->max_channels = 4;
-    m->chunk_min = 16 << 10;
-    m->chunk_max = 4 << 20;
+    m->slice_min = HALO_SLICE_MIN_BYTES;
+    m->slice_max = 4 << 20;
 }
 
 static void topo_model_take_link(struct topo_cost_model *m, const struct topo_link *l, int *first)
@@ -211,7 +211,7 @@ static double topo_cost_chain(const struct topo_cost_model *m, double S, double 
 {
     double n = m->nhosts, hops = 2 * (n - 1);
     double half = S / (2 * p);                 /* one half, one channel */
-    double cc = fmin(c, half > 0 ? half : c);  /* a chunk never exceeds its half */
+    double cc = fmin(c, half > 0 ? half : c);  /* a slice never exceeds its half */
     double k = topo_ceil_div(half, cc);
     double nic = m->shared_nic && n >= 3 ? 2 : 1;
     double stage = m->msg_overhead_s + topo_bw_term(m, p, nic * 2 * cc * p, 2 * cc * p);
@@ -222,8 +222,8 @@ static double topo_cost_chain(const struct topo_cost_model *m, double S, double 
 static double topo_cost_direct(const struct topo_cost_model *m, double S, double c, int p, int twoshot)
 {
     double n = m->nhosts;
-    double slice = twoshot ? S / n : S; /* what goes to each peer per phase */
-    double msgs = (n - 1) * topo_ceil_div(slice / p, c) * (twoshot ? 2 : 1);
+    double block = twoshot ? S / n : S; /* what goes to each peer per phase */
+    double msgs = (n - 1) * topo_ceil_div(block / p, c) * (twoshot ? 2 : 1);
     double per_peer = twoshot ? 2 * S / n : S;
     double link = m->shared_nic ? (n - 1) * per_peer : per_peer;
     double reduce = twoshot ? (n - 1) * S / n : (n - 1) * S;
@@ -232,9 +232,9 @@ static double topo_cost_direct(const struct topo_cost_model *m, double S, double
 }
 
 double topo_cost_allreduce(const struct topo_cost_model *m, enum topo_algo a, size_t bytes,
-                           size_t chunk, int nchannels)
+                           size_t slice, int nchannels)
 {
-    double S = (double)bytes, c = chunk > 0 ? (double)chunk : 1, t;
+    double S = (double)bytes, c = slice > 0 ? (double)slice : 1, t;
     int p = nchannels > 0 ? nchannels : 1;
 
     if (!topo_cost_algo_valid(m, a))
@@ -260,13 +260,13 @@ static double topo_busbw(const struct topo_cost_model *m, size_t bytes, double t
     return t > 0 && n > 1 ? (double)bytes / t * 2.0 * (n - 1) / n : 0;
 }
 
-/* The smallest power of two >= bytes, within [chunk_min, chunk_max]: a chunk larger
+/* The smallest power of two >= bytes, within [slice_min, slice_max]: a slice larger
  * than the message is the message. */
-static size_t topo_chunk_start(const struct topo_cost_model *m, size_t bytes)
+static size_t topo_slice_start(const struct topo_cost_model *m, size_t bytes)
 {
-    size_t c = m->chunk_min;
+    size_t c = m->slice_min;
 
-    while (c < bytes && c < m->chunk_max)
+    while (c < bytes && c < m->slice_max)
         c <<= 1;
     return c;
 }
@@ -280,14 +280,14 @@ int topo_cost_plan_algo(const struct topo_cost_model *m, size_t bytes, enum topo
     if (!topo_cost_algo_valid(m, a))
         return -1;
     for (int p = 1; p <= maxp; p++) {
-        if (p > 1 && bytes / (size_t)p < m->chunk_min)
-            break; /* no channel gets a whole chunk */
-        /* largest useful chunk first: on a tie the larger (fewer messages) wins */
-        for (size_t c = topo_chunk_start(m, bytes); c >= m->chunk_min && c > 0; c >>= 1) {
+        if (p > 1 && bytes / (size_t)p < m->slice_min)
+            break; /* no channel gets a whole slice */
+        /* largest useful slice first: on a tie the larger (fewer messages) wins */
+        for (size_t c = topo_slice_start(m, bytes); c >= m->slice_min && c > 0; c >>= 1) {
             double t = topo_cost_allreduce(m, a, bytes, c, p);
             if (t < best.time_s * (1 - 1e-9)) {
                 best.time_s = t;
-                best.chunk = c;
+                best.slice = c;
                 best.nchannels = p;
             }
         }
@@ -342,7 +342,7 @@ static void topo_size_text(size_t bytes, char *buf, size_t len)
 size_t topo_cost_format_table(const struct topo_cost_model *m, size_t bytes, char *buf, size_t len)
 {
     struct topo_plan choice, p;
-    char size[32], chunk[32];
+    char size[32], slice[32];
     struct topo_buf b;
     int have = topo_cost_plan(m, bytes, 0, &choice) == 0;
 
@@ -351,16 +351,16 @@ size_t topo_cost_format_table(const struct topo_cost_model *m, size_t bytes, cha
     topo_buf_add(&b, "allreduce %s on %s of %d host%s: alpha %.1f us, B %.0f Mbit/s per direction%s\n", size,
              topo_class_name(m->cls), m->nhosts, m->nhosts == 1 ? "" : "s", m->alpha_s * 1e6,
              m->bw_Bps * 8 / 1e6, m->shared_nic ? ", shared NIC (switch)" : "");
-    topo_buf_add(&b, "  %-11s %9s %8s %12s %12s %12s\n", "algorithm", "chunk", "channels", "time (us)",
+    topo_buf_add(&b, "  %-11s %9s %8s %12s %12s %12s\n", "algorithm", "slice", "channels", "time (us)",
              "algbw (GB/s)", "busbw (GB/s)");
     for (int a = 0; a < TOPO_ALGO_COUNT; a++) {
         if (topo_cost_plan_algo(m, bytes, (enum topo_algo)a, &p) != 0) {
             topo_buf_add(&b, "  %-11s %s\n", topo_algo_name((enum topo_algo)a), topo_invalid_reason(m, (enum topo_algo)a));
             continue;
         }
-        topo_size_text(p.chunk, chunk, sizeof(chunk));
+        topo_size_text(p.slice, slice, sizeof(slice));
         topo_buf_add(&b, "%s %-11s %9s %8d %12.1f %12.3f %12.3f\n", have && choice.algo == p.algo ? "*" : " ",
-                 topo_algo_name(p.algo), chunk, p.nchannels, p.time_s * 1e6,
+                 topo_algo_name(p.algo), slice, p.nchannels, p.time_s * 1e6,
                  p.time_s > 0 ? (double)bytes / p.time_s / 1e9 : 0.0, p.busbw_Bps / 1e9);
     }
     return b.pos;

@@ -1,6 +1,6 @@
 /*
  * topo_cost.h — alpha-beta cost model for allreduce on the host graph, and the choice
- * of algorithm, chunk size and channel count it implies.
+ * of algorithm, slice size and channel count it implies.
  *
  * A link has a one-way latency alpha (probe RTT/2, else a default per driver) and a
  * bandwidth B per direction (link speed, else a default per driver); links are full
@@ -22,10 +22,15 @@ enum topo_algo {
     TOPO_ALGO_RING_BIDIR,     /* two half-size rings, one each way (ring, 3+ hosts) */
     TOPO_ALGO_CHAIN,          /* halves reduced in opposite directions, broadcast back */
     TOPO_ALGO_DIRECT_ONESHOT, /* every host sends all S to every peer, reduces locally */
-    TOPO_ALGO_DIRECT_TWOSHOT, /* direct reduce-scatter of S/n slices, direct all-gather */
+    TOPO_ALGO_DIRECT_TWOSHOT, /* direct reduce-scatter of S/n blocks, direct all-gather */
     TOPO_ALGO_COUNT
 };
 #define TOPO_ALGO_MASK_ALL ((1u << TOPO_ALGO_COUNT) - 1)
+
+/* The smallest pipeline slice worth a message: the schedules cut a block into
+ * slices of at least this (src/collectives/slice.c) and the model tries no
+ * smaller slice (slice_min), so it predicts what runs. */
+#define HALO_SLICE_MIN_BYTES (32u << 10)
 
 const char *topo_algo_name(enum topo_algo a);
 /* "ring", "ring_bidir", "chain", "oneshot", "twoshot" (also "direct" = both direct
@@ -39,17 +44,17 @@ struct topo_cost_model {
     int shared_nic;        /* a host's links to different peers share one NIC */
     double alpha_s;        /* one-way latency of one hop */
     double bw_Bps;         /* bandwidth per direction of the slowest link used */
-    double msg_overhead_s; /* software cost of one message (chunk) on one channel */
+    double msg_overhead_s; /* software cost of one message (slice) on one channel */
     double chan_overhead_s;/* cost of each channel beyond the first (wake-up, sync) */
     double chan_bw_Bps;    /* most one channel (thread + connection) moves; 0 = no cap */
     double reduce_Bps;     /* reduction throughput of one channel; 0 = free */
     int max_channels;
-    size_t chunk_min, chunk_max; /* powers of two tried in between */
+    size_t slice_min, slice_max; /* powers of two tried in between */
 };
 
 struct topo_plan {
     enum topo_algo algo;
-    size_t chunk;     /* pipeline slot size per channel */
+    size_t slice;     /* pipeline slice (bytes a schedule moves per step) per channel */
     int nchannels;
     double time_s;    /* predicted */
     double busbw_Bps; /* nccl-tests' allreduce bus bandwidth: S / time * 2(n-1)/n */
@@ -70,22 +75,22 @@ double topo_cost_driver_bw_Bps(const char *driver);
 /* Can the class carry the algorithm (ring needs a closing link, direct needs every
  * pair linked, ring_bidir needs 3+ hosts)? */
 int topo_cost_algo_valid(const struct topo_cost_model *m, enum topo_algo a);
-/* Predicted allreduce time of `bytes` with the given chunk and channel count;
+/* Predicted allreduce time of `bytes` with the given slice and channel count;
  * INFINITY when the algorithm is not valid for the model. */
 double topo_cost_allreduce(const struct topo_cost_model *m, enum topo_algo a, size_t bytes,
-                           size_t chunk, int nchannels);
+                           size_t slice, int nchannels);
 /* Best plan among the algorithms in algo_mask (0 = all) for `bytes`: tries every
- * valid algorithm, channel count 1..max_channels and power-of-two chunk; ties go
- * to the lower enum value, fewer channels, larger chunk. Returns 0, or -1 when no
+ * valid algorithm, channel count 1..max_channels and power-of-two slice; ties go
+ * to the lower enum value, fewer channels, larger slice. Returns 0, or -1 when no
  * algorithm in the mask is valid (*out untouched). */
 int topo_cost_plan(const struct topo_cost_model *m, size_t bytes, unsigned algo_mask,
                    struct topo_plan *out);
-/* Best plan of one algorithm (chunk and channels chosen); -1 if not valid. */
+/* Best plan of one algorithm (slice and channels chosen); -1 if not valid. */
 int topo_cost_plan_algo(const struct topo_cost_model *m, size_t bytes, enum topo_algo a,
                         struct topo_plan *out);
 
 /* `halo-topo --plan SIZE`: the model's parameters, one row per algorithm (valid or
- * why not, chunk, channels, predicted time, algbw, busbw) and the choice marked.
+ * why not, slice, channels, predicted time, algbw, busbw) and the choice marked.
  * snprintf semantics. */
 size_t topo_cost_format_table(const struct topo_cost_model *m, size_t bytes, char *buf, size_t len);
 

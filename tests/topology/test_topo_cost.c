@@ -1,7 +1,7 @@
 /*
  * test_topo_cost.c — the alpha-beta model: closed-form values, the sizes where the
  * choice flips (computed from the formulas in cost.c, not read off the code), bounds
- * at large sizes, validity per class, channels and chunks, the model of a graph.
+ * at large sizes, validity per class, channels and slices, the model of a graph.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -32,8 +32,8 @@ static struct topo_cost_model simple(enum topo_class cls, int n, double alpha, d
     m.chan_bw_Bps = 0;
     m.reduce_Bps = 0;
     m.max_channels = 1;
-    m.chunk_min = 1024;
-    m.chunk_max = 64 << 20;
+    m.slice_min = 1024;
+    m.slice_max = 64 << 20;
     return m;
 }
 
@@ -54,7 +54,7 @@ static void test_closed_forms(void)
     ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_RING, 4000000, 64 << 20, 1), 6 * (10e-6 + S / 4e9), 1e-9);
     /* two half rings: 2(n-1)(alpha + S/(2nB)) */
     ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_RING_BIDIR, 4000000, 64 << 20, 1), 6 * (10e-6 + S / 8e9), 1e-9);
-    /* chain with chunk c: 2(n-1) alpha + (k + 2n - 3)(2c/B), k = S/(2c) */
+    /* chain with slice c: 2(n-1) alpha + (k + 2n - 3)(2c/B), k = S/(2c) */
     ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_CHAIN, 4000000, 100000, 1),
                 6 * 10e-6 + (20 + 5) * (2 * 100000 / 1e9), 1e-9);
     /* direct on a 4-switch: alpha + 3S/B, and 2 alpha + 2*3*S/(4B) */
@@ -149,8 +149,8 @@ static void test_chain(void)
     m = simple(TOPO_CLASS_CHAIN, 4, 5e-6, 1, 0); /* 1 Gbit/s */
     ASSERT_EQ(topo_cost_plan(&m, 64 << 20, 0, &p), 0);
     ASSERT_TRUE(p.busbw_Bps >= 0.95 * 1.5 * m.bw_Bps && p.busbw_Bps <= 1.5 * m.bw_Bps);
-    /* the pipeline wants chunks far below the message */
-    ASSERT_TRUE(p.chunk <= (1u << 20));
+    /* the pipeline wants slices far below the message */
+    ASSERT_TRUE(p.slice <= (1u << 20));
     /* the bound: never faster than S / B */
     ASSERT_TRUE(p.time_s >= (64 << 20) / m.bw_Bps);
     /* two-way ring on a ring of the same links: busbw -> 2 B */
@@ -160,7 +160,7 @@ static void test_chain(void)
     ASSERT_NEAR(p.busbw_Bps, 2 * m.bw_Bps, 0.01);
 }
 
-static void test_channels_and_chunks(void)
+static void test_channels_and_slices(void)
 {
     struct topo_cost_model m;
     struct topo_plan p;
@@ -171,8 +171,8 @@ static void test_channels_and_chunks(void)
     ASSERT_EQ(p.nchannels, m.max_channels);
     ASSERT_EQ(topo_cost_plan(&m, 4 << 10, 0, &p), 0);
     ASSERT_EQ(p.nchannels, 1);
-    ASSERT_EQ(p.chunk, 16 << 10); /* chunk_min: the message fits in one */
-    ASSERT_TRUE(p.chunk >= m.chunk_min && p.chunk <= m.chunk_max);
+    ASSERT_EQ(p.slice, HALO_SLICE_MIN_BYTES); /* slice_min: the message fits in one */
+    ASSERT_TRUE(p.slice >= m.slice_min && p.slice <= m.slice_max);
 }
 
 static void test_table(void)
@@ -244,7 +244,7 @@ int main(void)
     test_ring_flip();
     test_switch_flip();
     test_chain();
-    test_channels_and_chunks();
+    test_channels_and_slices();
     test_table();
     test_model_from_graph();
     printf("test_topo_cost: all passed\n");

@@ -1,0 +1,65 @@
+/*
+ * slice.c — the slicing geometry shared by the schedules (see slice.h): the cut of
+ * a channel's range into blocks and slices, and how many slices a block gets.
+ */
+#include "slice.h"
+
+#include "topo_cost.h"
+
+/* Slices in flight per block when the slot does not force more: enough to keep
+ * every link of a ring busy while the first slice travels. */
+#define SLICE_PIPELINE_DEPTH 4
+
+void slice_split(size_t count, int parts, int k, size_t *off, size_t *len)
+{
+    size_t base = count / (size_t)parts, extra = count % (size_t)parts;
+    *off = (size_t)k * base + ((size_t)k < extra ? (size_t)k : extra);
+    *len = base + ((size_t)k < extra ? 1 : 0);
+}
+
+void slice_of(const struct slice_geom *g, int b, size_t s, size_t *off, size_t *len)
+{
+    size_t boff, blen, soff;
+    slice_split(g->len, g->nblocks, b, &boff, &blen);
+    slice_split(blen, (int)g->nslices, (int)s, &soff, len);
+    *off = g->off + boff + soff;
+}
+
+size_t slice_block_max(const struct slice_geom *g)
+{
+    return (g->len + (size_t)g->nblocks - 1) / (size_t)g->nblocks;
+}
+
+size_t slice_count(const struct halo_exec *ex, size_t blockmax)
+{
+    size_t slot_elems = ex->comm->slot_size_tcp < ex->comm->slot_size_shm ? ex->comm->slot_size_tcp
+                                                                          : ex->comm->slot_size_shm;
+    slot_elems /= ex->esize;
+    size_t need = (blockmax + slot_elems - 1) / slot_elems;
+    size_t want = blockmax * ex->esize / HALO_SLICE_MIN_BYTES;
+    if (want > SLICE_PIPELINE_DEPTH)
+        want = SLICE_PIPELINE_DEPTH;
+    if (ex->op->slice) /* the cost model's slice size (never above a slot) */
+        want = (blockmax * ex->esize + ex->op->slice - 1) / ex->op->slice;
+    size_t n = need > want ? need : want;
+    return n ? n : 1;
+}
+
+void slice_geom_channel(const struct halo_exec *ex, size_t count, int nblocks, struct slice_geom *g)
+{
+    slice_split(count, ex->op->nchannels, ex->ch, &g->off, &g->len);
+    g->nblocks = nblocks;
+    g->nslices = slice_count(ex, slice_block_max(g));
+}
+
+void slice_geom_halves(const struct halo_exec *ex, size_t count, int nblocks, struct slice_geom half[2])
+{
+    size_t coff, clen;
+    slice_split(count, ex->op->nchannels, ex->ch, &coff, &clen);
+    for (int h = 0; h < 2; h++) {
+        slice_split(clen, 2, h, &half[h].off, &half[h].len);
+        half[h].off += coff;
+        half[h].nblocks = nblocks;
+    }
+    half[0].nslices = half[1].nslices = slice_count(ex, slice_block_max(&half[0]));
+}

@@ -1,0 +1,50 @@
+/*
+ * slice.h — how a schedule cuts its share of the buffer, and the words for sizes.
+ *
+ * One word per size, in code and comments:
+ *   slot   a transport's fixed frame capacity (HALO_CHUNK_SIZE, NCCL's name, sets
+ *          it; auto = 64k for shm, 512k for tcp and ib). A frame holds one slot.
+ *   block  a rank's share of a channel's range in a ring or a chain (about
+ *          len / nranks elements): what one rank reduces or owns.
+ *   slice  the pipeline unit a schedule moves per step, at most a slot; every
+ *          block is cut into the same number of slices.
+ *   piece  the part of one zero-copy message that travels on one QP (ib only).
+ * A channel's range is its part of the buffer (count / nchannels).
+ *
+ * Geometry: a range [off, off + len) is cut into nblocks blocks, every block into
+ * nslices slices, both by slice_split (nearly equal parts, the first ones one
+ * element longer). Offsets and lengths are in elements and absolute in the user's
+ * buffer, like the primitives' counts.
+ */
+#ifndef HALO_SLICE_H
+#define HALO_SLICE_H
+
+#include <stddef.h>
+
+#include "engine.h"
+
+struct slice_geom {
+    size_t off, len; /* the range, elements */
+    int nblocks;     /* 1 when the range is one block (no per-rank blocks) */
+    size_t nslices;  /* slices per block */
+};
+
+/* Part k of count elements cut into `parts` parts: [*off, *off + *len). */
+void slice_split(size_t count, int parts, int k, size_t *off, size_t *len);
+/* Slice s of block b of g: [*off, *off + *len), absolute. */
+void slice_of(const struct slice_geom *g, int b, size_t s, size_t *off, size_t *len);
+/* Elements of the longest block (the first). */
+size_t slice_block_max(const struct slice_geom *g);
+
+/* Slices a block of at most blockmax elements is cut into: enough that none
+ * exceeds a slot; otherwise the cost model's slice (op->slice) or, without one,
+ * up to SLICE_PIPELINE_DEPTH slices of at least HALO_SLICE_MIN_BYTES. */
+size_t slice_count(const struct halo_exec *ex, size_t blockmax);
+/* This channel's range of count elements in nblocks blocks, slice_count slices each. */
+void slice_geom_channel(const struct halo_exec *ex, size_t count, int nblocks, struct slice_geom *g);
+/* The same range in two halves, for the two-direction schedules (ring_bidir,
+ * chain): each half in nblocks blocks; both get the slice count of half 0, the
+ * longer one, so the two directions step together. */
+void slice_geom_halves(const struct halo_exec *ex, size_t count, int nblocks, struct slice_geom half[2]);
+
+#endif
