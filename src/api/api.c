@@ -87,6 +87,8 @@ static const struct {
 
 static const char *api_algo_name(enum halo_algo algo)
 {
+    if (algo == HALO_ALGO_RING_ZC)
+        return "ring_zc";
     for (size_t i = 0; i < sizeof(api_algos) / sizeof(api_algos[0]); i++)
         if (api_algos[i].algo == algo)
             return api_algos[i].name;
@@ -169,6 +171,7 @@ static halo_channel_fn api_algo_fn(const struct halo_op *op)
     case HALO_COLL_ALLREDUCE:
         return op->algo == HALO_ALGO_DIRECT       ? direct_allreduce
                : op->algo == HALO_ALGO_RING_BIDIR ? ring_bidir_allreduce
+               : op->algo == HALO_ALGO_RING_ZC    ? ring_zc_allreduce
                : chain                            ? chain_allreduce
                                                   : ring_allreduce;
     case HALO_COLL_ALLGATHER: return chain ? chain_allgather : ring_allgather;
@@ -214,6 +217,17 @@ static void api_apply_plan(struct halo_comm *comm, struct halo_op *op, size_t by
         op->slice = plan.slice;
 }
 
+/* The one-way ring becomes its zero-copy variant (ring_zc.c) where every ring
+ * neighbour is reached over ib and the blocks are large enough; ring_bidir on two
+ * ranks runs the one-way ring (one cable), so it does too. After api_apply_plan:
+ * the cost model plans the ring, and the test needs the channel count. */
+static void api_choose_zero_copy(struct halo_comm *comm, struct halo_op *op)
+{
+    int ring = op->algo == HALO_ALGO_RING || (op->algo == HALO_ALGO_RING_BIDIR && comm->nranks <= 2);
+    if (ring && ring_zc_usable(comm, op))
+        op->algo = HALO_ALGO_RING_ZC;
+}
+
 haloResult_t coll_execute(struct halo_op *op)
 {
     struct halo_comm *comm = op->comm;
@@ -225,6 +239,7 @@ haloResult_t coll_execute(struct halo_op *op)
         op->algo = api_pick_algo(comm, op->coll, bytes);
         op->nchannels = bytes >= API_MULTI_CHANNEL_BYTES ? comm->nchannels : 1;
         api_apply_plan(comm, op, bytes);
+        api_choose_zero_copy(comm, op);
         HLOG_TRACE(HALO_SUB_COLL, comm->rank, "%s #%u count %zu %s: %s, %d channel(s)", halo_coll_name(op->coll),
                    comm->opseq, op->count, halo_dtype_name(op->dtype),
                    api_algo_name(op->algo), op->nchannels);

@@ -1,7 +1,8 @@
 /*
  * algos.h — collective algorithms as per-channel schedules over the primitives.
  * Each function runs one channel's share of one operation (ex->ch of
- * ex->op->nchannels) and is called on every rank.
+ * ex->op->nchannels) and is called on every rank. Which one runs is chosen in
+ * src/api/api.c; a schedule never hands off to another.
  */
 #ifndef HALO_ALGOS_H
 #define HALO_ALGOS_H

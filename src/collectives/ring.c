@@ -74,8 +74,6 @@ static haloResult_t ring_allreduce_slice(struct halo_exec *ex, const struct ring
 
 haloResult_t ring_allreduce(struct halo_exec *ex)
 {
-    if (ring_zc_usable(ex->comm, ex->op))
-        return ring_zc_allreduce(ex);
     struct ring_pos r;
     struct slice_geom g;
     haloResult_t res = haloSuccess;

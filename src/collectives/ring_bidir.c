@@ -20,7 +20,9 @@
  * one-way ring's 2N(n-1)/n: busbw 2R on a ring of cables of rate R.
  *
  * Two ranks have one cable, which the one-way ring already uses both ways: they
- * run ring_allreduce. The other collectives use the one-way ring schedules.
+ * run ring_allreduce (and api.c sends them to the zero-copy ring when it would
+ * send the one-way ring there). The other collectives use the one-way ring
+ * schedules.
  */
 #include "algos.h"
 

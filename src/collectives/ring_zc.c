@@ -13,9 +13,10 @@
  * sums land in the channel's registered landing area (a recvbuff block may be
  * sendbuff's too, in place). The next window's grants go out when a window
  * starts, so the left neighbour never waits for one; the landing area holds two
- * windows. Used when every rank's ring neighbours are reached over ib (zc_ring,
- * agreed at init), the blocks reach HALO_IB_ZCOPY_MIN and there are at most 16
- * ranks (the grants of two windows must fit the transport's grant ring).
+ * windows. Chosen by api.c instead of the one-way ring when ring_zc_usable: every
+ * rank's ring neighbours are reached over ib (zc_ring, agreed at init), the blocks
+ * reach HALO_IB_ZCOPY_MIN and there are at most 16 ranks (the grants of two
+ * windows must fit the transport's grant ring).
  */
 #include "algos.h"
 
@@ -139,7 +140,6 @@ static haloResult_t ring_zc_setup(struct halo_exec *ex, struct ring_zc *z)
 haloResult_t ring_zc_allreduce(struct halo_exec *ex)
 {
     struct ring_zc z;
-    ex->sig.algo = HALO_ALGO_RING_ZC;
     haloResult_t r = ring_zc_setup(ex, &z);
     if (r == haloSuccess)
         r = ring_zc_grant(ex, &z, 0);

@@ -42,8 +42,9 @@ enum halo_algo {
     HALO_ALGO_P2P = 3,
     HALO_ALGO_CHAIN = 4,      /* daisy chain: only positions p and p+1 of comm->ring are linked */
     HALO_ALGO_RING_BIDIR = 5, /* ring, half the data each way */
-    /* Signature-only variants (sig.algo): the same schedule with zero-copy
-     * messages, so a peer moving the same data through slots is a mismatch. */
+    /* Zero-copy variants, distinct in the signature (sig.algo) so a peer moving
+     * the same data through slots is a mismatch. RING_ZC is chosen in api.c;
+     * P2P_ZC is set per message by p2p.c (signature only). */
     HALO_ALGO_RING_ZC = 6,
     HALO_ALGO_P2P_ZC = 7
 };
