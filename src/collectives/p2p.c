@@ -10,10 +10,11 @@
  * call on one side is reported as a mismatch, not silently mis-paired.
  *
  * Over ib, messages of HALO_IB_ZCOPY_MIN bytes and more go zero-copy instead
- * (engine_zc.c): cut into pieces of at most zc_max bytes; the receiver grants
- * every piece as soon as the grant window allows, the sender announces each
- * piece, takes its grant and writes it from the user's buffer; the receive is
- * complete when every piece is placed, the send when every write completed.
+ * (engine_zc.c): cut into zero-copy messages of at most zc_max bytes (the
+ * transport spreads each over its QPs in pieces); the receiver grants every
+ * message as soon as the grant window allows, the sender announces each, takes
+ * its grant and writes it from the user's buffer; the receive is complete when
+ * every message is placed, the send when every write completed.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +32,11 @@ struct p2p_task {
     size_t total, done;
     int finished;
     int started;
-    /* Zero-copy: pieces of `piece` bytes; granted (receiver) or announced
-     * (sender) so far, and whether the current piece's notice is handled. */
+    /* Zero-copy: messages of at most `zc_len` bytes; bytes granted (receiver)
+     * or announced (sender) so far, and whether the current message's notice is
+     * handled. */
     int zc;
-    size_t piece, posted;
+    size_t zc_len, posted;
     int noticed;
     uint64_t zc_target; /* sender: the connection's zc_tx_posted once all are posted */
 };
@@ -60,12 +62,13 @@ static void p2p_sig(struct p2p_task *t)
     }
 }
 
-static size_t p2p_piece_len(const struct p2p_task *t, size_t at)
+/* Length of the zero-copy message that starts at byte `at`. */
+static size_t p2p_zc_len(const struct p2p_task *t, size_t at)
 {
-    return t->total - at < t->piece ? t->total - at : t->piece;
+    return t->total - at < t->zc_len ? t->total - at : t->zc_len;
 }
 
-/* Sender: announce and write every piece whose grant is here, then wait for the
+/* Sender: announce and write every message whose grant is here, then wait for the
  * writes to complete (the user may reuse the buffer after that). */
 static haloResult_t p2p_zc_send(struct p2p_task *t, struct halo_conn *c, int *moved)
 {
@@ -79,7 +82,7 @@ static haloResult_t p2p_zc_send(struct p2p_task *t, struct halo_conn *c, int *mo
             t->noticed = 1;
             *moved = 1;
         }
-        size_t len = p2p_piece_len(t, t->posted);
+        size_t len = p2p_zc_len(t, t->posted);
         if ((r = zc_try_grant_send(&t->ex, c, src + t->posted, len, &did)) != haloSuccess || !did)
             return r;
         t->posted += len;
@@ -96,14 +99,14 @@ static haloResult_t p2p_zc_send(struct p2p_task *t, struct halo_conn *c, int *mo
     return r;
 }
 
-/* Receiver: grant pieces ahead, take each notice and wait for each piece in order. */
+/* Receiver: grant messages ahead, take each notice and wait for each in order. */
 static haloResult_t p2p_zc_recv(struct p2p_task *t, struct halo_conn *c, int *moved)
 {
     haloResult_t r = haloSuccess;
     char *dst = t->op->recvbuf;
     while (r == haloSuccess && t->posted < t->total) {
         int did;
-        size_t len = p2p_piece_len(t, t->posted);
+        size_t len = p2p_zc_len(t, t->posted);
         if ((r = c->ops->zc_recv_post(c, dst + t->posted, len, &t->ex.sig, &did)) != haloSuccess || !did)
             break;
         c->zc_rx_posted++;
@@ -122,7 +125,7 @@ static haloResult_t p2p_zc_recv(struct p2p_task *t, struct halo_conn *c, int *mo
         if ((r = c->ops->zc_done(c, &sent, &received)) != haloSuccess || received <= c->zc_rx_waited)
             return r;
         c->zc_rx_waited++;
-        t->done += p2p_piece_len(t, t->done);
+        t->done += p2p_zc_len(t, t->done);
         t->noticed = 0;
         t->finished = t->done >= t->total;
         *moved = 1;
@@ -149,26 +152,26 @@ static haloResult_t p2p_advance(struct p2p_task *t, int *moved)
         return r;
     }
     while (r == haloSuccess && !t->finished) {
-        size_t chunk = t->total - t->done < c->slot_size ? t->total - t->done : c->slot_size;
+        size_t slice = t->total - t->done < c->slot_size ? t->total - t->done : c->slot_size; /* one frame */
         if (t->op->coll == HALO_COLL_SEND) {
             void *slot;
             size_t cap;
             if ((r = c->ops->send_slot(c, &slot, &cap)) != haloSuccess || !slot)
                 break;
-            memcpy(slot, (const char *)t->op->sendbuf + t->done, chunk);
-            r = c->ops->send_post(c, chunk, &t->ex.sig);
+            memcpy(slot, (const char *)t->op->sendbuf + t->done, slice);
+            r = c->ops->send_post(c, slice, &t->ex.sig);
         } else {
             const void *in;
             size_t got;
             struct halo_sig sig;
             if ((r = c->ops->recv_peek(c, &in, &got, &sig)) != haloSuccess || !in)
                 break;
-            if ((r = engine_wait_frame(&t->ex, c, &in, chunk)) != haloSuccess) /* checks sig and length */
+            if ((r = engine_wait_frame(&t->ex, c, &in, slice)) != haloSuccess) /* checks sig and length */
                 break;
-            memcpy((char *)t->op->recvbuf + t->done, in, chunk);
+            memcpy((char *)t->op->recvbuf + t->done, in, slice);
             r = c->ops->recv_release(c);
         }
-        t->done += chunk;
+        t->done += slice;
         *moved = 1;
         t->finished = t->done >= t->total;
     }
@@ -230,7 +233,7 @@ static haloResult_t p2p_init_tasks(struct p2p_task *tasks, struct halo_op *ops, 
             t->zc = zc_usable(ops[i].comm, c, t->total);
             if (t->zc) {
                 t->ex.sig.algo = HALO_ALGO_P2P_ZC;
-                t->piece = c->zc_max;
+                t->zc_len = c->zc_max;
             }
         }
     }

@@ -4,8 +4,9 @@
  * The channel's range is cut into halves. Half A runs the ring all-reduce of
  * ring.c along comm->ring (to next, from prev); half B runs it along the reversed
  * ring (to prev, from next), where this rank's position is n-1-p. Each half is cut
- * into n blocks and every block into S slices (slice_geom_halves). A ring all-reduce of one slice is
- * 2n-1 steps; at step k a rank at position q handles block (q - k) mod n:
+ * into n blocks and every block into S slices (slice_geom_halves). A ring
+ * all-reduce of one slice is 2n-1 steps; at step k a rank at position q handles
+ * block (q - k) mod n:
  *   k = 0            send my block
  *   k = 1 .. n-2     receive, add mine, send
  *   k = n-1          receive, add mine -> result, send it

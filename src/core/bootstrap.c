@@ -10,8 +10,8 @@
  *   rank -> root  JOIN {rank, nranks, version, host}
  *   root -> rank  WELCOME                         or ERROR / ABORT (then the root closes)
  *   ... then, in the same order on every rank:
- *   rank -> root  ALLGATHER {seq, size, piece}    (a barrier is a 0-byte allgather)
- *   root -> rank  RESULT {seq, size, all pieces}  once every rank sent seq
+ *   rank -> root  ALLGATHER {seq, size, block}    (a barrier is a 0-byte allgather)
+ *   root -> rank  RESULT {seq, size, all blocks}  once every rank sent seq
  *   ... at any time:
  *   rank -> root  ABORT {text}: the root sends ABORT "rank R (host) aborted: text" to all others
  *   root -> rank  ERROR {result, text}: duplicate rank, nranks or size mismatch
@@ -527,8 +527,8 @@ static haloResult_t boot_allgather_locked(struct halo_bootstrap *bs, void *data,
     snprintf(what, sizeof(what), "waiting for bootstrap allgather #%u", bs->seq);
     put_u32(sub, bs->seq);
     put_u32(sub + 4, (uint32_t)size);
-    const char *piece = size ? (const char *)data + (size_t)bs->rank * size : NULL;
-    int err = boot_send(bs, BOOT_ALLGATHER, sub, sizeof(sub), piece, size, deadline);
+    const char *block = size ? (const char *)data + (size_t)bs->rank * size : NULL;
+    int err = boot_send(bs, BOOT_ALLGATHER, sub, sizeof(sub), block, size, deadline);
     if (err)
         boot_fail_io(bs, what, err);
     if (err || boot_recv(bs, deadline, what, &type, &len) != haloSuccess)

@@ -421,7 +421,7 @@ static void root_on_allgather(struct boot_root *root, struct boot_conn *c)
 {
     uint32_t seq = get_u32(c->payload), size = get_u32(c->payload + 4);
     if (size != c->len - 8) {
-        root_conn_malformed(root, c, "the piece size disagrees with the frame length");
+        root_conn_malformed(root, c, "the block size disagrees with the frame length");
         return;
     }
     if (root->fail_frame) {

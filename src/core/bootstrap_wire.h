@@ -7,7 +7,7 @@
  * integers little-endian. Payloads:
  *   JOIN      {rank u32, nranks u32, version u32, host[64]}     rank -> root
  *   WELCOME   {}                                                root -> rank
- *   ALLGATHER {seq u32, size u32, piece[size]}                  rank -> root
+ *   ALLGATHER {seq u32, size u32, block[size]}                  rank -> root
  *   RESULT    {seq u32, size u32, all[nranks * size]}           root -> rank
  *   ABORT     {text, no NUL}                                    both ways
  *   ERROR     {haloResult_t u32, text, no NUL}                  root -> rank

@@ -32,7 +32,7 @@ void topo_buf_add(struct topo_buf *b, const char *fmt, ...)
         b->pos += (size_t)n;
 }
 
-/* ---------------------------------------------------------------- shared pieces */
+/* --------------------------------------------------------------- shared helpers */
 
 void topo_links_summary(const struct topo_graph *g, struct topo_buf *b)
 {

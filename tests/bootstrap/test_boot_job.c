@@ -15,7 +15,7 @@ static void check_round(const uint8_t *buf, int nranks, size_t size, int k, int 
     for (int r = 0; r < nranks; r++)
         for (size_t i = 0; i < size; i++)
             if (buf[(size_t)r * size + i] != bt_pattern(r, i, k))
-                TEST_FAIL("rank %d round %d: byte %zu of rank %d's piece is %u, expected %u", me, k, i, r,
+                TEST_FAIL("rank %d round %d: byte %zu of rank %d's block is %u, expected %u", me, k, i, r,
                           buf[(size_t)r * size + i], bt_pattern(r, i, k));
 }
 
