@@ -67,7 +67,7 @@ static void chain_ctx_init(struct halo_exec *ex, struct chain_ctx *c)
 
 /* The rank where partial sums from both sides meet (a reduce-scatter block's owner,
  * the reduce root) adds its own data and the sums from the left and the right. */
-static haloResult_t chain_reduce_both(struct chain_ctx *c, const char *mine, char *dst, size_t len)
+static haloResult_t chain_reduce_both(const struct chain_ctx *c, const char *mine, char *dst, size_t len)
 {
     struct halo_exec *ex = c->ex;
     haloResult_t r = haloSuccess;
@@ -143,9 +143,9 @@ haloResult_t chain_allreduce(struct halo_exec *ex)
 
 /* ---- all-gather ---- */
 
-static haloResult_t chain_allgather_slice(struct chain_ctx *c, size_t in_block, size_t len)
+static haloResult_t chain_allgather_slice(struct halo_exec *ex, const void *ctx, size_t in_block, size_t len)
 {
-    struct halo_exec *ex = c->ex;
+    const struct chain_ctx *c = ctx;
     const int *ring = ex->comm->ring;
     size_t es = ex->esize, sc = ex->op->count;
     char *dst = ex->op->recvbuf;
@@ -175,23 +175,17 @@ haloResult_t chain_allgather(struct halo_exec *ex)
 {
     struct chain_ctx c;
     struct slice_geom g;
-    haloResult_t r = haloSuccess;
     chain_ctx_init(ex, &c);
     slice_geom_channel(ex, ex->op->count, 1, &g);
     algo_allgather_own(ex, g.off, g.len);
-    for (size_t s = 0; s < g.nslices && r == haloSuccess; s++) {
-        size_t in_block, len;
-        slice_of(&g, 0, s, &in_block, &len);
-        r = chain_allgather_slice(&c, in_block, len);
-    }
-    return r;
+    return slice_each(ex, &g, chain_allgather_slice, &c);
 }
 
 /* ---- reduce-scatter ---- */
 
 /* One partial sum of the block owned by position q passing through: start it
  * (at an end) or add mine and pass it on, from `from` to `to`. */
-static haloResult_t chain_rs_pass(struct chain_ctx *c, int q, int from, int to, size_t in_block, size_t len)
+static haloResult_t chain_rs_pass(const struct chain_ctx *c, int q, int from, int to, size_t in_block, size_t len)
 {
     struct halo_exec *ex = c->ex;
     size_t es = ex->esize;
@@ -201,9 +195,9 @@ static haloResult_t chain_rs_pass(struct chain_ctx *c, int q, int from, int to, 
     return prim_recv_reduce_send(ex, from, to, mine, len);
 }
 
-static haloResult_t chain_reducescatter_slice(struct chain_ctx *c, size_t in_block, size_t len)
+static haloResult_t chain_reducescatter_slice(struct halo_exec *ex, const void *ctx, size_t in_block, size_t len)
 {
-    struct halo_exec *ex = c->ex;
+    const struct chain_ctx *c = ctx;
     int n = c->n, p = c->p;
     size_t es = ex->esize;
     haloResult_t r = haloSuccess;
@@ -224,15 +218,9 @@ haloResult_t chain_reducescatter(struct halo_exec *ex)
 {
     struct chain_ctx c;
     struct slice_geom g;
-    haloResult_t r = haloSuccess;
     chain_ctx_init(ex, &c);
     slice_geom_channel(ex, ex->op->count, 1, &g);
-    for (size_t s = 0; s < g.nslices && r == haloSuccess; s++) {
-        size_t in_block, len;
-        slice_of(&g, 0, s, &in_block, &len);
-        r = chain_reducescatter_slice(&c, in_block, len);
-    }
-    return r;
+    return slice_each(ex, &g, chain_reducescatter_slice, &c);
 }
 
 /* ---- broadcast and reduce ---- */

@@ -38,7 +38,7 @@ static haloResult_t direct_fold(struct halo_exec *ex, int k, const char *own, ch
     return c->ops->recv_release(c);
 }
 
-static haloResult_t direct_allreduce_slice(struct halo_exec *ex, size_t off, size_t len)
+static haloResult_t direct_allreduce_slice(struct halo_exec *ex, const void *unused, size_t off, size_t len)
 {
     struct halo_comm *comm = ex->comm;
     int n = comm->nranks, me = comm->rank;
@@ -64,12 +64,6 @@ static haloResult_t direct_allreduce_slice(struct halo_exec *ex, size_t off, siz
 haloResult_t direct_allreduce(struct halo_exec *ex)
 {
     struct slice_geom g;
-    haloResult_t r = haloSuccess;
     slice_geom_channel(ex, ex->op->count, 1, &g);
-    for (size_t s = 0; s < g.nslices && r == haloSuccess; s++) {
-        size_t off, len;
-        slice_of(&g, 0, s, &off, &len);
-        r = direct_allreduce_slice(ex, off, len);
-    }
-    return r;
+    return slice_each(ex, &g, direct_allreduce_slice, NULL);
 }

@@ -87,9 +87,9 @@ haloResult_t ring_allreduce(struct halo_exec *ex)
 /* Reduce-scatter: rank at position p ends with block ring[p] (blocks are indexed by
  * rank, recvcount elements each). Step j sends block ring[p-1-j]. in_block is the
  * slice's offset inside every block. */
-static haloResult_t ring_reducescatter_slice(struct halo_exec *ex, const struct ring_pos *r, size_t in_block,
-                                             size_t len)
+static haloResult_t ring_reducescatter_slice(struct halo_exec *ex, const void *pos, size_t in_block, size_t len)
 {
+    const struct ring_pos *r = pos;
     const int *ring = ex->comm->ring;
     const char *src = ex->op->sendbuf;
     size_t es = ex->esize, rc = ex->op->count;
@@ -109,21 +109,15 @@ haloResult_t ring_reducescatter(struct halo_exec *ex)
 {
     struct ring_pos r;
     struct slice_geom g;
-    haloResult_t res = haloSuccess;
     ring_pos_init(ex->comm, &r);
     slice_geom_channel(ex, ex->op->count, 1, &g);
-    for (size_t s = 0; s < g.nslices && res == haloSuccess; s++) {
-        size_t in_block, len;
-        slice_of(&g, 0, s, &in_block, &len);
-        res = ring_reducescatter_slice(ex, &r, in_block, len);
-    }
-    return res;
+    return slice_each(ex, &g, ring_reducescatter_slice, &r);
 }
 
 /* All-gather: send my block, then forward n-2 blocks, then keep the last. */
-static haloResult_t ring_allgather_slice(struct halo_exec *ex, const struct ring_pos *r, size_t in_block,
-                                         size_t len)
+static haloResult_t ring_allgather_slice(struct halo_exec *ex, const void *pos, size_t in_block, size_t len)
 {
+    const struct ring_pos *r = pos;
     const int *ring = ex->comm->ring;
     char *dst = ex->op->recvbuf;
     size_t es = ex->esize, sc = ex->op->count;
@@ -148,16 +142,10 @@ haloResult_t ring_allgather(struct halo_exec *ex)
 {
     struct ring_pos r;
     struct slice_geom g;
-    haloResult_t res = haloSuccess;
     ring_pos_init(ex->comm, &r);
     slice_geom_channel(ex, ex->op->count, 1, &g);
     algo_allgather_own(ex, g.off, g.len);
-    for (size_t s = 0; s < g.nslices && res == haloSuccess; s++) {
-        size_t in_block, len;
-        slice_of(&g, 0, s, &in_block, &len);
-        res = ring_allgather_slice(ex, &r, in_block, len);
-    }
-    return res;
+    return slice_each(ex, &g, ring_allgather_slice, &r);
 }
 
 void algo_root_copy(const struct halo_exec *ex, const struct slice_geom *g)

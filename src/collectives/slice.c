@@ -52,6 +52,17 @@ void slice_geom_channel(const struct halo_exec *ex, size_t count, int nblocks, s
     g->nslices = slice_count(ex, slice_block_max(g));
 }
 
+haloResult_t slice_each(struct halo_exec *ex, const struct slice_geom *g, slice_step_fn step, const void *arg)
+{
+    haloResult_t r = haloSuccess;
+    for (size_t s = 0; s < g->nslices && r == haloSuccess; s++) {
+        size_t off, len;
+        slice_of(g, 0, s, &off, &len);
+        r = step(ex, arg, off, len);
+    }
+    return r;
+}
+
 void slice_geom_halves(const struct halo_exec *ex, size_t count, int nblocks, struct slice_geom half[2])
 {
     size_t coff, clen;

@@ -47,4 +47,9 @@ void slice_geom_channel(const struct halo_exec *ex, size_t count, int nblocks, s
  * longer one, so the two directions step together. */
 void slice_geom_halves(const struct halo_exec *ex, size_t count, int nblocks, struct slice_geom half[2]);
 
+/* The per-slice loop of a one-block geometry: step(ex, arg, off, len) for every
+ * slice in order, [off, off + len) absolute; stops at the first error. */
+typedef haloResult_t (*slice_step_fn)(struct halo_exec *ex, const void *arg, size_t off, size_t len);
+haloResult_t slice_each(struct halo_exec *ex, const struct slice_geom *g, slice_step_fn step, const void *arg);
+
 #endif
