@@ -54,8 +54,6 @@
 #include <unistd.h>
 
 #include "auth.h"
-#include "comm.h"
-#include "error.h"
 #include "ib.h"
 #include "log.h"
 
@@ -109,7 +107,7 @@ struct ib_gid_sel {
 _Static_assert(crypto_auth_hmacsha256_KEYBYTES == HALO_AUTH_KEY_BYTES, "HMAC key size");
 
 struct halo_ib {
-    struct halo_comm *comm;
+    struct halo_tp_ctx *ctx;
     int rank, nranks;
     int nchannels;                 /* set by ib_connect_all */
     struct halo_ib_config cfg;
@@ -220,6 +218,11 @@ static const char *ib_where(const struct halo_ib *ib, char *buf, size_t len)
     return buf;
 }
 
+struct halo_tp_ctx *ib_ctx(struct halo_ib *ib)
+{
+    return ib->ctx;
+}
+
 struct ib_dev *ib_devs(struct halo_ib *ib)
 {
     return ib ? ib->devs : NULL;
@@ -290,7 +293,7 @@ static haloResult_t ib_fail(struct halo_ib *ib, haloResult_t res, const char *fm
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return halo_error(ib->comm, res, "rank %d: ib: %s", ib_rank(ib), msg);
+    return halo_tp_error(ib->ctx, res, "rank %d: ib: %s", ib_rank(ib), msg);
 }
 
 /* The bound id found a device and port: check them against HALO_IB_HCA and state,
@@ -452,27 +455,27 @@ static haloResult_t ib_listen_bind(struct halo_ib *ib)
     return haloSuccess;
 }
 
-haloResult_t ib_listen_start(struct halo_comm *comm, const struct halo_ib_config *cfg, struct halo_ib **out,
+haloResult_t ib_listen_start(struct halo_tp_ctx *ctx, const struct halo_ib_config *cfg, struct halo_ib **out,
                              struct halo_ib_peer_info *me)
 {
     if (!ib_supported())
-        return halo_error(comm, haloSystemError, "rank %d: the ib transport cannot be used: %s", comm->rank,
+        return halo_tp_error(ctx, haloSystemError, "rank %d: the ib transport cannot be used: %s", ctx->rank,
                           ib_unsupported_reason());
     if (cfg->nslots < 1 || cfg->nslots > 4096 || cfg->slot_size == 0 || cfg->slot_size > (1u << 30))
-        return halo_error(comm, haloInvalidArgument, "rank %d: ib: bad slot configuration (%d slots of %zu bytes)",
-                          comm->rank, cfg->nslots, cfg->slot_size);
+        return halo_tp_error(ctx, haloInvalidArgument, "rank %d: ib: bad slot configuration (%d slots of %zu bytes)",
+                          ctx->rank, cfg->nslots, cfg->slot_size);
     struct halo_ib *ib = calloc(1, sizeof(*ib));
     if (!ib)
-        return halo_error(comm, haloSystemError, "rank %d: ib: out of memory", comm->rank);
-    ib->comm = comm;
-    ib->rank = comm->rank;
-    ib->nranks = comm->nranks;
+        return halo_tp_error(ctx, haloSystemError, "rank %d: ib: out of memory", ctx->rank);
+    ib->ctx = ctx;
+    ib->rank = ctx->rank;
+    ib->nranks = ctx->nranks;
     ib->cfg = *cfg;
     ib->cfg.hca = cfg->hca ? cfg->hca : "";
     if (cfg->key) {
         if (sodium_init() < 0) {
             free(ib);
-            return halo_error(comm, haloSystemError, "rank %d: ib: libsodium failed to initialise", comm->rank);
+            return halo_tp_error(ctx, haloSystemError, "rank %d: ib: libsodium failed to initialise", ctx->rank);
         }
         memcpy(ib->key, cfg->key, HALO_AUTH_KEY_BYTES);
         ib->have_key = 1;
@@ -606,7 +609,7 @@ static struct ib_conn *ib_conn_new(struct halo_ib *ib, int peer, int ch, const s
     if (!c)
         return NULL;
     c->base.ops = &halo_ib_ops;
-    c->base.comm = ib->comm;
+    c->base.ctx = ib->ctx;
     c->base.peer = peer;
     c->base.channel = ch;
     c->base.slot_size = ib->cfg.slot_size;
@@ -712,7 +715,7 @@ static void ib_conn_established(struct ib_conn *c)
     snprintf(qp, sizeof(qp), ", qp 0x%x", c->qp->qp_num);
     size_t used = strlen(c->desc);
     snprintf(c->desc + used, sizeof(c->desc) - used, "%s", qp);
-    HLOG_INFO(HALO_SUB_NET, c->base.comm ? c->base.comm->rank : -1,
+    HLOG_INFO(HALO_SUB_NET, halo_tp_rank(c->base.ctx),
               "ib: connected to %s, %d slots of %zu bytes, inline up to %u bytes", c->desc, c->nslots,
               c->base.slot_size, c->max_inline);
 }

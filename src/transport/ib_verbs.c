@@ -20,8 +20,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "comm.h"
-#include "error.h"
 #include "ib.h"
 #include "log.h"
 
@@ -447,10 +445,10 @@ int ib_device_of_addr(const struct halo_sockaddr *addr, char *dev, size_t devlen
     return 0;
 }
 
-haloResult_t ib_listen_start(struct halo_comm *comm, const struct halo_ib_config *cfg, struct halo_ib **ib,
+haloResult_t ib_listen_start(struct halo_tp_ctx *ctx, const struct halo_ib_config *cfg, struct halo_ib **ib,
                              struct halo_ib_peer_info *me)
 {
-    return halo_error(comm, haloSystemError, "rank %d: the ib transport cannot be used: %s", comm->rank,
+    return halo_tp_error(ctx, haloSystemError, "rank %d: the ib transport cannot be used: %s", ctx->rank,
                       ib_no_headers);
 }
 
