@@ -337,7 +337,7 @@ enum { IB_IMM_DATA = 0, IB_IMM_ZC = 1, IB_IMM_GRANT = 2 };
 enum { IB_WR_DATA = 1, IB_WR_CREDIT = 2, IB_WR_RECV = 3, IB_WR_GRANT = 4, IB_WR_ZC = 5, IB_WR_ZCX = 6 };
 #define IB_WR_ID(kind, n) (((uint64_t)(kind) << 56) | ((n) & 0x00ffffffffffffffull))
 #define IB_WR_KIND(id) ((int)((id) >> 56))
-/* Sizes of a connection's queues and registered regions (ib_setup.c creates them). */
+/* Sizes of a connection's queues and registered regions (ib_qp.c creates them). */
 #define IB_SQ_DEPTH(nslots) ((uint32_t)(nslots) + 4 + IB_ZC_RING * (1 + IB_ZC_PIECES))
 #define IB_RQ_DEPTH(nslots) (2 * (uint32_t)(nslots) + 4 + 2 * IB_ZC_RING)
 /* Region layout, rx and tx alike: slots, a 64-byte credit word, the grant ring. */

@@ -1,6 +1,6 @@
 /*
  * ib_conn.c — the ib transport's data path: one RC QP per peer and channel
- * (setup in ib_setup.c).
+ * (setup in ib_listen.c, ib_qp.c, ib_handshake.c).
  *
  * Memory of one connection, both registered, page-aligned:
  *   rx: [slot 0] ... [slot n-1] [credit word]   remote-writable; the peer writes
@@ -533,7 +533,7 @@ static void ib_conn_drain(struct ib_conn *c)
     }
 }
 
-/* Reverse order of ib_setup.c's creation: QP, id, channel, CQ, MRs, memory.
+/* Reverse order of ib_qp.c's creation: QP, id, channel, CQ, MRs, memory.
  * Accepts a half-built connection. */
 void ib_conn_destroy(struct ib_conn *c)
 {
