@@ -1,8 +1,7 @@
 /*
  * test_tcp.c — the tcp transport's data path between two processes (fork) joined
- * by a loopback TCP pair, each with a minimal communicator around tcp_conn_create.
- * Connection setup (tcp_connect_all) needs the bootstrap and is covered by the
- * integration tests.
+ * by a loopback TCP pair, each with a transport context (tp_ctx.h) around
+ * tcp_conn_create. Connection setup through tcp's table row is test_tcp_setup.c.
  *
  * Shutdown in every exchange: the parent sends a BYE frame after it received all
  * of the child's frames and then keeps progressing until the child exits; the
