@@ -5,8 +5,9 @@
  *
  * Registrations live on the communicator and, through the mem_register of every
  * transport that has one (ib: each of its RDMA devices), in the transports. The
- * transport records a failure itself; these callers only pass it up. Owners: 1..HALO_MAX_CHANNELS are the channels' landing
- * areas, user registrations count up from 1024.
+ * transport records a failure itself; these callers only pass it up. Owners:
+ * 1..HALO_MAX_CHANNELS are the channels' landing areas, user registrations count
+ * up from 1024.
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -313,10 +313,10 @@ haloResult_t ib_listen_start(struct halo_tp_ctx *ctx, const struct halo_ib_confi
 {
     if (!ib_supported())
         return halo_tp_error(ctx, haloSystemError, "rank %d: the ib transport cannot be used: %s", ctx->rank,
-                          ib_unsupported_reason());
+                             ib_unsupported_reason());
     if (cfg->nslots < 1 || cfg->nslots > 4096 || cfg->slot_size == 0 || cfg->slot_size > (1u << 30))
         return halo_tp_error(ctx, haloInvalidArgument, "rank %d: ib: bad slot configuration (%d slots of %zu bytes)",
-                          ctx->rank, cfg->nslots, cfg->slot_size);
+                             ctx->rank, cfg->nslots, cfg->slot_size);
     struct halo_ib *ib = calloc(1, sizeof(*ib));
     if (!ib)
         return halo_tp_error(ctx, haloSystemError, "rank %d: ib: out of memory", ctx->rank);

@@ -449,7 +449,7 @@ haloResult_t ib_listen_start(struct halo_tp_ctx *ctx, const struct halo_ib_confi
                              struct halo_ib_peer_info *me)
 {
     return halo_tp_error(ctx, haloSystemError, "rank %d: the ib transport cannot be used: %s", ctx->rank,
-                      ib_no_headers);
+                         ib_no_headers);
 }
 
 haloResult_t ib_connect_all(struct halo_ib *ib, int nchannels, const struct halo_ib_peer_info *const *peers,

@@ -141,9 +141,9 @@ static haloResult_t shm_recv_peek(struct halo_conn *c, const void **buf, size_t 
     }
     if (h->len > c->slot_size)
         return halo_tp_error(c->ctx, haloSystemError,
-                          "rank %d: corrupt shm frame from peer %d on channel %d (length %" PRIu64
-                          " > slot %zu): shared memory was overwritten",
-                          halo_tp_rank(c->ctx), c->peer, c->channel, h->len, c->slot_size);
+                             "rank %d: corrupt shm frame from peer %d on channel %d (length %" PRIu64
+                             " > slot %zu): shared memory was overwritten",
+                             halo_tp_rank(c->ctx), c->peer, c->channel, h->len, c->slot_size);
     *buf = h + 1;
     *len = h->len;
     if (sig)
@@ -191,14 +191,15 @@ static haloResult_t shm_map(struct halo_tp_ctx *ctx, const char *name, int creat
 {
     int fd = shm_open(name, create ? (O_CREAT | O_EXCL | O_RDWR) : O_RDWR, 0600);
     if (fd < 0)
-        return halo_tp_error(ctx, haloSystemError, "rank %d: shm_open(%s) failed: %s (is /dev/shm mounted and writable?)",
-                          ctx->rank, name, strerror(errno));
+        return halo_tp_error(ctx, haloSystemError,
+                             "rank %d: shm_open(%s) failed: %s (is /dev/shm mounted and writable?)", ctx->rank, name,
+                             strerror(errno));
     if (create && ftruncate(fd, (off_t)size) != 0) {
         int e = errno;
         close(fd);
         shm_unlink(name);
         return halo_tp_error(ctx, haloSystemError, "rank %d: sizing shm segment %s to %zu bytes failed: %s",
-                          ctx->rank, name, size, strerror(e));
+                             ctx->rank, name, size, strerror(e));
     }
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     int e = errno;
@@ -207,7 +208,7 @@ static haloResult_t shm_map(struct halo_tp_ctx *ctx, const char *name, int creat
         if (create)
             shm_unlink(name);
         return halo_tp_error(ctx, haloSystemError, "rank %d: mmap of shm segment %s (%zu bytes) failed: %s",
-                          ctx->rank, name, size, strerror(e));
+                             ctx->rank, name, size, strerror(e));
     }
     seg->base = p;
     seg->size = size;

@@ -276,12 +276,12 @@ static haloResult_t tcp_send_post(struct halo_conn *hc, size_t len, const struct
         return c->failed;
     if (c->tx.nqueued == c->nslots)
         return halo_tp_error(hc->ctx, haloInternalError,
-                          "tcp send_post to peer %d on channel %d without a free slot (send_slot gave NULL)",
-                          hc->peer, hc->channel);
+                             "tcp send_post to peer %d on channel %d without a free slot (send_slot gave NULL)",
+                             hc->peer, hc->channel);
     if (len > hc->slot_size)
         return halo_tp_error(hc->ctx, haloInternalError,
-                          "tcp send_post of %zu bytes to peer %d on channel %d exceeds the slot size %zu", len,
-                          hc->peer, hc->channel, hc->slot_size);
+                             "tcp send_post of %zu bytes to peer %d on channel %d exceeds the slot size %zu", len,
+                             hc->peer, hc->channel, hc->slot_size);
     struct tcp_frame_hdr *h = tcp_tx_hdr(c, tcp_idx(c, c->tx.head + c->tx.nqueued));
     *h = (struct tcp_frame_hdr){.magic = TCP_FRAME_MAGIC, .kind = HALO_FRAME_DATA, .len = len};
     if (sig)
@@ -476,8 +476,8 @@ static haloResult_t tcp_recv_release(struct halo_conn *hc)
         return c->failed;
     if (!c->rx.nready)
         return halo_tp_error(hc->ctx, haloInternalError,
-                          "tcp recv_release from peer %d on channel %d without a received frame", hc->peer,
-                          hc->channel);
+                             "tcp recv_release from peer %d on channel %d without a received frame", hc->peer,
+                             hc->channel);
     c->rx.head = tcp_idx(c, c->rx.head + 1);
     c->rx.nready--;
     return haloSuccess;
@@ -590,8 +590,8 @@ haloResult_t tcp_conn_create(struct halo_tp_ctx *ctx, int fd, int peer, int chan
 {
     if (fd < 0 || nslots < 1 || slot_size < 1 || slot_size > SIZE_MAX / 4 / (size_t)nslots)
         return halo_tp_error(ctx, haloInternalError,
-                          "tcp_conn_create: bad arguments (fd %d, %d slots of %zu bytes) for peer %d channel %d",
-                          fd, nslots, slot_size, peer, channel);
+                             "tcp_conn_create: bad arguments (fd %d, %d slots of %zu bytes) for peer %d channel %d",
+                             fd, nslots, slot_size, peer, channel);
     struct tcp_conn *c = calloc(1, sizeof(*c));
     if (!c)
         return halo_tp_error(ctx, haloSystemError, "out of memory for a tcp connection to peer %d", peer);
@@ -603,14 +603,14 @@ haloResult_t tcp_conn_create(struct halo_tp_ctx *ctx, int fd, int peer, int chan
         int err = errno;
         tcp_conn_close(&c->base);
         return halo_tp_error(ctx, haloSystemError, "cannot set up the tcp socket to peer %d on channel %d: %s",
-                          peer, channel, strerror(err));
+                             peer, channel, strerror(err));
     }
     if (tcp_conn_alloc(c) != 0) {
         tcp_conn_close(&c->base);
         return halo_tp_error(ctx, haloSystemError,
-                          "out of memory for tcp buffers to peer %d on channel %d (2 x %d slots of %zu bytes; "
-                          "lower HALO_CHUNK_SIZE or HALO_BUFFSIZE)",
-                          peer, channel, nslots, slot_size);
+                             "out of memory for tcp buffers to peer %d on channel %d (2 x %d slots of %zu bytes; "
+                             "lower HALO_CHUNK_SIZE or HALO_BUFFSIZE)",
+                             peer, channel, nslots, slot_size);
     }
     c->fd = fd;
     *out = &c->base;

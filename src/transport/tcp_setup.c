@@ -122,8 +122,9 @@ static haloResult_t tcp_listen(struct halo_tp_ctx *ctx, void *blob)
         int err = errno;
         free(t);
         return halo_tp_error(ctx, haloSystemError,
-                          "cannot listen for tcp data connections on %s: %s (HALO_SOCKET_IFNAME picks the interface)",
-                          halo_sockaddr_str(&want, text, sizeof(text)), strerror(err));
+                             "cannot listen for tcp data connections on %s: %s (HALO_SOCKET_IFNAME picks the "
+                             "interface)",
+                             halo_sockaddr_str(&want, text, sizeof(text)), strerror(err));
     }
     ctx->state[HALO_TR_TCP] = t;
     me->listen = t->addr;
@@ -191,10 +192,10 @@ static haloResult_t tcp_connect_fail(struct halo_tp_ctx *ctx, int peer, int ch, 
                  err == ECONNRESET;
 
     return halo_tp_error(ctx, remote ? haloRemoteError : haloSystemError,
-                      "cannot connect to %s for tcp channel %d from %s: %s; is that rank alive and reachable "
-                      "from this interface (HALO_SOCKET_IFNAME, firewall, HALO_TIMEOUT_MS)?",
-                      tcp_peer_desc(ctx, peer, who, sizeof(who)), ch,
-                      halo_sockaddr_str(&tcp_of(ctx)->addr, from, sizeof(from)), strerror(err));
+                         "cannot connect to %s for tcp channel %d from %s: %s; is that rank alive and reachable "
+                         "from this interface (HALO_SOCKET_IFNAME, firewall, HALO_TIMEOUT_MS)?",
+                         tcp_peer_desc(ctx, peer, who, sizeof(who)), ch,
+                         halo_sockaddr_str(&tcp_of(ctx)->addr, from, sizeof(from)), strerror(err));
 }
 
 static haloResult_t tcp_auth_fail(struct halo_tp_ctx *ctx, int peer, int ch, enum halo_auth_result r)
@@ -204,18 +205,18 @@ static haloResult_t tcp_auth_fail(struct halo_tp_ctx *ctx, int peer, int ch, enu
     tcp_peer_desc(ctx, peer, who, sizeof(who));
     if (r == HALO_AUTH_REJECTED)
         return halo_tp_error(ctx, haloInvalidUsage,
-                          "%s rejected our proof of the job secret on tcp channel %d: do both ranks use the same "
-                          "unique id (or HALO_SECRET)?",
-                          who, ch);
+                             "%s rejected our proof of the job secret on tcp channel %d: do both ranks use the same "
+                             "unique id (or HALO_SECRET)?",
+                             who, ch);
     if (r == HALO_AUTH_IO)
         return halo_tp_error(ctx, haloRemoteError,
-                          "lost the tcp connection to %s on channel %d while proving the job secret: did that "
-                          "rank fail? see its log",
-                          who, ch);
+                             "lost the tcp connection to %s on channel %d while proving the job secret: did that "
+                             "rank fail? see its log",
+                             who, ch);
     return halo_tp_error(ctx, haloSystemError,
-                      "authenticating the tcp connection to %s on channel %d failed (%s): is a haloccl rank of "
-                      "this job listening there?",
-                      who, ch, halo_auth_result_str(r));
+                         "authenticating the tcp connection to %s on channel %d failed (%s): is a haloccl rank of "
+                         "this job listening there?",
+                         who, ch, halo_auth_result_str(r));
 }
 
 static haloResult_t tcp_connect_one(struct halo_tp_ctx *ctx, int peer, int ch, int64_t deadline)
@@ -372,10 +373,10 @@ static haloResult_t tcp_accept_timeout(struct halo_tp_ctx *ctx)
 
     tcp_missing_list(ctx, list, sizeof(list));
     return halo_tp_error(ctx, haloRemoteError,
-                      "timed out after %lld ms waiting for tcp data connections on %s from %s; are those ranks "
-                      "alive, and can they reach this address (HALO_SOCKET_IFNAME, firewall, HALO_TIMEOUT_MS)?",
-                      (long long)(ctx->timeout_us / 1000), halo_sockaddr_str(&tcp_of(ctx)->addr, addr, sizeof(addr)),
-                      list);
+                         "timed out after %lld ms waiting for tcp data connections on %s from %s; are those ranks "
+                         "alive, and can they reach this address (HALO_SOCKET_IFNAME, firewall, HALO_TIMEOUT_MS)?",
+                         (long long)(ctx->timeout_us / 1000), halo_sockaddr_str(&tcp_of(ctx)->addr, addr, sizeof(addr)),
+                         list);
 }
 
 static haloResult_t tcp_accept_all(struct halo_tp_ctx *ctx, int64_t deadline)
@@ -412,8 +413,8 @@ static haloResult_t tcp_connect_all(struct halo_tp_ctx *ctx)
         return haloSuccess;
     if (!tcp_of(ctx) || !ctx->conns || ctx->nchannels < 1 || ctx->nchannels > HALO_MAX_CHANNELS)
         return halo_tp_error(ctx, haloInternalError,
-                          "tcp_connect_all before tcp_listen or without conns (%d channels)",
-                          ctx->nchannels);
+                             "tcp_connect_all before tcp_listen or without conns (%d channels)",
+                             ctx->nchannels);
     for (int p = 0; p < ctx->rank; p++) {
         for (int ch = 0; ctx->peers[p].kind == HALO_TR_TCP && ch < ctx->nchannels; ch++) {
             haloResult_t res = tcp_connect_one(ctx, p, ch, deadline);
