@@ -22,14 +22,6 @@ static haloResult_t comm_tp_error(void *core, haloResult_t res, const char *msg)
     return halo_error(core, res, "%s", msg);
 }
 
-static void comm_tp_forget_error(void *core)
-{
-    struct halo_comm *comm = core;
-    pthread_mutex_lock(&comm->err_lock);
-    comm->last_error[0] = 0;
-    pthread_mutex_unlock(&comm->err_lock);
-}
-
 static haloResult_t comm_tp_allgather(void *core, void *buf, size_t per_rank)
 {
     return bootstrap_allgather(((struct halo_comm *)core)->bs, buf, per_rank);
@@ -60,7 +52,6 @@ void comm_tp_init(struct halo_comm *comm)
         halo_sockaddr_from(&ctx->local_addr, (const struct sockaddr *)ss);
     ctx->core = comm;
     ctx->error = comm_tp_error;
-    ctx->forget_error = comm_tp_forget_error;
     ctx->allgather = comm_tp_allgather;
     ctx->barrier = comm_tp_barrier;
     ctx->failed = &comm->async_error;

@@ -89,6 +89,9 @@ haloResult_t ib_listen_start(struct halo_tp_ctx *ctx, const struct halo_ib_confi
  * connections made so far stay in conns for the caller to close. */
 haloResult_t ib_connect_all(struct halo_ib *ib, int nchannels, const struct halo_ib_peer_info *const *peers,
                             struct halo_conn **conns);
+/* The context ib and its connections record errors with from now on (after a
+ * listen_start run with a copy whose sink only logs). */
+void ib_ctx_set(struct halo_ib *ib, struct halo_tp_ctx *ctx);
 /* Closes the listener and releases devices. NULL-safe; call after closing conns. */
 void ib_destroy(struct halo_ib *ib);
 /* Registers [buf, buf+len) on every RDMA device the communicator uses, for local

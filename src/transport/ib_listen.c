@@ -78,6 +78,11 @@ struct halo_tp_ctx *ib_ctx(struct halo_ib *ib)
     return ib->ctx;
 }
 
+void ib_ctx_set(struct halo_ib *ib, struct halo_tp_ctx *ctx)
+{
+    ib->ctx = ctx;
+}
+
 struct ib_dev *ib_devs(struct halo_ib *ib)
 {
     return ib ? ib->devs : NULL;

@@ -8,7 +8,8 @@
  *   listen       before the peer-info all-gather. HALO_TRANSPORT=ib: an rdma_cm
  *                listener on the wildcard address must start, or init fails with
  *                the reason. auto: tried when some RDMA port is ACTIVE; a failure
- *                is a WARN and the blob's active stays 0. shm, tcp: never started.
+ *                is logged (WARN) but not recorded as the job's error, and the
+ *                blob's active stays 0. shm, tcp: never started.
  *   can_connect  before the topology (no link): ib when both ends listen over ib
  *                and ib was asked for (peers of this host too: one RDMA device
  *                carries them) or, in auto, the peer is on another host.
@@ -46,6 +47,15 @@ static int ib_auto(const struct halo_tp_ctx *ctx)
     return strcmp(HALO_P_STR(ctx->params, transport), "auto") == 0;
 }
 
+/* The error sink of a listener that auto may do without: the reason is logged
+ * once, as the core's sink would log it, but is not the job's error (core points
+ * at the context copy itself). */
+static haloResult_t ib_warn_only(void *core, haloResult_t res, const char *msg)
+{
+    HLOG_WARN(HALO_SUB_INIT, ((const struct halo_tp_ctx *)core)->rank, "%s", msg);
+    return res;
+}
+
 static haloResult_t ib_tp_listen(struct halo_tp_ctx *ctx, void *blob)
 {
     struct halo_ib_peer_info *me = blob;
@@ -77,18 +87,19 @@ static haloResult_t ib_tp_listen(struct halo_tp_ctx *ctx, void *blob)
     cfg.key = ctx->key;
     cfg.job_id = ctx->job_id;
     struct halo_ib *ib = NULL;
-    haloResult_t r = ib_listen_start(ctx, &cfg, &ib, me);
+    struct halo_tp_ctx quiet = *ctx;
+    quiet.core = &quiet;
+    quiet.error = ib_warn_only;
+    haloResult_t r = ib_listen_start(asked ? ctx : &quiet, &cfg, &ib, me);
     if (r != haloSuccess) {
         if (asked)
             return r;
         HLOG_WARN(HALO_SUB_NET, ctx->rank,
                   "HALO_TRANSPORT=auto: ib is not used on this rank (reason above); peers on other hosts use tcp");
-        /* The reason was logged once where it was found; init goes on without
-         * ib, so it is not the job's last error. */
-        ctx->forget_error(ctx->core);
         memset(me, 0, sizeof(*me));
         return haloSuccess;
     }
+    ib_ctx_set(ib, ctx); /* connections record their errors as the job's */
     ctx->state[HALO_TR_IB] = ib;
     /* Published like tcp's listener: the data address's IP, the ib port. */
     uint16_t port = me->addr.port;

@@ -196,12 +196,11 @@ struct halo_tp_ctx {
     void *state[HALO_TR_NKINDS];  /* each transport's own, by kind */
 
     /* Services of the core. error records the sentence as the job's last error,
-     * logs it once at WARN and returns res; forget_error clears it again (a step
-     * whose failure the job survives). allgather: buf holds nranks blocks of
-     * per_rank bytes, this rank's filled; collective, blocking. */
+     * logs it once at WARN and returns res (a step whose failure the job survives
+     * runs with a copy whose sink only logs). allgather: buf holds nranks blocks
+     * of per_rank bytes, this rank's filled; collective, blocking. */
     void *core;
     haloResult_t (*error)(void *core, haloResult_t res, const char *msg);
-    void (*forget_error)(void *core);
     haloResult_t (*allgather)(void *core, void *buf, size_t per_rank);
     haloResult_t (*barrier)(void *core);
     _Atomic int *failed;       /* nonzero once the job failed (waits give up) */

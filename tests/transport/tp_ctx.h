@@ -25,11 +25,6 @@ static inline haloResult_t tp_test_error(void *core, haloResult_t res, const cha
     return res;
 }
 
-static inline void tp_test_forget(void *core)
-{
-    ((struct tp_test *)core)->last_error[0] = '\0';
-}
-
 static inline void tp_test_init(struct tp_test *t, int rank, int nranks)
 {
     memset(t, 0, sizeof(*t));
@@ -38,7 +33,6 @@ static inline void tp_test_init(struct tp_test *t, int rank, int nranks)
     t->ctx.timeout_us = 10000000;
     t->ctx.core = t;
     t->ctx.error = tp_test_error;
-    t->ctx.forget_error = tp_test_forget;
     t->ctx.failed = &t->failed;
 }
 
