@@ -5,12 +5,13 @@
  * Creation, on every rank:
  *   1. check arguments, load parameters, connect to the bootstrap root (proving
  *      the job secret);
- *   2. open the tcp data listener and, when ib may be used, the rdma_cm one
- *      (comm_ib.c), all-gather peer info (host identity, pid, cores, listen
- *      addresses, agreed sizes);
- *   3. classify every peer (self / shm on this host / ib / tcp; the topology may
- *      change remote ones), create this rank's shm segment, barrier, map the
- *      peers' segments, connect tcp then ib, barrier, unlink the segment name.
+ *   2. let every transport listen (comm_transport.c drives the table in
+ *      src/transport/transport.h), all-gather peer info (host identity, pid,
+ *      cores, agreed sizes, each transport's opaque blob);
+ *   3. choose every peer's transport (self, or the first of the table by priority
+ *      whose can_connect says yes; the topology may change remote ones), connect
+ *      every transport, its collective steps, barrier, then the transports' ready
+ *      step (shm unlinks its segment name).
  * A failure on any rank is relayed through the bootstrap so the others fail
  * promptly instead of waiting for the timeout.
  */
@@ -28,11 +29,8 @@
 #include "bootstrap.h"
 #include "engine.h"
 #include "error.h"
-#include "ib.h"
 #include "log.h"
 #include "reduce.h"
-#include "shm.h"
-#include "tcp.h"
 
 #define COMM_SLOT_SHM (64 * 1024)
 #define COMM_SLOT_TCP (512 * 1024) /* tcp and ib; ib reaches ib_write_bw only from ~512k frames */
@@ -174,11 +172,8 @@ static void comm_free(struct halo_comm *comm)
                 comm->conns[i]->ops->close(comm->conns[i]);
         free(comm->conns);
     }
-    shm_destroy(comm);
-    tcp_destroy(comm);
     comm_regs_free(comm);
-    ib_destroy(comm->ib); /* after its connections were closed above */
-    comm->ib = NULL;
+    comm_tp_destroy(comm); /* after their connections were closed above */
     comm_topo_destroy(comm);
     bootstrap_close(comm->bs);
     for (int c = 0; c < HALO_MAX_CHANNELS; c++)
@@ -281,11 +276,6 @@ static haloResult_t comm_apply_params(struct halo_comm *comm, const haloConfig_t
     return haloSuccess;
 }
 
-static int comm_transport_code(const char *tr)
-{
-    return strcmp(tr, "shm") == 0 ? 1 : strcmp(tr, "tcp") == 0 ? 2 : strcmp(tr, "ib") == 0 ? 3 : 0;
-}
-
 static void comm_fill_info(struct halo_comm *comm, struct halo_peer_info *me)
 {
     memset(me, 0, sizeof(*me));
@@ -333,7 +323,6 @@ static haloResult_t comm_check_agreement(struct halo_comm *comm)
 /* Peer kinds, local indexes, channel count, ring order. */
 static haloResult_t comm_classify_peers(struct halo_comm *comm)
 {
-    const char *tr = HALO_P_STR(&comm->params, transport);
     uint64_t my_host = comm->peers[comm->rank].info.host_hash;
     int min_cores_per_rank = 1 << 30;
     comm->nlocal = 0;
@@ -343,25 +332,15 @@ static haloResult_t comm_classify_peers(struct halo_comm *comm)
         peer->local_index = local ? comm->nlocal++ : -1;
         if (p == comm->rank)
             comm->local_rank = peer->local_index;
-        int ib = 0;
-        haloResult_t r = p != comm->rank ? comm_ib_classify(comm, p, local, &ib) : haloSuccess;
+    }
+    for (int p = 0; p < comm->nranks; p++) {
+        haloResult_t r = haloSuccess;
+        if (p == comm->rank)
+            comm->peers[p].kind = HALO_TR_SELF;
+        else
+            r = comm_select_transport(comm, p, NULL);
         if (r != haloSuccess)
             return r;
-        if (p == comm->rank)
-            peer->kind = HALO_TR_SELF;
-        else if (ib)
-            peer->kind = HALO_TR_IB;
-        else if (local && strcmp(tr, "tcp") != 0)
-            peer->kind = HALO_TR_SHM;
-        else if (!local && strcmp(tr, "shm") == 0)
-            return halo_error(comm, haloInvalidUsage,
-                              "rank %d: HALO_TRANSPORT=shm but rank %d runs on another host (%s): shm only joins "
-                              "ranks of one host; use auto, tcp or ib",
-                              comm->rank, p, peer->info.hostname);
-        else
-            peer->kind = HALO_TR_TCP;
-        comm->has_tcp |= peer->kind == HALO_TR_TCP;
-        comm->has_ib |= peer->kind == HALO_TR_IB;
     }
     for (int p = 0; p < comm->nranks; p++) {
         int nl = 0;
@@ -380,42 +359,6 @@ static haloResult_t comm_classify_peers(struct halo_comm *comm)
         comm->ring[p] = p;
     comm->ring_pos = comm->rank;
     return haloSuccess;
-}
-
-static const char *comm_kind_name(enum halo_transport_kind k)
-{
-    switch (k) {
-    case HALO_TR_SELF: return "self";
-    case HALO_TR_SHM: return "shm";
-    case HALO_TR_TCP: return "tcp";
-    case HALO_TR_IB: return "ib";
-    case HALO_TR_NONE: return "none (no direct link)";
-    }
-    return "?";
-}
-
-/* One INFO line per peer: the transport chosen and where it connects. */
-static void comm_log_peers(struct halo_comm *comm)
-{
-    if (!halo_log_enabled(HALO_LOG_INFO, HALO_SUB_INIT))
-        return;
-    for (int p = 0; p < comm->nranks; p++) {
-        const struct halo_peer *peer = &comm->peers[p];
-        char addr[80] = "";
-        if (peer->kind == HALO_TR_TCP || peer->kind == HALO_TR_IB) {
-            struct halo_sockaddr a = peer->kind == HALO_TR_IB ? peer->info.ib.addr : peer->info.tcp_listen;
-            if (peer->has_link) {
-                a.family = peer->data_addr.family;
-                memcpy(a.addr, peer->data_addr.addr, sizeof(a.addr));
-                a.scope_id = peer->data_addr.scope_id;
-            }
-            halo_sockaddr_str(&a, addr, sizeof(addr));
-        }
-        if (p != comm->rank)
-            HLOG_INFO(HALO_SUB_INIT, comm->rank, "peer %d (%s) via %s%s%s%s%s", p, peer->info.hostname,
-                      comm_kind_name(peer->kind), addr[0] ? " " : "", addr, peer->has_link ? " from " : "",
-                      peer->has_link ? peer->data_ifname : "");
-    }
 }
 
 static haloResult_t comm_alloc_tables(struct halo_comm *comm)
@@ -445,21 +388,11 @@ static haloResult_t comm_connect(struct halo_comm *comm)
 {
     haloResult_t r = comm_alloc_conns(comm);
     if (r == haloSuccess)
-        r = shm_setup_local(comm);
-    if (r == haloSuccess)
-        r = bootstrap_barrier(comm->bs);
-    if (r == haloSuccess)
-        r = shm_connect_all(comm);
-    if (r == haloSuccess && comm->nranks > 1)
-        r = tcp_connect_all(comm);
-    if (r == haloSuccess && comm->has_ib)
-        r = comm_ib_connect(comm);
-    if (r == haloSuccess && comm->ib_qps > 1 && comm->nranks > 1)
-        r = comm_ib_extra_qps(comm);
+        r = comm_tp_connect(comm);
     if (r == haloSuccess) /* all-gathers, so also the barrier after connecting */
         r = comm_zc_agree(comm);
     if (r == haloSuccess)
-        shm_unlink_own(comm);
+        comm_tp_ready(comm);
     return r;
 }
 
@@ -469,6 +402,7 @@ static haloResult_t comm_setup(struct halo_comm *comm, const haloUniqueId *id)
     if (r != haloSuccess)
         return r;
     comm->comm_id = bootstrap_job_id(comm->bs);
+    comm_tp_init(comm);
     if ((r = comm_alloc_tables(comm)) != haloSuccess)
         return r;
     struct halo_peer_info *infos = calloc((size_t)comm->nranks, sizeof(*infos));
@@ -476,9 +410,7 @@ static haloResult_t comm_setup(struct halo_comm *comm, const haloUniqueId *id)
         return halo_error(comm, haloSystemError, "rank %d: out of memory", comm->rank);
     comm_fill_info(comm, &infos[comm->rank]);
     if (comm->nranks > 1)
-        r = tcp_listen_start(comm, &infos[comm->rank]);
-    if (r == haloSuccess && comm->nranks > 1)
-        r = comm_ib_listen(comm, &infos[comm->rank]);
+        r = comm_tp_listen(comm, &infos[comm->rank]);
     if (r == haloSuccess)
         r = bootstrap_allgather(comm->bs, infos, sizeof(*infos));
     for (int p = 0; r == haloSuccess && p < comm->nranks; p++)
@@ -486,6 +418,8 @@ static haloResult_t comm_setup(struct halo_comm *comm, const haloUniqueId *id)
     free(infos);
     if (r == haloSuccess)
         r = comm_check_agreement(comm);
+    if (r == haloSuccess)
+        r = comm_tp_peers_sync(comm);
     if (r == haloSuccess)
         r = comm_classify_peers(comm);
     if (r == haloSuccess)

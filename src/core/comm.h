@@ -15,34 +15,19 @@
 #include <sys/types.h>
 
 #include "haloccl.h"
-#include "ib.h"
 #include "param.h"
 #include "socket.h"
 #include "topo_cost.h"
+#include "transport.h"
 
 #define HALO_COMM_MAGIC 0x484c4f43u /* "HLOC" */
 #define HALO_COMM_DEAD 0xdeadc0deu
-#define HALO_MAX_CHANNELS 16
 #define HALO_ERRLEN 1024
 
 struct halo_bootstrap;
 struct halo_conn;
-struct halo_ib;
-struct halo_shm;
-struct halo_tcp;
 struct halo_workers;
 struct topo_graph;
-
-/* NONE: another host with no direct data link (not a neighbour on a chain or
- * ring); the schedules chosen for such topologies never address it. IB: RDMA
- * (verbs over rdma_cm), see src/transport/ib.h. */
-enum halo_transport_kind {
-    HALO_TR_SELF = 0,
-    HALO_TR_SHM = 1,
-    HALO_TR_TCP = 2,
-    HALO_TR_NONE = 3,
-    HALO_TR_IB = 4
-};
 
 /* What each rank tells the others at init (all-gathered over the bootstrap). Plain
  * data, no pointers. */
@@ -60,19 +45,19 @@ struct halo_peer_info {
     uint64_t zc_min;           /* HALO_IB_ZCOPY_MIN (must agree) */
     int32_t ib_qps;            /* HALO_IB_QPS_PER_PEER (must agree) */
     int32_t reserved0;
-    struct halo_sockaddr tcp_listen; /* data listener */
-    char tcp_ifname[32];
-    struct halo_ib_peer_info ib; /* rdma_cm listener; ib.active = 0 when ib is not used */
+    /* Each transport's blob, at its row of halo_transports[] (halo_tp_blob_slot);
+     * opaque to the core, all zero when that transport does not listen. */
+    uint8_t tp_blob[HALO_TP_MAX][HALO_TP_BLOB_BYTES];
 };
 
 struct halo_peer {
     struct halo_peer_info info;
-    enum halo_transport_kind kind;
+    enum halo_transport_kind kind; /* chosen by the transports' can_connect (comm_select_transport) */
     int local_index;           /* index among ranks of the same host, -1 if remote */
     int has_link;              /* the topology chose the addresses below */
-    struct halo_sockaddr data_addr; /* tcp, ib: where to connect (the peer's end of our link,
-                                     * with its tcp or ib listener's port) */
-    struct halo_sockaddr data_src;  /* tcp: our end of the link, bound before connect */
+    struct halo_sockaddr data_addr; /* the peer's end of our link (port 0: each transport adds
+                                     * its listener's) */
+    struct halo_sockaddr data_src;  /* our end of the link, bound before connect (tcp) */
     char data_ifname[32];           /* our interface on that link */
 };
 
@@ -90,8 +75,6 @@ struct halo_comm {
     int yield;                 /* sched_yield while waiting (ranks outnumber cores) */
 
     int nchannels;             /* connected channels */
-    int has_tcp;               /* some peer is reached over tcp */
-    int has_ib;                /* some peer is reached over ib */
     size_t slot_size_shm, slot_size_tcp;
     size_t zc_min;             /* HALO_IB_ZCOPY_MIN; 0 = no zero-copy */
     int ib_qps;                /* HALO_IB_QPS_PER_PEER */
@@ -104,9 +87,8 @@ struct halo_comm {
     struct halo_conn **conns;
 
     struct halo_bootstrap *bs;
-    struct halo_shm *shm;
-    struct halo_tcp *tcp;
-    struct halo_ib *ib;        /* NULL when this rank does not listen over ib */
+    struct halo_tp_ctx tp;     /* what the transports see (comm.c fills it); their state */
+    struct halo_tp_peer *tp_peers; /* [nranks]: tp.peers */
     struct halo_workers *workers;
 
     struct topo_graph *topo;   /* NULL when every rank is on this host */
@@ -146,9 +128,31 @@ size_t comm_slot_size(const struct halo_comm *comm, int peer);
 haloResult_t comm_topo_setup(struct halo_comm *comm);
 void comm_topo_destroy(struct halo_comm *comm);
 
-/* HALO_IB_QPS_PER_PEER > 1: every rank creates its extra QPs, all-gathers their
- * numbers and connects them (comm_ib.c). Collective: all ranks call it. */
-haloResult_t comm_ib_extra_qps(struct halo_comm *comm);
+/* The priority loop: the first transport whose can_connect says yes carries peer
+ * p (sets comm->peers[p].kind). link: the topology's link to remote peer p, or
+ * NULL before the topology. Fails when a forced transport cannot carry p. */
+haloResult_t comm_select_transport(struct halo_comm *comm, int p, const struct halo_tp_link *link);
+/* Nonzero for a transport kind that joins hosts (the topology assigns it a link). */
+int comm_kind_remote(enum halo_transport_kind k);
+/* The rest of the transport boundary (comm_transport.c), in the order init calls it:
+ * comm_tp_init fills comm->tp once the parameters and bootstrap are known;
+ * comm_tp_listen fills this rank's blobs before the all-gather; comm_tp_peers_sync
+ * builds the transports' view of the peers (after the all-gather, and again before
+ * connecting); comm_tp_connect runs every transport's connect_all then connected;
+ * comm_tp_ready their ready step after the next barrier; comm_tp_destroy frees
+ * their state after every connection was closed. */
+void comm_tp_init(struct halo_comm *comm);
+haloResult_t comm_tp_listen(struct halo_comm *comm, struct halo_peer_info *me);
+haloResult_t comm_tp_peers_sync(struct halo_comm *comm);
+haloResult_t comm_tp_connect(struct halo_comm *comm);
+void comm_tp_ready(struct halo_comm *comm);
+void comm_tp_destroy(struct halo_comm *comm);
+/* "shm", "tcp", "ib" from the table; "self", "none (no direct link)". */
+const char *comm_kind_name(enum halo_transport_kind k);
+/* HALO_TRANSPORT as the number all ranks must agree on (0: auto). */
+int comm_transport_code(const char *word);
+/* One INFO line per peer: the transport chosen and where it connects. */
+void comm_log_peers(struct halo_comm *comm);
 
 /* Registrations and zero-copy support (comm_reg.c). */
 void comm_regs_free(struct halo_comm *comm);
@@ -156,19 +160,5 @@ void comm_regs_free(struct halo_comm *comm);
 void *comm_zc_scratch(struct halo_comm *comm, int ch, size_t bytes, haloResult_t *r);
 /* Sets zc_ring: all-gathers whether each rank's ring neighbours take zero-copy. */
 haloResult_t comm_zc_agree(struct halo_comm *comm);
-
-/* The ib transport in creation (comm_ib.c; order and rules there). */
-/* Before the all-gather, after tcp_listen_start: fills me->ib (ib.active = 0 when
- * this rank does not listen over ib). Fails only when HALO_TRANSPORT=ib. */
-haloResult_t comm_ib_listen(struct halo_comm *comm, struct halo_peer_info *me);
-/* *use = 1 when peer p is reached over ib (before the topology); fails when ib was
- * asked for and p does not listen over ib. */
-haloResult_t comm_ib_classify(struct halo_comm *comm, int p, int local, int *use);
-/* auto, remote peer p (HALO_TR_IB or HALO_TR_TCP) on link li of g: ib only where both
- * ends of the link have an ACTIVE RDMA port; a fallback to tcp on a link with an
- * RDMA device is logged at WARN with the reason. */
-void comm_ib_link(struct halo_comm *comm, const struct topo_graph *g, int li, int p);
-/* After tcp_connect_all: connects every HALO_TR_IB peer on every channel. */
-haloResult_t comm_ib_connect(struct halo_comm *comm);
 
 #endif

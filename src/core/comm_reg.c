@@ -3,9 +3,11 @@
  * transfers need from the communicator: the agreement that the whole ring can
  * take them, and each channel's registered landing area.
  *
- * Registrations live on the communicator and, through ib_mem_register, on each
- * of its RDMA devices. Owners: 1..HALO_MAX_CHANNELS are the channels' landing
- * areas, user registrations count up from 1024.
+ * Registrations live on the communicator and, through the mem_register of every
+ * transport that has one (ib: each of its RDMA devices), in the transports. The
+ * transport records a failure itself; these callers only pass it up. Owners:
+ * 1..HALO_MAX_CHANNELS are the channels' landing areas, user registrations count
+ * up from 1024.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,7 +16,6 @@
 #include "bootstrap.h"
 #include "comm.h"
 #include "error.h"
-#include "ib.h"
 #include "log.h"
 
 #define REG_MAGIC 0x52454748u /* "HGER" */
@@ -27,6 +28,34 @@ struct halo_reg {
     uint64_t owner;
     struct halo_reg *next;
 };
+
+/* Registers with every transport that takes registrations; on failure undoes
+ * those made. Sets *desc to what it registered with ("" if nothing). */
+static haloResult_t comm_reg_add(struct halo_comm *comm, void *buf, size_t len, uint64_t owner, const char **desc)
+{
+    *desc = "";
+    for (int i = 0; halo_transports[i]; i++) {
+        const struct halo_tp_setup *t = halo_transports[i];
+        if (!t->mem_register || !comm->tp.state[t->kind])
+            continue;
+        haloResult_t r = t->mem_register(&comm->tp, buf, len, owner);
+        if (r != haloSuccess) {
+            for (int j = 0; j < i; j++)
+                if (halo_transports[j]->mem_deregister && comm->tp.state[halo_transports[j]->kind])
+                    halo_transports[j]->mem_deregister(&comm->tp, owner);
+            return r;
+        }
+        *desc = t->reg_desc ? t->reg_desc : t->name;
+    }
+    return haloSuccess;
+}
+
+static void comm_reg_drop(struct halo_comm *comm, uint64_t owner)
+{
+    for (int i = 0; halo_transports[i]; i++)
+        if (halo_transports[i]->mem_deregister && comm->tp.state[halo_transports[i]->kind])
+            halo_transports[i]->mem_deregister(&comm->tp, owner);
+}
 
 HALO_API haloResult_t haloCommRegister(const haloComm_t comm, void *buff, size_t size, void **handle)
 {
@@ -42,15 +71,16 @@ HALO_API haloResult_t haloCommRegister(const haloComm_t comm, void *buff, size_t
         return halo_error(comm, haloSystemError, "haloCommRegister: out of memory");
     static _Atomic uint64_t next_owner = REG_FIRST_USER_OWNER;
     *g = (struct halo_reg){.magic = REG_MAGIC, .buf = buff, .size = size, .owner = next_owner++};
-    if (comm->ib && (r = ib_mem_register(comm->ib, buff, size, g->owner)) != haloSuccess) {
+    const char *with;
+    if ((r = comm_reg_add(comm, buff, size, g->owner, &with)) != haloSuccess) {
         free(g);
-        return halo_error(comm, r, "rank %d: haloCommRegister: %s", comm->rank, haloGetLastError(NULL));
+        return r;
     }
     g->next = comm->regs;
     comm->regs = g;
     *handle = g;
-    HLOG_INFO(HALO_SUB_NET, comm->rank, "registered %zu bytes at %p%s", size, buff,
-              comm->ib ? " with the RDMA devices" : "");
+    HLOG_INFO(HALO_SUB_NET, comm->rank, "registered %zu bytes at %p%s%s", size, buff, with[0] ? " with " : "",
+              with);
     return haloSuccess;
 }
 
@@ -64,8 +94,7 @@ HALO_API haloResult_t haloCommDeregister(const haloComm_t comm, void *handle)
             continue;
         struct halo_reg *g = *p;
         *p = g->next;
-        if (comm->ib)
-            ib_mem_deregister(comm->ib, g->owner);
+        comm_reg_drop(comm, g->owner);
         g->magic = 0;
         free(g);
         return haloSuccess;
@@ -82,13 +111,12 @@ void comm_regs_free(struct halo_comm *comm)
     while (comm->regs) {
         struct halo_reg *g = comm->regs;
         comm->regs = g->next;
-        if (comm->ib)
-            ib_mem_deregister(comm->ib, g->owner);
+        comm_reg_drop(comm, g->owner);
         free(g);
     }
     for (int c = 0; c < HALO_MAX_CHANNELS; c++) {
-        if (comm->ib && comm->zc_scratch[c])
-            ib_mem_deregister(comm->ib, (uint64_t)c + 1);
+        if (comm->zc_scratch[c])
+            comm_reg_drop(comm, (uint64_t)c + 1);
         free(comm->zc_scratch[c]);
         comm->zc_scratch[c] = NULL;
     }
@@ -99,8 +127,8 @@ void *comm_zc_scratch(struct halo_comm *comm, int ch, size_t bytes, haloResult_t
     *r = haloSuccess;
     if (comm->zc_scratch_bytes[ch] >= bytes)
         return comm->zc_scratch[ch];
-    if (comm->ib && comm->zc_scratch[ch])
-        ib_mem_deregister(comm->ib, (uint64_t)ch + 1);
+    if (comm->zc_scratch[ch])
+        comm_reg_drop(comm, (uint64_t)ch + 1);
     free(comm->zc_scratch[ch]);
     comm->zc_scratch[ch] = NULL;
     comm->zc_scratch_bytes[ch] = 0;
@@ -110,10 +138,10 @@ void *comm_zc_scratch(struct halo_comm *comm, int ch, size_t bytes, haloResult_t
                         bytes);
         return NULL;
     }
-    if (comm->ib && (*r = ib_mem_register(comm->ib, comm->zc_scratch[ch], bytes, (uint64_t)ch + 1)) != haloSuccess) {
+    const char *with;
+    if ((*r = comm_reg_add(comm, comm->zc_scratch[ch], bytes, (uint64_t)ch + 1, &with)) != haloSuccess) {
         free(comm->zc_scratch[ch]);
         comm->zc_scratch[ch] = NULL;
-        *r = halo_error(comm, *r, "rank %d: %s", comm->rank, haloGetLastError(NULL));
         return NULL;
     }
     comm->zc_scratch_bytes[ch] = bytes;

@@ -160,35 +160,47 @@ static int topo_parse_addr(const char *text, uint16_t port, struct halo_sockaddr
     return 0;
 }
 
-/* Remote peers: the link between our hosts gives both ends' addresses (the port:
- * the peer's tcp or ib listener's). In auto, the link's RDMA ports then decide
- * between ib and tcp (comm_ib_link). */
-static void topo_assign_peer(struct halo_comm *comm, struct topo_graph *g, int p)
+static void topo_link_end(const struct topo_graph *g, const struct topo_link *l, int side,
+                          struct halo_tp_link_end *e)
+{
+    const struct topo_iface *ifc = &g->hosts[l->host[side]].ifaces[l->iface[side]];
+    snprintf(e->ifname, sizeof(e->ifname), "%s", l->ifname[side]);
+    snprintf(e->addr, sizeof(e->addr), "%s", l->addr[side]);
+    snprintf(e->rdma_dev, sizeof(e->rdma_dev), "%s", ifc->rdma_dev);
+    e->rdma_port = ifc->rdma_port;
+    e->rdma_active = (ifc->flags & TOPO_IF_RDMA_ACTIVE) != 0;
+}
+
+/* Remote peers: the link between our hosts gives both ends' addresses (the port
+ * is the chosen transport's listener's). The transports are then asked again,
+ * with the link: in auto, its RDMA ports decide between ib and tcp. */
+static haloResult_t topo_assign_peer(struct halo_comm *comm, struct topo_graph *g, int p)
 {
     struct halo_peer *peer = &comm->peers[p];
     int hme = g->rank_host[comm->rank], hp = g->rank_host[p];
     int li = topo_graph_link_between(g, hme, hp);
     if (li < 0 || g->links[li].state != TOPO_LINK_OK) {
         peer->kind = HALO_TR_NONE;
-        return;
+        return haloSuccess;
     }
     const struct topo_link *l = &g->links[li];
     int mine = l->host[0] == hme ? 0 : 1;
-    uint16_t port = peer->kind == HALO_TR_IB ? peer->info.ib.addr.port : peer->info.tcp_listen.port;
-    if (topo_parse_addr(l->addr[1 - mine], port, &peer->data_addr) != 0 ||
+    if (topo_parse_addr(l->addr[1 - mine], 0, &peer->data_addr) != 0 ||
         topo_parse_addr(l->addr[mine], 0, &peer->data_src) != 0) {
         peer->kind = HALO_TR_NONE;
-        return;
+        return haloSuccess;
     }
     snprintf(peer->data_ifname, sizeof(peer->data_ifname), "%s", l->ifname[mine]);
     peer->has_link = 1;
-    comm_ib_link(comm, g, li, p);
-    if (peer->kind == HALO_TR_TCP) /* auto may have moved it off ib */
-        peer->data_addr.port = peer->info.tcp_listen.port;
+    struct halo_tp_link link;
+    topo_link_end(g, l, mine, &link.mine);
+    topo_link_end(g, l, 1 - mine, &link.peer);
+    return comm_select_transport(comm, p, &link);
 }
 
-static void topo_apply(struct halo_comm *comm, struct topo_graph *g)
+static haloResult_t topo_apply(struct halo_comm *comm, struct topo_graph *g)
 {
+    haloResult_t r = haloSuccess;
     comm->topo = g;
     topo_cost_model_from_graph(g, &comm->cost);
     comm->cost.max_channels = comm->nchannels;
@@ -199,14 +211,10 @@ static void topo_apply(struct halo_comm *comm, struct topo_graph *g)
         if (g->rank_order[i] == comm->rank)
             comm->ring_pos = i;
     }
-    comm->has_tcp = comm->has_ib = 0;
-    for (int p = 0; p < comm->nranks; p++) {
-        enum halo_transport_kind k = comm->peers[p].kind;
-        if ((k == HALO_TR_TCP || k == HALO_TR_IB) && comm->peers[p].local_index < 0)
-            topo_assign_peer(comm, g, p);
-        comm->has_tcp |= comm->peers[p].kind == HALO_TR_TCP;
-        comm->has_ib |= comm->peers[p].kind == HALO_TR_IB;
-    }
+    for (int p = 0; p < comm->nranks && r == haloSuccess; p++)
+        if (comm_kind_remote(comm->peers[p].kind) && comm->peers[p].local_index < 0)
+            r = topo_assign_peer(comm, g, p);
+    return r;
 }
 
 static void topo_log_graph(struct halo_comm *comm, const struct topo_graph *g)
@@ -249,10 +257,8 @@ haloResult_t comm_topo_setup(struct halo_comm *comm)
         if (gr != haloSuccess)
             r = halo_error(comm, gr, "rank %d: %s", comm->rank, err);
     }
-    if (r == haloSuccess) {
-        topo_apply(comm, g);
+    if (r == haloSuccess && (r = topo_apply(comm, g)) == haloSuccess)
         topo_log_graph(comm, g);
-    }
     free(recs);
     free(rtt);
     return r;

@@ -4,7 +4,7 @@
  * by small RDMA writes. libibverbs and librdmacm are loaded at run time, so the
  * library runs (without ib) on machines that lack rdma-core.
  *
- * Life cycle, driven by comm init:
+ * Life cycle, driven by the setup table row halo_ib_setup (ib_select.c):
  *   ib_supported()            may ib be used at all (libraries load, a port is ACTIVE)
  *   ib_listen_start()         before the peer-info all-gather: binds an rdma_cm
  *                             listener to the data interface's IP, which finds the
@@ -27,12 +27,12 @@
 #include "socket.h"
 #include "transport.h"
 
-struct halo_comm;
 struct halo_ib;
 
 extern const struct halo_transport_ops halo_ib_ops;
+extern const struct halo_tp_setup halo_ib_setup;
 
-/* What ib needs from the communicator's parameters and bootstrap; filled by comm init. */
+/* What ib needs from the parameters and the bootstrap; filled from the context. */
 struct halo_ib_config {
     struct halo_sockaddr addr; /* IP to listen on (port 0: any free port): the data interface's,
                                 * or the wildcard (0.0.0.0 / ::) for every RDMA device, when
@@ -75,8 +75,9 @@ const char *ib_unsupported_reason(void);
 int ib_device_of_addr(const struct halo_sockaddr *addr, char *dev, size_t devlen, int *port, int *active);
 
 /* Creates the per-communicator ib context, binds the listener to cfg->addr and
- * fills me. comm is used for rank, nranks and error recording. */
-haloResult_t ib_listen_start(struct halo_comm *comm, const struct halo_ib_config *cfg, struct halo_ib **ib,
+ * fills me. ctx gives rank, nranks and the error sink; it must outlive the ib
+ * context (its connections record errors through it). */
+haloResult_t ib_listen_start(struct halo_tp_ctx *ctx, const struct halo_ib_config *cfg, struct halo_ib **ib,
                              struct halo_ib_peer_info *me);
 /* peers[r]: rank r's all-gathered info, or NULL when rank r is not reached over ib
  * (self included). For every such peer and channel 0..nchannels-1 connects (to lower ranks) or
@@ -88,6 +89,9 @@ haloResult_t ib_listen_start(struct halo_comm *comm, const struct halo_ib_config
  * connections made so far stay in conns for the caller to close. */
 haloResult_t ib_connect_all(struct halo_ib *ib, int nchannels, const struct halo_ib_peer_info *const *peers,
                             struct halo_conn **conns);
+/* The context ib and its connections record errors with from now on (after a
+ * listen_start run with a copy whose sink only logs). */
+void ib_ctx_set(struct halo_ib *ib, struct halo_tp_ctx *ctx);
 /* Closes the listener and releases devices. NULL-safe; call after closing conns. */
 void ib_destroy(struct halo_ib *ib);
 /* Registers [buf, buf+len) on every RDMA device the communicator uses, for local
@@ -336,14 +340,15 @@ enum { IB_IMM_DATA = 0, IB_IMM_ZC = 1, IB_IMM_GRANT = 2 };
 enum { IB_WR_DATA = 1, IB_WR_CREDIT = 2, IB_WR_RECV = 3, IB_WR_GRANT = 4, IB_WR_ZC = 5, IB_WR_ZCX = 6 };
 #define IB_WR_ID(kind, n) (((uint64_t)(kind) << 56) | ((n) & 0x00ffffffffffffffull))
 #define IB_WR_KIND(id) ((int)((id) >> 56))
-/* Sizes of a connection's queues and registered regions (ib_setup.c creates them). */
+/* Sizes of a connection's queues and registered regions (ib_qp.c creates them). */
 #define IB_SQ_DEPTH(nslots) ((uint32_t)(nslots) + 4 + IB_ZC_RING * (1 + IB_ZC_PIECES))
 #define IB_RQ_DEPTH(nslots) (2 * (uint32_t)(nslots) + 4 + 2 * IB_ZC_RING)
 /* Region layout, rx and tx alike: slots, a 64-byte credit word, the grant ring. */
 #define IB_GRANTS_OFF(c) ((size_t)(c)->nslots * (c)->stride + 64)
 #define IB_REGION_BYTES(nslots, stride) ((size_t)(nslots) * (stride) + 64 + IB_ZC_RING * sizeof(struct ib_grant))
 haloResult_t ib_poll(struct ib_conn *c, int *n);
-struct ib_dev *ib_devs(struct halo_ib *ib);  /* the communicator's devices (ib_setup.c) */
+struct ib_dev *ib_devs(struct halo_ib *ib);  /* the communicator's devices (ib_listen.c) */
+struct halo_tp_ctx *ib_ctx(struct halo_ib *ib); /* the context it records errors with */
 /* "unlimited", "64 KiB", "unknown": the locked-memory limit registrations count against (ib_zc.c). */
 const char *ib_memlock_str(char *buf, size_t len);
 void ib_dev_regs_free(struct ib_dev *d);

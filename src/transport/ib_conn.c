@@ -1,6 +1,6 @@
 /*
  * ib_conn.c — the ib transport's data path: one RC QP per peer and channel
- * (setup in ib_setup.c).
+ * (setup in ib_listen.c, ib_qp.c, ib_handshake.c).
  *
  * Memory of one connection, both registered, page-aligned:
  *   rx: [slot 0] ... [slot n-1] [credit word]   remote-writable; the peer writes
@@ -49,8 +49,6 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "comm.h"
-#include "error.h"
 #include "ib.h"
 #include "log.h"
 
@@ -84,8 +82,8 @@ haloResult_t ib_conn_fail(struct ib_conn *c, haloResult_t res, const char *fmt, 
     if (c->failed != haloSuccess)
         return c->failed;
     c->failed = res;
-    struct halo_comm *comm = c->base.comm;
-    return halo_error(comm, res, "rank %d: ib connection to %s failed: %s", comm ? comm->rank : -1, c->desc, what);
+    return halo_tp_error(c->base.ctx, res, "rank %d: ib connection to %s failed: %s", halo_tp_rank(c->base.ctx),
+                         c->desc, what);
 }
 
 static volatile uint64_t *ib_credit_word(struct ib_conn *c)
@@ -278,7 +276,7 @@ static void ib_drain_async(struct ib_conn *c)
         default:
             break;
         }
-        HLOG_INFO(HALO_SUB_NET, c->base.comm ? c->base.comm->rank : -1, "ib: async event on %s: %s",
+        HLOG_INFO(HALO_SUB_NET, halo_tp_rank(c->base.ctx), "ib: async event on %s: %s",
                   c->dev->name, api->event_type_str(ev.event_type));
         api->ack_async_event(&ev);
     }
@@ -299,7 +297,7 @@ static haloResult_t ib_check_cm(struct ib_conn *c)
             return ib_conn_fail(c, haloSystemError,
                                 "the RDMA device was removed (rdma_cm DEVICE_REMOVAL): `rdma link delete`, a "
                                 "driver reload or a hot unplug; check `rdma link` and dmesg");
-        HLOG_INFO(HALO_SUB_NET, c->base.comm ? c->base.comm->rank : -1, "ib: %s: cm event %s", c->desc,
+        HLOG_INFO(HALO_SUB_NET, halo_tp_rank(c->base.ctx), "ib: %s: cm event %s", c->desc,
                   api->event_str(t));
     }
     return haloSuccess;
@@ -514,10 +512,10 @@ static void ib_dereg(struct ibv_mr *mr)
 static void ib_conn_drain(struct ib_conn *c)
 {
     int64_t bound = IB_DRAIN_US;
-    if (c->base.comm && c->base.comm->timeout_us > 0 && c->base.comm->timeout_us < bound)
-        bound = c->base.comm->timeout_us;
+    if (c->base.ctx && c->base.ctx->timeout_us > 0 && c->base.ctx->timeout_us < bound)
+        bound = c->base.ctx->timeout_us;
     int64_t now = halo_now_us(), until = now + bound, check = now + IB_CHECK_US;
-    if (c->base.comm && atomic_load(&c->base.comm->async_error))
+    if (c->base.ctx && c->base.ctx->failed && atomic_load(c->base.ctx->failed))
         return; /* the communicator failed: nobody waits for these frames */
     while (c->failed == haloSuccess &&
            (c->tx_done != c->tx_head || c->credit_inflight || c->zc_tx_done != c->zc_tx_head) &&
@@ -535,7 +533,7 @@ static void ib_conn_drain(struct ib_conn *c)
     }
 }
 
-/* Reverse order of ib_setup.c's creation: QP, id, channel, CQ, MRs, memory.
+/* Reverse order of ib_qp.c's creation: QP, id, channel, CQ, MRs, memory.
  * Accepts a half-built connection. */
 void ib_conn_destroy(struct ib_conn *c)
 {

@@ -20,8 +20,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "comm.h"
-#include "error.h"
 #include "ib.h"
 #include "log.h"
 
@@ -447,17 +445,21 @@ int ib_device_of_addr(const struct halo_sockaddr *addr, char *dev, size_t devlen
     return 0;
 }
 
-haloResult_t ib_listen_start(struct halo_comm *comm, const struct halo_ib_config *cfg, struct halo_ib **ib,
+haloResult_t ib_listen_start(struct halo_tp_ctx *ctx, const struct halo_ib_config *cfg, struct halo_ib **ib,
                              struct halo_ib_peer_info *me)
 {
-    return halo_error(comm, haloSystemError, "rank %d: the ib transport cannot be used: %s", comm->rank,
-                      ib_no_headers);
+    return halo_tp_error(ctx, haloSystemError, "rank %d: the ib transport cannot be used: %s", ctx->rank,
+                         ib_no_headers);
 }
 
 haloResult_t ib_connect_all(struct halo_ib *ib, int nchannels, const struct halo_ib_peer_info *const *peers,
                             struct halo_conn **conns)
 {
     return haloInternalError;
+}
+
+void ib_ctx_set(struct halo_ib *ib, struct halo_tp_ctx *ctx)
+{
 }
 
 void ib_destroy(struct halo_ib *ib)

@@ -34,8 +34,6 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "comm.h"
-#include "error.h"
 #include "ib.h"
 #include "log.h"
 
@@ -446,10 +444,11 @@ haloResult_t ib_mem_register(struct halo_ib *ib, void *buf, size_t len, uint64_t
             free(g);
             ib_mem_deregister(ib, owner);
             char lim[48];
-            return halo_error(NULL, haloSystemError,
-                              "registering %zu bytes at %p on %s failed: %s (locked-memory limit %s; registered "
-                              "memory is pinned: raise it with `ulimit -l unlimited`)",
-                              len, buf, d->name, strerror(err), ib_memlock_str(lim, sizeof(lim)));
+            return halo_tp_error(ib_ctx(ib), haloSystemError,
+                                 "rank %d: registering %zu bytes at %p on %s failed: %s (locked-memory limit %s; "
+                                 "registered memory is pinned: raise it with `ulimit -l unlimited`)",
+                                 halo_tp_rank(ib_ctx(ib)), len, buf, d->name, strerror(err),
+                                 ib_memlock_str(lim, sizeof(lim)));
         }
         *g = (struct ib_reg){.lo = lo, .hi = hi, .writable = 1, .mr = mr, .owner = owner};
         ib_regs_lock(d);

@@ -32,8 +32,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "comm.h"
-#include "error.h"
 #include "log.h"
 
 #define SHM_CACHELINE 64
@@ -81,20 +79,25 @@ struct shm_conn {
     uint64_t rx_tail;
 };
 
+static struct halo_shm *shm_of(const struct halo_tp_ctx *ctx)
+{
+    return ctx->state[HALO_TR_SHM];
+}
+
 static size_t shm_fifo_bytes(size_t stride, int nslots)
 {
     return sizeof(struct shm_fifo_ctrl) + stride * (size_t)nslots;
 }
 
 /* FIFO index inside a receiver's segment: one per (channel, sender's local index). */
-static size_t shm_fifo_offset(const struct halo_comm *comm, int ch, int src_local)
+static size_t shm_fifo_offset(const struct halo_tp_ctx *ctx, int ch, int src_local)
 {
-    return ((size_t)ch * (size_t)comm->nlocal + (size_t)src_local) * comm->shm->fifo_bytes;
+    return ((size_t)ch * (size_t)ctx->nlocal + (size_t)src_local) * shm_of(ctx)->fifo_bytes;
 }
 
-static void shm_seg_name(const struct halo_comm *comm, int rank, char *buf, size_t len)
+static void shm_seg_name(const struct halo_tp_ctx *ctx, int rank, char *buf, size_t len)
 {
-    snprintf(buf, len, "/haloccl-%016" PRIx64 "-%d", comm->comm_id, rank);
+    snprintf(buf, len, "/haloccl-%016" PRIx64 "-%d", ctx->comm_id, rank);
 }
 
 static struct shm_slot_hdr *shm_slot(uint8_t *slots, size_t stride, uint64_t k, int nslots)
@@ -137,10 +140,10 @@ static haloResult_t shm_recv_peek(struct halo_conn *c, const void **buf, size_t 
         return haloSuccess;
     }
     if (h->len > c->slot_size)
-        return halo_error(c->comm, haloSystemError,
-                          "rank %d: corrupt shm frame from peer %d on channel %d (length %" PRIu64
-                          " > slot %zu): shared memory was overwritten",
-                          c->comm->rank, c->peer, c->channel, h->len, c->slot_size);
+        return halo_tp_error(c->ctx, haloSystemError,
+                             "rank %d: corrupt shm frame from peer %d on channel %d (length %" PRIu64
+                             " > slot %zu): shared memory was overwritten",
+                             halo_tp_rank(c->ctx), c->peer, c->channel, h->len, c->slot_size);
     *buf = h + 1;
     *len = h->len;
     if (sig)
@@ -183,19 +186,20 @@ const struct halo_transport_ops halo_shm_ops = {
     .close = shm_close,
 };
 
-static haloResult_t shm_map(struct halo_comm *comm, const char *name, int create, size_t size,
+static haloResult_t shm_map(struct halo_tp_ctx *ctx, const char *name, int create, size_t size,
                             struct shm_seg *seg)
 {
     int fd = shm_open(name, create ? (O_CREAT | O_EXCL | O_RDWR) : O_RDWR, 0600);
     if (fd < 0)
-        return halo_error(comm, haloSystemError, "rank %d: shm_open(%s) failed: %s (is /dev/shm mounted and writable?)",
-                          comm->rank, name, strerror(errno));
+        return halo_tp_error(ctx, haloSystemError,
+                             "rank %d: shm_open(%s) failed: %s (is /dev/shm mounted and writable?)", ctx->rank, name,
+                             strerror(errno));
     if (create && ftruncate(fd, (off_t)size) != 0) {
         int e = errno;
         close(fd);
         shm_unlink(name);
-        return halo_error(comm, haloSystemError, "rank %d: sizing shm segment %s to %zu bytes failed: %s",
-                          comm->rank, name, size, strerror(e));
+        return halo_tp_error(ctx, haloSystemError, "rank %d: sizing shm segment %s to %zu bytes failed: %s",
+                             ctx->rank, name, size, strerror(e));
     }
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     int e = errno;
@@ -203,53 +207,53 @@ static haloResult_t shm_map(struct halo_comm *comm, const char *name, int create
     if (p == MAP_FAILED) {
         if (create)
             shm_unlink(name);
-        return halo_error(comm, haloSystemError, "rank %d: mmap of shm segment %s (%zu bytes) failed: %s",
-                          comm->rank, name, size, strerror(e));
+        return halo_tp_error(ctx, haloSystemError, "rank %d: mmap of shm segment %s (%zu bytes) failed: %s",
+                             ctx->rank, name, size, strerror(e));
     }
     seg->base = p;
     seg->size = size;
     return haloSuccess;
 }
 
-haloResult_t shm_setup_local(struct halo_comm *comm)
+static haloResult_t shm_setup_local(struct halo_tp_ctx *ctx)
 {
     struct halo_shm *shm = calloc(1, sizeof(*shm));
     if (!shm)
-        return halo_error(comm, haloSystemError, "rank %d: out of memory", comm->rank);
-    comm->shm = shm;
-    shm->peer_seg = calloc((size_t)comm->nranks, sizeof(*shm->peer_seg));
+        return halo_tp_error(ctx, haloSystemError, "rank %d: out of memory", ctx->rank);
+    ctx->state[HALO_TR_SHM] = shm;
+    shm->peer_seg = calloc((size_t)ctx->nranks, sizeof(*shm->peer_seg));
     if (!shm->peer_seg)
-        return halo_error(comm, haloSystemError, "rank %d: out of memory", comm->rank);
-    shm->slot_stride = sizeof(struct shm_slot_hdr) + comm->slot_size_shm;
-    shm->fifo_bytes = shm_fifo_bytes(shm->slot_stride, comm->nslots);
-    if (comm->nlocal < 2)
+        return halo_tp_error(ctx, haloSystemError, "rank %d: out of memory", ctx->rank);
+    shm->slot_stride = sizeof(struct shm_slot_hdr) + ctx->slot_size_shm;
+    shm->fifo_bytes = shm_fifo_bytes(shm->slot_stride, ctx->nslots);
+    if (ctx->nlocal < 2)
         return haloSuccess;
-    size_t size = shm->fifo_bytes * (size_t)comm->nlocal * (size_t)comm->nchannels;
-    shm_seg_name(comm, comm->rank, shm->own_name, sizeof(shm->own_name));
-    haloResult_t r = shm_map(comm, shm->own_name, 1, size, &shm->own);
+    size_t size = shm->fifo_bytes * (size_t)ctx->nlocal * (size_t)ctx->nchannels;
+    shm_seg_name(ctx, ctx->rank, shm->own_name, sizeof(shm->own_name));
+    haloResult_t r = shm_map(ctx, shm->own_name, 1, size, &shm->own);
     if (r != haloSuccess)
         return r;
     shm->own_linked = 1;
-    HLOG_INFO(HALO_SUB_SHM, comm->rank, "shm segment %s: %zu bytes (%d local ranks, %d channels, %d x %zu B slots)",
-              shm->own_name, size, comm->nlocal, comm->nchannels, comm->nslots, comm->slot_size_shm);
+    HLOG_INFO(HALO_SUB_SHM, ctx->rank, "shm segment %s: %zu bytes (%d local ranks, %d channels, %d x %zu B slots)",
+              shm->own_name, size, ctx->nlocal, ctx->nchannels, ctx->nslots, ctx->slot_size_shm);
     return haloSuccess;
 }
 
-static haloResult_t shm_conn_create(struct halo_comm *comm, int peer, int ch, struct halo_conn **out)
+static haloResult_t shm_conn_create(struct halo_tp_ctx *ctx, int peer, int ch, struct halo_conn **out)
 {
-    struct halo_shm *shm = comm->shm;
+    struct halo_shm *shm = shm_of(ctx);
     struct shm_conn *s = calloc(1, sizeof(*s));
     if (!s)
-        return halo_error(comm, haloSystemError, "rank %d: out of memory", comm->rank);
+        return halo_tp_error(ctx, haloSystemError, "rank %d: out of memory", ctx->rank);
     s->base.ops = &halo_shm_ops;
-    s->base.comm = comm;
+    s->base.ctx = ctx;
     s->base.peer = peer;
     s->base.channel = ch;
-    s->base.slot_size = comm->slot_size_shm;
-    s->nslots = comm->nslots;
+    s->base.slot_size = ctx->slot_size_shm;
+    s->nslots = ctx->nslots;
     s->stride = shm->slot_stride;
-    uint8_t *tx = (uint8_t *)shm->peer_seg[peer].base + shm_fifo_offset(comm, ch, comm->local_rank);
-    uint8_t *rx = (uint8_t *)shm->own.base + shm_fifo_offset(comm, ch, comm->peers[peer].local_index);
+    uint8_t *tx = (uint8_t *)shm->peer_seg[peer].base + shm_fifo_offset(ctx, ch, ctx->local_rank);
+    uint8_t *rx = (uint8_t *)shm->own.base + shm_fifo_offset(ctx, ch, ctx->peers[peer].local_index);
     s->tx_ctrl = (struct shm_fifo_ctrl *)tx;
     s->tx_slots = tx + sizeof(struct shm_fifo_ctrl);
     s->rx_ctrl = (struct shm_fifo_ctrl *)rx;
@@ -258,45 +262,52 @@ static haloResult_t shm_conn_create(struct halo_comm *comm, int peer, int ch, st
     return haloSuccess;
 }
 
-haloResult_t shm_connect_all(struct halo_comm *comm)
+/* Creates this rank's segment, waits until every rank did (barrier), maps the
+ * segments of the peers shm carries and builds their connections. */
+static haloResult_t shm_connect_all(struct halo_tp_ctx *ctx)
 {
-    struct halo_shm *shm = comm->shm;
-    size_t size = shm->fifo_bytes * (size_t)comm->nlocal * (size_t)comm->nchannels;
-    for (int p = 0; p < comm->nranks; p++) {
-        if (comm->peers[p].kind != HALO_TR_SHM)
+    haloResult_t r = shm_setup_local(ctx);
+    if (r == haloSuccess)
+        r = ctx->barrier(ctx->core);
+    if (r != haloSuccess)
+        return r;
+    struct halo_shm *shm = shm_of(ctx);
+    size_t size = shm->fifo_bytes * (size_t)ctx->nlocal * (size_t)ctx->nchannels;
+    for (int p = 0; p < ctx->nranks; p++) {
+        if (ctx->peers[p].kind != HALO_TR_SHM)
             continue;
         char name[96];
-        shm_seg_name(comm, p, name, sizeof(name));
-        haloResult_t r = shm_map(comm, name, 0, size, &shm->peer_seg[p]);
+        shm_seg_name(ctx, p, name, sizeof(name));
+        r = shm_map(ctx, name, 0, size, &shm->peer_seg[p]);
         if (r != haloSuccess)
             return r;
-        for (int ch = 0; ch < comm->nchannels; ch++) {
-            r = shm_conn_create(comm, p, ch, &comm->conns[ch * comm->nranks + p]);
+        for (int ch = 0; ch < ctx->nchannels; ch++) {
+            r = shm_conn_create(ctx, p, ch, &ctx->conns[ch * ctx->nranks + p]);
             if (r != haloSuccess)
                 return r;
         }
-        HLOG_INFO(HALO_SUB_SHM, comm->rank, "peer %d (pid %d) via shm, %d channel(s)", p,
-                  comm->peers[p].info.pid, comm->nchannels);
+        HLOG_INFO(HALO_SUB_SHM, ctx->rank, "peer %d (pid %d) via shm, %d channel(s)", p,
+                  ctx->peers[p].pid, ctx->nchannels);
     }
     return haloSuccess;
 }
 
-void shm_unlink_own(struct halo_comm *comm)
+static void shm_unlink_own(struct halo_tp_ctx *ctx)
 {
-    if (comm->shm && comm->shm->own_linked) {
-        shm_unlink(comm->shm->own_name);
-        comm->shm->own_linked = 0;
+    if (shm_of(ctx) && shm_of(ctx)->own_linked) {
+        shm_unlink(shm_of(ctx)->own_name);
+        shm_of(ctx)->own_linked = 0;
     }
 }
 
-void shm_destroy(struct halo_comm *comm)
+static void shm_destroy(struct halo_tp_ctx *ctx)
 {
-    struct halo_shm *shm = comm->shm;
+    struct halo_shm *shm = shm_of(ctx);
     if (!shm)
         return;
-    shm_unlink_own(comm);
+    shm_unlink_own(ctx);
     if (shm->peer_seg) {
-        for (int p = 0; p < comm->nranks; p++)
+        for (int p = 0; p < ctx->nranks; p++)
             if (shm->peer_seg[p].base)
                 munmap(shm->peer_seg[p].base, shm->peer_seg[p].size);
         free(shm->peer_seg);
@@ -304,5 +315,38 @@ void shm_destroy(struct halo_comm *comm)
     if (shm->own.base)
         munmap(shm->own.base, shm->own.size);
     free(shm);
-    comm->shm = NULL;
+    ctx->state[HALO_TR_SHM] = NULL;
 }
+
+/* ---- setup table row ---- */
+
+/* shm carries the peers of this host, unless HALO_TRANSPORT names another
+ * transport; HALO_TRANSPORT=shm with a peer on another host is an error. */
+static haloResult_t shm_can_connect(struct halo_tp_ctx *ctx, int peer, int local, const void *my_blob,
+                                    const void *peer_blob, const struct halo_tp_link *link, int *yes)
+{
+    const char *tr = HALO_P_STR(ctx->params, transport);
+    int asked = strcmp(tr, "shm") == 0;
+
+    (void)my_blob, (void)peer_blob, (void)link;
+    *yes = local && (asked || strcmp(tr, "auto") == 0);
+    if (!local && asked)
+        return halo_tp_error(ctx, haloInvalidUsage,
+                             "rank %d: HALO_TRANSPORT=shm but rank %d runs on another host (%s): shm only joins "
+                             "ranks of one host; use auto, tcp or ib",
+                             ctx->rank, peer, ctx->peers[peer].hostname);
+    return haloSuccess;
+}
+
+const struct halo_tp_setup halo_shm_setup = {
+    .name = "shm",
+    .kind = HALO_TR_SHM,
+    .priority = 10,
+    .connect_order = 0,
+    .caps = HALO_TP_CAP_LOCAL,
+    .info_size = 0,
+    .can_connect = shm_can_connect,
+    .connect_all = shm_connect_all,
+    .ready = shm_unlink_own,
+    .destroy = shm_destroy,
+};

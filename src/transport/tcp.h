@@ -1,32 +1,35 @@
 /*
  * tcp.h — the tcp transport: any IP link. One socket per peer per channel, both
  * directions; frames = 64-byte header (kind, length, signature) + payload.
+ * Set up through its table row, halo_tcp_setup (tcp_setup.c, transport.h).
  */
 #ifndef HALO_TCP_H
 #define HALO_TCP_H
 
 #include "haloccl.h"
+#include "socket.h"
 #include "transport.h"
 
-struct halo_comm;
-struct halo_peer_info;
-
 extern const struct halo_transport_ops halo_tcp_ops;
+extern const struct halo_tp_setup halo_tcp_setup;
 
-/* Before the peer-info all-gather: opens this rank's data listener on the interface
- * the bootstrap used (or HALO_SOCKET_IFNAME) and records it in me->tcp_listen /
- * me->tcp_ifname. Creates comm->tcp. */
-haloResult_t tcp_listen_start(struct halo_comm *comm, struct halo_peer_info *me);
-/* After the all-gather: for every peer whose kind is HALO_TR_TCP and every channel
- * 0..comm->nchannels-1, the higher rank connects and the lower accepts; each
- * connection proves the job secret (halo_auth_*, context "tcp:<lo>:<hi>:<ch>:<jobid>")
- * and is stored in comm->conns[ch * nranks + peer]. Blocking, bounded by the timeout. */
-haloResult_t tcp_connect_all(struct halo_comm *comm);
-/* Closes the listener (connections are closed through their ops->close). NULL-safe. */
-void tcp_destroy(struct halo_comm *comm);
+/* tcp's blob in the peer-info all-gather. Plain data; 56 bytes. */
+struct halo_tcp_peer_info {
+    struct halo_sockaddr listen; /* data listener: the bootstrap interface's IP, its port */
+    char ifname[32];             /* that interface */
+};
 
-/* Wraps an already connected, authenticated socket (tests, and tcp_connect_all). */
-haloResult_t tcp_conn_create(struct halo_comm *comm, int fd, int peer, int channel, size_t slot_size,
-                             int nslots, struct halo_conn **out);
+/* The setup sequence (tcp_setup.c):
+ *   listen       opens this rank's data listener on every interface and publishes
+ *                the bootstrap interface's IP (or HALO_SOCKET_IFNAME's) with its port.
+ *   connect_all  for every peer whose kind is HALO_TR_TCP and every channel, the
+ *                higher rank connects and the lower accepts; each connection proves
+ *                the job secret (halo_auth_*, context "tcp:<lo>:<hi>:<ch>:<jobid>")
+ *                and is stored in ctx->conns[ch * nranks + peer]. Blocking, bounded
+ *                by the timeout. */
+
+/* Wraps an already connected, authenticated socket (tests, and connect_all). */
+haloResult_t tcp_conn_create(struct halo_tp_ctx *ctx, int fd, int peer, int channel, size_t slot_size, int nslots,
+                             struct halo_conn **out);
 
 #endif

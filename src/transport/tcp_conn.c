@@ -38,8 +38,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "comm.h"
-#include "error.h"
+#include "log.h"
 #include "tcp.h"
 
 #define TCP_FRAME_MAGIC 0x50435448u   /* "HTCP" in little-endian memory order */
@@ -124,16 +123,17 @@ static inline uint8_t *tcp_rx_slot(const struct tcp_conn *c, int i)
 /* "peer 2 (hostB 10.0.0.2:4711)" */
 static void tcp_peer_name(const struct tcp_conn *c, char *buf, size_t len)
 {
-    const struct halo_comm *comm = c->base.comm;
+    const struct halo_tp_ctx *ctx = c->base.ctx;
     char addr[80];
 
-    if (!comm->peers) {
+    if (!ctx || !ctx->peers || !ctx->peers[c->base.peer].blob[HALO_TR_TCP]) {
         snprintf(buf, len, "peer %d", c->base.peer);
         return;
     }
-    const struct halo_peer_info *pi = &comm->peers[c->base.peer].info;
+    const struct halo_tp_peer *pi = &ctx->peers[c->base.peer];
+    const struct halo_tcp_peer_info *ti = pi->blob[HALO_TR_TCP];
     snprintf(buf, len, "peer %d (%.64s %s)", c->base.peer, pi->hostname[0] ? pi->hostname : "?",
-             halo_sockaddr_str(&pi->tcp_listen, addr, sizeof(addr)));
+             halo_sockaddr_str(&ti->listen, addr, sizeof(addr)));
 }
 
 /* Records the first failure of the connection; later failures return it unrecorded. */
@@ -141,7 +141,7 @@ static haloResult_t tcp_fail(struct tcp_conn *c, haloResult_t res, const char *f
     __attribute__((format(printf, 3, 4)));
 static haloResult_t tcp_fail(struct tcp_conn *c, haloResult_t res, const char *fmt, ...)
 {
-    char msg[HALO_ERRLEN];
+    char msg[1024];
     va_list ap;
 
     if (c->failed)
@@ -150,7 +150,7 @@ static haloResult_t tcp_fail(struct tcp_conn *c, haloResult_t res, const char *f
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     c->failed = res;
-    return halo_error(c->base.comm, res, "%s", msg);
+    return halo_tp_error(c->base.ctx, res, "%s", msg);
 }
 
 /* err 0 means end of stream. */
@@ -275,13 +275,13 @@ static haloResult_t tcp_send_post(struct halo_conn *hc, size_t len, const struct
     if (c->failed)
         return c->failed;
     if (c->tx.nqueued == c->nslots)
-        return halo_error(hc->comm, haloInternalError,
-                          "tcp send_post to peer %d on channel %d without a free slot (send_slot gave NULL)",
-                          hc->peer, hc->channel);
+        return halo_tp_error(hc->ctx, haloInternalError,
+                             "tcp send_post to peer %d on channel %d without a free slot (send_slot gave NULL)",
+                             hc->peer, hc->channel);
     if (len > hc->slot_size)
-        return halo_error(hc->comm, haloInternalError,
-                          "tcp send_post of %zu bytes to peer %d on channel %d exceeds the slot size %zu", len,
-                          hc->peer, hc->channel, hc->slot_size);
+        return halo_tp_error(hc->ctx, haloInternalError,
+                             "tcp send_post of %zu bytes to peer %d on channel %d exceeds the slot size %zu", len,
+                             hc->peer, hc->channel, hc->slot_size);
     struct tcp_frame_hdr *h = tcp_tx_hdr(c, tcp_idx(c, c->tx.head + c->tx.nqueued));
     *h = (struct tcp_frame_hdr){.magic = TCP_FRAME_MAGIC, .kind = HALO_FRAME_DATA, .len = len};
     if (sig)
@@ -475,9 +475,9 @@ static haloResult_t tcp_recv_release(struct halo_conn *hc)
     if (c->failed)
         return c->failed;
     if (!c->rx.nready)
-        return halo_error(hc->comm, haloInternalError,
-                          "tcp recv_release from peer %d on channel %d without a received frame", hc->peer,
-                          hc->channel);
+        return halo_tp_error(hc->ctx, haloInternalError,
+                             "tcp recv_release from peer %d on channel %d without a received frame", hc->peer,
+                             hc->channel);
     c->rx.head = tcp_idx(c, c->rx.head + 1);
     c->rx.nready--;
     return haloSuccess;
@@ -585,32 +585,32 @@ static int tcp_conn_alloc(struct tcp_conn *c)
 }
 
 /* On success the connection owns fd; on failure fd stays open and the caller's. */
-haloResult_t tcp_conn_create(struct halo_comm *comm, int fd, int peer, int channel, size_t slot_size,
+haloResult_t tcp_conn_create(struct halo_tp_ctx *ctx, int fd, int peer, int channel, size_t slot_size,
                              int nslots, struct halo_conn **out)
 {
     if (fd < 0 || nslots < 1 || slot_size < 1 || slot_size > SIZE_MAX / 4 / (size_t)nslots)
-        return halo_error(comm, haloInternalError,
-                          "tcp_conn_create: bad arguments (fd %d, %d slots of %zu bytes) for peer %d channel %d",
-                          fd, nslots, slot_size, peer, channel);
+        return halo_tp_error(ctx, haloInternalError,
+                             "tcp_conn_create: bad arguments (fd %d, %d slots of %zu bytes) for peer %d channel %d",
+                             fd, nslots, slot_size, peer, channel);
     struct tcp_conn *c = calloc(1, sizeof(*c));
     if (!c)
-        return halo_error(comm, haloSystemError, "out of memory for a tcp connection to peer %d", peer);
+        return halo_tp_error(ctx, haloSystemError, "out of memory for a tcp connection to peer %d", peer);
     c->base = (struct halo_conn){
-        .ops = &halo_tcp_ops, .comm = comm, .peer = peer, .channel = channel, .slot_size = slot_size};
+        .ops = &halo_tcp_ops, .ctx = ctx, .peer = peer, .channel = channel, .slot_size = slot_size};
     c->fd = -1;
     c->nslots = nslots;
     if (tcp_socket_prepare(fd) != 0) {
         int err = errno;
         tcp_conn_close(&c->base);
-        return halo_error(comm, haloSystemError, "cannot set up the tcp socket to peer %d on channel %d: %s",
-                          peer, channel, strerror(err));
+        return halo_tp_error(ctx, haloSystemError, "cannot set up the tcp socket to peer %d on channel %d: %s",
+                             peer, channel, strerror(err));
     }
     if (tcp_conn_alloc(c) != 0) {
         tcp_conn_close(&c->base);
-        return halo_error(comm, haloSystemError,
-                          "out of memory for tcp buffers to peer %d on channel %d (2 x %d slots of %zu bytes; "
-                          "lower HALO_CHUNK_SIZE or HALO_BUFFSIZE)",
-                          peer, channel, nslots, slot_size);
+        return halo_tp_error(ctx, haloSystemError,
+                             "out of memory for tcp buffers to peer %d on channel %d (2 x %d slots of %zu bytes; "
+                             "lower HALO_CHUNK_SIZE or HALO_BUFFSIZE)",
+                             peer, channel, nslots, slot_size);
     }
     c->fd = fd;
     *out = &c->base;

@@ -3,7 +3,7 @@
  * listener and the all-to-all connect/accept (the data path is in tcp_conn.c).
  *
  * Sequence for each pair of ranks lo < hi whose peer kind is tcp, per channel ch:
- *   lo        listens (tcp_listen_start); the all-gather publishes lo's tcp_listen
+ *   lo        listens (tcp_listen); the all-gather publishes lo's blob (its address)
  *   hi -> lo  TCP connect, from hi's own listen IP (so bytes use that link)
  *   hi -> lo  HELLO {magic, from = hi, to = lo, channel = ch, job id}   (struct tcp_hello)
  *   lo <-> hi halo_auth (lo serves, hi is the client), context
@@ -29,9 +29,6 @@
 #include <unistd.h>
 
 #include "auth.h"
-#include "bootstrap.h"
-#include "comm.h"
-#include "error.h"
 #include "log.h"
 #include "tcp.h"
 
@@ -56,80 +53,63 @@ struct tcp_hello {
 };
 _Static_assert(sizeof(struct tcp_hello) == 24, "tcp hello is 24 bytes on the wire");
 
-static uint64_t tcp_job_id(const struct halo_comm *comm)
+static struct halo_tcp *tcp_of(const struct halo_tp_ctx *ctx)
 {
-    return comm->bs ? bootstrap_job_id(comm->bs) : 0;
+    return ctx->state[HALO_TR_TCP];
+}
+
+static uint64_t tcp_job_id(const struct halo_tp_ctx *ctx)
+{
+    return ctx->job_id;
 }
 
 /* NULL when the job runs without a secret (no bootstrap, as in unit tests). */
-static const uint8_t *tcp_secret(const struct halo_comm *comm)
+static const uint8_t *tcp_secret(const struct halo_tp_ctx *ctx)
 {
-    return comm->bs ? bootstrap_secret(comm->bs) : NULL;
+    return ctx->key;
 }
 
-static void tcp_auth_ctx(const struct halo_comm *comm, int a, int b, int ch, char *buf, size_t len)
+/* The tcp blob of peer p (zeroed when it does not listen). */
+static const struct halo_tcp_peer_info *tcp_info_of(const struct halo_tp_ctx *ctx, int p)
+{
+    static const struct halo_tcp_peer_info none;
+    const struct halo_tcp_peer_info *ti = ctx->peers[p].blob[HALO_TR_TCP];
+    return ti ? ti : &none;
+}
+
+static void tcp_auth_ctx(const struct halo_tp_ctx *ctx, int a, int b, int ch, char *buf, size_t len)
 {
     snprintf(buf, len, "tcp:%d:%d:%d:%016llx", a < b ? a : b, a < b ? b : a, ch,
-             (unsigned long long)tcp_job_id(comm));
+             (unsigned long long)tcp_job_id(ctx));
 }
 
-static const char *tcp_peer_desc(const struct halo_comm *comm, int peer, char *buf, size_t len)
+static const char *tcp_peer_desc(const struct halo_tp_ctx *ctx, int peer, char *buf, size_t len)
 {
-    const struct halo_peer_info *pi = &comm->peers[peer].info;
+    const struct halo_tp_peer *pi = &ctx->peers[peer];
     char addr[80];
 
     snprintf(buf, len, "peer %d (%.64s %s)", peer, pi->hostname[0] ? pi->hostname : "?",
-             halo_sockaddr_str(&pi->tcp_listen, addr, sizeof(addr)));
+             halo_sockaddr_str(&tcp_info_of(ctx, peer)->listen, addr, sizeof(addr)));
     return buf;
 }
 
 /* ---- listener ---- */
 
-static int tcp_family_param(const struct halo_comm *comm)
+static haloResult_t tcp_listen(struct halo_tp_ctx *ctx, void *blob)
 {
-    const char *f = HALO_P_STR(&comm->params, socket_family);
-
-    if (f && strcmp(f, "AF_INET") == 0)
-        return AF_INET;
-    if (f && strcmp(f, "AF_INET6") == 0)
-        return AF_INET6;
-    return 0;
-}
-
-/* The IP the bootstrap used, else HALO_SOCKET_IFNAME's first interface, else loopback. */
-static void tcp_listen_addr(const struct halo_comm *comm, struct halo_sockaddr *addr)
-{
-    const struct sockaddr_storage *ss = comm->bs ? bootstrap_local_addr(comm->bs) : NULL;
-    const char *spec = HALO_P_STR(&comm->params, socket_ifname);
-    struct halo_ifaddr ifa;
-
-    memset(addr, 0, sizeof(*addr));
-    if (ss && ss->ss_family != AF_UNSPEC)
-        halo_sockaddr_from(addr, (const struct sockaddr *)ss);
-    else if (halo_if_list(spec ? spec : "", tcp_family_param(comm), &ifa, 1) > 0)
-        *addr = ifa.addr;
-    else {
-        addr->family = AF_INET;
-        addr->addr[0] = 127;
-        addr->addr[3] = 1;
-    }
-    addr->port = 0;
-}
-
-haloResult_t tcp_listen_start(struct halo_comm *comm, struct halo_peer_info *me)
-{
+    struct halo_tcp_peer_info *me = blob;
     struct halo_sockaddr want;
     char text[80];
 
-    if (comm->tcp)
-        return halo_error(comm, haloInternalError, "tcp_listen_start called twice");
+    if (tcp_of(ctx))
+        return halo_tp_error(ctx, haloInternalError, "tcp_listen_start called twice");
     struct halo_tcp *t = calloc(1, sizeof(*t));
     if (!t)
-        return halo_error(comm, haloSystemError, "out of memory for the tcp transport");
+        return halo_tp_error(ctx, haloSystemError, "out of memory for the tcp transport");
     /* Listen on every interface: peers on a direct cable connect to this host's
      * end of that cable (see comm_topo.c); others use the published address. */
     struct halo_sockaddr published, any;
-    tcp_listen_addr(comm, &published);
+    halo_tp_data_addr(ctx, &published);
     memset(&any, 0, sizeof(any));
     any.family = published.family;
     want = published;
@@ -141,31 +121,32 @@ haloResult_t tcp_listen_start(struct halo_comm *comm, struct halo_peer_info *me)
     if (t->listen_fd < 0) {
         int err = errno;
         free(t);
-        return halo_error(comm, haloSystemError,
-                          "cannot listen for tcp data connections on %s: %s (HALO_SOCKET_IFNAME picks the interface)",
-                          halo_sockaddr_str(&want, text, sizeof(text)), strerror(err));
+        return halo_tp_error(ctx, haloSystemError,
+                             "cannot listen for tcp data connections on %s: %s (HALO_SOCKET_IFNAME picks the "
+                             "interface)",
+                             halo_sockaddr_str(&want, text, sizeof(text)), strerror(err));
     }
-    comm->tcp = t;
-    me->tcp_listen = t->addr;
-    halo_if_name_of(&t->addr, me->tcp_ifname, sizeof(me->tcp_ifname));
-    HLOG_INFO(HALO_SUB_NET, comm->rank, "tcp data listener on %s (%s)", halo_sockaddr_str(&t->addr, text, sizeof(text)),
-              me->tcp_ifname);
+    ctx->state[HALO_TR_TCP] = t;
+    me->listen = t->addr;
+    halo_if_name_of(&t->addr, me->ifname, sizeof(me->ifname));
+    HLOG_INFO(HALO_SUB_NET, ctx->rank, "tcp data listener on %s (%s)", halo_sockaddr_str(&t->addr, text, sizeof(text)),
+              me->ifname);
     return haloSuccess;
 }
 
-void tcp_destroy(struct halo_comm *comm)
+static void tcp_destroy(struct halo_tp_ctx *ctx)
 {
-    if (!comm || !comm->tcp)
+    if (!ctx || !tcp_of(ctx))
         return;
-    if (comm->tcp->listen_fd >= 0)
-        close(comm->tcp->listen_fd);
-    free(comm->tcp);
-    comm->tcp = NULL;
+    if (tcp_of(ctx)->listen_fd >= 0)
+        close(tcp_of(ctx)->listen_fd);
+    free(tcp_of(ctx));
+    ctx->state[HALO_TR_TCP] = NULL;
 }
 
 /* ---- shared by both sides ---- */
 
-static void tcp_log_conn(struct halo_comm *comm, int fd, int peer, int ch)
+static void tcp_log_conn(struct halo_tp_ctx *ctx, int fd, int peer, int ch)
 {
     struct sockaddr_storage ss;
     struct halo_sockaddr a;
@@ -183,114 +164,120 @@ static void tcp_log_conn(struct halo_comm *comm, int fd, int peer, int ch)
         halo_sockaddr_from(&a, (struct sockaddr *)&ss);
         halo_sockaddr_str(&a, remote, sizeof(remote));
     }
-    halo_log_emit(HALO_LOG_INFO, HALO_SUB_NET, comm->rank, "channel %d peer %d via tcp %s -> %s", ch, peer, local,
+    halo_log_emit(HALO_LOG_INFO, HALO_SUB_NET, ctx->rank, "channel %d peer %d via tcp %s -> %s", ch, peer, local,
                   remote);
 }
 
 /* Wraps the authenticated socket and stores it; closes fd on failure. */
-static haloResult_t tcp_conn_store(struct halo_comm *comm, int fd, int peer, int ch)
+static haloResult_t tcp_conn_store(struct halo_tp_ctx *ctx, int fd, int peer, int ch)
 {
     struct halo_conn *conn;
-    haloResult_t res = tcp_conn_create(comm, fd, peer, ch, comm->slot_size_tcp, comm->nslots, &conn);
+    haloResult_t res = tcp_conn_create(ctx, fd, peer, ch, ctx->slot_size_net, ctx->nslots, &conn);
 
     if (res != haloSuccess) {
         close(fd);
         return res;
     }
-    comm->conns[ch * comm->nranks + peer] = conn;
-    tcp_log_conn(comm, fd, peer, ch);
+    ctx->conns[ch * ctx->nranks + peer] = conn;
+    tcp_log_conn(ctx, fd, peer, ch);
     return haloSuccess;
 }
 
 /* ---- connecting side (to lower ranks) ---- */
 
-static haloResult_t tcp_connect_fail(struct halo_comm *comm, int peer, int ch, int err)
+static haloResult_t tcp_connect_fail(struct halo_tp_ctx *ctx, int peer, int ch, int err)
 {
     char who[192], from[80];
     int remote = err == ECONNREFUSED || err == ETIMEDOUT || err == EHOSTUNREACH || err == ENETUNREACH ||
                  err == ECONNRESET;
 
-    return halo_error(comm, remote ? haloRemoteError : haloSystemError,
-                      "cannot connect to %s for tcp channel %d from %s: %s; is that rank alive and reachable "
-                      "from this interface (HALO_SOCKET_IFNAME, firewall, HALO_TIMEOUT_MS)?",
-                      tcp_peer_desc(comm, peer, who, sizeof(who)), ch,
-                      halo_sockaddr_str(&comm->tcp->addr, from, sizeof(from)), strerror(err));
+    return halo_tp_error(ctx, remote ? haloRemoteError : haloSystemError,
+                         "cannot connect to %s for tcp channel %d from %s: %s; is that rank alive and reachable "
+                         "from this interface (HALO_SOCKET_IFNAME, firewall, HALO_TIMEOUT_MS)?",
+                         tcp_peer_desc(ctx, peer, who, sizeof(who)), ch,
+                         halo_sockaddr_str(&tcp_of(ctx)->addr, from, sizeof(from)), strerror(err));
 }
 
-static haloResult_t tcp_auth_fail(struct halo_comm *comm, int peer, int ch, enum halo_auth_result r)
+static haloResult_t tcp_auth_fail(struct halo_tp_ctx *ctx, int peer, int ch, enum halo_auth_result r)
 {
     char who[192];
 
-    tcp_peer_desc(comm, peer, who, sizeof(who));
+    tcp_peer_desc(ctx, peer, who, sizeof(who));
     if (r == HALO_AUTH_REJECTED)
-        return halo_error(comm, haloInvalidUsage,
-                          "%s rejected our proof of the job secret on tcp channel %d: do both ranks use the same "
-                          "unique id (or HALO_SECRET)?",
-                          who, ch);
+        return halo_tp_error(ctx, haloInvalidUsage,
+                             "%s rejected our proof of the job secret on tcp channel %d: do both ranks use the same "
+                             "unique id (or HALO_SECRET)?",
+                             who, ch);
     if (r == HALO_AUTH_IO)
-        return halo_error(comm, haloRemoteError,
-                          "lost the tcp connection to %s on channel %d while proving the job secret: did that "
-                          "rank fail? see its log",
-                          who, ch);
-    return halo_error(comm, haloSystemError,
-                      "authenticating the tcp connection to %s on channel %d failed (%s): is a haloccl rank of "
-                      "this job listening there?",
-                      who, ch, halo_auth_result_str(r));
+        return halo_tp_error(ctx, haloRemoteError,
+                             "lost the tcp connection to %s on channel %d while proving the job secret: did that "
+                             "rank fail? see its log",
+                             who, ch);
+    return halo_tp_error(ctx, haloSystemError,
+                         "authenticating the tcp connection to %s on channel %d failed (%s): is a haloccl rank of "
+                         "this job listening there?",
+                         who, ch, halo_auth_result_str(r));
 }
 
-static haloResult_t tcp_connect_one(struct halo_comm *comm, int peer, int ch, int64_t deadline)
+static haloResult_t tcp_connect_one(struct halo_tp_ctx *ctx, int peer, int ch, int64_t deadline)
 {
     struct tcp_hello hello = {
-        .magic = TCP_HELLO_MAGIC, .from = comm->rank, .to = peer, .channel = ch, .job_id = tcp_job_id(comm)};
-    const uint8_t *key = tcp_secret(comm);
-    char ctx[HALO_AUTH_CTX_MAX];
+        .magic = TCP_HELLO_MAGIC, .from = ctx->rank, .to = peer, .channel = ch, .job_id = tcp_job_id(ctx)};
+    const uint8_t *key = tcp_secret(ctx);
+    char actx[HALO_AUTH_CTX_MAX];
     int err;
 
-    const struct halo_peer *p = &comm->peers[peer];
-    struct halo_sockaddr src = p->has_link ? p->data_src : comm->tcp->addr;
+    const struct halo_tp_peer *p = &ctx->peers[peer];
+    struct halo_sockaddr src = p->has_link ? p->data_src : tcp_of(ctx)->addr;
+    struct halo_sockaddr dst = tcp_info_of(ctx, peer)->listen;
     src.port = 0;
-    int fd = halo_socket_connect(p->has_link ? &p->data_addr : &p->info.tcp_listen, &src, deadline, &err);
+    if (p->has_link) { /* the peer's end of our link, its listener's port */
+        uint16_t port = dst.port;
+        dst = p->data_addr;
+        dst.port = port;
+    }
+    int fd = halo_socket_connect(&dst, &src, deadline, &err);
     if (fd < 0)
-        return tcp_connect_fail(comm, peer, ch, err);
+        return tcp_connect_fail(ctx, peer, ch, err);
     if (halo_io_write_full(fd, &hello, sizeof(hello), deadline) != 0) {
         err = errno;
         close(fd);
-        return tcp_connect_fail(comm, peer, ch, err);
+        return tcp_connect_fail(ctx, peer, ch, err);
     }
     if (key) {
-        tcp_auth_ctx(comm, comm->rank, peer, ch, ctx, sizeof(ctx));
-        enum halo_auth_result r = halo_auth_client(fd, key, ctx, deadline);
+        tcp_auth_ctx(ctx, ctx->rank, peer, ch, actx, sizeof(actx));
+        enum halo_auth_result r = halo_auth_client(fd, key, actx, deadline);
         if (r != HALO_AUTH_OK) {
             close(fd);
-            return tcp_auth_fail(comm, peer, ch, r);
+            return tcp_auth_fail(ctx, peer, ch, r);
         }
     }
-    return tcp_conn_store(comm, fd, peer, ch);
+    return tcp_conn_store(ctx, fd, peer, ch);
 }
 
 /* ---- accepting side (from higher ranks) ---- */
 
 /* NULL when the hello names an expected connection, else why not. */
-static const char *tcp_hello_check(const struct halo_comm *comm, const struct tcp_hello *h)
+static const char *tcp_hello_check(const struct halo_tp_ctx *ctx, const struct tcp_hello *h)
 {
     if (h->magic != TCP_HELLO_MAGIC)
         return "not a haloccl tcp hello";
-    if (h->job_id != tcp_job_id(comm))
+    if (h->job_id != tcp_job_id(ctx))
         return "hello from another job";
-    if (h->to != comm->rank)
+    if (h->to != ctx->rank)
         return "hello meant for another rank";
-    if (h->from <= comm->rank || h->from >= comm->nranks)
+    if (h->from <= ctx->rank || h->from >= ctx->nranks)
         return "hello from a rank that should not connect to us";
-    if (comm->peers[h->from].kind != HALO_TR_TCP)
+    if (ctx->peers[h->from].kind != HALO_TR_TCP)
         return "hello from a rank that does not use tcp with us";
-    if (h->channel < 0 || h->channel >= comm->nchannels)
+    if (h->channel < 0 || h->channel >= ctx->nchannels)
         return "hello for a channel out of range";
-    if (comm->conns[h->channel * comm->nranks + h->from])
+    if (ctx->conns[h->channel * ctx->nranks + h->from])
         return "duplicate hello for a connection already made";
     return NULL;
 }
 
-static void tcp_reject(const struct halo_comm *comm, int fd, const struct tcp_hello *h, const char *why)
+static void tcp_reject(const struct halo_tp_ctx *ctx, int fd, const struct tcp_hello *h, const char *why)
 {
     struct sockaddr_storage ss;
     struct halo_sockaddr a = {0};
@@ -302,136 +289,174 @@ static void tcp_reject(const struct halo_comm *comm, int fd, const struct tcp_he
         halo_sockaddr_str(&a, from, sizeof(from));
     }
     if (h)
-        HLOG_WARN(HALO_SUB_NET, comm->rank,
+        HLOG_WARN(HALO_SUB_NET, ctx->rank,
                   "dropped a tcp data connection from %s claiming rank %d channel %d: %s", from, h->from,
                   h->channel, why);
     else
-        HLOG_WARN(HALO_SUB_NET, comm->rank, "dropped a tcp data connection from %s: %s", from, why);
+        HLOG_WARN(HALO_SUB_NET, ctx->rank, "dropped a tcp data connection from %s: %s", from, why);
     close(fd);
 }
 
 /* Hello, checks, proof, store. Problems with this one connection are only warned
  * about (result haloSuccess, nothing stored); failures of ours are returned. */
-static haloResult_t tcp_accept_one(struct halo_comm *comm, int fd, int64_t deadline)
+static haloResult_t tcp_accept_one(struct halo_tp_ctx *ctx, int fd, int64_t deadline)
 {
     int64_t limit = halo_now_us() + TCP_HANDSHAKE_US;
-    const uint8_t *key = tcp_secret(comm);
+    const uint8_t *key = tcp_secret(ctx);
     struct tcp_hello h;
-    char ctx[HALO_AUTH_CTX_MAX];
+    char actx[HALO_AUTH_CTX_MAX];
     const char *why;
 
     if (limit > deadline)
         limit = deadline;
     if (halo_io_read_full(fd, &h, sizeof(h), limit) != 0) {
-        tcp_reject(comm, fd, NULL, errno == ETIMEDOUT ? "no hello in time" : "closed before its hello");
+        tcp_reject(ctx, fd, NULL, errno == ETIMEDOUT ? "no hello in time" : "closed before its hello");
         return haloSuccess;
     }
-    why = tcp_hello_check(comm, &h);
+    why = tcp_hello_check(ctx, &h);
     if (why) {
-        tcp_reject(comm, fd, &h, why);
+        tcp_reject(ctx, fd, &h, why);
         return haloSuccess;
     }
     if (key) {
-        tcp_auth_ctx(comm, h.from, comm->rank, h.channel, ctx, sizeof(ctx));
-        enum halo_auth_result r = halo_auth_server(fd, key, ctx, limit);
+        tcp_auth_ctx(ctx, h.from, ctx->rank, h.channel, actx, sizeof(actx));
+        enum halo_auth_result r = halo_auth_server(fd, key, actx, limit);
         if (r != HALO_AUTH_OK) {
-            tcp_reject(comm, fd, &h, r == HALO_AUTH_REJECTED ? "wrong proof of the job secret"
+            tcp_reject(ctx, fd, &h, r == HALO_AUTH_REJECTED ? "wrong proof of the job secret"
                                                              : halo_auth_result_str(r));
             return haloSuccess;
         }
     }
-    return tcp_conn_store(comm, fd, h.from, h.channel);
+    return tcp_conn_store(ctx, fd, h.from, h.channel);
 }
 
 /* Channels of peer p that should connect to us and have not yet. */
-static int tcp_peer_missing(const struct halo_comm *comm, int p)
+static int tcp_peer_missing(const struct halo_tp_ctx *ctx, int p)
 {
     int missing = 0;
 
-    for (int ch = 0; comm->peers[p].kind == HALO_TR_TCP && ch < comm->nchannels; ch++)
-        missing += comm->conns[ch * comm->nranks + p] == NULL;
+    for (int ch = 0; ctx->peers[p].kind == HALO_TR_TCP && ch < ctx->nchannels; ch++)
+        missing += ctx->conns[ch * ctx->nranks + p] == NULL;
     return missing;
 }
 
-static int tcp_accept_missing(const struct halo_comm *comm)
+static int tcp_accept_missing(const struct halo_tp_ctx *ctx)
 {
     int missing = 0;
 
-    for (int p = comm->rank + 1; p < comm->nranks; p++)
-        missing += tcp_peer_missing(comm, p);
+    for (int p = ctx->rank + 1; p < ctx->nranks; p++)
+        missing += tcp_peer_missing(ctx, p);
     return missing;
 }
 
 /* "peer 3 (hostC 10.0.0.3:4711) channels 0 1, peer 5 (...) channels 0" into buf. */
-static void tcp_missing_list(const struct halo_comm *comm, char *buf, size_t len)
+static void tcp_missing_list(const struct halo_tp_ctx *ctx, char *buf, size_t len)
 {
     size_t used = 0;
     char who[192];
 
     buf[0] = '\0';
-    for (int p = comm->rank + 1; p < comm->nranks && used < len; p++) {
-        if (!tcp_peer_missing(comm, p))
+    for (int p = ctx->rank + 1; p < ctx->nranks && used < len; p++) {
+        if (!tcp_peer_missing(ctx, p))
             continue;
         used += (size_t)snprintf(buf + used, len - used, "%s%s channels", used ? ", " : "",
-                                 tcp_peer_desc(comm, p, who, sizeof(who)));
-        for (int ch = 0; ch < comm->nchannels && used < len; ch++)
-            if (!comm->conns[ch * comm->nranks + p])
+                                 tcp_peer_desc(ctx, p, who, sizeof(who)));
+        for (int ch = 0; ch < ctx->nchannels && used < len; ch++)
+            if (!ctx->conns[ch * ctx->nranks + p])
                 used += (size_t)snprintf(buf + used, len - used, " %d", ch);
     }
 }
 
-static haloResult_t tcp_accept_timeout(struct halo_comm *comm)
+static haloResult_t tcp_accept_timeout(struct halo_tp_ctx *ctx)
 {
     char list[640], addr[80];
 
-    tcp_missing_list(comm, list, sizeof(list));
-    return halo_error(comm, haloRemoteError,
-                      "timed out after %lld ms waiting for tcp data connections on %s from %s; are those ranks "
-                      "alive, and can they reach this address (HALO_SOCKET_IFNAME, firewall, HALO_TIMEOUT_MS)?",
-                      (long long)(comm->timeout_us / 1000), halo_sockaddr_str(&comm->tcp->addr, addr, sizeof(addr)),
-                      list);
+    tcp_missing_list(ctx, list, sizeof(list));
+    return halo_tp_error(ctx, haloRemoteError,
+                         "timed out after %lld ms waiting for tcp data connections on %s from %s; are those ranks "
+                         "alive, and can they reach this address (HALO_SOCKET_IFNAME, firewall, HALO_TIMEOUT_MS)?",
+                         (long long)(ctx->timeout_us / 1000), halo_sockaddr_str(&tcp_of(ctx)->addr, addr, sizeof(addr)),
+                         list);
 }
 
-static haloResult_t tcp_accept_all(struct halo_comm *comm, int64_t deadline)
+static haloResult_t tcp_accept_all(struct halo_tp_ctx *ctx, int64_t deadline)
 {
-    struct pollfd pfd = {.fd = comm->tcp->listen_fd, .events = POLLIN};
+    struct pollfd pfd = {.fd = tcp_of(ctx)->listen_fd, .events = POLLIN};
 
-    while (tcp_accept_missing(comm) > 0) {
+    while (tcp_accept_missing(ctx) > 0) {
         int64_t left = deadline - halo_now_us();
         if (left <= 0)
-            return tcp_accept_timeout(comm);
+            return tcp_accept_timeout(ctx);
         int rc = poll(&pfd, 1, (int)((left + 999) / 1000 > 60000 ? 60000 : (left + 999) / 1000));
         if (rc < 0 && errno != EINTR)
-            return halo_error(comm, haloSystemError, "poll on the tcp data listener failed: %s", strerror(errno));
+            return halo_tp_error(ctx, haloSystemError, "poll on the tcp data listener failed: %s", strerror(errno));
         if (rc <= 0)
             continue;
-        int fd = accept4(comm->tcp->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        int fd = accept4(tcp_of(ctx)->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
                 continue;
-            return halo_error(comm, haloSystemError, "accept on the tcp data listener failed: %s", strerror(errno));
+            return halo_tp_error(ctx, haloSystemError, "accept on the tcp data listener failed: %s", strerror(errno));
         }
-        haloResult_t res = tcp_accept_one(comm, fd, deadline);
+        haloResult_t res = tcp_accept_one(ctx, fd, deadline);
         if (res != haloSuccess)
             return res;
     }
     return haloSuccess;
 }
 
-haloResult_t tcp_connect_all(struct halo_comm *comm)
+static haloResult_t tcp_connect_all(struct halo_tp_ctx *ctx)
 {
-    int64_t deadline = halo_now_us() + comm->timeout_us;
+    int64_t deadline = halo_now_us() + ctx->timeout_us;
 
-    if (!comm->tcp || !comm->conns || comm->nchannels < 1 || comm->nchannels > HALO_MAX_CHANNELS)
-        return halo_error(comm, haloInternalError,
-                          "tcp_connect_all before tcp_listen_start or without comm->conns (%d channels)",
-                          comm->nchannels);
-    for (int p = 0; p < comm->rank; p++) {
-        for (int ch = 0; comm->peers[p].kind == HALO_TR_TCP && ch < comm->nchannels; ch++) {
-            haloResult_t res = tcp_connect_one(comm, p, ch, deadline);
+    if (ctx->nranks < 2)
+        return haloSuccess;
+    if (!tcp_of(ctx) || !ctx->conns || ctx->nchannels < 1 || ctx->nchannels > HALO_MAX_CHANNELS)
+        return halo_tp_error(ctx, haloInternalError,
+                             "tcp_connect_all before tcp_listen or without conns (%d channels)",
+                             ctx->nchannels);
+    for (int p = 0; p < ctx->rank; p++) {
+        for (int ch = 0; ctx->peers[p].kind == HALO_TR_TCP && ch < ctx->nchannels; ch++) {
+            haloResult_t res = tcp_connect_one(ctx, p, ch, deadline);
             if (res != haloSuccess)
                 return res;
         }
     }
-    return tcp_accept_all(comm, deadline);
+    return tcp_accept_all(ctx, deadline);
 }
+
+/* ---- setup table row ---- */
+
+/* tcp carries whatever the transports before it did not: any peer, unless
+ * HALO_TRANSPORT names another transport. */
+static haloResult_t tcp_can_connect(struct halo_tp_ctx *ctx, int peer, int local, const void *my_blob,
+                                    const void *peer_blob, const struct halo_tp_link *link, int *yes)
+{
+    const char *tr = HALO_P_STR(ctx->params, transport);
+
+    (void)peer, (void)local, (void)my_blob, (void)peer_blob, (void)link;
+    *yes = strcmp(tr, "auto") == 0 || strcmp(tr, "tcp") == 0;
+    return haloSuccess;
+}
+
+static int tcp_peer_addr(const void *peer_blob, struct halo_sockaddr *out)
+{
+    *out = ((const struct halo_tcp_peer_info *)peer_blob)->listen;
+    return 0;
+}
+
+_Static_assert(sizeof(struct halo_tcp_peer_info) <= HALO_TP_BLOB_BYTES, "tcp blob fits its slot");
+
+const struct halo_tp_setup halo_tcp_setup = {
+    .name = "tcp",
+    .kind = HALO_TR_TCP,
+    .priority = 30,
+    .connect_order = 10,
+    .caps = HALO_TP_CAP_LOCAL | HALO_TP_CAP_REMOTE,
+    .info_size = sizeof(struct halo_tcp_peer_info),
+    .listen = tcp_listen,
+    .can_connect = tcp_can_connect,
+    .connect_all = tcp_connect_all,
+    .destroy = tcp_destroy,
+    .peer_addr = tcp_peer_addr,
+};

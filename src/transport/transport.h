@@ -1,5 +1,9 @@
 /*
- * transport.h — the one interface every transport implements (shm, tcp; ib later).
+ * transport.h — the one interface every transport implements (shm, ib, tcp): the
+ * data ops on a connection (struct halo_transport_ops) and the setup table that
+ * creates connections (struct halo_tp_setup, at the end), both run over a narrow
+ * context (struct halo_tp_ctx) that the core fills; no transport sees the
+ * communicator.
  *
  * A connection joins this rank to one peer on one channel and carries frames both
  * ways. Each direction is a FIFO of fixed-size slots, so algorithms can reduce
@@ -16,7 +20,7 @@
  *    calling progress(), and owns timeouts.
  *  - A connection is used by one thread at a time (the thread running its channel).
  *  - Frames on a connection are received in the order they were posted.
- *  - Errors are recorded with halo_error() (peer, channel, what happened) by the
+ *  - Errors are recorded with halo_tp_error() (peer, channel, what happened) by the
  *    transport, once; the caller only passes the result up.
  */
 #ifndef HALO_TRANSPORT_H
@@ -26,8 +30,10 @@
 #include <stdint.h>
 
 #include "haloccl.h"
+#include "param.h"
+#include "socket.h"
 
-struct halo_comm;
+struct halo_tp_ctx;
 
 /* Operation signature, carried in every frame header. 32 bytes. */
 struct halo_sig {
@@ -87,7 +93,7 @@ struct halo_transport_ops {
 /* Common head of every transport's connection object. */
 struct halo_conn {
     const struct halo_transport_ops *ops;
-    struct halo_comm *comm;
+    struct halo_tp_ctx *ctx;  /* rank, timeout, error sink, peers; NULL-safe in tests */
     int peer;     /* peer rank in the communicator */
     int channel;
     size_t slot_size; /* capacity of one slot, the same in both directions */
@@ -97,5 +103,167 @@ struct halo_conn {
      * completed on this end, sends posted. */
     uint64_t zc_rx_posted, zc_rx_waited, zc_tx_posted;
 };
+
+/* ---- Setup: the table every transport fills, and the context it runs over ----
+ *
+ * The core (src/core/comm.c) drives every transport through one table, in this
+ * order, on every rank:
+ *   listen       before the peer-info all-gather: opens what peers connect to and
+ *                fills this rank's blob (a zeroed blob means "not listening").
+ *   (all-gather of struct halo_peer_info, which carries every transport's blob)
+ *   can_connect  per peer, transports tried by ascending priority: the first that
+ *                says yes carries the peer. Run once before the topology (link
+ *                NULL) and again for remote peers once the topology chose the
+ *                link between the two hosts (link set).
+ *   connect_all  in ascending connect_order, every transport on every rank (even
+ *                without a peer of its kind: some run collective steps).
+ *   connected    optional, collective: after every transport connected.
+ *   ready        optional: after the barrier that follows connected.
+ *   destroy      at communicator destruction, after every connection was closed.
+ * Adding a transport = its files under src/transport/, a kind below, a row in
+ * halo_transports[] (transport.c); the CMake glob picks up the files.
+ */
+
+/* What carries a peer. The transports' kinds are their table rows'; SELF and NONE
+ * belong to the core (NONE: another host with no direct data link). */
+enum halo_transport_kind {
+    HALO_TR_SELF = 0,
+    HALO_TR_SHM = 1,
+    HALO_TR_TCP = 2,
+    HALO_TR_NONE = 3,
+    HALO_TR_IB = 4,
+    HALO_TR_NKINDS = 5
+};
+
+/* Channels a communicator connects at most (HALO_NCHANNELS). */
+#define HALO_MAX_CHANNELS 16
+
+/* Bytes of each transport's blob in struct halo_peer_info, and how many blobs. */
+#define HALO_TP_BLOB_BYTES 128
+#define HALO_TP_MAX 4
+
+/* Capabilities (struct halo_tp_setup.caps). */
+#define HALO_TP_CAP_LOCAL 0x1u  /* can join ranks of one host */
+#define HALO_TP_CAP_REMOTE 0x2u /* can join ranks of different hosts (the topology assigns links) */
+#define HALO_TP_CAP_ZCOPY 0x4u  /* connections may offer the zc_* ops */
+#define HALO_TP_CAP_REG 0x8u    /* mem_register: haloCommRegister reaches it */
+
+/* One end of the topology's link between two hosts, as discovery saw it. */
+struct halo_tp_link_end {
+    char ifname[32];
+    char addr[64];     /* IP as text */
+    char rdma_dev[32]; /* RDMA device behind the interface, "" if none */
+    int rdma_port;
+    int rdma_active;   /* that port is ACTIVE */
+};
+struct halo_tp_link {
+    struct halo_tp_link_end mine, peer;
+};
+
+/* What a transport sees of one peer (the core fills it before connect_all). */
+struct halo_tp_peer {
+    int kind;                 /* enum halo_transport_kind chosen for it */
+    int local_index;          /* index among ranks of this host, -1 if remote */
+    int32_t pid;
+    char hostname[64];
+    const void *blob[HALO_TR_NKINDS]; /* its blob of each transport, by kind (NULL: none) */
+    int has_link;             /* the topology chose the addresses below */
+    struct halo_sockaddr data_addr; /* the peer's end of our link (port 0: add the listener's) */
+    struct halo_sockaddr data_src;  /* our end of the link */
+    char data_ifname[32];           /* our interface on that link */
+};
+
+/* The narrow context transports run over. Filled by the core: the first block
+ * before listen, peers/nchannels/conns/nlocal/local_rank before can_connect and
+ * connect_all. Transports own state[their kind] (listen or connect_all creates
+ * it, destroy frees it). */
+struct halo_tp_ctx {
+    int rank, nranks;
+    size_t slot_size_shm;      /* payload bytes per slot on shm */
+    size_t slot_size_net;      /* ... on tcp and ib */
+    int nslots;                /* slots per direction */
+    int64_t timeout_us;        /* bound of every blocking setup step (HALO_TIMEOUT_MS) */
+    uint64_t comm_id;          /* job id mixed with the split history (shm names) */
+    uint64_t job_id;           /* bootstrap job id (binds proofs to the job) */
+    const uint8_t *key;        /* job secret (32 bytes), NULL for an unauthenticated job */
+    const struct halo_params *params;
+    struct halo_sockaddr local_addr; /* the IP the bootstrap used (family 0: none) */
+
+    int nchannels;
+    int nlocal, local_rank;    /* ranks on this host, my index among them */
+    struct halo_tp_peer *peers;   /* [nranks] */
+    struct halo_conn **conns;     /* [nchannels * nranks]: conns[ch * nranks + peer] */
+    void *state[HALO_TR_NKINDS];  /* each transport's own, by kind */
+
+    /* Services of the core. error records the sentence as the job's last error,
+     * logs it once at WARN and returns res (a step whose failure the job survives
+     * runs with a copy whose sink only logs). allgather: buf holds nranks blocks
+     * of per_rank bytes, this rank's filled; collective, blocking. */
+    void *core;
+    haloResult_t (*error)(void *core, haloResult_t res, const char *msg);
+    haloResult_t (*allgather)(void *core, void *buf, size_t per_rank);
+    haloResult_t (*barrier)(void *core);
+    _Atomic int *failed;       /* nonzero once the job failed (waits give up) */
+};
+
+/* Formats one sentence and hands it to ctx->error (or records it for the calling
+ * thread when ctx or its sink is NULL, as in unit tests). Returns res. */
+haloResult_t halo_tp_error(const struct halo_tp_ctx *ctx, haloResult_t res, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* ctx->rank, or -1 without a context (for log lines). */
+int halo_tp_rank(const struct halo_tp_ctx *ctx);
+/* The IP this rank publishes for data connections (port 0): the one the bootstrap
+ * used, else HALO_SOCKET_IFNAME's first interface, else loopback. */
+void halo_tp_data_addr(const struct halo_tp_ctx *ctx, struct halo_sockaddr *addr);
+
+struct halo_tp_setup {
+    const char *name;          /* "shm": logs and the HALO_TRANSPORT word */
+    enum halo_transport_kind kind;
+    int priority;              /* can_connect is asked in ascending order */
+    int connect_order;         /* connect_all runs in ascending order */
+    unsigned caps;             /* HALO_TP_CAP_* */
+    size_t info_size;          /* bytes of the blob it fills (<= HALO_TP_BLOB_BYTES) */
+    /* Optional. Blocking, bounded by ctx->timeout_us. Fills my_blob (zeroed on
+     * entry). An error fails the job; a transport the job can do without returns
+     * success and leaves the blob zeroed. Called only when nranks > 1. */
+    haloResult_t (*listen)(struct halo_tp_ctx *ctx, void *my_blob);
+    /* No I/O, may log. *yes = 1 when this transport carries peer `peer` (local: on
+     * this host); link: the topology's link to a remote peer, or NULL (before the
+     * topology, or no link). A result other than success fails the job: the user
+     * forced this transport and it cannot carry that peer (the sentence names
+     * the peer and the knob). */
+    haloResult_t (*can_connect)(struct halo_tp_ctx *ctx, int peer, int local, const void *my_blob,
+                                const void *peer_blob, const struct halo_tp_link *link, int *yes);
+    /* Blocking, bounded by ctx->timeout_us; collective over the ranks (every rank
+     * calls it). Connects every peer whose kind is this transport's on every
+     * channel into ctx->conns. Connections made before a failure stay in conns
+     * for the core to close. */
+    haloResult_t (*connect_all)(struct halo_tp_ctx *ctx);
+    /* Optional, collective: after every transport's connect_all (may all-gather). */
+    haloResult_t (*connected)(struct halo_tp_ctx *ctx);
+    /* Optional: after the barrier that follows connected (no rank still needs what
+     * the transport published). */
+    void (*ready)(struct halo_tp_ctx *ctx);
+    /* Frees state[kind]; NULL-safe, accepts a half-built state; conns closed. */
+    void (*destroy)(struct halo_tp_ctx *ctx);
+    /* Optional: where the peer listens (for log lines); 0 on success. */
+    int (*peer_addr)(const void *peer_blob, struct halo_sockaddr *out);
+    /* Optional (HALO_TP_CAP_REG): registers [buf, buf+len) until mem_deregister(owner). */
+    haloResult_t (*mem_register)(struct halo_tp_ctx *ctx, void *buf, size_t len, uint64_t owner);
+    void (*mem_deregister)(struct halo_tp_ctx *ctx, uint64_t owner);
+    const char *reg_desc;      /* what mem_register registers with, for the log ("the RDMA devices") */
+};
+
+/* The table: every transport once, NULL-terminated (transport.c). */
+extern const struct halo_tp_setup *const halo_transports[];
+/* The row of kind k, or NULL (SELF, NONE). */
+const struct halo_tp_setup *halo_tp_by_kind(int kind);
+/* The row named name, or NULL ("auto"). */
+const struct halo_tp_setup *halo_tp_by_name(const char *name);
+/* Fills order[] (HALO_TP_MAX + 1 entries, NULL-terminated) with the table sorted by
+ * priority (by_connect 0) or connect_order (1). */
+void halo_tp_sorted(int by_connect, const struct halo_tp_setup *order[]);
+/* Index of kind k's blob in struct halo_peer_info (its row), -1 if none. */
+int halo_tp_blob_slot(int kind);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * test_ib_pair.c — the ib transport between two processes, without the rest of
- * the communicator: each process builds a minimal zeroed struct halo_comm, the two
+ * the communicator: each process builds a transport context (tp_ctx.h), the two
  * exchange their struct halo_ib_peer_info over a plain TCP side channel (the
  * bootstrap's all-gather in the real library), and connect one channel over
  * rdma_cm. Needs an ACTIVE RDMA port: run it inside the Soft-RoCE VMs
@@ -40,7 +40,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "comm.h"
+#include "tp_ctx.h"
 #include "ib.h"
 #include "socket.h"
 #include "test.h"
@@ -61,7 +61,7 @@ struct opts {
     int channels;     /* connections (channels) between the two ranks */
 };
 
-static struct halo_comm comm; /* zeroed: only rank, nranks and the error text are used */
+static struct tp_test comm; /* a transport context: rank, nranks, timeout and the error text */
 static int64_t big_start_us;
 
 /* Every transport call goes through here: a failure ends the test, as a pass when
@@ -380,14 +380,13 @@ int main(int argc, char **argv)
     if (!ib_supported())
         SKIP("%s", ib_unsupported_reason());
 
-    comm.rank = o.rank;
-    comm.nranks = 2;
-    comm.timeout_us = (int64_t)o.timeout_s * 1000000;
+    tp_test_init(&comm, o.rank, 2);
+    comm.ctx.timeout_us = (int64_t)o.timeout_s * 1000000;
 
     struct halo_ib_config cfg = config_of(&o, good_key);
     struct halo_ib *ib = NULL;
     struct halo_ib_peer_info me, other;
-    ASSERT_EQ(ib_listen_start(&comm, &cfg, &ib, &me), haloSuccess);
+    ASSERT_EQ(ib_listen_start(&comm.ctx, &cfg, &ib, &me), haloSuccess);
     ASSERT_EQ(me.active, 1);
     exchange(&o, &me, &other);
     if (o.wildcard) { /* the peer listens everywhere: aim at its address on our link */
@@ -409,7 +408,7 @@ int main(int argc, char **argv)
         struct halo_ib_config bad = config_of(&o, bad_key);
         struct halo_ib *ibx = NULL;
         struct halo_ib_peer_info mex;
-        ASSERT_EQ(ib_listen_start(&comm, &bad, &ibx, &mex), haloSuccess);
+        ASSERT_EQ(ib_listen_start(&comm.ctx, &bad, &ibx, &mex), haloSuccess);
         ASSERT_EQ(ib_connect_all(ibx, 1, peers, conns), haloRemoteError);
         ASSERT_CONTAINS(comm.last_error, "wrong proof of the job secret");
         ASSERT_TRUE(conns[0] == NULL);

@@ -22,12 +22,12 @@
 #include <sys/resource.h>
 
 #define HALO_IB_INTERNAL
-#include "comm.h"
+#include "tp_ctx.h"
 #include "ib.h"
 #include "socket.h"
 #include "test.h"
 
-static struct halo_comm comm0, comm1;
+static struct tp_test comm0, comm1; /* contexts named as the communicators they stand for */
 
 static struct halo_ib_config config_for(const char *ip)
 {
@@ -91,7 +91,7 @@ static void test_no_device(void)
     struct halo_ib_config cfg = config_for("127.0.0.1");
     struct halo_ib *ib = NULL;
     struct halo_ib_peer_info me;
-    ASSERT_EQ(ib_listen_start(&comm0, &cfg, &ib, &me), haloSystemError);
+    ASSERT_EQ(ib_listen_start(&comm0.ctx, &cfg, &ib, &me), haloSystemError);
     ASSERT_TRUE(ib == NULL);
     ASSERT_CONTAINS(comm0.last_error, "ib transport cannot be used");
     ASSERT_CONTAINS(comm0.last_error, why);
@@ -103,7 +103,7 @@ static void test_listen(const char *ip)
     struct halo_ib_config cfg = config_for(ip);
     struct halo_ib *ib = NULL;
     struct halo_ib_peer_info me;
-    ASSERT_EQ(ib_listen_start(&comm0, &cfg, &ib, &me), haloSuccess);
+    ASSERT_EQ(ib_listen_start(&comm0.ctx, &cfg, &ib, &me), haloSuccess);
     ASSERT_EQ(me.active, 1);
     ASSERT_NE(me.addr.port, 0);
     ASSERT_TRUE(me.dev[0] != '\0');
@@ -123,14 +123,14 @@ static void test_listen(const char *ip)
     char spec[40];
     snprintf(spec, sizeof(spec), "^%s", me.dev);
     cfg.hca = spec;
-    ASSERT_EQ(ib_listen_start(&comm0, &cfg, &ib, &me), haloInvalidArgument);
+    ASSERT_EQ(ib_listen_start(&comm0.ctx, &cfg, &ib, &me), haloInvalidArgument);
     ASSERT_CONTAINS(comm0.last_error, "HALO_IB_HCA");
     ASSERT_CONTAINS(comm0.last_error, spec);
     printf("PASS excluded by HALO_IB_HCA: %s\n", comm0.last_error);
 
     /* The wildcard listens for every device. */
     struct halo_ib_config any = config_for("0.0.0.0");
-    ASSERT_EQ(ib_listen_start(&comm0, &any, &ib, &me), haloSuccess);
+    ASSERT_EQ(ib_listen_start(&comm0.ctx, &any, &ib, &me), haloSuccess);
     ASSERT_NE(me.addr.port, 0);
     ASSERT_TRUE(me.dev[0] == '\0');
     printf("PASS wildcard listener on port %u\n", ntohs(me.addr.port));
@@ -140,7 +140,7 @@ static void test_listen(const char *ip)
     struct halo_ib_config lo = config_for("127.0.0.1");
     struct halo_sockaddr la = lo.addr;
     ASSERT_EQ(ib_device_of_addr(&la, dev, sizeof(dev), &port, &active), 0);
-    ASSERT_EQ(ib_listen_start(&comm0, &lo, &ib, &me), haloSystemError);
+    ASSERT_EQ(ib_listen_start(&comm0.ctx, &lo, &ib, &me), haloSystemError);
     ASSERT_CONTAINS(comm0.last_error, "no RDMA device is bound to interface lo");
     printf("PASS no device behind lo: %s\n", comm0.last_error);
 }
@@ -183,7 +183,7 @@ static void test_gid_index(const char *ip)
     struct halo_ib_config cfg = config_for(ip);
     struct halo_ib *ib = NULL;
     struct halo_ib_peer_info me;
-    ASSERT_EQ(ib_listen_start(&comm0, &cfg, &ib, &me), haloSuccess);
+    ASSERT_EQ(ib_listen_start(&comm0.ctx, &cfg, &ib, &me), haloSuccess);
     ASSERT_EQ(me.gid_forced, 0);
     char dev[32];
     snprintf(dev, sizeof(dev), "%s", me.dev);
@@ -213,7 +213,7 @@ static void test_gid_index(const char *ip)
 
     cfg.force_gid = 1;
     cfg.gid_index = v2;
-    ASSERT_EQ(ib_listen_start(&comm0, &cfg, &ib, &me), haloSuccess);
+    ASSERT_EQ(ib_listen_start(&comm0.ctx, &cfg, &ib, &me), haloSuccess);
     ASSERT_EQ(me.gid_forced, 1);
     ASSERT_EQ(me.gid_index, v2);
     printf("PASS HALO_IB_GID_INDEX=%d (the RoCE v2 GID of %s on %s port %d)\n", v2, ip, dev, port);
@@ -224,7 +224,7 @@ static void test_gid_index(const char *ip)
     snprintf(idx, sizeof(idx), "%d ::ffff:%s", v2, ip); /* the list names the good entry */
     cfg.gid_index = 999;
     ib = NULL;
-    ASSERT_EQ(ib_listen_start(&comm0, &cfg, &ib, &me), haloInvalidArgument);
+    ASSERT_EQ(ib_listen_start(&comm0.ctx, &cfg, &ib, &me), haloInvalidArgument);
     ASSERT_TRUE(ib == NULL);
     ASSERT_CONTAINS(comm0.last_error, "HALO_IB_GID_INDEX=999");
     ASSERT_CONTAINS(comm0.last_error, where);
@@ -235,21 +235,21 @@ static void test_gid_index(const char *ip)
     struct halo_ib_config any = config_for("0.0.0.0");
     any.force_gid = 1;
     any.gid_index = 999;
-    ASSERT_EQ(ib_listen_start(&comm0, &any, &ib, &me), haloInvalidArgument);
+    ASSERT_EQ(ib_listen_start(&comm0.ctx, &any, &ib, &me), haloInvalidArgument);
     ASSERT_CONTAINS(comm0.last_error, "HALO_IB_GID_INDEX=999");
     ASSERT_CONTAINS(comm0.last_error, where);
     printf("PASS index beyond 255, wildcard listener: %s\n", comm0.last_error);
 
     if (empty >= 0) {
         cfg.gid_index = empty;
-        ASSERT_EQ(ib_listen_start(&comm0, &cfg, &ib, &me), haloInvalidArgument);
+        ASSERT_EQ(ib_listen_start(&comm0.ctx, &cfg, &ib, &me), haloInvalidArgument);
         ASSERT_CONTAINS(comm0.last_error, "is empty");
         ASSERT_CONTAINS(comm0.last_error, where);
         printf("PASS empty entry %d: %s\n", empty, comm0.last_error);
     }
     if (v6 >= 0) {
         cfg.gid_index = v6;
-        ASSERT_EQ(ib_listen_start(&comm0, &cfg, &ib, &me), haloInvalidArgument);
+        ASSERT_EQ(ib_listen_start(&comm0.ctx, &cfg, &ib, &me), haloInvalidArgument);
         ASSERT_CONTAINS(comm0.last_error, "an IPv6 address, but this connection runs over IPv4");
         printf("PASS IPv6 GID %d for an IPv4 listener: %s\n", v6, comm0.last_error);
     } else {
@@ -269,8 +269,8 @@ static void test_memlock(const char *ip)
     struct halo_ib_config cfg = config_for(ip);
     struct halo_ib *ib0 = NULL, *ib1 = NULL;
     struct halo_ib_peer_info me0, me1;
-    ASSERT_EQ(ib_listen_start(&comm0, &cfg, &ib0, &me0), haloSuccess);
-    ASSERT_EQ(ib_listen_start(&comm1, &cfg, &ib1, &me1), haloSuccess);
+    ASSERT_EQ(ib_listen_start(&comm0.ctx, &cfg, &ib0, &me0), haloSuccess);
+    ASSERT_EQ(ib_listen_start(&comm1.ctx, &cfg, &ib1, &me1), haloSuccess);
     const struct halo_ib_peer_info *peers[2] = {&me0, NULL};
     struct halo_conn *conns[2] = {NULL, NULL};
     ASSERT_EQ(ib_connect_all(ib1, 1, peers, conns), haloSystemError);
@@ -285,10 +285,8 @@ static void test_memlock(const char *ip)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    comm0.rank = 0;
-    comm0.nranks = 2;
-    comm1.rank = 1;
-    comm1.nranks = 2;
+    tp_test_init(&comm0, 0, 2);
+    tp_test_init(&comm1, 1, 2);
     test_hca_match();
     test_gid_v4();
     if (argc < 2) {

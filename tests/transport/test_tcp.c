@@ -1,8 +1,7 @@
 /*
  * test_tcp.c — the tcp transport's data path between two processes (fork) joined
- * by a loopback TCP pair, each with a minimal communicator around tcp_conn_create.
- * Connection setup (tcp_connect_all) needs the bootstrap and is covered by the
- * integration tests.
+ * by a loopback TCP pair, each with a transport context (tp_ctx.h) around
+ * tcp_conn_create. Connection setup through tcp's table row is test_tcp_setup.c.
  *
  * Shutdown in every exchange: the parent sends a BYE frame after it received all
  * of the child's frames and then keeps progressing until the child exits; the
@@ -23,16 +22,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "comm.h"
 #include "tcp.h"
+#include "tp_ctx.h"
 #include "test.h"
 
 #define BYE_COLL 0xb7
 #define DEADLINE_US 20000000
 
 struct side {
-    struct halo_comm comm;
-    struct halo_peer peers[2];
+    struct tp_test comm; /* the transport context a communicator would give */
+    struct halo_tp_peer peers[2];
+    struct halo_tcp_peer_info info[2];
     struct halo_conn *conn;
     int fd;
 };
@@ -74,18 +74,15 @@ static void side_init(struct side *s, int rank, int fd, size_t slot, int nslots)
 {
     memset(s, 0, sizeof(*s));
     s->fd = fd;
-    s->comm.rank = rank;
-    s->comm.nranks = 2;
-    s->comm.peers = s->peers;
-    s->comm.timeout_us = 10000000;
-    pthread_mutex_init(&s->comm.err_lock, NULL);
+    tp_test_init(&s->comm, rank, 2);
+    s->comm.ctx.peers = s->peers;
     for (int r = 0; r < 2; r++) {
-        s->peers[r].info.rank = r;
         s->peers[r].kind = HALO_TR_TCP;
-        snprintf(s->peers[r].info.hostname, sizeof(s->peers[r].info.hostname), "host%c", 'A' + r);
-        addr_of(fd, r != rank, &s->peers[r].info.tcp_listen);
+        snprintf(s->peers[r].hostname, sizeof(s->peers[r].hostname), "host%c", 'A' + r);
+        addr_of(fd, r != rank, &s->info[r].listen);
+        s->peers[r].blob[HALO_TR_TCP] = &s->info[r];
     }
-    ASSERT_EQ(tcp_conn_create(&s->comm, fd, 1 - rank, 0, slot, nslots, &s->conn), haloSuccess);
+    ASSERT_EQ(tcp_conn_create(&s->comm.ctx, fd, 1 - rank, 0, slot, nslots, &s->conn), haloSuccess);
 }
 
 /* ---- frame contents: differ per sender, frame index and byte ---- */
@@ -140,7 +137,7 @@ static int try_send(struct side *s, struct stream *st, int i)
 {
     void *buf;
     size_t cap, len = st->size_of(i, s->conn->slot_size);
-    struct halo_sig sig = sig_of(s->comm.rank, i);
+    struct halo_sig sig = sig_of(s->comm.ctx.rank, i);
 
     ASSERT_EQ(s->conn->ops->send_slot(s->conn, &buf, &cap), haloSuccess);
     if (!buf) {
@@ -148,7 +145,7 @@ static int try_send(struct side *s, struct stream *st, int i)
         return 0;
     }
     ASSERT_EQ(cap, s->conn->slot_size);
-    st->fill(buf, len, s->comm.rank, i);
+    st->fill(buf, len, s->comm.ctx.rank, i);
     ASSERT_EQ(s->conn->ops->send_post(s->conn, len, &sig), haloSuccess);
     return 1;
 }
@@ -158,7 +155,7 @@ static int try_recv(struct side *s, struct stream *st, int i)
     const void *buf;
     size_t len;
     struct halo_sig sig;
-    int peer = 1 - s->comm.rank;
+    int peer = 1 - s->comm.ctx.rank;
 
     ASSERT_EQ(s->conn->ops->recv_peek(s->conn, &buf, &len, &sig), haloSuccess);
     if (!buf)
@@ -183,7 +180,7 @@ static void exchange(struct side *s, struct stream *st)
         if (st->use_progress)
             ASSERT_EQ(s->conn->ops->progress(s->conn), haloSuccess);
         if (now_us() > deadline)
-            TEST_FAIL("rank %d stuck: sent %d received %d of %d frames", s->comm.rank, sent, recvd, st->nframes);
+            TEST_FAIL("rank %d stuck: sent %d received %d of %d frames", s->comm.ctx.rank, sent, recvd, st->nframes);
     }
 }
 
@@ -245,7 +242,6 @@ static void run_pair(size_t slot, int nslots, role_fn parent_fn, role_fn child_f
         sched_yield();
     }
     s.conn->ops->close(s.conn);
-    pthread_mutex_destroy(&s.comm.err_lock);
     ASSERT_TRUE(WIFEXITED(status));
     ASSERT_EQ(WEXITSTATUS(status), 0);
 }
