@@ -3,6 +3,7 @@
  * moves), algorithm and channel choice, and hand-off to the group queue or to the
  * engine.
  */
+#define HALO_ERR_SUBSYS HALO_SUB_COLL /* errors recorded here log under this subsystem */
 #include <stdint.h>
 #include <string.h>
 

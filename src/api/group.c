@@ -9,6 +9,7 @@
  * by End, which then runs nothing: running a partial group would leave peers
  * waiting.
  */
+#define HALO_ERR_SUBSYS HALO_SUB_COLL /* errors recorded here log under this subsystem */
 #include <stdlib.h>
 #include <string.h>
 

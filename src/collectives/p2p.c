@@ -16,6 +16,7 @@
  * its grant and writes it from the user's buffer; the receive is complete when
  * every message is placed, the send when every write completed.
  */
+#define HALO_ERR_SUBSYS HALO_SUB_P2P /* errors recorded here log under this subsystem */
 #include <stdlib.h>
 #include <string.h>
 

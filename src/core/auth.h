@@ -9,7 +9,7 @@
  *                   or VERDICT{ magic, ok=0, zeros } before the server closes
  * Every message has a fixed size; a wrong magic or version is HALO_AUTH_PROTOCOL.
  * The secret never crosses the wire; nonces make replies useless for replay. The
- * HMAC comes from OpenSSL's libcrypto; comparisons are constant time.
+ * HMAC-SHA256 comes from libsodium (crypto_auth_hmacsha256); comparisons are constant time.
  */
 #ifndef HALO_AUTH_H
 #define HALO_AUTH_H

@@ -21,6 +21,7 @@
  * read side (allgather, poll_abort) and the write side (frames, send_abort from any
  * thread) have their own locks.
  */
+#define HALO_ERR_SUBSYS HALO_SUB_BOOT /* errors recorded here log under this subsystem */
 #include "bootstrap.h"
 
 #include <arpa/inet.h>

@@ -14,6 +14,7 @@
  * when the ranks do not all join within the timeout of the first JOIN, or when nobody
  * joins at all within max(10 x timeout, 1 h).
  */
+#define HALO_ERR_SUBSYS HALO_SUB_BOOT /* errors recorded here log under this subsystem */
 #include "bootstrap.h"
 
 #include <errno.h>

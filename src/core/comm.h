@@ -118,6 +118,10 @@ int comm_registry_contains(const struct halo_comm *comm);
 haloResult_t comm_check(struct halo_comm *comm, const char *fn);
 /* Marks the communicator broken (sticky async error) and tells the other ranks. */
 void comm_set_async_error(struct halo_comm *comm, haloResult_t res);
+/* haloCommInitRankConfig for callers inside the library (split, haloCommInitEnv):
+ * the unique id by pointer, cfg already read (may be NULL). */
+haloResult_t comm_init_internal(haloComm_t *out, int nranks, const haloUniqueId *id, int rank,
+                                const haloConfig_t *cfg);
 /* Nonzero when another rank reported an abort (polls the bootstrap, rate limited). */
 int comm_remote_aborted(struct halo_comm *comm);
 /* Records err on the communicator, marks it broken and relays an abort to all ranks. */

@@ -9,6 +9,7 @@
  * 1..HALO_MAX_CHANNELS are the channels' landing areas, user registrations count
  * up from 1024.
  */
+#define HALO_ERR_SUBSYS HALO_SUB_NET /* errors recorded here log under this subsystem */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -16,6 +16,7 @@
  * HALO_TR_NONE: no connection is made to them, and the schedules chosen for the
  * class (chain, ring) never address them. A job on one host skips all of this.
  */
+#define HALO_ERR_SUBSYS HALO_SUB_TOPO /* errors recorded here log under this subsystem */
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>

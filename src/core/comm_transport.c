@@ -5,6 +5,7 @@
  * can_connect, connect_all, connected, ready and destroy, and names transports
  * for logs. Nothing here knows one transport from another.
  */
+#define HALO_ERR_SUBSYS HALO_SUB_NET /* errors recorded here log under this subsystem */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

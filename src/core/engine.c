@@ -9,6 +9,7 @@
  * wait of the engine (slots, frames, flushes, zero-copy steps) is engine_wait;
  * p2p, which polls many operations at once, paces itself with engine_pace_*.
  */
+#define HALO_ERR_SUBSYS HALO_SUB_COLL /* errors recorded here log under this subsystem */
 #include "engine.h"
 
 #include <errno.h>

@@ -10,6 +10,7 @@
  * a different call, fails with a mismatch instead of waiting for a grant that
  * is never used.
  */
+#define HALO_ERR_SUBSYS HALO_SUB_NET /* errors recorded here log under this subsystem */
 #include <stdio.h>
 #include <string.h>
 

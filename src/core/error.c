@@ -34,7 +34,7 @@ static void comm_store_error(struct halo_comm *comm, const char *msg)
     pthread_mutex_unlock(&comm->err_lock);
 }
 
-haloResult_t halo_error(struct halo_comm *comm, haloResult_t res, const char *fmt, ...)
+haloResult_t halo_error_sub(enum halo_subsys sub, struct halo_comm *comm, haloResult_t res, const char *fmt, ...)
 {
     char msg[HALO_ERRLEN];
     va_list ap;
@@ -46,7 +46,7 @@ haloResult_t halo_error(struct halo_comm *comm, haloResult_t res, const char *fm
         comm_store_error(comm, msg);
     else
         halo_thread_set_error(msg);
-    HLOG_WARN(HALO_SUB_INIT, comm ? comm->rank : -1, "%s", msg);
+    HLOG_WARN(sub, comm ? comm->rank : -1, "%s", msg);
     return res;
 }
 

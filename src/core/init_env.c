@@ -12,6 +12,7 @@
  * Secret: HALO_SECRET or HALO_SECRET_FILE (turned into a key with SHA-256); rank
  * 0 serves the root with it. Without one the job runs unauthenticated and says so.
  */
+#define HALO_ERR_SUBSYS HALO_SUB_ENV /* errors recorded here log under this subsystem */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,9 +26,6 @@
 #include "error.h"
 #include "log.h"
 #include "param.h"
-
-haloResult_t comm_init_internal(haloComm_t *out, int nranks, const haloUniqueId *id, int rank,
-                                const haloConfig_t *cfg);
 
 struct env_launch {
     int rank, nranks;

@@ -15,9 +15,6 @@
 #include "error.h"
 #include "log.h"
 
-haloResult_t comm_init_internal(haloComm_t *out, int nranks, const haloUniqueId *id, int rank,
-                                const haloConfig_t *cfg);
-
 struct split_entry {
     int32_t color, key;
 };

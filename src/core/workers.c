@@ -10,6 +10,7 @@
  * `gen`, `pending` and `err` are atomics; op/fn are written before `gen` is
  * released and read after it is acquired.
  */
+#define HALO_ERR_SUBSYS HALO_SUB_COLL /* errors recorded here log under this subsystem */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>

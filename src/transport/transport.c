@@ -5,6 +5,7 @@
  * Adding a transport: its files in this folder, a kind in transport.h, a row
  * below. The core loops over this table; nothing else names a transport.
  */
+#define HALO_ERR_SUBSYS HALO_SUB_NET /* errors recorded here log under this subsystem */
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <stdio.h>

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "haloccl.h"
 #include "log.h"
 #include "test.h"
 
@@ -274,6 +275,43 @@ static void test_threads(void)
     free(out);
 }
 
+/* Errors recorded by the collective entry points and by haloCommInitEnv: each logs
+ * once at WARN under the subsystem of the file that first knew it. */
+static void body_errors(void)
+{
+    haloUniqueId id;
+    haloComm_t comm;
+    float x = 1;
+
+    unsetenv("HALO_ROOT");
+    unsetenv("HALO_RANK");
+    unsetenv("HALO_NRANKS");
+    if (haloCommInitEnv(&comm) == haloSuccess) /* ENV: no launcher variables */
+        exit(3);
+    if (haloGetUniqueId(&id) != haloSuccess || haloCommInitRank(&comm, 1, id, 0) != haloSuccess)
+        exit(4);
+    if (haloAllReduce(&x, &x, 1, (haloDataType_t)99, haloSum, comm, NULL) != haloInvalidArgument)
+        exit(5); /* COLL: the datatype check */
+    haloCommDestroy(comm);
+}
+
+static void test_error_subsys(void)
+{
+    const char *env[4] = {"WARN", "ALL", NULL, NULL};
+    char *out = run_child(env, body_errors, NULL);
+
+    ASSERT_CONTAINS(out, " HALO WARN COLL haloAllReduce: invalid datatype 99");
+    ASSERT_CONTAINS(out, " HALO WARN ENV ");
+    ASSERT_LACKS(out, " HALO WARN INIT haloAllReduce");
+    free(out);
+
+    const char *env_coll[4] = {"WARN", "COLL", NULL, NULL};
+    out = run_child(env_coll, body_errors, NULL);
+    ASSERT_CONTAINS(out, " HALO WARN COLL haloAllReduce: invalid datatype 99");
+    ASSERT_LACKS(out, " HALO WARN ENV ");
+    free(out);
+}
+
 static void test_names(void)
 {
     ASSERT_STREQ(halo_subsys_name(HALO_SUB_NET), "NET");
@@ -296,6 +334,7 @@ int main(void)
     test_nccl_fallback();
     test_long();
     test_threads();
+    test_error_subsys();
     printf("test_log: ok\n");
     return 0;
 }
