@@ -4,6 +4,9 @@
  *
  *   halo-info            version, reduction kernel variant, parameter table
  *   halo-info --params   the parameter table (value and where it came from)
+ *   halo-info --params-markdown   the README's parameter table, from params.def
+ *   halo-info --algos    the algorithm table (HALO_ALGO words, collectives)
+ *   halo-info --transports   the transport table (priority, capabilities)
  *   halo-info --version  the version line
  *
  * Exit status: 0, 2 when a parameter has a bad value (the error names it) or the
@@ -12,16 +15,21 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "algos.h"
 #include "haloccl.h"
 #include "param.h"
 #include "reduce.h"
+#include "transport.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: halo-info [--params | --version | --help]\n"
-            "  (no option)  version, reduction kernel variant and parameters\n"
+            "usage: halo-info [--params | --params-markdown | --algos | --transports | --version | --help]\n"
+            "  (no option)  version, reduction kernel variant, algorithms, transports and parameters\n"
             "  --params     every HALO_* parameter with its value, source, unit and help\n"
+            "  --params-markdown  the README's parameter table (name, default, NCCL alias, help)\n"
+            "  --algos      the algorithms: name, HALO_ALGO word or not, collectives it runs\n"
+            "  --transports the transports in the order they are tried, with their capabilities\n"
             "  --version    the library version\n"
             "  --help       this text\n");
 }
@@ -51,6 +59,36 @@ static int print_params(void)
     return 0;
 }
 
+static int print_algos(void)
+{
+    printf("%-11s %-9s %-50s %s\n", "ALGORITHM", "HALO_ALGO", "COLLECTIVES", "SUMMARY");
+    for (int i = 0; i < algo_count(); i++) {
+        const struct algo_row *a = algo_at(i);
+        char colls[128] = "";
+        size_t used = 0;
+        for (int c = 0; c < HALO_COLL_NUM; c++)
+            if (algo_has_schedule(a->algo, (enum halo_coll)c))
+                used += (size_t)snprintf(colls + used, sizeof(colls) - used, "%s%s", used ? "," : "",
+                                         halo_coll_name((enum halo_coll)c));
+        printf("%-11s %-9s %-50s %s\n", a->name, a->word ? "yes" : "no", used ? colls : "send,recv", a->summary);
+    }
+    return 0;
+}
+
+static int print_transports(void)
+{
+    const struct halo_tp_setup *order[HALO_TP_MAX + 1];
+    halo_tp_sorted(0, order);
+    printf("%-9s %-8s %s\n", "TRANSPORT", "PRIORITY", "CAPABILITIES");
+    for (int i = 0; order[i]; i++) {
+        unsigned c = order[i]->caps;
+        printf("%-9s %-8d %s%s%s%s\n", order[i]->name, order[i]->priority,
+               c & HALO_TP_CAP_LOCAL ? "same-host " : "", c & HALO_TP_CAP_REMOTE ? "other-hosts " : "",
+               c & HALO_TP_CAP_ZCOPY ? "zero-copy " : "", c & HALO_TP_CAP_REG ? "registration" : "");
+    }
+    return 0;
+}
+
 static int print_all(void)
 {
     int rc = print_version();
@@ -58,6 +96,10 @@ static int print_all(void)
     if (rc != 0)
         return rc;
     printf("reduction kernels: %s\n\n", halo_reduce_isa());
+    print_algos();
+    printf("\n");
+    print_transports();
+    printf("\n");
     return print_params();
 }
 
@@ -67,6 +109,14 @@ int main(int argc, char **argv)
         return print_all();
     if (argc == 2 && strcmp(argv[1], "--params") == 0)
         return print_params();
+    if (argc == 2 && strcmp(argv[1], "--params-markdown") == 0) {
+        halo_params_print_markdown(stdout);
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--algos") == 0)
+        return print_algos();
+    if (argc == 2 && strcmp(argv[1], "--transports") == 0)
+        return print_transports();
     if (argc == 2 && strcmp(argv[1], "--version") == 0)
         return print_version();
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {

@@ -75,30 +75,6 @@ static haloResult_t api_check_comm(struct halo_comm *comm, const char *fn, haloS
     return haloSuccess;
 }
 
-/* HALO_ALGO values (comm.c accepts exactly these and "auto"). */
-static const struct {
-    const char *name;
-    enum halo_algo algo;
-} api_algos[] = {
-    {"ring", HALO_ALGO_RING},
-    {"direct", HALO_ALGO_DIRECT},
-    {"chain", HALO_ALGO_CHAIN},
-    {"ring_bidir", HALO_ALGO_RING_BIDIR},
-};
-
-static const char *api_algo_name(enum halo_algo algo)
-{
-    if (algo == HALO_ALGO_RING_ZC)
-        return "ring_zc";
-    for (size_t i = 0; i < sizeof(api_algos) / sizeof(api_algos[0]); i++)
-        if (api_algos[i].algo == algo)
-            return api_algos[i].name;
-    return "p2p";
-}
-
-/* Under HALO_ALGO=auto. This is where the topology class and the cost model will
- * choose among ring, ring_bidir, chain and direct; today only size matters. */
-/* Jobs on one host: one-shot for small allreduces, ring otherwise. */
 /* The checks every collective starts with: a live communicator, no stream in host
  * mode, valid type (and op), and a size that fits (count x element x mult). */
 static haloResult_t api_check_common(struct halo_comm *comm, const char *fn, haloStream_t stream,
@@ -112,6 +88,8 @@ static haloResult_t api_check_common(struct halo_comm *comm, const char *fn, hal
     return r;
 }
 
+/* Under HALO_ALGO=auto, jobs on one host: one-shot for small allreduces, ring
+ * otherwise. */
 static enum halo_algo api_auto_single(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
 {
     if (coll != HALO_COLL_ALLREDUCE)
@@ -151,36 +129,14 @@ static enum halo_algo api_auto_algo(struct halo_comm *comm, enum halo_coll coll,
     return comm->topo ? api_auto_topo(comm, coll, bytes) : api_auto_single(comm, coll, bytes);
 }
 
+/* HALO_ALGO's row where it has a schedule for coll (direct and ring_bidir exist
+ * for all-reduce only: the other collectives run the one-way ring), else auto. */
 static enum halo_algo api_pick_algo(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
 {
-    const char *algo = HALO_P_STR(&comm->params, algo);
-    for (size_t i = 0; i < sizeof(api_algos) / sizeof(api_algos[0]); i++) {
-        if (strcmp(algo, api_algos[i].name) != 0)
-            continue;
-        if (api_algos[i].algo == HALO_ALGO_DIRECT && coll != HALO_COLL_ALLREDUCE)
-            return HALO_ALGO_RING; /* direct exists for all-reduce only */
-        return api_algos[i].algo;
-    }
+    const struct algo_row *forced = algo_by_word(HALO_P_STR(&comm->params, algo));
+    if (forced)
+        return algo_has_schedule(forced->algo, coll) ? forced->algo : HALO_ALGO_RING;
     return api_auto_algo(comm, coll, bytes);
-}
-
-/* Schedules per algorithm; NULL entries fall back to the one-way ring. */
-static halo_channel_fn api_algo_fn(const struct halo_op *op)
-{
-    int chain = op->algo == HALO_ALGO_CHAIN;
-    switch (op->coll) {
-    case HALO_COLL_ALLREDUCE:
-        return op->algo == HALO_ALGO_DIRECT       ? direct_allreduce
-               : op->algo == HALO_ALGO_RING_BIDIR ? ring_bidir_allreduce
-               : op->algo == HALO_ALGO_RING_ZC    ? ring_zc_allreduce
-               : chain                            ? chain_allreduce
-                                                  : ring_allreduce;
-    case HALO_COLL_ALLGATHER: return chain ? chain_allgather : ring_allgather;
-    case HALO_COLL_BROADCAST: return chain ? chain_broadcast : ring_broadcast;
-    case HALO_COLL_REDUCESCATTER: return chain ? chain_reducescatter : ring_reducescatter;
-    case HALO_COLL_REDUCE: return chain ? chain_reduce : ring_reduce;
-    default: return NULL;
-    }
 }
 
 /* One rank: every collective is a local copy (and avg divides by 1: a copy). */
@@ -205,12 +161,10 @@ static size_t api_total_bytes(const struct halo_op *op, int nranks)
  * graph and parameters. */
 static void api_apply_plan(struct halo_comm *comm, struct halo_op *op, size_t bytes)
 {
-    static const int to_topo[] = {[HALO_ALGO_RING] = TOPO_ALGO_RING, [HALO_ALGO_DIRECT] = TOPO_ALGO_DIRECT_ONESHOT,
-                                  [HALO_ALGO_CHAIN] = TOPO_ALGO_CHAIN, [HALO_ALGO_RING_BIDIR] = TOPO_ALGO_RING_BIDIR};
+    const struct algo_row *row = algo_row_of(op->algo);
     struct topo_plan plan;
-    if (!comm->topo || op->coll != HALO_COLL_ALLREDUCE || strcmp(HALO_P_STR(&comm->params, algo), "auto") != 0 ||
-        op->algo == HALO_ALGO_P2P ||
-        topo_cost_plan_algo(&comm->cost, bytes, (enum topo_algo)to_topo[op->algo], &plan) != 0)
+    if (!comm->topo || op->coll != HALO_COLL_ALLREDUCE || algo_by_word(HALO_P_STR(&comm->params, algo)) ||
+        !row || row->topo_algo < 0 || topo_cost_plan_algo(&comm->cost, bytes, (enum topo_algo)row->topo_algo, &plan) != 0)
         return;
     if (HALO_P_INT(&comm->params, nchannels) == HALO_AUTO)
         op->nchannels = plan.nchannels < 1 ? 1 : plan.nchannels > comm->nchannels ? comm->nchannels : plan.nchannels;
@@ -241,16 +195,20 @@ haloResult_t coll_execute(struct halo_op *op)
         op->nchannels = bytes >= API_MULTI_CHANNEL_BYTES ? comm->nchannels : 1;
         api_apply_plan(comm, op, bytes);
         api_choose_zero_copy(comm, op);
+        op->algo_name = algo_name(op->algo);
         HLOG_TRACE(HALO_SUB_COLL, comm->rank, "%s #%u count %zu %s: %s, %d channel(s)", halo_coll_name(op->coll),
                    comm->opseq, op->count, halo_dtype_name(op->dtype),
-                   api_algo_name(op->algo), op->nchannels);
+                   op->algo_name, op->nchannels);
         if (comm->last_algo[op->coll] != op->algo) { /* log each change of choice once */
             comm->last_algo[op->coll] = (uint8_t)op->algo;
             HLOG_INFO(HALO_SUB_COLL, comm->rank, "%s of %zu bytes: %s algorithm, %d channel(s), slice %zu%s",
-                      halo_coll_name(op->coll), bytes, api_algo_name(op->algo), op->nchannels, op->slice,
+                      halo_coll_name(op->coll), bytes, op->algo_name, op->nchannels, op->slice,
                       comm->topo ? " (chosen for the topology)" : "");
         }
-        r = engine_run(comm, op, api_algo_fn(op));
+        halo_channel_fn fn = algo_schedule(op->algo, op->coll);
+        r = fn ? engine_run(comm, op, fn)
+               : halo_error(comm, haloInternalError, "rank %d: the %s algorithm has no %s schedule", comm->rank,
+                            op->algo_name, halo_coll_name(op->coll));
     }
     comm->opseq++;
     if (r != haloSuccess)

@@ -47,6 +47,28 @@ void algo_allgather_own(const struct halo_exec *ex, size_t coff, size_t clen);
 /* Broadcast root: copies g's range from sendbuff to recvbuff (nothing when in place). */
 void algo_root_copy(const struct halo_exec *ex, const struct slice_geom *g);
 
+/* The algorithm table (algo_table.c): one row per enum halo_algo. */
+struct algo_row {
+    enum halo_algo algo;
+    const char *name; /* logs, halo-info; the HALO_ALGO word when word is 1 */
+    int word;         /* HALO_ALGO accepts the name */
+    int topo_algo;    /* the cost model's counterpart (enum topo_algo), -1: none */
+    /* The channel function per collective; NULL: the algorithm has none. */
+    halo_channel_fn schedules[HALO_COLL_NUM];
+    const char *summary;
+};
+int algo_count(void);
+const struct algo_row *algo_at(int i);
+/* The row of a, or NULL. */
+const struct algo_row *algo_row_of(enum halo_algo a);
+/* The row HALO_ALGO=word selects; NULL for "auto" (and anything else). */
+const struct algo_row *algo_by_word(const char *word);
+/* "ring", "ring_zc", ...; "?" for a value with no row. */
+const char *algo_name(enum halo_algo a);
+int algo_has_schedule(enum halo_algo a, enum halo_coll c);
+/* The schedule of collective c under algorithm a, NULL when it has none. */
+halo_channel_fn algo_schedule(enum halo_algo a, enum halo_coll c);
+
 /* Sends and receives (p2p.c): runs a batch concurrently until all complete. */
 haloResult_t p2p_execute(struct halo_op *ops, int n);
 

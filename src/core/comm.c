@@ -230,17 +230,6 @@ static haloResult_t comm_apply_params(struct halo_comm *comm, const haloConfig_t
     if (halo_params_load(&comm->params, err, sizeof(err)) != 0)
         return halo_error(comm, haloInvalidArgument, "rank %d: %s", comm->rank, err);
     const struct halo_params *p = &comm->params;
-    const char *tr = HALO_P_STR(p, transport);
-    if (strcmp(tr, "auto") && strcmp(tr, "shm") && strcmp(tr, "tcp") && strcmp(tr, "ib"))
-        return halo_error(comm, haloInvalidArgument, "HALO_TRANSPORT=\"%s\": expected auto, shm, tcp or ib", tr);
-    const char *algo = HALO_P_STR(p, algo);
-    if (strcmp(algo, "auto") && strcmp(algo, "ring") && strcmp(algo, "direct") && strcmp(algo, "chain") &&
-        strcmp(algo, "ring_bidir"))
-        return halo_error(comm, haloInvalidArgument,
-                          "HALO_ALGO=\"%s\": expected auto, ring, direct, chain or ring_bidir", algo);
-    const char *spin = HALO_P_STR(p, spin);
-    if (strcmp(spin, "auto") && strcmp(spin, "spin") && strcmp(spin, "yield"))
-        return halo_error(comm, haloInvalidArgument, "HALO_SPIN=\"%s\": expected auto, spin or yield", spin);
     int64_t nch = HALO_P_INT(p, nchannels);
     if (cfg && cfg->nChannels != HALO_CONFIG_UNDEF_INT)
         nch = cfg->nChannels;
@@ -288,7 +277,7 @@ static void comm_fill_info(struct halo_comm *comm, struct halo_peer_info *me)
     me->slot_size_tcp = comm->slot_size_tcp;
     me->slot_size_shm = comm->slot_size_shm;
     me->nslots = comm->nslots;
-    me->transport_req = comm_transport_code(HALO_P_STR(&comm->params, transport));
+    me->transport_req = (int32_t)HALO_P_INT(&comm->params, transport); /* index of the HALO_TRANSPORT word */
     me->zc_min = comm->zc_min;
     me->ib_qps = comm->ib_qps;
 }

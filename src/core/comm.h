@@ -153,8 +153,6 @@ void comm_tp_ready(struct halo_comm *comm);
 void comm_tp_destroy(struct halo_comm *comm);
 /* "shm", "tcp", "ib" from the table; "self", "none (no direct link)". */
 const char *comm_kind_name(enum halo_transport_kind k);
-/* HALO_TRANSPORT as the number all ranks must agree on (0: auto). */
-int comm_transport_code(const char *word);
 /* One INFO line per peer: the transport chosen and where it connects. */
 void comm_log_peers(struct halo_comm *comm);
 

@@ -180,13 +180,6 @@ const char *comm_kind_name(enum halo_transport_kind k)
     return k == HALO_TR_SELF ? "self" : k == HALO_TR_NONE ? "none (no direct link)" : "?";
 }
 
-/* HALO_TRANSPORT as a number all ranks compare: 0 for auto, else the kind. */
-int comm_transport_code(const char *word)
-{
-    const struct halo_tp_setup *t = halo_tp_by_name(word);
-    return t ? (int)t->kind : 0;
-}
-
 /* One INFO line per peer: the transport chosen and where it connects. */
 void comm_log_peers(struct halo_comm *comm)
 {

@@ -44,6 +44,7 @@ const char *halo_coll_name(enum halo_coll c)
     case HALO_COLL_REDUCE: return "reduce";
     case HALO_COLL_SEND: return "send";
     case HALO_COLL_RECV: return "recv";
+    case HALO_COLL_NUM: break;
     }
     return "unknown";
 }
@@ -73,12 +74,11 @@ struct halo_conn *engine_conn(struct halo_comm *comm, int ch, int peer)
  * HALO_ALGO that the topology cannot carry, e.g. ring or direct on a chain. */
 static haloResult_t engine_no_conn(struct halo_exec *ex)
 {
-    static const char *names[] = {"?", "ring", "direct", "p2p", "chain", "ring_bidir", "ring", "p2p"};
-    unsigned a = ex->op->algo < sizeof(names) / sizeof(names[0]) ? ex->op->algo : 0;
+    const char *algo = ex->op->algo_name ? ex->op->algo_name : "p2p";
     return halo_error(ex->comm, haloInvalidUsage,
                       "rank %d: %s with the %s algorithm needs a link this topology does not have (HALO_ALGO=%s "
                       "on a chain?): unset HALO_ALGO so the schedule follows the links",
-                      ex->comm->rank, halo_coll_name(ex->op->coll), names[a], HALO_P_STR(&ex->comm->params, algo));
+                      ex->comm->rank, halo_coll_name(ex->op->coll), algo, HALO_P_STR(&ex->comm->params, algo));
 }
 
 /* Pushes queued output of every connection of channel ch (tcp keeps frames that

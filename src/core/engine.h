@@ -33,9 +33,12 @@ enum halo_coll {
     HALO_COLL_REDUCESCATTER = 4,
     HALO_COLL_REDUCE = 5,
     HALO_COLL_SEND = 6,
-    HALO_COLL_RECV = 7
+    HALO_COLL_RECV = 7,
+    HALO_COLL_NUM
 };
 
+/* Rows of the algorithm table (src/collectives/algo_table.c); the value travels in
+ * every frame's signature. */
 enum halo_algo {
     HALO_ALGO_RING = 1,
     HALO_ALGO_DIRECT = 2,
@@ -60,6 +63,7 @@ struct halo_op {
     int root; /* root for broadcast/reduce, peer for send/recv, -1 otherwise */
     struct halo_comm *comm;
     enum halo_algo algo;
+    const char *algo_name; /* its row's name (for sentences), set with algo; NULL: p2p */
     int nchannels;
     size_t slice; /* pipeline slice in bytes from the cost model; 0 = by slot size */
 };

@@ -182,6 +182,22 @@ int halo_parse_bool(const char *s, int64_t *out)
     return parse_fail(EINVAL);
 }
 
+int halo_parse_word(const char *s, const char *words, int64_t *out)
+{
+    size_t n = strlen(s);
+    int64_t i = 0;
+
+    for (const char *w = words; *w; i++) {
+        size_t wl = strcspn(w, "|");
+        if (n > 0 && wl == n && strncmp(w, s, n) == 0) {
+            *out = i;
+            return 0;
+        }
+        w += wl + (w[wl] == '|');
+    }
+    return parse_fail(EINVAL);
+}
+
 /* ---- loading ---- */
 
 static int row_allows_auto(const struct param_row *r)
@@ -197,8 +213,22 @@ static int row_parse(const struct param_row *r, const char *text, int64_t *out)
     case HALO_PT_DURATION: return halo_parse_duration_us(text, r->unit, out);
     case HALO_PT_BOOL: return halo_parse_bool(text, out);
     case HALO_PT_STRING: *out = 0; return 0;
+    case HALO_PT_ENUM: return halo_parse_word(text, r->unit, out);
     }
     return parse_fail(EINVAL);
+}
+
+/* "expected auto, shm, tcp or ib" from "auto|shm|tcp|ib". */
+static void row_expected_words(const char *words, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "expected");
+
+    for (const char *w = words; *w && used < len;) {
+        size_t wl = strcspn(w, "|");
+        const char *sep = w == words ? " " : w[wl] ? ", " : " or ";
+        used += (size_t)snprintf(buf + used, len - used, "%s%.*s", sep, (int)wl, w);
+        w += wl + (w[wl] == '|');
+    }
 }
 
 /* What a row accepts, for error messages. */
@@ -222,6 +252,9 @@ static void row_expected(const struct param_row *r, char *buf, size_t len)
         break;
     case HALO_PT_STRING:
         snprintf(buf, len, "expected text");
+        break;
+    case HALO_PT_ENUM:
+        row_expected_words(r->unit, buf, len);
         break;
     }
 }
@@ -332,7 +365,7 @@ static void format_value(const struct param_row *r, const struct halo_params *p,
         snprintf(buf, len, "(set, hidden)");
         return;
     }
-    if (r->type != HALO_PT_STRING && r->type != HALO_PT_BOOL && v == HALO_AUTO) {
+    if (r->type != HALO_PT_STRING && r->type != HALO_PT_BOOL && r->type != HALO_PT_ENUM && v == HALO_AUTO) {
         snprintf(buf, len, "auto");
         return;
     }
@@ -342,6 +375,7 @@ static void format_value(const struct param_row *r, const struct halo_params *p,
     case HALO_PT_DURATION: format_duration(v, buf, len); break;
     case HALO_PT_BOOL: snprintf(buf, len, "%s", v ? "yes" : "no"); break;
     case HALO_PT_STRING: snprintf(buf, len, "%s", s && *s ? s : "\"\""); break;
+    case HALO_PT_ENUM: snprintf(buf, len, "%s", s); break;
     }
 }
 
@@ -377,6 +411,33 @@ void halo_params_print(FILE *out, const struct halo_params *p)
     for (int i = 0; i < HALO_PI_COUNT; i++) {
         const struct param_row *r = &param_rows[i];
         fprintf(out, "HALO_%-*s  %-*s  %-*s  %-5s  %s\n", wname - 5, r->name, wval, val[i], wsrc, src[i],
-                r->unit, r->help);
+                r->type == HALO_PT_ENUM ? "word" : r->unit, r->help);
+    }
+}
+
+int halo_param_count(void)
+{
+    return HALO_PI_COUNT;
+}
+
+void halo_param_row(int i, const char **name, enum halo_param_type *type, const char **def, const char **unit,
+                    const char **alias)
+{
+    const struct param_row *r = &param_rows[i];
+
+    *name = r->name;
+    *type = r->type;
+    *def = r->def;
+    *unit = r->unit;
+    *alias = r->alias;
+}
+
+void halo_params_print_markdown(FILE *out)
+{
+    fprintf(out, "| variable | default | NCCL name | meaning |\n|---|---|---|---|\n");
+    for (int i = 0; i < HALO_PI_COUNT; i++) {
+        const struct param_row *r = &param_rows[i];
+        fprintf(out, "| `HALO_%s` | %s | %s%s%s | %s |\n", r->name, r->def, r->alias ? "`" : "",
+                r->alias ? r->alias : "", r->alias ? "`" : "", r->help);
     }
 }

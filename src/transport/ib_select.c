@@ -39,12 +39,13 @@ static struct halo_ib *ib_state(const struct halo_tp_ctx *ctx)
 
 static int ib_asked(const struct halo_tp_ctx *ctx)
 {
-    return strcmp(HALO_P_STR(ctx->params, transport), "ib") == 0;
+    const struct halo_tp_setup *forced = halo_tp_forced(ctx);
+    return forced && forced->kind == HALO_TR_IB;
 }
 
 static int ib_auto(const struct halo_tp_ctx *ctx)
 {
-    return strcmp(HALO_P_STR(ctx->params, transport), "auto") == 0;
+    return halo_tp_forced(ctx) == NULL;
 }
 
 /* The error sink of a listener that auto may do without: the reason is logged

@@ -325,11 +325,11 @@ static void shm_destroy(struct halo_tp_ctx *ctx)
 static haloResult_t shm_can_connect(struct halo_tp_ctx *ctx, int peer, int local, const void *my_blob,
                                     const void *peer_blob, const struct halo_tp_link *link, int *yes)
 {
-    const char *tr = HALO_P_STR(ctx->params, transport);
-    int asked = strcmp(tr, "shm") == 0;
+    const struct halo_tp_setup *forced = halo_tp_forced(ctx);
+    int asked = forced && forced->kind == HALO_TR_SHM;
 
     (void)my_blob, (void)peer_blob, (void)link;
-    *yes = local && (asked || strcmp(tr, "auto") == 0);
+    *yes = local && (asked || !forced);
     if (!local && asked)
         return halo_tp_error(ctx, haloInvalidUsage,
                              "rank %d: HALO_TRANSPORT=shm but rank %d runs on another host (%s): shm only joins "

@@ -432,10 +432,8 @@ static haloResult_t tcp_connect_all(struct halo_tp_ctx *ctx)
 static haloResult_t tcp_can_connect(struct halo_tp_ctx *ctx, int peer, int local, const void *my_blob,
                                     const void *peer_blob, const struct halo_tp_link *link, int *yes)
 {
-    const char *tr = HALO_P_STR(ctx->params, transport);
-
     (void)peer, (void)local, (void)my_blob, (void)peer_blob, (void)link;
-    *yes = strcmp(tr, "auto") == 0 || strcmp(tr, "tcp") == 0;
+    *yes = halo_tp_may_carry(ctx, HALO_TR_TCP);
     return haloSuccess;
 }
 

@@ -36,6 +36,17 @@ const struct halo_tp_setup *halo_tp_by_name(const char *name)
     return NULL;
 }
 
+const struct halo_tp_setup *halo_tp_forced(const struct halo_tp_ctx *ctx)
+{
+    return halo_tp_by_name(HALO_P_STR(ctx->params, transport));
+}
+
+int halo_tp_may_carry(const struct halo_tp_ctx *ctx, enum halo_transport_kind kind)
+{
+    const struct halo_tp_setup *forced = halo_tp_forced(ctx);
+    return !forced || forced->kind == kind;
+}
+
 int halo_tp_blob_slot(int kind)
 {
     for (int i = 0; halo_transports[i]; i++)

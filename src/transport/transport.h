@@ -263,6 +263,11 @@ const struct halo_tp_setup *halo_tp_by_name(const char *name);
 /* Fills order[] (HALO_TP_MAX + 1 entries, NULL-terminated) with the table sorted by
  * priority (by_connect 0) or connect_order (1). */
 void halo_tp_sorted(int by_connect, const struct halo_tp_setup *order[]);
+/* The row HALO_TRANSPORT names, NULL for auto (param.c accepts only the words
+ * "auto" and the rows' names). */
+const struct halo_tp_setup *halo_tp_forced(const struct halo_tp_ctx *ctx);
+/* 1 unless HALO_TRANSPORT forces a transport other than kind. */
+int halo_tp_may_carry(const struct halo_tp_ctx *ctx, enum halo_transport_kind kind);
 /* Index of kind k's blob in struct halo_peer_info (its row), -1 if none. */
 int halo_tp_blob_slot(int kind);
 

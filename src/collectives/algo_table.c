@@ -1,0 +1,81 @@
+/*
+ * algo_table.c — the algorithms, one row each: the name used by logs and by
+ * HALO_ALGO, the cost model's counterpart, and the schedule for each collective.
+ * api.c chooses a row; halo-info lists them; the words HALO_ALGO accepts
+ * (params.def) are checked against the rows by tests/core/test_tables.c.
+ */
+#include <string.h>
+
+#include "algos.h"
+#include "topo_cost.h"
+
+#define ALGO_NO_TOPO (-1)
+
+static const struct algo_row algo_rows[] = {
+    {HALO_ALGO_RING, "ring", 1, TOPO_ALGO_RING,
+     {[HALO_COLL_ALLREDUCE] = ring_allreduce, [HALO_COLL_ALLGATHER] = ring_allgather,
+      [HALO_COLL_BROADCAST] = ring_broadcast, [HALO_COLL_REDUCESCATTER] = ring_reducescatter,
+      [HALO_COLL_REDUCE] = ring_reduce},
+     "reduce-scatter + all-gather round the ring, one direction, pipelined in slices"},
+    {HALO_ALGO_DIRECT, "direct", 1, TOPO_ALGO_DIRECT_ONESHOT,
+     {[HALO_COLL_ALLREDUCE] = direct_allreduce},
+     "one-shot all-reduce: every rank sends its whole buffer to every other and reduces locally"},
+    {HALO_ALGO_CHAIN, "chain", 1, TOPO_ALGO_CHAIN,
+     {[HALO_COLL_ALLREDUCE] = chain_allreduce, [HALO_COLL_ALLGATHER] = chain_allgather,
+      [HALO_COLL_BROADCAST] = chain_broadcast, [HALO_COLL_REDUCESCATTER] = chain_reducescatter,
+      [HALO_COLL_REDUCE] = chain_reduce},
+     "daisy chain without a closing link: halves reduced in opposite directions, sent back"},
+    {HALO_ALGO_RING_BIDIR, "ring_bidir", 1, TOPO_ALGO_RING_BIDIR,
+     {[HALO_COLL_ALLREDUCE] = ring_bidir_allreduce},
+     "all-reduce as two half-size rings, one each way round the ring"},
+    {HALO_ALGO_RING_ZC, "ring_zc", 0, TOPO_ALGO_RING,
+     {[HALO_COLL_ALLREDUCE] = ring_zc_allreduce},
+     "the one-way ring all-reduce with zero-copy messages (ib, chosen by HALO_IB_ZCOPY_MIN)"},
+    {HALO_ALGO_P2P, "p2p", 0, ALGO_NO_TOPO, {0}, "send/recv through the slots"},
+    {HALO_ALGO_P2P_ZC, "p2p_zc", 0, ALGO_NO_TOPO, {0}, "send/recv as zero-copy messages (ib)"},
+};
+
+#define ALGO_NROWS (int)(sizeof(algo_rows) / sizeof(algo_rows[0]))
+
+int algo_count(void)
+{
+    return ALGO_NROWS;
+}
+
+const struct algo_row *algo_at(int i)
+{
+    return i >= 0 && i < ALGO_NROWS ? &algo_rows[i] : NULL;
+}
+
+const struct algo_row *algo_row_of(enum halo_algo a)
+{
+    for (int i = 0; i < ALGO_NROWS; i++)
+        if (algo_rows[i].algo == a)
+            return &algo_rows[i];
+    return NULL;
+}
+
+const struct algo_row *algo_by_word(const char *word)
+{
+    for (int i = 0; word && i < ALGO_NROWS; i++)
+        if (algo_rows[i].word && strcmp(algo_rows[i].name, word) == 0)
+            return &algo_rows[i];
+    return NULL;
+}
+
+const char *algo_name(enum halo_algo a)
+{
+    const struct algo_row *r = algo_row_of(a);
+    return r ? r->name : "?";
+}
+
+int algo_has_schedule(enum halo_algo a, enum halo_coll c)
+{
+    const struct algo_row *r = algo_row_of(a);
+    return r && c >= 0 && c < HALO_COLL_NUM && r->schedules[c] != NULL;
+}
+
+halo_channel_fn algo_schedule(enum halo_algo a, enum halo_coll c)
+{
+    return algo_has_schedule(a, c) ? algo_row_of(a)->schedules[c] : NULL;
+}
