@@ -94,6 +94,8 @@ struct tcp_conn {
     int fd;                     /* owned; -1 in a half-built connection */
     int nslots;
     haloResult_t failed;        /* sticky result once the connection failed */
+    int eof;                    /* the peer ended its stream (FIN): frames read before it
+                                 * are still delivered; waiting for another one fails */
     struct tcp_tx tx;
     struct tcp_rx rx;
 };
@@ -398,11 +400,13 @@ static haloResult_t tcp_rx_read(struct tcp_conn *c, int *more)
     size_t want = tcp_rx_target(c, &dst, &direct);
 
     *more = 0;
-    if (want == 0)
+    if (want == 0 || c->eof)
         return haloSuccess;
     ssize_t n = recv(c->fd, dst, want, MSG_DONTWAIT);
-    if (n == 0)
-        return tcp_fail_io(c, 0, "recv");
+    if (n == 0) { /* a failure only for a caller that waits for more (tcp_recv_peek) */
+        c->eof = 1;
+        return haloSuccess;
+    }
     if (n < 0) {
         if (errno == EINTR) {
             *more = 1;
@@ -456,6 +460,8 @@ static haloResult_t tcp_recv_peek(struct halo_conn *hc, const void **buf, size_t
             res = tcp_rx_pump(c, 1);
         if (res != haloSuccess)
             return res;
+        if (!rx->nready && c->eof)
+            return tcp_fail_io(c, 0, "recv");
         if (!rx->nready) {
             *buf = NULL;
             return haloSuccess;
