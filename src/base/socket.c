@@ -189,26 +189,9 @@ int halo_sockaddr_parse(const char *text, struct halo_sockaddr *out, char *err, 
 
 /* ---- interfaces ---- */
 
-/* Does name match one comma-separated item of list (prefix, or whole name if exact)? */
-static int ifname_in_list(const char *list, const char *name, int exact)
+int halo_spec_match(const char *spec, halo_spec_item_fn item, const void *arg)
 {
-    size_t nlen = strlen(name);
-    while (*list) {
-        const char *comma = strchr(list, ',');
-        size_t len = comma ? (size_t)(comma - list) : strlen(list);
-        if (len > 0 && (exact ? (len == nlen && strncmp(list, name, len) == 0)
-                              : strncmp(list, name, len) == 0))
-            return 1;
-        if (!comma)
-            break;
-        list = comma + 1;
-    }
-    return 0;
-}
-
-int halo_ifname_match(const char *spec, const char *name)
-{
-    int exclude = 0, exact = 0;
+    int exclude = 0, exact = 0, hit = 0;
     if (!spec || !*spec)
         return 1;
     if (*spec == '^') {
@@ -219,8 +202,26 @@ int halo_ifname_match(const char *spec, const char *name)
         exact = 1;
         spec++;
     }
-    int found = ifname_in_list(spec, name, exact);
-    return exclude ? !found : found;
+    while (*spec && !hit) {
+        const char *comma = strchr(spec, ',');
+        size_t len = comma ? (size_t)(comma - spec) : strlen(spec);
+        if (len > 0)
+            hit = item(spec, len, exact, arg);
+        spec += len + (comma ? 1 : 0);
+    }
+    return exclude ? !hit : hit;
+}
+
+/* One item of an interface list: a prefix of the name, or the whole name if exact. */
+static int ifname_item(const char *entry, size_t len, int exact, const void *arg)
+{
+    const char *name = arg;
+    return exact ? strlen(name) == len && strncmp(entry, name, len) == 0 : strncmp(entry, name, len) == 0;
+}
+
+int halo_ifname_match(const char *spec, const char *name)
+{
+    return halo_spec_match(spec, ifname_item, name);
 }
 
 /* Preference class without a spec: lower comes first; -1 = leave out. */

@@ -31,6 +31,11 @@ int halo_sockaddr_parse(const char *text, struct halo_sockaddr *out, char *err, 
 /* Does interface `name` match spec? NCCL syntax: "eth,ib" prefixes; "^eth" excludes;
  * "=eth0" exact; "^=eth0" exact exclude. Empty spec matches everything. */
 int halo_ifname_match(const char *spec, const char *name);
+/* NCCL's list syntax, shared by interface and RDMA device lists: comma-separated
+ * items, a leading ^ excludes them, a leading = (after ^) makes them exact. An empty
+ * spec matches everything. item(entry, len, exact, arg) tests one item. */
+typedef int (*halo_spec_item_fn)(const char *entry, size_t len, int exact, const void *arg);
+int halo_spec_match(const char *spec, halo_spec_item_fn item, const void *arg);
 
 struct halo_ifaddr {
     char name[32];

@@ -189,8 +189,16 @@ const char *ib_unsupported_reason(void)
 }
 
 /* One entry of a HALO_IB_HCA list: "name" or "name:port". */
-static int ib_hca_entry_match(const char *entry, size_t len, int exact, const char *dev, int port)
+struct ib_hca_want {
+    const char *dev;
+    int port;
+};
+
+static int ib_hca_entry_match(const char *entry, size_t len, int exact, const void *arg)
 {
+    const struct ib_hca_want *w = arg;
+    const char *dev = w->dev;
+    int port = w->port;
     const char *colon = memchr(entry, ':', len);
     size_t nlen = colon ? (size_t)(colon - entry) : len;
     if (colon) {
@@ -210,26 +218,8 @@ static int ib_hca_entry_match(const char *entry, size_t len, int exact, const ch
 
 int ib_hca_match(const char *spec, const char *dev, int port)
 {
-    if (!spec || !*spec)
-        return 1;
-    int exclude = 0, exact = 0;
-    if (*spec == '^') {
-        exclude = 1;
-        spec++;
-    }
-    if (*spec == '=') {
-        exact = 1;
-        spec++;
-    }
-    int hit = 0;
-    while (*spec && !hit) {
-        const char *end = strchr(spec, ',');
-        size_t len = end ? (size_t)(end - spec) : strlen(spec);
-        if (len > 0)
-            hit = ib_hca_entry_match(spec, len, exact, dev, port);
-        spec += len + (end ? 1 : 0);
-    }
-    return exclude ? !hit : hit;
+    struct ib_hca_want w = {dev, port};
+    return halo_spec_match(spec, ib_hca_entry_match, &w);
 }
 
 int ib_mtu_bytes(enum ibv_mtu mtu)
