@@ -216,27 +216,28 @@ static int topo_rdma_port_find(const char *sysroot, const char *dev, struct topo
     return port;
 }
 
+/* The first RDMA device listed in directory `dir` with a port on this netdev. */
+static void topo_rdma_scan(const char *sysroot, const char *dir, struct topo_iface *ifc)
+{
+    struct dirent *e;
+    DIR *d = opendir(dir);
+
+    while (d && !ifc->rdma_port && (e = readdir(d)))
+        if (e->d_name[0] != '.')
+            topo_rdma_port_find(sysroot, e->d_name, ifc);
+    if (d)
+        closedir(d);
+}
+
 static void topo_rdma_read(const char *sysroot, const char *base, struct topo_iface *ifc)
 {
     char path[PATH_MAX];
-    struct dirent *e;
-    DIR *d;
 
     /* Devices on the netdev's own PCI function first, then every RDMA device. */
     topo_join(path, base, "device/infiniband");
-    d = opendir(path);
-    while (d && !ifc->rdma_port && (e = readdir(d)))
-        if (e->d_name[0] != '.')
-            topo_rdma_port_find(sysroot, e->d_name, ifc);
-    if (d)
-        closedir(d);
+    topo_rdma_scan(sysroot, path, ifc);
     snprintf(path, sizeof(path), "%s/class/infiniband", sysroot);
-    d = opendir(path);
-    while (d && !ifc->rdma_port && (e = readdir(d)))
-        if (e->d_name[0] != '.')
-            topo_rdma_port_find(sysroot, e->d_name, ifc);
-    if (d)
-        closedir(d);
+    topo_rdma_scan(sysroot, path, ifc);
 }
 
 void topo_iface_read_sysfs(const char *sysroot, struct topo_iface *ifc)
