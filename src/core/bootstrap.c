@@ -228,6 +228,7 @@ struct halo_bootstrap {
     pthread_mutex_t write_lock;   /* the rank -> root stream: one frame at a time */
     _Atomic int tx_broken;        /* a frame was cut: never send CLOSE */
     _Atomic int dead;             /* sticky failure; dead_res / dead_msg set before */
+    int root_local;               /* this process serves the job's root (counted in its local_open) */
     haloResult_t dead_res;
     int reported;                 /* dead_msg went through halo_error (read side) */
     char dead_msg[BOOT_TEXT_MAX + 256];
@@ -501,6 +502,7 @@ haloResult_t bootstrap_connect(struct halo_bootstrap **bsp, const haloUniqueId *
     socklen_t sslen = sizeof(bs->local);
     getsockname(bs->fd, (struct sockaddr *)&bs->local, &sslen);
     boot_keepalive(bs->fd);
+    bs->root_local = bootstrap_root_local(bs->uid.job_id, 1);
     HLOG_INFO(HALO_SUB_BOOT, rank, "joined the bootstrap root %s as rank %d of %d in %.1f ms", bs->root_str, rank,
               nranks, (halo_now_us() - start) / 1e3);
     *bsp = bs;
@@ -508,7 +510,7 @@ haloResult_t bootstrap_connect(struct halo_bootstrap **bsp, const haloUniqueId *
 
 err_close:
     atomic_store(&bs->tx_broken, 1); /* never joined: no CLOSE */
-    bootstrap_close(bs);
+    bootstrap_close(bs, 0);
     return res;
 }
 
@@ -642,14 +644,26 @@ static void boot_say_goodbye(struct halo_bootstrap *bs)
     }
 }
 
-void bootstrap_close(struct halo_bootstrap *bs)
+/* How long a rank whose process serves the root waits for the others to leave. */
+#define BOOT_ROOT_LINGER_MAX_US 10000000LL /* 10 s */
+
+void bootstrap_close(struct halo_bootstrap *bs, int wait_root)
 {
     if (!bs)
         return;
+    int healthy = bs->fd >= 0 && !atomic_load(&bs->tx_broken) && !atomic_load(&bs->dead);
     if (bs->fd >= 0) {
         if (!atomic_load(&bs->tx_broken))
             boot_say_goodbye(bs);
         close(bs->fd);
+    }
+    if (bs->root_local)
+        bootstrap_root_local(bs->uid.job_id, -1);
+    if (bs->root_local && wait_root && healthy) {
+        int64_t bound = bs->timeout_us < BOOT_ROOT_LINGER_MAX_US ? bs->timeout_us : BOOT_ROOT_LINGER_MAX_US;
+        if (bootstrap_root_wait(bs->uid.job_id, bound))
+            HLOG_INFO(HALO_SUB_BOOT, bs->rank, "rank %d: the bootstrap root this process serves still has ranks "
+                      "after %.1f s; it ends with the process", bs->rank, bound / 1e6);
     }
     pthread_mutex_destroy(&bs->read_lock);
     pthread_mutex_destroy(&bs->write_lock);

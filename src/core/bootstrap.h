@@ -69,6 +69,16 @@ int bootstrap_poll_abort(struct halo_bootstrap *bs, char *msg, size_t msglen);
 const struct sockaddr_storage *bootstrap_local_addr(const struct halo_bootstrap *bs);
 const uint8_t *bootstrap_secret(const struct halo_bootstrap *bs);
 uint64_t bootstrap_job_id(const struct halo_bootstrap *bs);
-void bootstrap_close(struct halo_bootstrap *bs);
+/* Says goodbye to the root and frees bs. wait_root: when this process serves the
+ * job's root, first wait (bounded) until every other rank left it: the root dies
+ * with this process, and a rank still finishing its last collective would take
+ * the closed bootstrap connection for an abort. Only for a healthy job. */
+void bootstrap_close(struct halo_bootstrap *bs, int wait_root);
+/* The root of job_id that this process serves: a rank of this process opened
+ * (delta 1) or closed (-1) its connection to it; 0 when this process serves no
+ * such root. bootstrap_root_wait waits, at most bound_us, until no rank of another
+ * process is connected to it; 1 when some still are. */
+int bootstrap_root_local(uint64_t job_id, int delta);
+int bootstrap_root_wait(uint64_t job_id, int64_t bound_us);
 
 #endif

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -38,6 +39,100 @@
 #define BOOT_DRAIN_US 1000000LL
 #define BOOT_IDLE_MIN_US (3600 * 1000000LL)
 #define BOOT_POLL_MS 200
+
+/* ======================================================================== */
+/* Roots running in this process                                            */
+/* ======================================================================== */
+
+/* The roots this process serves, so that a rank of the same process can wait at
+ * destroy until the ranks of other processes have left (bootstrap_root_wait): the
+ * root dies with this process. `connected` is the root's count of ranks still
+ * connected, `local_open` the ranks of this process that still hold a connection
+ * to it (bootstrap_root_local). The pid tells a forked child, which inherits the
+ * list but not the threads. */
+#define ROOT_LIVE_MAX 64
+
+static pthread_mutex_t root_live_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t root_live_cv = PTHREAD_COND_INITIALIZER;
+static struct root_live {
+    uint64_t job_id;
+    pid_t pid;
+    int connected, local_open;
+} root_live[ROOT_LIVE_MAX];
+
+/* Under root_live_lock. */
+static struct root_live *root_live_find(uint64_t job_id)
+{
+    for (int i = 0; i < ROOT_LIVE_MAX; i++)
+        if (root_live[i].pid == getpid() && root_live[i].job_id == job_id)
+            return &root_live[i];
+    return NULL;
+}
+
+static void root_live_add(uint64_t job_id)
+{
+    pthread_mutex_lock(&root_live_lock);
+    for (int i = 0; i < ROOT_LIVE_MAX; i++)
+        if (root_live[i].pid == 0 || root_live[i].pid != getpid()) { /* free, or a parent's */
+            root_live[i] = (struct root_live){.job_id = job_id, .pid = getpid()};
+            break;
+        }
+    pthread_mutex_unlock(&root_live_lock);
+}
+
+static void root_live_remove(uint64_t job_id)
+{
+    pthread_mutex_lock(&root_live_lock);
+    struct root_live *e = root_live_find(job_id);
+    if (e)
+        e->pid = 0;
+    pthread_cond_broadcast(&root_live_cv);
+    pthread_mutex_unlock(&root_live_lock);
+}
+
+static void root_live_connected(uint64_t job_id, int connected)
+{
+    pthread_mutex_lock(&root_live_lock);
+    struct root_live *e = root_live_find(job_id);
+    if (e && e->connected != connected) {
+        e->connected = connected;
+        pthread_cond_broadcast(&root_live_cv);
+    }
+    pthread_mutex_unlock(&root_live_lock);
+}
+
+int bootstrap_root_local(uint64_t job_id, int delta)
+{
+    pthread_mutex_lock(&root_live_lock);
+    struct root_live *e = root_live_find(job_id);
+    if (e)
+        e->local_open += delta;
+    pthread_cond_broadcast(&root_live_cv);
+    pthread_mutex_unlock(&root_live_lock);
+    return e != NULL;
+}
+
+int bootstrap_root_wait(uint64_t job_id, int64_t bound_us)
+{
+    struct timespec until;
+    struct root_live *e;
+    int rc = 0;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(bound_us / 1000000);
+    until.tv_nsec += (long)(bound_us % 1000000) * 1000;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&root_live_lock);
+    while ((e = root_live_find(job_id)) && e->connected > e->local_open && rc == 0)
+        rc = pthread_cond_timedwait(&root_live_cv, &root_live_lock, &until);
+    e = root_live_find(job_id);
+    int others = e && e->connected > e->local_open;
+    pthread_mutex_unlock(&root_live_lock);
+    return others;
+}
 
 /* ======================================================================== */
 /* Root service: connections and their output queues                        */
@@ -88,6 +183,7 @@ struct boot_root {
     char addr[64];
     uint8_t key[HALO_AUTH_KEY_BYTES];
     char ctx[32];
+    uint64_t job_id;
     int64_t timeout_us, start_us, join_deadline_us, stop_deadline_us;
     int64_t accept_pause_until_us;
     struct boot_conn **conns;
@@ -863,6 +959,7 @@ static void *root_thread(void *arg)
         int64_t now = halo_now_us();
         root_check_deadlines(root, now);
         root_sweep(root);
+        root_live_connected(root->job_id, root->nconnected);
         if (root_done(root, now))
             break;
         root_poll_once(root, &pfds, &cap);
@@ -870,7 +967,9 @@ static void *root_thread(void *arg)
     HLOG_INFO(HALO_SUB_BOOT, -1, "bootstrap root %s: done (%d of %d ranks joined)", root->addr, root->njoined,
               root->nranks);
     free(pfds);
+    uint64_t job_id = root->job_id;
     root_destroy(root);
+    root_live_remove(job_id);
     return NULL;
 }
 
@@ -892,6 +991,7 @@ haloResult_t boot_root_launch(const struct halo_uid *uid, int listen_fd, const s
     root->listen_fd = listen_fd;
     memcpy(root->key, uid->secret, sizeof(root->key));
     boot_ctx(uid->job_id, root->ctx, sizeof(root->ctx));
+    root->job_id = uid->job_id;
     root->timeout_us = boot_timeout_us(params);
     root->start_us = halo_now_us();
     halo_sockaddr_str(&uid->root, root->addr, sizeof(root->addr));
@@ -903,9 +1003,11 @@ haloResult_t boot_root_launch(const struct halo_uid *uid, int listen_fd, const s
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     HLOG_INFO(HALO_SUB_BOOT, -1, "bootstrap root listening on %s (%s), expecting %d ranks", root->addr, ifname,
               nranks_hint);
+    root_live_add(uid->job_id);
     int rc = pthread_create(&tid, &attr, root_thread, root);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
+        root_live_remove(uid->job_id);
         errno = rc;
         goto err_free_root;
     }

@@ -175,7 +175,7 @@ static void comm_free(struct halo_comm *comm)
     comm_regs_free(comm);
     comm_tp_destroy(comm); /* after their connections were closed above */
     comm_topo_destroy(comm);
-    bootstrap_close(comm->bs);
+    bootstrap_close(comm->bs, atomic_load(&comm->async_error) == haloSuccess);
     for (int c = 0; c < HALO_MAX_CHANNELS; c++)
         free(comm->scratch[c]);
     free(comm->peers);

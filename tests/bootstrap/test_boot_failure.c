@@ -40,7 +40,7 @@ static int exit_mid_job(int rank, int nranks, const haloUniqueId *id, const stru
     char msg[256];
     ASSERT_EQ(bootstrap_poll_abort(bs, msg, sizeof(msg)), 1);
     ASSERT_CONTAINS(msg, "rank 2");
-    bootstrap_close(bs);
+    bootstrap_close(bs, 0);
     return 0;
 }
 
@@ -65,7 +65,7 @@ static int abort_job(int rank, int nranks, const haloUniqueId *id, const struct 
         ASSERT_EQ(bootstrap_barrier(bs), haloRemoteError);
         ASSERT_CONTAINS(halo_thread_last_error(), "boom: rank 1 lost its GPU");
     }
-    bootstrap_close(bs);
+    bootstrap_close(bs, 0);
     return 0;
 }
 
@@ -79,7 +79,7 @@ static int size_mismatch(int rank, int nranks, const haloUniqueId *id, const str
     ASSERT_CONTAINS(halo_thread_last_error(), "8 bytes");
     ASSERT_CONTAINS(halo_thread_last_error(), "16 bytes");
     ASSERT_CONTAINS(halo_thread_last_error(), "same size");
-    bootstrap_close(bs);
+    bootstrap_close(bs, 0);
     return 0;
 }
 
@@ -88,14 +88,14 @@ static int early_close(int rank, int nranks, const haloUniqueId *id, const struc
     struct halo_bootstrap *bs = connect_or_die(id, rank, nranks, p);
     ASSERT_EQ(bootstrap_barrier(bs), haloSuccess);
     if (rank == 1) {
-        bootstrap_close(bs);
+        bootstrap_close(bs, 0);
         return 0;
     }
     usleep(200000);
     ASSERT_EQ(bootstrap_barrier(bs), haloInvalidUsage);
     ASSERT_CONTAINS(halo_thread_last_error(), "rank 1 (");
     ASSERT_CONTAINS(halo_thread_last_error(), "closed its communicator");
-    bootstrap_close(bs);
+    bootstrap_close(bs, 0);
     return 0;
 }
 
@@ -110,7 +110,7 @@ static int lonely(int rank, int nranks, const haloUniqueId *id, const struct hal
     ASSERT_TRUE(s > 1.0 && s < 3.0); /* timeout 1.5 s */
     ASSERT_CONTAINS(halo_thread_last_error(), "only 2 of 4 ranks joined");
     ASSERT_CONTAINS(halo_thread_last_error(), "missing: 2, 3");
-    bootstrap_close(bs);
+    bootstrap_close(bs, 0);
     return 0;
 }
 
@@ -135,7 +135,7 @@ static int orphan(int rank, int nranks, const haloUniqueId *id, const struct hal
         ASSERT_TRUE(bt_seconds(t0) < 5.0);
         ASSERT_CONTAINS(halo_thread_last_error(), "closed the connection");
     }
-    bootstrap_close(bs);
+    bootstrap_close(bs, 0);
     return 0;
 }
 

@@ -31,7 +31,7 @@ static int legit_rank(int rank, int nranks, const haloUniqueId *id, const struct
         free(buf);
     }
     ASSERT_EQ(bootstrap_barrier(bs), haloSuccess);
-    bootstrap_close(bs);
+    bootstrap_close(bs, 0);
     return 0;
 }
 
@@ -146,7 +146,7 @@ static int paced_rank(int rank, int nranks, const haloUniqueId *id, const struct
     ASSERT_EQ(read(pipes[0], &c, 1), 1);
     if (bootstrap_barrier(bs) != haloSuccess)
         TEST_FAIL("rank %d: %s", rank, halo_thread_last_error());
-    bootstrap_close(bs);
+    bootstrap_close(bs, 0);
     return 0;
 }
 
@@ -187,7 +187,7 @@ static int victim_rank(int rank, int nranks, const haloUniqueId *id, const struc
     ASSERT_TRUE(bt_seconds(t0) < 5.0);
     ASSERT_CONTAINS(halo_thread_last_error(), "rank 1");
     ASSERT_CONTAINS(halo_thread_last_error(), "malformed");
-    bootstrap_close(bs);
+    bootstrap_close(bs, 0);
     return 0;
 }
 

@@ -40,7 +40,7 @@ static int job_rank(int rank, int nranks, const haloUniqueId *id, const struct h
     char msg[128];
     ASSERT_EQ(bootstrap_poll_abort(bs, msg, sizeof(msg)), 0);
     ASSERT_EQ(bootstrap_barrier(bs), haloSuccess);
-    bootstrap_close(bs);
+    bootstrap_close(bs, 0);
     return 0;
 }
 
