@@ -164,8 +164,13 @@ HALO_API haloResult_t haloCommSplit(haloComm_t comm, int color, int key, haloCom
                                     haloConfig_t *config);
 
 /* Frees the communicator after its operations completed. Local: does not wait for
- * peers. The handle is invalid afterwards; later calls with it are detected and
- * rejected as long as the memory is not reused by the application. */
+ * peers, with one exception: in the process that serves the job's bootstrap root
+ * (the one that called haloGetUniqueId, or rank 0 under haloCommInitEnv) it waits,
+ * at most min(HALO_TIMEOUT_MS, 10 s), until the ranks of other processes have
+ * destroyed theirs, because the root ends with that process and a rank still
+ * finishing its last collective would take its end for an abort. The handle is
+ * invalid afterwards; later calls with it are detected and rejected as long as the
+ * memory is not reused by the application. */
 HALO_API haloResult_t haloCommDestroy(haloComm_t comm);
 /* Stops outstanding work (peers see haloRemoteError) and frees the communicator. */
 HALO_API haloResult_t haloCommAbort(haloComm_t comm);
