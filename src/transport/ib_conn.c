@@ -28,6 +28,14 @@
  * RC delivers writes in order and the completion of a WRITE WITH IMM comes after
  * its data is placed, so no flag in the slot is needed.
  *
+ * Close (A is done with the connection, B may still be in the operation):
+ *   A  waits until its own writes completed and B's credit word at A reaches
+ *      tx_head (B released every frame A sent), then disconnects. B's last
+ *      credit writes must find A's QP alive: a write to a destroyed QP is never
+ *      acknowledged, B's in-flight credit never completes, and B's flush, which
+ *      posts a newer count only after the previous one completed, stays pending
+ *      (rxe retries forever with retry_count 7; hardware fails after 7 retries).
+ *
  * Waiting: progress polls the CQ; after IB_IDLE_US without a completion it arms
  * the CQ and sleeps on its completion channel for at most IB_WAIT_MS, so an idle
  * rank gives its CPU away (with Soft-RoCE, to the kernel threads that move the
@@ -62,9 +70,10 @@
 /* Idle this long: wait for completion events instead of spinning. */
 #define IB_IDLE_US 1000
 #define IB_WAIT_MS 1
-/* How long close waits at most for posted frames to complete (less when the
- * communicator's timeout is shorter). Long enough for a full ring under emulation;
- * a dead peer ends it sooner with a retry-exceeded completion. */
+/* How long close waits at most for posted frames to complete and for the peer to
+ * release them (less when the communicator's timeout is shorter). Long enough for
+ * a full ring under emulation; a dead peer ends it sooner with a retry-exceeded
+ * completion or rdma_cm DISCONNECTED. */
 #define IB_DRAIN_US 10000000
 
 static struct ib_conn *ib_conn_of(struct halo_conn *c)
@@ -507,8 +516,19 @@ static void ib_dereg(struct ibv_mr *mr)
         ib_api()->dereg_mr(mr);
 }
 
+/* 1 while the peer has not released (and credited) every frame this end sent. */
+static int ib_peer_holds_frames(struct ib_conn *c)
+{
+    return __atomic_load_n(ib_credit_word(c), __ATOMIC_ACQUIRE) != c->tx_head;
+}
+
 /* Gives frames already posted a moment to leave before the QP goes: a frame that
- * was posted is one the peer may be waiting for. Bounded, never blocks long. */
+ * was posted is one the peer may be waiting for. Then waits for the peer's last
+ * credit: a rank that finished an operation first must not take its QP away
+ * while a slower peer still releases that operation's frames, or the peer's
+ * credit write to it never completes and the peer's flush hangs (see the top of
+ * this file). A healthy peer releases every frame of an operation it finishes;
+ * a failed communicator skips the wait. Bounded, never blocks long. */
 static void ib_conn_drain(struct ib_conn *c)
 {
     int64_t bound = IB_DRAIN_US;
@@ -518,7 +538,8 @@ static void ib_conn_drain(struct ib_conn *c)
     if (c->base.ctx && c->base.ctx->failed && atomic_load(c->base.ctx->failed))
         return; /* the communicator failed: nobody waits for these frames */
     while (c->failed == haloSuccess &&
-           (c->tx_done != c->tx_head || c->credit_inflight || c->zc_tx_done != c->zc_tx_head) &&
+           (c->tx_done != c->tx_head || c->credit_inflight || c->zc_tx_done != c->zc_tx_head ||
+            ib_peer_holds_frames(c)) &&
            halo_now_us() < until) {
         int n;
         if (ib_poll(c, &n) != haloSuccess)

@@ -25,7 +25,11 @@
  *  2. frames of 0, 1, 8, 4095 and slot_size bytes, each with its own signature and
  *     a pattern that depends on direction, frame and byte index;
  *  3. --big MiB in slot-sized frames, every byte checked;
- *  4. (with --bw) the throughput line "RESULT ib_pair_bw ...".
+ *  4. (with --bw) the throughput line "RESULT ib_pair_bw ...";
+ *  5. the peer closes first: rank 0 posts a few frames and closes at once, rank 1
+ *     releases them a second later and its flush must finish (rank 0's close
+ *     waits for those credits; a credit write to a QP already gone is never
+ *     acknowledged, and the flush of a collective's last step hung that way).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -140,6 +144,61 @@ static struct halo_sig make_sig(int dir, uint64_t idx, size_t len)
 static int64_t deadline_of(const struct opts *o)
 {
     return halo_now_us() + (int64_t)o->timeout_s * 1000000;
+}
+
+/* 5. Rank 0 posts nf frames on c and closes every connection; rank 1 takes them
+ * only after rank 0's close would have returned had it not waited for the
+ * credits, then flushes: pending must clear, as at the end of an operation. */
+static void close_first(const struct opts *o, struct halo_conn **conns, struct halo_ib *ib)
+{
+    struct halo_conn *c = conns[1 - o->rank];
+    uint64_t nf = o->nslots < 4 ? (uint64_t)o->nslots : 4; /* no credit needed to post them */
+    int64_t deadline = deadline_of(o);
+    for (uint64_t i = 0; i < nf; i++) {
+        if (o->rank == 0) {
+            void *buf;
+            size_t cap;
+            for (;;) {
+                step(o, c->ops->send_slot(c, &buf, &cap), "send_slot");
+                if (buf)
+                    break;
+                step(o, c->ops->progress(c), "progress");
+                ASSERT_TRUE(halo_now_us() < deadline);
+            }
+            pattern_fill(buf, 8, 3, i);
+            struct halo_sig sig = make_sig(3, i, 8);
+            step(o, c->ops->send_post(c, 8, &sig), "send_post");
+            continue;
+        }
+        const void *buf;
+        size_t len;
+        struct halo_sig sig, want = make_sig(3, i, 8);
+        for (;;) {
+            step(o, c->ops->recv_peek(c, &buf, &len, &sig), "recv_peek");
+            if (buf)
+                break;
+            step(o, c->ops->progress(c), "progress");
+            ASSERT_TRUE(halo_now_us() < deadline);
+        }
+        if (i == 0)
+            sleep(1); /* rank 0 posted them all long ago and is in its close */
+        ASSERT_EQ(len, (size_t)8);
+        ASSERT_TRUE(memcmp(&sig, &want, sizeof(sig)) == 0);
+        pattern_check(buf, len, 3, i);
+        step(o, c->ops->recv_release(c), "recv_release");
+    }
+    int64_t start = halo_now_us();
+    for (int pending = o->rank == 1; pending;) {
+        step(o, c->ops->flush(c, &pending), "flush");
+        if (pending && halo_now_us() - start > 5000000)
+            TEST_FAIL("flush still pending 5 s after releasing %llu frames of a peer that closed: its QP went "
+                      "away before our credit writes landed", (unsigned long long)nf);
+    }
+    for (int ch = 0; ch < o->channels; ch++)
+        conns[ch * 2 + 1 - o->rank]->ops->close(conns[ch * 2 + 1 - o->rank]);
+    ib_destroy(ib);
+    printf("PASS %s\n", o->rank == 0 ? "closed first with frames posted to the peer"
+                                      : "the peer closed first: its frames released a second later, flush done");
 }
 
 /* Sends nframes and receives nframes at once; frame i has length lens(i). */
@@ -446,9 +505,7 @@ int main(int argc, char **argv)
     struct halo_sig sig;
     step(&o, c->ops->recv_peek(c, &buf, &len, &sig), "recv_peek");
     ASSERT_TRUE(buf == NULL);
-    for (int ch = 0; ch < o.channels; ch++)
-        conns[ch * 2 + 1 - o.rank]->ops->close(conns[ch * 2 + 1 - o.rank]);
-    ib_destroy(ib);
+    close_first(&o, conns, ib); /* 5: closes every connection */
     printf("rank %d: all passed\n", o.rank);
     return 0;
 }
