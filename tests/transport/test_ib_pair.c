@@ -499,12 +499,13 @@ int main(int argc, char **argv)
     if (o.bw_bytes) /* 4 */
         bandwidth(&o, c);
 
-    /* Nothing may be left over on either side. */
+    /* Nothing may be left over on either side: rank 1 may only see step 5's first
+     * frame, which rank 0 posts as soon as it is done here. */
     const void *buf;
     size_t len;
-    struct halo_sig sig;
+    struct halo_sig sig, next = make_sig(3, 0, 8);
     step(&o, c->ops->recv_peek(c, &buf, &len, &sig), "recv_peek");
-    ASSERT_TRUE(buf == NULL);
+    ASSERT_TRUE(buf == NULL || (o.rank == 1 && memcmp(&sig, &next, sizeof(sig)) == 0));
     close_first(&o, conns, ib); /* 5: closes every connection */
     printf("rank %d: all passed\n", o.rank);
     return 0;
