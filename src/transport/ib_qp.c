@@ -102,9 +102,10 @@ haloResult_t ib_conn_qp(struct ib_conn *c, struct rdma_cm_id *id)
         if (api->create_qp(id, c->dev->pd, &a) == 0) {
             c->qp = id->qp;
             c->max_inline = a.cap.max_inline_data;
-            /* Frames, credit writes, grants and zero-copy messages each consume a
-             * receive; while this rank does not poll, up to nslots of the first
-             * two and IB_ZC_RING of the others can arrive (more only RNR-wait). */
+            /* Frames, grants and zero-copy messages each consume a receive (credit
+             * writes carry no immediate and consume none); while this rank does
+             * not poll, up to nslots frames and IB_ZC_RING of the others can
+             * arrive (more only RNR-wait). */
             return ib_conn_post_recvs(c, (int)IB_RQ_DEPTH(c->nslots));
         }
         err = errno;
