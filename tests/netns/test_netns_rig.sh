@@ -165,14 +165,27 @@ check_switch() {
     done
 }
 
+# About 24 KB from HOST through IFNAME to ADDR (three 8000-byte pings; the tool's
+# round trip where ping is missing): enough to tell apart from the odd ARP probe
+# the kernel sends on its own when a neighbour entry goes stale.
+reach_bulk() {   # HOST IFNAME ADDR
+    if command -v ping >/dev/null 2>&1; then
+        ip netns exec "$(netns_ns "$1")" ping -q -c 3 -i 0.2 -s 8000 -W 1 -I "$2" "$3" >/dev/null 2>&1
+    else
+        reach "$@"
+    fi
+}
+
 check_counters() {   # bytes over cable h0-h1 show on h0:to_h1, not on h0:mgmt0
     local before after
     counters_snapshot "$WORK/c0"
-    reach h0 to_h1 "$(cable_addr h1 h0)"
+    reach_bulk h0 to_h1 "$(cable_addr h1 h0)"
     counters_snapshot "$WORK/c1"
     counters_diff "$WORK/c0" "$WORK/c1" >"$WORK/cd"
     check "$NETNS_TOPO: counters: h0:to_h1 sent bytes" awk '$1=="h0" && $2=="to_h1" && $4>0 {f=1} END {exit !f}' "$WORK/cd"
-    check "$NETNS_TOPO: counters: h0:mgmt0 sent nothing" awk '$1=="h0" && $2=="mgmt0" && $4==0 {f=1} END {exit !f}' "$WORK/cd"
+    # At most stray neighbour probes on the management link (a few 42-byte ARP
+    # frames, seen once under load), never the pings' bytes.
+    check "$NETNS_TOPO: counters: h0:mgmt0 sent none of it" awk '$1=="h0" && $2=="mgmt0" && $4<1024 {f=1} END {exit !f}' "$WORK/cd"
     before=$(iface_bytes h1 to_h0)
     reach h0 to_h1 "$(cable_addr h1 h0)"
     after=$(iface_bytes h1 to_h0)
