@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# compare_baselines.sh [BINDIR] — issue 2's measurement in one session: 2 local
+# compare_baselines.sh [BINDIR] — haloccl beside the baselines in one session: 2 local
 # ranks, float32 sum allreduce, haloccl over shm and over tcp (loopback) beside
 # OpenMPI's shared-memory and tcp BTLs, plus the raw limits (busy-polled TCP
 # ping-pong, iperf3 --bidir). Ratios within this one run are what count: the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# netns_bench.sh [BINDIR] [RATE_MBIT] — issue 4's measurement on emulated clusters
+# netns_bench.sh [BINDIR] [RATE_MBIT] — collective speed on emulated clusters
 # with every cable rate-limited to the same rate R (tc tbf), one rank per host:
 #   chain4: 16 MiB allreduce with the chain algorithm, model bound busbw 1.5 R
 #   ring4:  16 MiB allreduce with the bidirectional ring, model bound busbw 2 R

@@ -21,7 +21,7 @@
  *   forwards, ... host n-1 holds the sum) and broadcast back right to left; B does the
  *   mirror image. Bytes per link direction: left-to-right carries A's partial sums
  *   (S/2) and B's broadcast (S/2): S; right-to-left likewise S. The bound is therefore
- *   T >= S / B, i.e. busbw = (S/T) 2(n-1)/n = 1.5 B at n = 4 (the issue's "time N/R").
+ *   T >= S / B, i.e. busbw = (S/T) 2(n-1)/n = 1.5 B at n = 4.
  *   Pipelined in slices of c per half per channel: k = S/(2 p c) slices, a stage moves
  *   one slice of each half over a link direction (2c per channel), and the last slice
  *   of a half needs 2(n-1) hops (n-1 reduce + n-1 broadcast), so

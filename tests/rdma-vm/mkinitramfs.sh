@@ -18,7 +18,7 @@
 #   3. runs `sh SCRIPT` chrooted into /host, in HALO_CWD, where SCRIPT comes from the
 #      kernel command line (halo_script=/abs/path, a file the host wrote);
 #   4. prints `HALO-VM-EXIT vmid=<id> rc=<status>` and powers off.
-# Facts behind these choices: ../../../shared/notes/softroce-vm.md.
+# Facts behind these choices: docs/softroce-vm.md.
 set -euo pipefail
 
 die() { echo "mkinitramfs.sh: $*" >&2; exit 1; }
