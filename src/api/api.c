@@ -131,9 +131,16 @@ static enum halo_algo api_auto_algo(struct halo_comm *comm, enum halo_coll coll,
 
 /* HALO_ALGO's row where it has a schedule for coll (direct and ring_bidir exist
  * for all-reduce only: the other collectives run the one-way ring), else auto. */
+/* HALO_ALGO forces a row: its word is not "auto", the first of the enum's words
+ * (an index compare per call; the row is looked up only when one is forced). */
+static int api_algo_forced(const struct halo_comm *comm)
+{
+    return HALO_P_INT(&comm->params, algo) != 0;
+}
+
 static enum halo_algo api_pick_algo(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
 {
-    const struct algo_row *forced = algo_by_word(HALO_P_STR(&comm->params, algo));
+    const struct algo_row *forced = api_algo_forced(comm) ? algo_by_word(HALO_P_STR(&comm->params, algo)) : NULL;
     if (forced)
         return algo_has_schedule(forced->algo, coll) ? forced->algo : HALO_ALGO_RING;
     return api_auto_algo(comm, coll, bytes);
@@ -163,7 +170,7 @@ static void api_apply_plan(struct halo_comm *comm, struct halo_op *op, size_t by
 {
     const struct algo_row *row = algo_row_of(op->algo);
     struct topo_plan plan;
-    if (!comm->topo || op->coll != HALO_COLL_ALLREDUCE || algo_by_word(HALO_P_STR(&comm->params, algo)) ||
+    if (!comm->topo || op->coll != HALO_COLL_ALLREDUCE || api_algo_forced(comm) ||
         !row || row->topo_algo < 0 || topo_cost_plan_algo(&comm->cost, bytes, (enum topo_algo)row->topo_algo, &plan) != 0)
         return;
     if (HALO_P_INT(&comm->params, nchannels) == HALO_AUTO)

@@ -75,6 +75,7 @@ struct halo_comm {
     int yield;                 /* sched_yield while waiting (ranks outnumber cores) */
 
     int nchannels;             /* connected channels */
+    int flush_needed;          /* some connection's transport has a flush (engine_flush_channel) */
     size_t slot_size_shm, slot_size_tcp;
     size_t zc_min;             /* HALO_IB_ZCOPY_MIN; 0 = no zero-copy */
     int ib_qps;                /* HALO_IB_QPS_PER_PEER */

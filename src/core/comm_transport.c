@@ -150,6 +150,8 @@ haloResult_t comm_tp_connect(struct halo_comm *comm)
     for (int i = 0; r == haloSuccess && order[i]; i++)
         if (order[i]->connected)
             r = order[i]->connected(&comm->tp);
+    for (int i = 0; i < comm->nchannels * comm->nranks; i++)
+        comm->flush_needed |= comm->conns[i] && comm->conns[i]->ops->flush;
     return r;
 }
 

@@ -85,15 +85,16 @@ static haloResult_t engine_no_conn(struct halo_exec *ex)
  * did not fit in the socket buffer; ib holds back a credit update while the
  * previous one is in flight). Called while waiting for anything: a rank waiting on
  * its left neighbour must keep feeding its right one, or a ring of three can stall
- * on bytes (or credits) held by the rank that waits. Every connection is asked,
- * whatever its transport: one with nothing queued returns at once. */
+ * on bytes (or credits) held by the rank that waits. Every connection whose
+ * transport has a flush is asked; a job with none (all shm) skips the loop, which
+ * runs on every poll of every wait. */
 haloResult_t engine_flush_channel(struct halo_comm *comm, int ch, int *pending)
 {
     *pending = 0;
-    for (int p = 0; p < comm->nranks; p++) {
+    for (int p = 0; comm->flush_needed && p < comm->nranks; p++) {
         struct halo_conn *c = comm->conns[ch * comm->nranks + p];
         int more = 0;
-        if (!c)
+        if (!c || !c->ops->flush)
             continue;
         haloResult_t r = c->ops->flush(c, &more);
         if (r != haloSuccess)

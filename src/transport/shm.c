@@ -164,12 +164,6 @@ static haloResult_t shm_progress(struct halo_conn *c)
     return haloSuccess; /* nothing to move; liveness is checked by the engine */
 }
 
-static haloResult_t shm_flush(struct halo_conn *c, int *pending)
-{
-    *pending = 0; /* a posted frame is already in the peer's memory */
-    return haloSuccess;
-}
-
 static void shm_close(struct halo_conn *c)
 {
     free(c);
@@ -182,7 +176,7 @@ const struct halo_transport_ops halo_shm_ops = {
     .recv_peek = shm_recv_peek,
     .recv_release = shm_recv_release,
     .progress = shm_progress,
-    .flush = shm_flush,
+    .flush = NULL, /* a posted frame is already in the peer's memory */
     .close = shm_close,
 };
 

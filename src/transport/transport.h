@@ -68,7 +68,9 @@ struct halo_transport_ops {
     haloResult_t (*progress)(struct halo_conn *c);
     /* Pushes posted frames towards the peer without reading; *pending = 1 while some
      * posted bytes are still held locally. An operation is complete only once
-     * nothing is pending: the peer may need those bytes to finish. */
+     * nothing is pending: the peer may need those bytes to finish. NULL for a
+     * transport that never holds posted bytes (shm: a posted frame is already in
+     * the peer's memory); the engine then skips the connection. */
     haloResult_t (*flush)(struct halo_conn *c, int *pending);
     /* Frees the connection. Accepts a half-built connection. */
     void (*close)(struct halo_conn *c);

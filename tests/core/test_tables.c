@@ -94,6 +94,7 @@ static void test_algo_words(void)
         }
     }
     ASSERT_TRUE(algo_by_word("auto") == NULL);
+    ASSERT_TRUE(strncmp(enum_words("ALGO"), "auto|", 5) == 0); /* api.c: index 0 means auto */
     /* The fallback of every other pick: the ring has every collective. */
     for (int c = HALO_COLL_ALLREDUCE; c <= HALO_COLL_REDUCE; c++)
         ASSERT_TRUE(algo_schedule(HALO_ALGO_RING, (enum halo_coll)c) != NULL);
