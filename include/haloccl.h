@@ -9,9 +9,25 @@
  * Threading: a communicator may be used by one thread at a time. Different
  * communicators may be used concurrently from different threads.
  *
- * Memory: in this version buffers are host memory and `stream` must be NULL; every
- * collective completes before it returns (outside a group). Buffers stay owned by
- * the caller; the library keeps no pointer to them after the call returns.
+ * Memory and streams:
+ * - Host mode: `stream` NULL and host buffers. Every call completes before it
+ *   returns (outside a group); the library keeps no pointer to the buffers after.
+ * - GPU mode: `stream` is a hipStream_t (HIP) or cudaStream_t (CUDA); the runtime
+ *   is loaded at run time (HALO_GPU_RUNTIME, HALO_GPU_LIBRARY). The call returns
+ *   at once; the collective runs when the stream reaches it, and work queued on
+ *   the stream after the call sees its result. Buffers may be device memory,
+ *   pinned or pageable host memory, managed memory or haloMemAlloc memory, mixed
+ *   in one call; they must stay valid until the stream passes the call. Device
+ *   memory the CPU cannot reach is staged through the communicator's pinned pool
+ *   (HALO_POOL_SIZE); memory from haloMemAlloc never is. Calls on one
+ *   communicator run in the order they were issued, whatever their streams.
+ *   Captured into a graph (hip/cudaStreamBeginCapture), a call runs at every
+ *   replay. A stream NULL call with device buffers blocks like a host-mode call.
+ *   Errors found while the stream waits (a dead peer) reach
+ *   haloCommGetAsyncError and the next call, and the stream is released.
+ *   All-reduce, broadcast and reduce on streams larger than a quarter of
+ *   HALO_POOL_SIZE run as a sequence of pieces on every rank: a rank must not
+ *   issue the same such call in host mode while its peers use streams.
  */
 #ifndef HALOCCL_H
 #define HALOCCL_H
@@ -190,10 +206,20 @@ HALO_API haloResult_t haloCommUserRank(const haloComm_t comm, int *rank);
  * a mismatch). Any thread. */
 HALO_API haloResult_t haloCommGetAsyncError(haloComm_t comm, haloResult_t *asyncError);
 
+/* ---- GPU memory ---- */
+
+/* Memory the GPU uses as ordinary device memory and the CPU and NIC reach
+ * directly (pinned, mapped host memory: GTT on an APU). Buffers from it go
+ * through every transport without staging. Without a GPU runtime: page-aligned
+ * host memory. size 0 gives *ptr = NULL. */
+HALO_API haloResult_t haloMemAlloc(void **ptr, size_t size);
+/* Frees memory from haloMemAlloc (NULL is fine). */
+HALO_API haloResult_t haloMemFree(void *ptr);
+
 /* ---- Collectives ----
  * Called by every rank of comm in the same order with matching arguments (a
  * mismatch fails on both sides with haloInvalidUsage naming both calls). Block
- * until complete (host mode) unless inside a group. sendbuff may equal recvbuff
+ * until complete in host mode unless inside a group; on a stream, return at once. sendbuff may equal recvbuff
  * (in place) where noted. count 0 is valid and moves nothing. */
 
 /* recvbuff[i] = op over ranks of sendbuff[i]. In place allowed. */
@@ -227,7 +253,9 @@ HALO_API haloResult_t haloRecv(void *recvbuff, size_t count, haloDataType_t data
 
 /* ---- Groups (calling thread; nestable) ----
  * Operations issued between Start and End are queued and run together at the
- * outermost End, which blocks until all complete. Collectives run in issue order;
+ * outermost End, which blocks until all complete (host mode); with streams, End
+ * hands each communicator's operations to its progress thread as one unit, with
+ * one wait per stream, and returns at once. Collectives run in issue order;
  * sends and receives progress concurrently, so paired exchanges never deadlock.
  * Buffers must stay valid until End returns. */
 HALO_API haloResult_t haloGroupStart(void);

@@ -63,11 +63,7 @@ static haloResult_t api_check_comm(struct halo_comm *comm, const char *fn, haloS
     haloResult_t r = comm_check(comm, fn);
     if (r != haloSuccess)
         return r;
-    if (stream)
-        return halo_error(comm, haloInvalidArgument,
-                          "%s: stream must be NULL: this build runs in host mode (no GPU runtime), buffers are "
-                          "host memory and calls complete before they return",
-                          fn);
+    (void)stream; /* a stream without a runtime is refused by api_gpu_submit, which loads it */
     int ae = atomic_load(&comm->async_error);
     if (ae != haloSuccess)
         return halo_error(comm, (haloResult_t)ae, "%s: rank %d: the communicator is broken by an earlier error (%s); "
@@ -75,8 +71,8 @@ static haloResult_t api_check_comm(struct halo_comm *comm, const char *fn, haloS
     return haloSuccess;
 }
 
-/* The checks every collective starts with: a live communicator, no stream in host
- * mode, valid type (and op), and a size that fits (count x element x mult). */
+/* The checks every collective starts with: a live communicator that is not
+ * broken, valid type (and op), and a size that fits (count x element x mult). */
 static haloResult_t api_check_common(struct halo_comm *comm, const char *fn, haloStream_t stream,
                                      haloDataType_t dt, int check_op, haloRedOp_t op, size_t count, int mult_nranks)
 {
@@ -223,21 +219,24 @@ haloResult_t coll_execute(struct halo_op *op)
     return r;
 }
 
-static haloResult_t api_submit(struct halo_op *op)
+static haloResult_t api_submit(struct halo_op *op, const char *fn)
 {
     if (group_active())
         return group_enqueue(op);
+    if (api_gpu_wanted(op->comm, op, 1))
+        return api_gpu_submit(op->comm, op, 1, fn);
     return op->coll == HALO_COLL_SEND || op->coll == HALO_COLL_RECV ? p2p_execute(op, 1) : coll_execute(op);
 }
 
 /* Common checks; on failure inside a group the error is also remembered for End. */
-static haloResult_t api_finish_checks(haloResult_t r, struct halo_op *op)
+static haloResult_t api_finish_checks(haloResult_t r, struct halo_op *op, void *stream, const char *fn)
 {
     if (r != haloSuccess) {
         group_note_error(r);
         return r;
     }
-    return api_submit(op);
+    op->stream = stream;
+    return api_submit(op, fn);
 }
 
 HALO_API haloResult_t haloAllReduce(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,
@@ -251,7 +250,7 @@ HALO_API haloResult_t haloAllReduce(const void *sendbuff, void *recvbuff, size_t
         r = api_check_buf(comm, fn, "recvbuff", recvbuff, count);
     struct halo_op o = {.coll = HALO_COLL_ALLREDUCE, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = count,
                         .dtype = datatype, .op = op, .root = -1, .comm = comm};
-    return api_finish_checks(r, &o);
+    return api_finish_checks(r, &o, stream, fn);
 }
 
 HALO_API haloResult_t haloAllGather(const void *sendbuff, void *recvbuff, size_t sendcount, haloDataType_t datatype,
@@ -265,7 +264,7 @@ HALO_API haloResult_t haloAllGather(const void *sendbuff, void *recvbuff, size_t
         r = api_check_buf(comm, fn, "recvbuff", recvbuff, sendcount);
     struct halo_op o = {.coll = HALO_COLL_ALLGATHER, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = sendcount,
                         .dtype = datatype, .op = haloSum, .root = -1, .comm = comm};
-    return api_finish_checks(r, &o);
+    return api_finish_checks(r, &o, stream, fn);
 }
 
 HALO_API haloResult_t haloBroadcast(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,
@@ -281,7 +280,7 @@ HALO_API haloResult_t haloBroadcast(const void *sendbuff, void *recvbuff, size_t
         r = api_check_buf(comm, fn, "recvbuff", recvbuff, count);
     struct halo_op o = {.coll = HALO_COLL_BROADCAST, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = count,
                         .dtype = datatype, .op = haloSum, .root = root, .comm = comm};
-    return api_finish_checks(r, &o);
+    return api_finish_checks(r, &o, stream, fn);
 }
 
 HALO_API haloResult_t haloReduceScatter(const void *sendbuff, void *recvbuff, size_t recvcount,
@@ -296,7 +295,7 @@ HALO_API haloResult_t haloReduceScatter(const void *sendbuff, void *recvbuff, si
         r = api_check_buf(comm, fn, "recvbuff", recvbuff, recvcount);
     struct halo_op o = {.coll = HALO_COLL_REDUCESCATTER, .sendbuf = sendbuff, .recvbuf = recvbuff,
                         .count = recvcount, .dtype = datatype, .op = op, .root = -1, .comm = comm};
-    return api_finish_checks(r, &o);
+    return api_finish_checks(r, &o, stream, fn);
 }
 
 HALO_API haloResult_t haloReduce(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,
@@ -312,7 +311,7 @@ HALO_API haloResult_t haloReduce(const void *sendbuff, void *recvbuff, size_t co
         r = api_check_buf(comm, fn, "recvbuff (on the root)", recvbuff, count);
     struct halo_op o = {.coll = HALO_COLL_REDUCE, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = count,
                         .dtype = datatype, .op = op, .root = root, .comm = comm};
-    return api_finish_checks(r, &o);
+    return api_finish_checks(r, &o, stream, fn);
 }
 
 static haloResult_t api_p2p(enum halo_coll coll, const char *fn, const void *sbuf, void *rbuf, size_t count,
@@ -336,7 +335,7 @@ static haloResult_t api_p2p(enum halo_coll coll, const char *fn, const void *sbu
                        fn, comm->rank, coll == HALO_COLL_SEND ? "sends to" : "receives from");
     struct halo_op o = {.coll = coll, .sendbuf = sbuf, .recvbuf = rbuf, .count = count, .dtype = datatype,
                         .op = haloSum, .root = peer, .comm = comm, .algo = HALO_ALGO_P2P, .nchannels = 1};
-    return api_finish_checks(r, &o);
+    return api_finish_checks(r, &o, stream, fn);
 }
 
 HALO_API haloResult_t haloSend(const void *sendbuff, size_t count, haloDataType_t datatype, int peer,

@@ -59,18 +59,64 @@ HALO_API haloResult_t haloGroupStart(void)
     return haloSuccess;
 }
 
-static haloResult_t group_run(void)
+haloResult_t group_run_ops(struct halo_op *ops, int n)
 {
     haloResult_t r = haloSuccess;
     int np2p = 0;
-    for (int i = 0; i < group.n && r == haloSuccess; i++) {
-        if (group.ops[i].coll == HALO_COLL_SEND || group.ops[i].coll == HALO_COLL_RECV)
-            group.ops[np2p++] = group.ops[i]; /* compact p2p ops to the front, order kept */
+    for (int i = 0; i < n && r == haloSuccess; i++) {
+        if (ops[i].coll == HALO_COLL_SEND || ops[i].coll == HALO_COLL_RECV)
+            ops[np2p++] = ops[i]; /* compact p2p ops to the front, order kept */
         else
-            r = coll_execute(&group.ops[i]);
+            r = coll_execute(&ops[i]);
     }
     if (r == haloSuccess && np2p > 0)
-        r = p2p_execute(group.ops, np2p);
+        r = p2p_execute(ops, np2p);
+    return r;
+}
+
+/* The ops of communicators that go through a GPU progress thread are handed to
+ * it, one work per communicator (one stream wait per stream); the rest run here
+ * together, as without GPUs. */
+static haloResult_t group_run(void)
+{
+    int gpu = 0;
+    for (int i = 0; i < group.n && !gpu; i++)
+        gpu = api_gpu_wanted(group.ops[i].comm, &group.ops[i], 1);
+    if (!gpu)
+        return group_run_ops(group.ops, group.n);
+    struct halo_op *mine = malloc(2 * (size_t)group.n * sizeof(*mine));
+    char *taken = calloc((size_t)group.n, 1);
+    if (!mine || !taken) {
+        free(mine);
+        free(taken);
+        return halo_error(group.ops[0].comm, haloSystemError, "out of memory running a group");
+    }
+    struct halo_op *host = mine + group.n;
+    haloResult_t r = haloSuccess;
+    int nhost = 0;
+    for (int i = 0; i < group.n; i++) {
+        if (taken[i])
+            continue;
+        struct halo_comm *c = group.ops[i].comm;
+        int n = 0;
+        for (int j = i; j < group.n; j++)
+            if (!taken[j] && group.ops[j].comm == c) {
+                mine[n++] = group.ops[j];
+                taken[j] = 1;
+            }
+        if (api_gpu_wanted(c, mine, n)) {
+            haloResult_t rr = api_gpu_submit(c, mine, n, "haloGroupEnd");
+            if (r == haloSuccess)
+                r = rr;
+        } else {
+            memcpy(&host[nhost], mine, (size_t)n * sizeof(*mine));
+            nhost += n;
+        }
+    }
+    if (r == haloSuccess && nhost > 0)
+        r = group_run_ops(host, nhost);
+    free(mine);
+    free(taken);
     return r;
 }
 

@@ -29,6 +29,7 @@
 #include "bootstrap.h"
 #include "engine.h"
 #include "error.h"
+#include "gpu_mem.h"
 #include "log.h"
 #include "reduce.h"
 
@@ -161,10 +162,14 @@ size_t comm_slot_size(const struct halo_comm *comm, int peer)
 
 /* ---- teardown ---- */
 
-static void comm_free(struct halo_comm *comm)
+static void comm_free(struct halo_comm *comm, int abort)
 {
     if (!comm)
         return;
+    /* First the GPU progress thread: it runs collectives on this communicator
+     * (destroy lets queued work finish; abort releases the streams at once). */
+    gpu_comm_destroy(comm->gpu, comm->timeout_us, abort);
+    comm->gpu = NULL;
     engine_workers_destroy(comm);
     if (comm->conns) {
         for (int i = 0; i < comm->nchannels * comm->nranks; i++)
@@ -480,7 +485,7 @@ static haloResult_t comm_init(haloComm_t *out, int nranks, const haloUniqueId *i
             snprintf(msg, sizeof(msg), "%d|%s", (int)r, comm->last_error);
             bootstrap_send_abort(comm->bs, msg);
         }
-        comm_free(comm);
+        comm_free(comm, 1);
         return r;
     }
     HLOG_INFO(HALO_SUB_INIT, rank, "communicator %016" PRIx64 " ready: rank %d of %d, %d local, %d channel(s)%s",
@@ -527,7 +532,7 @@ HALO_API haloResult_t haloCommDestroy(haloComm_t comm)
     if (r != haloSuccess)
         return r;
     registry_remove(comm);
-    comm_free(comm);
+    comm_free(comm, 0);
     return haloSuccess;
 }
 
@@ -541,7 +546,7 @@ HALO_API haloResult_t haloCommAbort(haloComm_t comm)
     halo_error(comm, haloRemoteError, "rank %d aborted the communicator (haloCommAbort)", comm->rank);
     comm_set_async_error(comm, haloRemoteError);
     registry_remove(comm);
-    comm_free(comm);
+    comm_free(comm, 1);
     return haloSuccess;
 }
 

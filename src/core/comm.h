@@ -24,6 +24,7 @@
 #define HALO_COMM_DEAD 0xdeadc0deu
 #define HALO_ERRLEN 1024
 
+struct gpu_comm;
 struct halo_bootstrap;
 struct halo_conn;
 struct halo_workers;
@@ -91,6 +92,8 @@ struct halo_comm {
     struct halo_tp_ctx tp;     /* what the transports see (comm.c fills it); their state */
     struct halo_tp_peer *tp_peers; /* [nranks]: tp.peers */
     struct halo_workers *workers;
+    struct gpu_comm *gpu;      /* GPU progress thread and staging (src/hip/gpu_mem.h); NULL until a
+                                * call names a stream or passes a device buffer */
 
     struct topo_graph *topo;   /* NULL when every rank is on this host */
     struct topo_cost_model cost; /* alpha-beta model of the links (multi-host jobs) */

@@ -66,6 +66,7 @@ struct halo_op {
     const char *algo_name; /* its row's name (for sentences), set with algo; NULL: p2p */
     int nchannels;
     size_t slice; /* pipeline slice in bytes from the cost model; 0 = by slot size */
+    void *stream; /* the caller's GPU stream; NULL in host mode */
 };
 
 /* What one thread needs to run one channel of one operation. */

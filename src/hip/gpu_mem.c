@@ -1,0 +1,180 @@
+/*
+ * gpu_mem.c — pointer classes, the staging pool, and haloMemAlloc/haloMemFree.
+ */
+#define HALO_ERR_SUBSYS HALO_SUB_GPU
+#include "gpu_mem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "log.h"
+
+int gpu_classify(const struct gpu_rt *rt, int device, const void *p, struct gpu_buf *out, char *err, size_t errlen)
+{
+    struct gpu_ptr_attr a;
+    memset(&a, 0, sizeof(a));
+    out->type = GPU_MEM_UNREGISTERED;
+    out->host = (void *)p;
+    if (!p || rt->ptr_attr(&a, p) != 0)
+        return 0; /* unknown to the runtime: pageable host memory */
+    out->type = a.type;
+    switch (a.type) {
+    case GPU_MEM_DEVICE:
+        if (a.device != device) {
+            snprintf(err, errlen, "buffer %p is memory of GPU %d, but the communicator runs on GPU %d (the device "
+                     "current when it made its first GPU call); pass buffers of that device", p, a.device, device);
+            return -1;
+        }
+        out->host = a.host_ptr; /* an integrated GPU may map it for the CPU; else staged */
+        return 0;
+    case GPU_MEM_HOST:
+        out->host = a.host_ptr ? a.host_ptr : (void *)p;
+        return 0;
+    default:
+        return 0; /* managed and pageable memory: the CPU reaches them directly */
+    }
+}
+
+static int gpu_fail(const struct gpu_rt *rt, int e, const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s %s failed: %s", rt->name, what, rt->error_string(e));
+    return -1;
+}
+
+int gpu_stage_ready(struct gpu_comm *g, char *err, size_t errlen)
+{
+    const struct gpu_rt *rt = g->rt;
+    if (g->pool)
+        return 0;
+    if (!rt->stream_create) {
+        snprintf(err, errlen, "%s (%s) lacks a stream-create function, which staging device buffers needs", rt->name,
+                 rt->lib_path);
+        return -1;
+    }
+    int e;
+    if ((e = rt->stream_create(&g->copy_in)) || (e = rt->stream_create(&g->copy_out)))
+        return gpu_fail(rt, e, "stream create", err, errlen);
+    for (int i = 0; i < GPU_STAGE_SLOTS; i++)
+        if ((e = rt->event_create(&g->ev_in[i])) || (e = rt->event_create(&g->ev_out[i])))
+            return gpu_fail(rt, e, "event create", err, errlen);
+    void *pool = NULL;
+    if ((e = rt->host_alloc(&pool, g->pool_bytes)) != 0) {
+        snprintf(err, errlen, "%s could not pin %zu bytes for the staging pool (%s); lower HALO_POOL_SIZE", rt->name,
+                 g->pool_bytes, rt->error_string(e));
+        return -1;
+    }
+    g->pool = pool;
+    return 0;
+}
+
+size_t gpu_stage_slot_bytes(const struct gpu_comm *g)
+{
+    return g->pool_bytes / GPU_STAGE_SLOTS / 4096 * 4096;
+}
+
+void *gpu_stage_slot(struct gpu_comm *g, int i)
+{
+    return (char *)g->pool + (size_t)i * gpu_stage_slot_bytes(g);
+}
+
+void *gpu_stage_arena(struct gpu_comm *g, size_t bytes, int rank, char *err, size_t errlen)
+{
+    if (bytes <= g->arena_bytes)
+        return g->arena;
+    const struct gpu_rt *rt = g->rt;
+    if (g->arena)
+        rt->host_free(g->arena);
+    g->arena = NULL;
+    g->arena_bytes = 0;
+    size_t want = (bytes + 4095) / 4096 * 4096;
+    int e = rt->host_alloc(&g->arena, want);
+    if (e) {
+        g->arena = NULL;
+        snprintf(err, errlen, "%s could not pin %zu bytes to stage a call's device buffers (%s)", rt->name, want,
+                 rt->error_string(e));
+        return NULL;
+    }
+    g->arena_bytes = want;
+    if (want > g->pool_bytes && !g->arena_warned) {
+        g->arena_warned = 1;
+        HLOG_INFO(HALO_SUB_GPU, rank, "staging a call of %zu device bytes outside the pipelined pool: %zu bytes "
+                  "pinned until the communicator is destroyed", bytes, want);
+    }
+    return g->arena;
+}
+
+void gpu_comm_destroy(struct gpu_comm *g, int64_t timeout_us, int abort)
+{
+    if (!g)
+        return;
+    gpu_proxy_destroy(g->proxy, timeout_us, abort);
+    const struct gpu_rt *rt = g->rt;
+    if (g->copy_in)
+        rt->stream_sync(g->copy_in);
+    if (g->copy_out)
+        rt->stream_sync(g->copy_out);
+    for (int i = 0; i < GPU_STAGE_SLOTS; i++) {
+        if (g->ev_in[i])
+            rt->event_destroy(g->ev_in[i]);
+        if (g->ev_out[i])
+            rt->event_destroy(g->ev_out[i]);
+    }
+    if (g->copy_in && rt->stream_destroy)
+        rt->stream_destroy(g->copy_in);
+    if (g->copy_out && rt->stream_destroy)
+        rt->stream_destroy(g->copy_out);
+    if (g->pool)
+        rt->host_free(g->pool);
+    if (g->arena)
+        rt->host_free(g->arena);
+    free(g);
+}
+
+/* ---- haloMemAlloc / haloMemFree ---- */
+
+HALO_API haloResult_t haloMemAlloc(void **ptr, size_t size)
+{
+    if (!ptr)
+        return halo_error(NULL, haloInvalidArgument, "haloMemAlloc: ptr is NULL");
+    *ptr = NULL;
+    if (size == 0)
+        return haloSuccess;
+    char err[512];
+    const struct gpu_rt *rt = NULL;
+    if (gpu_rt_load(&rt, err, sizeof(err)) != 0)
+        return halo_error(NULL, haloUnhandledCudaError, "haloMemAlloc: %s", err);
+    if (!rt) { /* host mode: page-aligned host memory, usable with stream NULL */
+        long pg = sysconf(_SC_PAGESIZE);
+        if (posix_memalign(ptr, pg > 0 ? (size_t)pg : 4096, size) != 0) {
+            *ptr = NULL;
+            return halo_error(NULL, haloSystemError, "haloMemAlloc: out of memory allocating %zu bytes", size);
+        }
+        return haloSuccess;
+    }
+    int e = rt->host_alloc(ptr, size);
+    if (e) {
+        *ptr = NULL;
+        return halo_error(NULL, haloUnhandledCudaError, "haloMemAlloc: %s could not allocate %zu bytes of pinned "
+                          "mapped memory (%s)", rt->name, size, rt->error_string(e));
+    }
+    return haloSuccess;
+}
+
+HALO_API haloResult_t haloMemFree(void *ptr)
+{
+    if (!ptr)
+        return haloSuccess;
+    const struct gpu_rt *rt = gpu_rt_get();
+    if (!rt) {
+        free(ptr);
+        return haloSuccess;
+    }
+    int e = rt->host_free(ptr);
+    if (e)
+        return halo_error(NULL, haloInvalidArgument, "haloMemFree: %p was not allocated by haloMemAlloc (%s: %s)",
+                          ptr, rt->name, rt->error_string(e));
+    return haloSuccess;
+}

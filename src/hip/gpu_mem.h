@@ -1,0 +1,56 @@
+/*
+ * gpu_mem.h — what a communicator keeps for GPU buffers: its progress thread,
+ * its device, and the pinned (GTT) staging pool the progress thread copies
+ * device buffers through; and the classification of a user's pointer.
+ *
+ * Costs: the pool (HALO_POOL_SIZE, 32 MiB by default) and 256 KiB of stream flags,
+ * both pinned, plus two copy streams and eight events — allocated at the first
+ * call that needs them. Calls whose staged buffers exceed a pool slot outside the
+ * pipelined collectives (groups, point to point, all-gather, reduce-scatter) grow
+ * a separate arena to their size, freed with the communicator.
+ */
+#ifndef HALO_GPU_MEM_H
+#define HALO_GPU_MEM_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include "gpu_rt.h"
+#include "gpu_stream.h"
+
+#define GPU_STAGE_SLOTS 4 /* the pool is cut into this many pipeline slots */
+
+struct gpu_comm {
+    const struct gpu_rt *rt;
+    int device;                 /* the device current when the first GPU call came */
+    struct gpu_proxy *proxy;
+    /* Staging: touched by the progress thread only. */
+    size_t pool_bytes;          /* HALO_POOL_SIZE */
+    void *pool;                 /* pinned, GPU_STAGE_SLOTS slots of pool_bytes / GPU_STAGE_SLOTS */
+    void *copy_in, *copy_out;   /* the progress thread's own streams */
+    void *ev_in[GPU_STAGE_SLOTS], *ev_out[GPU_STAGE_SLOTS];
+    void *arena;                /* pinned, for whole-call staging */
+    size_t arena_bytes;
+    int arena_warned;
+};
+
+/* Where a buffer's bytes can be touched by the CPU. */
+struct gpu_buf {
+    enum gpu_mem_type type;
+    void *host;                 /* CPU address, or NULL: device memory to stage */
+};
+
+/* Classifies p (of `bytes`, for sentences) for a communicator on `device`.
+ * Returns 0, or -1 with a sentence: memory of another device. */
+int gpu_classify(const struct gpu_rt *rt, int device, const void *p, struct gpu_buf *out, char *err, size_t errlen);
+/* Allocates the pool, copy streams and events on first use. 0 or -1 + sentence. */
+int gpu_stage_ready(struct gpu_comm *g, char *err, size_t errlen);
+/* Slot i of the pool (pool_bytes / GPU_STAGE_SLOTS bytes). */
+void *gpu_stage_slot(struct gpu_comm *g, int i);
+size_t gpu_stage_slot_bytes(const struct gpu_comm *g);
+/* A pinned arena of at least bytes (grown, contents lost). NULL + sentence on failure. */
+void *gpu_stage_arena(struct gpu_comm *g, size_t bytes, int rank, char *err, size_t errlen);
+/* Stops the progress thread (gpu_proxy_destroy) and frees everything. */
+void gpu_comm_destroy(struct gpu_comm *g, int64_t timeout_us, int abort);
+
+#endif

@@ -1,0 +1,592 @@
+/*
+ * gpu_stream.c — the per-communicator progress thread (proxy) and the stream
+ * handshakes that hand it work (gpu_stream.h explains the protocol).
+ */
+#define HALO_ERR_SUBSYS HALO_SUB_GPU
+#include "gpu_stream.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "socket.h"
+
+/* Pinned flag memory: word 0 is DONE, then the READY ring, then the words of
+ * persistent (captured) works. */
+#define PROXY_RING 1024u
+#define PROXY_WORDS 65536u
+#define PROXY_PERSIST_FIRST (1u + PROXY_RING)
+#define PROXY_SPINS 4000u            /* idle polls before sleeping */
+#define PROXY_NAP_NS 20000L          /* sleep between polls while work is pending */
+#define PROXY_DOZE_NS 200000L        /* ... after a long idle with persistent works only */
+#define PROXY_DOZE_AFTER_US 100000   /* idle time before dozing */
+#define HOSTFN_WAIT_NAP_NS 10000L
+
+struct proxy_work {
+    struct proxy_work *next;
+    void *payload;
+    uint32_t seq;                       /* eager: its DONE value */
+    int nready;
+    uint32_t word[GPU_MAX_STREAMS];     /* index of each stream's READY word */
+    uint32_t tag;                       /* eager: the value READY words carry */
+    int persistent;
+    struct hostfn_arg *hargs;           /* persistent hostfn args, freed at destroy */
+    int host_wait;                      /* a thread in submit waits for the result */
+    int finished;
+    haloResult_t result;
+};
+
+/* Argument of a host function: store `value` into *word, or wait until *word
+ * satisfies (cond, value). Eager ones free themselves. */
+struct hostfn_arg {
+    struct gpu_proxy *p;
+    volatile uint32_t *word;
+    uint32_t value;
+    enum gpu_wait_cond cond;
+    int owned_by_work;
+    struct hostfn_arg *next;
+};
+
+struct gpu_proxy {
+    struct gpu_proxy_cfg cfg;
+    volatile uint32_t *flags;          /* pinned, mapped: PROXY_WORDS words */
+    int memops_ok;
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;               /* work queued, stop */
+    pthread_cond_t finished;           /* a host-waited work finished; ring space freed */
+    struct proxy_work *head, *tail;    /* eager queue, submission order */
+    uint32_t next_seq;                 /* last eager seq handed out */
+    uint32_t ready_next;               /* READY words handed out (ring position) */
+    uint32_t ready_retired;            /* READY words whose work ran */
+    uint32_t persist_next;             /* next free persistent word */
+    struct proxy_work *_Atomic persist; /* persistent works, newest first, never removed */
+    atomic_int stop;
+    atomic_int released;
+    atomic_int hostfn_waiters;
+    atomic_ullong n_eager, n_persist, n_memops, n_hostfn;
+};
+
+static int proxy_word_eq(const volatile uint32_t *w, uint32_t v)
+{
+    return __atomic_load_n(w, __ATOMIC_ACQUIRE) == v;
+}
+
+static int proxy_cond_met(const volatile uint32_t *w, uint32_t v, enum gpu_wait_cond cond)
+{
+    uint32_t cur = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+    return cond == GPU_WAIT_EQ ? cur == v : (int32_t)(cur - v) >= 0;
+}
+
+static void proxy_store(volatile uint32_t *w, uint32_t v)
+{
+    __atomic_store_n(w, v, __ATOMIC_RELEASE);
+}
+
+/* DONE only moves forward (release may have moved it past queued works). */
+static void proxy_advance_done(volatile uint32_t *w, uint32_t v)
+{
+    uint32_t cur = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+    while ((int32_t)(v - cur) > 0 &&
+           !__atomic_compare_exchange_n(w, &cur, v, 0, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
+        ;
+}
+
+static void proxy_nap(long ns)
+{
+    struct timespec ts = {0, ns};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- host-function mechanism ---- */
+
+static void proxy_hostfn_store(void *a)
+{
+    struct hostfn_arg *h = a;
+    proxy_store(h->word, h->value);
+    if (!h->owned_by_work)
+        free(h);
+}
+
+static void proxy_hostfn_wait(void *a)
+{
+    struct hostfn_arg *h = a;
+    struct gpu_proxy *p = h->p;
+    atomic_fetch_add(&p->hostfn_waiters, 1);
+    unsigned spins = 0;
+    while (!proxy_cond_met(h->word, h->value, h->cond) && !atomic_load(&p->released)) {
+        if (++spins > PROXY_SPINS)
+            proxy_nap(HOSTFN_WAIT_NAP_NS);
+        else
+            sched_yield();
+    }
+    if (!h->owned_by_work)
+        free(h);
+    atomic_fetch_sub(&p->hostfn_waiters, 1);
+}
+
+/* ---- the thread ---- */
+
+static int proxy_ready(const struct gpu_proxy *p, const struct proxy_work *w, uint32_t value)
+{
+    for (int i = 0; i < w->nready; i++)
+        if (!proxy_word_eq(&p->flags[w->word[i]], value))
+            return 0;
+    return 1;
+}
+
+static haloResult_t proxy_run(struct gpu_proxy *p, struct proxy_work *w)
+{
+    return p->cfg.run(p->cfg.ctx, w->payload);
+}
+
+/* Runs the eager head when its streams reached READY. Returns 1 when it ran. */
+static int proxy_step_eager(struct gpu_proxy *p)
+{
+    pthread_mutex_lock(&p->lock);
+    struct proxy_work *w = p->head;
+    /* Draining: queued works run (and fail fast) without waiting for their streams. */
+    if (!w || (!atomic_load(&p->released) && !proxy_ready(p, w, w->tag))) {
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+    }
+    p->head = w->next;
+    if (!p->head)
+        p->tail = NULL;
+    pthread_mutex_unlock(&p->lock);
+
+    haloResult_t r = w->payload ? proxy_run(p, w) : haloSuccess;
+    proxy_advance_done(&p->flags[0], w->seq);
+    atomic_fetch_add(&p->n_eager, 1);
+
+    pthread_mutex_lock(&p->lock);
+    p->ready_retired += (uint32_t)w->nready;
+    if (w->host_wait) {
+        w->result = r;
+        w->finished = 1; /* the submitter frees w */
+    } else {
+        if (w->payload)
+            p->cfg.free_payload(p->cfg.ctx, w->payload);
+        free(w);
+    }
+    pthread_cond_broadcast(&p->finished);
+    pthread_mutex_unlock(&p->lock);
+    return 1;
+}
+
+/* Runs every persistent work whose streams wrote 1 (a graph replay reached it). */
+static int proxy_step_persistent(struct gpu_proxy *p)
+{
+    int ran = 0;
+    for (struct proxy_work *w = atomic_load(&p->persist); w; w = w->next) {
+        if (!proxy_ready(p, w, 1))
+            continue;
+        if (!atomic_load(&p->released))
+            (void)proxy_run(p, w); /* errors reach the communicator's async error */
+        for (int i = 0; i < w->nready; i++)
+            proxy_store(&p->flags[w->word[i]], 0);
+        atomic_fetch_add(&p->n_persist, 1);
+        ran = 1;
+    }
+    return ran;
+}
+
+static void *proxy_main(void *arg)
+{
+    struct gpu_proxy *p = arg;
+    const struct gpu_rt *rt = p->cfg.rt;
+    int old_mode;
+    rt->set_device(p->cfg.device);
+    if (rt->capture_mode_relaxed)
+        rt->capture_mode_relaxed(&old_mode); /* never invalidate an application's capture */
+    unsigned spins = 0;
+    int64_t idle_since = halo_now_us();
+    while (!atomic_load(&p->stop)) {
+        int ran = proxy_step_eager(p);
+        ran |= proxy_step_persistent(p);
+        if (ran) {
+            spins = 0;
+            idle_since = halo_now_us();
+            continue;
+        }
+        if (++spins < PROXY_SPINS) {
+            sched_yield();
+            continue;
+        }
+        pthread_mutex_lock(&p->lock);
+        int nothing = !p->head && !atomic_load(&p->persist);
+        if (nothing && !atomic_load(&p->stop))
+            pthread_cond_wait(&p->wake, &p->lock);
+        pthread_mutex_unlock(&p->lock);
+        if (!nothing)
+            proxy_nap(halo_now_us() - idle_since > PROXY_DOZE_AFTER_US && !p->head ? PROXY_DOZE_NS : PROXY_NAP_NS);
+        else
+            spins = 0;
+    }
+    return NULL;
+}
+
+/* ---- create / submit ---- */
+
+int gpu_proxy_create(const struct gpu_proxy_cfg *cfg, struct gpu_proxy **out, char *err, size_t errlen)
+{
+    const struct gpu_rt *rt = cfg->rt;
+    struct gpu_proxy *p = calloc(1, sizeof(*p));
+    if (!p) {
+        snprintf(err, errlen, "out of memory creating the GPU progress thread");
+        return -1;
+    }
+    p->cfg = *cfg;
+    void *flags = NULL;
+    int e = rt->host_alloc(&flags, PROXY_WORDS * sizeof(uint32_t));
+    if (e) {
+        snprintf(err, errlen, "%s could not allocate %zu bytes of pinned memory for stream flags (%s)", rt->name,
+                 (size_t)PROXY_WORDS * sizeof(uint32_t), rt->error_string(e));
+        free(p);
+        return -1;
+    }
+    memset(flags, 0, PROXY_WORDS * sizeof(uint32_t));
+    p->flags = flags;
+    p->persist_next = PROXY_PERSIST_FIRST;
+    int v = 0;
+    p->memops_ok = rt->device_attr(&v, GPU_ATTR_STREAM_MEM_OPS, cfg->device) == 0 && v;
+    if (cfg->sync == GPU_SYNC_MEMOPS && !p->memops_ok) {
+        snprintf(err, errlen, "HALO_GPU_SYNC=memops, but %s device %d does not support stream memory operations; "
+                 "unset HALO_GPU_SYNC (host functions are used then)", rt->name, cfg->device);
+        rt->host_free(flags);
+        free(p);
+        return -1;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->finished, NULL);
+    if (pthread_create(&p->thread, NULL, proxy_main, p) != 0) {
+        snprintf(err, errlen, "could not start the GPU progress thread");
+        rt->host_free(flags);
+        free(p);
+        return -1;
+    }
+    p->thread_started = 1;
+    HLOG_INFO(HALO_SUB_GPU, cfg->rank, "GPU progress thread started on device %d: streams hand work over by %s",
+              cfg->device,
+              cfg->sync == GPU_SYNC_HOSTFN || !p->memops_ok ? "host functions (no stream memory operations)"
+                                                             : "stream memory operations");
+    *out = p;
+    return 0;
+}
+
+static int proxy_rt_fail(struct gpu_proxy *p, int e, const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s %s failed: %s", p->cfg.rt->name, what, p->cfg.rt->error_string(e));
+    return -1;
+}
+
+/* Enqueues "store value into word" on stream s. */
+static int proxy_enqueue_store(struct gpu_proxy *p, void *s, int memops, struct proxy_work *w, uint32_t word,
+                               uint32_t value, char *err, size_t errlen)
+{
+    const struct gpu_rt *rt = p->cfg.rt;
+    int e;
+    if (memops) {
+        e = rt->stream_write32(s, &p->flags[word], value);
+        atomic_fetch_add(&p->n_memops, 1);
+        return e ? proxy_rt_fail(p, e, "stream write value", err, errlen) : 0;
+    }
+    struct hostfn_arg *h = calloc(1, sizeof(*h));
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *h = (struct hostfn_arg){.p = p, .word = &p->flags[word], .value = value, .owned_by_work = w->persistent};
+    if (w->persistent) {
+        h->next = w->hargs;
+        w->hargs = h;
+    }
+    e = rt->launch_host_fn(s, proxy_hostfn_store, h);
+    atomic_fetch_add(&p->n_hostfn, 1);
+    if (e && !w->persistent)
+        free(h);
+    return e ? proxy_rt_fail(p, e, "host function launch", err, errlen) : 0;
+}
+
+/* Enqueues "wait until word satisfies (cond, value)" on stream s. */
+static int proxy_enqueue_wait(struct gpu_proxy *p, void *s, int memops, struct proxy_work *w, uint32_t word,
+                              uint32_t value, enum gpu_wait_cond cond, char *err, size_t errlen)
+{
+    const struct gpu_rt *rt = p->cfg.rt;
+    int e;
+    if (memops) {
+        e = rt->stream_wait32(s, &p->flags[word], value, cond);
+        atomic_fetch_add(&p->n_memops, 1);
+        return e ? proxy_rt_fail(p, e, "stream wait value", err, errlen) : 0;
+    }
+    struct hostfn_arg *h = calloc(1, sizeof(*h));
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *h = (struct hostfn_arg){.p = p, .word = &p->flags[word], .value = value, .cond = cond,
+                             .owned_by_work = w->persistent};
+    if (w->persistent) {
+        h->next = w->hargs;
+        w->hargs = h;
+    }
+    e = rt->launch_host_fn(s, proxy_hostfn_wait, h);
+    atomic_fetch_add(&p->n_hostfn, 1);
+    if (e && !w->persistent)
+        free(h);
+    return e ? proxy_rt_fail(p, e, "host function launch", err, errlen) : 0;
+}
+
+/* The streams' capture state: 1 when all are capturing, 0 when none; mixed or
+ * invalidated captures are errors. */
+static int proxy_capture_state(struct gpu_proxy *p, void *const *streams, int n, int *capturing, char *err,
+                               size_t errlen)
+{
+    int ncap = 0;
+    for (int i = 0; i < n; i++) {
+        enum gpu_capture st = GPU_CAPTURE_NONE;
+        int e = p->cfg.rt->stream_capturing(streams[i], &st);
+        if (e)
+            return proxy_rt_fail(p, e, "stream capture query", err, errlen);
+        if (st == GPU_CAPTURE_INVALIDATED) {
+            snprintf(err, errlen, "stream %p is in an invalidated capture; end the capture and begin a new one",
+                     streams[i]);
+            return -1;
+        }
+        ncap += st == GPU_CAPTURE_ACTIVE;
+    }
+    if (ncap && ncap != n) {
+        snprintf(err, errlen, "a group spans %d captured and %d uncaptured streams; capture them together or not "
+                 "at all", ncap, n - ncap);
+        return -1;
+    }
+    *capturing = ncap > 0;
+    return 0;
+}
+
+static int proxy_use_memops(const struct gpu_proxy *p, int capturing)
+{
+    if (!p->memops_ok || p->cfg.sync == GPU_SYNC_HOSTFN)
+        return 0;
+    if (p->cfg.sync == GPU_SYNC_MEMOPS)
+        return 1;
+    /* Some ROCm versions run a wait issued under capture eagerly instead of
+     * recording it, and the replay deadlocks: host functions are recorded by all. */
+    return !(capturing && p->cfg.rt->kind == GPU_RT_HIP);
+}
+
+/* Persistent work: one word per stream; write 1 now, wait for 0. */
+static int proxy_submit_persistent(struct gpu_proxy *p, struct proxy_work *w, void *const *streams, int n, char *err,
+                                   size_t errlen)
+{
+    int memops = proxy_use_memops(p, 1);
+    pthread_mutex_lock(&p->lock);
+    if (p->persist_next + (uint32_t)n > PROXY_WORDS) {
+        pthread_mutex_unlock(&p->lock);
+        snprintf(err, errlen, "more than %u captured operations on one communicator; destroy it to free them",
+                 PROXY_WORDS - PROXY_PERSIST_FIRST);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        w->word[i] = p->persist_next++;
+    pthread_mutex_unlock(&p->lock);
+    w->nready = n;
+    for (int i = 0; i < n; i++)
+        if (proxy_enqueue_store(p, streams[i], memops, w, w->word[i], 1, err, errlen) != 0)
+            return -1;
+    for (int i = 0; i < n; i++)
+        if (proxy_enqueue_wait(p, streams[i], memops, w, w->word[i], 0, GPU_WAIT_EQ, err, errlen) != 0)
+            return -1;
+    /* Published last: the proxy never sees a half-made work. */
+    w->next = atomic_load(&p->persist);
+    atomic_store(&p->persist, w);
+    return 0;
+}
+
+int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, void *payload, haloResult_t *result,
+                     char *err, size_t errlen)
+{
+    if (nstreams > GPU_MAX_STREAMS) {
+        snprintf(err, errlen, "one group spans %d streams; at most %d are supported", nstreams, GPU_MAX_STREAMS);
+        return -1;
+    }
+    if (atomic_load(&p->released)) {
+        snprintf(err, errlen, "the communicator's GPU progress thread was stopped (abort or destroy)");
+        return -1;
+    }
+    int capturing = 0;
+    if (proxy_capture_state(p, streams, nstreams, &capturing, err, errlen) != 0)
+        return -1;
+    if (capturing && result) {
+        snprintf(err, errlen, "a call that must complete before it returns cannot be captured");
+        return -1;
+    }
+    struct proxy_work *w = calloc(1, sizeof(*w));
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    w->payload = payload;
+    if (capturing) {
+        w->persistent = 1;
+        if (proxy_submit_persistent(p, w, streams, nstreams, err, errlen) != 0) {
+            /* Words enqueued so far stay unreachable: the capture is unusable anyway. */
+            for (struct hostfn_arg *h = w->hargs, *nx; h; h = nx) {
+                nx = h->next;
+                free(h);
+            }
+            free(w);
+            return -1;
+        }
+        return 0;
+    }
+
+    int memops = proxy_use_memops(p, 0);
+    pthread_mutex_lock(&p->lock);
+    while (p->ready_next + (uint32_t)nstreams - p->ready_retired > PROXY_RING && !atomic_load(&p->released))
+        pthread_cond_wait(&p->finished, &p->lock); /* over PROXY_RING works in flight: wait for the oldest */
+    w->seq = ++p->next_seq;
+    w->nready = nstreams;
+    for (int i = 0; i < nstreams; i++)
+        w->word[i] = 1u + (p->ready_next + (uint32_t)i) % PROXY_RING;
+    p->ready_next += (uint32_t)nstreams;
+    w->tag = p->ready_next; /* unique among the words' recent values */
+    w->host_wait = result != NULL;
+    int rc = 0;
+    /* Enqueue the stream operations before publishing: the proxy only looks at the
+     * words once the work is queued, and the submitter holds the lock so every
+     * rank's order of seq numbers is its order of calls. */
+    for (int i = 0; i < nstreams && rc == 0; i++)
+        rc = proxy_enqueue_store(p, streams[i], memops, w, w->word[i], w->tag, err, errlen);
+    for (int i = 0; i < nstreams && rc == 0; i++)
+        rc = proxy_enqueue_wait(p, streams[i], memops, w, 0, w->seq, GPU_WAIT_GEQ, err, errlen);
+    if (rc != 0) {
+        /* The seq is spent: run nothing, but DONE must still pass it (streams may
+         * already wait on it). A work with no payload completes at once. */
+        w->payload = NULL;
+        w->nready = 0;
+        w->host_wait = 0;
+    }
+    if (p->tail)
+        p->tail->next = w;
+    else
+        p->head = w;
+    p->tail = w;
+    pthread_cond_signal(&p->wake);
+    if (rc != 0) {
+        pthread_mutex_unlock(&p->lock);
+        return -1;
+    }
+    if (result) {
+        while (!w->finished)
+            pthread_cond_wait(&p->finished, &p->lock);
+        *result = w->result;
+        free(w);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+/* ---- stop ---- */
+
+int gpu_proxy_draining(const struct gpu_proxy *p)
+{
+    return atomic_load(&p->released);
+}
+
+static void proxy_release_words(struct gpu_proxy *p)
+{
+    pthread_mutex_lock(&p->lock);
+    proxy_advance_done(&p->flags[0], p->next_seq);
+    pthread_mutex_unlock(&p->lock);
+    for (struct proxy_work *w = atomic_load(&p->persist); w; w = w->next)
+        for (int i = 0; i < w->nready; i++)
+            proxy_store(&p->flags[w->word[i]], 0);
+}
+
+void gpu_proxy_release(struct gpu_proxy *p)
+{
+    if (!p)
+        return;
+    atomic_store(&p->released, 1);
+    proxy_release_words(p);
+    pthread_mutex_lock(&p->lock);
+    pthread_cond_broadcast(&p->wake);
+    pthread_cond_broadcast(&p->finished);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void gpu_proxy_destroy(struct gpu_proxy *p, int64_t timeout_us, int abort)
+{
+    if (!p)
+        return;
+    if (abort)
+        gpu_proxy_release(p);
+    int64_t end = halo_now_us() + timeout_us;
+    pthread_mutex_lock(&p->lock);
+    while (p->head && halo_now_us() < end) {
+        pthread_mutex_unlock(&p->lock);
+        proxy_nap(PROXY_NAP_NS * 5);
+        pthread_mutex_lock(&p->lock);
+    }
+    int left = p->head != NULL;
+    pthread_mutex_unlock(&p->lock);
+    if (left)
+        HLOG_WARN(HALO_SUB_GPU, p->cfg.rank, "destroy: GPU work still queued after %lld ms (its streams never "
+                  "reached it); releasing the streams without running it", (long long)(timeout_us / 1000));
+    gpu_proxy_release(p);
+    /* Queued works run in draining mode (their payloads fail fast) until none is left. */
+    end = halo_now_us() + 2000000;
+    pthread_mutex_lock(&p->lock);
+    while (p->head && halo_now_us() < end) {
+        pthread_mutex_unlock(&p->lock);
+        proxy_nap(PROXY_NAP_NS * 5);
+        pthread_mutex_lock(&p->lock);
+    }
+    atomic_store(&p->stop, 1);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    if (p->thread_started)
+        pthread_join(p->thread, NULL);
+    proxy_release_words(p);
+    end = halo_now_us() + 1000000;
+    while (atomic_load(&p->hostfn_waiters) > 0 && halo_now_us() < end)
+        proxy_nap(PROXY_NAP_NS);
+    for (struct proxy_work *w = p->head, *nx; w; w = nx) {
+        nx = w->next;
+        if (w->payload)
+            p->cfg.free_payload(p->cfg.ctx, w->payload);
+        if (!w->host_wait)
+            free(w);
+    }
+    for (struct proxy_work *w = atomic_load(&p->persist), *nx; w; w = nx) {
+        nx = w->next;
+        for (struct hostfn_arg *h = w->hargs, *hn; h; h = hn) {
+            hn = h->next;
+            free(h);
+        }
+        p->cfg.free_payload(p->cfg.ctx, w->payload);
+        free(w);
+    }
+    p->cfg.rt->host_free((void *)p->flags);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->finished);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+void gpu_proxy_stats(const struct gpu_proxy *p, struct gpu_proxy_stats *s)
+{
+    struct gpu_proxy *q = (struct gpu_proxy *)p;
+    s->eager_run = atomic_load(&q->n_eager);
+    s->persistent_run = atomic_load(&q->n_persist);
+    s->memops = atomic_load(&q->n_memops);
+    s->hostfn = atomic_load(&q->n_hostfn);
+}

@@ -1,0 +1,93 @@
+/*
+ * gpu_stream.h — keeping GPU streams in order without kernels and without
+ * blocking the caller: one progress thread per communicator (the proxy) runs the
+ * work that streams hand it.
+ *
+ * For each piece of work the caller's stream(s) get two operations, enqueued at
+ * once and never waited for on the calling thread:
+ *
+ *   stream:  ... earlier work ... | READY | WAIT(DONE) | ... later work ...
+ *   proxy:                  sees READY → runs the work → writes DONE
+ *
+ * Eager work is run in submission order (every rank submits collectives in the
+ * same order). READY is a tag written into a ring of words in pinned mapped
+ * memory; DONE is one counter the proxy advances after each eager work, which
+ * streams wait on with a cyclic "greater or equal" compare.
+ *
+ * Work submitted while its stream is being captured into a graph is persistent:
+ * the graph may replay it any number of times. Each gets its own pinned word:
+ * the stream writes 1, the proxy runs the work and writes 0, the stream waits for
+ * 0 — constant values, so a replay repeats the handshake exactly.
+ *
+ * Two mechanisms carry READY and WAIT(DONE):
+ *   memops  — stream write/wait value 32 (GPU_ATTR_STREAM_MEM_OPS);
+ *   hostfn  — host functions: one stores READY, one blocks until DONE.
+ * memops is used where the device supports it, except under capture on HIP,
+ * where some ROCm versions run a captured wait eagerly and the replay deadlocks;
+ * HALO_GPU_SYNC forces either.
+ *
+ * A stream never waits forever: stopping the proxy (destroy, abort) releases every
+ * eager wait and every persistent word, and host-function waiters also give up
+ * when the proxy stops.
+ */
+#ifndef HALO_GPU_STREAM_H
+#define HALO_GPU_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gpu_rt.h"
+#include "haloccl.h"
+
+#define GPU_MAX_STREAMS 8 /* distinct streams one work may span (a group) */
+
+enum gpu_sync_mode { GPU_SYNC_AUTO = 0, GPU_SYNC_MEMOPS = 1, GPU_SYNC_HOSTFN = 2 }; /* HALO_GPU_SYNC's words */
+
+struct gpu_proxy;
+
+/* Runs one work's payload on the proxy thread; returns its result. */
+typedef haloResult_t (*gpu_run_fn)(void *ctx, void *payload);
+/* Frees a payload (eager: after it ran; persistent: when the proxy is destroyed). */
+typedef void (*gpu_free_fn)(void *ctx, void *payload);
+
+struct gpu_proxy_cfg {
+    const struct gpu_rt *rt;
+    int device;               /* made current on the proxy thread */
+    enum gpu_sync_mode sync;
+    gpu_run_fn run;
+    gpu_free_fn free_payload;
+    void *ctx;
+    int rank;                 /* for log lines */
+};
+
+/* Starts the proxy thread. Returns 0, or -1 with a sentence in err. */
+int gpu_proxy_create(const struct gpu_proxy_cfg *cfg, struct gpu_proxy **out, char *err, size_t errlen);
+
+/*
+ * Hands `payload` to the proxy, ordered on streams[0..nstreams-1] (each gets READY
+ * now and WAIT(DONE) after it; nstreams 0: no stream, the work runs when its turn
+ * comes). With result != NULL the calling thread waits until the work ran and
+ * gets its result (stream NULL calls). On failure to enqueue (a runtime call
+ * failed) returns -1 with a sentence and the payload is not taken.
+ */
+int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, void *payload, haloResult_t *result,
+                     char *err, size_t errlen);
+
+/* Stops taking work: eager works still queued complete as failed (their payloads
+ * run with the proxy in "draining" state — see gpu_proxy_draining), every waiting
+ * stream is released. Used by abort; safe from any thread. */
+void gpu_proxy_release(struct gpu_proxy *p);
+/* Nonzero once gpu_proxy_release ran: run functions should fail fast. */
+int gpu_proxy_draining(const struct gpu_proxy *p);
+/* Waits (at most timeout_us) until every queued eager work ran, then releases
+ * and joins the thread and frees everything. abort: release first, no wait. */
+void gpu_proxy_destroy(struct gpu_proxy *p, int64_t timeout_us, int abort);
+
+/* Counters for tests and perf tools. */
+struct gpu_proxy_stats {
+    uint64_t eager_run, persistent_run; /* works run */
+    uint64_t memops, hostfn;            /* stream handshakes enqueued by mechanism */
+};
+void gpu_proxy_stats(const struct gpu_proxy *p, struct gpu_proxy_stats *s);
+
+#endif
