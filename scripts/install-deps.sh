@@ -2,6 +2,7 @@
 # install-deps.sh — installs what haloccl needs to build and to run its whole test
 # suite on Debian 12 / Ubuntu 24.04, from the distribution's packages. Idempotent:
 # packages already present are skipped, so a second run does no network access.
+# --tests adds what only the test suite uses (scripts/test.sh passes it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,11 @@ while read -r p; do
     [[ -z "$p" || "$p" == \#* ]] && continue
     pkgs+=("$p")
 done < tests/rdma-vm/packages.txt
+# tests only: the HIP headers (ROCm 5.2 on Debian 12; Ubuntu's universe has the same
+# package name, 5.7 and later) that test_gpu_headers_hip checks src/hip/gpu_abi.h against
+if [[ "${1:-}" == "--tests" ]]; then
+    pkgs+=(libamdhip64-dev)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

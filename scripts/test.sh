@@ -6,7 +6,7 @@
 # the emulated clusters excluded: they run the same code paths, only slower).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/install-deps.sh
+./scripts/install-deps.sh --tests
 jobs=$(nproc)
 
 cmake -S . -B build -DHALO_WERROR=ON >/dev/null

@@ -42,8 +42,9 @@ enum gpu_attr {
     GPU_ATTR_COUNT
 };
 
-/* Stream wait conditions; the values of both runtimes (GEQ is a cyclic 32-bit
- * compare: (int32_t)(*addr - value) >= 0). */
+/* Stream wait conditions; the values of both runtimes. GEQ differs: CUDA's is a
+ * cyclic 32-bit compare ((int32_t)(*addr - value) >= 0), HIP documents a plain
+ * unsigned (*addr & mask) >= value. Counters waited on with GEQ must not wrap. */
 enum gpu_wait_cond { GPU_WAIT_GEQ = 0, GPU_WAIT_EQ = 1 };
 
 /* Stream capture state (equal in both runtimes). */
@@ -102,6 +103,10 @@ struct gpu_rt {
     int (*graph_launch)(void *exec, void *stream);
     int (*graph_exec_destroy)(void *exec);
     int (*graph_destroy)(void *graph);
+
+    /* ---- facts read at load, for logs and tools ---- */
+    int device_count;          /* at least 1 */
+    char device0_name[64];     /* "" when the runtime could not say cheaply */
 };
 
 /*
