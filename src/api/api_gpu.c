@@ -167,7 +167,13 @@ static haloResult_t gpu_run_whole(struct halo_comm *comm, struct gpu_payload *pl
             return halo_error(comm, haloUnhandledCudaError, "rank %d: %s", comm->rank, err);
     }
     struct halo_op ops[64];
-    struct halo_op *run = pl->nops <= 64 ? ops : malloc((size_t)pl->nops * sizeof(*run));
+    void *staged_recv[64];
+    struct halo_op *run = ops;
+    void **srecv = staged_recv;
+    if (pl->nops > 64) {
+        run = malloc((size_t)pl->nops * (sizeof(*run) + sizeof(void *)));
+        srecv = run ? (void **)(run + pl->nops) : NULL;
+    }
     if (!run)
         return halo_error(comm, haloSystemError, "rank %d: out of memory running a group", comm->rank);
     haloResult_t r = haloSuccess;
@@ -180,8 +186,9 @@ static haloResult_t gpu_run_whole(struct halo_comm *comm, struct gpu_payload *pl
             r = gpu_copy(comm, gc->copy_in, arena + at, g->dev_send, g->send_bytes);
             at += (g->send_bytes + 63) / 64 * 64;
         }
+        srecv[i] = NULL;
         if (g->dev_recv) {
-            run[i].recvbuf = arena + at;
+            run[i].recvbuf = srecv[i] = arena + at; /* kept: group_run_ops reorders run[] */
             at += (g->recv_bytes + 63) / 64 * 64;
         }
     }
@@ -193,7 +200,7 @@ static haloResult_t gpu_run_whole(struct halo_comm *comm, struct gpu_payload *pl
                 : group_run_ops(run, pl->nops);
     for (int i = 0; i < pl->nops && r == haloSuccess; i++)
         if (pl->ops[i].dev_recv)
-            r = gpu_copy(comm, gc->copy_out, pl->ops[i].dev_recv, run[i].recvbuf, pl->ops[i].recv_bytes);
+            r = gpu_copy(comm, gc->copy_out, pl->ops[i].dev_recv, srecv[i], pl->ops[i].recv_bytes);
     if (r == haloSuccess && need)
         r = gpu_sync(comm, gc->copy_out);
     if (run != ops)
