@@ -23,7 +23,7 @@ static void allgather_layout(const struct perf_ctx *c, size_t elems, struct perf
 
 static haloResult_t allgather_run(const struct perf_ctx *c, const void *send, void *recv, size_t count)
 {
-    return haloAllGather(send, recv, count, c->dtype, c->comm, NULL);
+    return haloAllGather(send, recv, count, c->dtype, c->comm, c->stream);
 }
 
 static void allgather_fill(struct perf_ctx *c, void *send, const struct perf_layout *l)

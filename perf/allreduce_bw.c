@@ -18,7 +18,7 @@ static void allreduce_layout(const struct perf_ctx *c, size_t elems, struct perf
 
 static haloResult_t allreduce_run(const struct perf_ctx *c, const void *send, void *recv, size_t count)
 {
-    return haloAllReduce(send, recv, count, c->dtype, c->op, c->comm, NULL);
+    return haloAllReduce(send, recv, count, c->dtype, c->op, c->comm, c->stream);
 }
 
 static void allreduce_fill(struct perf_ctx *c, void *send, const struct perf_layout *l)

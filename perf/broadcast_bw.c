@@ -18,7 +18,7 @@ static void broadcast_layout(const struct perf_ctx *c, size_t elems, struct perf
 
 static haloResult_t broadcast_run(const struct perf_ctx *c, const void *send, void *recv, size_t count)
 {
-    return haloBroadcast(send, recv, count, c->dtype, c->root, c->comm, NULL);
+    return haloBroadcast(send, recv, count, c->dtype, c->root, c->comm, c->stream);
 }
 
 static void broadcast_fill(struct perf_ctx *c, void *send, const struct perf_layout *l)

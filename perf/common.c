@@ -13,8 +13,11 @@
  * whatever order the library reduces in; the expected value is then closed-form and
  * compared exactly (avg of floats: within two units in the last place).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "common.h"
+#include "perf_gpu.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -327,6 +330,7 @@ struct perf_opts {
     int reg; /* haloCommRegister the buffers */
     int nforks; /* 0 = one rank from the environment */
     int json;
+    int gpu; /* enum perf_mem: where the buffers live (--gpu) */
     double min_busbw, max_latency; /* < 0 = no gate */
 };
 
@@ -348,6 +352,9 @@ static void perf_usage(FILE *f, const struct perf_coll *coll)
             "                          registering per call; default 0)\n"
             "  -n, --nranks N          fork N local ranks; without it this process is one rank of a\n"
             "                          job started by mpirun/srun/torchrun or HALO_ROOT/HALO_RANK/HALO_NRANKS\n"
+            "      --gpu MEM           buffers in GPU memory: device (staged by the library), pinned\n"
+            "                          (pinned host) or memalloc (haloMemAlloc); calls go on a stream\n"
+            "                          and each timed loop ends with a wait for the stream\n"
             "      --json              one JSON object per size instead of the table\n"
             "      --min-busbw GB/s    exit 3 if the best out-of-place busbw is lower\n"
             "      --max-latency us    exit 3 if the smallest size's out-of-place time is higher\n"
@@ -436,7 +443,7 @@ static int perf_bad(const struct perf_coll *coll, const char *opt, const char *v
     return 2;
 }
 
-enum { PERF_OPT_JSON = 256, PERF_OPT_MIN_BUSBW, PERF_OPT_MAX_LATENCY };
+enum { PERF_OPT_JSON = 256, PERF_OPT_MIN_BUSBW, PERF_OPT_MAX_LATENCY, PERF_OPT_GPU };
 
 static int perf_opt_size(const struct perf_coll *coll, const char *opt, const char *a, size_t min, size_t *out)
 {
@@ -476,6 +483,10 @@ static int perf_opt_one(struct perf_opts *o, const struct perf_coll *coll, int c
     case 'R': return perf_opt_int(coll, "-R", a, 0, 1, &o->reg, "0 or 1");
     case 'n': return perf_opt_int(coll, "-n", a, 1, PERF_MAX_FORKS, &o->nforks, "1 to 256 local ranks");
     case PERF_OPT_JSON: o->json = 1; return 0;
+    case PERF_OPT_GPU:
+        o->gpu = !strcmp(a, "device") ? PERF_MEM_DEVICE : !strcmp(a, "pinned") ? PERF_MEM_PINNED
+                 : !strcmp(a, "memalloc") ? PERF_MEM_MEMALLOC : -1;
+        return o->gpu < 0 ? perf_bad(coll, "--gpu", a, "device, pinned or memalloc") : 0;
     case PERF_OPT_MIN_BUSBW:
         return perf_parse_double(a, &o->min_busbw) ? perf_bad(coll, "--min-busbw", a, "GB/s, a number >= 0") : 0;
     case PERF_OPT_MAX_LATENCY:
@@ -494,7 +505,7 @@ static int perf_opts_parse(struct perf_opts *o, int argc, char **argv, const str
         {"warmup_iters", required_argument, NULL, 'w'}, {"iters", required_argument, NULL, 'i'},
         {"check", required_argument, NULL, 'c'},      {"nranks", required_argument, NULL, 'n'},
         {"register", required_argument, NULL, 'R'},
-        {"json", no_argument, NULL, PERF_OPT_JSON},   {"min-busbw", required_argument, NULL, PERF_OPT_MIN_BUSBW},
+        {"json", no_argument, NULL, PERF_OPT_JSON},   {"gpu", required_argument, NULL, PERF_OPT_GPU},   {"min-busbw", required_argument, NULL, PERF_OPT_MIN_BUSBW},
         {"max-latency", required_argument, NULL, PERF_OPT_MAX_LATENCY}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int ch, rc;
@@ -525,6 +536,9 @@ static int perf_opts_parse(struct perf_opts *o, int argc, char **argv, const str
 struct perf_bufs {
     char *send, *recv;
     void *reg_send, *reg_recv; /* haloCommRegister handles (-R 1) */
+    enum perf_mem mem;         /* --gpu: where send and recv live */
+    char *hsend, *hrecv;       /* --gpu: host mirrors for filling and checking */
+    size_t bytes;              /* of each buffer */
 };
 
 struct perf_result {
@@ -573,27 +587,51 @@ static int perf_time(struct perf_ctx *c, const struct perf_coll *coll, const str
         r = coll->run(c, send, recv, l->count);
     if (r != haloSuccess)
         return perf_fail(c, coll, coll->call, r);
+    if (c->stream && perf_gpu_sync(c->stream) != 0)
+        return perf_fail(c, coll, "stream synchronize", haloUnhandledCudaError);
     if ((r = perf_barrier(c)) != haloSuccess)
         return perf_fail(c, coll, "haloAllReduce (barrier)", r);
     t0 = perf_now_us();
     for (int i = 0; i < iters && r == haloSuccess; i++)
         r = coll->run(c, send, recv, l->count);
+    /* On a stream the loop only enqueued: the time ends when the stream passed all. */
+    if (r == haloSuccess && c->stream && perf_gpu_sync(c->stream) != 0)
+        return perf_fail(c, coll, "stream synchronize", haloUnhandledCudaError);
     *us = (perf_now_us() - t0) / iters;
     return r == haloSuccess ? 0 : perf_fail(c, coll, coll->call, r);
 }
 
-/* Poisons the output, fills the inputs, runs once, counts wrong elements. */
+/* Host mirror of a pointer into one of the GPU buffers (--gpu). */
+static char *perf_mirror(const struct perf_bufs *b, const void *p)
+{
+    const char *q = p;
+    if (q >= b->send && q < b->send + b->bytes)
+        return b->hsend + (q - b->send);
+    return b->hrecv + (q - b->recv);
+}
+
+/* Poisons the output, fills the inputs, runs once, counts wrong elements. With
+ * --gpu the host mirrors are filled and checked, and copied over the stream. */
 static int perf_check_once(struct perf_ctx *c, const struct perf_coll *coll, const struct perf_layout *l,
-                           void *base, void *send, void *recv, size_t poison_elems, int64_t *wrong)
+                           const struct perf_bufs *b, void *base, void *send, void *recv, size_t poison_elems,
+                           int64_t *wrong)
 {
     haloResult_t r;
+    int gpu = b->mem != PERF_MEM_HOST;
+    void *hbase = gpu ? perf_mirror(b, base) : base, *hsend = gpu ? perf_mirror(b, send) : send;
+    void *hrecv = gpu ? perf_mirror(b, recv) : recv;
 
-    perf_poison(c->dt, base, poison_elems);
-    coll->fill(c, send, l);
+    perf_poison(c->dt, hbase, poison_elems);
+    coll->fill(c, hsend, l);
+    if (gpu && (perf_gpu_copy(b->recv, b->hrecv, b->bytes, c->stream) || perf_gpu_copy(b->send, b->hsend, b->bytes,
+                                                                                        c->stream)))
+        return perf_fail(c, coll, "copy to the GPU buffers", haloUnhandledCudaError);
     if ((r = coll->run(c, send, recv, l->count)) != haloSuccess)
         return perf_fail(c, coll, coll->call, r);
+    if (gpu && perf_gpu_copy(b->hrecv, b->recv, b->bytes, c->stream))
+        return perf_fail(c, coll, "copy from the GPU buffers", haloUnhandledCudaError);
     c->reported = 0;
-    *wrong = (int64_t)coll->check(c, recv, l);
+    *wrong = (int64_t)coll->check(c, hrecv, l);
     return 0;
 }
 
@@ -618,7 +656,7 @@ static int perf_bench_size(struct perf_ctx *c, const struct perf_coll *coll, con
             return 1;
         res->wrong[v] = -1;
         if (o->check && (v == 0 || coll->inplace_checked) &&
-            perf_check_once(c, coll, l, b->recv, send, recv, v ? span : l->recv_elems, &res->wrong[v]))
+            perf_check_once(c, coll, l, b, b->recv, send, recv, v ? span : l->recv_elems, &res->wrong[v]))
             return 1;
     }
     if ((r = haloAllReduce(res->us, res->us, 2, haloFloat64, haloMax, c->comm, NULL)) != haloSuccess)
@@ -651,7 +689,14 @@ static void perf_print_header(const struct perf_ctx *c, const struct perf_coll *
         printf("%d", o->iters);
     else
         printf("auto (256 MiB/size, %d..%d)", PERF_AUTO_MIN, PERF_AUTO_MAX);
-    printf(" check: %d\n#\n# Using ranks\n%s#\n", o->check, ranks_info);
+    printf(" check: %d\n", o->check);
+    if (o->gpu) {
+        static const char *const mem[] = {"host", "device", "pinned", "memalloc"};
+        char rt[256];
+        perf_gpu_describe(rt, sizeof(rt));
+        printf("# GPU buffers: %s, on a stream; runtime %s\n", mem[o->gpu], rt);
+    }
+    printf("#\n# Using ranks\n%s#\n", ranks_info);
     printf("# %10s  %12s  %8s  %6s  %6s           out-of-place                     in-place\n", "", "", "", "", "");
     printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s\n", "size", "count", "type", "redop",
            "root", "time", "algbw", "busbw", "#wrong", "time", "algbw", "busbw", "#wrong");
@@ -750,18 +795,34 @@ static size_t perf_max_elems(const struct perf_ctx *c, const struct perf_coll *c
     return max_elems;
 }
 
-static int perf_alloc(const struct perf_ctx *c, const struct perf_coll *coll, const struct perf_opts *o,
+static int perf_alloc(struct perf_ctx *c, const struct perf_coll *coll, const struct perf_opts *o,
                       struct perf_bufs *b)
 {
     size_t max_elems = perf_max_elems(c, coll, o);
-    if (posix_memalign((void **)&b->send, 4096, max_elems * c->elem) ||
-        posix_memalign((void **)&b->recv, 4096, max_elems * c->elem)) {
-        fprintf(stderr, "%s: rank %d: cannot allocate 2 x %zu bytes\n", coll->name, c->rank, max_elems * c->elem);
+    char **hs = o->gpu ? &b->hsend : &b->send, **hr = o->gpu ? &b->hrecv : &b->recv;
+    b->bytes = max_elems * c->elem;
+    if (posix_memalign((void **)hs, 4096, b->bytes) || posix_memalign((void **)hr, 4096, b->bytes)) {
+        fprintf(stderr, "%s: rank %d: cannot allocate 2 x %zu bytes\n", coll->name, c->rank, b->bytes);
         return 1;
     }
     /* Touch every page before timing; the inputs make the first loop realistic. */
-    perf_fill_input(c, b->send, max_elems);
-    memcpy(b->recv, b->send, max_elems * c->elem);
+    perf_fill_input(c, *hs, max_elems);
+    memcpy(*hr, *hs, b->bytes);
+    if (!o->gpu)
+        return 0;
+    b->mem = (enum perf_mem)o->gpu;
+    if (perf_gpu_setup(coll->name, c->rank, &c->stream) != 0)
+        return 1;
+    b->send = perf_gpu_alloc(b->mem, b->bytes);
+    b->recv = perf_gpu_alloc(b->mem, b->bytes);
+    if (!b->send || !b->recv) {
+        fprintf(stderr, "%s: rank %d: cannot allocate 2 x %zu bytes of GPU memory\n", coll->name, c->rank, b->bytes);
+        return 1;
+    }
+    if (perf_gpu_copy(b->send, b->hsend, b->bytes, c->stream) || perf_gpu_copy(b->recv, b->hrecv, b->bytes, c->stream)) {
+        fprintf(stderr, "%s: rank %d: copy to the GPU buffers failed\n", coll->name, c->rank);
+        return 1;
+    }
     return 0;
 }
 
@@ -866,7 +927,7 @@ static int perf_sweep(struct perf_ctx *c, const struct perf_coll *coll, const st
 static int perf_rank_main(const struct perf_coll *coll, const struct perf_opts *o, haloComm_t comm)
 {
     struct perf_ctx c = {.comm = comm, .dtype = o->dt->type, .elem = o->dt->size, .dt = o->dt};
-    struct perf_bufs b = {NULL, NULL, NULL, NULL};
+    struct perf_bufs b = {.mem = PERF_MEM_HOST};
     char *info = NULL;
     int rc;
 
@@ -896,8 +957,15 @@ static int perf_rank_main(const struct perf_coll *coll, const struct perf_opts *
     if (b.reg_recv)
         haloCommDeregister(comm, b.reg_recv);
 out_free:
-    free(b.send);
-    free(b.recv);
+    if (b.mem != PERF_MEM_HOST) {
+        perf_gpu_free(b.mem, b.send);
+        perf_gpu_free(b.mem, b.recv);
+        free(b.hsend);
+        free(b.hrecv);
+    } else {
+        free(b.send);
+        free(b.recv);
+    }
     free(info);
     if (c.aborted)
         return rc; /* perf_fail aborted (and freed) the communicator */

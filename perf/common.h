@@ -28,6 +28,7 @@ struct perf_ctx {
     haloRedOp_t op; /* haloNumOps for collectives without an op */
     int root;       /* -1 for collectives without a root */
     size_t elem;    /* bytes per element */
+    void *stream;   /* the GPU stream calls go on (--gpu); NULL in host mode */
 
     /* Private to common.c. */
     const struct perf_dtype *dt;

@@ -16,7 +16,7 @@ static void reduce_layout(const struct perf_ctx *c, size_t elems, struct perf_la
 
 static haloResult_t reduce_run(const struct perf_ctx *c, const void *send, void *recv, size_t count)
 {
-    return haloReduce(send, recv, count, c->dtype, c->op, c->root, c->comm, NULL);
+    return haloReduce(send, recv, count, c->dtype, c->op, c->root, c->comm, c->stream);
 }
 
 static void reduce_fill(struct perf_ctx *c, void *send, const struct perf_layout *l)

@@ -23,7 +23,7 @@ static void reduce_scatter_layout(const struct perf_ctx *c, size_t elems, struct
 
 static haloResult_t reduce_scatter_run(const struct perf_ctx *c, const void *send, void *recv, size_t count)
 {
-    return haloReduceScatter(send, recv, count, c->dtype, c->op, c->comm, NULL);
+    return haloReduceScatter(send, recv, count, c->dtype, c->op, c->comm, c->stream);
 }
 
 static void reduce_scatter_fill(struct perf_ctx *c, void *send, const struct perf_layout *l)

@@ -25,9 +25,9 @@ static haloResult_t sendrecv_run(const struct perf_ctx *c, const void *send, voi
 
     if ((r = haloGroupStart()) != haloSuccess)
         return r;
-    r = haloSend(send, count, c->dtype, next, c->comm, NULL);
+    r = haloSend(send, count, c->dtype, next, c->comm, c->stream);
     if (r == haloSuccess)
-        r = haloRecv(recv, count, c->dtype, prev, c->comm, NULL);
+        r = haloRecv(recv, count, c->dtype, prev, c->comm, c->stream);
     end = haloGroupEnd(); /* always close the group, even after a failed post */
     return r != haloSuccess ? r : end;
 }
