@@ -1,0 +1,86 @@
+#!/bin/sh
+# tests/gpu/run.sh — the GPU suite on a machine with a GPU (one is enough: the
+# ranks are processes sharing it). Builds the project, runs the host test suite,
+# the stream/buffer tests on the real runtime, and the --gpu benchmarks beside
+# host mode. Everything is logged under OUT (default ./gpu-out).
+#
+#   tests/gpu/run.sh [--runtime cuda|hip] [--quick]
+#
+# libsodium: found by pkg-config, or unpacked from .dev/*.deb when present (for
+# machines without a package registry: `apt-get download libsodium23
+# libsodium-dev` into .dev/ on a machine that has one).
+set -u
+RUNTIME=cuda
+QUICK=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --runtime) RUNTIME=$2; shift ;;
+    --quick) QUICK=1 ;;
+    *) echo "usage: $0 [--runtime cuda|hip] [--quick]" >&2; exit 2 ;;
+    esac
+    shift
+done
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=${OUT:-$PWD/gpu-out}
+B=${GPU_BUILD:-/tmp/halo-gpu-build}
+mkdir -p "$OUT"
+J=$(nproc)
+
+if ! pkg-config --exists libsodium 2>/dev/null && ls "$SRC"/.dev/*.deb >/dev/null 2>&1; then
+    S=/tmp/halo-sodium
+    for f in "$SRC"/.dev/*.deb; do dpkg -x "$f" $S; done
+    PC=$(dirname "$(find $S -name libsodium.pc | head -1)")
+    sed -i "s#^prefix=.*#prefix=$S/usr#" "$PC/libsodium.pc"
+    export PKG_CONFIG_PATH=$PC LD_LIBRARY_PATH=$S/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
+
+{
+    date -u
+    uname -a
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null || true
+    nvcc --version 2>/dev/null | tail -2 || true
+    python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "nccl", torch.cuda.nccl.version())' 2>/dev/null || true
+} > "$OUT/machine.txt" 2>&1
+cat "$OUT/machine.txt"
+
+step() { # name command...
+    name=$1; shift
+    t0=$(date +%s)
+    "$@" > "$OUT/$name.log" 2>&1
+    rc=$?
+    echo "$name: exit $rc in $(( $(date +%s) - t0 )) s" | tee -a "$OUT/summary.txt"
+    return $rc
+}
+
+step build sh -c "cmake -S '$SRC' -B '$B' -DCMAKE_BUILD_TYPE=Release && cmake --build '$B' -j$J" || { tail -30 "$OUT/build.log"; exit 1; }
+if [ $QUICK = 0 ]; then
+    step host-suite sh -c "cd '$B' && ctest -E 'rdma|netns|install|gpu_fake' -j$J --output-on-failure"
+fi
+
+export HALO_GPU_RUNTIME=$RUNTIME HALO_TIMEOUT_MS=10000
+T=$B/bin/test_gpu_stream
+fail=0
+step gpu-coll-np2 env HALO_POOL_SIZE=1m $T 2 coll || fail=1
+step gpu-coll-np3 env HALO_POOL_SIZE=1m $T 3 coll || fail=1
+step gpu-coll-np4-tcp env HALO_POOL_SIZE=1m HALO_TRANSPORT=tcp $T 4 coll || fail=1
+step gpu-order-np2 $T 2 order || fail=1
+step gpu-order-np3-hostfn env HALO_GPU_SYNC=hostfn $T 3 order || fail=1
+step gpu-graph-memops $T 2 graph || fail=1
+step gpu-graph-hostfn env HALO_GPU_SYNC=hostfn $T 2 graph || fail=1
+step gpu-async $T 2 async || fail=1
+step gpu-dead env HALO_TIMEOUT_MS=3000 $T 3 dead || fail=1
+step gpu-abort $T 2 abort || fail=1
+
+P="-n 2 -b 8 -e 256m -f 4"
+step perf-allreduce-host $B/bin/allreduce_bw $P
+for m in memalloc pinned device; do
+    step perf-allreduce-$m $B/bin/allreduce_bw $P --gpu $m
+done
+step perf-allreduce-host-again $B/bin/allreduce_bw $P
+if [ $QUICK = 0 ]; then
+    for t in allgather_bw reduce_scatter_bw broadcast_bw sendrecv_bw; do
+        step perf-$t-device $B/bin/$t -n 2 -b 8 -e 64m -f 16 --gpu device
+    done
+fi
+echo "gpu suite: $([ $fail = 0 ] && echo passed || echo FAILED)" | tee -a "$OUT/summary.txt"
+exit $fail
