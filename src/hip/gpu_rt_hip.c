@@ -11,6 +11,7 @@
 #define HALO_ERR_SUBSYS HALO_SUB_GPU
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gpu_abi.h"
@@ -40,6 +41,8 @@ static struct {
     hip_err (*wait32)(void *stream, void *ptr, uint32_t value, unsigned flags, uint32_t mask);
     hip_err (*is_capturing)(void *stream, int *status);
     hip_err (*launch_host_fn)(void *stream, gpu_host_fn fn, void *arg);
+    hip_err (*add_callback)(void *stream, void (*cb)(void *stream, hip_err status, void *arg), void *arg,
+                            unsigned flags);
     hip_err (*event_create)(void **ev, unsigned flags);
     hip_err (*event_record)(void *ev, void *stream);
     hip_err (*event_query)(void *ev);
@@ -89,7 +92,8 @@ static const struct gpu_sym hip_syms[] = {
     HIP_REQ(write32, "hipStreamWriteValue32"),
     HIP_REQ(wait32, "hipStreamWaitValue32"),
     HIP_REQ(is_capturing, "hipStreamIsCapturing"),
-    HIP_REQ(launch_host_fn, "hipLaunchHostFunc"),
+    HIP_OPT(launch_host_fn, "hipLaunchHostFunc"), /* absent in 5.2: hipStreamAddCallback */
+    HIP_OPT(add_callback, "hipStreamAddCallback"),
     HIP_REQ(event_create, "hipEventCreateWithFlags"),
     HIP_REQ(event_record, "hipEventRecord"),
     HIP_REQ(event_query, "hipEventQuery"),
@@ -198,6 +202,32 @@ static int hip_capturing(void *stream, enum gpu_capture *state)
     return e;
 }
 
+/* ROCm 5.2 has no hipLaunchHostFunc: a stream callback calls the function (not
+ * recordable under capture, unlike hipLaunchHostFunc). */
+struct hip_cb {
+    gpu_host_fn fn;
+    void *arg;
+};
+
+static void hip_cb_trampoline(void *stream, hip_err status, void *arg)
+{
+    struct hip_cb c = *(struct hip_cb *)arg;
+    free(arg);
+    c.fn(c.arg);
+}
+
+static int hip_launch_host_fn_cb(void *stream, gpu_host_fn fn, void *arg)
+{
+    struct hip_cb *c = malloc(sizeof(*c));
+    if (!c)
+        return 2; /* hipErrorOutOfMemory */
+    *c = (struct hip_cb){ fn, arg };
+    hip_err e = hip_fn.add_callback(stream, hip_cb_trampoline, c, 0);
+    if (e != HIPABI_SUCCESS)
+        free(c);
+    return e;
+}
+
 static int hip_event_create(void **ev)
 {
     return hip_fn.event_create(ev, HIPABI_EVENT_DISABLE_TIMING);
@@ -256,7 +286,7 @@ static void hip_fill_table(struct gpu_rt *rt)
     rt->stream_write32 = hip_write32;
     rt->stream_wait32 = hip_wait32;
     rt->stream_capturing = hip_capturing;
-    rt->launch_host_fn = hip_fn.launch_host_fn;
+    rt->launch_host_fn = hip_fn.launch_host_fn ? hip_fn.launch_host_fn : hip_launch_host_fn_cb;
     rt->event_create = hip_event_create;
     rt->event_record = hip_fn.event_record;
     rt->event_query = hip_fn.event_query;
@@ -279,12 +309,17 @@ static void hip_fill_table(struct gpu_rt *rt)
     rt->graph_destroy = hip_fn.graph_destroy;
 }
 
-/* Versions and devices; ABSENT when auto finds a runtime without a device. */
-static enum gpu_try hip_probe(struct gpu_rt *rt, int explicit_ask, char *err, size_t errlen)
+/* Devices first, before the rest of the table is bound: under auto a HIP library
+ * on a node without a GPU means host mode, whatever else it lacks. */
+static enum gpu_try hip_has_device(void *h, struct gpu_rt *rt, int explicit_ask, char *err, size_t errlen)
 {
+    const struct gpu_sym first[] = {
+        HIP_REQ(get_device_count, "hipGetDeviceCount"),
+        HIP_REQ(error_string, "hipGetErrorString"),
+    };
+    if (gpu_dl_bind(h, rt->lib_path, first, 2, err, errlen) != 0)
+        return GPU_TRY_FAIL;
     hip_err e = hip_fn.runtime_version(&rt->runtime_version);
-    if (e == HIPABI_SUCCESS)
-        e = hip_fn.driver_version(&rt->driver_version);
     if (e == HIPABI_SUCCESS)
         e = hip_fn.get_device_count(&rt->device_count);
     if (e == HIPABI_SUCCESS && rt->device_count < 1)
@@ -294,6 +329,18 @@ static enum gpu_try hip_probe(struct gpu_rt *rt, int explicit_ask, char *err, si
                  hip_fn.error_string(e), e,
                  explicit_ask ? "; HALO_GPU_RUNTIME=none runs without a GPU" : "");
         return explicit_ask ? GPU_TRY_FAIL : GPU_TRY_ABSENT;
+    }
+    return GPU_TRY_OK;
+}
+
+/* The rest of what the INFO line and the translations need. */
+static enum gpu_try hip_probe(struct gpu_rt *rt, int explicit_ask, char *err, size_t errlen)
+{
+    hip_err e = hip_fn.driver_version(&rt->driver_version);
+    if (e != HIPABI_SUCCESS) {
+        snprintf(err, errlen, "the HIP runtime %s: hipDriverGetVersion failed (%s, error %d)", rt->lib_path,
+                 hip_fn.error_string(e), e);
+        return GPU_TRY_FAIL;
     }
     hip_rocm6 = rt->runtime_version >= HIPABI_VERSION_6;
     if (hip_fn.device_name && hip_fn.device_name(rt->device0_name, sizeof(rt->device0_name), 0) != 0)
@@ -318,8 +365,16 @@ enum gpu_try gpu_rt_try_hip(struct gpu_rt *rt, const char *override, int explici
         dlclose(h); /* never called into */
         return explicit_ask ? GPU_TRY_FAIL : GPU_TRY_ABSENT;
     }
+    enum gpu_try t = hip_has_device(h, rt, explicit_ask, err, errlen);
+    if (t != GPU_TRY_OK)
+        return t;
     if (gpu_dl_bind(h, rt->lib_path, hip_syms, (int)(sizeof(hip_syms) / sizeof(hip_syms[0])), err, errlen) != 0)
         return GPU_TRY_FAIL;
+    if (!hip_fn.launch_host_fn && !hip_fn.add_callback) {
+        snprintf(err, errlen, "the GPU runtime library %s lacks hipLaunchHostFunc and hipStreamAddCallback (one is "
+                 "needed); HALO_GPU_LIBRARY names another library", rt->lib_path);
+        return GPU_TRY_FAIL;
+    }
     hip_host_alloc_fn = hip_fn.host_malloc ? hip_fn.host_malloc
                         : hip_fn.ext_host_alloc ? hip_fn.ext_host_alloc : hip_fn.host_alloc_cuda;
     if (!hip_host_alloc_fn) {

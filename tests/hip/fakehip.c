@@ -20,7 +20,8 @@
  *   FAKEHIP_LOG=path         one line per executed stream operation
  *   FAKEHIP_CAPTURE_EAGER=1  a wait issued during capture runs at once on the stream
  *                            instead of being recorded (a ROCm bug)
- * Built a second time with -DFAKEHIP_OMIT_WAIT, without hipStreamWaitValue32.
+ * Built a second time with -DFAKEHIP_OMIT_WAIT, without hipStreamWaitValue32, and
+ * a third with -DFAKEHIP_OMIT_HOSTFUNC, without hipLaunchHostFunc (as ROCm 5.2).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -63,6 +64,8 @@ hipError_t hipMemsetAsync(void *dst, int value, size_t bytes, void *stream);
 hipError_t hipStreamWriteValue32(void *stream, void *ptr, uint32_t value, unsigned flags);
 hipError_t hipStreamWaitValue32(void *stream, void *ptr, uint32_t value, unsigned flags, uint32_t mask);
 hipError_t hipLaunchHostFunc(void *stream, fake_host_fn fn, void *arg);
+hipError_t hipStreamAddCallback(void *stream, void (*cb)(void *stream, hipError_t status, void *arg), void *arg,
+                                unsigned flags);
 hipError_t hipEventCreateWithFlags(void **ev, unsigned flags);
 hipError_t hipEventRecord(void *ev, void *stream);
 hipError_t hipEventQuery(void *ev);
@@ -585,9 +588,37 @@ hipError_t hipStreamWaitValue32(void *stream, void *ptr, uint32_t value, unsigne
 }
 #endif
 
+#ifndef FAKEHIP_OMIT_HOSTFUNC
 hipError_t hipLaunchHostFunc(void *stream, fake_host_fn fn, void *arg)
 {
     return fk_submit(stream, (struct fk_op){ .kind = FK_OP_HOSTFN, .fn = fn, .arg = arg });
+}
+#endif
+
+/* A stream callback: a host function that also gets the stream and a status. */
+struct fk_cb {
+    void (*cb)(void *stream, hipError_t status, void *arg);
+    void *stream, *arg;
+};
+
+static void fk_cb_run(void *arg)
+{
+    struct fk_cb c = *(struct fk_cb *)arg;
+    free(arg);
+    c.cb(c.stream, HIPABI_SUCCESS, c.arg);
+}
+
+hipError_t hipStreamAddCallback(void *stream, void (*cb)(void *stream, hipError_t status, void *arg), void *arg,
+                                unsigned flags)
+{
+    struct fk_cb *c = malloc(sizeof(*c));
+    if (!c)
+        return 2;
+    *c = (struct fk_cb){ cb, stream, arg };
+    hipError_t e = fk_submit(stream, (struct fk_op){ .kind = FK_OP_HOSTFN, .fn = fk_cb_run, .arg = c });
+    if (e)
+        free(c);
+    return e;
 }
 
 /* --------------------------------------------------------------- events ---- */
