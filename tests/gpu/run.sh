@@ -43,10 +43,11 @@ fi
 } > "$OUT/machine.txt" 2>&1
 cat "$OUT/machine.txt"
 
+STEP_TIMEOUT=${STEP_TIMEOUT:-300}
 step() { # name command...
     name=$1; shift
     t0=$(date +%s)
-    "$@" > "$OUT/$name.log" 2>&1
+    timeout -k 5 "$STEP_TIMEOUT" "$@" > "$OUT/$name.log" 2>&1
     rc=$?
     echo "$name: exit $rc in $(( $(date +%s) - t0 )) s" | tee -a "$OUT/summary.txt"
     return $rc
