@@ -36,6 +36,7 @@ struct gpu_op {
 
 struct gpu_payload {
     struct halo_comm *comm;
+    char *arena;           /* whole-call staging area (chosen by the caller), or NULL */
     int nops;
     struct gpu_op ops[];
 };
@@ -150,22 +151,29 @@ static haloResult_t gpu_run_pieces(struct halo_comm *comm, struct gpu_op *g)
 /* Whole-call staging (groups, point to point, all-gather, reduce-scatter and
  * pieceable calls that fit one slot): every staged buffer gets its place in the
  * arena, inputs are copied in, the ops run, outputs are copied out. */
+static size_t gpu_whole_bytes(const struct gpu_payload *pl)
+{
+    size_t need = 0;
+    for (int i = 0; i < pl->nops; i++) {
+        const struct gpu_op *g = &pl->ops[i];
+        need += (g->dev_send ? (g->send_bytes + 63) / 64 * 64 : 0) + (g->dev_recv ? (g->recv_bytes + 63) / 64 * 64 : 0);
+    }
+    return need;
+}
+
+/* Pieces: one pieceable op larger than a pool slot (on every rank alike). */
+static int gpu_uses_pieces(const struct halo_comm *comm, const struct gpu_payload *pl)
+{
+    const struct gpu_op *g = &pl->ops[0];
+    return pl->nops == 1 && gpu_op_pieceable(&g->op) && comm->nranks > 1 &&
+           g->op.count * halo_dtype_size(g->op.dtype) > gpu_stage_slot_bytes(comm->gpu);
+}
+
 static haloResult_t gpu_run_whole(struct halo_comm *comm, struct gpu_payload *pl)
 {
     struct gpu_comm *gc = comm->gpu;
-    size_t need = 0;
-    for (int i = 0; i < pl->nops; i++) {
-        struct gpu_op *g = &pl->ops[i];
-        need += (g->dev_send ? (g->send_bytes + 63) / 64 * 64 : 0) + (g->dev_recv ? (g->recv_bytes + 63) / 64 * 64 : 0);
-    }
-    char err[512];
-    char *arena = NULL;
-    if (need) {
-        arena = need <= gpu_stage_slot_bytes(gc) ? gpu_stage_slot(gc, 0)
-                                                   : gpu_stage_arena(gc, need, comm->rank, err, sizeof(err));
-        if (!arena)
-            return halo_error(comm, haloUnhandledCudaError, "rank %d: %s", comm->rank, err);
-    }
+    size_t need = gpu_whole_bytes(pl);
+    char *arena = pl->arena;
     struct halo_op ops[64];
     void *staged_recv[64];
     struct halo_op *run = ops;
@@ -219,21 +227,7 @@ static haloResult_t gpu_run(void *ctx, void *payload)
     int ae = atomic_load(&comm->async_error);
     if (ae != haloSuccess)
         return (haloResult_t)ae; /* broken by an earlier call: the streams are released, nothing moves */
-    int staged = 0;
-    for (int i = 0; i < pl->nops; i++)
-        staged |= pl->ops[i].dev_send || pl->ops[i].dev_recv;
-    char err[512];
-    if (staged && gpu_stage_ready(gc, err, sizeof(err)) != 0)
-        return comm_fail(comm, halo_error(comm, haloUnhandledCudaError, "rank %d: %s", comm->rank, err));
-    haloResult_t r;
-    struct gpu_op *g = &pl->ops[0];
-    size_t slot = gpu_stage_slot_bytes(gc);
-    if (pl->nops == 1 && gpu_op_pieceable(&g->op) && comm->nranks > 1 &&
-        g->op.count * halo_dtype_size(g->op.dtype) > slot) {
-        r = gpu_run_pieces(comm, g);
-    } else {
-        r = gpu_run_whole(comm, pl);
-    }
+    haloResult_t r = gpu_uses_pieces(comm, pl) ? gpu_run_pieces(comm, &pl->ops[0]) : gpu_run_whole(comm, pl);
     return r == haloSuccess ? r : comm_fail(comm, r);
 }
 
@@ -274,12 +268,19 @@ static haloResult_t gpu_comm_start(struct halo_comm *comm, const struct gpu_rt *
                                 .sync = (enum gpu_sync_mode)HALO_P_INT(&comm->params, gpu_sync),
                                 .run = gpu_run, .free_payload = gpu_free_payload, .ctx = comm, .rank = comm->rank};
     char err[512];
+    /* The pool, copy streams and events now, on this thread (gpu_mem.h says why). */
+    if (gpu_stage_ready(gc, err, sizeof(err)) != 0) {
+        gpu_comm_destroy(gc, 0, 1);
+        return halo_error(comm, haloUnhandledCudaError, "rank %d: %s", comm->rank, err);
+    }
     comm->gpu = gc; /* before the thread starts: gpu_run reads it */
     if (gpu_proxy_create(&cfg, &gc->proxy, err, sizeof(err)) != 0) {
         comm->gpu = NULL;
-        free(gc);
+        gpu_comm_destroy(gc, 0, 1);
         return halo_error(comm, haloUnhandledCudaError, "rank %d: %s", comm->rank, err);
     }
+    HLOG_INFO(HALO_SUB_GPU, comm->rank, "GPU mode on device %d: %zu MiB pinned staging pool (HALO_POOL_SIZE), "
+              "pipelined in %zu KiB slots", gc->device, gc->pool_bytes >> 20, gpu_stage_slot_bytes(gc) >> 10);
     return haloSuccess;
 }
 
@@ -386,6 +387,18 @@ haloResult_t api_gpu_submit(struct halo_comm *comm, const struct halo_op *ops, i
     if ((r = gpu_comm_start(comm, rt)) != haloSuccess) {
         free(pl);
         return r;
+    }
+    pl->arena = NULL;
+    size_t need = gpu_uses_pieces(comm, pl) ? 0 : gpu_whole_bytes(pl);
+    if (need) {
+        char aerr[512];
+        pl->arena = need <= gpu_stage_slot_bytes(comm->gpu)
+                        ? gpu_stage_slot(comm->gpu, 0)
+                        : gpu_stage_arena(comm->gpu, need, comm->rank, aerr, sizeof(aerr));
+        if (!pl->arena) {
+            free(pl);
+            return halo_error(comm, haloUnhandledCudaError, "%s: rank %d: %s", fn, comm->rank, aerr);
+        }
     }
     if (host_wait && device_bufs) {
         int e = rt->stream_sync(NULL); /* stream NULL: device inputs come from the default stream */

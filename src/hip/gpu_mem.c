@@ -85,11 +85,20 @@ void *gpu_stage_arena(struct gpu_comm *g, size_t bytes, int rank, char *err, siz
     if (bytes <= g->arena_bytes)
         return g->arena;
     const struct gpu_rt *rt = g->rt;
-    if (g->arena)
-        rt->host_free(g->arena);
+    if (g->arena) {
+        void **r = realloc(g->retired, (size_t)(g->nretired + 1) * sizeof(*r));
+        if (!r) {
+            snprintf(err, errlen, "out of memory");
+            return NULL;
+        }
+        g->retired = r;
+        g->retired[g->nretired++] = g->arena;
+    }
     g->arena = NULL;
     g->arena_bytes = 0;
     size_t want = (bytes + 4095) / 4096 * 4096;
+    if (want < 2 * bytes && want < (size_t)1 << 40)
+        want = (bytes + bytes / 2 + 4095) / 4096 * 4096; /* headroom: fewer replacements */
     int e = rt->host_alloc(&g->arena, want);
     if (e) {
         g->arena = NULL;
@@ -130,6 +139,9 @@ void gpu_comm_destroy(struct gpu_comm *g, int64_t timeout_us, int abort)
         rt->host_free(g->pool);
     if (g->arena)
         rt->host_free(g->arena);
+    for (int i = 0; i < g->nretired; i++)
+        rt->host_free(g->retired[i]);
+    free(g->retired);
     free(g);
 }
 

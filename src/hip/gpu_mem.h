@@ -32,6 +32,8 @@ struct gpu_comm {
     void *arena;                /* pinned, for whole-call staging */
     size_t arena_bytes;
     int arena_warned;
+    void **retired;             /* smaller arenas, freed with the communicator */
+    int nretired;
 };
 
 /* Where a buffer's bytes can be touched by the CPU. */
@@ -43,12 +45,17 @@ struct gpu_buf {
 /* Classifies p (of `bytes`, for sentences) for a communicator on `device`.
  * Returns 0, or -1 with a sentence: memory of another device. */
 int gpu_classify(const struct gpu_rt *rt, int device, const void *p, struct gpu_buf *out, char *err, size_t errlen);
+/* Pinned memory is allocated and freed only on the calling thread, before the
+ * call's stream operations are enqueued, and freed only at destroy: CUDA
+ * synchronises the device when pinned memory is allocated or freed, and a
+ * progress thread doing so while a stream waits for it would wait forever. */
 /* Allocates the pool, copy streams and events on first use. 0 or -1 + sentence. */
 int gpu_stage_ready(struct gpu_comm *g, char *err, size_t errlen);
 /* Slot i of the pool (pool_bytes / GPU_STAGE_SLOTS bytes). */
 void *gpu_stage_slot(struct gpu_comm *g, int i);
 size_t gpu_stage_slot_bytes(const struct gpu_comm *g);
-/* A pinned arena of at least bytes (grown, contents lost). NULL + sentence on failure. */
+/* A pinned arena of at least bytes (a larger one replaces it; the old one is
+ * kept until destroy, as a work still queued may use it). NULL + sentence. */
 void *gpu_stage_arena(struct gpu_comm *g, size_t bytes, int rank, char *err, size_t errlen);
 /* Stops the progress thread (gpu_proxy_destroy) and frees everything. */
 void gpu_comm_destroy(struct gpu_comm *g, int64_t timeout_us, int abort);

@@ -58,7 +58,7 @@ if [ $QUICK = 0 ]; then
     step host-suite sh -c "cd '$B' && ctest -E 'rdma|netns|install|gpu_fake' -j$J --output-on-failure"
 fi
 
-export HALO_GPU_RUNTIME=$RUNTIME HALO_TIMEOUT_MS=10000
+export HALO_GPU_RUNTIME=$RUNTIME HALO_TIMEOUT_MS=10000 GPU_TEST_DEADLINE_S=$((STEP_TIMEOUT - 10))
 T=$B/bin/test_gpu_stream
 fail=0
 step gpu-coll-np2 env HALO_POOL_SIZE=1m $T 2 coll || fail=1

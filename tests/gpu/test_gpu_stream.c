@@ -533,7 +533,9 @@ static int rank_main(int rank, int n, haloUniqueId id, void *arg)
     if (gpu_rt_load(&rt, err, sizeof(err)) != 0 || !rt)
         TEST_FAIL("rank %d: the GPU runtime did not load: %s", rank, rt ? "" : err);
     mp_rank_fn fn = (mp_rank_fn)arg;
-    return fn(rank, n, id, NULL);
+    int rc = fn(rank, n, id, NULL);
+    fflush(NULL); /* mp_run's children end with _exit */
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -576,5 +578,6 @@ int main(int argc, char **argv)
         SKIP("the GPU runtime loaded but reports no device");
     if (code != 0)
         TEST_FAIL("the GPU runtime failed to load (see above)");
-    return mp_run(n, rank_main, (void *)fn, 240);
+    const char *dl = getenv("GPU_TEST_DEADLINE_S");
+    return mp_run(n, rank_main, (void *)fn, dl ? atoi(dl) : 240);
 }
