@@ -48,7 +48,8 @@ struct shared {
 
 struct stats {
     int n[M_NUM];
-    int by_result[haloNumResults];
+    int by_result[haloNumResults]; /* of the blocked calls */
+    int race_won[2];               /* abort, destroy */
     int64_t max_op_us, max_abort_us;
 };
 
@@ -151,13 +152,14 @@ static void check_after_abort(haloComm_t c)
     ASSERT_EQ(haloCommDestroy(c), haloInvalidArgument); /* after abort: the same */
 }
 
-static void rank0_race(haloComm_t c, struct shared *sh, struct stats *st)
+/* flip: which thread starts first (the last to reach the barrier tends to win). */
+static void rank0_race(haloComm_t c, int flip, struct shared *sh, struct stats *st)
 {
     pthread_barrier_t go;
     struct aborter a[2];
     pthread_barrier_init(&go, NULL, 2);
-    for (int i = 0; i < 2; i++) {
-        memset(&a[i], 0, sizeof(a[i]));
+    for (int k = 0; k < 2; k++) {
+        int i = k ^ flip;
         a[i] = (struct aborter){.comm = c, .sh = sh, .go = &go, .destroy = i};
         if (pthread_create(&a[i].thread, NULL, aborter_main, &a[i]) != 0)
             TEST_FAIL("pthread_create");
@@ -172,7 +174,7 @@ static void rank0_race(haloComm_t c, struct shared *sh, struct stats *st)
     for (int i = 0; i < 2; i++)
         if (a[i].result != haloSuccess)
             check_result_kind(a[i].result, i ? "the losing haloCommDestroy" : "the losing haloCommAbort");
-    st->by_result[a[0].result]++;
+    st->race_won[a[0].result == haloSuccess ? 0 : 1]++;
     check_after_abort(c);
 }
 
@@ -271,7 +273,7 @@ static int rank_main(int rank, int nranks, haloUniqueId id, void *arg)
             if (world_sync(world, it))
                 return 1;
             if (rank == 0)
-                rank0_race(c, ar->sh, &st);
+                rank0_race(c, delay_us & 1, ar->sh, &st);
         } else if (rank == 0) {
             rank0_iteration(c, m, delay_us, ar->sh, &st, buf);
         } else {
@@ -287,8 +289,10 @@ static int rank_main(int rank, int nranks, haloUniqueId id, void *arg)
             printf(" %s %d", mode_name[m], st.n[m]);
         printf("\nblocked call returned: remote error %d, invalid usage %d, invalid argument %d\n",
                st.by_result[haloRemoteError], st.by_result[haloInvalidUsage], st.by_result[haloInvalidArgument]);
+        printf("abort racing destroy: abort won %d, destroy won %d\n", st.race_won[0], st.race_won[1]);
         printf("max: call returned %.2f ms after the abort; haloCommAbort took %.2f ms; ", st.max_op_us / 1e3,
                st.max_abort_us / 1e3);
+        fflush(stdout); /* the harness ends ranks with _exit */
     }
     MP_CHECKC(haloCommDestroy(world), world);
     free(buf);
