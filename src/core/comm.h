@@ -111,7 +111,7 @@ struct halo_comm {
     int ring_pos;              /* my index in ring */
     void *scratch[HALO_MAX_CHANNELS]; /* slot-sized private buffers, one per channel */
     uint32_t *p2p_send_seq, *p2p_recv_seq; /* [nranks] per-peer message counters */
-    int64_t last_abort_poll_us;
+    _Atomic int64_t last_abort_poll_us; /* channel 0 writes, every channel reads (atomic, relaxed) */
 
     uint32_t opseq;            /* next collective sequence number */
     _Atomic int aborted;       /* a channel or a remote rank gave up (atomic) */
