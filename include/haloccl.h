@@ -169,8 +169,9 @@ HALO_API haloResult_t haloCommSplit(haloComm_t comm, int color, int key, haloCom
                                     haloConfig_t *config);
 
 /* Frees the communicator after its operations completed. Calls still running on
- * it in other threads make it fail with haloInvalidUsage and change nothing (use
- * haloCommAbort to end them). Local: does not wait for
+ * it in other threads are waited for (each ends by itself, at the latest after
+ * HALO_TIMEOUT_MS; haloCommAbort meanwhile ends them at once); calls starting
+ * meanwhile get haloInvalidUsage. Local: does not wait for
  * peers, with one exception: in the process that serves the job's bootstrap root
  * (the one that called haloGetUniqueId, or rank 0 under haloCommInitEnv) it waits,
  * at most min(HALO_TIMEOUT_MS, 10 s), until the ranks of other processes have
@@ -192,8 +193,9 @@ HALO_API haloResult_t haloCommDestroy(haloComm_t comm);
  * it ended to return (they notice within microseconds; past 1 s it returns and the
  * last of them frees the communicator), then closes without flushing (the
  * bootstrap goodbye waits at most min(HALO_TIMEOUT_MS, 1 s)): about 2 s at worst,
- * milliseconds in practice. A second abort, or an abort racing haloCommDestroy,
- * gets haloInvalidUsage or haloInvalidArgument and does nothing. */
+ * milliseconds in practice. A second abort, or a destroy racing it, gets
+ * haloInvalidUsage or haloInvalidArgument and does nothing; an abort while a
+ * destroy waits for calls ends those calls and leaves the freeing to the destroy. */
 HALO_API haloResult_t haloCommAbort(haloComm_t comm);
 
 /* Registers buff[0..size) with the communicator's RDMA devices (pinned until

@@ -121,6 +121,7 @@ struct halo_comm {
 
     /* Guarded by the registry's lock (comm_life.c). */
     enum comm_life life;
+    int aborting;              /* CLOSING or ORPHANED by haloCommAbort, not destroy */
     int calls;                 /* public calls inside (comm_enter .. comm_leave) */
     pthread_cond_t calls_done; /* calls reached 0 while CLOSING; monotonic clock */
 };

@@ -11,8 +11,9 @@
  *
  * A communicator's life only moves forward:
  *   LIVE      in the registry; calls may enter.
- *   CLOSING   destroy or abort owns it; calls are refused; abort has woken the
- *             ones inside and waits (bounded) for them to leave.
+ *   CLOSING   destroy or abort owns it; calls are refused. Destroy waits for the
+ *             calls inside to end; abort wakes them first and waits at most
+ *             COMM_ABORT_WAIT_US.
  *   ORPHANED  abort stopped waiting; the last call to leave frees it.
  * then it leaves the registry and is freed. The registry's lock guards the
  * registry, `life` and `calls` of every communicator.
@@ -135,23 +136,27 @@ haloResult_t comm_leave(struct halo_comm *comm, haloResult_t r)
 
 /* ---- the end ---- */
 
-/* Takes the communicator out of LIVE for destroy or abort. A destroy needs it
- * idle: one with calls running would free their state. */
-static haloResult_t comm_close_begin(struct halo_comm *comm, const char *fn, int need_idle)
+enum comm_close_as { CLOSE_DESTROY, CLOSE_ABORT, CLOSE_ABORT_JOIN };
+
+/* Takes the communicator out of LIVE for destroy or abort. One exception: an
+ * abort while a destroy waits for calls still inside does not take it over but
+ * joins (holding it): it ends those calls, and the destroy frees. */
+static haloResult_t comm_close_begin(struct halo_comm *comm, const char *fn, enum comm_close_as *as)
 {
     pthread_mutex_lock(&registry_lock);
     haloResult_t r = haloSuccess;
-    if (registry_find(comm) < 0)
+    if (registry_find(comm) < 0) {
         r = comm_not_live(comm, fn);
-    else if (comm->life != COMM_LIVE)
-        r = halo_error(NULL, haloInvalidUsage, "%s: communicator %p is already being aborted or destroyed by another "
-                       "thread", fn, (void *)comm);
-    else if (need_idle && comm->calls > 0)
-        r = halo_error(NULL, haloInvalidUsage, "%s: rank %d: %d call(s) on this communicator are still running in "
-                       "other threads: let them return first, or call haloCommAbort, which ends them", fn,
-                       comm->rank, comm->calls);
-    else
+    } else if (comm->life == COMM_LIVE) {
         comm->life = COMM_CLOSING;
+        comm->aborting = *as == CLOSE_ABORT;
+    } else if (*as == CLOSE_ABORT && comm->life == COMM_CLOSING && !comm->aborting && comm->calls > 0) {
+        comm->calls++;
+        *as = CLOSE_ABORT_JOIN;
+    } else {
+        r = halo_error(NULL, haloInvalidUsage, "%s: communicator %p is already being %s by another thread", fn,
+                       (void *)comm, comm->aborting ? "aborted" : "destroyed");
+    }
     pthread_mutex_unlock(&registry_lock);
     return r;
 }
@@ -179,8 +184,8 @@ static void comm_close_finish(struct halo_comm *comm, int64_t wait_us)
         registry_remove(comm);
     pthread_mutex_unlock(&registry_lock);
     if (left > 0) /* comm may be freed from here on */
-        HLOG_WARN(HALO_SUB_INIT, rank, "haloCommAbort: %d call(s) still inside after %d ms; the last to return "
-                  "frees the communicator", left, (int)(wait_us / 1000));
+        HLOG_WARN(HALO_SUB_INIT, rank, "%d call(s) still inside the communicator after %d ms; the last to return "
+                  "frees it", left, (int)(wait_us / 1000));
     else
         comm_free(comm);
 }
@@ -196,13 +201,16 @@ static void comm_wake_calls(struct halo_comm *comm)
     bootstrap_interrupt(comm->bs);
 }
 
+/* Waits for calls still inside (each ends by itself, within the communicator's
+ * timeout); the bound past that only guards against one that does not. */
 HALO_API haloResult_t haloCommDestroy(haloComm_t comm)
 {
     if (!comm)
         return haloSuccess; /* like free(NULL) */
-    haloResult_t r = comm_close_begin(comm, "haloCommDestroy", 1);
+    enum comm_close_as as = CLOSE_DESTROY;
+    haloResult_t r = comm_close_begin(comm, "haloCommDestroy", &as);
     if (r == haloSuccess)
-        comm_close_finish(comm, 0); /* idle: frees at once */
+        comm_close_finish(comm, comm->timeout_us + COMM_ABORT_WAIT_US);
     return r;
 }
 
@@ -210,11 +218,15 @@ HALO_API haloResult_t haloCommAbort(haloComm_t comm)
 {
     if (!comm)
         return haloSuccess;
-    haloResult_t r = comm_close_begin(comm, "haloCommAbort", 0);
+    enum comm_close_as as = CLOSE_ABORT;
+    haloResult_t r = comm_close_begin(comm, "haloCommAbort", &as);
     if (r != haloSuccess)
         return r;
     halo_error(comm, haloRemoteError, "rank %d aborted the communicator (haloCommAbort)", comm->rank);
     comm_wake_calls(comm);
-    comm_close_finish(comm, COMM_ABORT_WAIT_US);
+    if (as == CLOSE_ABORT_JOIN)
+        comm_drop(comm); /* the waiting destroy frees it */
+    else
+        comm_close_finish(comm, COMM_ABORT_WAIT_US);
     return haloSuccess;
 }

@@ -18,6 +18,9 @@
  *   split    haloCommSplit of the communicator (blocked in its bootstrap
  *            all-gather)
  *   race     nothing in flight: abort and destroy race; exactly one succeeds
+ *   destroy  haloCommDestroy from a second thread while the all-reduce blocks
+ *            (it waits for the call), then haloCommAbort from a third (it ends
+ *            the call; the destroy frees): at least one succeeds
  * After an abort the handle must be rejected (haloCommCount fails).
  */
 #include <pthread.h>
@@ -37,19 +40,21 @@
 #define SMALL_COUNT 1000
 #define LARGE_COUNT (512 * 1024) /* floats: 2 MiB, above the 1 MiB multi-channel threshold */
 
-enum mode { M_SMALL, M_GROUP, M_LARGE, M_WARM, M_DOUBLE, M_SPLIT, M_RACE, M_NUM };
-static const char *mode_name[M_NUM] = {"small", "group", "large", "warm", "double", "split", "race"};
+enum mode { M_SMALL, M_GROUP, M_LARGE, M_WARM, M_DOUBLE, M_SPLIT, M_RACE, M_DESTROY, M_NUM };
+static const char *mode_name[M_NUM] = {"small", "group", "large", "warm", "double", "split", "race", "destroy"};
 
 /* Shared between the two rank processes (MAP_SHARED before the fork). */
 struct shared {
     _Atomic int64_t abort_at_us; /* when rank 0 called haloCommAbort, this iteration */
     _Atomic int64_t max_peer_us;
+    _Atomic int call_done_iter; /* rank 0's blocked call of this iteration returned */
 };
 
 struct stats {
     int n[M_NUM];
     int by_result[haloNumResults]; /* of the blocked calls */
     int race_won[2];               /* abort, destroy */
+    int destroy_ok[2];             /* destroy mode: destroy waited and freed; abort came first */
     int64_t max_op_us, max_abort_us;
 };
 
@@ -101,11 +106,12 @@ static void *aborter_main(void *arg)
     return NULL;
 }
 
-static void aborter_start(struct aborter *a, haloComm_t comm, int delay_us, struct shared *sh)
+static void aborter_start(struct aborter *a, haloComm_t comm, int delay_us, int destroy, struct shared *sh)
 {
     memset(a, 0, sizeof(*a));
     a->comm = comm;
     a->delay_us = delay_us;
+    a->destroy = destroy;
     a->sh = sh;
     if (pthread_create(&a->thread, NULL, aborter_main, a) != 0)
         TEST_FAIL("pthread_create");
@@ -178,16 +184,49 @@ static void rank0_race(haloComm_t c, int flip, struct shared *sh, struct stats *
     check_after_abort(c);
 }
 
-static void rank0_iteration(haloComm_t c, enum mode m, int delay_us, struct shared *sh, struct stats *st,
+/* Destroy waits for the blocked call; the abort after it ends the call. Both may
+ * succeed; if the destroy came before the call entered, it freed at once and the
+ * abort finds nothing. */
+static void rank0_destroy_busy(haloComm_t c, int delay_us, int it, struct shared *sh, struct stats *st,
+                               float *buf)
+{
+    struct aborter a[2];
+    aborter_start(&a[0], c, 1000 + delay_us / 4, 1, sh);
+    aborter_start(&a[1], c, 1000 + delay_us / 2, 0, sh);
+    int64_t t0 = now_us();
+    haloResult_t r = rank0_block(c, M_SMALL, buf);
+    int64_t t1 = now_us();
+    atomic_store(&sh->call_done_iter, it);
+    pthread_join(a[0].thread, NULL);
+    pthread_join(a[1].thread, NULL);
+    check_result_kind(r, "the call a destroy waited for");
+    st->by_result[r]++;
+    if (t1 - t0 > 1000 + delay_us / 2 + OP_BOUND_US)
+        TEST_FAIL("destroy: the blocked call returned %.1f ms after it started", (t1 - t0) / 1e3);
+    if (a[0].result != haloSuccess)
+        check_result_kind(a[0].result, "haloCommDestroy while a call runs (the abort came first)");
+    if (a[1].result != haloSuccess)
+        check_result_kind(a[1].result, "haloCommAbort after haloCommDestroy");
+    if (a[0].result != haloSuccess && a[1].result != haloSuccess)
+        TEST_FAIL("destroy: neither haloCommDestroy (%d) nor haloCommAbort (%d) succeeded", a[0].result, a[1].result);
+    st->destroy_ok[a[0].result == haloSuccess ? 0 : 1]++;
+    for (int i = 0; i < 2; i++)
+        if (a[i].took_us > ABORT_BOUND_US + (i == 0 ? delay_us / 2 : 0))
+            TEST_FAIL("%s took %.1f ms", i ? "haloCommAbort" : "haloCommDestroy", a[i].took_us / 1e3);
+    check_after_abort(c);
+}
+
+static void rank0_iteration(haloComm_t c, enum mode m, int delay_us, int it, struct shared *sh, struct stats *st,
                             float *buf)
 {
     struct aborter a[2];
     int naborters = m == M_DOUBLE ? 2 : 1;
     for (int i = 0; i < naborters; i++)
-        aborter_start(&a[i], c, delay_us, sh);
+        aborter_start(&a[i], c, delay_us, 0, sh);
     int64_t t0 = now_us();
     haloResult_t r = rank0_block(c, m, buf);
     int64_t t1 = now_us();
+    atomic_store(&sh->call_done_iter, it);
     for (int i = 0; i < naborters; i++)
         pthread_join(a[i].thread, NULL);
     check_result_kind(r, mode_name[m]);
@@ -216,13 +255,17 @@ static void rank0_iteration(haloComm_t c, enum mode m, int delay_us, struct shar
 
 /* ---- rank 1: never joins; must see the abort ---- */
 
-static void rank1_wait_abort(haloComm_t c, struct shared *sh, float *buf)
+/* maybe: rank 0 may end without an abort (mode destroy): stop waiting once its
+ * call returned. */
+static void rank1_wait_abort(haloComm_t c, int it, int maybe, struct shared *sh, float *buf)
 {
     haloResult_t ae = haloSuccess;
     int64_t start = now_us();
     while (ae == haloSuccess && now_us() - start < 10 * PEER_BOUND_US) {
         if (haloCommGetAsyncError(c, &ae) != haloSuccess)
             TEST_FAIL("haloCommGetAsyncError: %s", haloGetLastError(c));
+        if (ae == haloSuccess && maybe && atomic_load(&sh->call_done_iter) == it)
+            return;
         if (ae == haloSuccess)
             usleep(200);
     }
@@ -230,10 +273,10 @@ static void rank1_wait_abort(haloComm_t c, struct shared *sh, float *buf)
     if (ae != haloRemoteError)
         TEST_FAIL("rank 1: async error %d (%s) after %.1f ms, expected haloRemoteError", ae,
                   haloGetErrorString(ae), (seen - start) / 1e3);
-    if (seen - at > PEER_BOUND_US)
+    if (!maybe && seen - at > PEER_BOUND_US)
         TEST_FAIL("rank 1 saw the abort %.1f ms after it was called (bound %d ms)", (seen - at) / 1e3,
                   PEER_BOUND_US / 1000);
-    if (seen - at > atomic_load(&sh->max_peer_us))
+    if (!maybe && seen - at > atomic_load(&sh->max_peer_us))
         atomic_store(&sh->max_peer_us, seen - at);
     ASSERT_EQ(haloAllReduce(buf, buf, SMALL_COUNT, haloFloat32, haloSum, c, NULL), haloRemoteError);
 }
@@ -274,10 +317,12 @@ static int rank_main(int rank, int nranks, haloUniqueId id, void *arg)
                 return 1;
             if (rank == 0)
                 rank0_race(c, delay_us & 1, ar->sh, &st);
+        } else if (rank == 0 && m == M_DESTROY) {
+            rank0_destroy_busy(c, delay_us, it, ar->sh, &st, buf);
         } else if (rank == 0) {
-            rank0_iteration(c, m, delay_us, ar->sh, &st, buf);
+            rank0_iteration(c, m, delay_us, it, ar->sh, &st, buf);
         } else {
-            rank1_wait_abort(c, ar->sh, buf);
+            rank1_wait_abort(c, it, m == M_DESTROY, ar->sh, buf);
             MP_CHECKC(haloCommDestroy(c), c);
         }
         if (world_sync(world, it))
@@ -290,6 +335,8 @@ static int rank_main(int rank, int nranks, haloUniqueId id, void *arg)
         printf("\nblocked call returned: remote error %d, invalid usage %d, invalid argument %d\n",
                st.by_result[haloRemoteError], st.by_result[haloInvalidUsage], st.by_result[haloInvalidArgument]);
         printf("abort racing destroy: abort won %d, destroy won %d\n", st.race_won[0], st.race_won[1]);
+        printf("destroy while busy: destroy waited and freed %d, the abort came first %d\n", st.destroy_ok[0],
+               st.destroy_ok[1]);
         printf("max: call returned %.2f ms after the abort; haloCommAbort took %.2f ms; ", st.max_op_us / 1e3,
                st.max_abort_us / 1e3);
         fflush(stdout); /* the harness ends ranks with _exit */
@@ -312,6 +359,7 @@ int main(int argc, char **argv)
     a.sh = mmap(NULL, sizeof(*a.sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (a.sh == MAP_FAILED)
         TEST_FAIL("mmap");
+    a.sh->call_done_iter = -1;
     printf("test_abort: %d iterations, seed %u, transport %s\n", a.iterations, a.seed,
            getenv("HALO_TRANSPORT") ? getenv("HALO_TRANSPORT") : "auto");
     int r = mp_run(2, rank_main, &a, 60 + a.iterations);
