@@ -7,7 +7,10 @@
  * `halo`. Enum values equal NCCL 2.28's, so values can be passed through unchanged.
  *
  * Threading: a communicator may be used by one thread at a time. Different
- * communicators may be used concurrently from different threads.
+ * communicators may be used concurrently from different threads. Exceptions:
+ * haloCommAbort may be called from any thread at any moment (it ends the calls
+ * running on the communicator), and haloCommGetAsyncError and haloGetLastError
+ * from any thread.
  *
  * Memory and streams:
  * - Host mode: `stream` NULL and host buffers. Every call completes before it
@@ -145,8 +148,10 @@ HALO_API haloResult_t haloGetVersion(int *version);
 HALO_API const char *haloGetErrorString(haloResult_t result);
 /* The last error recorded on `comm` as a sentence a user can act on (which rank,
  * which peer, which interface, what to set). With comm == NULL: the last error of
- * the calling thread (init failures happen before a communicator exists).
- * The string stays valid until the next call on that communicator/thread. */
+ * the calling thread (init failures happen before a communicator exists); a call
+ * that failed also left its sentence there, so it is still readable once the
+ * communicator was aborted or destroyed. The string is a copy owned by the
+ * calling thread, valid until its next haloGetLastError. */
 HALO_API const char *haloGetLastError(haloComm_t comm);
 
 /* ---- Communicator setup (blocking, collective over the ranks named) ---- */
@@ -179,7 +184,10 @@ HALO_API haloResult_t haloCommInitEnv(haloComm_t *comm);
 HALO_API haloResult_t haloCommSplit(haloComm_t comm, int color, int key, haloComm_t *newcomm,
                                     haloConfig_t *config);
 
-/* Frees the communicator after its operations completed. Local: does not wait for
+/* Frees the communicator after its operations completed. Calls still running on
+ * it in other threads are waited for (each ends by itself, at the latest after
+ * HALO_TIMEOUT_MS; haloCommAbort meanwhile ends them at once); calls starting
+ * meanwhile get haloInvalidUsage. Local: does not wait for
  * peers, with one exception: in the process that serves the job's bootstrap root
  * (the one that called haloGetUniqueId, or rank 0 under haloCommInitEnv) it waits,
  * at most min(HALO_TIMEOUT_MS, 10 s), until the ranks of other processes have
@@ -188,7 +196,22 @@ HALO_API haloResult_t haloCommSplit(haloComm_t comm, int color, int key, haloCom
  * invalid afterwards; later calls with it are detected and rejected as long as the
  * memory is not reused by the application. */
 HALO_API haloResult_t haloCommDestroy(haloComm_t comm);
-/* Stops outstanding work (peers see haloRemoteError) and frees the communicator. */
+/* Ends the communicator from any thread, at any moment. Every call running on it
+ * in any thread (collectives, sends and receives, haloGroupEnd, the parent's part
+ * of haloCommSplit) returns haloRemoteError, and haloGetLastError in that thread
+ * says that this rank aborted; calls that start once the abort has begun get
+ * haloInvalidUsage, and once it returned haloInvalidArgument (the handle is
+ * invalid; detected as long as the application does not reuse the memory). The
+ * other ranks' communicators break with haloRemoteError naming this rank, within
+ * milliseconds (relayed through the bootstrap root). Memory is freed only once no
+ * call runs on it.
+ * Local and bounded: it never waits for a peer. It waits at most 1 s for the calls
+ * it ended to return (they notice within microseconds; past 1 s it returns and the
+ * last of them frees the communicator), then closes without flushing (the
+ * bootstrap goodbye waits at most min(HALO_TIMEOUT_MS, 1 s)): about 2 s at worst,
+ * milliseconds in practice. A second abort, or a destroy racing it, gets
+ * haloInvalidUsage or haloInvalidArgument and does nothing; an abort while a
+ * destroy waits for calls ends those calls and leaves the freeing to the destroy. */
 HALO_API haloResult_t haloCommAbort(haloComm_t comm);
 
 /* Registers buff[0..size) with the communicator's RDMA devices (pinned until

@@ -58,11 +58,19 @@ static haloResult_t api_check_root(struct halo_comm *comm, const char *fn, const
     return haloSuccess;
 }
 
+/* Every entry point holds the communicator from here to api_leave, so an abort
+ * in another thread waits for it (see comm_life.c). A refusal inside a group is
+ * also remembered for haloGroupEnd. */
+static haloResult_t api_enter(struct halo_comm *comm, const char *fn)
+{
+    haloResult_t r = comm_enter(comm, fn);
+    if (r != haloSuccess)
+        group_note_error(r);
+    return r;
+}
+
 static haloResult_t api_check_comm(struct halo_comm *comm, const char *fn, haloStream_t stream)
 {
-    haloResult_t r = comm_check(comm, fn);
-    if (r != haloSuccess)
-        return r;
     (void)stream; /* a stream without a runtime is refused by api_gpu_submit, which loads it */
     int ae = atomic_load(&comm->async_error);
     if (ae != haloSuccess)
@@ -71,7 +79,7 @@ static haloResult_t api_check_comm(struct halo_comm *comm, const char *fn, haloS
     return haloSuccess;
 }
 
-/* The checks every collective starts with: a live communicator that is not
+/* The checks every collective starts with (on a communicator api_enter holds): not
  * broken, valid type (and op), and a size that fits (count x element x mult). */
 static haloResult_t api_check_common(struct halo_comm *comm, const char *fn, haloStream_t stream,
                                      haloDataType_t dt, int check_op, haloRedOp_t op, size_t count, int mult_nranks)
@@ -243,35 +251,44 @@ HALO_API haloResult_t haloAllReduce(const void *sendbuff, void *recvbuff, size_t
                                     haloRedOp_t op, haloComm_t comm, haloStream_t stream)
 {
     const char *fn = "haloAllReduce";
-    haloResult_t r = api_check_common(comm, fn, stream, datatype, 1, op, count, 0);
+    haloResult_t r = api_enter(comm, fn);
+    if (r != haloSuccess)
+        return r;
+    r = api_check_common(comm, fn, stream, datatype, 1, op, count, 0);
     if (r == haloSuccess)
         r = api_check_buf(comm, fn, "sendbuff", sendbuff, count);
     if (r == haloSuccess)
         r = api_check_buf(comm, fn, "recvbuff", recvbuff, count);
     struct halo_op o = {.coll = HALO_COLL_ALLREDUCE, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = count,
                         .dtype = datatype, .op = op, .root = -1, .comm = comm};
-    return api_finish_checks(r, &o, stream, fn);
+    return comm_leave(comm, api_finish_checks(r, &o, stream, fn));
 }
 
 HALO_API haloResult_t haloAllGather(const void *sendbuff, void *recvbuff, size_t sendcount, haloDataType_t datatype,
                                     haloComm_t comm, haloStream_t stream)
 {
     const char *fn = "haloAllGather";
-    haloResult_t r = api_check_common(comm, fn, stream, datatype, 0, haloSum, sendcount, 1);
+    haloResult_t r = api_enter(comm, fn);
+    if (r != haloSuccess)
+        return r;
+    r = api_check_common(comm, fn, stream, datatype, 0, haloSum, sendcount, 1);
     if (r == haloSuccess)
         r = api_check_buf(comm, fn, "sendbuff", sendbuff, sendcount);
     if (r == haloSuccess)
         r = api_check_buf(comm, fn, "recvbuff", recvbuff, sendcount);
     struct halo_op o = {.coll = HALO_COLL_ALLGATHER, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = sendcount,
                         .dtype = datatype, .op = haloSum, .root = -1, .comm = comm};
-    return api_finish_checks(r, &o, stream, fn);
+    return comm_leave(comm, api_finish_checks(r, &o, stream, fn));
 }
 
 HALO_API haloResult_t haloBroadcast(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,
                                     int root, haloComm_t comm, haloStream_t stream)
 {
     const char *fn = "haloBroadcast";
-    haloResult_t r = api_check_common(comm, fn, stream, datatype, 0, haloSum, count, 0);
+    haloResult_t r = api_enter(comm, fn);
+    if (r != haloSuccess)
+        return r;
+    r = api_check_common(comm, fn, stream, datatype, 0, haloSum, count, 0);
     if (r == haloSuccess)
         r = api_check_root(comm, fn, "root", root);
     if (r == haloSuccess && comm->rank == root)
@@ -280,7 +297,7 @@ HALO_API haloResult_t haloBroadcast(const void *sendbuff, void *recvbuff, size_t
         r = api_check_buf(comm, fn, "recvbuff", recvbuff, count);
     struct halo_op o = {.coll = HALO_COLL_BROADCAST, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = count,
                         .dtype = datatype, .op = haloSum, .root = root, .comm = comm};
-    return api_finish_checks(r, &o, stream, fn);
+    return comm_leave(comm, api_finish_checks(r, &o, stream, fn));
 }
 
 HALO_API haloResult_t haloReduceScatter(const void *sendbuff, void *recvbuff, size_t recvcount,
@@ -288,21 +305,27 @@ HALO_API haloResult_t haloReduceScatter(const void *sendbuff, void *recvbuff, si
                                         haloStream_t stream)
 {
     const char *fn = "haloReduceScatter";
-    haloResult_t r = api_check_common(comm, fn, stream, datatype, 1, op, recvcount, 1);
+    haloResult_t r = api_enter(comm, fn);
+    if (r != haloSuccess)
+        return r;
+    r = api_check_common(comm, fn, stream, datatype, 1, op, recvcount, 1);
     if (r == haloSuccess)
         r = api_check_buf(comm, fn, "sendbuff", sendbuff, recvcount);
     if (r == haloSuccess)
         r = api_check_buf(comm, fn, "recvbuff", recvbuff, recvcount);
     struct halo_op o = {.coll = HALO_COLL_REDUCESCATTER, .sendbuf = sendbuff, .recvbuf = recvbuff,
                         .count = recvcount, .dtype = datatype, .op = op, .root = -1, .comm = comm};
-    return api_finish_checks(r, &o, stream, fn);
+    return comm_leave(comm, api_finish_checks(r, &o, stream, fn));
 }
 
 HALO_API haloResult_t haloReduce(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,
                                  haloRedOp_t op, int root, haloComm_t comm, haloStream_t stream)
 {
     const char *fn = "haloReduce";
-    haloResult_t r = api_check_common(comm, fn, stream, datatype, 1, op, count, 0);
+    haloResult_t r = api_enter(comm, fn);
+    if (r != haloSuccess)
+        return r;
+    r = api_check_common(comm, fn, stream, datatype, 1, op, count, 0);
     if (r == haloSuccess)
         r = api_check_root(comm, fn, "root", root);
     if (r == haloSuccess)
@@ -311,13 +334,16 @@ HALO_API haloResult_t haloReduce(const void *sendbuff, void *recvbuff, size_t co
         r = api_check_buf(comm, fn, "recvbuff (on the root)", recvbuff, count);
     struct halo_op o = {.coll = HALO_COLL_REDUCE, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = count,
                         .dtype = datatype, .op = op, .root = root, .comm = comm};
-    return api_finish_checks(r, &o, stream, fn);
+    return comm_leave(comm, api_finish_checks(r, &o, stream, fn));
 }
 
 static haloResult_t api_p2p(enum halo_coll coll, const char *fn, const void *sbuf, void *rbuf, size_t count,
                             haloDataType_t datatype, int peer, haloComm_t comm, haloStream_t stream)
 {
-    haloResult_t r = api_check_common(comm, fn, stream, datatype, 0, haloSum, count, 0);
+    haloResult_t r = api_enter(comm, fn);
+    if (r != haloSuccess)
+        return r;
+    r = api_check_common(comm, fn, stream, datatype, 0, haloSum, count, 0);
     if (r == haloSuccess)
         r = api_check_root(comm, fn, "peer", peer);
     if (r == haloSuccess)
@@ -335,7 +361,7 @@ static haloResult_t api_p2p(enum halo_coll coll, const char *fn, const void *sbu
                        fn, comm->rank, coll == HALO_COLL_SEND ? "sends to" : "receives from");
     struct halo_op o = {.coll = coll, .sendbuf = sbuf, .recvbuf = rbuf, .count = count, .dtype = datatype,
                         .op = haloSum, .root = peer, .comm = comm, .algo = HALO_ALGO_P2P, .nchannels = 1};
-    return api_finish_checks(r, &o, stream, fn);
+    return comm_leave(comm, api_finish_checks(r, &o, stream, fn));
 }
 
 HALO_API haloResult_t haloSend(const void *sendbuff, size_t count, haloDataType_t datatype, int peer,

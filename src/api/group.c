@@ -7,13 +7,15 @@
  * order, so their schedules line up), then all sends and receives run together.
  * An argument error inside the group is returned by the failing call and again
  * by End, which then runs nothing: running a partial group would leave peers
- * waiting.
+ * waiting. End holds every queued op's communicator while it runs (the queue
+ * holds none: an abort between the call and End makes End fail, not wait).
  */
 #define HALO_ERR_SUBSYS HALO_SUB_COLL /* errors recorded here log under this subsystem */
 #include <stdlib.h>
 #include <string.h>
 
 #include "algos.h"
+#include "comm.h"
 #include "error.h"
 #include "group.h"
 
@@ -21,6 +23,7 @@ struct group_state {
     int depth;
     haloResult_t err;
     struct halo_op *ops;
+    struct halo_comm **comms; /* [cap]: ops[i].comm, kept apart (group_run reorders ops) */
     int n, cap;
 };
 
@@ -42,13 +45,18 @@ haloResult_t group_enqueue(const struct halo_op *op)
     if (group.n == group.cap) {
         int cap = group.cap ? group.cap * 2 : 16;
         struct halo_op *ops = realloc(group.ops, (size_t)cap * sizeof(*ops));
-        if (!ops) {
+        if (ops)
+            group.ops = ops;
+        struct halo_comm **comms = ops ? realloc(group.comms, (size_t)cap * sizeof(*comms)) : NULL;
+        if (comms)
+            group.comms = comms;
+        if (!ops || !comms) {
             group_note_error(haloSystemError);
             return halo_error(op->comm, haloSystemError, "out of memory queueing a group operation");
         }
-        group.ops = ops;
         group.cap = cap;
     }
+    group.comms[group.n] = op->comm;
     group.ops[group.n++] = *op;
     return haloSuccess;
 }
@@ -120,18 +128,43 @@ static haloResult_t group_run(void)
     return r;
 }
 
+/* Enters every queued op's communicator (one hold per op), or none. */
+static haloResult_t group_enter_all(void)
+{
+    for (int i = 0; i < group.n; i++) {
+        haloResult_t r = comm_enter(group.comms[i], "haloGroupEnd");
+        if (r != haloSuccess) {
+            while (i-- > 0)
+                comm_drop(group.comms[i]);
+            return r;
+        }
+    }
+    return haloSuccess;
+}
+
+static haloResult_t group_leave_all(haloResult_t r)
+{
+    for (int i = 0; i < group.n; i++)
+        r = comm_leave(group.comms[i], r);
+    return r;
+}
+
 HALO_API haloResult_t haloGroupEnd(void)
 {
     if (group.depth == 0)
         return halo_error(NULL, haloInvalidUsage, "haloGroupEnd called without a matching haloGroupStart");
     if (--group.depth > 0)
         return haloSuccess;
-    haloResult_t r = group.err != haloSuccess ? group.err : group_run();
+    haloResult_t r = group.err;
+    if (r == haloSuccess && (r = group_enter_all()) == haloSuccess)
+        r = group_leave_all(group_run());
     group.n = 0;
     group.err = haloSuccess;
     if (group.cap > 256) {
         free(group.ops);
+        free(group.comms);
         group.ops = NULL;
+        group.comms = NULL;
         group.cap = 0;
     }
     return r;

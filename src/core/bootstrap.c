@@ -228,6 +228,7 @@ struct halo_bootstrap {
     pthread_mutex_t write_lock;   /* the rank -> root stream: one frame at a time */
     _Atomic int tx_broken;        /* a frame was cut: never send CLOSE */
     _Atomic int dead;             /* sticky failure; dead_res / dead_msg set before */
+    _Atomic int interrupted;      /* bootstrap_interrupt: the read side was shut down */
     int root_local;               /* this process serves the job's root (counted in its local_open) */
     haloResult_t dead_res;
     int reported;                 /* dead_msg went through halo_error (read side) */
@@ -264,6 +265,9 @@ static haloResult_t boot_report(struct halo_bootstrap *bs)
 
 static haloResult_t boot_fail_io(struct halo_bootstrap *bs, const char *what, int err)
 {
+    if (atomic_load(&bs->interrupted))
+        return boot_die(bs, haloRemoteError, "rank %d: haloCommAbort on this rank interrupted the bootstrap while %s",
+                        bs->rank, what);
     if (err == ETIMEDOUT)
         return boot_die(bs, haloRemoteError, "rank %d: no answer from the bootstrap root %s within %.1f s while %s: "
                         "another rank may be stuck, dead or not started (HALO_TIMEOUT_MS)", bs->rank, bs->root_str,
@@ -578,6 +582,16 @@ void bootstrap_send_abort(struct halo_bootstrap *bs, const char *msg)
         return;
     int64_t t = bs->timeout_us < 1000000 ? bs->timeout_us : 1000000;
     boot_send(bs, BOOT_ABORT, msg, strnlen(msg, BOOT_TEXT_MAX), NULL, 0, halo_now_us() + t);
+}
+
+/* shutdown(SHUT_RD) wakes every thread in poll() or recv() on the socket (they see
+ * end of stream) and leaves the write side alone. */
+void bootstrap_interrupt(struct halo_bootstrap *bs)
+{
+    if (!bs || bs->fd < 0)
+        return;
+    atomic_store(&bs->interrupted, 1);
+    shutdown(bs->fd, SHUT_RD);
 }
 
 /* Anything the root sends between collectives is an ABORT or ERROR (or EOF). */

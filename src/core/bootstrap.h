@@ -63,6 +63,11 @@ haloResult_t bootstrap_allgather(struct halo_bootstrap *bs, void *data, size_t s
 haloResult_t bootstrap_barrier(struct halo_bootstrap *bs);
 /* Tells the root to relay an abort message to every other rank. Best effort. */
 void bootstrap_send_abort(struct halo_bootstrap *bs, const char *msg);
+/* For haloCommAbort, from any thread: a thread blocked reading from the root (an
+ * all-gather of haloCommSplit) wakes at once and fails with haloRemoteError
+ * naming the abort; later reads fail the same way. Sending (an ABORT sent before,
+ * the goodbye of bootstrap_close) still works. */
+void bootstrap_interrupt(struct halo_bootstrap *bs);
 /* Non-blocking: 1 and msg filled when another rank aborted or the root vanished. */
 int bootstrap_poll_abort(struct halo_bootstrap *bs, char *msg, size_t msglen);
 /* The local address this rank used to reach the root (to choose data interfaces). */

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bootstrap.h"
@@ -37,63 +38,6 @@
 #define COMM_SLOT_TCP (512 * 1024) /* tcp and ib; ib reaches ib_write_bw only from ~512k frames */
 #define COMM_NSLOTS 8
 
-/* ---- registry of live communicators ----
- * The one piece of mutable process-wide state: it lets every entry point reject a
- * destroyed or never-created handle without touching freed memory. */
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct halo_comm **registry;
-static int registry_n, registry_cap;
-
-static int registry_add(struct halo_comm *comm)
-{
-    pthread_mutex_lock(&registry_lock);
-    if (registry_n == registry_cap) {
-        int cap = registry_cap ? registry_cap * 2 : 16;
-        struct halo_comm **r = realloc(registry, (size_t)cap * sizeof(*r));
-        if (!r) {
-            pthread_mutex_unlock(&registry_lock);
-            return -1;
-        }
-        registry = r;
-        registry_cap = cap;
-    }
-    registry[registry_n++] = comm;
-    pthread_mutex_unlock(&registry_lock);
-    return 0;
-}
-
-static void registry_remove(struct halo_comm *comm)
-{
-    pthread_mutex_lock(&registry_lock);
-    for (int i = 0; i < registry_n; i++)
-        if (registry[i] == comm) {
-            registry[i] = registry[--registry_n];
-            break;
-        }
-    pthread_mutex_unlock(&registry_lock);
-}
-
-int comm_registry_contains(const struct halo_comm *comm)
-{
-    int found = 0;
-    pthread_mutex_lock(&registry_lock);
-    for (int i = 0; i < registry_n && !found; i++)
-        found = registry[i] == comm;
-    pthread_mutex_unlock(&registry_lock);
-    return found;
-}
-
-haloResult_t comm_check(struct halo_comm *comm, const char *fn)
-{
-    if (!comm)
-        return halo_error(NULL, haloInvalidArgument, "%s: communicator is NULL", fn);
-    if (!comm_registry_contains(comm))
-        return halo_error(NULL, haloInvalidArgument,
-                          "%s: %p is not a live communicator (destroyed, aborted or never initialised)", fn,
-                          (void *)comm);
-    return haloSuccess;
-}
-
 /* ---- errors ---- */
 
 int comm_remote_aborted(struct halo_comm *comm)
@@ -101,6 +45,8 @@ int comm_remote_aborted(struct halo_comm *comm)
     char msg[HALO_ERRLEN];
     if (!comm->bs || !bootstrap_poll_abort(comm->bs, msg, sizeof(msg)))
         return 0;
+    if (atomic_load(&comm->async_error) != haloSuccess)
+        return 1; /* already broken (or aborted here): the first error's text stays */
     /* Our relayed texts carry "<code>|" (see comm_set_async_error); the root may
      * prefix them with the sender's identity. Cut the code out of the text. */
     haloResult_t code = haloRemoteError;
@@ -146,7 +92,7 @@ haloResult_t comm_fail(struct halo_comm *comm, haloResult_t res)
         return res;
     if (res == haloRemoteError && comm->bs && atomic_load(&comm->async_error) == haloSuccess) {
         int64_t end = halo_now_us() + COMM_ABORT_GRACE_US;
-        while (halo_now_us() < end && !comm_remote_aborted(comm))
+        while (halo_now_us() < end && atomic_load(&comm->async_error) == haloSuccess && !comm_remote_aborted(comm))
             usleep(1000);
         if (atomic_load(&comm->async_error) != haloSuccess)
             return (haloResult_t)atomic_load(&comm->async_error);
@@ -162,15 +108,24 @@ size_t comm_slot_size(const struct halo_comm *comm, int peer)
 
 /* ---- teardown ---- */
 
-static void comm_free(struct halo_comm *comm, int abort)
+/* Every thread the communicator owns stops and is joined here, before anything
+ * it may touch (connections, channel buffers, the bootstrap) is freed. A thread
+ * added to the communicator gets its stop-and-join line here. */
+static void comm_threads_stop(struct halo_comm *comm)
+{
+    /* First the GPU progress thread: it runs collectives on this communicator.
+     * A healthy communicator's queued GPU work finishes first (destroy); a broken
+     * or aborted one's streams are released at once. */
+    gpu_comm_destroy(comm->gpu, comm->timeout_us, atomic_load(&comm->async_error) != haloSuccess);
+    comm->gpu = NULL;
+    engine_workers_destroy(comm);
+}
+
+void comm_free(struct halo_comm *comm)
 {
     if (!comm)
         return;
-    /* First the GPU progress thread: it runs collectives on this communicator
-     * (destroy lets queued work finish; abort releases the streams at once). */
-    gpu_comm_destroy(comm->gpu, comm->timeout_us, abort);
-    comm->gpu = NULL;
-    engine_workers_destroy(comm);
+    comm_threads_stop(comm);
     if (comm->conns) {
         for (int i = 0; i < comm->nchannels * comm->nranks; i++)
             if (comm->conns[i])
@@ -188,6 +143,7 @@ static void comm_free(struct halo_comm *comm, int abort)
     free(comm->p2p_send_seq);
     free(comm->p2p_recv_seq);
     pthread_mutex_destroy(&comm->err_lock);
+    pthread_cond_destroy(&comm->calls_done);
     comm->magic = HALO_COMM_DEAD;
     free(comm);
 }
@@ -467,6 +423,11 @@ static haloResult_t comm_init(haloComm_t *out, int nranks, const haloUniqueId *i
     if (!comm)
         return halo_error(NULL, haloSystemError, "haloCommInitRank: out of memory");
     pthread_mutex_init(&comm->err_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* comm_life.c waits with a monotonic deadline */
+    pthread_cond_init(&comm->calls_done, &ca);
+    pthread_condattr_destroy(&ca);
     comm->magic = HALO_COMM_MAGIC;
     comm->rank = rank;
     comm->nranks = nranks;
@@ -476,7 +437,7 @@ static haloResult_t comm_init(haloComm_t *out, int nranks, const haloUniqueId *i
         r = comm_apply_params(comm, &cfg);
     if (r == haloSuccess)
         r = comm_setup(comm, id);
-    if (r == haloSuccess && registry_add(comm) != 0)
+    if (r == haloSuccess && comm_registry_add(comm) != 0)
         r = halo_error(comm, haloSystemError, "rank %d: out of memory", rank);
     if (r != haloSuccess) {
         halo_thread_set_error(comm->last_error);
@@ -485,7 +446,7 @@ static haloResult_t comm_init(haloComm_t *out, int nranks, const haloUniqueId *i
             snprintf(msg, sizeof(msg), "%d|%s", (int)r, comm->last_error);
             bootstrap_send_abort(comm->bs, msg);
         }
-        comm_free(comm, 1);
+        comm_free(comm);
         return r;
     }
     HLOG_INFO(HALO_SUB_INIT, rank, "communicator %016" PRIx64 " ready: rank %d of %d, %d local, %d channel(s)%s",
@@ -524,68 +485,52 @@ haloResult_t comm_init_internal(haloComm_t *out, int nranks, const haloUniqueId 
     return comm_init(out, nranks, id, rank, cfg);
 }
 
-HALO_API haloResult_t haloCommDestroy(haloComm_t comm)
-{
-    if (!comm)
-        return haloSuccess; /* like free(NULL) */
-    haloResult_t r = comm_check(comm, "haloCommDestroy");
-    if (r != haloSuccess)
-        return r;
-    registry_remove(comm);
-    comm_free(comm, 0);
-    return haloSuccess;
-}
-
-HALO_API haloResult_t haloCommAbort(haloComm_t comm)
-{
-    if (!comm)
-        return haloSuccess;
-    haloResult_t r = comm_check(comm, "haloCommAbort");
-    if (r != haloSuccess)
-        return r;
-    halo_error(comm, haloRemoteError, "rank %d aborted the communicator (haloCommAbort)", comm->rank);
-    comm_set_async_error(comm, haloRemoteError);
-    registry_remove(comm);
-    comm_free(comm, 1);
-    return haloSuccess;
-}
-
 HALO_API haloResult_t haloCommCount(const haloComm_t comm, int *count)
 {
-    haloResult_t r = comm_check(comm, "haloCommCount");
-    if (r == haloSuccess && !count)
+    haloResult_t r = comm_enter(comm, "haloCommCount");
+    if (r != haloSuccess)
+        return r;
+    if (!count)
         r = halo_error(comm, haloInvalidArgument, "haloCommCount: count is NULL");
-    if (r == haloSuccess)
+    else
         *count = comm->nranks;
-    return r;
+    return comm_leave(comm, r);
 }
 
 HALO_API haloResult_t haloCommUserRank(const haloComm_t comm, int *rank)
 {
-    haloResult_t r = comm_check(comm, "haloCommUserRank");
-    if (r == haloSuccess && !rank)
+    haloResult_t r = comm_enter(comm, "haloCommUserRank");
+    if (r != haloSuccess)
+        return r;
+    if (!rank)
         r = halo_error(comm, haloInvalidArgument, "haloCommUserRank: rank is NULL");
-    if (r == haloSuccess)
+    else
         *rank = comm->rank;
-    return r;
+    return comm_leave(comm, r);
 }
 
 HALO_API haloResult_t haloCommGetAsyncError(haloComm_t comm, haloResult_t *asyncError)
 {
-    haloResult_t r = comm_check(comm, "haloCommGetAsyncError");
-    if (r == haloSuccess && !asyncError)
+    haloResult_t r = comm_enter(comm, "haloCommGetAsyncError");
+    if (r != haloSuccess)
+        return r;
+    if (!asyncError) {
         r = halo_error(comm, haloInvalidArgument, "haloCommGetAsyncError: asyncError is NULL");
-    if (r == haloSuccess) {
+    } else {
         if (atomic_load(&comm->async_error) == haloSuccess)
             comm_remote_aborted(comm);
         *asyncError = (haloResult_t)atomic_load(&comm->async_error);
     }
-    return r;
+    return comm_leave(comm, r);
 }
 
+/* A copy in the calling thread: the communicator's own text may change under a
+ * worker thread, and an abort in another thread may free it. */
 HALO_API const char *haloGetLastError(haloComm_t comm)
 {
-    if (comm && comm_registry_contains(comm))
-        return comm->last_error;
-    return halo_thread_last_error();
+    if (!comm_hold(comm))
+        return halo_thread_last_error();
+    const char *s = comm_error_snapshot(comm);
+    comm_drop(comm);
+    return s;
 }

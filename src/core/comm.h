@@ -3,8 +3,11 @@
  *
  * Ownership: a communicator owns its bootstrap connection, its transports'
  * connections, its channel worker threads and its error text. It is used by one
- * application thread at a time (the API contract); worker threads touch only their
- * channel's connections and the fields marked (atomic).
+ * application thread at a time (the API contract), except that haloCommAbort (and
+ * the queries) may come from any thread at any moment: every public call holds it
+ * between comm_enter and comm_leave, and it is freed only when none does
+ * (comm_life.c). Worker threads touch only their channel's connections and the
+ * fields marked (atomic).
  */
 #ifndef HALO_COMM_H
 #define HALO_COMM_H
@@ -62,6 +65,13 @@ struct halo_peer {
     char data_ifname[32];           /* our interface on that link */
 };
 
+/* Where a communicator is in its end (comm_life.c); only moves forward. */
+enum comm_life {
+    COMM_LIVE,                 /* calls may enter */
+    COMM_CLOSING,              /* destroy or abort owns it; calls are refused */
+    COMM_ORPHANED,             /* abort stopped waiting: the last call to leave frees it */
+};
+
 struct halo_comm {
     uint32_t magic;            /* HALO_COMM_MAGIC while alive */
     int rank, nranks;
@@ -104,22 +114,42 @@ struct halo_comm {
     int ring_pos;              /* my index in ring */
     void *scratch[HALO_MAX_CHANNELS]; /* slot-sized private buffers, one per channel */
     uint32_t *p2p_send_seq, *p2p_recv_seq; /* [nranks] per-peer message counters */
-    int64_t last_abort_poll_us;
+    _Atomic int64_t last_abort_poll_us; /* channel 0 writes, every channel reads (atomic, relaxed) */
 
     uint32_t opseq;            /* next collective sequence number */
     _Atomic int aborted;       /* a channel or a remote rank gave up (atomic) */
     _Atomic int async_error;   /* haloResult_t; set once, sticky (atomic) */
     char last_error[HALO_ERRLEN];
     pthread_mutex_t err_lock;  /* guards last_error against worker threads */
+
+    /* Guarded by the registry's lock (comm_life.c). */
+    enum comm_life life;
+    int aborting;              /* CLOSING or ORPHANED by haloCommAbort, not destroy */
+    int calls;                 /* public calls inside (comm_enter .. comm_leave) */
+    pthread_cond_t calls_done; /* calls reached 0 while CLOSING; monotonic clock */
 };
 
-/* Registry of live communicators: lets every entry point reject a destroyed or
- * never-initialised handle without dereferencing it. */
-int comm_registry_contains(const struct halo_comm *comm);
-
-/* Validates a handle coming from the user: NULL, destroyed or never initialised
- * communicators give haloInvalidArgument with a sentence. */
-haloResult_t comm_check(struct halo_comm *comm, const char *fn);
+/* Life cycle (comm_life.c). comm_registry_add makes a created communicator live
+ * (-1: out of memory). Every public call that takes a communicator runs between
+ * comm_enter and comm_leave: enter rejects NULL, destroyed and never-created
+ * handles (haloInvalidArgument) and ones being aborted or destroyed
+ * (haloInvalidUsage) with a sentence, without dereferencing a dead handle, and
+ * holds the communicator; comm_leave copies a failure's sentence to the calling
+ * thread's last error, drops the hold and returns r. comm_hold/comm_drop hold
+ * whatever the state and record nothing (hold returns 0 for a dead handle).
+ * Nested holds are fine; memory is freed only once no call holds it. */
+int comm_registry_add(struct halo_comm *comm);
+haloResult_t comm_enter(struct halo_comm *comm, const char *fn);
+haloResult_t comm_leave(struct halo_comm *comm, haloResult_t r);
+int comm_hold(struct halo_comm *comm);
+void comm_drop(struct halo_comm *comm);
+/* Stops the communicator's threads, closes its connections and frees it. Only
+ * once nothing holds it (comm_life.c), or on a half-built one at init. */
+void comm_free(struct halo_comm *comm);
+/* The last error's text: copied to a buffer of the calling thread (valid until
+ * its next call of this), or made the calling thread's own last error. */
+const char *comm_error_snapshot(struct halo_comm *comm);
+void comm_error_to_thread(struct halo_comm *comm);
 /* Marks the communicator broken (sticky async error) and tells the other ranks. */
 void comm_set_async_error(struct halo_comm *comm, haloResult_t res);
 /* haloCommInitRankConfig for callers inside the library (split, haloCommInitEnv):

@@ -58,11 +58,9 @@ static void comm_reg_drop(struct halo_comm *comm, uint64_t owner)
             halo_transports[i]->mem_deregister(&comm->tp, owner);
 }
 
-HALO_API haloResult_t haloCommRegister(const haloComm_t comm, void *buff, size_t size, void **handle)
+static haloResult_t comm_register(struct halo_comm *comm, void *buff, size_t size, void **handle)
 {
-    haloResult_t r = comm_check(comm, "haloCommRegister");
-    if (r != haloSuccess)
-        return r;
+    haloResult_t r;
     if (!handle || !buff || size == 0)
         return halo_error(comm, haloInvalidArgument, "haloCommRegister: %s", !handle ? "handle is NULL"
                           : !buff ? "buff is NULL" : "size is 0");
@@ -85,11 +83,8 @@ HALO_API haloResult_t haloCommRegister(const haloComm_t comm, void *buff, size_t
     return haloSuccess;
 }
 
-HALO_API haloResult_t haloCommDeregister(const haloComm_t comm, void *handle)
+static haloResult_t comm_deregister(struct halo_comm *comm, void *handle)
 {
-    haloResult_t r = comm_check(comm, "haloCommDeregister");
-    if (r != haloSuccess)
-        return r;
     for (struct halo_reg **p = &comm->regs; *p; p = &(*p)->next) {
         if (*p != handle)
             continue;
@@ -103,6 +98,18 @@ HALO_API haloResult_t haloCommDeregister(const haloComm_t comm, void *handle)
     return halo_error(comm, haloInvalidArgument,
                       "haloCommDeregister: %p is not a registration of this communicator (deregistered already, "
                       "or from another communicator)", handle);
+}
+
+HALO_API haloResult_t haloCommRegister(const haloComm_t comm, void *buff, size_t size, void **handle)
+{
+    haloResult_t r = comm_enter(comm, "haloCommRegister");
+    return r == haloSuccess ? comm_leave(comm, comm_register(comm, buff, size, handle)) : r;
+}
+
+HALO_API haloResult_t haloCommDeregister(const haloComm_t comm, void *handle)
+{
+    haloResult_t r = comm_enter(comm, "haloCommDeregister");
+    return r == haloSuccess ? comm_leave(comm, comm_deregister(comm, handle)) : r;
 }
 
 /* At destroy, before the devices go: what the user left registered, and the

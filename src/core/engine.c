@@ -130,10 +130,11 @@ haloResult_t engine_check_stall(struct halo_comm *comm, int ch, int peer, int64_
     int64_t now = halo_now_us();
     if (atomic_load_explicit(&comm->aborted, memory_order_relaxed))
         return atomic_load(&comm->async_error) ? (haloResult_t)atomic_load(&comm->async_error) : haloRemoteError;
-    if (now - comm->last_abort_poll_us < ENGINE_POLL_US && now - since_us < comm->timeout_us)
+    int64_t last_poll = atomic_load_explicit(&comm->last_abort_poll_us, memory_order_relaxed);
+    if (now - last_poll < ENGINE_POLL_US && now - since_us < comm->timeout_us)
         return haloSuccess;
     if (ch == 0) { /* only the application thread touches the bootstrap socket */
-        comm->last_abort_poll_us = now;
+        atomic_store_explicit(&comm->last_abort_poll_us, now, memory_order_relaxed);
         if (comm_remote_aborted(comm))
             return (haloResult_t)atomic_load(&comm->async_error);
     }

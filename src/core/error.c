@@ -4,7 +4,8 @@
  *
  * halo_error() keeps the sentence in the communicator (under err_lock: worker
  * threads record errors too) or, with no communicator yet, in a buffer of the
- * calling thread; haloGetLastError (comm.c) hands them out. The sentence is logged
+ * calling thread; haloGetLastError (comm.c) hands out a copy in the calling
+ * thread, never the communicator's own buffer (an abort may free it). The sentence is logged
  * once, here, so callers only pass the result up.
  */
 #include <stdarg.h>
@@ -25,6 +26,22 @@ const char *halo_thread_last_error(void)
 void halo_thread_set_error(const char *msg)
 {
     snprintf(thread_last_error, sizeof(thread_last_error), "%s", msg ? msg : "");
+}
+
+const char *comm_error_snapshot(struct halo_comm *comm)
+{
+    static _Thread_local char snapshot[HALO_ERRLEN];
+    pthread_mutex_lock(&comm->err_lock);
+    snprintf(snapshot, sizeof(snapshot), "%s", comm->last_error);
+    pthread_mutex_unlock(&comm->err_lock);
+    return snapshot;
+}
+
+void comm_error_to_thread(struct halo_comm *comm)
+{
+    pthread_mutex_lock(&comm->err_lock);
+    halo_thread_set_error(comm->last_error);
+    pthread_mutex_unlock(&comm->err_lock);
 }
 
 static void comm_store_error(struct halo_comm *comm, const char *msg)

@@ -60,16 +60,12 @@ static haloResult_t split_exchange_ids(struct halo_comm *comm, const struct spli
     return bootstrap_allgather(comm->bs, ids, sizeof(haloUniqueId));
 }
 
-HALO_API haloResult_t haloCommSplit(haloComm_t comm, int color, int key, haloComm_t *newcomm, haloConfig_t *config)
+/* The parent's part of a split (the two all-gathers), on a parent the caller
+ * holds; fills the new rank, size, leader's id and inherited config. */
+static haloResult_t split_agree(struct halo_comm *comm, int color, int key, int *pos, int *n, haloUniqueId *id,
+                                haloConfig_t *inherit)
 {
-    haloResult_t r = comm_check(comm, "haloCommSplit");
-    if (r != haloSuccess)
-        return r;
-    if (!newcomm)
-        return halo_error(comm, haloInvalidArgument, "haloCommSplit: newcomm is NULL");
-    if (color < 0 && color != HALO_SPLIT_NOCOLOR)
-        return halo_error(comm, haloInvalidArgument,
-                          "haloCommSplit: color %d must be >= 0 or HALO_SPLIT_NOCOLOR (-1)", color);
+    haloResult_t r;
     struct split_entry *e = calloc((size_t)comm->nranks, sizeof(*e));
     haloUniqueId *ids = calloc((size_t)comm->nranks, sizeof(*ids));
     if (!e || !ids) {
@@ -80,21 +76,43 @@ HALO_API haloResult_t haloCommSplit(haloComm_t comm, int color, int key, haloCom
     e[comm->rank].key = key;
     if ((r = bootstrap_allgather(comm->bs, e, sizeof(*e))) != haloSuccess)
         goto out_free;
-    if ((r = split_exchange_ids(comm, e, ids)) != haloSuccess)
+    if ((r = split_exchange_ids(comm, e, ids)) != haloSuccess || color == HALO_SPLIT_NOCOLOR)
         goto out_free;
-    if (color == HALO_SPLIT_NOCOLOR) {
-        *newcomm = NULL;
-        goto out_free;
-    }
-    int n, pos = split_position(e, comm->nranks, comm->rank, &n);
-    haloConfig_t inherit = HALO_CONFIG_INITIALIZER;
-    inherit.timeoutMs = (int)(comm->timeout_us / 1000);
-    inherit.nChannels = comm->nchannels;
-    HLOG_INFO(HALO_SUB_INIT, comm->rank, "split: color %d key %d -> rank %d of %d", color, key, pos, n);
-    r = comm_init_internal(newcomm, n, &ids[split_leader(e, comm->nranks, comm->rank)], pos,
-                           config ? config : &inherit);
+    *pos = split_position(e, comm->nranks, comm->rank, n);
+    *id = ids[split_leader(e, comm->nranks, comm->rank)];
+    inherit->timeoutMs = (int)(comm->timeout_us / 1000);
+    inherit->nChannels = comm->nchannels;
+    HLOG_INFO(HALO_SUB_INIT, comm->rank, "split: color %d key %d -> rank %d of %d", color, key, *pos, *n);
 out_free:
     free(e);
     free(ids);
     return r;
+}
+
+/* The parent is held only for its part: the new communicator's init does not
+ * touch it, so an abort of the parent meanwhile neither waits for that init nor
+ * disturbs it. */
+HALO_API haloResult_t haloCommSplit(haloComm_t comm, int color, int key, haloComm_t *newcomm, haloConfig_t *config)
+{
+    haloResult_t r = comm_enter(comm, "haloCommSplit");
+    if (r != haloSuccess)
+        return r;
+    if (!newcomm)
+        r = halo_error(comm, haloInvalidArgument, "haloCommSplit: newcomm is NULL");
+    else if (color < 0 && color != HALO_SPLIT_NOCOLOR)
+        r = halo_error(comm, haloInvalidArgument,
+                       "haloCommSplit: color %d must be >= 0 or HALO_SPLIT_NOCOLOR (-1)", color);
+    int pos = 0, n = 0;
+    haloUniqueId id;
+    memset(&id, 0, sizeof(id));
+    haloConfig_t inherit = HALO_CONFIG_INITIALIZER;
+    if (r == haloSuccess)
+        r = split_agree(comm, color, key, &pos, &n, &id, &inherit);
+    if ((r = comm_leave(comm, r)) != haloSuccess)
+        return r;
+    if (color == HALO_SPLIT_NOCOLOR) {
+        *newcomm = NULL;
+        return haloSuccess;
+    }
+    return comm_init_internal(newcomm, n, &id, pos, config ? config : &inherit);
 }

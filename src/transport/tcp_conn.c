@@ -30,6 +30,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -516,7 +517,8 @@ static haloResult_t tcp_flush(struct halo_conn *hc, int *pending)
  * queued here go out (bounded), then FIN, and bytes the peer sent that nobody will
  * read are discarded. Closing with unread bytes makes the kernel send a reset,
  * which throws away what this end had queued for the peer: a rank that finished
- * first would cut off a slower one. */
+ * first would cut off a slower one. A failed communicator (an abort among them)
+ * skips it: nobody waits for these frames, and an abort must not wait on a peer. */
 static void tcp_conn_linger(struct tcp_conn *c)
 {
     int64_t until = halo_now_us() + 2000000;
@@ -534,7 +536,8 @@ static void tcp_conn_close(struct halo_conn *hc)
 
     if (!c)
         return;
-    if (c->fd >= 0 && !c->failed)
+    int job_failed = c->base.ctx && c->base.ctx->failed && atomic_load(c->base.ctx->failed);
+    if (c->fd >= 0 && !c->failed && !job_failed)
         tcp_conn_linger(c);
     if (c->fd >= 0)
         close(c->fd);
