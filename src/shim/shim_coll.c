@@ -101,7 +101,8 @@ SHIM_API ncclResult_t pncclGroupSimulateEnd(ncclSimInfo_t *simInfo)
 /* The communicator and, for reductions, the op; a pre-mul-sum replaces *sendbuff
  * with a scaled copy of `count` elements. */
 static ncclResult_t coll_prepare(ncclComm_t comm, const char *fn, const void **sendbuff, size_t count,
-                                 ncclDataType_t dtype, ncclRedOp_t op, haloRedOp_t *hop, struct ncclComm **out)
+                                 ncclDataType_t dtype, ncclRedOp_t op, haloRedOp_t *hop, ncclAbiStream_t stream,
+                                 struct ncclComm **out)
 {
     struct ncclComm *c;
     unsigned char scalar[8];
@@ -110,6 +111,10 @@ static ncclResult_t coll_prepare(ncclComm_t comm, const char *fn, const void **s
 
     if (r == ncclSuccess && hop)
         r = shim_redop_resolve(c, fn, op, dtype, hop, &premul, scalar);
+    /* TODO(GPU layer): scale stream-ordered buffers with a kernel on the stream. */
+    if (r == ncclSuccess && premul && stream)
+        r = shim_error(c, ncclInvalidUsage, "%s: rank %d: pre-mul-sum ops work on host buffers (stream NULL) "
+                       "only in this version", fn, c->rank);
     if (r == ncclSuccess && premul) {
         void *tmp;
         if ((r = shim_premul_copy(c, *sendbuff, count, dtype, scalar, &tmp)) == ncclSuccess)
@@ -135,7 +140,7 @@ SHIM_API ncclResult_t pncclAllReduce(const void *sendbuff, void *recvbuff, size_
 {
     struct ncclComm *c;
     haloRedOp_t hop;
-    ncclResult_t r = coll_prepare(comm, "ncclAllReduce", &sendbuff, count, datatype, op, &hop, &c);
+    ncclResult_t r = coll_prepare(comm, "ncclAllReduce", &sendbuff, count, datatype, op, &hop, stream, &c);
     if (r != ncclSuccess)
         return r;
     return coll_done(c, haloAllReduce(sendbuff, recvbuff, count, (haloDataType_t)datatype, hop, c->halo, stream));
@@ -147,7 +152,7 @@ SHIM_API ncclResult_t pncclReduce(const void *sendbuff, void *recvbuff, size_t c
 {
     struct ncclComm *c;
     haloRedOp_t hop;
-    ncclResult_t r = coll_prepare(comm, "ncclReduce", &sendbuff, count, datatype, op, &hop, &c);
+    ncclResult_t r = coll_prepare(comm, "ncclReduce", &sendbuff, count, datatype, op, &hop, stream, &c);
     if (r != ncclSuccess)
         return r;
     return coll_done(c, haloReduce(sendbuff, recvbuff, count, (haloDataType_t)datatype, hop, root, c->halo, stream));
@@ -164,7 +169,8 @@ SHIM_API ncclResult_t pncclReduceScatter(const void *sendbuff, void *recvbuff, s
     if (r != ncclSuccess)
         return r;
     /* The input is nranks blocks of recvcount. */
-    r = coll_prepare(comm, "ncclReduceScatter", &sendbuff, recvcount * (size_t)c->nranks, datatype, op, &hop, &c);
+    r = coll_prepare(comm, "ncclReduceScatter", &sendbuff, recvcount * (size_t)c->nranks, datatype, op, &hop,
+                     stream, &c);
     if (r != ncclSuccess)
         return r;
     return coll_done(c, haloReduceScatter(sendbuff, recvbuff, recvcount, (haloDataType_t)datatype, hop, c->halo,
@@ -176,7 +182,7 @@ SHIM_API ncclResult_t pncclAllGather(const void *sendbuff, void *recvbuff, size_
                                      ncclDataType_t datatype, ncclComm_t comm, ncclAbiStream_t stream)
 {
     struct ncclComm *c;
-    ncclResult_t r = coll_prepare(comm, "ncclAllGather", &sendbuff, 0, datatype, ncclSum, NULL, &c);
+    ncclResult_t r = coll_prepare(comm, "ncclAllGather", &sendbuff, 0, datatype, ncclSum, NULL, stream, &c);
     if (r != ncclSuccess)
         return r;
     return coll_done(c, haloAllGather(sendbuff, recvbuff, sendcount, (haloDataType_t)datatype, c->halo, stream));
@@ -187,7 +193,7 @@ SHIM_API ncclResult_t pncclBroadcast(const void *sendbuff, void *recvbuff, size_
                                      int root, ncclComm_t comm, ncclAbiStream_t stream)
 {
     struct ncclComm *c;
-    ncclResult_t r = coll_prepare(comm, "ncclBroadcast", &sendbuff, 0, datatype, ncclSum, NULL, &c);
+    ncclResult_t r = coll_prepare(comm, "ncclBroadcast", &sendbuff, 0, datatype, ncclSum, NULL, stream, &c);
     if (r != ncclSuccess)
         return r;
     return coll_done(c, haloBroadcast(sendbuff, recvbuff, count, (haloDataType_t)datatype, root, c->halo, stream));
@@ -218,7 +224,7 @@ SHIM_API ncclResult_t pncclSend(const void *sendbuff, size_t count, ncclDataType
                                 ncclComm_t comm, ncclAbiStream_t stream)
 {
     struct ncclComm *c;
-    ncclResult_t r = coll_prepare(comm, "ncclSend", &sendbuff, 0, datatype, ncclSum, NULL, &c);
+    ncclResult_t r = coll_prepare(comm, "ncclSend", &sendbuff, 0, datatype, ncclSum, NULL, stream, &c);
     if (r != ncclSuccess)
         return r;
     return shim_pass(c, haloSend(sendbuff, count, (haloDataType_t)datatype, peer, c->halo, stream));
@@ -230,7 +236,7 @@ SHIM_API ncclResult_t pncclRecv(void *recvbuff, size_t count, ncclDataType_t dat
 {
     struct ncclComm *c;
     const void *unused = NULL;
-    ncclResult_t r = coll_prepare(comm, "ncclRecv", &unused, 0, datatype, ncclSum, NULL, &c);
+    ncclResult_t r = coll_prepare(comm, "ncclRecv", &unused, 0, datatype, ncclSum, NULL, stream, &c);
     if (r != ncclSuccess)
         return r;
     return shim_pass(c, haloRecv(recvbuff, count, (haloDataType_t)datatype, peer, c->halo, stream));
