@@ -8,20 +8,15 @@
 #include "nccl_env.h"
 #include "param.h"
 
-/* NCCL words -> HALO words, matched without regard to case as NCCL does. A NULL
- * `to` means "no counterpart: keep the default". */
+/* NCCL words -> HALO words, matched without regard to case as NCCL does. Any other
+ * value of these aliases (Tree, "Ring,Tree", a plugin's name) has no counterpart:
+ * the parameter keeps its default and the drop-in says so at INFO. */
 static const struct {
     const char *alias, *from, *to;
 } translations[] = {
     {"NCCL_NET", "Socket", "tcp"},
     {"NCCL_NET", "IB", "ib"},
     {"NCCL_ALGO", "Ring", "ring"},
-    {"NCCL_ALGO", "Tree", NULL},
-    {"NCCL_ALGO", "PAT", NULL},
-    {"NCCL_ALGO", "NVLS", NULL},
-    {"NCCL_ALGO", "NVLSTree", NULL},
-    {"NCCL_ALGO", "CollnetDirect", NULL},
-    {"NCCL_ALGO", "CollnetChain", NULL},
 };
 
 /* Read by the drop-in (src/shim), not by the parameter table. */
@@ -84,12 +79,11 @@ static void print_translations(FILE *out, const char *alias)
     for (size_t i = 0; i < sizeof(translations) / sizeof(translations[0]); i++) {
         if (strcmp(translations[i].alias, alias) != 0)
             continue;
-        if (translations[i].to)
-            fprintf(out, "%s`%s` → `%s`", sep, translations[i].from, translations[i].to);
-        else
-            fprintf(out, "%s`%s` → default (INFO)", sep, translations[i].from);
+        fprintf(out, "%s`%s` → `%s`", sep, translations[i].from, translations[i].to);
         sep = ", ";
     }
+    if (strcmp(sep, ", ") == 0)
+        fprintf(out, "; any other value keeps the default (said at INFO)");
 }
 
 void halo_nccl_env_print_markdown(FILE *out)

@@ -17,14 +17,20 @@ extern char **environ;
 
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 
-static int env_is_alias(const char *name)
+/* 1 when `name` is a parameter's NCCL alias; a value with no counterpart here
+ * (NCCL_ALGO=Tree) is logged, since the parameter then keeps its default. */
+static int env_is_alias(const char *name, const char *value)
 {
     for (int i = 0; i < halo_param_count(); i++) {
         const char *pname, *def, *unit, *alias;
         enum halo_param_type type;
         halo_param_row(i, &pname, &type, &def, &unit, &alias);
-        if (alias && strcmp(alias, name) == 0)
-            return 1;
+        if (!alias || strcmp(alias, name) != 0)
+            continue;
+        if (*value && !halo_nccl_env_translate(alias, value))
+            HLOG_INFO(HALO_SUB_ENV, -1, "%s=%s has no counterpart in haloccl: HALO_%s keeps its default (%s)", name,
+                      value, pname, def);
+        return 1;
     }
     return 0;
 }
@@ -48,7 +54,7 @@ static void env_scan(void)
             continue;
         memcpy(name, *e, n);
         name[n] = '\0';
-        if (env_is_alias(name) || halo_nccl_env_shim(name))
+        if (env_is_alias(name, *e + n + 1) || halo_nccl_env_shim(name))
             continue;
         env_list_add(halo_nccl_env_ignored(name) ? ignored : unknown,
                      halo_nccl_env_ignored(name) ? sizeof(ignored) : sizeof(unknown), name);
