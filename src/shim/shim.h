@@ -92,6 +92,7 @@ struct ncclComm {
     struct shim_comm_config cfg;
     struct shim_redop *ops;
     int nops;
+    int busy;              /* calls holding the handle (shim_comm_hold); teardown waits for 0 */
     int err_is_shim;       /* the newest error on this comm was the shim's, in err */
     char err[SHIM_ERRLEN];
 };
@@ -111,11 +112,16 @@ const char *shim_thread_error(void);
 void shim_env_once(void);
 
 /* ---- communicators (shim_comm.c) ---- */
-/* Validates `c` (live in the registry), waits until its init finished and checks it
- * succeeded and was not finalized. On success *out is the communicator. */
+/* Validates `c` (live in the registry) and holds it: destroy and abort wait until
+ * every holder called shim_comm_put, so a watchdog thread polling the async error
+ * or a collective blocked on another thread never sees the memory go. fn NULL:
+ * no error is recorded. */
+ncclResult_t shim_comm_hold(ncclComm_t c, const char *fn, struct ncclComm **out);
+/* shim_comm_hold, then waits until its init finished and checks it succeeded and
+ * was not finalized. On success *out is held. */
 ncclResult_t shim_comm_get(ncclComm_t c, const char *fn, struct ncclComm **out);
-/* As shim_comm_get but does not wait for a running init (queries, async error). */
-ncclResult_t shim_comm_lookup(ncclComm_t c, const char *fn, struct ncclComm **out);
+/* Releases a hold; NULL is ignored. */
+void shim_comm_put(struct ncclComm *c);
 
 /* ---- groups and temporaries (shim_coll.c) ---- */
 /* A buffer that must live until the calling thread's outermost group ends (or the

@@ -40,16 +40,20 @@ static haloResult_t a2a_post(struct ncclComm *c, const struct a2a_plan *p, ncclA
     return r != haloSuccess ? r : e;
 }
 
-/* The communicator and the element size of dtype. */
+/* The communicator (held on success: the caller puts it) and the element size of
+ * dtype. */
 static ncclResult_t a2a_begin(ncclComm_t comm, const char *fn, ncclDataType_t dtype, struct ncclComm **c,
                               size_t *es)
 {
     ncclResult_t r = shim_comm_get(comm, fn, c);
     if (r != ncclSuccess)
         return r;
-    if (!(*es = halo_dtype_size((haloDataType_t)dtype)))
-        return shim_error(*c, ncclInvalidArgument, "%s: rank %d: datatype %d is not an ncclDataType_t", fn,
-                          (*c)->rank, (int)dtype);
+    if (!(*es = halo_dtype_size((haloDataType_t)dtype))) {
+        r = shim_error(*c, ncclInvalidArgument, "%s: rank %d: datatype %d is not an ncclDataType_t", fn,
+                       (*c)->rank, (int)dtype);
+        shim_comm_put(*c);
+        return r;
+    }
     shim_group_note_op();
     return ncclSuccess;
 }
@@ -92,18 +96,21 @@ static ncclResult_t alltoall(const char *fn, const void *sendbuff, void *recvbuf
     struct ncclComm *c;
     size_t es;
     ncclResult_t r = a2a_begin(comm, fn, dtype, &c, &es);
-    if (r != ncclSuccess || count == 0)
+    if (r != ncclSuccess)
         return r;
-    size_t *v = malloc(2 * (size_t)c->nranks * sizeof(*v));
-    if (!v)
-        return shim_error(c, ncclSystemError, "%s: rank %d: out of memory", fn, c->rank);
-    size_t *counts = v, *displs = v + c->nranks;
-    for (int peer = 0; peer < c->nranks; peer++) {
-        counts[peer] = count;
-        displs[peer] = (size_t)peer * count;
+    size_t *v = count ? malloc(2 * (size_t)c->nranks * sizeof(*v)) : NULL;
+    if (count && !v)
+        r = shim_error(c, ncclSystemError, "%s: rank %d: out of memory", fn, c->rank);
+    if (v) {
+        size_t *counts = v, *displs = v + c->nranks;
+        for (int peer = 0; peer < c->nranks; peer++) {
+            counts[peer] = count;
+            displs[peer] = (size_t)peer * count;
+        }
+        r = a2a_run(fn, sendbuff, counts, displs, recvbuff, counts, displs, dtype, c, es, stream);
+        free(v);
     }
-    r = a2a_run(fn, sendbuff, counts, displs, recvbuff, counts, displs, dtype, c, es, stream);
-    free(v);
+    shim_comm_put(c);
     return r;
 }
 
@@ -131,9 +138,12 @@ static ncclResult_t alltoallv(const char *fn, const void *sendbuff, const size_t
     if (r != ncclSuccess)
         return r;
     if (!sendcounts || !sdispls || !recvcounts || !rdispls)
-        return shim_error(c, ncclInvalidArgument, "%s: rank %d: the count and displacement arrays must not be "
-                          "NULL", fn, c->rank);
-    return a2a_run(fn, sendbuff, sendcounts, sdispls, recvbuff, recvcounts, rdispls, dtype, c, es, stream);
+        r = shim_error(c, ncclInvalidArgument, "%s: rank %d: the count and displacement arrays must not be NULL",
+                       fn, c->rank);
+    else
+        r = a2a_run(fn, sendbuff, sendcounts, sdispls, recvbuff, recvcounts, rdispls, dtype, c, es, stream);
+    shim_comm_put(c);
+    return r;
 }
 
 SHIM_ALIAS(ncclAlltoAllv);
@@ -157,6 +167,9 @@ SHIM_API ncclResult_t pncclAllToAllv(const void *sendbuff, const size_t sendcoun
 /* Gather (to_root = 1): every rank's count elements land at root's recvbuff +
  * rank*count. Scatter (0): root's sendbuff + rank*count goes to every rank's recvbuff.
  * The root's own block is a local copy unless it is already in place. */
+static ncclResult_t rooted_post(struct ncclComm *c, int to_root, const void *sendbuff, void *recvbuff,
+                                size_t count, size_t es, ncclDataType_t dtype, int root, ncclAbiStream_t stream);
+
 static ncclResult_t rooted(const char *fn, int to_root, const void *sendbuff, void *recvbuff, size_t count,
                            ncclDataType_t dtype, int root, ncclComm_t comm, ncclAbiStream_t stream)
 {
@@ -166,10 +179,17 @@ static ncclResult_t rooted(const char *fn, int to_root, const void *sendbuff, vo
     if (r != ncclSuccess)
         return r;
     if (root < 0 || root >= c->nranks)
-        return shim_error(c, ncclInvalidArgument, "%s: rank %d: root %d is not a rank of this %d-rank "
-                          "communicator", fn, c->rank, root, c->nranks);
-    if (count == 0)
-        return ncclSuccess;
+        r = shim_error(c, ncclInvalidArgument, "%s: rank %d: root %d is not a rank of this %d-rank communicator",
+                       fn, c->rank, root, c->nranks);
+    else if (count > 0)
+        r = rooted_post(c, to_root, sendbuff, recvbuff, count, es, dtype, root, stream);
+    shim_comm_put(c);
+    return r;
+}
+
+static ncclResult_t rooted_post(struct ncclComm *c, int to_root, const void *sendbuff, void *recvbuff,
+                                size_t count, size_t es, ncclDataType_t dtype, int root, ncclAbiStream_t stream)
+{
     const char *rootbuf = to_root ? recvbuff : sendbuff; /* the root's nranks blocks */
     const char *mine = to_root ? sendbuff : recvbuff;    /* this rank's block */
     haloResult_t hr = haloGroupStart();

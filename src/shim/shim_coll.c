@@ -98,18 +98,19 @@ SHIM_API ncclResult_t pncclGroupSimulateEnd(ncclSimInfo_t *simInfo)
 
 /* ---- collectives ---- */
 
-/* The communicator and, for reductions, the op; a pre-mul-sum replaces *sendbuff
- * with a scaled copy of `count` elements. */
+/* The communicator (held: coll_done releases it) and, for reductions, the op; a
+ * pre-mul-sum replaces *sendbuff with a scaled copy of `count` elements. */
 static ncclResult_t coll_prepare(ncclComm_t comm, const char *fn, const void **sendbuff, size_t count,
                                  ncclDataType_t dtype, ncclRedOp_t op, haloRedOp_t *hop, ncclAbiStream_t stream,
                                  struct ncclComm **out)
 {
-    struct ncclComm *c;
+    struct ncclComm *c = NULL;
     unsigned char scalar[8];
     int premul = 0;
     ncclResult_t r = shim_comm_get(comm, fn, &c);
-
-    if (r == ncclSuccess && hop)
+    if (r != ncclSuccess)
+        return r;
+    if (hop)
         r = shim_redop_resolve(c, fn, op, dtype, hop, &premul, scalar);
     /* TODO(GPU layer): scale stream-ordered buffers with a kernel on the stream. */
     if (r == ncclSuccess && premul && stream)
@@ -120,18 +121,24 @@ static ncclResult_t coll_prepare(ncclComm_t comm, const char *fn, const void **s
         if ((r = shim_premul_copy(c, *sendbuff, count, dtype, scalar, &tmp)) == ncclSuccess)
             *sendbuff = tmp;
     }
-    if (r == ncclSuccess) {
-        shim_group_note_op();
-        *out = c;
+    if (r != ncclSuccess) {
+        shim_temp_release();
+        shim_comm_put(c);
+        return r;
     }
-    return r;
+    shim_group_note_op();
+    *out = c;
+    return ncclSuccess;
 }
 
-/* Frees the call's temporaries (outside a group) and passes the result up. */
+/* Frees the call's temporaries (outside a group), passes the result up and releases
+ * the communicator. */
 static ncclResult_t coll_done(struct ncclComm *c, haloResult_t hr)
 {
     shim_temp_release();
-    return shim_pass(c, hr);
+    ncclResult_t r = shim_pass(c, hr);
+    shim_comm_put(c);
+    return r;
 }
 
 SHIM_ALIAS(ncclAllReduce);
@@ -168,9 +175,9 @@ SHIM_API ncclResult_t pncclReduceScatter(const void *sendbuff, void *recvbuff, s
     ncclResult_t r = shim_comm_get(comm, "ncclReduceScatter", &c);
     if (r != ncclSuccess)
         return r;
-    /* The input is nranks blocks of recvcount. */
-    r = coll_prepare(comm, "ncclReduceScatter", &sendbuff, recvcount * (size_t)c->nranks, datatype, op, &hop,
-                     stream, &c);
+    size_t total = recvcount * (size_t)c->nranks; /* the input is nranks blocks of recvcount */
+    shim_comm_put(c);
+    r = coll_prepare(comm, "ncclReduceScatter", &sendbuff, total, datatype, op, &hop, stream, &c);
     if (r != ncclSuccess)
         return r;
     return coll_done(c, haloReduceScatter(sendbuff, recvbuff, recvcount, (haloDataType_t)datatype, hop, c->halo,
@@ -212,9 +219,11 @@ SHIM_API ncclResult_t pncclAllReduceWithBias(const void *sendbuff, void *recvbuf
                                              ncclAbiStream_t stream, const void *acc)
 {
     struct ncclComm *c = NULL;
-    shim_comm_lookup(comm, NULL, &c);
-    return shim_error(c, ncclInvalidUsage, "ncclAllReduceWithBias (RCCL) is not supported by haloccl: call "
-                      "ncclAllReduce and add the bias after it");
+    shim_comm_hold(comm, NULL, &c);
+    ncclResult_t r = shim_error(c, ncclInvalidUsage, "ncclAllReduceWithBias (RCCL) is not supported by haloccl: "
+                                "call ncclAllReduce and add the bias after it");
+    shim_comm_put(c);
+    return r;
 }
 
 /* ---- point to point ---- */
@@ -227,7 +236,7 @@ SHIM_API ncclResult_t pncclSend(const void *sendbuff, size_t count, ncclDataType
     ncclResult_t r = coll_prepare(comm, "ncclSend", &sendbuff, 0, datatype, ncclSum, NULL, stream, &c);
     if (r != ncclSuccess)
         return r;
-    return shim_pass(c, haloSend(sendbuff, count, (haloDataType_t)datatype, peer, c->halo, stream));
+    return coll_done(c, haloSend(sendbuff, count, (haloDataType_t)datatype, peer, c->halo, stream));
 }
 
 SHIM_ALIAS(ncclRecv);
@@ -239,5 +248,5 @@ SHIM_API ncclResult_t pncclRecv(void *recvbuff, size_t count, ncclDataType_t dat
     ncclResult_t r = coll_prepare(comm, "ncclRecv", &unused, 0, datatype, ncclSum, NULL, stream, &c);
     if (r != ncclSuccess)
         return r;
-    return shim_pass(c, haloRecv(recvbuff, count, (haloDataType_t)datatype, peer, c->halo, stream));
+    return coll_done(c, haloRecv(recvbuff, count, (haloDataType_t)datatype, peer, c->halo, stream));
 }

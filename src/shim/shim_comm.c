@@ -42,12 +42,19 @@ static int registry_remove(struct ncclComm *c)
     return found;
 }
 
-static int registry_contains(const struct ncclComm *c)
+/* Holds c if it is live: under the registry's lock, so a teardown that removed it
+ * first is never raced. */
+static int registry_hold(struct ncclComm *c)
 {
     int found = 0;
     pthread_mutex_lock(&registry_lock);
     for (struct ncclComm *p = registry_head; p && !found; p = p->next)
         found = p == c;
+    if (found) {
+        pthread_mutex_lock(&c->lock);
+        c->busy++;
+        pthread_mutex_unlock(&c->lock);
+    }
     pthread_mutex_unlock(&registry_lock);
     return found;
 }
@@ -77,17 +84,36 @@ static void comm_free(struct ncclComm *c)
     free(c);
 }
 
-ncclResult_t shim_comm_lookup(ncclComm_t c, const char *fn, struct ncclComm **out)
+ncclResult_t shim_comm_hold(ncclComm_t c, const char *fn, struct ncclComm **out)
 {
     if (!c)
         return fn ? shim_error(NULL, ncclInvalidArgument, "%s: comm is NULL", fn) : ncclInvalidArgument;
-    if (!registry_contains(c))
+    if (!registry_hold(c))
         return fn ? shim_error(NULL, ncclInvalidArgument,
                                "%s: comm %p is not a live communicator (destroyed, aborted, or never created)",
                                fn, (void *)c)
                   : ncclInvalidArgument;
     *out = c;
     return ncclSuccess;
+}
+
+void shim_comm_put(struct ncclComm *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    if (--c->busy == 0)
+        pthread_cond_broadcast(&c->init_cv);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Blocks until nobody holds c (teardown, after it left the registry). */
+static void comm_wait_idle(struct ncclComm *c)
+{
+    pthread_mutex_lock(&c->lock);
+    while (c->busy > 0)
+        pthread_cond_wait(&c->init_cv, &c->lock);
+    pthread_mutex_unlock(&c->lock);
 }
 
 /* Blocks until c's init ended; returns its result. */
@@ -104,15 +130,19 @@ static ncclResult_t comm_wait_init(struct ncclComm *c)
 ncclResult_t shim_comm_get(ncclComm_t handle, const char *fn, struct ncclComm **out)
 {
     struct ncclComm *c;
-    ncclResult_t r = shim_comm_lookup(handle, fn, &c);
+    ncclResult_t r = shim_comm_hold(handle, fn, &c);
     if (r != ncclSuccess)
         return r;
     if (comm_wait_init(c) != ncclSuccess)
-        return shim_error(c, ncclInvalidUsage, "%s: the communicator's init failed (%s): destroy it",
-                          fn, pncclGetErrorString(c->init_result));
-    if (c->finalized)
-        return shim_error(c, ncclInvalidUsage, "%s: rank %d: the communicator was finalized; only "
-                          "ncclCommDestroy may follow", fn, c->rank);
+        r = shim_error(c, ncclInvalidUsage, "%s: the communicator's init failed (%s): destroy it", fn,
+                       pncclGetErrorString(c->init_result));
+    else if (c->finalized)
+        r = shim_error(c, ncclInvalidUsage, "%s: rank %d: the communicator was finalized; only "
+                       "ncclCommDestroy may follow", fn, c->rank);
+    if (r != ncclSuccess) {
+        shim_comm_put(c);
+        return r;
+    }
     *out = c;
     return ncclSuccess;
 }
@@ -313,17 +343,15 @@ SHIM_API ncclResult_t pncclCommInitAll(ncclComm_t *comms, int ndev, const int *d
 
 /* ---- split, shrink, grow ---- */
 
-SHIM_ALIAS(ncclCommSplit);
-SHIM_API ncclResult_t pncclCommSplit(ncclComm_t comm, int color, int key, ncclComm_t *newcomm, ncclConfig_t *config)
+static ncclResult_t comm_split(struct ncclComm *parent, int color, int key, ncclComm_t *newcomm,
+                               const ncclConfig_t *config)
 {
-    struct ncclComm *parent, *child;
+    struct ncclComm *child;
     struct shim_comm_config cfg;
     haloConfig_t hcfg;
     haloComm_t h = NULL;
     ncclResult_t r;
 
-    if ((r = shim_comm_get(comm, "ncclCommSplit", &parent)) != ncclSuccess)
-        return r;
     if (!newcomm)
         return shim_error(parent, ncclInvalidArgument, "ncclCommSplit: newcomm is NULL");
     cfg = parent->cfg; /* NULL config: inherit the parent's */
@@ -347,14 +375,30 @@ SHIM_API ncclResult_t pncclCommSplit(ncclComm_t comm, int color, int key, ncclCo
     return ncclSuccess;
 }
 
+SHIM_ALIAS(ncclCommSplit);
+SHIM_API ncclResult_t pncclCommSplit(ncclComm_t comm, int color, int key, ncclComm_t *newcomm, ncclConfig_t *config)
+{
+    struct ncclComm *parent;
+    ncclResult_t r;
+
+    if ((r = shim_comm_get(comm, "ncclCommSplit", &parent)) != ncclSuccess)
+        return r;
+    r = comm_split(parent, color, key, newcomm, config);
+    shim_comm_put(parent);
+    return r;
+}
+
 SHIM_ALIAS(ncclCommShrink);
 SHIM_API ncclResult_t pncclCommShrink(ncclComm_t comm, int *excludeRanksList, int excludeRanksCount,
                                       ncclComm_t *newcomm, ncclConfig_t *config, int shrinkFlags)
 {
     struct ncclComm *c = NULL;
-    shim_comm_lookup(comm, NULL, &c);
-    return shim_error(c, ncclInvalidUsage, "ncclCommShrink is not supported by haloccl: build the smaller "
-                      "communicator with ncclCommSplit on every surviving rank, or a new ncclCommInitRank");
+    shim_comm_hold(comm, NULL, &c);
+    ncclResult_t r = shim_error(c, ncclInvalidUsage, "ncclCommShrink is not supported by haloccl: build the "
+                                "smaller communicator with ncclCommSplit on every surviving rank, or a new "
+                                "ncclCommInitRank");
+    shim_comm_put(c);
+    return r;
 }
 
 SHIM_ALIAS(ncclCommGrow);
@@ -384,26 +428,33 @@ SHIM_API ncclResult_t pncclCommFinalize(ncclComm_t comm)
     /* Every operation has completed when its call returned (host mode), so there is
      * nothing to flush; later operations are refused until destroy. */
     c->finalized = 1;
+    shim_comm_put(c);
     return ncclSuccess;
 }
 
-/* Takes c out of the registry, waits for a running init, frees it with
- * haloCommDestroy or haloCommAbort. */
+/* Takes c out of the registry (no new call can hold it), waits for a running init,
+ * then frees it. Destroy waits for the calls holding it first; abort first stops
+ * haloccl's work (which ends calls blocked in it), then waits for them. */
 static ncclResult_t comm_teardown(ncclComm_t comm, const char *fn, int abort)
 {
-    struct ncclComm *c;
-    ncclResult_t r = shim_comm_lookup(comm, fn, &c);
-    if (r != ncclSuccess)
-        return r;
+    struct ncclComm *c = comm;
+    if (!c)
+        return shim_error(NULL, ncclInvalidArgument, "%s: comm is NULL", fn);
     if (!registry_remove(c))
-        return shim_error(NULL, ncclInvalidArgument, "%s: comm %p was destroyed by another thread", fn, (void *)c);
+        return shim_error(NULL, ncclInvalidArgument,
+                          "%s: comm %p is not a live communicator (destroyed, aborted, or never created)", fn,
+                          (void *)c);
     /* A running init cannot be interrupted: it ends within HALO_TIMEOUT_MS. */
     comm_wait_init(c);
     if (c->init_thread_live)
         pthread_join(c->init_thread, NULL);
     haloResult_t hr = haloSuccess;
+    if (!abort)
+        comm_wait_idle(c);
     if (c->halo)
         hr = abort ? haloCommAbort(c->halo) : haloCommDestroy(c->halo);
+    if (abort)
+        comm_wait_idle(c);
     c->halo = NULL;
     comm_free(c);
     return shim_pass(NULL, hr);
@@ -425,24 +476,21 @@ SHIM_ALIAS(ncclCommRevoke);
 SHIM_API ncclResult_t pncclCommRevoke(ncclComm_t comm, int revokeFlags)
 {
     struct ncclComm *c;
-    ncclResult_t r = shim_comm_lookup(comm, "ncclCommRevoke", &c);
+    ncclResult_t r = shim_comm_hold(comm, "ncclCommRevoke", &c);
     if (r != ncclSuccess)
         return r;
     if (revokeFlags != NCCL_REVOKE_DEFAULT)
-        return shim_error(c, ncclInvalidArgument, "ncclCommRevoke: revokeFlags is %d: only 0 is defined",
-                          revokeFlags);
-    return shim_error(c, ncclInvalidUsage, "ncclCommRevoke is not supported by haloccl: use ncclCommAbort");
+        r = shim_error(c, ncclInvalidArgument, "ncclCommRevoke: revokeFlags is %d: only 0 is defined", revokeFlags);
+    else
+        r = shim_error(c, ncclInvalidUsage, "ncclCommRevoke is not supported by haloccl: use ncclCommAbort");
+    shim_comm_put(c);
+    return r;
 }
 
 /* ---- queries ---- */
 
-SHIM_ALIAS(ncclCommGetAsyncError);
-SHIM_API ncclResult_t pncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *asyncError)
+static ncclResult_t comm_async_error(struct ncclComm *c, ncclResult_t *asyncError)
 {
-    struct ncclComm *c;
-    ncclResult_t r = shim_comm_lookup(comm, "ncclCommGetAsyncError", &c);
-    if (r != ncclSuccess)
-        return r;
     if (!asyncError)
         return shim_error(c, ncclInvalidArgument, "ncclCommGetAsyncError: asyncError is NULL");
     pthread_mutex_lock(&c->lock);
@@ -454,10 +502,22 @@ SHIM_API ncclResult_t pncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *asyn
         return ncclSuccess;
     }
     haloResult_t e = haloSuccess;
-    if ((r = shim_pass(c, haloCommGetAsyncError(c->halo, &e))) != ncclSuccess)
+    ncclResult_t r = shim_pass(c, haloCommGetAsyncError(c->halo, &e));
+    if (r == ncclSuccess)
+        *asyncError = (ncclResult_t)e;
+    return r;
+}
+
+SHIM_ALIAS(ncclCommGetAsyncError);
+SHIM_API ncclResult_t pncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *asyncError)
+{
+    struct ncclComm *c;
+    ncclResult_t r = shim_comm_hold(comm, "ncclCommGetAsyncError", &c);
+    if (r != ncclSuccess)
         return r;
-    *asyncError = (ncclResult_t)e;
-    return ncclSuccess;
+    r = comm_async_error(c, asyncError);
+    shim_comm_put(c);
+    return r;
 }
 
 SHIM_ALIAS(ncclCommCount);
@@ -468,9 +528,11 @@ SHIM_API ncclResult_t pncclCommCount(const ncclComm_t comm, int *count)
     if (r != ncclSuccess)
         return r;
     if (!count)
-        return shim_error(c, ncclInvalidArgument, "ncclCommCount: count is NULL");
-    *count = c->nranks;
-    return ncclSuccess;
+        r = shim_error(c, ncclInvalidArgument, "ncclCommCount: count is NULL");
+    else
+        *count = c->nranks;
+    shim_comm_put(c);
+    return r;
 }
 
 SHIM_ALIAS(ncclCommUserRank);
@@ -481,22 +543,26 @@ SHIM_API ncclResult_t pncclCommUserRank(const ncclComm_t comm, int *rank)
     if (r != ncclSuccess)
         return r;
     if (!rank)
-        return shim_error(c, ncclInvalidArgument, "ncclCommUserRank: rank is NULL");
-    *rank = c->rank;
-    return ncclSuccess;
+        r = shim_error(c, ncclInvalidArgument, "ncclCommUserRank: rank is NULL");
+    else
+        *rank = c->rank;
+    shim_comm_put(c);
+    return r;
 }
 
 SHIM_ALIAS(ncclCommCuDevice);
 SHIM_API ncclResult_t pncclCommCuDevice(const ncclComm_t comm, int *device)
 {
     struct ncclComm *c;
-    ncclResult_t r = shim_comm_lookup(comm, "ncclCommCuDevice", &c);
+    ncclResult_t r = shim_comm_hold(comm, "ncclCommCuDevice", &c);
     if (r != ncclSuccess)
         return r;
     if (!device)
-        return shim_error(c, ncclInvalidArgument, "ncclCommCuDevice: device is NULL");
-    *device = c->device;
-    return ncclSuccess;
+        r = shim_error(c, ncclInvalidArgument, "ncclCommCuDevice: device is NULL");
+    else
+        *device = c->device;
+    shim_comm_put(c);
+    return r;
 }
 
 /* ---- suspend / resume (NCCL >= 2.29.7, RCCL) ---- */
@@ -511,17 +577,21 @@ SHIM_API ncclResult_t pncclCommSuspend(ncclComm_t comm, int flags)
     if (r != ncclSuccess)
         return r;
     if (flags & ~NCCL_SUSPEND_MEM)
-        return shim_error(c, ncclInvalidArgument, "ncclCommSuspend: flags 0x%x: only NCCL_SUSPEND_MEM (0x1) "
-                          "is defined", (unsigned)flags);
-    HLOG_INFO(HALO_SUB_INIT, c->rank, "ncclCommSuspend: the communicator holds no GPU memory; nothing released");
-    return ncclSuccess;
+        r = shim_error(c, ncclInvalidArgument, "ncclCommSuspend: flags 0x%x: only NCCL_SUSPEND_MEM (0x1) is "
+                       "defined", (unsigned)flags);
+    else
+        HLOG_INFO(HALO_SUB_INIT, c->rank, "ncclCommSuspend: the communicator holds no GPU memory; nothing released");
+    shim_comm_put(c);
+    return r;
 }
 
 SHIM_ALIAS(ncclCommResume);
 SHIM_API ncclResult_t pncclCommResume(ncclComm_t comm)
 {
     struct ncclComm *c;
-    return shim_comm_get(comm, "ncclCommResume", &c);
+    ncclResult_t r = shim_comm_get(comm, "ncclCommResume", &c);
+    shim_comm_put(r == ncclSuccess ? c : NULL);
+    return r;
 }
 
 SHIM_ALIAS(ncclCommMemStats);
@@ -532,8 +602,10 @@ SHIM_API ncclResult_t pncclCommMemStats(ncclComm_t comm, ncclCommMemStat_t stat,
     if (r != ncclSuccess)
         return r;
     if (!value || (unsigned)stat > ncclStatGpuMemTotal)
-        return shim_error(c, ncclInvalidArgument, "ncclCommMemStats: stat %d / value %p: expected a stat 0..3 "
-                          "and an output pointer", (int)stat, (void *)value);
-    *value = 0; /* GPU memory held by the communicator: none in host mode */
-    return ncclSuccess;
+        r = shim_error(c, ncclInvalidArgument, "ncclCommMemStats: stat %d / value %p: expected a stat 0..3 and an "
+                       "output pointer", (int)stat, (void *)value);
+    else
+        *value = 0; /* GPU memory held by the communicator: none in host mode */
+    shim_comm_put(c);
+    return r;
 }

@@ -87,11 +87,12 @@ SHIM_API const char *pncclGetLastError(ncclComm_t c)
 {
     struct ncclComm *comm;
 
-    if (!c || shim_comm_lookup(c, NULL, &comm) != ncclSuccess)
+    if (!c || shim_comm_hold(c, NULL, &comm) != ncclSuccess)
         return thread_err[0] ? thread_err : haloGetLastError(NULL);
-    if (comm->err_is_shim || !comm->halo)
-        return comm->err;
-    return haloGetLastError(comm->halo);
+    /* The text stays the communicator's until it is destroyed, as in NCCL. */
+    const char *text = comm->err_is_shim || !comm->halo ? comm->err : haloGetLastError(comm->halo);
+    shim_comm_put(comm);
+    return text;
 }
 
 SHIM_ALIAS(ncclResetDebugInit);

@@ -48,7 +48,9 @@ SHIM_API ncclResult_t pncclCommRegister(const ncclComm_t comm, void *buff, size_
     ncclResult_t r = shim_comm_get(comm, "ncclCommRegister", &c);
     if (r != ncclSuccess)
         return r;
-    return shim_pass(c, haloCommRegister(c->halo, buff, size, handle));
+    r = shim_pass(c, haloCommRegister(c->halo, buff, size, handle));
+    shim_comm_put(c);
+    return r;
 }
 
 SHIM_ALIAS(ncclCommDeregister);
@@ -58,5 +60,7 @@ SHIM_API ncclResult_t pncclCommDeregister(const ncclComm_t comm, void *handle)
     ncclResult_t r = shim_comm_get(comm, "ncclCommDeregister", &c);
     if (r != ncclSuccess)
         return r;
-    return shim_pass(c, haloCommDeregister(c->halo, handle));
+    r = shim_pass(c, haloCommDeregister(c->halo, handle));
+    shim_comm_put(c);
+    return r;
 }

@@ -57,16 +57,11 @@ static int read_if_host_accessible(const void *p, void *out, size_t n)
     return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n ? 0 : -1;
 }
 
-SHIM_ALIAS(ncclRedOpCreatePreMulSum);
-SHIM_API ncclResult_t pncclRedOpCreatePreMulSum(ncclRedOp_t *op, void *scalar, ncclDataType_t datatype,
-                                                ncclScalarResidence_t residence, ncclComm_t comm)
+static ncclResult_t redop_create(struct ncclComm *c, ncclRedOp_t *op, void *scalar, ncclDataType_t datatype,
+                                 ncclScalarResidence_t residence)
 {
     const char *fn = "ncclRedOpCreatePreMulSum";
-    struct ncclComm *c;
     unsigned char value[8] = {0};
-    ncclResult_t r = shim_comm_get(comm, fn, &c);
-    if (r != ncclSuccess)
-        return r;
     size_t es = halo_dtype_size((haloDataType_t)datatype);
     if (!op || !scalar || !es)
         return shim_error(c, ncclInvalidArgument, "%s: rank %d: op %p, scalar %p, datatype %d: expected two "
@@ -103,6 +98,19 @@ SHIM_API ncclResult_t pncclRedOpCreatePreMulSum(ncclRedOp_t *op, void *scalar, n
     return ncclSuccess;
 }
 
+SHIM_ALIAS(ncclRedOpCreatePreMulSum);
+SHIM_API ncclResult_t pncclRedOpCreatePreMulSum(ncclRedOp_t *op, void *scalar, ncclDataType_t datatype,
+                                                ncclScalarResidence_t residence, ncclComm_t comm)
+{
+    struct ncclComm *c;
+    ncclResult_t r = shim_comm_get(comm, "ncclRedOpCreatePreMulSum", &c);
+    if (r != ncclSuccess)
+        return r;
+    r = redop_create(c, op, scalar, datatype, residence);
+    shim_comm_put(c);
+    return r;
+}
+
 SHIM_ALIAS(ncclRedOpDestroy);
 SHIM_API ncclResult_t pncclRedOpDestroy(ncclRedOp_t op, ncclComm_t comm)
 {
@@ -116,10 +124,11 @@ SHIM_API ncclResult_t pncclRedOpDestroy(ncclRedOp_t op, ncclComm_t comm)
         c->ops[slot].used = 0;
     pthread_mutex_unlock(&c->lock);
     if (slot < 0)
-        return shim_error(c, ncclInvalidArgument, "ncclRedOpDestroy: rank %d: op %d is %s", c->rank, (int)op,
-                          (int)op < ncclNumOps ? "a built-in op, which cannot be destroyed"
-                                               : "not a live op of this communicator");
-    return ncclSuccess;
+        r = shim_error(c, ncclInvalidArgument, "ncclRedOpDestroy: rank %d: op %d is %s", c->rank, (int)op,
+                       (int)op < ncclNumOps ? "a built-in op, which cannot be destroyed"
+                                            : "not a live op of this communicator");
+    shim_comm_put(c);
+    return r;
 }
 
 ncclResult_t shim_redop_resolve(struct ncclComm *c, const char *fn, ncclRedOp_t op, ncclDataType_t dtype,

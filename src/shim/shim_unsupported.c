@@ -12,8 +12,10 @@ static ncclResult_t unsupported(ncclComm_t comm, const char *what)
 {
     struct ncclComm *c = NULL;
     if (comm)
-        shim_comm_lookup(comm, NULL, &c);
-    return shim_error(c, ncclInvalidUsage, "%s is not supported by haloccl", what);
+        shim_comm_hold(comm, NULL, &c);
+    ncclResult_t r = shim_error(c, ncclInvalidUsage, "%s is not supported by haloccl", what);
+    shim_comm_put(c);
+    return r;
 }
 
 SHIM_ALIAS(ncclCommWindowRegister);
@@ -83,6 +85,7 @@ static ncclTeam_t team_of(ncclComm_t comm, int lsa)
     t.nRanks = lsa ? 1 : c->nranks;
     t.rank = lsa ? 0 : c->rank;
     t.stride = 1;
+    shim_comm_put(c);
     return t;
 }
 
@@ -111,7 +114,9 @@ SHIM_API int pncclTeamRankToWorld(ncclComm_t comm, ncclTeam_t team, int rank)
     struct ncclComm *c;
     if (shim_comm_get(comm, "ncclTeamRankToWorld", &c) != ncclSuccess)
         return -1;
-    return c->rank + (rank - team.rank) * team.stride;
+    int world = c->rank + (rank - team.rank) * team.stride;
+    shim_comm_put(c);
+    return world;
 }
 
 /* Only this rank is in its LSA team. */
@@ -121,7 +126,9 @@ SHIM_API int pncclTeamRankToLsa(ncclComm_t comm, ncclTeam_t team, int rank)
     struct ncclComm *c;
     if (shim_comm_get(comm, "ncclTeamRankToLsa", &c) != ncclSuccess)
         return -1;
-    return pncclTeamRankToWorld(comm, team, rank) == c->rank ? 0 : -1;
+    int lsa = pncclTeamRankToWorld(comm, team, rank) == c->rank ? 0 : -1;
+    shim_comm_put(c);
+    return lsa;
 }
 
 SHIM_ALIAS(ncclLsaBarrierCreateRequirement);
