@@ -10,6 +10,10 @@
  *   nccl_client initall K      ncclCommInitAll: K ranks in one process
  *   nccl_client split N        ncclCommSplit by parity, with NOCOLOR on one rank
  *   nccl_client abort N        ncclCommAbort with nothing in flight
+ *   nccl_client abort_thread 2 ncclCommAbort from another thread while rank 0 is
+ *                              blocked in a collective rank 1 never joins (skipped
+ *                              unless HALO_TEST_ABORT_RACE=1: the core does not yet
+ *                              end a blocked collective on abort)
  *
  * With HALO_SHIM_EXPECT_LIB set, every mapping of a libnccl/librccl in the process
  * must be that file (the LD_PRELOAD test).
@@ -463,6 +467,43 @@ static int run_abort(int rank, int n, ncclUniqueId id)
     return 0;
 }
 
+struct aborter {
+    ncclComm_t comm;
+    ncclResult_t result;
+};
+
+static void *abort_later(void *p)
+{
+    struct aborter *a = p;
+    usleep(300 * 1000);
+    a->result = ncclCommAbort(a->comm);
+    return NULL;
+}
+
+static int run_abort_thread(int rank, int n, ncclUniqueId id)
+{
+    ncclComm_t comm;
+    static float buf[1 << 16];
+    NCHECK(ncclCommInitRank(&comm, n, id, rank));
+    if (rank == 0) {
+        struct aborter a = {.comm = comm, .result = ncclInternalError};
+        pthread_t t;
+        pthread_create(&t, NULL, abort_later, &a);
+        ncclResult_t r = ncclAllReduce(buf, buf, 1 << 16, ncclFloat32, ncclSum, comm, NULL);
+        pthread_join(t, NULL);
+        if (r == ncclSuccess)
+            FAIL("a collective that rank 1 never joined succeeded");
+        if (a.result != ncclSuccess)
+            FAIL("ncclCommAbort from another thread returned %d", (int)a.result);
+        return 0;
+    }
+    usleep(1000 * 1000); /* rank 0 aborts meanwhile */
+    if (ncclAllReduce(buf, buf, 1, ncclFloat32, ncclSum, comm, NULL) == ncclSuccess)
+        FAIL("a collective after the peer's abort succeeded");
+    NCHECK(ncclCommAbort(comm));
+    return 0;
+}
+
 /* ---- ncclCommInitAll: threads of one process ---- */
 
 struct initall_arg {
@@ -585,13 +626,20 @@ int main(int argc, char **argv)
         rc = run_ranks(n, run_split);
     else if (strcmp(argv[1], "abort") == 0)
         rc = run_ranks(n, run_abort);
-    else if (strcmp(argv[1], "initall") == 0)
+    else if (strcmp(argv[1], "abort_thread") == 0) {
+        if (!getenv("HALO_TEST_ABORT_RACE")) {
+            printf("SKIP: abort from another thread during a blocked collective waits for the core's fix "
+                   "(set HALO_TEST_ABORT_RACE=1 to run it)\n");
+            return 77;
+        }
+        rc = run_ranks(n, run_abort_thread);
+    } else if (strcmp(argv[1], "initall") == 0)
         rc = run_initall(n);
     else
         goto usage;
     printf("nccl_client %s %d: %s\n", argv[1], n, rc ? "FAILED" : "ok");
     return rc;
 usage:
-    fprintf(stderr, "usage: nccl_client coll|nonblocking|split|abort|initall N\n");
+    fprintf(stderr, "usage: nccl_client coll|nonblocking|split|abort|abort_thread|initall N\n");
     return 2;
 }
