@@ -107,6 +107,9 @@ ncclResult_t shim_error(struct ncclComm *comm, ncclResult_t res, const char *fmt
 ncclResult_t shim_pass(struct ncclComm *comm, haloResult_t r);
 /* The thread's last sentence ("" when none). */
 const char *shim_thread_error(void);
+/* Makes msg the thread's last sentence (an error found on another thread, such as
+ * a non-blocking init's, reported where it is polled). */
+void shim_thread_note(const char *msg);
 /* Marks the start of an API call: clears nothing, but notes the calling thread's
  * process-wide settings were read (NCCL_* names listed once at INFO). */
 void shim_env_once(void);

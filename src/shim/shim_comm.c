@@ -499,6 +499,8 @@ static ncclResult_t comm_async_error(struct ncclComm *c, ncclResult_t *asyncErro
     pthread_mutex_unlock(&c->lock);
     if (st != SHIM_INIT_DONE) {
         *asyncError = init; /* ncclInProgress while the init thread runs */
+        if (st == SHIM_INIT_FAILED)
+            shim_thread_note(c->err); /* for ncclGetLastError(NULL) on the polling thread */
         return ncclSuccess;
     }
     haloResult_t e = haloSuccess;

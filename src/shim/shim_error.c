@@ -20,6 +20,11 @@ const char *shim_thread_error(void)
     return thread_err;
 }
 
+void shim_thread_note(const char *msg)
+{
+    snprintf(thread_err, sizeof(thread_err), "%s", msg ? msg : "");
+}
+
 ncclResult_t shim_error(struct ncclComm *comm, ncclResult_t res, const char *fmt, ...)
 {
     char msg[SHIM_ERRLEN];

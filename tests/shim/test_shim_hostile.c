@@ -156,8 +156,32 @@ static void bad_arguments(ncclComm_t comm)
     EXPECT_ERR(ncclAllReduce(x, y, 4, ncclInt32, ncclSum, comm, NULL), ncclInvalidUsage, "finalized");
 }
 
+/* A non-blocking init that fails on its thread: the failure is polled, named, and
+ * the handle can still be destroyed. */
+static void failed_nonblocking_init(void)
+{
+    ncclUniqueId id;
+    ncclComm_t comm = NULL;
+    ncclConfig_t cfg = NCCL_CONFIG_INITIALIZER;
+    ncclResult_t st = ncclInProgress;
+    int x = 0;
+
+    cfg.blocking = 0;
+    ASSERT_EQ(ncclGetUniqueId(&id), ncclSuccess);
+    ASSERT_EQ(ncclCommInitRankConfig(&comm, 2, id, 5, &cfg), ncclInProgress); /* rank 5 of 2 */
+    ASSERT_TRUE(comm != NULL);
+    while (st == ncclInProgress)
+        ASSERT_EQ(ncclCommGetAsyncError(comm, &st), ncclSuccess);
+    ASSERT_EQ(st, ncclInvalidArgument);
+    ASSERT_CONTAINS(ncclGetLastError(NULL), "rank");
+    ASSERT_TRUE(strlen(ncclGetLastError(comm)) > 0);
+    EXPECT_ERR(ncclAllReduce(&x, &x, 1, ncclInt32, ncclSum, comm, NULL), ncclInvalidUsage, "init failed");
+    ASSERT_EQ(ncclCommDestroy(comm), ncclSuccess);
+}
+
 int main(void)
 {
+    failed_nonblocking_init();
     bad_handles();
     ncclComm_t comm = one_rank(), other = one_rank();
     bad_ops(comm, other);
