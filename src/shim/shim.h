@@ -110,8 +110,8 @@ const char *shim_thread_error(void);
 /* Makes msg the thread's last sentence (an error found on another thread, such as
  * a non-blocking init's, reported where it is polled). */
 void shim_thread_note(const char *msg);
-/* Marks the start of an API call: clears nothing, but notes the calling thread's
- * process-wide settings were read (NCCL_* names listed once at INFO). */
+/* Lists the process's ignored and unknown NCCL_* variables at INFO, once per
+ * process (called by the entry points that start a job). */
 void shim_env_once(void);
 
 /* ---- communicators (shim_comm.c) ---- */
