@@ -7,6 +7,9 @@
  *   halo-info --params-markdown   the README's parameter table, from params.def
  *   halo-info --algos    the algorithm table (HALO_ALGO words, collectives)
  *   halo-info --transports   the transport table (priority, capabilities)
+ *   halo-info --nccl     which libnccl.so.2 / librccl.so.1 a process here loads,
+ *                        whether it is haloccl's drop-in, the names it exports
+ *   halo-info --nccl-env-markdown   the README's table of NCCL environment names
  *   halo-info --version  the version line
  *
  * Exit status: 0, 2 when a parameter has a bad value (the error names it) or the
@@ -16,7 +19,9 @@
 #include <string.h>
 
 #include "algos.h"
+#include "halo_info_nccl.h"
 #include "haloccl.h"
+#include "nccl_env.h"
 #include "param.h"
 #include "reduce.h"
 #include "transport.h"
@@ -24,12 +29,16 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: halo-info [--params | --params-markdown | --algos | --transports | --version | --help]\n"
+            "usage: halo-info [--params | --params-markdown | --algos | --transports | --nccl | --nccl-env-markdown |\n"
+            "                 --version | --help]\n"
             "  (no option)  version, reduction kernel variant, algorithms, transports and parameters\n"
             "  --params     every HALO_* parameter with its value, source, unit and help\n"
             "  --params-markdown  the README's parameter table (name, default, NCCL alias, help)\n"
             "  --algos      the algorithms: name, HALO_ALGO word or not, collectives it runs\n"
             "  --transports the transports in the order they are tried, with their capabilities\n"
+            "  --nccl       which libnccl.so.2 / librccl.so.1 a process here loads, whether it is haloccl's,\n"
+            "               and the NCCL names it exports\n"
+            "  --nccl-env-markdown  the README's table of NCCL environment names and what they become\n"
             "  --version    the library version\n"
             "  --help       this text\n");
 }
@@ -111,6 +120,12 @@ int main(int argc, char **argv)
         return print_params();
     if (argc == 2 && strcmp(argv[1], "--params-markdown") == 0) {
         halo_params_print_markdown(stdout);
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--nccl") == 0)
+        return halo_info_nccl();
+    if (argc == 2 && strcmp(argv[1], "--nccl-env-markdown") == 0) {
+        halo_nccl_env_print_markdown(stdout);
         return 0;
     }
     if (argc == 2 && strcmp(argv[1], "--algos") == 0)

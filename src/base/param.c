@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "nccl_env.h"
 #include "param.h"
 
 struct param_row {
@@ -277,7 +278,9 @@ static const char *row_text(const struct param_row *r, char *varname, size_t len
         *src = HALO_SRC_ENV;
         return v;
     }
-    if ((v = env_nonempty(r->alias)) != NULL) {
+    /* NCCL's words may differ from ours (NCCL_NET=Socket is tcp); a value with no
+     * counterpart leaves the default (the NCCL drop-in lists it once at INFO). */
+    if ((v = env_nonempty(r->alias)) != NULL && (v = halo_nccl_env_translate(r->alias, v)) != NULL) {
         snprintf(varname, len, "%s", r->alias);
         *src = HALO_SRC_NCCL_ENV;
         return v;

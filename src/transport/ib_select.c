@@ -43,9 +43,21 @@ static int ib_asked(const struct halo_tp_ctx *ctx)
     return forced && forced->kind == HALO_TR_IB;
 }
 
+/* HALO_NET's words: auto|tcp|ib. */
+enum { IB_NET_AUTO, IB_NET_TCP, IB_NET_IB };
+
+/* Under HALO_TRANSPORT=auto, unless HALO_NET=tcp or HALO_IB_DISABLE=1 (NCCL_NET=Socket,
+ * NCCL_IB_DISABLE=1) keep ib out. */
 static int ib_auto(const struct halo_tp_ctx *ctx)
 {
-    return halo_tp_forced(ctx) == NULL;
+    return halo_tp_forced(ctx) == NULL && HALO_P_INT(ctx->params, net) != IB_NET_TCP &&
+           !HALO_P_INT(ctx->params, ib_disable);
+}
+
+/* HALO_NET=ib (NCCL_NET=IB): ib may not silently fall back to tcp. */
+static int ib_required(const struct halo_tp_ctx *ctx)
+{
+    return ib_auto(ctx) && HALO_P_INT(ctx->params, net) == IB_NET_IB;
 }
 
 /* The error sink of a listener that auto may do without: the reason is logged
@@ -63,6 +75,10 @@ static haloResult_t ib_tp_listen(struct halo_tp_ctx *ctx, void *blob)
     int asked = ib_asked(ctx);
     if (!asked && !ib_auto(ctx))
         return haloSuccess;
+    if (!asked && ib_required(ctx) && !ib_supported())
+        return halo_tp_error(ctx, haloSystemError, "rank %d: HALO_NET=ib (or NCCL_NET=IB) but ib cannot run here: %s",
+                             ctx->rank, ib_unsupported_reason());
+    asked = asked || ib_required(ctx);
     if (!asked && !ib_supported()) {
         HLOG_INFO(HALO_SUB_NET, ctx->rank, "ib not used: %s", ib_unsupported_reason());
         return haloSuccess;

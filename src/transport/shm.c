@@ -315,7 +315,8 @@ static void shm_destroy(struct halo_tp_ctx *ctx)
 /* ---- setup table row ---- */
 
 /* shm carries the peers of this host, unless HALO_TRANSPORT names another
- * transport; HALO_TRANSPORT=shm with a peer on another host is an error. */
+ * transport or HALO_SHM_DISABLE=1 (NCCL_SHM_DISABLE) turns it off under auto;
+ * HALO_TRANSPORT=shm with a peer on another host is an error. */
 static haloResult_t shm_can_connect(struct halo_tp_ctx *ctx, int peer, int local, const void *my_blob,
                                     const void *peer_blob, const struct halo_tp_link *link, int *yes)
 {
@@ -323,7 +324,7 @@ static haloResult_t shm_can_connect(struct halo_tp_ctx *ctx, int peer, int local
     int asked = forced && forced->kind == HALO_TR_SHM;
 
     (void)my_blob, (void)peer_blob, (void)link;
-    *yes = local && (asked || !forced);
+    *yes = local && (asked || (!forced && !HALO_P_INT(ctx->params, shm_disable)));
     if (!local && asked)
         return halo_tp_error(ctx, haloInvalidUsage,
                              "rank %d: HALO_TRANSPORT=shm but rank %d runs on another host (%s): shm only joins "

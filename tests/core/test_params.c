@@ -234,12 +234,39 @@ static void test_load_env(void)
     ASSERT_EQ(HALO_P_INT(&p, nchannels), 4);
     ASSERT_EQ(p.source[HALO_PI_nchannels], HALO_SRC_NCCL_ENV);
     ASSERT_EQ(HALO_P_INT(&p, rank), 3);
-    /* NCCL_ALGO takes NCCL's names (Ring, Tree, ...): not read as HALO_ALGO */
-    ASSERT_STREQ(HALO_P_STR(&p, algo), "auto");
-    ASSERT_EQ(p.source[HALO_PI_algo], HALO_SRC_DEFAULT);
+    /* NCCL_ALGO takes NCCL's names: Ring (any case) is our ring ... */
+    ASSERT_STREQ(HALO_P_STR(&p, algo), "ring");
+    ASSERT_EQ(p.source[HALO_PI_algo], HALO_SRC_NCCL_ENV);
     ASSERT_EQ(HALO_P_INT(&p, direct_max), HALO_AUTO);
     ASSERT_EQ(p.source[HALO_PI_direct_max], HALO_SRC_ENV);
     ASSERT_EQ(p.source[HALO_PI_transport], HALO_SRC_DEFAULT);
+    /* ... the others (Tree, lists like "Ring,Tree") have no counterpart: default */
+    setenv("NCCL_ALGO", "Tree", 1);
+    ASSERT_OK(halo_params_load(&p, err, sizeof(err)));
+    ASSERT_STREQ(HALO_P_STR(&p, algo), "auto");
+    ASSERT_EQ(p.source[HALO_PI_algo], HALO_SRC_DEFAULT);
+    setenv("NCCL_ALGO", "Ring,Tree", 1);
+    ASSERT_OK(halo_params_load(&p, err, sizeof(err)));
+    ASSERT_EQ(p.source[HALO_PI_algo], HALO_SRC_DEFAULT);
+    unsetenv("NCCL_ALGO");
+    /* NCCL_NET's words, NCCL_IB_DISABLE and NCCL_SHM_DISABLE */
+    setenv("NCCL_NET", "Socket", 1);
+    setenv("NCCL_IB_DISABLE", "1", 1);
+    setenv("NCCL_SHM_DISABLE", "1", 1);
+    ASSERT_OK(halo_params_load(&p, err, sizeof(err)));
+    ASSERT_STREQ(HALO_P_STR(&p, net), "tcp");
+    ASSERT_EQ(p.source[HALO_PI_net], HALO_SRC_NCCL_ENV);
+    ASSERT_EQ(HALO_P_INT(&p, ib_disable), 1);
+    ASSERT_EQ(HALO_P_INT(&p, shm_disable), 1);
+    setenv("NCCL_NET", "ib", 1);
+    ASSERT_OK(halo_params_load(&p, err, sizeof(err)));
+    ASSERT_STREQ(HALO_P_STR(&p, net), "ib");
+    setenv("NCCL_NET", "AWS Libfabric", 1); /* a plugin's name: no counterpart */
+    ASSERT_OK(halo_params_load(&p, err, sizeof(err)));
+    ASSERT_STREQ(HALO_P_STR(&p, net), "auto");
+    unsetenv("NCCL_NET");
+    unsetenv("NCCL_IB_DISABLE");
+    unsetenv("NCCL_SHM_DISABLE");
     /* rows without an alias ignore NCCL_* of the same name */
     setenv("NCCL_CHUNK_SIZE", "1k", 1);
     unsetenv("HALO_CHUNK_SIZE");

@@ -20,4 +20,12 @@ run2() {   # BINARY
 }
 run2 "$T/ex_pc"
 run2 "$T/cbuild/consumer"
-echo "install: pkg-config and find_package(haloccl) consumers built and ran"
+# The NCCL drop-in: both products and the audit module under lib*/haloccl/, and the
+# installed audit module sends dlopen("libnccl.so.2") to the installed library.
+shim=$(dirname "$(find "$T/prefix" -path '*/haloccl/libnccl.so.2' | head -1)")
+for f in libnccl.so.2 librccl.so.1 libhalo_nccl_audit.so; do
+    [ -f "$shim/$f" ] || { echo "install: $f is not installed under lib/haloccl/" >&2; exit 1; }
+done
+HALO_SHIM_EXPECT_LIB="$shim/libnccl.so.2" LD_AUDIT="$shim/libhalo_nccl_audit.so" \
+    "$BUILD/bin/shim_nccl_dlopen" libnccl.so.2
+echo "install: pkg-config and find_package(haloccl) consumers built and ran; the NCCL drop-in is in $shim"
