@@ -304,7 +304,8 @@ static haloResult_t gpu_prepare(struct halo_comm *comm, const struct gpu_rt *rt,
     char err[512];
     struct gpu_buf b;
     if (g->send_bytes && op->sendbuf) {
-        if (gpu_classify(rt, device, op->sendbuf, &b, err, sizeof(err)) != 0)
+        if ((comm->gpu ? gpu_classify_cached(comm->gpu, op->sendbuf, &b, err, sizeof(err))
+                       : gpu_classify(rt, device, op->sendbuf, &b, err, sizeof(err))) != 0)
             return halo_error(comm, haloInvalidArgument, "%s: sendbuff: %s", fn, err);
         if (b.host)
             g->op.sendbuf = b.host;
@@ -312,7 +313,8 @@ static haloResult_t gpu_prepare(struct halo_comm *comm, const struct gpu_rt *rt,
             g->dev_send = op->sendbuf;
     }
     if (g->recv_bytes && op->recvbuf) {
-        if (gpu_classify(rt, device, op->recvbuf, &b, err, sizeof(err)) != 0)
+        if ((comm->gpu ? gpu_classify_cached(comm->gpu, op->recvbuf, &b, err, sizeof(err))
+                       : gpu_classify(rt, device, op->recvbuf, &b, err, sizeof(err))) != 0)
             return halo_error(comm, haloInvalidArgument, "%s: recvbuff: %s", fn, err);
         if (b.host)
             g->op.recvbuf = b.host;

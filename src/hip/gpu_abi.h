@@ -113,6 +113,7 @@ struct cudaabi_ptr_attr {
 
 /* cudaDeviceAttr (driver_types.h, 13.0) and CUdevice_attribute (cuda.h, 13.0). */
 #define CUDAABI_ATTR_INTEGRATED 18           /* cudaDevAttrIntegrated */
+#define CUDAABI_ATTR_UNIFIED_ADDRESSING 41   /* cudaDevAttrUnifiedAddressing */
 #define CUDAABI_ATTR_CAN_MAP_HOST_MEMORY 19  /* cudaDevAttrCanMapHostMemory */
 #define CUDAABI_ATTR_PAGEABLE_MEMORY_ACCESS 88 /* cudaDevAttrPageableMemoryAccess */
 /* CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_MEM_OPS_V1 = 92: the v1 memop API's attribute,

@@ -4,6 +4,7 @@
 #define HALO_ERR_SUBSYS HALO_SUB_GPU
 #include "gpu_mem.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,78 @@ int gpu_classify(const struct gpu_rt *rt, int device, const void *p, struct gpu_
     default:
         return 0; /* managed and pageable memory: the CPU reaches them directly */
     }
+}
+
+/* ---- haloMemAlloc's registry: [base, base + size) of every live allocation ---- */
+
+struct memalloc_range {
+    const char *base;
+    size_t size;
+};
+static pthread_mutex_t memalloc_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct memalloc_range *memalloc_ranges;
+static int memalloc_n, memalloc_cap;
+
+static int gpu_memalloc_add(const void *p, size_t size)
+{
+    pthread_mutex_lock(&memalloc_lock);
+    if (memalloc_n == memalloc_cap) {
+        int cap = memalloc_cap ? 2 * memalloc_cap : 16;
+        struct memalloc_range *r = realloc(memalloc_ranges, (size_t)cap * sizeof(*r));
+        if (!r) {
+            pthread_mutex_unlock(&memalloc_lock);
+            return -1;
+        }
+        memalloc_ranges = r;
+        memalloc_cap = cap;
+    }
+    memalloc_ranges[memalloc_n++] = (struct memalloc_range){p, size};
+    pthread_mutex_unlock(&memalloc_lock);
+    return 0;
+}
+
+static void gpu_memalloc_remove(const void *p)
+{
+    pthread_mutex_lock(&memalloc_lock);
+    for (int i = 0; i < memalloc_n; i++)
+        if (memalloc_ranges[i].base == p) {
+            memalloc_ranges[i] = memalloc_ranges[--memalloc_n];
+            break;
+        }
+    pthread_mutex_unlock(&memalloc_lock);
+}
+
+int gpu_memalloc_lookup(const void *p)
+{
+    const char *q = p;
+    int found = 0;
+    pthread_mutex_lock(&memalloc_lock);
+    for (int i = 0; i < memalloc_n && !found; i++)
+        found = q >= memalloc_ranges[i].base && q < memalloc_ranges[i].base + memalloc_ranges[i].size;
+    pthread_mutex_unlock(&memalloc_lock);
+    return found;
+}
+
+int gpu_classify_cached(struct gpu_comm *g, const void *p, struct gpu_buf *out, char *err, size_t errlen)
+{
+    for (int i = 0; i < GPU_PTR_CACHE; i++)
+        if (g->cache_ptr[i] == p && p) {
+            *out = g->cache_buf[i];
+            return 0;
+        }
+    if (gpu_memalloc_lookup(p)) {
+        out->type = GPU_MEM_HOST;
+        out->host = (void *)p;
+        return 0;
+    }
+    if (gpu_classify(g->rt, g->device, p, out, err, errlen) != 0)
+        return -1;
+    if (p && out->type == GPU_MEM_DEVICE && !out->host) {
+        unsigned i = g->cache_next++ % GPU_PTR_CACHE;
+        g->cache_ptr[i] = p;
+        g->cache_buf[i] = *out;
+    }
+    return 0;
 }
 
 static int gpu_fail(const struct gpu_rt *rt, int e, const char *what, char *err, size_t errlen)
@@ -172,6 +245,11 @@ HALO_API haloResult_t haloMemAlloc(void **ptr, size_t size)
         return halo_error(NULL, haloUnhandledCudaError, "haloMemAlloc: %s could not allocate %zu bytes of pinned "
                           "mapped memory (%s)", rt->name, size, rt->error_string(e));
     }
+    if (gpu_memalloc_add(*ptr, size) != 0) {
+        rt->host_free(*ptr);
+        *ptr = NULL;
+        return halo_error(NULL, haloSystemError, "haloMemAlloc: out of memory");
+    }
     return haloSuccess;
 }
 
@@ -184,6 +262,7 @@ HALO_API haloResult_t haloMemFree(void *ptr)
         free(ptr);
         return haloSuccess;
     }
+    gpu_memalloc_remove(ptr);
     int e = rt->host_free(ptr);
     if (e)
         return halo_error(NULL, haloInvalidArgument, "haloMemFree: %p was not allocated by haloMemAlloc (%s: %s)",

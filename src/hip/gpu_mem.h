@@ -20,6 +20,14 @@
 
 #define GPU_STAGE_SLOTS 4 /* the pool is cut into this many pipeline slots */
 
+/* Where a buffer's bytes can be touched by the CPU. */
+struct gpu_buf {
+    enum gpu_mem_type type;
+    void *host;                 /* CPU address, or NULL: device memory to stage */
+};
+
+#define GPU_PTR_CACHE 16
+
 struct gpu_comm {
     const struct gpu_rt *rt;
     int device;                 /* the device current when the first GPU call came */
@@ -34,12 +42,11 @@ struct gpu_comm {
     int arena_warned;
     void **retired;             /* smaller arenas, freed with the communicator */
     int nretired;
-};
-
-/* Where a buffer's bytes can be touched by the CPU. */
-struct gpu_buf {
-    enum gpu_mem_type type;
-    void *host;                 /* CPU address, or NULL: device memory to stage */
+    /* Recent classifications (calling thread only): pointer attributes cost a
+     * runtime call each, on the latency path of small calls. */
+    const void *cache_ptr[GPU_PTR_CACHE];
+    struct gpu_buf cache_buf[GPU_PTR_CACHE];
+    unsigned cache_next;
 };
 
 /* Classifies p (of `bytes`, for sentences) for a communicator on `device`.
@@ -49,6 +56,15 @@ int gpu_classify(const struct gpu_rt *rt, int device, const void *p, struct gpu_
  * call's stream operations are enqueued, and freed only at destroy: CUDA
  * synchronises the device when pinned memory is allocated or freed, and a
  * progress thread doing so while a stream waits for it would wait forever. */
+/* gpu_classify through g's cache and the haloMemAlloc registry. The cache keeps
+ * only "device memory, staged" answers: staging (a runtime copy) is right for
+ * any memory, so an address freed and handed out again as another kind is still
+ * handled correctly; an "in place" answer could turn into a CPU access to device
+ * memory, so it is asked again every time — except for haloMemAlloc memory,
+ * which this library allocated and frees and so knows exactly. */
+/* Nonzero when p lies in a live haloMemAlloc allocation. */
+int gpu_memalloc_lookup(const void *p);
+int gpu_classify_cached(struct gpu_comm *g, const void *p, struct gpu_buf *out, char *err, size_t errlen);
 /* Allocates the pool, copy streams and events on first use. 0 or -1 + sentence. */
 int gpu_stage_ready(struct gpu_comm *g, char *err, size_t errlen);
 /* Slot i of the pool (pool_bytes / GPU_STAGE_SLOTS bytes). */

@@ -72,12 +72,21 @@ step gpu-async $T 2 async || fail=1
 step gpu-dead env HALO_TIMEOUT_MS=3000 $T 3 dead || fail=1
 step gpu-abort $T 2 abort || fail=1
 
-P="-n 2 -b 8 -e 256m -f 4"
-step perf-allreduce-host $B/bin/allreduce_bw $P
-for m in memalloc pinned device; do
-    step perf-allreduce-$m $B/bin/allreduce_bw $P --gpu $m
+# All-reduce, 2 ranks on the one GPU, float32 sum, 4 B - 256 MiB: host mode and
+# the three kinds of GPU buffers, alternated twice (the machine is shared: compare
+# within a round); then the 8 B latency alone, host vs stream, alternated.
+P="-n 2 -b 4 -e 256m -f 4"
+for round in 1 2; do
+    step perf-allreduce-host-$round $B/bin/allreduce_bw $P
+    for m in memalloc device pinned; do
+        step perf-allreduce-$m-$round $B/bin/allreduce_bw $P --gpu $m
+    done
 done
-step perf-allreduce-host-again $B/bin/allreduce_bw $P
+for round in 1 2 3; do
+    step perf-lat-host-$round $B/bin/allreduce_bw -n 2 -b 8 -e 8 -i 20000 -w 1000
+    step perf-lat-memalloc-$round $B/bin/allreduce_bw -n 2 -b 8 -e 8 -i 20000 -w 1000 --gpu memalloc
+    step perf-lat-device-$round $B/bin/allreduce_bw -n 2 -b 8 -e 8 -i 20000 -w 1000 --gpu device
+done
 if [ $QUICK = 0 ]; then
     for t in allgather_bw reduce_scatter_bw broadcast_bw sendrecv_bw; do
         step perf-$t-device $B/bin/$t -n 2 -b 8 -e 64m -f 16 --gpu device
