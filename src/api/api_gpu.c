@@ -412,16 +412,9 @@ haloResult_t api_gpu_submit(struct halo_comm *comm, const struct halo_op *ops, i
     }
     char err[512];
     haloResult_t result = haloSuccess;
-    if (gpu_proxy_submit(comm->gpu->proxy, streams, nstreams, pl, host_wait ? &result : NULL, err, sizeof(err)) !=
-        0) {
-        free(pl);
-        return halo_error(comm, haloUnhandledCudaError, "%s: rank %d: %s", fn, comm->rank, err);
-    }
-    if (host_wait) {
-        free(pl);
-        return result;
-    }
-    return haloSuccess;
+    if (gpu_proxy_submit(comm->gpu->proxy, streams, nstreams, pl, host_wait ? &result : NULL, err, sizeof(err)) != 0)
+        return halo_error(comm, haloUnhandledCudaError, "%s: rank %d: %s", fn, comm->rank, err); /* pl is freed */
+    return host_wait ? result : haloSuccess;
 }
 
 struct gpu_proxy *api_gpu_proxy(struct halo_comm *comm)

@@ -165,14 +165,14 @@ static int proxy_step_eager(struct gpu_proxy *p)
     proxy_advance_done(&p->flags[0], w->seq);
     atomic_fetch_add(&p->n_eager, 1);
 
+    if (w->payload)
+        p->cfg.free_payload(p->cfg.ctx, w->payload);
     pthread_mutex_lock(&p->lock);
     p->ready_retired += (uint32_t)w->nready;
     if (w->host_wait) {
         w->result = r;
         w->finished = 1; /* the submitter frees w */
     } else {
-        if (w->payload)
-            p->cfg.free_payload(p->cfg.ctx, w->payload);
         free(w);
     }
     pthread_cond_broadcast(&p->finished);
@@ -413,24 +413,20 @@ static int proxy_submit_persistent(struct gpu_proxy *p, struct proxy_work *w, vo
 int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, void *payload, haloResult_t *result,
                      char *err, size_t errlen)
 {
-    if (nstreams > GPU_MAX_STREAMS) {
-        snprintf(err, errlen, "one group spans %d streams; at most %d are supported", nstreams, GPU_MAX_STREAMS);
-        return -1;
-    }
-    if (atomic_load(&p->released)) {
-        snprintf(err, errlen, "the communicator's GPU progress thread was stopped (abort or destroy)");
-        return -1;
-    }
     int capturing = 0;
-    if (proxy_capture_state(p, streams, nstreams, &capturing, err, errlen) != 0)
-        return -1;
-    if (capturing && result) {
+    struct proxy_work *w = NULL;
+    if (nstreams > GPU_MAX_STREAMS)
+        snprintf(err, errlen, "one group spans %d streams; at most %d are supported", nstreams, GPU_MAX_STREAMS);
+    else if (atomic_load(&p->released))
+        snprintf(err, errlen, "the communicator's GPU progress thread was stopped (abort or destroy)");
+    else if (proxy_capture_state(p, streams, nstreams, &capturing, err, errlen) != 0)
+        ;
+    else if (capturing && result)
         snprintf(err, errlen, "a call that must complete before it returns cannot be captured");
-        return -1;
-    }
-    struct proxy_work *w = calloc(1, sizeof(*w));
-    if (!w) {
+    else if (!(w = calloc(1, sizeof(*w))))
         snprintf(err, errlen, "out of memory");
+    if (!w) {
+        p->cfg.free_payload(p->cfg.ctx, payload);
         return -1;
     }
     w->payload = payload;
@@ -442,6 +438,7 @@ int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, vo
                 nx = h->next;
                 free(h);
             }
+            p->cfg.free_payload(p->cfg.ctx, payload);
             free(w);
             return -1;
         }
@@ -459,28 +456,37 @@ int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, vo
     p->ready_next += (uint32_t)nstreams;
     w->tag = p->ready_next; /* unique among the words' recent values */
     w->host_wait = result != NULL;
-    int rc = 0;
-    /* Enqueue the stream operations before publishing: the proxy only looks at the
-     * words once the work is queued, and the submitter holds the lock so every
-     * rank's order of seq numbers is its order of calls. */
-    for (int i = 0; i < nstreams && rc == 0; i++)
-        rc = proxy_enqueue_store(p, streams[i], memops, w, w->word[i], w->tag, err, errlen);
-    for (int i = 0; i < nstreams && rc == 0; i++)
-        rc = proxy_enqueue_wait(p, streams[i], memops, w, 0, w->seq, GPU_WAIT_GEQ, err, errlen);
-    if (rc != 0) {
-        /* The seq is spent: run nothing, but DONE must still pass it (streams may
-         * already wait on it). A work with no payload completes at once. */
-        w->payload = NULL;
-        w->nready = 0;
-        w->host_wait = 0;
-    }
+    /* Published first, in call order (one thread uses a communicator at a time);
+     * the stream operations are enqueued after, without the lock: the runtime
+     * may block in them while the stream's queue is full, until the progress
+     * thread — which takes this lock — lets the stream move. */
     if (p->tail)
         p->tail->next = w;
     else
         p->head = w;
     p->tail = w;
     pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    int rc = 0;
+    for (int i = 0; i < nstreams && rc == 0; i++)
+        rc = proxy_enqueue_store(p, streams[i], memops, w, w->word[i], w->tag, err, errlen);
+    for (int i = 0; i < nstreams && rc == 0; i++)
+        rc = proxy_enqueue_wait(p, streams[i], memops, w, 0, w->seq, GPU_WAIT_GEQ, err, errlen);
+    pthread_mutex_lock(&p->lock);
     if (rc != 0) {
+        /* The seq is spent: DONE must still pass it (streams may already wait on
+         * it). Still queued: it completes at once without running. Already taken
+         * (its READY came before a later enqueue failed): the proxy runs and
+         * frees it as usual. */
+        for (struct proxy_work *q = p->head; q; q = q->next)
+            if (q == w) {
+                if (w->payload)
+                    p->cfg.free_payload(p->cfg.ctx, w->payload);
+                w->payload = NULL;
+                w->nready = 0;
+                w->host_wait = 0;
+                break;
+            }
         pthread_mutex_unlock(&p->lock);
         return -1;
     }

@@ -67,8 +67,9 @@ int gpu_proxy_create(const struct gpu_proxy_cfg *cfg, struct gpu_proxy **out, ch
  * Hands `payload` to the proxy, ordered on streams[0..nstreams-1] (each gets READY
  * now and WAIT(DONE) after it; nstreams 0: no stream, the work runs when its turn
  * comes). With result != NULL the calling thread waits until the work ran and
- * gets its result (stream NULL calls). On failure to enqueue (a runtime call
- * failed) returns -1 with a sentence and the payload is not taken.
+ * gets its result (stream NULL calls). The payload is the proxy's from here on,
+ * also on failure (a runtime call failed: -1 with a sentence), when it is freed
+ * with free_payload unless it already ran.
  */
 int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, void *payload, haloResult_t *result,
                      char *err, size_t errlen);
