@@ -78,7 +78,6 @@ static void comm_free(struct ncclComm *c)
 {
     if (!c)
         return;
-    shim_redop_free_all(c);
     pthread_cond_destroy(&c->init_cv);
     pthread_mutex_destroy(&c->lock);
     free(c);
