@@ -114,6 +114,12 @@ typedef enum {
     haloNumOps = 5
 } haloRedOp_t;
 
+/* Values equal ncclScalarResidence_t: where a pre-mul-sum scalar lives. */
+typedef enum {
+    haloScalarDevice = 0,        /* memory the GPU reads (any kind, device included): read when the call runs */
+    haloScalarHostImmediate = 1  /* host memory: the value is copied before haloRedOpCreatePreMulSum returns */
+} haloScalarResidence_t;
+
 #define HALO_CONFIG_UNDEF_INT (-2147483647 - 1)
 #define HALO_CONFIG_UNDEF_PTR NULL
 #define HALO_SPLIT_NOCOLOR (-1)
@@ -263,6 +269,27 @@ HALO_API haloResult_t haloReduceScatter(const void *sendbuff, void *recvbuff, si
 /* Root's recvbuff = op over ranks of sendbuff (recvbuff used on root only). */
 HALO_API haloResult_t haloReduce(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,
                                  haloRedOp_t op, int root, haloComm_t comm, haloStream_t stream);
+
+/* ---- Reduction ops ---- */
+
+/* Creates a pre-mul-sum op on comm, as ncclRedOpCreatePreMulSum: a reduction with
+ * it multiplies each rank's input by that rank's scalar (one element of datatype)
+ * and sums the products over the ranks. The op value (>= haloNumOps) is valid
+ * only on comm, with this datatype, for all-reduce, reduce and reduce-scatter;
+ * elsewhere the call fails with haloInvalidArgument.
+ * haloScalarHostImmediate: *scalar is copied now. haloScalarDevice: scalar is
+ * read each time a call using the op runs (on a stream: when the stream reaches
+ * it, by the runtime, so a kernel queued before the call may write it; without a
+ * GPU runtime: a host pointer read then); it must stay valid until those calls
+ * ran. Products round like haloProd (half and fp8 types in float32, rounded once).
+ * Local, non-blocking; the thread that uses comm. Every rank creates its own op
+ * (the values may differ between ranks). */
+HALO_API haloResult_t haloRedOpCreatePreMulSum(haloRedOp_t *op, void *scalar, haloDataType_t datatype,
+                                               haloScalarResidence_t residence, haloComm_t comm);
+/* Destroys an op of comm. Allowed as soon as the last call given the op returned
+ * (calls still queued on streams took what they need). Built-in ops and ops of
+ * another communicator are rejected with haloInvalidArgument. */
+HALO_API haloResult_t haloRedOpDestroy(haloRedOp_t op, haloComm_t comm);
 
 /* ---- Point to point ----
  * A send is matched with the peer's recv of the same count and type, in posting

@@ -5,9 +5,11 @@
  */
 #define HALO_ERR_SUBSYS HALO_SUB_COLL /* errors recorded here log under this subsystem */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "algos.h"
+#include "api_redop.h"
 #include "comm.h"
 #include "error.h"
 #include "group.h"
@@ -24,9 +26,8 @@ static haloResult_t api_check_types(struct halo_comm *comm, const char *fn, halo
     if ((int)dt < 0 || dt >= haloNumTypes)
         return halo_error(comm, haloInvalidArgument, "%s: invalid datatype %d (valid: 0..%d, see haloDataType_t)", fn,
                           (int)dt, haloNumTypes - 1);
-    if (check_op && ((int)op < 0 || op >= haloNumOps))
-        return halo_error(comm, haloInvalidArgument, "%s: invalid reduction op %d (valid: 0..%d, see haloRedOp_t)",
-                          fn, (int)op, haloNumOps - 1);
+    if (check_op)
+        return api_redop_check(comm, fn, op, dt); /* built-ins and this communicator's pre-mul-sum ops */
     return haloSuccess;
 }
 
@@ -194,8 +195,32 @@ static void api_choose_zero_copy(struct halo_comm *comm, struct halo_op *op)
         op->algo = HALO_ALGO_RING_ZC;
 }
 
+/* Pre-mul-sum: the collective sums a copy of this rank's input multiplied by
+ * its scalar (api_redop.c); the copy is freed when the collective returned. */
+static haloResult_t coll_execute_premul(struct halo_op *op)
+{
+    struct halo_comm *comm = op->comm;
+    void *scaled = NULL;
+    haloResult_t r = api_premul_scale(comm, op, &scaled);
+    if (r != haloSuccess) {
+        comm->opseq++;
+        return comm_fail(comm, r);
+    }
+    struct halo_op sum = *op;
+    sum.premul = HALO_PREMUL_NONE;
+    sum.sendbuf = scaled;
+    r = coll_execute(&sum);
+    free(scaled);
+    op->algo = sum.algo;
+    op->algo_name = sum.algo_name;
+    op->nchannels = sum.nchannels;
+    return r;
+}
+
 haloResult_t coll_execute(struct halo_op *op)
 {
+    if (op->premul != HALO_PREMUL_NONE)
+        return coll_execute_premul(op);
     struct halo_comm *comm = op->comm;
     haloResult_t r = haloSuccess;
     if (comm->nranks == 1) {
@@ -244,6 +269,7 @@ static haloResult_t api_finish_checks(haloResult_t r, struct halo_op *op, void *
         return r;
     }
     op->stream = stream;
+    api_redop_resolve(op->comm, op); /* a pre-mul-sum op: what the call needs, copied now */
     return api_submit(op, fn);
 }
 

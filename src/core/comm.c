@@ -142,6 +142,7 @@ void comm_free(struct halo_comm *comm)
     free(comm->ring);
     free(comm->p2p_send_seq);
     free(comm->p2p_recv_seq);
+    free(comm->redops);
     pthread_mutex_destroy(&comm->err_lock);
     pthread_cond_destroy(&comm->calls_done);
     comm->magic = HALO_COMM_DEAD;

@@ -72,6 +72,15 @@ enum comm_life {
     COMM_ORPHANED,             /* abort stopped waiting: the last call to leave frees it */
 };
 
+/* A pre-mul-sum op of a communicator (src/api/api_redop.c). */
+struct halo_redop {
+    int used;
+    haloDataType_t dtype;
+    haloScalarResidence_t residence;
+    unsigned char scalar[8];   /* host immediate: the value */
+    const void *scalar_ptr;    /* device: where the value is read at each run */
+};
+
 struct halo_comm {
     uint32_t magic;            /* HALO_COMM_MAGIC while alive */
     int rank, nranks;
@@ -115,6 +124,9 @@ struct halo_comm {
     void *scratch[HALO_MAX_CHANNELS]; /* slot-sized private buffers, one per channel */
     uint32_t *p2p_send_seq, *p2p_recv_seq; /* [nranks] per-peer message counters */
     _Atomic int64_t last_abort_poll_us; /* channel 0 writes, every channel reads (atomic, relaxed) */
+
+    struct halo_redop *redops; /* [nredops] pre-mul-sum ops; the calling thread's, as the handle */
+    int nredops;
 
     uint32_t opseq;            /* next collective sequence number */
     _Atomic int aborted;       /* a channel or a remote rank gave up (atomic) */

@@ -67,7 +67,15 @@ struct halo_op {
     int nchannels;
     size_t slice; /* pipeline slice in bytes from the cost model; 0 = by slot size */
     void *stream; /* the caller's GPU stream; NULL in host mode */
+    /* A pre-mul-sum op (haloRedOpCreatePreMulSum), taken from the op's table entry
+     * when the call was made, so the op may be destroyed before the call runs. op
+     * is then haloSum; coll_execute scales a copy of the input first. */
+    uint8_t premul;            /* enum halo_premul */
+    unsigned char scalar[8];   /* HALO_PREMUL_VALUE: the scalar, one element of dtype */
+    const void *scalar_ptr;    /* HALO_PREMUL_POINTER: read when the call runs */
 };
+
+enum halo_premul { HALO_PREMUL_NONE = 0, HALO_PREMUL_VALUE, HALO_PREMUL_POINTER };
 
 /* What one thread needs to run one channel of one operation. */
 struct halo_exec {

@@ -522,6 +522,25 @@ void halo_scale_div(void *dst, const void *src, size_t n, haloDataType_t t, int 
     best_get()->scale_div(dst, src, n, t, divisor);
 }
 
+#define SCALE_BLOCK 512 /* elements of the broadcast scalar per pass (4 KiB at most) */
+
+/* The vectorised prod against a block filled with the scalar: the same rounding as
+ * a haloProd reduction, with no kernel of its own per ISA. */
+void halo_scale_mul(void *dst, const void *src, size_t n, haloDataType_t t, const void *scalar)
+{
+    size_t es = halo_dtype_size(t);
+    uint64_t fill[SCALE_BLOCK]; /* 8-byte elements at most */
+    if (!es)
+        return;
+    size_t nfill = n < SCALE_BLOCK ? n : SCALE_BLOCK;
+    for (size_t i = 0; i < nfill; i++)
+        memcpy((char *)fill + i * es, scalar, es);
+    for (size_t done = 0; done < n; done += nfill) {
+        size_t k = n - done < nfill ? n - done : nfill;
+        halo_reduce((char *)dst + done * es, (const char *)src + done * es, fill, k, t, haloProd);
+    }
+}
+
 /* ---- scalar reference (tests only) ----
  * Written differently from the kernels on purpose: integers in 64-bit arithmetic,
  * floats in double and rounded to the type once (exact for one + or * of two floats,
@@ -642,6 +661,20 @@ void halo_scale_div_ref(void *dst, const void *src, size_t n, haloDataType_t t, 
         } else {
             double inv = 1.0f / (float)divisor; /* the float32 the kernels use */
             ref_store_float(dst, i, t, (float)(ref_load_float(src, i, t) * inv));
+        }
+    }
+}
+
+void halo_scale_mul_ref(void *dst, const void *src, size_t n, haloDataType_t t, const void *scalar)
+{
+    if ((unsigned)t >= haloNumTypes)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (ref_is_int(t)) {
+            ref_store_int(dst, i, t, ref_load_int(src, i, t) * ref_load_int(scalar, 0, t));
+        } else {
+            double r = ref_load_float(src, i, t) * ref_load_float(scalar, 0, t);
+            ref_store_float(dst, i, t, t == haloFloat64 ? r : (double)(float)r);
         }
     }
 }

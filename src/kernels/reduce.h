@@ -31,7 +31,12 @@ void halo_reduce(void *dst, const void *a, const void *b, size_t n, haloDataType
  * float32 (half types round once); integers use truncating division. dst may equal src.
  * divisor < 1 copies src. */
 void halo_scale_div(void *dst, const void *src, size_t n, haloDataType_t t, int divisor);
+/* dst[i] = src[i] * scalar, where scalar points to one element of t (pre-mul-sum):
+ * rounds exactly as halo_reduce with haloProd against a buffer of the scalar.
+ * dst may equal src. */
+void halo_scale_mul(void *dst, const void *src, size_t n, haloDataType_t t, const void *scalar);
 /* Scalar references (tests only). */
+void halo_scale_mul_ref(void *dst, const void *src, size_t n, haloDataType_t t, const void *scalar);
 void halo_reduce_ref(void *dst, const void *a, const void *b, size_t n, haloDataType_t t, haloRedOp_t op);
 void halo_scale_div_ref(void *dst, const void *src, size_t n, haloDataType_t t, int divisor);
 /* Name of the variant in use: "avx512", "avx2" or "generic". */

@@ -3,7 +3,7 @@
  *
  * The shim is a layer above src/api: every ncclX turns its arguments into the
  * matching halo* call (streams passed through unchanged) and adds what NCCL has and
- * haloccl does not: non-blocking init, ncclCommInitAll, pre-mul-sum ops, all-to-all,
+ * haloccl does not: non-blocking init, ncclCommInitAll, all-to-all,
  * gather and scatter built from grouped send/recv, and the NCCL error conventions.
  *
  * An ncclComm_t is a `struct ncclComm` owned by the shim around a haloComm_t. Live
@@ -66,15 +66,6 @@ ncclResult_t shim_config_read(const void *config, const char *fn, struct shim_co
 /* The raw view, for tests: the known fields after the size/version rules. */
 ncclResult_t shim_config_parse(const void *config, struct shim_config *out, char *err, size_t errlen);
 
-/* A user reduction op (pre-mul-sum): slot in the communicator's table. */
-struct shim_redop {
-    int used;
-    ncclDataType_t dtype;
-    ncclScalarResidence_t residence;
-    const void *scalar_ptr;  /* residence == device: read at each use */
-    unsigned char scalar[8]; /* residence == host: the value, copied at create */
-};
-
 enum shim_init_state { SHIM_INIT_RUNNING, SHIM_INIT_DONE, SHIM_INIT_FAILED };
 
 struct ncclComm {
@@ -90,8 +81,6 @@ struct ncclComm {
     int device; /* ncclCommCuDevice */
     int finalized;
     struct shim_comm_config cfg;
-    struct shim_redop *ops;
-    int nops;
     int busy;              /* calls holding the handle (shim_comm_hold); teardown waits for 0 */
     int err_is_shim;       /* the newest error on this comm was the shim's, in err */
     char err[SHIM_ERRLEN];
@@ -133,17 +122,5 @@ void *shim_temp_alloc(size_t bytes);
 void shim_temp_release(void);
 int shim_group_depth(void);
 void shim_group_note_op(void);
-
-/* ---- reduction ops (shim_redop.c) ---- */
-/* Resolves op for a collective of `dtype` on comm: built-ins pass through as
- * *halo_op; a pre-mul-sum gives *halo_op = haloSum and *premul = 1 with the scalar
- * in scalar_out (8 bytes, the value in dtype). */
-ncclResult_t shim_redop_resolve(struct ncclComm *comm, const char *fn, ncclRedOp_t op, ncclDataType_t dtype,
-                                haloRedOp_t *halo_op, int *premul, unsigned char scalar_out[8]);
-/* A temporary copy of src (count elements of dtype) multiplied by scalar; NULL with
- * an error recorded when memory is short. */
-ncclResult_t shim_premul_copy(struct ncclComm *comm, const void *src, size_t count, ncclDataType_t dtype,
-                              const unsigned char scalar[8], void **out);
-void shim_redop_free_all(struct ncclComm *comm);
 
 #endif

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reduce.h"
 #include "shim.h"
 
 /* Per thread, like haloccl's group queue. */
@@ -98,34 +97,13 @@ SHIM_API ncclResult_t pncclGroupSimulateEnd(ncclSimInfo_t *simInfo)
 
 /* ---- collectives ---- */
 
-/* The communicator (held: coll_done releases it) and, for reductions, the op; a
- * pre-mul-sum replaces *sendbuff with a scaled copy of `count` elements. */
-static ncclResult_t coll_prepare(ncclComm_t comm, const char *fn, const void **sendbuff, size_t count,
-                                 ncclDataType_t dtype, ncclRedOp_t op, haloRedOp_t *hop, ncclAbiStream_t stream,
-                                 struct ncclComm **out)
+/* The communicator, held: coll_done releases it. */
+static ncclResult_t coll_prepare(ncclComm_t comm, const char *fn, struct ncclComm **out)
 {
     struct ncclComm *c = NULL;
-    unsigned char scalar[8];
-    int premul = 0;
     ncclResult_t r = shim_comm_get(comm, fn, &c);
     if (r != ncclSuccess)
         return r;
-    if (hop)
-        r = shim_redop_resolve(c, fn, op, dtype, hop, &premul, scalar);
-    /* TODO(GPU layer): scale stream-ordered buffers with a kernel on the stream. */
-    if (r == ncclSuccess && premul && stream)
-        r = shim_error(c, ncclInvalidUsage, "%s: rank %d: pre-mul-sum ops work on host buffers (stream NULL) "
-                       "only in this version", fn, c->rank);
-    if (r == ncclSuccess && premul) {
-        void *tmp;
-        if ((r = shim_premul_copy(c, *sendbuff, count, dtype, scalar, &tmp)) == ncclSuccess)
-            *sendbuff = tmp;
-    }
-    if (r != ncclSuccess) {
-        shim_temp_release();
-        shim_comm_put(c);
-        return r;
-    }
     shim_group_note_op();
     *out = c;
     return ncclSuccess;
@@ -146,11 +124,11 @@ SHIM_API ncclResult_t pncclAllReduce(const void *sendbuff, void *recvbuff, size_
                                      ncclRedOp_t op, ncclComm_t comm, ncclAbiStream_t stream)
 {
     struct ncclComm *c;
-    haloRedOp_t hop;
-    ncclResult_t r = coll_prepare(comm, "ncclAllReduce", &sendbuff, count, datatype, op, &hop, stream, &c);
+    ncclResult_t r = coll_prepare(comm, "ncclAllReduce", &c);
     if (r != ncclSuccess)
         return r;
-    return coll_done(c, haloAllReduce(sendbuff, recvbuff, count, (haloDataType_t)datatype, hop, c->halo, stream));
+    return coll_done(c, haloAllReduce(sendbuff, recvbuff, count, (haloDataType_t)datatype, (haloRedOp_t)op, c->halo,
+                                      stream));
 }
 
 SHIM_ALIAS(ncclReduce);
@@ -158,11 +136,11 @@ SHIM_API ncclResult_t pncclReduce(const void *sendbuff, void *recvbuff, size_t c
                                   ncclRedOp_t op, int root, ncclComm_t comm, ncclAbiStream_t stream)
 {
     struct ncclComm *c;
-    haloRedOp_t hop;
-    ncclResult_t r = coll_prepare(comm, "ncclReduce", &sendbuff, count, datatype, op, &hop, stream, &c);
+    ncclResult_t r = coll_prepare(comm, "ncclReduce", &c);
     if (r != ncclSuccess)
         return r;
-    return coll_done(c, haloReduce(sendbuff, recvbuff, count, (haloDataType_t)datatype, hop, root, c->halo, stream));
+    return coll_done(c, haloReduce(sendbuff, recvbuff, count, (haloDataType_t)datatype, (haloRedOp_t)op, root,
+                                   c->halo, stream));
 }
 
 SHIM_ALIAS(ncclReduceScatter);
@@ -171,17 +149,11 @@ SHIM_API ncclResult_t pncclReduceScatter(const void *sendbuff, void *recvbuff, s
                                          ncclAbiStream_t stream)
 {
     struct ncclComm *c;
-    haloRedOp_t hop;
-    ncclResult_t r = shim_comm_get(comm, "ncclReduceScatter", &c);
+    ncclResult_t r = coll_prepare(comm, "ncclReduceScatter", &c);
     if (r != ncclSuccess)
         return r;
-    size_t total = recvcount * (size_t)c->nranks; /* the input is nranks blocks of recvcount */
-    shim_comm_put(c);
-    r = coll_prepare(comm, "ncclReduceScatter", &sendbuff, total, datatype, op, &hop, stream, &c);
-    if (r != ncclSuccess)
-        return r;
-    return coll_done(c, haloReduceScatter(sendbuff, recvbuff, recvcount, (haloDataType_t)datatype, hop, c->halo,
-                                          stream));
+    return coll_done(c, haloReduceScatter(sendbuff, recvbuff, recvcount, (haloDataType_t)datatype,
+                                          (haloRedOp_t)op, c->halo, stream));
 }
 
 SHIM_ALIAS(ncclAllGather);
@@ -189,7 +161,7 @@ SHIM_API ncclResult_t pncclAllGather(const void *sendbuff, void *recvbuff, size_
                                      ncclDataType_t datatype, ncclComm_t comm, ncclAbiStream_t stream)
 {
     struct ncclComm *c;
-    ncclResult_t r = coll_prepare(comm, "ncclAllGather", &sendbuff, 0, datatype, ncclSum, NULL, stream, &c);
+    ncclResult_t r = coll_prepare(comm, "ncclAllGather", &c);
     if (r != ncclSuccess)
         return r;
     return coll_done(c, haloAllGather(sendbuff, recvbuff, sendcount, (haloDataType_t)datatype, c->halo, stream));
@@ -200,7 +172,7 @@ SHIM_API ncclResult_t pncclBroadcast(const void *sendbuff, void *recvbuff, size_
                                      int root, ncclComm_t comm, ncclAbiStream_t stream)
 {
     struct ncclComm *c;
-    ncclResult_t r = coll_prepare(comm, "ncclBroadcast", &sendbuff, 0, datatype, ncclSum, NULL, stream, &c);
+    ncclResult_t r = coll_prepare(comm, "ncclBroadcast", &c);
     if (r != ncclSuccess)
         return r;
     return coll_done(c, haloBroadcast(sendbuff, recvbuff, count, (haloDataType_t)datatype, root, c->halo, stream));
@@ -233,7 +205,7 @@ SHIM_API ncclResult_t pncclSend(const void *sendbuff, size_t count, ncclDataType
                                 ncclComm_t comm, ncclAbiStream_t stream)
 {
     struct ncclComm *c;
-    ncclResult_t r = coll_prepare(comm, "ncclSend", &sendbuff, 0, datatype, ncclSum, NULL, stream, &c);
+    ncclResult_t r = coll_prepare(comm, "ncclSend", &c);
     if (r != ncclSuccess)
         return r;
     return coll_done(c, haloSend(sendbuff, count, (haloDataType_t)datatype, peer, c->halo, stream));
@@ -244,8 +216,7 @@ SHIM_API ncclResult_t pncclRecv(void *recvbuff, size_t count, ncclDataType_t dat
                                 ncclAbiStream_t stream)
 {
     struct ncclComm *c;
-    const void *unused = NULL;
-    ncclResult_t r = coll_prepare(comm, "ncclRecv", &unused, 0, datatype, ncclSum, NULL, stream, &c);
+    ncclResult_t r = coll_prepare(comm, "ncclRecv", &c);
     if (r != ncclSuccess)
         return r;
     return coll_done(c, haloRecv(recvbuff, count, (haloDataType_t)datatype, peer, c->halo, stream));

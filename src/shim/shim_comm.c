@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu_rt.h"
 #include "log.h"
 #include "shim.h"
 
@@ -78,7 +79,6 @@ static void comm_free(struct ncclComm *c)
 {
     if (!c)
         return;
-    shim_redop_free_all(c);
     pthread_cond_destroy(&c->init_cv);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -239,10 +239,21 @@ static ncclResult_t comm_init(const char *fn, ncclComm_t *out, int nranks, const
     return ncclSuccess;
 }
 
-/* TODO(GPU table): record the caller's current device (cudaGetDevice / hipGetDevice
- * through src/hip's GPU runtime table) once the shim may call it; host mode has
- * none, so -1. */
-#define SHIM_DEVICE_UNKNOWN (-1)
+/* What ncclCommCuDevice reports: the device current on the calling thread at
+ * init (cudaGetDevice / hipGetDevice through the GPU runtime table), as NCCL
+ * records it. In host mode (no runtime loads) 0: callers use the value as a
+ * device ordinal (cudaSetDevice, an index into per-device arrays), and 0 is the
+ * one every machine has, where -1 would fail or index out of bounds. PyTorch
+ * and vLLM do not call ncclCommCuDevice. */
+static int shim_current_device(void)
+{
+    const struct gpu_rt *rt = NULL;
+    char err[256];
+    int dev = 0;
+    if (gpu_rt_load(&rt, err, sizeof(err)) != 0 || !rt || rt->get_device(&dev) != 0 || dev < 0)
+        return 0;
+    return dev;
+}
 
 SHIM_ALIAS(ncclGetUniqueId);
 SHIM_API ncclResult_t pncclGetUniqueId(ncclUniqueId *uniqueId)
@@ -257,14 +268,14 @@ SHIM_API ncclResult_t pncclGetUniqueId(ncclUniqueId *uniqueId)
 SHIM_ALIAS(ncclCommInitRank);
 SHIM_API ncclResult_t pncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId commId, int rank)
 {
-    return comm_init("ncclCommInitRank", comm, nranks, &commId, rank, NULL, SHIM_DEVICE_UNKNOWN);
+    return comm_init("ncclCommInitRank", comm, nranks, &commId, rank, NULL, shim_current_device());
 }
 
 SHIM_ALIAS(ncclCommInitRankConfig);
 SHIM_API ncclResult_t pncclCommInitRankConfig(ncclComm_t *comm, int nranks, ncclUniqueId commId, int rank,
                                               ncclConfig_t *config)
 {
-    return comm_init("ncclCommInitRankConfig", comm, nranks, &commId, rank, config, SHIM_DEVICE_UNKNOWN);
+    return comm_init("ncclCommInitRankConfig", comm, nranks, &commId, rank, config, shim_current_device());
 }
 
 /* NCCL spreads the bootstrap over nId roots for very large jobs; one root serves
@@ -277,7 +288,7 @@ SHIM_API ncclResult_t pncclCommInitRankScalable(ncclComm_t *newcomm, int nranks,
         return shim_error(NULL, ncclInvalidArgument, "ncclCommInitRankScalable: nId is %d and commIds %p: at "
                           "least one id is needed", nId, (void *)commIds);
     return comm_init("ncclCommInitRankScalable", newcomm, nranks, &commIds[0], myrank, config,
-                     SHIM_DEVICE_UNKNOWN);
+                     shim_current_device());
 }
 
 /* ---- ncclCommInitAll: ndev ranks in this process, one thread each ---- */
@@ -569,8 +580,13 @@ SHIM_API ncclResult_t pncclCommCuDevice(const ncclComm_t comm, int *device)
 
 /* ---- suspend / resume (NCCL >= 2.29.7, RCCL) ---- */
 
-/* In host mode a communicator holds no GPU memory, so there is nothing to release.
- * TODO(GPU layer): release and restore the staging pool once it exists. */
+/* Suspend releases nothing, truthfully: a communicator holds no device memory.
+ * What it has in GPU mode is pinned host memory (the staging pool and arenas of
+ * its gpu_comm, HALO_POOL_SIZE) that the progress thread uses for every call
+ * still queued on a stream, and pinned memory is allocated and freed only on the
+ * caller's thread at first use and at destroy (freeing it synchronises the
+ * device; see gpu_mem.h). Both calls succeed and say so at INFO; MemStats
+ * reports 0 bytes of GPU memory. */
 SHIM_ALIAS(ncclCommSuspend);
 SHIM_API ncclResult_t pncclCommSuspend(ncclComm_t comm, int flags)
 {
@@ -582,7 +598,8 @@ SHIM_API ncclResult_t pncclCommSuspend(ncclComm_t comm, int flags)
         r = shim_error(c, ncclInvalidArgument, "ncclCommSuspend: flags 0x%x: only NCCL_SUSPEND_MEM (0x1) is "
                        "defined", (unsigned)flags);
     else
-        HLOG_INFO(HALO_SUB_INIT, c->rank, "ncclCommSuspend: the communicator holds no GPU memory; nothing released");
+        HLOG_INFO(HALO_SUB_INIT, c->rank, "ncclCommSuspend: haloccl holds no device memory; its pinned staging "
+                  "pool (HALO_POOL_SIZE) stays until destroy: nothing released");
     shim_comm_put(c);
     return r;
 }
@@ -592,6 +609,8 @@ SHIM_API ncclResult_t pncclCommResume(ncclComm_t comm)
 {
     struct ncclComm *c;
     ncclResult_t r = shim_comm_get(comm, "ncclCommResume", &c);
+    if (r == ncclSuccess)
+        HLOG_INFO(HALO_SUB_INIT, c->rank, "ncclCommResume: nothing was released by ncclCommSuspend; nothing to do");
     shim_comm_put(r == ncclSuccess ? c : NULL);
     return r;
 }
@@ -607,7 +626,7 @@ SHIM_API ncclResult_t pncclCommMemStats(ncclComm_t comm, ncclCommMemStat_t stat,
         r = shim_error(c, ncclInvalidArgument, "ncclCommMemStats: stat %d / value %p: expected a stat 0..3 and an "
                        "output pointer", (int)stat, (void *)value);
     else
-        *value = 0; /* GPU memory held by the communicator: none in host mode */
+        *value = 0; /* device memory held by the communicator: none (the pool is pinned host memory) */
     shim_comm_put(c);
     return r;
 }

@@ -1,27 +1,11 @@
 /*
  * shim_mem.c — ncclMemAlloc/ncclMemFree and buffer registration.
  *
- * ncclMemAlloc hands out page-aligned host memory for now. TODO(GPU layer): when
- * haloMemAlloc/haloMemFree exist, point SHIM_MEM_ALLOC/SHIM_MEM_FREE at them; nothing
- * else here changes.
+ * ncclMemAlloc is haloMemAlloc: pinned, mapped host memory when a GPU runtime
+ * loads (the GPU uses it as device memory, the CPU and NIC reach it without
+ * staging), page-aligned host memory otherwise. ncclMemFree is haloMemFree.
  */
-#include <stdlib.h>
-
 #include "shim.h"
-
-static haloResult_t shim_host_alloc(void **ptr, size_t size)
-{
-    return posix_memalign(ptr, 4096, size ? size : 1) == 0 ? haloSuccess : haloSystemError;
-}
-
-static haloResult_t shim_host_free(void *ptr)
-{
-    free(ptr);
-    return haloSuccess;
-}
-
-#define SHIM_MEM_ALLOC shim_host_alloc
-#define SHIM_MEM_FREE shim_host_free
 
 SHIM_ALIAS(ncclMemAlloc);
 SHIM_API ncclResult_t pncclMemAlloc(void **ptr, size_t size)
@@ -29,16 +13,16 @@ SHIM_API ncclResult_t pncclMemAlloc(void **ptr, size_t size)
     if (!ptr)
         return shim_error(NULL, ncclInvalidArgument, "ncclMemAlloc: ptr is NULL");
     void *p = NULL;
-    if (SHIM_MEM_ALLOC(&p, size) != haloSuccess)
-        return shim_error(NULL, ncclSystemError, "ncclMemAlloc: could not allocate %zu bytes", size);
-    *ptr = p;
-    return ncclSuccess;
+    ncclResult_t r = shim_pass(NULL, haloMemAlloc(&p, size)); /* haloccl's sentence names the cause */
+    if (r == ncclSuccess)
+        *ptr = p;
+    return r;
 }
 
 SHIM_ALIAS(ncclMemFree);
 SHIM_API ncclResult_t pncclMemFree(void *ptr)
 {
-    return shim_pass(NULL, SHIM_MEM_FREE(ptr));
+    return shim_pass(NULL, haloMemFree(ptr));
 }
 
 SHIM_ALIAS(ncclCommRegister);

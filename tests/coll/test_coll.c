@@ -225,11 +225,100 @@ static int run_one(struct ctx *c, size_t count, haloDataType_t t, haloRedOp_t op
     return 0;
 }
 
+/* Pre-mul-sum: rank r multiplies by its own scalar (r % 3 + 1, halved for float
+ * types), so every product and sum is exact in bfloat16 up to 8 ranks. */
+static double premul_scalar(int r, haloDataType_t t)
+{
+    return (double)(r % 3 + 1) * (is_float(t) ? 0.5 : 1.0);
+}
+
+static double premul_expected(int n, size_t i, haloDataType_t t)
+{
+    double acc = 0;
+    for (int r = 0; r < n; r++)
+        acc += premul_scalar(r, t) * red_input(r, i, t, haloSum);
+    return acc;
+}
+
+/* One allreduce, reduce and reduce-scatter with a pre-mul-sum op; the
+ * haloScalarDevice op reads its scalar when the call runs (host memory here: the
+ * value is written after the op was made). Inside a group the op is destroyed
+ * before haloGroupEnd, as NCCL allows. */
+static int run_premul(struct ctx *c, size_t count, haloDataType_t t, haloScalarResidence_t res, int ingroup)
+{
+    size_t es = halo_dtype_size(t);
+    unsigned char scalar[8];
+    haloRedOp_t op;
+    set_val(scalar, 0, t, res == haloScalarDevice ? 99 : premul_scalar(c->rank, t));
+    MP_CHECKC(haloRedOpCreatePreMulSum(&op, scalar, t, res, c->comm), c->comm);
+    set_val(scalar, 0, t, premul_scalar(c->rank, t)); /* host immediate: copied already */
+    if (ingroup)
+        MP_CHECK(haloGroupStart());
+    for (size_t i = 0; i < count * (size_t)c->n; i++)
+        set_val(c->a, i, t, red_input(c->rank, i, t, haloSum));
+    void *rs_out = (char *)c->b + count * es;
+    MP_CHECKC(haloAllReduce(c->a, c->b, count, t, op, c->comm, NULL), c->comm);
+    MP_CHECKC(haloReduceScatter(c->a, rs_out, count, t, op, c->comm, NULL), c->comm);
+    if (ingroup) {
+        MP_CHECKC(haloRedOpDestroy(op, c->comm), c->comm);
+        MP_CHECK(haloGroupEnd());
+    }
+    for (size_t i = 0; i < count; i++)
+        if (!check_val(c->b, i, t, premul_expected(c->n, i, t), 0, "premul allreduce", c->rank) ||
+            !check_val(rs_out, i, t, premul_expected(c->n, (size_t)c->rank * count + i, t), 0, "premul reducescatter",
+                       c->rank))
+            return 1;
+    if (ingroup)
+        return 0;
+    int root = c->n - 1;
+    MP_CHECKC(haloReduce(c->a, c->a, count, t, op, root, c->comm, NULL), c->comm); /* in place */
+    for (size_t i = 0; i < count && c->rank == root; i++)
+        if (!check_val(c->a, i, t, premul_expected(c->n, i, t), 0, "premul reduce", c->rank))
+            return 1;
+    MP_CHECKC(haloRedOpDestroy(op, c->comm), c->comm);
+    return 0;
+}
+
+/* Ops are per communicator and datatype; built-ins cannot be destroyed. */
+static int run_premul_misuse(struct ctx *c)
+{
+    float s = 2.0f;
+    haloRedOp_t op;
+    haloComm_t other;
+    MP_CHECKC(haloRedOpCreatePreMulSum(&op, &s, haloFloat32, haloScalarHostImmediate, c->comm), c->comm);
+    ASSERT_TRUE((int)op >= haloNumOps);
+    ASSERT_EQ(haloAllReduce(c->a, c->b, 4, haloInt32, op, c->comm, NULL), haloInvalidArgument);
+    ASSERT_CONTAINS(haloGetLastError(c->comm), "created for float32");
+    MP_CHECKC(haloCommSplit(c->comm, 0, c->rank, &other, NULL), c->comm);
+    ASSERT_EQ(haloAllReduce(c->a, c->b, 4, haloFloat32, op, other, NULL), haloInvalidArgument);
+    ASSERT_CONTAINS(haloGetLastError(other), "nor a live");
+    ASSERT_EQ(haloRedOpDestroy(op, other), haloInvalidArgument);
+    MP_CHECKC(haloCommDestroy(other), NULL);
+    ASSERT_EQ(haloRedOpDestroy(haloSum, c->comm), haloInvalidArgument);
+    MP_CHECKC(haloRedOpDestroy(op, c->comm), c->comm);
+    ASSERT_EQ(haloAllReduce(c->a, c->b, 4, haloFloat32, op, c->comm, NULL), haloInvalidArgument);
+    ASSERT_EQ(haloRedOpCreatePreMulSum(&op, NULL, haloFloat32, haloScalarHostImmediate, c->comm),
+              haloInvalidArgument);
+    return 0;
+}
+
+static int run_premul_all(struct ctx *c, size_t big)
+{
+    haloDataType_t types[] = {haloFloat32, haloBfloat16, haloInt32, haloFloat16, haloFloat64, haloInt64};
+    size_t counts[] = {0, 1, (size_t)c->n + 1, 1000, big};
+    for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
+        for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++)
+            for (int res = 0; res < 2; res++)
+                if (run_premul(c, counts[k], types[t], (haloScalarResidence_t)res, k == 2))
+                    return 1;
+    return run_premul_misuse(c);
+}
+
 static int rank_main(int rank, int n, haloUniqueId id, void *arg)
 {
     struct ctx c = {.rank = rank, .n = n};
     size_t big = *(size_t *)arg;
-    c.cap = (big > 4096 ? big : 4096) * 8 * (size_t)n;
+    c.cap = (big > 4096 ? big : 4096) * 8 * ((size_t)n + 1); /* + 1: run_premul's two outputs */
     c.a = malloc(c.cap);
     c.b = malloc(c.cap);
     MP_CHECK(haloCommInitRank(&c.comm, n, id, rank));
@@ -246,6 +335,8 @@ static int rank_main(int rank, int n, haloUniqueId id, void *arg)
         for (int inplace = 0; inplace < 2; inplace++)
             if (run_one(&c, big, bigtypes[k], k == 2 ? haloMax : haloSum, inplace))
                 return 1;
+    if (run_premul_all(&c, big))
+        return 1;
     MP_CHECKC(haloCommDestroy(c.comm), NULL);
     free(c.a);
     free(c.b);

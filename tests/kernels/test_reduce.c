@@ -559,6 +559,45 @@ static void test_variant_scale(const struct halo_reduce_variant *v, struct bufs 
             }
 }
 
+/* halo_scale_mul (pre-mul-sum) against its reference: every dtype, lengths across
+ * the block size, several scalars (one a NaN for the float types), in place too. */
+static void test_scale_mul(struct bufs *bb)
+{
+    const struct halo_reduce_variant best = {halo_reduce_isa(), NULL, NULL, NULL};
+    for (int t = 0; t < haloNumTypes; t++)
+        for (size_t k = 0; k < N_LENGTHS; k++)
+            for (uint64_t s = 0; s < 4; s++) {
+                struct red_case c = {&best, (haloDataType_t)t, haloProd, lengths[k], 0, 0, ""};
+                size_t es = halo_dtype_size(c.t), bytes = c.n * es;
+                unsigned char scalar[8];
+                fill(scalar, 1, c.t, 300 + s, s == 3 && is_float_type(c.t) ? 1 : 0);
+                fill(bb->a, c.n, c.t, 99 + (uint64_t)t, is_float_type(c.t) ? 11 : 0);
+                memset(bb->b, 0, bytes);
+                for (size_t i = 0; i < c.n; i++)
+                    memcpy(bb->b + i * es, scalar, es); /* for check_same's message */
+                halo_scale_mul_ref(bb->want, bb->a, c.n, c.t, scalar);
+                memset(bb->got, CANARY, sizeof bb->got);
+                c.what = "scale_mul";
+                halo_scale_mul(bb->got, bb->a, c.n, c.t, scalar);
+                check_same(&c, bb->got, bb->want, bb->a, bb->b);
+                check_canary(&c, bb->got);
+                c.what = "scale_mul in place";
+                memcpy(bb->got, bb->a, bytes);
+                halo_scale_mul(bb->got, bb->got, c.n, c.t, scalar);
+                check_same(&c, bb->got, bb->want, bb->a, bb->b);
+            }
+    /* Closed-form values: int32 wraps, bfloat16 rounds once. */
+    int32_t iv[3] = {7, -5, 0x40000001}, is = -3, ig[3];
+    halo_scale_mul(ig, iv, 3, haloInt32, &is);
+    ASSERT_EQ(ig[0], -21);
+    ASSERT_EQ(ig[1], 15);
+    ASSERT_EQ(ig[2], (int32_t)(uint32_t)(0x40000001u * (uint32_t)-3));
+    uint16_t bv[2] = {halo_f32_to_bf16(1.5f), halo_f32_to_bf16(-2.0f)}, bs = halo_f32_to_bf16(0.5f), bg[2];
+    halo_scale_mul(bg, bv, 2, haloBfloat16, &bs);
+    ASSERT_TRUE(halo_bf16_to_f32(bg[0]) == 0.75f && halo_bf16_to_f32(bg[1]) == -1.0f);
+    printf("scale_mul (%s): all dtypes match the reference\n", halo_reduce_isa());
+}
+
 static void test_variants(struct bufs *bb)
 {
     int tested = 0;
@@ -740,6 +779,7 @@ int main(void)
     test_reduce_float_known();
     test_dispatch(&bb);
     test_variants(&bb);
+    test_scale_mul(&bb);
     printf("test_reduce: ok\n");
     return 0;
 }
