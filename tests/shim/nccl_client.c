@@ -11,9 +11,7 @@
  *   nccl_client split N        ncclCommSplit by parity, with NOCOLOR on one rank
  *   nccl_client abort N        ncclCommAbort with nothing in flight
  *   nccl_client abort_thread 2 ncclCommAbort from another thread while rank 0 is
- *                              blocked in a collective rank 1 never joins (skipped
- *                              unless HALO_TEST_ABORT_RACE=1: the core does not yet
- *                              end a blocked collective on abort)
+ *                              blocked in a collective rank 1 never joins
  *
  * With HALO_SHIM_EXPECT_LIB set, every mapping of a libnccl/librccl in the process
  * must be that file (the LD_PRELOAD test).
@@ -626,14 +624,9 @@ int main(int argc, char **argv)
         rc = run_ranks(n, run_split);
     else if (strcmp(argv[1], "abort") == 0)
         rc = run_ranks(n, run_abort);
-    else if (strcmp(argv[1], "abort_thread") == 0) {
-        if (!getenv("HALO_TEST_ABORT_RACE")) {
-            printf("SKIP: abort from another thread during a blocked collective waits for the core's fix "
-                   "(set HALO_TEST_ABORT_RACE=1 to run it)\n");
-            return 77;
-        }
+    else if (strcmp(argv[1], "abort_thread") == 0)
         rc = run_ranks(n, run_abort_thread);
-    } else if (strcmp(argv[1], "initall") == 0)
+    else if (strcmp(argv[1], "initall") == 0)
         rc = run_initall(n);
     else
         goto usage;
