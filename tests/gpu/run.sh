@@ -4,7 +4,10 @@
 # the stream/buffer tests on the real runtime, and the --gpu benchmarks beside
 # host mode. Everything is logged under OUT (default ./gpu-out).
 #
-#   tests/gpu/run.sh [--runtime cuda|hip] [--quick]
+#   tests/gpu/run.sh [--runtime cuda|hip] [--quick] [--torch|--torch-only]
+#
+# --torch adds torch.distributed through the NCCL drop-in (tests/gpu/torch_*.py,
+# vllm_ctypes.py, the torch benchmark beside Gloo); --torch-only runs just that.
 #
 # libsodium: found by pkg-config, or unpacked from .dev/*.deb when present (for
 # machines without a package registry: `apt-get download libsodium23
@@ -12,17 +15,20 @@
 set -u
 RUNTIME=cuda
 QUICK=0
+TORCH=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --runtime) RUNTIME=$2; shift ;;
     --quick) QUICK=1 ;;
-    *) echo "usage: $0 [--runtime cuda|hip] [--quick]" >&2; exit 2 ;;
+    --torch) TORCH=1 ;;
+    --torch-only) TORCH=2 ;;
+    *) echo "usage: $0 [--runtime cuda|hip] [--quick] [--torch|--torch-only]" >&2; exit 2 ;;
     esac
     shift
 done
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${OUT:-$PWD/gpu-out}
-B=${GPU_BUILD:-/tmp/halo-gpu-build}
+B=${GPU_BUILD:-$SRC/build}
 mkdir -p "$OUT"
 J=$(nproc)
 
@@ -54,13 +60,24 @@ step() { # name command...
 }
 
 step build sh -c "cmake -S '$SRC' -B '$B' -DCMAKE_BUILD_TYPE=Release && cmake --build '$B' -j$J" || { tail -30 "$OUT/build.log"; exit 1; }
+fail=0
+if [ $TORCH -ge 1 ]; then
+    L=$B/lib/haloccl/libnccl.so.2
+    G=$SRC/tests/gpu
+    step torch-dropin "$G/torch_run.sh" -n 2 -l "$L" "$G/torch_dropin.py" || fail=1
+    step vllm-ctypes "$G/torch_run.sh" -n 2 -l none "$G/vllm_ctypes.py" "$L" || fail=1
+    step torch-bench sh "$G/torch_bench.sh" 2 || fail=1
+    if [ $TORCH = 2 ]; then
+        echo "torch: $([ $fail = 0 ] && echo passed || echo FAILED)" | tee -a "$OUT/summary.txt"
+        exit $fail
+    fi
+fi
 if [ $QUICK = 0 ]; then
     step host-suite sh -c "cd '$B' && ctest -E 'rdma|netns|install|gpu_fake' -j$J --output-on-failure"
 fi
 
 export HALO_GPU_RUNTIME=$RUNTIME HALO_TIMEOUT_MS=10000 GPU_TEST_DEADLINE_S=$((STEP_TIMEOUT - 10))
 T=$B/bin/test_gpu_stream
-fail=0
 step gpu-coll-np2 env HALO_POOL_SIZE=1m $T 2 coll || fail=1
 step gpu-coll-np3 env HALO_POOL_SIZE=1m $T 3 coll || fail=1
 step gpu-coll-np4-tcp env HALO_POOL_SIZE=1m HALO_TRANSPORT=tcp $T 4 coll || fail=1
@@ -71,6 +88,7 @@ step gpu-graph-hostfn env HALO_GPU_SYNC=hostfn $T 2 graph || fail=1
 step gpu-async $T 2 async || fail=1
 step gpu-dead env HALO_TIMEOUT_MS=3000 $T 3 dead || fail=1
 step gpu-abort $T 2 abort || fail=1
+step gpu-premul-np2 env HALO_POOL_SIZE=1m $B/bin/test_gpu_premul 2 || fail=1
 
 # All-reduce, 2 ranks on the one GPU, float32 sum, 4 B - 256 MiB: host mode and
 # the three kinds of GPU buffers, alternated twice (the machine is shared: compare
