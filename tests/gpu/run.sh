@@ -74,6 +74,7 @@ if [ $TORCH -ge 1 ]; then
 fi
 if [ $QUICK = 0 ]; then
     step host-suite sh -c "cd '$B' && ctest -E 'rdma|netns|install|gpu_fake' -j$J --output-on-failure"
+    grep -A20 "The following tests FAILED" "$OUT/host-suite.log"
 fi
 
 export HALO_GPU_RUNTIME=$RUNTIME HALO_TIMEOUT_MS=10000 GPU_TEST_DEADLINE_S=$((STEP_TIMEOUT - 10))

@@ -492,6 +492,55 @@ static int case_dead(int rank, int n, haloUniqueId id, void *arg)
     return 0;
 }
 
+/* Unbatched sends and receives on a stream, as torch issues them: even ranks
+ * send then receive, odd ranks receive then send, one call each, no group. */
+static int case_p2p(int rank, int n, haloUniqueId id, void *arg)
+{
+    haloComm_t comm = init_comm(rank, n, id);
+    void *s0 = new_stream(), *s = new_stream();
+    /* First an all-to-all as torch issues it (a group of sends and receives,
+     * self included) on another stream, then the unbatched pairs on s. */
+    {
+        size_t c = 7;
+        void *a = kalloc(K_DEVICE, c * 4 * (size_t)n), *b = kalloc(K_DEVICE, c * 4 * (size_t)n);
+        CHECK_RT(rt->memset_async(a, 1, c * 4 * (size_t)n, s0));
+        CHECK_HALO(haloGroupStart(), comm);
+        for (int p = 0; p < n; p++) {
+            CHECK_HALO(haloSend((char *)a + (size_t)p * c * 4, c, haloFloat32, p, comm, s0), comm);
+            CHECK_HALO(haloRecv((char *)b + (size_t)p * c * 4, c, haloFloat32, p, comm, s0), comm);
+        }
+        CHECK_HALO(haloGroupEnd(), comm);
+        CHECK_RT(rt->stream_sync(s0));
+        kfree(K_DEVICE, a), kfree(K_DEVICE, b);
+    }
+    size_t sizes[] = {513, 70000, 1 << 20};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        size_t cnt = sizes[k];
+        int nxt = (rank + 1) % n, prv = (rank + n - 1) % n;
+        float *h = malloc(cnt * 4), *o = malloc(cnt * 4);
+        for (size_t i = 0; i < cnt; i++)
+            h[i] = (float)val(rank, i);
+        void *t = kalloc(K_DEVICE, cnt * 4), *got = kalloc(K_DEVICE, cnt * 4);
+        CHECK_RT(rt->memcpy_async(t, h, cnt * 4, s));
+        if (rank % 2 == 0) {
+            CHECK_HALO(haloSend(t, cnt, haloFloat32, nxt, comm, s), comm);
+            CHECK_HALO(haloRecv(got, cnt, haloFloat32, prv, comm, s), comm);
+        } else {
+            CHECK_HALO(haloRecv(got, cnt, haloFloat32, prv, comm, s), comm);
+            CHECK_HALO(haloSend(t, cnt, haloFloat32, nxt, comm, s), comm);
+        }
+        CHECK_RT(rt->memcpy_async(o, got, cnt * 4, s));
+        CHECK_RT(rt->stream_sync(s));
+        for (size_t i = 0; i < cnt; i++)
+            if (o[i] != (float)val(prv, i))
+                TEST_FAIL("rank %d p2p count %zu element %zu: %g, expected %g", rank, cnt, i, o[i], val(prv, i));
+        kfree(K_DEVICE, t), kfree(K_DEVICE, got);
+        free(h), free(o);
+    }
+    CHECK_HALO(haloCommDestroy(comm), NULL);
+    return 0;
+}
+
 struct abort_arg {
     haloComm_t comm;
 };
@@ -558,6 +607,7 @@ int main(int argc, char **argv)
                     : !strcmp(c, "async") ? case_async
                     : !strcmp(c, "dead")  ? case_dead
                     : !strcmp(c, "abort") ? case_abort
+                    : !strcmp(c, "p2p")   ? case_p2p
                                           : NULL;
     if (!fn) {
         fprintf(stderr, "unknown case %s\n", c);

@@ -6,8 +6,9 @@ Run on a GPU machine, every rank on cuda:0 (one GPU shared), as
 or  LD_PRELOAD=$PWD/build/lib/haloccl/libnccl.so.2 torchrun --nproc-per-node 2 tests/gpu/torch_dropin.py
 (python3 -m torch.distributed.run where torchrun is absent).
 
-First proves that haloccl is the NCCL torch uses (its path in /proc/self/maps, no
-other libnccl there, torch.cuda.nccl.version() is the 2.28.9 haloccl reports),
+First proves that haloccl is the NCCL torch uses (its path in /proc/self/maps, and
+where torch's own libnccl is mapped too, the process's ncclAllReduce lies in
+haloccl's library; torch.cuda.nccl.version() is the 2.28.9 haloccl reports),
 then, with and without init_process_group's device_id, checks every result
 element-wise against a CPU reference computed here: all_reduce (sum, avg, max,
 min, premul_sum), all_gather, all_gather_into_tensor, reduce_scatter,
@@ -80,7 +81,20 @@ def prove_loaded():
     if not lib or real not in mapped:
         return "haloccl's library (%s) is not mapped: set LD_PRELOAD" % (lib or "unset")
     if len(set(mapped)) != 1:
-        return "another NCCL is mapped too: %s" % libs
+        # torch's wheel links its own libnccl.so.2 (loaded as a dependency); the
+        # preload binds first. Prove it: the global ncclAllReduce must lie in ours.
+        import ctypes
+        addr = ctypes.cast(ctypes.CDLL(None).ncclAllReduce, ctypes.c_void_p).value
+        owner = None
+        for l in maps.splitlines():
+            f = l.split()
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            if lo <= addr < hi and len(f) >= 6:
+                owner = os.path.realpath(f[-1])
+        print("rank %d: other NCCL mapped too (%s); the process's ncclAllReduce is at %#x in %s" %
+              (RANK, [m for m in mapped if m != real], addr, owner), flush=True)
+        if owner != real:
+            return "ncclAllReduce resolves to %s, not haloccl's %s" % (owner, real)
     ver = torch.cuda.nccl.version()  # calls ncclGetVersion of the loaded library
     print("rank %d: torch.cuda.nccl.version() = %s (ncclGetVersion of the library loaded)" % (RANK, ver),
           flush=True)
@@ -265,6 +279,9 @@ def run_checks(tag, full):
 
 
 def main():
+    if os.environ.get("TORCH_DROPIN_DUMP_S"):  # debugging a hang: every thread's stack, then exit
+        import faulthandler
+        faulthandler.dump_traceback_later(int(os.environ["TORCH_DROPIN_DUMP_S"]), exit=True)
     torch.cuda.set_device(DEV)
     check("haloccl is torch's NCCL", prove_loaded)
     if FAILS:
