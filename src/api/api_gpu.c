@@ -294,33 +294,37 @@ int api_gpu_wanted(struct halo_comm *comm, const struct halo_op *ops, int n)
     return gpu_rt_get() != NULL; /* stream NULL: device buffers still need staging */
 }
 
-/* Fills g from op; *device set when a buffer needs staging. */
+/* Where one buffer's bytes are: *cpu = the address the CPU uses in place, or
+ * *dev = p when it must be staged. */
+static haloResult_t gpu_place(struct halo_comm *comm, const struct gpu_rt *rt, int device, const char *fn,
+                              const char *what, const void *p, void **cpu, void **dev)
+{
+    char err[512];
+    struct gpu_buf b;
+    if ((comm->gpu ? gpu_classify_cached(comm->gpu, p, &b, err, sizeof(err))
+                   : gpu_classify(rt, device, p, &b, err, sizeof(err))) != 0)
+        return halo_error(comm, haloInvalidArgument, "%s: %s: %s", fn, what, err);
+    if (b.host)
+        *cpu = b.host;
+    else
+        *dev = (void *)p;
+    return haloSuccess;
+}
+
+/* Fills g from op; *device_bufs set when a buffer needs staging. */
 static haloResult_t gpu_prepare(struct halo_comm *comm, const struct gpu_rt *rt, int device, const struct halo_op *op,
                                 struct gpu_op *g, int *device_bufs, const char *fn)
 {
     memset(g, 0, sizeof(*g));
     g->op = *op;
     gpu_op_bytes(op, comm->rank, comm->nranks, &g->send_bytes, &g->recv_bytes);
-    char err[512];
-    struct gpu_buf b;
-    if (g->send_bytes && op->sendbuf) {
-        if ((comm->gpu ? gpu_classify_cached(comm->gpu, op->sendbuf, &b, err, sizeof(err))
-                       : gpu_classify(rt, device, op->sendbuf, &b, err, sizeof(err))) != 0)
-            return halo_error(comm, haloInvalidArgument, "%s: sendbuff: %s", fn, err);
-        if (b.host)
-            g->op.sendbuf = b.host;
-        else
-            g->dev_send = op->sendbuf;
-    }
-    if (g->recv_bytes && op->recvbuf) {
-        if ((comm->gpu ? gpu_classify_cached(comm->gpu, op->recvbuf, &b, err, sizeof(err))
-                       : gpu_classify(rt, device, op->recvbuf, &b, err, sizeof(err))) != 0)
-            return halo_error(comm, haloInvalidArgument, "%s: recvbuff: %s", fn, err);
-        if (b.host)
-            g->op.recvbuf = b.host;
-        else
-            g->dev_recv = op->recvbuf;
-    }
+    haloResult_t r = haloSuccess;
+    if (g->send_bytes && op->sendbuf)
+        r = gpu_place(comm, rt, device, fn, "sendbuff", op->sendbuf, (void **)&g->op.sendbuf, (void **)&g->dev_send);
+    if (r == haloSuccess && g->recv_bytes && op->recvbuf)
+        r = gpu_place(comm, rt, device, fn, "recvbuff", op->recvbuf, &g->op.recvbuf, &g->dev_recv);
+    if (r != haloSuccess)
+        return r;
     /* In place on device memory: the collective runs in place on the staged copy
      * when the two ranges are the same bytes; otherwise (all-gather,
      * reduce-scatter in place) each range is staged on its own. */

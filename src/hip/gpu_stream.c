@@ -287,44 +287,18 @@ static int proxy_rt_fail(struct gpu_proxy *p, int e, const char *what, char *err
     return -1;
 }
 
-/* Enqueues "store value into word" on stream s. */
-static int proxy_enqueue_store(struct gpu_proxy *p, void *s, int memops, struct proxy_work *w, uint32_t word,
-                               uint32_t value, char *err, size_t errlen)
+/* One handshake step on stream s: store `value` into the word (wait 0), or wait
+ * until the word satisfies (cond, value) (wait 1), by a stream memory operation
+ * or a host function. */
+static int proxy_enqueue(struct gpu_proxy *p, void *s, int memops, struct proxy_work *w, uint32_t word,
+                         uint32_t value, int wait, enum gpu_wait_cond cond, char *err, size_t errlen)
 {
     const struct gpu_rt *rt = p->cfg.rt;
     int e;
     if (memops) {
-        e = rt->stream_write32(s, &p->flags[word], value);
+        e = wait ? rt->stream_wait32(s, &p->flags[word], value, cond) : rt->stream_write32(s, &p->flags[word], value);
         atomic_fetch_add(&p->n_memops, 1);
-        return e ? proxy_rt_fail(p, e, "stream write value", err, errlen) : 0;
-    }
-    struct hostfn_arg *h = calloc(1, sizeof(*h));
-    if (!h) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    *h = (struct hostfn_arg){.p = p, .word = &p->flags[word], .value = value, .owned_by_work = w->persistent};
-    if (w->persistent) {
-        h->next = w->hargs;
-        w->hargs = h;
-    }
-    e = rt->launch_host_fn(s, proxy_hostfn_store, h);
-    atomic_fetch_add(&p->n_hostfn, 1);
-    if (e && !w->persistent)
-        free(h);
-    return e ? proxy_rt_fail(p, e, "host function launch", err, errlen) : 0;
-}
-
-/* Enqueues "wait until word satisfies (cond, value)" on stream s. */
-static int proxy_enqueue_wait(struct gpu_proxy *p, void *s, int memops, struct proxy_work *w, uint32_t word,
-                              uint32_t value, enum gpu_wait_cond cond, char *err, size_t errlen)
-{
-    const struct gpu_rt *rt = p->cfg.rt;
-    int e;
-    if (memops) {
-        e = rt->stream_wait32(s, &p->flags[word], value, cond);
-        atomic_fetch_add(&p->n_memops, 1);
-        return e ? proxy_rt_fail(p, e, "stream wait value", err, errlen) : 0;
+        return e ? proxy_rt_fail(p, e, wait ? "stream wait value" : "stream write value", err, errlen) : 0;
     }
     struct hostfn_arg *h = calloc(1, sizeof(*h));
     if (!h) {
@@ -333,15 +307,27 @@ static int proxy_enqueue_wait(struct gpu_proxy *p, void *s, int memops, struct p
     }
     *h = (struct hostfn_arg){.p = p, .word = &p->flags[word], .value = value, .cond = cond,
                              .owned_by_work = w->persistent};
-    if (w->persistent) {
+    if (w->persistent) { /* replayed by every graph launch: freed with the work */
         h->next = w->hargs;
         w->hargs = h;
     }
-    e = rt->launch_host_fn(s, proxy_hostfn_wait, h);
+    e = rt->launch_host_fn(s, wait ? proxy_hostfn_wait : proxy_hostfn_store, h);
     atomic_fetch_add(&p->n_hostfn, 1);
     if (e && !w->persistent)
         free(h);
     return e ? proxy_rt_fail(p, e, "host function launch", err, errlen) : 0;
+}
+
+static int proxy_enqueue_store(struct gpu_proxy *p, void *s, int memops, struct proxy_work *w, uint32_t word,
+                               uint32_t value, char *err, size_t errlen)
+{
+    return proxy_enqueue(p, s, memops, w, word, value, 0, GPU_WAIT_EQ, err, errlen);
+}
+
+static int proxy_enqueue_wait(struct gpu_proxy *p, void *s, int memops, struct proxy_work *w, uint32_t word,
+                              uint32_t value, enum gpu_wait_cond cond, char *err, size_t errlen)
+{
+    return proxy_enqueue(p, s, memops, w, word, value, 1, cond, err, errlen);
 }
 
 /* The streams' capture state: 1 when all are capturing, 0 when none; mixed or

@@ -26,22 +26,8 @@
 #include "mp.h"
 #include "reduce.h"
 #include "test.h"
+#include "gpu_test.h"
 
-static const struct gpu_rt *rt;
-
-#define CHECK_RT(call)                                                                   \
-    do {                                                                                 \
-        int _e = (call);                                                                 \
-        if (_e)                                                                          \
-            TEST_FAIL("%s: %s", #call, rt->error_string(_e));                            \
-    } while (0)
-
-#define CHECK_HALO(call, comm)                                                           \
-    do {                                                                                 \
-        haloResult_t _r = (call);                                                        \
-        if (_r != haloSuccess)                                                           \
-            TEST_FAIL("%s: %s (%s)", #call, haloGetErrorString(_r), haloGetLastError(comm)); \
-    } while (0)
 
 static void put(void *buf, size_t i, haloDataType_t t, double v)
 {

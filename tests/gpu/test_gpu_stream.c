@@ -33,22 +33,8 @@
 #include "reduce.h"
 #include "socket.h"
 #include "test.h"
+#include "gpu_test.h"
 
-static const struct gpu_rt *rt;
-
-#define CHECK_RT(call)                                                                   \
-    do {                                                                                 \
-        int _e = (call);                                                                 \
-        if (_e)                                                                          \
-            TEST_FAIL("%s: %s", #call, rt->error_string(_e));                            \
-    } while (0)
-
-#define CHECK_HALO(call, comm)                                                           \
-    do {                                                                                 \
-        haloResult_t _r = (call);                                                        \
-        if (_r != haloSuccess)                                                           \
-            TEST_FAIL("%s: %s (%s)", #call, haloGetErrorString(_r), haloGetLastError(comm)); \
-    } while (0)
 
 enum kind { K_DEVICE, K_PINNED, K_MEMALLOC, K_MANAGED, K_PAGEABLE, K_COUNT };
 static const char *kind_name[K_COUNT] = {"device", "pinned", "memalloc", "managed", "pageable"};
