@@ -22,7 +22,7 @@ static const char usage[] =
     "                         torchrun, or HALO_ROOT/HALO_RANK/HALO_NRANKS)\n"
     "model (generated from --seed unless --model is given):\n"
     "  --preset NAME          default (dim 256, 4 layers, 8 heads, 4 KV heads, ffn 768, vocab 512) or\n"
-    "                         issue5 (dim 1024, 8 layers, 16 heads, 4 KV heads, ffn 2816, vocab 32000);\n"
+    "                         d1024-l8 (dim 1024, 8 layers, 16 heads, 4 KV heads, ffn 2816, vocab 32000);\n"
     "                         other shape flags override it\n"
     "  --dim D --layers L --heads H --kv-heads K --ffn F --vocab V --seq-len S\n"
     "  --seed S               weights and prompt (default 1)\n"
@@ -103,12 +103,12 @@ static int apply_preset(tpt_options *o, const char *name)
 {
     if (strcmp(name, "default") == 0)
         return 0;
-    if (strcmp(name, "issue5") == 0) {
+    if (strcmp(name, "d1024-l8") == 0) {
         o->cfg = (tpt_config){.dim = 1024, .ffn = 2816, .layers = 8, .heads = 16, .kv_heads = 4,
                               .vocab = 32000, .seq_len = 256};
         return 0;
     }
-    return bad("--preset", name, "known presets: default, issue5");
+    return bad("--preset", name, "known presets: default, d1024-l8");
 }
 
 /* Shape flags: the int field each sets, and its range. */
@@ -297,7 +297,7 @@ int tpt_options_resolve(tpt_options *o)
  *    so 1e-4 leaves a 10x margin and still catches any wrong shard (errors of O(1)).
  *  bf16 wire: every allreduce input and output is rounded to 8 significant bits
  *    (relative error up to 2^-9 = 2e-3) and each layer's residual update carries that
- *    error into the next; measured errors are a few 1e-3 for the default and issue5
+ *    error into the next; measured errors are a few 1e-3 for the default and d1024-l8
  *    models, so 2e-2 (ten bf16 roundings) passes them and still fails a wrong shard. */
 double tpt_options_tolerance(const tpt_options *o)
 {
