@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * haloccl.h — the public API of haloccl, a collective-communication library for
  * clusters of AMD Strix Halo APUs (and any Linux hosts) linked by RoCE NICs, USB4

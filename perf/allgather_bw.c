@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * allgather_bw.c — bandwidth and latency of haloAllGather, like nccl-tests'
  * all_gather_perf. The size is the gathered (receive) buffer; each rank sends

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * allreduce_bw.c — bandwidth and latency of haloAllReduce, like nccl-tests'
  * all_reduce_perf. Every rank ends with the reduction of all ranks' buffers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * broadcast_bw.c — bandwidth and latency of haloBroadcast from -r ROOT, like
  * nccl-tests' broadcast_perf. Only the root fills its buffer; every rank checks

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * common.c — the shared driver of the perf/ benchmarks (allreduce_bw and friends).
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # compare_baselines.sh [BINDIR] — haloccl beside the baselines in one session: 2 local
 # ranks, float32 sum allreduce, haloccl over shm and over tcp (loopback) beside
 # OpenMPI's shared-memory and tcp BTLs, plus the raw limits (busy-polled TCP

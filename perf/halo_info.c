@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * halo_info.c — `halo-info`: what this build of haloccl is and how the
  * environment configures it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * halo_info_nccl.c — `halo-info --nccl`: which NCCL library a process started in
  * this environment would get, and whether it is haloccl's.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* halo_info_nccl.h — `halo-info --nccl` and `--nccl-env-markdown`. */
 #ifndef HALO_INFO_NCCL_H
 #define HALO_INFO_NCCL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * halo_topo.c — `halo-topo`: runs topology detection as a job and prints what the
  * library found: hosts, links (interfaces, addresses, speed, round trip), the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # netns_bench.sh [BINDIR] [RATE_MBIT] — collective speed on emulated clusters
 # with every cable rate-limited to the same rate R (tc tbf), one rank per host:
 #   chain4: 16 MiB allreduce with the chain algorithm, model bound busbw 1.5 R

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * perf_gpu.c — the benchmarks' GPU buffers (perf_gpu.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * perf_gpu.h — GPU buffers and a stream for the benchmarks' --gpu option, through
  * the library's runtime table (the only part of perf/ that reads internals).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * reduce_bw.c — bandwidth and latency of haloReduce to -r ROOT, like nccl-tests'
  * reduce_perf. Only the root's output is defined and checked. busbw = algbw.

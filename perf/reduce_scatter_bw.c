@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * reduce_scatter_bw.c — bandwidth and latency of haloReduceScatter, like
  * nccl-tests' reduce_scatter_perf. The size is the full (send) buffer; rank r

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sendrecv_bw.c — bandwidth and latency of haloSend/haloRecv, like nccl-tests'
  * sendrecv_perf: in one group, rank r sends to (r+1)%n and receives from

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # install-deps.sh — installs what haloccl needs to build and to run its whole test
 # suite on Debian 12 / Ubuntu 24.04, from the distribution's packages. Idempotent:
 # packages already present are skipped, so a second run does no network access.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # quickstart.sh — installs what is missing, builds, and runs the main job on this
 # machine: the tensor-parallel transformer example on 2 local ranks, checked
 # against a single-rank run, then a short allreduce bandwidth sweep.

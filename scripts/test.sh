@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test.sh — installs what is missing, builds with warnings as errors, and runs the
 # whole test suite (unit, multi-process over shm and tcp, mpirun, emulated
 # clusters in network namespaces, Soft-RoCE VMs); then builds again with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mp.h — multi-process harness for tests: run a function as N ranks of one job,
  * each a forked child, and collect their exit codes. A child that fails or hangs

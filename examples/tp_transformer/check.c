@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check.c — --check: rank 0 builds the whole model (same seed or same checkpoint,
  * unsharded), runs the tokens the TP run saw one position at a time, and compares

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c — tp_transformer's entry: parse and check everything once, then launch.
  *

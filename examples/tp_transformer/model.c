@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * model.c — the decoder's layers and math, as in llama2.c's run.c, split Megatron-style.
  *

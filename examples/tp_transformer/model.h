@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * model.h — a Llama-style decoder (llama2.c's architecture) and its Megatron split.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * options.c — command-line parsing for tp_transformer: every number consumed whole
  * and range-checked, every mistake named with the flag, exit code 2.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * options.h — the command line of tp_transformer, parsed strictly and checked once
  * before any rank starts.

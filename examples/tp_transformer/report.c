@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * report.c — rank 0's summary: the model and its split, the tokens, throughput of
  * prefill and decode, and the decode time per token split into compute and

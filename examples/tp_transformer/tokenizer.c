@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tokenizer.c — llama2.c's tokenizer.bin, read for decoding only (prompts are ids).
  */

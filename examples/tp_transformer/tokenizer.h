@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tokenizer.h — decoding token ids to text with a llama2.c tokenizer.bin.
  */

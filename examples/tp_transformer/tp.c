@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tp.c — the tensor-parallel driver of one rank: the model's two collectives mapped
  * onto haloccl (with the bf16 wire conversion), prefill, greedy decode, timing.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tp.h — one rank of the tensor-parallel run, what it measured, and the two things
  * rank 0 does with that afterwards: the report and the single-rank check.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * weights.c — deterministic weights from a seed, and llama2.c checkpoints: reading a
  * rank's shard (pread of its rows, or of its column range of every row), checking a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * weights.h — where a rank's weights come from: a seed or a llama2.c checkpoint.
  *

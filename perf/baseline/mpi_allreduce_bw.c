@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mpi_allreduce_bw.c — the same sweep as allreduce_bw, around MPI_Allreduce
  * (float32 sum), so haloccl and MPI are measured the same way in one session:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tcp_pingpong.c — the raw reference for small-message latency over TCP: two
  * processes bounce an N-byte message over a loopback socket with TCP_NODELAY,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * api.c — the public collective entry points: argument checks (before any byte
  * moves), algorithm and channel choice, and hand-off to the group queue or to the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * api_gpu.c — calls on GPU streams and GPU buffers: where each buffer's bytes are
  * (in place, or staged through pinned memory), the hand-off to the

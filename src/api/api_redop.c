@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * api_redop.c — pre-mul-sum reduction ops (haloRedOpCreatePreMulSum): the
  * per-communicator table, the checks a collective makes on an op, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * api_redop.h — pre-mul-sum ops inside the API layer (api_redop.c).
  */

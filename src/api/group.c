@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * group.c — haloGroupStart / haloGroupEnd.
  *

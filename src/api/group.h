@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * group.h — haloGroupStart/End: operations issued inside a group are queued per
  * calling thread and run together when the outermost group ends.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auth.c — mutual proof of the job secret (HMAC-SHA256 challenge/response).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auth.h — mutual proof of the job secret on a freshly connected socket.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.c — leveled, subsystem-masked logging to stderr.
  *

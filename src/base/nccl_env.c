@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nccl_env.c — the NCCL environment names that are not plain aliases: value
  * translations, the names the drop-in reads, and the names accepted and ignored.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nccl_env.h — NCCL's environment names as haloccl reads them.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * param.c — the parameter table of params.def: strict parsers, loading from the
  * environment, and the table that `halo-info --params` prints.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * param.h — every knob of the library, declared once in params.def.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * socket.c — socket helpers shared by the bootstrap and the tcp transport.
  *

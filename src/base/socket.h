@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * socket.h — small socket helpers shared by the bootstrap and the tcp transport:
  * interface selection (NCCL's HALO_SOCKET_IFNAME syntax), address text, listening,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * algo_table.c — the algorithms, one row each: the name used by logs and by
  * HALO_ALGO, the cost model's counterpart, and the schedule for each collective.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * algos.h — collective algorithms as per-channel schedules over the primitives.
  * Each function runs one channel's share of one operation (ex->ch of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chain.c — daisy-chain schedules (HALO_ALGO=chain): ranks at positions
  * 0..n-1 of comm->ring, cables only between positions p and p+1 (no link closes

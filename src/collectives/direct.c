@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * direct.c — one-shot all-reduce for small messages: every rank sends its whole
  * buffer to every other rank and reduces all contributions locally, in rank order,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * p2p.c — sends and receives, alone or batched by a group.
  *

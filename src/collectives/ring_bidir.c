@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ring_bidir.c — all-reduce on a ring using both directions (HALO_ALGO=ring_bidir).
  *

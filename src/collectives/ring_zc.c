@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ring_zc.c — the ring all-reduce with zero-copy messages (ib): every step is an
  * RDMA write between user buffers after a grant, no slot and no copy.

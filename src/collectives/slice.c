@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * slice.c — the slicing geometry shared by the schedules (see slice.h): the cut of
  * a channel's range into blocks and slices, and how many slices a block gets.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * slice.h — how a schedule cuts its share of the buffer, and the words for sizes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bootstrap.c — job rendezvous, rank side: the unique id, starting the root service
  * (choosing its address and listening; the service thread is bootstrap_root.c),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bootstrap.h — job rendezvous over TCP, authenticated with the job secret.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bootstrap_root.c — the bootstrap root service: one detached thread per job that
  * admits ranks, serves all-gathers and relays aborts (message sequence: bootstrap.c;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bootstrap_wire.h — the frame format shared by the bootstrap root (bootstrap_root.c)
  * and the rank side (bootstrap.c). The message sequence is described at the top of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * comm.c — communicator life cycle: creation (bootstrap, peer table, transports),
  * queries, errors, destruction and abort.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * comm.h — the communicator and the per-rank peer table.
  *

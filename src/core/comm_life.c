@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * comm_life.c — the registry of live communicators, the calls that hold one, and
  * its end: haloCommDestroy and haloCommAbort.

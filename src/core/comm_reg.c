@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * comm_reg.c — user buffer registration (haloCommRegister) and what zero-copy
  * transfers need from the communicator: the agreement that the whole ring can

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * comm_topo.c — finding the data links of a multi-host job at communicator
  * creation, and turning the topology into a ring order and per-peer addresses.

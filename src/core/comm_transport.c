@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * comm_transport.c — the core's side of the transport boundary: it fills the
  * narrow context transports run over (struct halo_tp_ctx), drives the table of

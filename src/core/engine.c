@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * engine.c — waiting, primitives and channel dispatch (see engine.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * engine.h — running a collective: the blocking primitives algorithms are written
  * with, the per-channel execution context, and the dispatch of channels to worker

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * engine_zc.c — zero-copy messages for algorithms (see engine.h and the
  * transport's zc_* ops in transport.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * error.c — recording an error where it is first known, and the public
  * haloGetErrorString / haloGetVersion.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * init_env.c — haloCommInitEnv: a communicator from what launchers put in the
  * environment, so `mpirun -np 4 prog`, `srun prog` and `torchrun prog` just work.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * split.c — haloCommSplit: ranks with the same color form a new communicator.
  *

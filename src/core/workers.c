@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * workers.c — channel threads. Channel 0 of every operation runs on the calling
  * thread; channels 1..n-1 run on worker threads the communicator starts on first

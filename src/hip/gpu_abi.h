@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gpu_abi.h — the HIP and CUDA facts the loaders depend on: enum values, flag
  * bits and struct layouts, written down here because we never include a vendor

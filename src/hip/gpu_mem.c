@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gpu_mem.c — pointer classes, the staging pool, and haloMemAlloc/haloMemFree.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gpu_mem.h — what a communicator keeps for GPU buffers: its progress thread,
  * its device, and the pinned (GTT) staging pool the progress thread copies

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gpu_rt.c — loading the GPU runtime table once per process.
  *

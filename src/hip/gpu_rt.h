@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gpu_rt.h — the GPU runtime table: the few HIP or CUDA functions haloccl uses,
  * loaded at run time with dlopen (never linked) and presented in one neutral shape.

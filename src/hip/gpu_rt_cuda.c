@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gpu_rt_cuda.c — the CUDA runtime (libcudart.so 12 or 13) plus the driver
  * (libcuda.so.1) behind the neutral table.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gpu_rt_hip.c — the HIP runtime (libamdhip64.so, ROCm 5, 6 or 7) behind the
  * neutral table.

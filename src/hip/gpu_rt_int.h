@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gpu_rt_int.h — what the common loader (gpu_rt.c) and the per-runtime loaders
  * (gpu_rt_hip.c, gpu_rt_cuda.c) share. Not for use outside src/hip.

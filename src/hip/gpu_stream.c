@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gpu_stream.c — the per-communicator progress thread (proxy) and the stream
  * handshakes that hand it work (gpu_stream.h explains the protocol).

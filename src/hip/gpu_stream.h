@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gpu_stream.h — keeping GPU streams in order without kernels and without
  * blocking the caller: one progress thread per communicator (the proxy) runs the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dtype.c — facts about datatypes and reduction ops (element size, printable names),
  * kept apart from the kernels so that code which only validates or logs a call does

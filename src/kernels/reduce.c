@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * reduce.c — CPU reduction kernels: dst[i] = a[i] op b[i] and the avg division, for
  * every datatype, plus the float16 / bfloat16 / fp8 conversions they use.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * reduce.h — CPU reduction kernels for every datatype and op.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nccl_abi.h — NCCL 2.28's C ABI as the drop-in libraries (libnccl.so.2,
  * librccl.so.1) export it, written for this project: CI machines have no nccl.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nccl_abi_check.c — built only where NCCL's own nccl.h is installed (CMake option
  * HALO_NCCL_HEADER_DIR): the real header must agree with nccl_abi_facts.h, as our

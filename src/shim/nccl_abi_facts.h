@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nccl_abi_facts.h — the numbers of NCCL 2.28's ABI, once: enum values, the sizes
  * and field offsets of ncclConfig_t, ncclUniqueId and ncclSimInfo_t.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shim.h — internals of the NCCL/RCCL drop-in (libnccl.so.2, librccl.so.1).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shim_a2a.c — all-to-all(v), gather and scatter, which haloccl has no schedule
  * for, built from haloccl's grouped send/recv: each rank posts every send and

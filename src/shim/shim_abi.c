@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shim_abi.c — our nccl_abi.h against nccl_abi_facts.h, at compile time: the enum
  * values, the layouts of ncclConfig_t / ncclUniqueId / ncclSimInfo_t and the type

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shim_coll.c — collectives, point-to-point and groups.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shim_comm.c — NCCL communicators over haloccl's: the registry of live handles,
  * blocking and non-blocking init, ncclCommInitAll, split, finalize, destroy, abort

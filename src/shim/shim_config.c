@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shim_config.c — reading a caller's ncclConfig_t, whatever NCCL version its header
  * was.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shim_env.c — the NCCL_* variables a program runs with, sorted once per process
  * (at the first init or unique id) into what haloccl honours and what it ignores.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shim_error.c — NCCL's error conventions over haloccl's: result codes (equal
  * values), error strings, ncclGetLastError (per communicator, or the calling

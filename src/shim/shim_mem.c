@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shim_mem.c — ncclMemAlloc/ncclMemFree and buffer registration.
  *

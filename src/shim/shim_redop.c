@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shim_redop.c — NCCL's user reduction ops (ncclRedOpCreatePreMulSum), mapped
  * onto haloccl's haloRedOpCreatePreMulSum/haloRedOpDestroy.

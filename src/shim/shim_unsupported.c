@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shim_unsupported.c — the NCCL/RCCL names haloccl cannot honour: symmetric-memory
  * windows, the one-sided API, the device API, MSCCL and RCCL's ncclCommDump. They

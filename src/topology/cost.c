@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cost.c — alpha-beta model of allreduce on n hosts, and the plan it picks.
  *

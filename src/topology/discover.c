@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * discover.c — what one rank finds on its host: identity (hostname, a hash that tells
  * hosts apart, network namespaces included), memory, NUMA nodes, the GPU, and the

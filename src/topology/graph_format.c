@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * graph_format.c — the host graph as text (for people and error messages) and as JSON
  * (for halo-topo --json and the emulated-cluster tests). Both write into a caller

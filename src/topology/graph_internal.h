@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * graph_internal.h — what graph.c (building), graph_order.c (classification and
  * order) and graph_format.c (text/JSON) share. Not for use outside src/topology.

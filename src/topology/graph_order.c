@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * graph_order.c — classify the host graph and order the hosts along it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hwloc.c — NUMA locality of PCI devices through libhwloc, loaded at run time.
  *

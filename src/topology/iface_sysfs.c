@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * iface_sysfs.c — per-interface facts from sysfs (and the ethtool ioctl for virtual
  * devices): link speed, MTU, driver, PCI address, NUMA node, the RDMA device and port.

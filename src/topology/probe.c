@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe.c — socket primitives to confirm a candidate link and measure its round trip:
  * one side listens on its link address, the other connects bound to its link

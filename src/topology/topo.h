@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * topo.h — topology layer: what each rank finds on its host (discovery), and the host
  * graph built from every rank's findings (classification, order, neighbour links).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * topo_cost.h — alpha-beta cost model for allreduce on the host graph, and the choice
  * of algorithm, slice size and channel count it implies.

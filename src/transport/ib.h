@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ib.h — the ib transport (verbs, RoCE v2 via rdma_cm): RC QPs, receiver slots in
  * registered pinned memory, RDMA WRITE WITH IMM into the peer's slot, credits back

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ib_conn.c — the ib transport's data path: one RC QP per peer and channel
  * (setup in ib_listen.c, ib_qp.c, ib_handshake.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ib_handshake.c — the ib transport's connection handshake: the all-to-all
  * rdma_cm connect/accept with proofs of the job secret (the listener is in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ib_listen.c — the ib transport's per-communicator context: the rdma_cm listener
  * (bound to the data IP, or the wildcard for every RDMA device), the devices and

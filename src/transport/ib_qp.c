@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ib_qp.c — the resources of one ib connection, in setup order: the device its
  * rdma_cm id found (PD, HALO_IB_HCA check, port logged once), the registered

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ib_select.c — the ib transport's row of the setup table: whether this rank
  * listens over ib, which peers ib carries, connecting them and their extra QPs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ib_setup.h — shared by the three files of ib's connection setup, and private to
  * them: ib_listen.c (the per-communicator context, its listener and devices),

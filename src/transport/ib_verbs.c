@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ib_verbs.c — loads libibverbs and librdmacm at run time (dlopen, once) into the
  * table the ib transport calls through, and decides whether ib can be used here.

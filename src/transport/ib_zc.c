@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ib_zc.c — zero-copy messages of the ib transport: the receiver grants a
  * registered destination, the sender RDMA-writes its own registered buffer

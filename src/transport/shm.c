@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shm.c — the shm transport: ranks on one host exchange frames through shared
  * memory, with no system call on the data path.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shm.h — the shm transport: ranks on one host. Each rank owns one shared segment
  * holding its receive FIFOs (one per local peer and channel); senders map the

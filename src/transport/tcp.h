@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tcp.h — the tcp transport: any IP link. One socket per peer per channel, both
  * directions; frames = 64-byte header (kind, length, signature) + payload.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tcp_conn.c — the tcp transport's data path: one connected, non-blocking socket
  * per peer and channel carries frames both ways (tcp_setup.c makes the sockets).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tcp_setup.c — the tcp transport's connection sequence at init: the data
  * listener and the all-to-all connect/accept (the data path is in tcp_conn.c).

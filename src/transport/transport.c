@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * transport.c — the table of transports (the one list: name, kind, priority,
  * capabilities come from each row) and the error helper transports record with.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * transport.h — the one interface every transport implements (shm, ib, tcp): the
  * data ops on a connection (struct halo_transport_ops) and the setup table that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * boot_util.h — helpers for the bootstrap tests: loading parameters, forking ranks
  * with a watchdog, per-rank data patterns, and raw (hand-driven) root connections.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_boot_auth.c — the secret handshake over socketpair(), one thread per side:
  * the right secret passes, a wrong one is rejected on both sides, a different context

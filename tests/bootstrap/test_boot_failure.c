@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_boot_failure.c — failures reach every rank quickly, as sentences:
  *   - a rank that exits mid-job: the others' allgather fails with haloRemoteError

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_boot_hostile.c — connections that misbehave must not stall or crash the root,
  * and the real ranks must finish (or get a clean error naming the culprit):

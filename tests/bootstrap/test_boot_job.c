@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_boot_job.c — whole jobs of 1 to 5 processes through one root: connect,
  * allgathers of several sizes (one of 1 MiB per rank, larger than socket buffers),

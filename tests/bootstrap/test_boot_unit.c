@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_boot_unit.c — single-process checks of the socket helpers and the unique id:
  * HALO_SOCKET_IFNAME syntax, address text both ways, interface listing, I/O and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_root_linger.c — the process that serves the bootstrap root (rank 0 under
  * haloCommInitEnv) may finish first: its haloCommDestroy waits (bounded) until the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_abort.c — haloCommAbort from a second thread while the communicator is in
  * use, looped: `test_abort ITERATIONS [SEED [MODE]]`, two ranks, the transport

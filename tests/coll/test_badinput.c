@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_badinput.c — bad input gets a clear error, never a crash or a hang:
  * invalid arguments (checked before any byte moves), a destroyed or never

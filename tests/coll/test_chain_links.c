@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_chain_links.c — the chain schedules use only the cables of a daisy chain.
  *

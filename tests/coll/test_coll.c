@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_coll.c — every collective, datatype and op on N local ranks (argv[1]),
  * over the transport the environment selects (HALO_TRANSPORT), for counts 0, 1,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_ib_init.c — the ib transport chosen (or refused) at communicator creation.
  *

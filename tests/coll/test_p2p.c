@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_p2p.c — sends, receives and groups on N ranks: every rank exchanges with
  * every other rank in one group (messages far larger than the FIFOs, so a

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # check_readme_params.sh HALO_INFO README — the README's parameter table must be
 # exactly what `halo-info --params-markdown` generates from src/core/params.def, so
 # a parameter added, removed or changed there cannot leave the README behind.

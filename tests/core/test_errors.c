@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_errors.c — haloGetErrorString, haloGetVersion and halo_error: where the
  * sentence is stored (communicator or calling thread) and what is returned.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_log.c — the logging settings and line format. The settings are read once per
  * process, so each case runs in a forked child with its own environment and its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_params.c — the strict parsers of param.c with good and bad inputs, loading
  * from the environment (HALO_ names, NCCL aliases, empty values, sources), error

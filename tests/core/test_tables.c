@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_tables.c — the tables that name one concept each agree with each other:
  * the words HALO_TRANSPORT and HALO_ALGO accept (params.def, enum rows) are exactly

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # checkpoint.sh TOOL DIR CASE — tp_transformer with llama2.c checkpoints it wrote.
 #   roundtrip     the checkpoint of the generated model gives bit-identical tokens and
 #                 logits (same fingerprint) at TP=2, and passes --check when loaded

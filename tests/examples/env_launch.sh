@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # env_launch.sh TOOL ARGS... — two ranks started the way a launcher starts them
 # (HALO_ROOT, HALO_RANK, HALO_NRANKS, HALO_SECRET; no -n): rank 1 in the background,
 # rank 0 in the foreground. Passes when both exit 0.

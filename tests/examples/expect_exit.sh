@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # expect_exit.sh CODE REGEX CMD [ARGS...]
 # Runs CMD; passes when it exits with CODE and its output (stdout and stderr)
 # matches the extended regular expression REGEX. Prints the output either way.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gpu_test.h — what the GPU tests share: the runtime table they drive buffers and
  * streams through, and checks that print the runtime's or the library's sentence.

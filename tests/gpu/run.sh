@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/gpu/run.sh — the GPU suite on a machine with a GPU (one is enough: the
 # ranks are processes sharing it). Builds the project, runs the host test suite,
 # the stream/buffer tests on the real runtime, and the --gpu benchmarks beside

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_gpu_premul.c — pre-mul-sum ops (haloRedOpCreatePreMulSum) on GPU streams
  * with device buffers, through the runtime table, so it runs on the fake HIP

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_gpu_stream.c — collectives on GPU streams and GPU buffers, through the
  * runtime table (src/hip/gpu_rt.h), so the same program runs on the fake HIP

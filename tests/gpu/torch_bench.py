@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """torch_bench.py — torch.distributed all_reduce (float32, 8 B to 256 MiB, x4 steps)
 on GPU tensors, every rank on cuda:0; one nccl-tests-like line per size.
 

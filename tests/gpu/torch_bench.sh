@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # torch_bench.sh — torch_bench.py with haloccl's libnccl.so.2 (backend nccl) and with
 # gloo on the same GPU tensors, then both side by side. Usage: torch_bench.sh [NPROC]
 set -eu

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """torch_dropin.py — PyTorch's ProcessGroupNCCL on haloccl's libnccl.so.2.
 
 Run on a GPU machine, every rank on cuda:0 (one GPU shared), as

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # torch_run.sh — starts NPROC python processes of one torch.distributed job on this
 # host (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT set as torchrun
 # does) with haloccl's libnccl.so.2 preloaded, for the GPU scripts in this folder.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """vllm_ctypes.py — haloccl's libnccl.so.2 driven the way vLLM's pynccl_wrapper does:
 ctypes.CDLL on a path, every function looked up with getattr (a missing one fails),
 the unique id passed by value, GPU tensors' data_ptr() and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fakehip.c — a fake HIP runtime (libamdhip64) for CI machines without a GPU, so
  * the real HIP loader path and the code above it run in tests.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_gpu_headers_cuda.c — compiles only if gpu_abi.h's CUDA facts equal the
  * installed CUDA headers' (/usr/local/cuda/include). Registered only where they

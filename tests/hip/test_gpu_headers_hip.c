@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_gpu_headers_hip.c — compiles only if gpu_abi.h's HIP facts equal the
  * installed HIP headers' (Debian/Ubuntu libamdhip64-dev: ROCm 5.2). Registered

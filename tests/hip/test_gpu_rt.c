@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_gpu_rt.c — the GPU runtime loader (src/hip) against the fake HIP runtime
  * (tests/hip/fakehip.c): the choice of runtime, the error sentences, pointer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The README's minimal example, built against an installed haloccl. */
 #include <haloccl.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_reduce.c — the CPU reduction kernels.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # netns.sh — emulated clusters from network namespaces and veth pairs (source it; bash).
 #
 # A cluster is a set of hosts h0..hN-1, each a network namespace with:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_netns_coll.sh BINDIR [TOPO...] — the library on emulated clusters: for each
 # topology (network namespaces as hosts, veth pairs as cables, a management bridge
 # for the bootstrap) one rank per host runs

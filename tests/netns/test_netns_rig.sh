@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # test_netns_rig.sh — brings up every emulated topology of netns.sh and checks the rig:
 # the management bridge and every host's port on it; each cable reaches its peer over
 # the cable interface, and only its peer (no route across hosts); the data switch;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # guest-lib.sh — helpers for scripts that run inside a Soft-RoCE test VM (sourced,
 # /bin/sh). The VM is a chroot into the host's read-only root: /tmp is writable,
 # nothing else is. HALO_VMID comes from the kernel command line.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # guest-one.sh — inside one VM: rxe0 on a veth pair, two or three processes on it.
 # Env (set by run.sh's wrapper): RIG_DIR, PAIR_BIN, UNIT_BIN, BIN_DIR (may be empty),
 # RIG_BW_SIZE, RIG_BW_ITERS, RIG_BW_ROUNDS, RIG_COLL_BIG.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # guest-two.sh — inside each of two VMs joined by a qemu socket netdev (one cable):
 # vm1 = 10.56.0.1 (server, rank 0), vm2 = 10.56.0.2 (client, rank 1), rxe0 on eth0.
 # Env (set by run.sh's wrapper): RIG_DIR, PAIR_BIN, BIN_DIR (may be empty), RIG_SECRET.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # mkinitramfs.sh — builds the small initramfs the Soft-RoCE VMs boot with.
 #
 # Usage: mkinitramfs.sh BUILD_DIR

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # run-vm.sh — boots one Soft-RoCE test VM, runs a script in it, powers it off.
 #
 # Usage: run-vm.sh [options] SCRIPT
@@ -42,7 +43,7 @@ while [ $# -gt 0 ]; do
         --timeout) limit=$2; shift 2 ;;
         --cwd) cwd=$2; shift 2 ;;
         --log) log=$2; shift 2 ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        -h|--help) sed -n '3,26p' "$0"; exit 0 ;;
         -*) die "unknown option $1" ;;
         *) [ -z "$script" ] || die "one SCRIPT only"; script=$1; shift ;;
     esac

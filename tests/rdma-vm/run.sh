@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # run.sh — the Soft-RoCE rig's entry point (ctest rdma_vm_smoke, .ci/run).
 #
 # Usage: run.sh [--build DIR] [--pair-bin PATH] [--unit-bin PATH] [--bin-dir DIR] [--only one|two]
@@ -43,7 +44,7 @@ while [ $# -gt 0 ]; do
         --bin-dir) bin_dir=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
         --bw) bw=$2; shift 2 ;;
-        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+        -h|--help) sed -n '3,32p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 1 ;;
     esac
 done

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # check_halo_info_nccl.sh HALO_INFO NCCL FAKE_DIR — `halo-info --nccl` names the
 # library the loader picks and tells ours from another: ours under LD_PRELOAD (all
 # names exported), "NOT haloccl" for the fake found on LD_LIBRARY_PATH.

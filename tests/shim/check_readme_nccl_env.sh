@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # check_readme_nccl_env.sh HALO_INFO README — the README's table of NCCL
 # environment names is what `halo-info --nccl-env-markdown` generates (params.def's
 # alias column plus src/base/nccl_env.c), so the two cannot drift apart.

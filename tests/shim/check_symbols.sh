@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # check_symbols.sh LIB SONAME NAMES — the drop-in LIB has SONAME, exports every
 # name in NAMES as a function with its p-prefixed twin at the same address (the
 # twin strong, the name weak, as NCCL does), exports RCCL's C++ ncclCommDump, has no

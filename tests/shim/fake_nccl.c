@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fake_nccl.c — a stand-in for NVIDIA's libnccl.so.2 (same SONAME, different
  * library) for the interposition tests: every function says it was called and

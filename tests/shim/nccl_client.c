@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nccl_client.c — a program written against the NCCL API only (nccl.h's names,
  * no haloccl call), built against our nccl_abi.h and, where NCCL's own header is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nccl_dlopen.c — loads an NCCL library the way vLLM does (dlopen of a name or a
  * path, then symbol lookup) and reports what it got: exit 0 when ncclGetVersion

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # test_interpose.sh CLIENT_ON_FAKE DLOPEN NCCL RCCL AUDIT FAKE_DIR
 # Proves both ways of swapping NCCL for haloccl:
 #  - LD_PRELOAD: a client linked against a fake libnccl.so.2 runs entirely on ours

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_shim_config.c — the config reader against structs laid out by NCCL headers
  * 2.17 to 2.31: each is read up to what it holds, fields newer than its version keep

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_shim_hostile.c — calls a careless or hostile program makes through the NCCL
  * API: NULL, foreign and destroyed handles, bad op handles, unsupported features,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """vllm_style.py LIB NRANKS — drives the drop-in the way vLLM's pynccl wrapper does:
 ctypes.CDLL on a path (VLLM_NCCL_SO_PATH), every function looked up by name with
 getattr, the unique id a 128-byte ctypes structure passed by value, datatypes and

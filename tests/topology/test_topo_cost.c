@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_topo_cost.c — the alpha-beta model: closed-form values, the sizes where the
  * choice flips (computed from the formulas in cost.c, not read off the code), bounds

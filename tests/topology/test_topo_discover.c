@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_topo_discover.c — discovery on this machine (structural checks only: the
  * interfaces differ from machine to machine), sysfs parsing on a fake /sys tree

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_topo_graph.c — host graph classification, order and neighbour links on
  * hand-made discovery records: single host, pair, chains in shuffled rank order,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_topo_probe.c — the link probe over loopback: an echo server thread and timed
  * pings; a closed port, a bad address and a silent peer fail within their timeout.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * topo_fake.h — hand-made discovery records for the graph and cost-model tests.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * topo_tool.c — the topology layer driven from the shell, one step per command, for
  * the emulated-cluster tests (tests/netns) and by hand. It does by files what a job

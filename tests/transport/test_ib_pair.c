@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_ib_pair.c — the ib transport between two processes, without the rest of
  * the communicator: each process builds a transport context (tp_ctx.h), the two

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_ib_unit.c — the ib transport's checks that need no peer.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_tcp.c — the tcp transport's data path between two processes (fork) joined
  * by a loopback TCP pair, each with a transport context (tp_ctx.h) around

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_tcp_setup.c — tcp's setup table row (halo_tcp_setup) driven the way the
  * core drives it, without a communicator: two forked ranks, each with its own

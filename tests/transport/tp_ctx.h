@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tp_ctx.h — a transport context for tests that run a transport without a
  * communicator: errors land in last_error (the sink the core would give), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nccl_audit.c — an rtld-audit module (LD_AUDIT=.../lib/haloccl/libhalo_nccl_audit.so)
  * that sends every search for libnccl.so* or librccl.so* to haloccl's drop-in in
