@@ -1,33 +1,87 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# install-deps.sh — installs what haloccl needs to build and to run its whole test
-# suite on Debian 12 / Ubuntu 24.04, from the distribution's packages. Idempotent:
-# packages already present are skipped, so a second run does no network access.
-# --tests adds what only the test suite uses (scripts/test.sh passes it).
+# install-deps.sh [--tests] [--list] — installs haloccl's dependencies from the
+# distribution's packages on Debian 12 and Ubuntu 24.04. Idempotent: packages already
+# present are skipped, so a second run does no network access.
+#   (no flag)  what building the library, the tools and the examples needs
+#              (scripts/quickstart.sh)
+#   --tests    also what only the test suite uses: OpenMPI, network tools, the HIP
+#              headers, and the Soft-RoCE VM rig (qemu, a kernel image with
+#              rdma_rxe, busybox, rdma tools, perftest) (scripts/test.sh)
+#   --list     print the packages for this distribution and exit
+# Another distribution gets a sentence saying what to install.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+tests=0 list=0
+for a in "$@"; do
+    case "$a" in
+        --tests) tests=1 ;;
+        --list) list=1 ;;
+        *) echo "install-deps: unknown argument $a (--tests, --list)" >&2; exit 2 ;;
+    esac
+done
 
-# build + core tests: compiler, cmake, libsodium (HMAC for the job secret),
-# OpenMPI (mpirun test), iproute2 (network-namespace clusters), hwloc (NIC/GPU
-# locality, optional at run time).
-pkgs=(build-essential cmake pkg-config libsodium-dev openmpi-bin libopenmpi-dev iproute2 libhwloc-dev iperf3 iputils-ping)
-# the Soft-RoCE VM rig and the ib transport's headers
-while read -r p; do
-    [[ -z "$p" || "$p" == \#* ]] && continue
-    pkgs+=("$p")
-done < tests/rdma-vm/packages.txt
-# tests only: the HIP headers (ROCm 5.2 on Debian 12; Ubuntu's universe has the same
-# package name, 5.7 and later) that test_gpu_headers_hip checks src/hip/gpu_abi.h against
-if [[ "${1:-}" == "--tests" ]]; then
-    pkgs+=(libamdhip64-dev)
+# ---- one table per distribution ------------------------------------------------
+# build: compiler, cmake, pkg-config, libsodium (HMAC for the job secret); the verbs,
+#        rdma_cm and hwloc headers (optional at build time: without them the ib
+#        transport and hwloc locality compile to stubs; the libraries are loaded with
+#        dlopen at run time).
+# tests: OpenMPI (mpirun tests), iproute2 (network-namespace clusters), iperf3 and
+#        ping (baselines), the HIP headers test_gpu_headers_hip checks gpu_abi.h against.
+# vm:    the Soft-RoCE rig (tests/rdma-vm): qemu (TCG), the distribution's kernel
+#        (ships rdma_rxe.ko), busybox for /init, kmod, cpio + gzip for the initramfs;
+#        inside the VM: rdma tooling, the rxe provider, perftest.
+debian_12_build=(build-essential cmake pkg-config libsodium-dev libibverbs-dev librdmacm-dev libhwloc-dev)
+debian_12_tests=(openmpi-bin libopenmpi-dev iproute2 iperf3 iputils-ping libamdhip64-dev)
+debian_12_vm=(qemu-system-x86 linux-image-amd64 busybox-static kmod cpio gzip
+              rdma-core ibverbs-providers ibverbs-utils rdmacm-utils perftest)
+
+# Ubuntu: the same names, except the kernel: linux-image-generic (it pulls
+# linux-modules-extra, where rdma_rxe.ko lives; linux-image-virtual does not).
+# libamdhip64-dev is in universe.
+ubuntu_24_04_build=("${debian_12_build[@]}")
+ubuntu_24_04_tests=("${debian_12_tests[@]}")
+ubuntu_24_04_vm=(qemu-system-x86 linux-image-generic busybox-static kmod cpio gzip
+                 rdma-core ibverbs-providers ibverbs-utils rdmacm-utils perftest)
+
+ID="" VERSION_ID="" PRETTY_NAME="this system"
+[ -r /etc/os-release ] && . /etc/os-release
+case "$ID:$VERSION_ID" in
+    debian:12) dist=debian_12 ;;
+    ubuntu:24.04) dist=ubuntu_24_04 ;;
+    *) dist="" ;;
+esac
+
+if [ -z "$dist" ]; then
+    echo "install-deps: $PRETTY_NAME is not one this script knows (Debian 12, Ubuntu 24.04)." \
+         "To build, install a C11 compiler, CMake >= 3.18, pkg-config and the libsodium" \
+         "headers (optional: rdma-core's libibverbs/librdmacm headers, hwloc 2 headers);" \
+         "the test suite also wants OpenMPI, iproute2, iperf3, and for the Soft-RoCE VMs" \
+         "qemu-system-x86_64, a kernel image whose modules include rdma_rxe, busybox," \
+         "kmod, cpio, rdma-core's tools and perftest." >&2
+    # Go on when the build's needs are there already (installed by hand).
+    if command -v cc >/dev/null && command -v cmake >/dev/null && command -v pkg-config >/dev/null &&
+        pkg-config --exists libsodium; then
+        echo "install-deps: a compiler, cmake, pkg-config and libsodium are present; going on" >&2
+        exit 0
+    fi
+    exit 1
+fi
+
+declare -n build_pkgs="${dist}_build" tests_pkgs="${dist}_tests" vm_pkgs="${dist}_vm"
+pkgs=("${build_pkgs[@]}")
+((tests)) && pkgs+=("${tests_pkgs[@]}" "${vm_pkgs[@]}")
+if ((list)); then
+    printf '%s\n' "${pkgs[@]}"
+    exit 0
 fi
 
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+what=$( ((tests)) && echo "build and tests" || echo "build")
 if ((${#missing[@]} == 0)); then
-    echo "install-deps: all ${#pkgs[@]} packages present"
+    echo "install-deps: all ${#pkgs[@]} packages for the $what present ($PRETTY_NAME)"
     exit 0
 fi
 SUDO=""
@@ -35,7 +89,7 @@ if [[ $(id -u) -ne 0 ]]; then
     command -v sudo >/dev/null || { echo "install-deps: run as root (missing: ${missing[*]})" >&2; exit 1; }
     SUDO=sudo
 fi
-echo "install-deps: installing ${missing[*]}"
+echo "install-deps: installing for the $what ($PRETTY_NAME): ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -54,7 +54,7 @@ case "$vmid" in ''|*[!0-9]*) die "--vmid must be a number 0..255" ;; esac
 [ "$vmid" -le 255 ] || die "--vmid must be a number 0..255"
 
 qemu=$(command -v qemu-system-x86_64) ||
-    die "qemu-system-x86_64 not found: install the packages in $here/packages.txt"
+    die "qemu-system-x86_64 not found: install the rig's packages with scripts/install-deps.sh --tests"
 mkdir -p "$build" || die "cannot create build dir $build"
 build=$(cd "$build" && pwd)
 case "$build/" in

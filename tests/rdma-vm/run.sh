@@ -57,9 +57,9 @@ fi
 # ---- can the VMs start here? Say exactly what is missing. ----
 missing=()
 command -v qemu-system-x86_64 >/dev/null || missing+=("qemu-system-x86_64 (package qemu-system-x86)")
-ls /boot/vmlinuz-* >/dev/null 2>&1 || missing+=("a kernel image /boot/vmlinuz-* (package linux-image-amd64)")
+ls /boot/vmlinuz-* >/dev/null 2>&1 || missing+=("a kernel image /boot/vmlinuz-* (Debian: linux-image-amd64, Ubuntu: linux-image-generic)")
 ls -d /lib/modules/*/kernel/drivers/infiniband/sw/rxe >/dev/null 2>&1 ||
-    missing+=("the rdma_rxe module under /lib/modules (package linux-image-amd64)")
+    missing+=("the rdma_rxe module under /lib/modules (Debian: linux-image-amd64, Ubuntu: linux-image-generic)")
 [ -x /bin/busybox ] || command -v busybox >/dev/null || missing+=("busybox (package busybox-static)")
 command -v ib_write_bw >/dev/null || missing+=("ib_write_bw (package perftest)")
 command -v rdma >/dev/null || missing+=("the rdma tool (package iproute2)")
@@ -68,7 +68,7 @@ command -v rdma >/dev/null || missing+=("the rdma tool (package iproute2)")
 if [ ${#missing[@]} -gt 0 ]; then
     echo "FAIL: the Soft-RoCE VMs cannot run on this machine; missing:"
     printf '  - %s\n' "${missing[@]}"
-    echo "Install the packages in $here/packages.txt (as root: apt-get install \$(grep -v '^#' $here/packages.txt))."
+    echo "Install them with scripts/install-deps.sh --tests (as root; --list prints the packages)."
     echo "To skip this test on purpose, set HALO_RDMA_VM=skip."
     exit 1
 fi
