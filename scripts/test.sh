@@ -1,26 +1,71 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# test.sh — installs what is missing, builds with warnings as errors, and runs the
-# whole test suite (unit, multi-process over shm and tcp, mpirun, emulated
-# clusters in network namespaces, Soft-RoCE VMs); then builds again with
-# AddressSanitizer + UBSan and runs the suite against that build (the VM rig and
-# the emulated clusters excluded: they run the same code paths, only slower);
-# last, ThreadSanitizer on the abort test alone (the library and that one test
-# built, 500 iterations per transport: about a minute and a half on two cores).
+# test.sh — installs what is missing (the build's packages and the test suite's:
+# OpenMPI, network tools, the Soft-RoCE VM rig), builds with warnings as errors, and
+# runs the whole test suite in three suites, saying before each which labels it runs
+# and how many tests, and after each how long it took (ctest's label time summary
+# too):
+#   1. the build/ tree: every label (unit, coll, examples, install, lint, netns
+#      emulated clusters, gpu against a fake runtime, abort); the Soft-RoCE VM test
+#      (label rdma, several minutes) runs beside it with its progress printed as it
+#      goes, each line prefixed [rdma];
+#   2. build-asan/ (AddressSanitizer + UBSan): the same without rdma and netns (they
+#      run the same code paths, only slower) and install (needs the ASan runtime);
+#   3. build-tsan/ (ThreadSanitizer): the abort test alone, 500 iterations per
+#      transport (about a minute and a half on two cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh --tests
 jobs=$(nproc)
+summary=()
+t_all=$(date +%s)
 
-cmake -S . -B build -DHALO_WERROR=ON >/dev/null
+# count DIR CTEST-SELECTION... — how many tests the selection holds
+count() { (cd "$1" && shift && ctest -N "$@" | sed -n 's/^Total Tests: //p'); }
+# labels DIR — the labels of the tests in DIR, comma-separated
+labels() { (cd "$1" && ctest --print-labels | sed -n 's/^  //p' | paste -sd, -); }
+# suite NAME DIR CTEST-ARGS... — runs ctest in DIR and records its time
+suite() {
+    local name=$1 dir=$2 t0 st=0
+    shift 2
+    t0=$(date +%s)
+    (cd "$dir" && ctest --output-on-failure "$@") || st=$?
+    summary+=("$(printf '%-34s %s in %d s' "$name" "$([ $st -eq 0 ] && echo passed || echo FAILED)" $(($(date +%s) - t0)))")
+    return $st
+}
+finish() {
+    echo "== test.sh summary ($(($(date +%s) - t_all)) s in all) =="
+    printf '  %s\n' "${summary[@]}"
+}
+trap finish EXIT
+
+echo "== build/: configure and build with -DHALO_WERROR=ON =="
+cmake -S . -B build -DHALO_WERROR=ON -DHALOCCL_BUILD_TESTS=ON >/dev/null
 cmake --build build -j"$jobs"
-(cd build && ctest --output-on-failure -j"$jobs" --timeout 900)
 
-cmake -S . -B build-asan -DHALO_WERROR=ON -DHALO_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+echo "== suite 1, build/: $(count build -LE rdma) tests labelled $(labels build | sed 's/,*rdma//; s/^,//')" \
+     "(and unlabelled unit tests), -j$jobs; beside it the Soft-RoCE VMs ($(count build -L rdma) test, label rdma) =="
+# The VM test streams its progress (boot, each case with its time) as it runs.
+(cd build && ctest -V -L rdma --timeout 1500 2>&1 |
+    sed -un 's/^[0-9][0-9]*: /[rdma] /p; /tests passed\|tests failed/s/^/[rdma] /p'
+    exit "${PIPESTATUS[0]}") &
+rdma_pid=$!
+st=0
+suite "build/ (all but rdma)" build -j"$jobs" --timeout 900 -LE rdma || st=$?
+rst=0
+wait $rdma_pid || rst=$?
+summary+=("$(printf '%-34s %s' "build/ rdma (Soft-RoCE VMs)" "$([ $rst -eq 0 ] && echo passed || echo FAILED) (timed beside the suite above; its own time in the [rdma] lines)")")
+[ $st -eq 0 ] && [ $rst -eq 0 ] || exit 1
+
+echo "== build-asan/: configure and build with AddressSanitizer + UBSan =="
+cmake -S . -B build-asan -DHALO_WERROR=ON -DHALO_SANITIZE=ON -DHALOCCL_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j"$jobs"
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --output-on-failure -j"$jobs" --timeout 900 -LE "rdma|netns")
+echo "== suite 2, build-asan/: $(count build-asan -LE "rdma|netns") tests, every label but rdma and netns, -j$jobs =="
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    suite "build-asan/ (ASan+UBSan)" build-asan -j"$jobs" --timeout 900 -LE "rdma|netns"
 
-cmake -S . -B build-tsan -DHALO_WERROR=ON -DHALO_TSAN=ON >/dev/null
+echo "== build-tsan/: configure and build test_abort with ThreadSanitizer =="
+cmake -S . -B build-tsan -DHALO_WERROR=ON -DHALO_TSAN=ON -DHALOCCL_BUILD_TESTS=ON >/dev/null
 cmake --build build-tsan -j"$jobs" --target test_abort
-(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --timeout 600 -L abort)
+echo "== suite 3, build-tsan/: $(count build-tsan -L abort) test, label abort =="
+TSAN_OPTIONS=halt_on_error=1 suite "build-tsan/ (TSan, abort)" build-tsan --timeout 600 -L abort

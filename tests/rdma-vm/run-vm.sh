@@ -100,6 +100,8 @@ cmdline="console=ttyS0 panic=-1 quiet loglevel=3 mitigations=off vmid=$vmid"
 cmdline+=" halo_script=$rundir/script.sh halo_cwd=$cwd"
 
 SECONDS=0
+t_start=$(date +%s)
+echo "[vm$vmid] booting $(basename "$kernel") under qemu (TCG, $smp CPU, $mem MB; limit ${limit}s)"
 timeout --kill-after=10 "$limit" "$qemu" \
     -accel tcg -cpu max -smp "$smp" -m "$mem" \
     -nographic -no-reboot \
@@ -107,10 +109,11 @@ timeout --kill-after=10 "$limit" "$qemu" \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
     "${netargs[@]}" </dev/null 2>&1 |
     tr -d '\r' | sed -u 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' | tee "$log" |
-    awk -v p="[vm$vmid] " '
+    awk -v p="[vm$vmid] " -v t0="$t_start" '
         /HALO-VM-EXIT vmid=/ { on = 0 }
         on && $0 != "" { print p $0; fflush() }
-        /HALO-VM-BEGIN vmid=/ { on = 1 }
+        /HALO-VM-BEGIN vmid=/ { on = 1; "date +%s" | getline t; close("date +%s")
+                                print p "booted in " (t - t0) " s; running the script"; fflush() }
         /HALO-VM: / { print p $0; fflush() }'
 qrc=${PIPESTATUS[0]}
 secs=$SECONDS
