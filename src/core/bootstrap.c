@@ -309,6 +309,22 @@ static int boot_send(struct halo_bootstrap *bs, uint32_t type, const void *a, si
     return rc == 0 ? 0 : err;
 }
 
+/* A rank's ABORT text starts with "<result code>|" (comm.c), and the root relays it
+ * behind "rank R (host) aborted: ". The code becomes the failure's result; the
+ * digits and the bar are cut out so that no message shows them. */
+static void boot_cut_code(char *text, haloResult_t *code)
+{
+    char *bar = strchr(text, '|'), *digits = bar;
+    while (digits && digits > text && digits[-1] >= '0' && digits[-1] <= '9')
+        digits--;
+    if (!bar || digits == bar || bar - digits > 2 || (digits > text && digits[-1] != ' '))
+        return;
+    int c = atoi(digits);
+    if (c == haloInvalidUsage || c == haloRemoteError || c == haloSystemError || c == haloInvalidArgument)
+        *code = (haloResult_t)c;
+    memmove(digits, bar + 1, strlen(bar + 1) + 1);
+}
+
 /* ABORT or ERROR from the root: the job failed; keep its text as the sticky failure. */
 static haloResult_t boot_recv_notice(struct halo_bootstrap *bs, uint32_t type, uint32_t len, int64_t deadline,
                                      const char *what)
@@ -324,6 +340,8 @@ static haloResult_t boot_recv_notice(struct halo_bootstrap *bs, uint32_t type, u
     if (type == BOOT_ERROR) {
         uint32_t c = get_u32(buf);
         code = c > haloSuccess && c < haloNumResults ? (haloResult_t)c : haloRemoteError;
+    } else {
+        boot_cut_code((char *)buf, &code);
     }
     return boot_die(bs, code, "%s", (char *)buf + off);
 }
@@ -606,20 +624,20 @@ static void boot_poll_locked(struct halo_bootstrap *bs)
         boot_malformed(bs, type, len, "between collectives");
 }
 
-int bootstrap_poll_abort(struct halo_bootstrap *bs, char *msg, size_t msglen)
+haloResult_t bootstrap_poll_abort(struct halo_bootstrap *bs, char *msg, size_t msglen)
 {
     if (!bs)
-        return 0;
+        return haloSuccess;
     if (!atomic_load(&bs->dead) && pthread_mutex_trylock(&bs->read_lock) == 0) {
         if (!atomic_load(&bs->dead))
             boot_poll_locked(bs);
         pthread_mutex_unlock(&bs->read_lock);
     }
     if (!atomic_load(&bs->dead))
-        return 0;
+        return haloSuccess;
     if (msg && msglen)
         snprintf(msg, msglen, "%s", bs->dead_msg);
-    return 1;
+    return bs->dead_res != haloSuccess ? bs->dead_res : haloRemoteError;
 }
 
 const struct sockaddr_storage *bootstrap_local_addr(const struct halo_bootstrap *bs)

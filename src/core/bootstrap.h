@@ -68,8 +68,10 @@ void bootstrap_send_abort(struct halo_bootstrap *bs, const char *msg);
  * naming the abort; later reads fail the same way. Sending (an ABORT sent before,
  * the goodbye of bootstrap_close) still works. */
 void bootstrap_interrupt(struct halo_bootstrap *bs);
-/* Non-blocking: 1 and msg filled when another rank aborted or the root vanished. */
-int bootstrap_poll_abort(struct halo_bootstrap *bs, char *msg, size_t msglen);
+/* Non-blocking: when another rank aborted or the root vanished, the failure's
+ * result (the aborting rank's code where it sent one) and msg filled (without the
+ * code); haloSuccess otherwise. */
+haloResult_t bootstrap_poll_abort(struct halo_bootstrap *bs, char *msg, size_t msglen);
 /* The local address this rank used to reach the root (to choose data interfaces). */
 const struct sockaddr_storage *bootstrap_local_addr(const struct halo_bootstrap *bs);
 const uint8_t *bootstrap_secret(const struct halo_bootstrap *bs);

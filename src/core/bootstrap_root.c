@@ -553,6 +553,16 @@ static void root_on_abort(struct boot_root *root, struct boot_conn *c)
     if (n)
         memcpy(text, c->payload, n);
     text[n] = '\0';
+    /* A rank's text starts with its result code and a bar ("5|rank 0 called ...",
+     * comm.c): relay the code in an ERROR frame and the sentence without it. */
+    char *bar = strchr(text, '|');
+    int digits = bar ? (int)strspn(text, "0123456789") : 0;
+    if (bar && digits > 0 && digits <= 2 && text + digits == bar) {
+        int code = atoi(text);
+        root_fail(root, BOOT_ERROR, code > haloSuccess && code < haloNumResults ? (haloResult_t)code : haloRemoteError,
+                  c->rank, "rank %d (%s) aborted: %s", c->rank, root->ranks[c->rank].host, bar + 1);
+        return;
+    }
     root_fail(root, BOOT_ABORT, haloRemoteError, c->rank, "rank %d (%s) aborted: %s", c->rank,
               root->ranks[c->rank].host, text);
 }

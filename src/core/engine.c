@@ -251,11 +251,64 @@ haloResult_t engine_wait_slot(struct halo_exec *ex, struct halo_conn *c, void **
     return engine_wait(ex->comm, ex->ch, c, "send", engine_poll_slot, &p);
 }
 
+/* The algorithm's word as the algorithm table (algo_table.c) spells it; the core
+ * sits below the table, and test_tables keeps the two equal. */
+const char *halo_algo_word(enum halo_algo a)
+{
+    switch (a) {
+    case HALO_ALGO_RING: return "ring";
+    case HALO_ALGO_DIRECT: return "direct";
+    case HALO_ALGO_P2P: return "p2p";
+    case HALO_ALGO_CHAIN: return "chain";
+    case HALO_ALGO_RING_BIDIR: return "ring_bidir";
+    case HALO_ALGO_RING_ZC: return "ring_zc";
+    case HALO_ALGO_P2P_ZC: return "p2p_zc";
+    }
+    return "unknown";
+}
+
+/* A p2p frame's signature is the sender's ("send", root = sender): described from
+ * the side of the rank that called it, a receive reads "recv(..., from=S)". */
+static void engine_p2p_describe(const struct halo_sig *s, int sender, int receiver, int as_sender, char *buf,
+                                size_t len)
+{
+    snprintf(buf, len, "%s(count=%" PRIu64 ", %s, %s=%d) #%u", as_sender ? "send" : "recv", s->count,
+             halo_dtype_name((haloDataType_t)s->dtype), as_sender ? "to" : "from", as_sender ? receiver : sender,
+             s->opseq);
+}
+
+static haloResult_t engine_p2p_mismatch(struct halo_exec *ex, int peer, const struct halo_sig *got)
+{
+    char mine[160], theirs[160];
+    int me = ex->comm->rank, i_send = ex->sig.root == me;
+    engine_p2p_describe(&ex->sig, i_send ? me : peer, i_send ? peer : me, i_send, mine, sizeof(mine));
+    if (got->coll == HALO_COLL_SEND)
+        engine_p2p_describe(got, i_send ? me : peer, i_send ? peer : me, !i_send, theirs, sizeof(theirs));
+    else
+        halo_sig_describe(got, theirs, sizeof(theirs));
+    return halo_error(ex->comm, haloInvalidUsage,
+                      "rank %d called %s but peer %d called %s: each send needs a recv on its peer with the same "
+                      "count and type, posted in the same order",
+                      me, mine, peer, theirs);
+}
+
 haloResult_t engine_sig_mismatch(struct halo_exec *ex, int peer, const struct halo_sig *got)
 {
     char mine[160], theirs[160];
+    if (ex->sig.coll == HALO_COLL_SEND && got->comm_tag == ex->sig.comm_tag)
+        return engine_p2p_mismatch(ex, peer, got);
     halo_sig_describe(&ex->sig, mine, sizeof(mine));
     halo_sig_describe(got, theirs, sizeof(theirs));
+    struct halo_sig same = *got;
+    same.algo = ex->sig.algo;
+    if (got->algo != ex->sig.algo && engine_sig_equal(&same, &ex->sig))
+        return halo_error(ex->comm, haloInvalidUsage,
+                          "rank %d runs %s with the %s algorithm but peer %d runs it with %s: the ranks chose "
+                          "different algorithms because they see different links (a direct link one side lacks? "
+                          "run halo-topo on each host) or different settings; set HALO_ALGO to the same value "
+                          "on every rank",
+                          ex->comm->rank, mine, halo_algo_word((enum halo_algo)ex->sig.algo), peer,
+                          halo_algo_word((enum halo_algo)got->algo));
     if (got->comm_tag != ex->sig.comm_tag)
         snprintf(theirs + strlen(theirs), sizeof(theirs) - strlen(theirs), " on another communicator");
     return halo_error(ex->comm, haloInvalidUsage,

@@ -90,6 +90,8 @@ struct halo_exec {
 const char *halo_coll_name(enum halo_coll c);
 /* "allreduce(count=10, float32, sum)" into buf. */
 const char *halo_sig_describe(const struct halo_sig *s, char *buf, size_t len);
+/* An algorithm's word, as its row in algo_table.c names it. */
+const char *halo_algo_word(enum halo_algo a);
 
 typedef haloResult_t (*halo_channel_fn)(struct halo_exec *ex);
 
