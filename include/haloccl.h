@@ -152,6 +152,13 @@ typedef struct haloConfig_v1 {
 HALO_API haloResult_t haloGetVersion(int *version);
 /* Static text for a result code; never NULL. */
 HALO_API const char *haloGetErrorString(haloResult_t result);
+/* A description of a live communicator, as halo-info would print it: this rank,
+ * the topology class, each peer with its host, the transport to it and its FIFO,
+ * and the plan (the algorithm each all-reduce size gets). Lines end in '\n'.
+ * Local, does not block; same thread rules as the other calls on comm. buf is the
+ * caller's; too small a buf gives haloInvalidArgument (the text cut at len-1). */
+HALO_API haloResult_t haloCommDescribe(haloComm_t comm, char *buf, size_t len);
+
 /* The last error recorded on `comm` as a sentence a user can act on (which rank,
  * which peer, which interface, what to set). With comm == NULL: the last error of
  * the calling thread (init failures happen before a communicator exists); a call
