@@ -312,7 +312,8 @@ static haloResult_t p2p_loop(struct p2p_task *tasks, int n)
     struct engine_pace w;
     engine_pace_start(&w);
     haloResult_t r = p2p_run(tasks, n, &w);
-    engine_pace_end(&w);
+    if (r == haloSuccess) /* a failed wait keeps its note (engine_wait) */
+        engine_pace_end(&w);
     return r;
 }
 

@@ -362,6 +362,7 @@ static haloResult_t boot_recv_note(struct halo_bootstrap *bs, uint32_t len, int6
     if (halo_io_read_full(bs->fd, buf, len, deadline) != 0)
         return boot_fail_io(bs, what, errno);
     uint32_t rank = get_u32(buf);
+    HLOG_TRACE(HALO_SUB_BOOT, bs->rank, "note from rank %u: state %u peer %d", rank, get_u32(buf + 4), (int)get_u32(buf + 8));
     if (rank < (uint32_t)bs->nranks && bs->notes) {
         atomic_store(&bs->notes[rank].peer, (int)get_u32(buf + 8));
         atomic_store(&bs->notes[rank].state, (int)get_u32(buf + 4));
@@ -676,6 +677,7 @@ void bootstrap_send_note(struct halo_bootstrap *bs, enum boot_note_state state, 
     put_u32(buf + 4, (uint32_t)state);
     put_u32(buf + 8, (uint32_t)peer);
     put_u32(buf + 12, opseq);
+    HLOG_TRACE(HALO_SUB_BOOT, bs->rank, "note: state %d peer %d", (int)state, peer);
     boot_send(bs, BOOT_NOTE, buf, sizeof(buf), NULL, 0, halo_now_us() + 100000);
 }
 

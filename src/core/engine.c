@@ -259,7 +259,8 @@ haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, co
         if ((r = engine_pace_idle(&w, comm, ch, c ? c->peer : -1, what)) != haloSuccess)
             break;
     }
-    engine_pace_end(&w);
+    if (r == haloSuccess) /* a failed wait keeps its note: a peer timing out at the same moment follows it */
+        engine_pace_end(&w);
     return r;
 }
 

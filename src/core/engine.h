@@ -136,7 +136,8 @@ struct engine_pace {
 };
 void engine_pace_start(struct engine_pace *w);
 void engine_pace_moved(struct engine_pace *w);
-/* After the wait ended (done or failed): takes back a note told during it. */
+/* After the wait ended well: takes back a note told during it (a failed wait keeps
+ * it, so a peer that times out at the same moment still follows it). */
 void engine_pace_end(struct engine_pace *w);
 haloResult_t engine_pace_idle(struct engine_pace *w, struct halo_comm *comm, int ch, int peer, const char *what);
 /* Timeout, remote abort and dead local peer (peer -1: any peer, a flush). */
