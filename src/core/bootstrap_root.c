@@ -456,9 +456,10 @@ static void root_on_join(struct boot_root *root, struct boot_conn *c)
     if (root_join_check(root, rank, nranks, get_u32(c->payload + 8), text, sizeof(text)) != 0) {
         HLOG_WARN(HALO_SUB_BOOT, -1, "bootstrap root %s: refusing %s (%s): %s", root->addr, c->addr, host, text);
         root_conn_refuse(root, c, haloInvalidUsage, text);
-        /* The job cannot complete without that rank: the ranks that joined fail
-         * now with the reason instead of waiting out the join deadline. */
-        if (root->nranks)
+        /* Ranks that disagree on nranks: the job cannot complete, so the ranks that
+         * joined fail now with the reason instead of waiting out the join deadline.
+         * (A duplicate rank, or a stray once every rank joined, is refused alone.) */
+        if (root->nranks && nranks != root->nranks && root->njoined < root->nranks)
             root_fail(root, BOOT_ERROR, haloInvalidUsage, -1, "the bootstrap root refused a rank from %s (%s): %s",
                       c->addr, host, text);
         return;
