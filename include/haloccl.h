@@ -153,6 +153,13 @@ typedef struct haloConfig_v1 {
 HALO_API haloResult_t haloGetVersion(int *version);
 /* Static text for a result code; never NULL. */
 HALO_API const char *haloGetErrorString(haloResult_t result);
+/* A description of a live communicator, as halo-info would print it: this rank,
+ * the topology class, each peer with its host, the transport to it and its FIFO,
+ * and the plan (the algorithm each all-reduce size gets). Lines end in '\n'.
+ * Local, does not block; same thread rules as the other calls on comm. buf is the
+ * caller's; too small a buf gives haloInvalidArgument (the text cut at len-1). */
+HALO_API haloResult_t haloCommDescribe(haloComm_t comm, char *buf, size_t len);
+
 /* The last error recorded on `comm` as a sentence a user can act on (which rank,
  * which peer, which interface, what to set). With comm == NULL: the last error of
  * the calling thread (init failures happen before a communicator exists); a call
@@ -294,9 +301,15 @@ HALO_API haloResult_t haloRedOpDestroy(haloRedOp_t op, haloComm_t comm);
 
 /* ---- Point to point ----
  * A send is matched with the peer's recv of the same count and type, in posting
- * order per pair. Outside a group each call blocks until its peer matched it; put
- * both sides of an exchange in one group to avoid deadlock. Send to self works in
- * a group. */
+ * order per pair. Outside a group a recv blocks until its data arrived; a send
+ * returns as soon as its bytes are in the connection's FIFO, so a send of up to
+ * the eager limit (HALO_BUFFSIZE: 8 slots, 512 KiB on shm and 4 MiB on tcp/ib by
+ * default) returns before the receiver posts its recv, and a larger one waits for
+ * the receiver to take the rest. Two ranks that both send first to each other
+ * therefore work at small sizes and deadlock above the limit; haloccl detects it
+ * (about a second into the wait) and fails both sends with haloInvalidUsage. Put
+ * both sides of an exchange in one haloGroupStart/haloGroupEnd, which never
+ * deadlocks. Send to self works in a group. */
 HALO_API haloResult_t haloSend(const void *sendbuff, size_t count, haloDataType_t datatype, int peer,
                                haloComm_t comm, haloStream_t stream);
 HALO_API haloResult_t haloRecv(void *recvbuff, size_t count, haloDataType_t datatype, int peer, haloComm_t comm,

@@ -253,13 +253,51 @@ haloResult_t coll_execute(struct halo_op *op)
     return r;
 }
 
+/* "shm", "shm+tcp", ...: the transports this rank's peers use. */
+static void api_transport_list(const struct halo_comm *comm, int peer, char *buf, size_t len)
+{
+    unsigned seen = 0;
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int p = 0; p < comm->nranks && n < len; p++) {
+        int k = comm->peers[p].kind;
+        if ((peer >= 0 && p != peer) || k == HALO_TR_SELF || k < 0 || k >= 32 || (seen & (1u << k)))
+            continue;
+        seen |= 1u << k;
+        n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "+" : "", comm_kind_name((enum halo_transport_kind)k));
+    }
+    if (!buf[0])
+        snprintf(buf, len, "self");
+}
+
+/* HALO_DEBUG=INFO with COLL: one line per call (what, bytes, algorithm, transports,
+ * time). Only called when that level is enabled. */
+static void api_log_call(const struct halo_op *op, int64_t t0, haloResult_t r)
+{
+    struct halo_comm *comm = op->comm;
+    int p2p = op->coll == HALO_COLL_SEND || op->coll == HALO_COLL_RECV;
+    char tp[64], who[32] = "";
+    api_transport_list(comm, p2p ? op->root : -1, tp, sizeof(tp));
+    if (p2p || op->root >= 0)
+        snprintf(who, sizeof(who), " %s %d", p2p ? (op->coll == HALO_COLL_SEND ? "to" : "from") : "root", op->root);
+    HLOG_INFO(HALO_SUB_COLL, comm->rank, "%s%s: %zu bytes (%zu x %s), algorithm %s, %s, %d channel(s), %.1f us%s",
+              halo_coll_name(op->coll), who, op->count * halo_dtype_size(op->dtype), op->count, halo_dtype_name(op->dtype),
+              p2p ? "p2p" : op->algo_name ? op->algo_name : "local copy", tp, op->nchannels < 1 ? 1 : op->nchannels,
+              (double)(halo_now_us() - t0), r == haloSuccess ? "" : ", failed");
+}
+
 static haloResult_t api_submit(struct halo_op *op, const char *fn)
 {
     if (group_active())
         return group_enqueue(op);
     if (api_gpu_wanted(op->comm, op, 1))
         return api_gpu_submit(op->comm, op, 1, fn);
-    return op->coll == HALO_COLL_SEND || op->coll == HALO_COLL_RECV ? p2p_execute(op, 1) : coll_execute(op);
+    int log_call = halo_log_enabled(HALO_LOG_INFO, HALO_SUB_COLL); /* one compare when off */
+    int64_t t0 = log_call ? halo_now_us() : 0;
+    haloResult_t r = op->coll == HALO_COLL_SEND || op->coll == HALO_COLL_RECV ? p2p_execute(op, 1) : coll_execute(op);
+    if (log_call)
+        api_log_call(op, t0, r);
+    return r;
 }
 
 /* Common checks; on failure inside a group the error is also remembered for End. */
@@ -401,4 +439,63 @@ HALO_API haloResult_t haloRecv(void *recvbuff, size_t count, haloDataType_t data
                                haloStream_t stream)
 {
     return api_p2p(HALO_COLL_RECV, "haloRecv", NULL, recvbuff, count, datatype, peer, comm, stream);
+}
+
+/* ---- haloCommDescribe ---- */
+
+static size_t api_describe_peers(struct halo_comm *comm, char *buf, size_t len)
+{
+    size_t n = 0;
+    for (int p = 0; p < comm->nranks && n < len; p++) {
+        const struct halo_peer *peer = &comm->peers[p];
+        if (p == comm->rank) {
+            n += (size_t)snprintf(buf + n, len - n, "  peer %d (%s): self\n", p, peer->info.hostname);
+            continue;
+        }
+        int shm = peer->kind == HALO_TR_SHM;
+        if (peer->kind == HALO_TR_NONE)
+            n += (size_t)snprintf(buf + n, len - n, "  peer %d (%s): no direct link\n", p, peer->info.hostname);
+        else
+            n += (size_t)snprintf(buf + n, len - n, "  peer %d (%s): %s%s%s, FIFO %d slots of %zu bytes\n", p,
+                                  peer->info.hostname, comm_kind_name(peer->kind), peer->has_link ? " from " : "",
+                                  peer->has_link ? peer->data_ifname : "", shm ? comm->nslots_shm : comm->nslots,
+                                  comm_slot_size(comm, p));
+    }
+    return n < len ? n : len;
+}
+
+/* The algorithm each all-reduce size gets, as coll_execute would choose it. */
+static size_t api_describe_plan(struct halo_comm *comm, char *buf, size_t len)
+{
+    static const size_t sizes[] = {4096, 65536, 1 << 20, 16 << 20, 256 << 20};
+    size_t n = (size_t)snprintf(buf, len, "plan: allreduce");
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && n < len; i++)
+        n += (size_t)snprintf(buf + n, len - n, "%s %zu KiB %s", i ? "," : "", sizes[i] >> 10,
+                              algo_name(api_pick_algo(comm, HALO_COLL_ALLREDUCE, sizes[i])));
+    if (n < len)
+        n += (size_t)snprintf(buf + n, len - n, "; other collectives %s; %d channel(s) from 1 MiB\n",
+                              algo_name(api_pick_algo(comm, HALO_COLL_ALLGATHER, 1 << 20)), comm->nchannels);
+    return n < len ? n : len;
+}
+
+HALO_API haloResult_t haloCommDescribe(haloComm_t comm, char *buf, size_t len)
+{
+    haloResult_t r = comm_enter(comm, "haloCommDescribe");
+    if (r != haloSuccess)
+        return r;
+    if (!buf || len == 0) {
+        r = halo_error(comm, haloInvalidArgument, "haloCommDescribe: buf is NULL or len is 0");
+        return comm_leave(comm, r);
+    }
+    size_t n = (size_t)snprintf(buf, len, "communicator %016llx: rank %d of %d, %d on this host, topology %s%s\n",
+                                (unsigned long long)comm->comm_id, comm->rank, comm->nranks, comm->nlocal,
+                                topo_class_name((enum topo_class)comm->topo_class),
+                                comm->topo ? "" : " (no data links needed)");
+    if (n < len)
+        n += api_describe_peers(comm, buf + n, len - n);
+    if (n < len)
+        n += api_describe_plan(comm, buf + n, len - n);
+    if (n >= len)
+        r = halo_error(comm, haloInvalidArgument, "haloCommDescribe: %zu bytes are too few for the description", len);
+    return comm_leave(comm, r);
 }

@@ -7,11 +7,14 @@
  * when the HALO_ ones are unset or empty) and never change afterwards. Logging never
  * fails the program: a bad value prints one warning and the default is used.
  *
+ * HALO_DEBUG_FILE=path.%h.%p sends the lines to a file of this process instead.
+ *
  * Each line is built in one buffer and written with a single write(2), so lines
  * from different threads (and processes sharing the terminal) do not interleave:
  * writes up to PIPE_BUF bytes to a pipe are atomic, and LOG_LINE_MAX is PIPE_BUF.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,6 +34,7 @@ static atomic_int log_ready;
 static enum halo_log_level log_level = HALO_LOG_WARN;
 static unsigned log_mask = HALO_SUB_ALL;
 static char log_host[64] = "?";
+static int log_fd = STDERR_FILENO; /* HALO_DEBUG_FILE's file, or stderr */
 
 struct subsys_name {
     const char *name;
@@ -71,7 +75,7 @@ const char *halo_subsys_name(unsigned subsys)
 static void log_write_all(const char *buf, size_t len)
 {
     while (len > 0) {
-        ssize_t n = write(STDERR_FILENO, buf, len);
+        ssize_t n = write(log_fd, buf, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -227,11 +231,39 @@ static void log_load_subsys(void)
     }
 }
 
+/* HALO_DEBUG_FILE (NCCL_DEBUG_FILE): %h becomes the host name, %p the pid, so each
+ * rank writes its own file. A file that cannot be opened leaves stderr. */
+static void log_open_file(void)
+{
+    const char *var, *v = env_pick("HALO_DEBUG_FILE", "NCCL_DEBUG_FILE", &var);
+    char path[4096];
+    size_t n = 0;
+    if (!v)
+        return;
+    for (const char *c = v; *c && n < sizeof(path) - 1; c++) {
+        if (c[0] == '%' && (c[1] == 'h' || c[1] == 'p')) {
+            int m = c[1] == 'h' ? snprintf(path + n, sizeof(path) - n, "%s", log_host)
+                                : snprintf(path + n, sizeof(path) - n, "%d", (int)getpid());
+            n = m > 0 && (size_t)m < sizeof(path) - n ? n + (size_t)m : sizeof(path) - 1;
+            c++;
+        } else {
+            path[n++] = *c;
+        }
+    }
+    path[n] = '\0';
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        log_setup_warn("%s=\"%s\": cannot open %s (%s); logging to stderr", var, v, path, strerror(errno));
+    else
+        log_fd = fd;
+}
+
 static void log_load(void)
 {
     if (gethostname(log_host, sizeof(log_host)) != 0)
         snprintf(log_host, sizeof(log_host), "?");
     log_host[sizeof(log_host) - 1] = '\0';
+    log_open_file();
     log_load_level();
     log_load_subsys();
     atomic_store_explicit(&log_ready, 1, memory_order_release);

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "algos.h"
+#include "bootstrap.h"
 #include "comm.h"
 #include "engine.h"
 #include "error.h"
@@ -242,10 +243,29 @@ static haloResult_t p2p_init_tasks(struct p2p_task *tasks, struct halo_op *ops, 
     return p2p_match_self(tasks, n);
 }
 
-static haloResult_t p2p_loop(struct p2p_task *tasks, int n)
+/* Outside a group, a send larger than the FIFO waits for its receiver. When the
+ * peer told (bootstrap NOTE) that it waits in such a send to this rank too, neither
+ * reaches its receive: fail both now rather than at HALO_TIMEOUT_MS. */
+static haloResult_t p2p_check_crossed(struct p2p_task *t, struct engine_pace *w)
 {
-    struct engine_pace w;
-    engine_pace_start(&w);
+    struct halo_comm *comm = t->op->comm;
+    int peer = t->op->root, theirs = -1;
+    if (!w->noted || w->note != BOOT_NOTE_P2P_SEND ||
+        bootstrap_peer_note(comm->bs, peer, &theirs) != BOOT_NOTE_P2P_SEND || theirs != comm->rank)
+        return haloSuccess;
+    size_t eager = comm_slot_size(comm, peer) *
+                   (size_t)(comm->peers[peer].kind == HALO_TR_SHM ? comm->nslots_shm : comm->nslots);
+    return halo_error(comm, haloInvalidUsage,
+                      "rank %d: haloSend of %zu bytes to rank %d waits for its receiver, and rank %d waits in a "
+                      "haloSend to this rank: both send first, so neither reaches its haloRecv. Outside a group "
+                      "only sends up to %zu bytes (the FIFO, HALO_BUFFSIZE) return before the receiver takes them; "
+                      "post each rank's send and recv in one haloGroupStart/haloGroupEnd",
+                      comm->rank, t->total, peer, peer, eager);
+}
+
+/* Advances every task until all are done; w paces the idle polls. */
+static haloResult_t p2p_run(struct p2p_task *tasks, int n, struct engine_pace *w)
+{
     for (;;) {
         int pending = 0, moved = 0, stalled = -1;
         for (int i = 0; i < n; i++) {
@@ -273,14 +293,29 @@ static haloResult_t p2p_loop(struct p2p_task *tasks, int n)
             return r == haloSuccess ? r : comm_fail(tasks[0].op->comm, r);
         }
         if (moved) {
-            engine_pace_moved(&w);
+            engine_pace_moved(w);
             continue;
         }
         struct halo_op *op = tasks[stalled].op;
-        haloResult_t r = engine_pace_idle(&w, op->comm, 0, op->root, op->coll == HALO_COLL_SEND ? "send" : "receive");
+        w->note = n == 1 && op->coll == HALO_COLL_SEND ? BOOT_NOTE_P2P_SEND
+                  : op->coll == HALO_COLL_SEND         ? BOOT_NOTE_WAIT
+                                                       : BOOT_NOTE_P2P_RECV;
+        haloResult_t r = engine_pace_idle(w, op->comm, 0, op->root, op->coll == HALO_COLL_SEND ? "send" : "receive");
+        if (r == haloSuccess)
+            r = p2p_check_crossed(&tasks[stalled], w);
         if (r != haloSuccess)
             return comm_fail(op->comm, r);
     }
+}
+
+static haloResult_t p2p_loop(struct p2p_task *tasks, int n)
+{
+    struct engine_pace w;
+    engine_pace_start(&w);
+    haloResult_t r = p2p_run(tasks, n, &w);
+    if (r == haloSuccess) /* a failed wait keeps its note (engine_wait) */
+        engine_pace_end(&w);
+    return r;
 }
 
 haloResult_t p2p_execute(struct halo_op *ops, int n)

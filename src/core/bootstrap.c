@@ -15,6 +15,10 @@
  *   root -> rank  RESULT {seq, size, all blocks}  once every rank sent seq
  *   ... at any time:
  *   rank -> root  ABORT {text}: the root sends ABORT "rank R (host) aborted: text" to all others
+ *                 (ERROR {code, text} when the text starts with the rank's "code|")
+ *   rank -> root  NOTE {-, state, peer, opseq}: this rank waits (or stopped waiting);
+ *                 the root sends NOTE {R, state, peer, opseq} to all others, which
+ *                 keep the latest per rank (read between and inside all-gathers)
  *   root -> rank  ERROR {result, text}: duplicate rank, nranks or size mismatch
  *   rank -> root  CLOSE, then half-close and wait for the root's FIN. EOF without
  *                 CLOSE makes the root send ABORT "rank R (host) closed ... unexpectedly".
@@ -234,6 +238,9 @@ struct halo_bootstrap {
     haloResult_t dead_res;
     int reported;                 /* dead_msg went through halo_error (read side) */
     char dead_msg[BOOT_TEXT_MAX + 256];
+    struct boot_note {            /* [nranks]: each rank's latest NOTE */
+        _Atomic int state, peer;
+    } *notes;
 };
 
 /* Records the sticky failure (the first one wins) and returns its result. */
@@ -310,6 +317,22 @@ static int boot_send(struct halo_bootstrap *bs, uint32_t type, const void *a, si
     return rc == 0 ? 0 : err;
 }
 
+/* A rank's ABORT text starts with "<result code>|" (comm.c), and the root relays it
+ * behind "rank R (host) aborted: ". The code becomes the failure's result; the
+ * digits and the bar are cut out so that no message shows them. */
+static void boot_cut_code(char *text, haloResult_t *code)
+{
+    char *bar = strchr(text, '|'), *digits = bar;
+    while (digits && digits > text && digits[-1] >= '0' && digits[-1] <= '9')
+        digits--;
+    if (!bar || digits == bar || bar - digits > 2 || (digits > text && digits[-1] != ' '))
+        return;
+    int c = atoi(digits);
+    if (c == haloInvalidUsage || c == haloRemoteError || c == haloSystemError || c == haloInvalidArgument)
+        *code = (haloResult_t)c;
+    memmove(digits, bar + 1, strlen(bar + 1) + 1);
+}
+
 /* ABORT or ERROR from the root: the job failed; keep its text as the sticky failure. */
 static haloResult_t boot_recv_notice(struct halo_bootstrap *bs, uint32_t type, uint32_t len, int64_t deadline,
                                      const char *what)
@@ -325,22 +348,48 @@ static haloResult_t boot_recv_notice(struct halo_bootstrap *bs, uint32_t type, u
     if (type == BOOT_ERROR) {
         uint32_t c = get_u32(buf);
         code = c > haloSuccess && c < haloNumResults ? (haloResult_t)c : haloRemoteError;
+    } else {
+        boot_cut_code((char *)buf, &code);
     }
     return boot_die(bs, code, "%s", (char *)buf + off);
 }
 
-/* Reads the next frame header; ABORT and ERROR become the sticky failure. */
+/* NOTE from the root: another rank's wait, kept as that rank's latest. */
+static haloResult_t boot_recv_note(struct halo_bootstrap *bs, uint32_t len, int64_t deadline, const char *what)
+{
+    uint8_t buf[BOOT_NOTE_BYTES];
+    if (len != BOOT_NOTE_BYTES)
+        return boot_malformed(bs, BOOT_NOTE, len, what);
+    if (halo_io_read_full(bs->fd, buf, len, deadline) != 0)
+        return boot_fail_io(bs, what, errno);
+    uint32_t rank = get_u32(buf);
+    HLOG_TRACE(HALO_SUB_BOOT, bs->rank, "note from rank %u: state %u peer %d", rank, get_u32(buf + 4), (int)get_u32(buf + 8));
+    if (rank < (uint32_t)bs->nranks && bs->notes) {
+        atomic_store(&bs->notes[rank].peer, (int)get_u32(buf + 8));
+        atomic_store(&bs->notes[rank].state, (int)get_u32(buf + 4));
+    }
+    return haloSuccess;
+}
+
+/* Reads the next frame header; ABORT and ERROR become the sticky failure, NOTEs
+ * are taken in passing. */
 static haloResult_t boot_recv(struct halo_bootstrap *bs, int64_t deadline, const char *what, uint32_t *type,
                               uint32_t *len)
 {
     uint8_t hdr[8];
-    if (halo_io_read_full(bs->fd, hdr, sizeof(hdr), deadline) != 0)
-        return boot_fail_io(bs, what, errno);
-    *type = get_u32(hdr);
-    *len = get_u32(hdr + 4);
-    if (*type == BOOT_ABORT || *type == BOOT_ERROR)
-        return boot_recv_notice(bs, *type, *len, deadline, what);
-    return haloSuccess;
+    for (;;) {
+        if (halo_io_read_full(bs->fd, hdr, sizeof(hdr), deadline) != 0)
+            return boot_fail_io(bs, what, errno);
+        *type = get_u32(hdr);
+        *len = get_u32(hdr + 4);
+        if (*type == BOOT_ABORT || *type == BOOT_ERROR)
+            return boot_recv_notice(bs, *type, *len, deadline, what);
+        if (*type != BOOT_NOTE)
+            return haloSuccess;
+        haloResult_t r = boot_recv_note(bs, *len, deadline, what);
+        if (r != haloSuccess)
+            return r;
+    }
 }
 
 /* Where this rank connects from: the first HALO_SOCKET_IFNAME match, or the kernel's choice. */
@@ -467,6 +516,11 @@ static haloResult_t boot_client_new(struct halo_bootstrap **out, const struct ha
     bs->fd = -1;
     bs->rank = rank;
     bs->nranks = nranks;
+    bs->notes = calloc((size_t)nranks, sizeof(*bs->notes));
+    if (!bs->notes) {
+        free(bs);
+        return halo_error(comm, haloSystemError, "rank %d: out of memory for the bootstrap", rank);
+    }
     bs->uid = *uid;
     bs->timeout_us = boot_timeout_us(params);
     bs->comm = comm;
@@ -595,32 +649,61 @@ void bootstrap_interrupt(struct halo_bootstrap *bs)
     shutdown(bs->fd, SHUT_RD);
 }
 
-/* Anything the root sends between collectives is an ABORT or ERROR (or EOF). */
+/* Anything the root sends between collectives is a NOTE, an ABORT or ERROR (or EOF). */
 static void boot_poll_locked(struct halo_bootstrap *bs)
 {
     struct pollfd p = {.fd = bs->fd, .events = POLLIN};
-    uint32_t type, len;
-    if (poll(&p, 1, 0) <= 0)
-        return;
+    uint8_t hdr[8];
     int64_t t = bs->timeout_us < 1000000 ? bs->timeout_us : 1000000;
-    if (boot_recv(bs, halo_now_us() + t, "between collectives", &type, &len) == haloSuccess)
-        boot_malformed(bs, type, len, "between collectives");
+    while (!atomic_load(&bs->dead) && poll(&p, 1, 0) > 0) {
+        if (halo_io_read_full(bs->fd, hdr, sizeof(hdr), halo_now_us() + t) != 0) {
+            boot_fail_io(bs, "between collectives", errno);
+            return;
+        }
+        uint32_t type = get_u32(hdr), len = get_u32(hdr + 4);
+        if (type == BOOT_ABORT || type == BOOT_ERROR)
+            boot_recv_notice(bs, type, len, halo_now_us() + t, "between collectives");
+        else if (type == BOOT_NOTE)
+            boot_recv_note(bs, len, halo_now_us() + t, "between collectives");
+        else
+            boot_malformed(bs, type, len, "between collectives");
+    }
 }
 
-int bootstrap_poll_abort(struct halo_bootstrap *bs, char *msg, size_t msglen)
+void bootstrap_send_note(struct halo_bootstrap *bs, enum boot_note_state state, int peer, uint32_t opseq)
+{
+    uint8_t buf[BOOT_NOTE_BYTES] = {0};
+    if (!bs || bs->fd < 0 || atomic_load(&bs->dead))
+        return;
+    put_u32(buf + 4, (uint32_t)state);
+    put_u32(buf + 8, (uint32_t)peer);
+    put_u32(buf + 12, opseq);
+    HLOG_TRACE(HALO_SUB_BOOT, bs->rank, "note: state %d peer %d", (int)state, peer);
+    boot_send(bs, BOOT_NOTE, buf, sizeof(buf), NULL, 0, halo_now_us() + 100000);
+}
+
+enum boot_note_state bootstrap_peer_note(struct halo_bootstrap *bs, int rank, int *peer)
+{
+    if (!bs || !bs->notes || rank < 0 || rank >= bs->nranks)
+        return BOOT_NOTE_NONE;
+    *peer = atomic_load(&bs->notes[rank].peer);
+    return (enum boot_note_state)atomic_load(&bs->notes[rank].state);
+}
+
+haloResult_t bootstrap_poll_abort(struct halo_bootstrap *bs, char *msg, size_t msglen)
 {
     if (!bs)
-        return 0;
+        return haloSuccess;
     if (!atomic_load(&bs->dead) && pthread_mutex_trylock(&bs->read_lock) == 0) {
         if (!atomic_load(&bs->dead))
             boot_poll_locked(bs);
         pthread_mutex_unlock(&bs->read_lock);
     }
     if (!atomic_load(&bs->dead))
-        return 0;
+        return haloSuccess;
     if (msg && msglen)
         snprintf(msg, msglen, "%s", bs->dead_msg);
-    return 1;
+    return bs->dead_res != haloSuccess ? bs->dead_res : haloRemoteError;
 }
 
 const struct sockaddr_storage *bootstrap_local_addr(const struct halo_bootstrap *bs)
@@ -683,5 +766,6 @@ void bootstrap_close(struct halo_bootstrap *bs, int wait_root)
     pthread_mutex_destroy(&bs->read_lock);
     pthread_mutex_destroy(&bs->write_lock);
     explicit_bzero(&bs->uid, sizeof(bs->uid));
+    free(bs->notes);
     free(bs);
 }

@@ -69,8 +69,24 @@ void bootstrap_send_abort(struct halo_bootstrap *bs, const char *msg);
  * naming the abort; later reads fail the same way. Sending (an ABORT sent before,
  * the goodbye of bootstrap_close) still works. */
 void bootstrap_interrupt(struct halo_bootstrap *bs);
-/* Non-blocking: 1 and msg filled when another rank aborted or the root vanished. */
-int bootstrap_poll_abort(struct halo_bootstrap *bs, char *msg, size_t msglen);
+/* Non-blocking: when another rank aborted or the root vanished, the failure's
+ * result (the aborting rank's code where it sent one) and msg filled (without the
+ * code); haloSuccess otherwise. */
+haloResult_t bootstrap_poll_abort(struct halo_bootstrap *bs, char *msg, size_t msglen);
+/* Where a rank waits, told to the others through the root once a wait is long
+ * (engine.c): for naming the rank that stopped and for two sends that wait on
+ * each other. Cheap: one small frame when a wait passes the threshold, one when
+ * it ends. */
+enum boot_note_state {
+    BOOT_NOTE_NONE = 0,     /* not waiting (or never said) */
+    BOOT_NOTE_WAIT = 1,     /* waiting for peer inside a collective */
+    BOOT_NOTE_P2P_SEND = 2, /* waiting in a send to peer outside a group */
+    BOOT_NOTE_P2P_RECV = 3  /* waiting in a receive from peer */
+};
+/* Any thread; best effort (a lost note only makes a message less precise). */
+void bootstrap_send_note(struct halo_bootstrap *bs, enum boot_note_state state, int peer, uint32_t opseq);
+/* The latest note of rank (read by bootstrap_poll_abort and the all-gathers). */
+enum boot_note_state bootstrap_peer_note(struct halo_bootstrap *bs, int rank, int *peer);
 /* The local address this rank used to reach the root (to choose data interfaces). */
 const struct sockaddr_storage *bootstrap_local_addr(const struct halo_bootstrap *bs);
 const uint8_t *bootstrap_secret(const struct halo_bootstrap *bs);

@@ -457,6 +457,12 @@ static void root_on_join(struct boot_root *root, struct boot_conn *c)
     if (root_join_check(root, rank, nranks, get_u32(c->payload + 8), text, sizeof(text)) != 0) {
         HLOG_WARN(HALO_SUB_BOOT, -1, "bootstrap root %s: refusing %s (%s): %s", root->addr, c->addr, host, text);
         root_conn_refuse(root, c, haloInvalidUsage, text);
+        /* Ranks that disagree on nranks: the job cannot complete, so the ranks that
+         * joined fail now with the reason instead of waiting out the join deadline.
+         * (A duplicate rank, or a stray once every rank joined, is refused alone.) */
+        if (root->nranks && nranks != root->nranks && root->njoined < root->nranks)
+            root_fail(root, BOOT_ERROR, haloInvalidUsage, -1, "the bootstrap root refused a rank from %s (%s): %s",
+                      c->addr, host, text);
         return;
     }
     if (!root->nranks && root_job_create(root, nranks) != 0) {
@@ -547,6 +553,23 @@ static void root_on_allgather(struct boot_root *root, struct boot_conn *c)
         root_allgather_finish(root);
 }
 
+/* A rank says where it waits (or that it stopped waiting): relayed to every other
+ * rank with the sender's rank filled in; nothing is kept here. */
+static void root_on_note(struct boot_root *root, struct boot_conn *c)
+{
+    if (root->fail_frame)
+        return;
+    struct boot_blob *b = blob_new(BOOT_NOTE, BOOT_NOTE_BYTES);
+    if (!b)
+        return;
+    memcpy(b->data + 8, c->payload, BOOT_NOTE_BYTES);
+    put_u32(b->data + 8, (uint32_t)c->rank);
+    for (int r = 0; r < root->nranks; r++)
+        if (r != c->rank && conn_alive(root->ranks[r].conn))
+            root_conn_enqueue(root, root->ranks[r].conn, b);
+    blob_unref(b);
+}
+
 static void root_on_abort(struct boot_root *root, struct boot_conn *c)
 {
     char text[BOOT_TEXT_MAX];
@@ -554,6 +577,16 @@ static void root_on_abort(struct boot_root *root, struct boot_conn *c)
     if (n)
         memcpy(text, c->payload, n);
     text[n] = '\0';
+    /* A rank's text starts with its result code and a bar ("5|rank 0 called ...",
+     * comm.c): relay the code in an ERROR frame and the sentence without it. */
+    char *bar = strchr(text, '|');
+    int digits = bar ? (int)strspn(text, "0123456789") : 0;
+    if (bar && digits > 0 && digits <= 2 && text + digits == bar) {
+        int code = atoi(text);
+        root_fail(root, BOOT_ERROR, code > haloSuccess && code < haloNumResults ? (haloResult_t)code : haloRemoteError,
+                  c->rank, "rank %d (%s) aborted: %s", c->rank, root->ranks[c->rank].host, bar + 1);
+        return;
+    }
     root_fail(root, BOOT_ABORT, haloRemoteError, c->rank, "rank %d (%s) aborted: %s", c->rank,
               root->ranks[c->rank].host, text);
 }
@@ -570,6 +603,7 @@ static int64_t root_frame_limit(const struct boot_root *root, const struct boot_
     switch (type) {
     case BOOT_ALLGATHER: return 8 + BOOT_FRAME_MAX / (uint32_t)root->nranks;
     case BOOT_ABORT: return BOOT_TEXT_MAX;
+    case BOOT_NOTE: return BOOT_NOTE_BYTES;
     case BOOT_CLOSE: return 0;
     default: return -1;
     }
@@ -586,7 +620,7 @@ static void root_on_header(struct boot_root *root, struct boot_conn *c)
         return;
     }
     if (c->len > limit || (c->type == BOOT_JOIN && c->len != BOOT_JOIN_BYTES) ||
-        (c->type == BOOT_ALLGATHER && c->len < 8)) {
+        (c->type == BOOT_ALLGATHER && c->len < 8) || (c->type == BOOT_NOTE && c->len != BOOT_NOTE_BYTES)) {
         root_conn_malformed(root, c, "length out of bounds for this frame type and nranks");
         return;
     }
@@ -606,6 +640,7 @@ static void root_on_frame(struct boot_root *root, struct boot_conn *c)
     case BOOT_JOIN: root_on_join(root, c); break;
     case BOOT_ALLGATHER: root_on_allgather(root, c); break;
     case BOOT_ABORT: root_on_abort(root, c); break;
+    case BOOT_NOTE: root_on_note(root, c); break;
     case BOOT_CLOSE:
         c->closing = 1;
         HLOG_INFO(HALO_SUB_BOOT, -1, "bootstrap root %s: rank %d closed", root->addr, c->rank);
@@ -1002,8 +1037,12 @@ haloResult_t boot_root_launch(const struct halo_uid *uid, int listen_fd, const s
     if (pthread_attr_init(&attr) != 0)
         goto err_free_root;
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    HLOG_INFO(HALO_SUB_BOOT, -1, "bootstrap root listening on %s (%s), expecting %d ranks", root->addr, ifname,
-              nranks_hint);
+    if (nranks_hint > 0)
+        HLOG_INFO(HALO_SUB_BOOT, -1, "bootstrap root listening on %s (%s), expecting %d ranks", root->addr, ifname,
+                  nranks_hint);
+    else /* haloGetUniqueId: the first rank's JOIN says how many */
+        HLOG_INFO(HALO_SUB_BOOT, -1, "bootstrap root listening on %s (%s); the first rank to join sets the number "
+                  "of ranks", root->addr, ifname);
     root_live_add(uid->job_id);
     int rc = pthread_create(&tid, &attr, root_thread, root);
     pthread_attr_destroy(&attr);

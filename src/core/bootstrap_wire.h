@@ -42,7 +42,9 @@ enum boot_type {
     BOOT_ABORT = 5,
     BOOT_ERROR = 6,
     BOOT_CLOSE = 7,
+    BOOT_NOTE = 8, /* {rank, state, peer, opseq}: a rank's wait, relayed to the others */
 };
+#define BOOT_NOTE_BYTES 16
 
 static inline void put_u32(uint8_t *p, uint32_t v)
 {

@@ -41,26 +41,22 @@
 
 /* ---- errors ---- */
 
+enum halo_subsys comm_phase_subsys(const struct halo_comm *comm)
+{
+    return comm && comm->ready ? HALO_SUB_COLL : HALO_SUB_INIT;
+}
+
 int comm_remote_aborted(struct halo_comm *comm)
 {
     char msg[HALO_ERRLEN];
-    if (!comm->bs || !bootstrap_poll_abort(comm->bs, msg, sizeof(msg)))
+    haloResult_t code = comm->bs ? bootstrap_poll_abort(comm->bs, msg, sizeof(msg)) : haloSuccess;
+    if (code == haloSuccess)
         return 0;
     if (atomic_load(&comm->async_error) != haloSuccess)
         return 1; /* already broken (or aborted here): the first error's text stays */
-    /* Our relayed texts carry "<code>|" (see comm_set_async_error); the root may
-     * prefix them with the sender's identity. Cut the code out of the text. */
-    haloResult_t code = haloRemoteError;
-    char *bar = strchr(msg, '|'), *digits = bar;
-    while (digits && digits > msg && digits[-1] >= '0' && digits[-1] <= '9')
-        digits--;
-    if (bar && digits < bar && bar - digits <= 2) {
-        int c = atoi(digits);
-        if (c == haloInvalidUsage || c == haloRemoteError || c == haloSystemError)
-            code = (haloResult_t)c;
-        memmove(digits, bar + 1, strlen(bar + 1) + 1);
-    }
-    halo_error(comm, code, "rank %d: another rank failed: %s", comm->rank, msg);
+    if (code != haloInvalidUsage && code != haloSystemError)
+        code = haloRemoteError;
+    halo_error_sub(comm_phase_subsys(comm), comm, code, "rank %d: another rank failed: %s", comm->rank, msg);
     int expected = 0;
     atomic_compare_exchange_strong(&comm->async_error, &expected, (int)code);
     atomic_store(&comm->aborted, 1);
@@ -187,6 +183,42 @@ static int comm_ncores(void)
     return n > 0 ? (int)n : 1;
 }
 
+/* HALO_BUFFSIZE is the bytes of each FIFO, on every transport: shm's 64 KiB slots
+ * and tcp/ib's 512 KiB ones get as many slots as fit (2..COMM_MAX_SLOTS). With
+ * HALO_CHUNK_SIZE auto, a FIFO smaller than two slots gets two smaller slots
+ * instead (never below 4 KiB); a size set by the user is kept and named. */
+#define COMM_MAX_SLOTS 1024
+#define COMM_MIN_SLOT 4096
+
+static int comm_slots_for(int64_t buf, size_t slot)
+{
+    int64_t n = buf / (int64_t)slot;
+    return n > COMM_MAX_SLOTS ? COMM_MAX_SLOTS : (int)n;
+}
+
+static haloResult_t comm_apply_buffsize(struct halo_comm *comm, int64_t buf, int64_t chunk)
+{
+    if (buf == HALO_AUTO) {
+        comm->nslots = comm->nslots_shm = COMM_NSLOTS;
+        return haloSuccess;
+    }
+    if (buf < 2 * COMM_MIN_SLOT)
+        return halo_error(comm, haloInvalidArgument, "HALO_BUFFSIZE=%" PRId64 ": must be at least 8k (two 4 KiB "
+                          "slots), or auto", buf);
+    if (chunk != HALO_AUTO && buf < 2 * chunk)
+        return halo_error(comm, haloInvalidArgument, "HALO_BUFFSIZE=%" PRId64 " holds fewer than two slots of "
+                          "HALO_CHUNK_SIZE=%" PRId64 ": raise HALO_BUFFSIZE to at least %" PRId64 " or lower "
+                          "HALO_CHUNK_SIZE", buf, chunk, 2 * chunk);
+    size_t half = (size_t)(buf / 2) & ~(size_t)63;
+    if (comm->slot_size_tcp > half)
+        comm->slot_size_tcp = half;
+    if (comm->slot_size_shm > half)
+        comm->slot_size_shm = half;
+    comm->nslots = comm_slots_for(buf, comm->slot_size_tcp);
+    comm->nslots_shm = comm_slots_for(buf, comm->slot_size_shm);
+    return haloSuccess;
+}
+
 static haloResult_t comm_apply_params(struct halo_comm *comm, const haloConfig_t *cfg)
 {
     char err[512];
@@ -205,12 +237,9 @@ static haloResult_t comm_apply_params(struct halo_comm *comm, const haloConfig_t
                           "HALO_CHUNK_SIZE=%" PRId64 ": expected a multiple of 64 between 4k and 64m, or auto", chunk);
     comm->slot_size_shm = chunk == HALO_AUTO ? COMM_SLOT_SHM : (size_t)chunk;
     comm->slot_size_tcp = chunk == HALO_AUTO ? COMM_SLOT_TCP : (size_t)chunk;
-    int64_t buf = HALO_P_INT(p, buffsize);
-    comm->nslots = buf == HALO_AUTO ? COMM_NSLOTS : (int)(buf / (int64_t)comm->slot_size_tcp);
-    if (comm->nslots < 2 || comm->nslots > 1024)
-        return halo_error(comm, haloInvalidArgument,
-                          "HALO_BUFFSIZE=%" PRId64 ": must hold 2..1024 slots of HALO_CHUNK_SIZE (%zu bytes)", buf,
-                          comm->slot_size_tcp);
+    haloResult_t r = comm_apply_buffsize(comm, HALO_P_INT(p, buffsize), chunk);
+    if (r != haloSuccess)
+        return r;
     comm->zc_min = (size_t)HALO_P_INT(p, ib_zcopy_min);
     comm->ib_qps = (int)HALO_P_INT(p, ib_qps_per_peer);
     if (comm->ib_qps < 1 || comm->ib_qps > 8)
@@ -240,34 +269,83 @@ static void comm_fill_info(struct halo_comm *comm, struct halo_peer_info *me)
     me->slot_size_tcp = comm->slot_size_tcp;
     me->slot_size_shm = comm->slot_size_shm;
     me->nslots = comm->nslots;
+    me->nslots_shm = comm->nslots_shm;
     me->transport_req = (int32_t)HALO_P_INT(&comm->params, transport); /* index of the HALO_TRANSPORT word */
     me->zc_min = comm->zc_min;
     me->ib_qps = comm->ib_qps;
+    snprintf(me->algo, sizeof(me->algo), "%s", HALO_P_STR(&comm->params, algo));
 }
 
+/* Word number idx of HALO_TRANSPORT's list ("auto|shm|tcp|ib"). */
+static void comm_transport_word(int idx, char *buf, size_t len)
+{
+    const char *name, *def, *unit, *alias;
+    enum halo_param_type type;
+    halo_param_row(HALO_PI_transport, &name, &type, &def, &unit, &alias);
+    for (int i = 0; i < idx && unit; i++) {
+        unit = strchr(unit, '|');
+        unit = unit ? unit + 1 : NULL;
+    }
+    snprintf(buf, len, "%.*s", unit ? (int)strcspn(unit, "|") : 1, unit ? unit : "?");
+}
+
+/* One value that must be equal on every rank, as each rank's info shows it. */
+static void comm_agree_value(const struct halo_peer_info *i, const char *what, char *buf, size_t len)
+{
+    if (strcmp(what, "HALO_CHUNK_SIZE") == 0)
+        snprintf(buf, len, "%" PRIu64 "-byte tcp slots, %" PRIu64 "-byte shm slots", i->slot_size_tcp,
+                 i->slot_size_shm);
+    else if (strcmp(what, "HALO_BUFFSIZE") == 0)
+        snprintf(buf, len, "%d tcp/ib slots, %d shm slots", (int)i->nslots, (int)i->nslots_shm);
+    else if (strcmp(what, "HALO_TRANSPORT") == 0)
+        comm_transport_word((int)i->transport_req, buf, len);
+    else if (strcmp(what, "HALO_IB_ZCOPY_MIN") == 0)
+        snprintf(buf, len, "%" PRIu64, i->zc_min);
+    else if (strcmp(what, "HALO_IB_QPS_PER_PEER") == 0)
+        snprintf(buf, len, "%d", (int)i->ib_qps);
+    else if (strcmp(what, "HALO_ALGO") == 0)
+        snprintf(buf, len, "%s", i->algo);
+    else if (i->nchannels)
+        snprintf(buf, len, "%d", (int)i->nchannels);
+    else
+        snprintf(buf, len, "auto");
+}
+
+static const char *comm_agree_diff(const struct halo_peer_info *a, const struct halo_peer_info *b)
+{
+    if (b->slot_size_tcp != a->slot_size_tcp || b->slot_size_shm != a->slot_size_shm)
+        return "HALO_CHUNK_SIZE";
+    if (b->nslots != a->nslots || b->nslots_shm != a->nslots_shm)
+        return "HALO_BUFFSIZE";
+    if (b->transport_req != a->transport_req)
+        return "HALO_TRANSPORT";
+    if (b->zc_min != a->zc_min)
+        return "HALO_IB_ZCOPY_MIN";
+    if (b->ib_qps != a->ib_qps)
+        return "HALO_IB_QPS_PER_PEER";
+    if (strcmp(a->algo, b->algo) != 0)
+        return "HALO_ALGO";
+    if ((b->nchannels == 0) != (a->nchannels == 0) || (a->nchannels && b->nchannels != a->nchannels))
+        return "HALO_NCHANNELS";
+    return NULL;
+}
+
+/* Every rank checks the same all-gathered table, so all fail with the same text. */
 static haloResult_t comm_check_agreement(struct halo_comm *comm)
 {
     const struct halo_peer_info *a = &comm->peers[0].info;
     for (int p = 1; p < comm->nranks; p++) {
         const struct halo_peer_info *b = &comm->peers[p].info;
-        const char *what = NULL;
-        if (b->slot_size_tcp != a->slot_size_tcp || b->slot_size_shm != a->slot_size_shm)
-            what = "HALO_CHUNK_SIZE";
-        else if (b->nslots != a->nslots)
-            what = "HALO_BUFFSIZE";
-        else if (b->transport_req != a->transport_req)
-            what = "HALO_TRANSPORT";
-        else if (b->zc_min != a->zc_min)
-            what = "HALO_IB_ZCOPY_MIN";
-        else if (b->ib_qps != a->ib_qps)
-            what = "HALO_IB_QPS_PER_PEER";
-        else if ((b->nchannels == 0) != (a->nchannels == 0) || (a->nchannels && b->nchannels != a->nchannels))
-            what = "HALO_NCHANNELS";
-        if (what)
-            return halo_error(comm, haloInvalidUsage,
-                              "rank %d: %s differs between rank 0 (%s) and rank %d (%s): set it to the same value "
-                              "on every rank",
-                              comm->rank, what, a->hostname, p, b->hostname);
+        const char *what = comm_agree_diff(a, b);
+        char va[80], vb[80];
+        if (!what)
+            continue;
+        comm_agree_value(a, what, va, sizeof(va));
+        comm_agree_value(b, what, vb, sizeof(vb));
+        return halo_error(comm, haloInvalidUsage,
+                          "rank %d: %s differs between ranks: rank 0 (%s) has %s, rank %d (%s) has %s: set it to "
+                          "the same value on every rank",
+                          comm->rank, what, a->hostname, va, p, b->hostname, vb);
     }
     return haloSuccess;
 }
@@ -451,6 +529,7 @@ static haloResult_t comm_init(haloComm_t *out, int nranks, const haloUniqueId *i
         comm_free(comm);
         return r;
     }
+    comm->ready = 1;
     HLOG_INFO(HALO_SUB_INIT, rank, "communicator %016" PRIx64 " ready: rank %d of %d, %d local, %d channel(s)%s",
               comm->comm_id, rank, nranks, comm->nlocal, comm->nchannels, comm->yield ? ", yielding" : "");
     *out = comm;

@@ -45,8 +45,10 @@ struct halo_peer_info {
     int32_t nchannels;         /* channels this rank connects (must agree) */
     uint64_t slot_size_tcp;    /* must agree */
     uint64_t slot_size_shm;
-    int32_t nslots;
+    int32_t nslots;            /* slots per FIFO on tcp and ib */
+    int32_t nslots_shm;        /* slots per FIFO on shm */
     int32_t transport_req;     /* HALO_TRANSPORT as parsed (must agree) */
+    char algo[16];             /* HALO_ALGO's word (must agree) */
     uint64_t zc_min;           /* HALO_IB_ZCOPY_MIN (must agree) */
     int32_t ib_qps;            /* HALO_IB_QPS_PER_PEER (must agree) */
     int32_t reserved0;
@@ -104,7 +106,9 @@ struct halo_comm {
     struct halo_reg *regs;     /* haloCommRegister'ed buffers */
     void *zc_scratch[HALO_MAX_CHANNELS]; /* registered landing area of zero-copy rings, per channel */
     size_t zc_scratch_bytes[HALO_MAX_CHANNELS];
-    int nslots;
+    int ready;                 /* init finished: errors now belong to calls, not INIT */
+    int nslots;                /* slots per FIFO on tcp and ib (HALO_BUFFSIZE / slot) */
+    int nslots_shm;            /* slots per FIFO on shm */
     /* conns[ch * nranks + peer]; NULL for self */
     struct halo_conn **conns;
 
@@ -171,6 +175,9 @@ haloResult_t comm_init_internal(haloComm_t *out, int nranks, const haloUniqueId 
                                 const haloConfig_t *cfg);
 /* Nonzero when another rank reported an abort (polls the bootstrap, rate limited). */
 int comm_remote_aborted(struct halo_comm *comm);
+/* The subsystem an error found by code shared between init and calls logs under:
+ * INIT until the communicator is ready, COLL afterwards. */
+enum halo_subsys comm_phase_subsys(const struct halo_comm *comm);
 /* Records err on the communicator, marks it broken and relays an abort to all ranks. */
 haloResult_t comm_fail(struct halo_comm *comm, haloResult_t res);
 size_t comm_slot_size(const struct halo_comm *comm, int peer);

@@ -44,6 +44,7 @@ void comm_tp_init(struct halo_comm *comm)
     ctx->slot_size_shm = comm->slot_size_shm;
     ctx->slot_size_net = comm->slot_size_tcp;
     ctx->nslots = comm->nslots;
+    ctx->nslots_shm = comm->nslots_shm;
     ctx->timeout_us = comm->timeout_us;
     ctx->comm_id = comm->comm_id;
     ctx->job_id = comm->bs ? bootstrap_job_id(comm->bs) : 0;

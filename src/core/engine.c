@@ -125,6 +125,39 @@ static int engine_peer_dead(struct halo_comm *comm, int peer)
     return kill(comm->peers[peer].info.pid, 0) != 0 && errno == ESRCH;
 }
 
+/* The rank at the end of the waits that start at peer, as the other ranks told
+ * them (bootstrap NOTEs): peer waits for q, q for r, ... up to a rank that is not
+ * waiting in haloccl. peer itself when it told nothing. */
+static int engine_stall_origin(struct halo_comm *comm, int peer)
+{
+    int at = peer;
+    for (int hops = 0; hops < comm->nranks; hops++) {
+        int next = -1;
+        if (bootstrap_peer_note(comm->bs, at, &next) == BOOT_NOTE_NONE || next < 0 || next >= comm->nranks ||
+            next == comm->rank || next == at)
+            break;
+        at = next;
+    }
+    return at;
+}
+
+static haloResult_t engine_stall_error(struct halo_comm *comm, int ch, int peer, double secs, const char *what)
+{
+    int origin = engine_stall_origin(comm, peer);
+    if (origin != peer)
+        return halo_error(comm, haloRemoteError,
+                          "rank %d: no progress for %.1f s while this rank waited on peer %d (%s, channel %d); peer "
+                          "%d is itself waiting, and the waits lead to rank %d (%s), which is not waiting in "
+                          "haloccl: rank %d stopped (hung, died, or did not make this call); raise HALO_TIMEOUT_MS "
+                          "if it is only slow",
+                          comm->rank, secs, peer, what, ch, peer, origin, comm->peers[origin].info.hostname, origin);
+    return halo_error(comm, haloRemoteError,
+                      "rank %d: peer %d (%s) made no progress for %.1f s while this rank waited to %s on "
+                      "channel %d: it may have died, hung or called a different operation; raise "
+                      "HALO_TIMEOUT_MS if it is only slow",
+                      comm->rank, peer, comm->peers[peer].info.hostname, secs, what, ch);
+}
+
 /* Called every ENGINE_CHECK_EVERY polls of a wait: timeout, remote abort, dead peer. */
 haloResult_t engine_check_stall(struct halo_comm *comm, int ch, int peer, int64_t since_us, const char *what)
 {
@@ -152,12 +185,7 @@ haloResult_t engine_check_stall(struct halo_comm *comm, int ch, int peer, int64_
                           "rank %d: peer %d (pid %d on this host) died while this rank waited to %s on channel %d",
                           comm->rank, peer, comm->peers[peer].info.pid, what, ch);
     if (now - since_us >= comm->timeout_us)
-        return halo_error(comm, haloRemoteError,
-                          "rank %d: peer %d (%s) made no progress for %.1f s while this rank waited to %s on "
-                          "channel %d: it may have died, hung or called a different operation; raise "
-                          "HALO_TIMEOUT_MS if it is only slow",
-                          comm->rank, peer, comm->peers[peer].info.hostname, (double)(now - since_us) / 1e6, what,
-                          ch);
+        return engine_stall_error(comm, ch, peer, (double)(now - since_us) / 1e6, what);
     return haloSuccess;
 }
 
@@ -165,11 +193,31 @@ void engine_pace_start(struct engine_pace *w)
 {
     w->since_us = halo_now_us();
     w->spins = 0;
+    w->note = BOOT_NOTE_WAIT;
+    w->noted = 0;
+    w->comm = NULL;
+}
+
+void engine_pace_end(struct engine_pace *w)
+{
+    if (w->noted && w->comm)
+        bootstrap_send_note(w->comm->bs, BOOT_NOTE_NONE, -1, 0);
+    w->noted = 0;
 }
 
 void engine_pace_moved(struct engine_pace *w)
 {
     w->since_us = halo_now_us();
+    engine_pace_end(w);
+}
+
+/* A wait this long is told to the other ranks (bootstrap NOTE): a rank that times
+ * out can then follow the waits to the rank that stopped, and two sends that wait
+ * on each other see it. One small frame per long wait; channel 0 only (one note
+ * per rank). */
+static int64_t engine_note_after_us(const struct halo_comm *comm)
+{
+    return comm->timeout_us / 4 < 1000000 ? comm->timeout_us / 4 : 1000000;
 }
 
 haloResult_t engine_pace_idle(struct engine_pace *w, struct halo_comm *comm, int ch, int peer, const char *what)
@@ -178,6 +226,11 @@ haloResult_t engine_pace_idle(struct engine_pace *w, struct halo_comm *comm, int
     engine_relax(comm, &w->spins);
     if (w->spins % ENGINE_CHECK_EVERY != 0)
         return haloSuccess;
+    if (!w->noted && ch == 0 && peer >= 0 && halo_now_us() - w->since_us >= engine_note_after_us(comm)) {
+        w->comm = comm;
+        w->noted = 1;
+        bootstrap_send_note(comm->bs, (enum boot_note_state)w->note, peer, 0);
+    }
     return engine_check_stall(comm, ch, peer, w->since_us, what);
 }
 
@@ -201,12 +254,15 @@ haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, co
     engine_pace_start(&w);
     for (;;) {
         if (c && (r = engine_progress(comm, ch, c)) != haloSuccess)
-            return r;
+            break;
         if ((r = poll(arg, &done)) != haloSuccess || done)
-            return r;
+            break;
         if ((r = engine_pace_idle(&w, comm, ch, c ? c->peer : -1, what)) != haloSuccess)
-            return r;
+            break;
     }
+    if (r == haloSuccess) /* a failed wait keeps its note: a peer timing out at the same moment follows it */
+        engine_pace_end(&w);
+    return r;
 }
 
 struct engine_flushed {
@@ -252,11 +308,64 @@ haloResult_t engine_wait_slot(struct halo_exec *ex, struct halo_conn *c, void **
     return engine_wait(ex->comm, ex->ch, c, "send", engine_poll_slot, &p);
 }
 
+/* The algorithm's word as the algorithm table (algo_table.c) spells it; the core
+ * sits below the table, and test_tables keeps the two equal. */
+const char *halo_algo_word(enum halo_algo a)
+{
+    switch (a) {
+    case HALO_ALGO_RING: return "ring";
+    case HALO_ALGO_DIRECT: return "direct";
+    case HALO_ALGO_P2P: return "p2p";
+    case HALO_ALGO_CHAIN: return "chain";
+    case HALO_ALGO_RING_BIDIR: return "ring_bidir";
+    case HALO_ALGO_RING_ZC: return "ring_zc";
+    case HALO_ALGO_P2P_ZC: return "p2p_zc";
+    }
+    return "unknown";
+}
+
+/* A p2p frame's signature is the sender's ("send", root = sender): described from
+ * the side of the rank that called it, a receive reads "recv(..., from=S)". */
+static void engine_p2p_describe(const struct halo_sig *s, int sender, int receiver, int as_sender, char *buf,
+                                size_t len)
+{
+    snprintf(buf, len, "%s(count=%" PRIu64 ", %s, %s=%d) #%u", as_sender ? "send" : "recv", s->count,
+             halo_dtype_name((haloDataType_t)s->dtype), as_sender ? "to" : "from", as_sender ? receiver : sender,
+             s->opseq);
+}
+
+static haloResult_t engine_p2p_mismatch(struct halo_exec *ex, int peer, const struct halo_sig *got)
+{
+    char mine[160], theirs[160];
+    int me = ex->comm->rank, i_send = ex->sig.root == me;
+    engine_p2p_describe(&ex->sig, i_send ? me : peer, i_send ? peer : me, i_send, mine, sizeof(mine));
+    if (got->coll == HALO_COLL_SEND)
+        engine_p2p_describe(got, i_send ? me : peer, i_send ? peer : me, !i_send, theirs, sizeof(theirs));
+    else
+        halo_sig_describe(got, theirs, sizeof(theirs));
+    return halo_error(ex->comm, haloInvalidUsage,
+                      "rank %d called %s but peer %d called %s: each send needs a recv on its peer with the same "
+                      "count and type, posted in the same order",
+                      me, mine, peer, theirs);
+}
+
 haloResult_t engine_sig_mismatch(struct halo_exec *ex, int peer, const struct halo_sig *got)
 {
     char mine[160], theirs[160];
+    if (ex->sig.coll == HALO_COLL_SEND && got->comm_tag == ex->sig.comm_tag)
+        return engine_p2p_mismatch(ex, peer, got);
     halo_sig_describe(&ex->sig, mine, sizeof(mine));
     halo_sig_describe(got, theirs, sizeof(theirs));
+    struct halo_sig same = *got;
+    same.algo = ex->sig.algo;
+    if (got->algo != ex->sig.algo && engine_sig_equal(&same, &ex->sig))
+        return halo_error(ex->comm, haloInvalidUsage,
+                          "rank %d runs %s with the %s algorithm but peer %d runs it with %s: the ranks chose "
+                          "different algorithms because they see different links (a direct link one side lacks? "
+                          "run halo-topo on each host) or different settings; set HALO_ALGO to the same value "
+                          "on every rank",
+                          ex->comm->rank, mine, halo_algo_word((enum halo_algo)ex->sig.algo), peer,
+                          halo_algo_word((enum halo_algo)got->algo));
     if (got->comm_tag != ex->sig.comm_tag)
         snprintf(theirs + strlen(theirs), sizeof(theirs) - strlen(theirs), " on another communicator");
     return halo_error(ex->comm, haloInvalidUsage,

@@ -91,6 +91,8 @@ struct halo_exec {
 const char *halo_coll_name(enum halo_coll c);
 /* "allreduce(count=10, float32, sum)" into buf. */
 const char *halo_sig_describe(const struct halo_sig *s, char *buf, size_t len);
+/* An algorithm's word, as its row in algo_table.c names it. */
+const char *halo_algo_word(enum halo_algo a);
 
 typedef haloResult_t (*halo_channel_fn)(struct halo_exec *ex);
 
@@ -128,9 +130,16 @@ haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, co
 struct engine_pace {
     int64_t since_us; /* last progress */
     unsigned spins;   /* idle polls so far */
+    int note;         /* what a long wait is told to the other ranks as (enum boot_note_state); the caller may
+                       * set it after pace_start (p2p: a send outside a group) */
+    int noted;        /* told: pace_moved / pace_end take it back */
+    struct halo_comm *comm;
 };
 void engine_pace_start(struct engine_pace *w);
 void engine_pace_moved(struct engine_pace *w);
+/* After the wait ended well: takes back a note told during it (a failed wait keeps
+ * it, so a peer that times out at the same moment still follows it). */
+void engine_pace_end(struct engine_pace *w);
 haloResult_t engine_pace_idle(struct engine_pace *w, struct halo_comm *comm, int ch, int peer, const char *what);
 /* Timeout, remote abort and dead local peer (peer -1: any peer, a flush). */
 haloResult_t engine_check_stall(struct halo_comm *comm, int ch, int peer, int64_t since_us, const char *what);

@@ -220,7 +220,7 @@ static haloResult_t shm_setup_local(struct halo_tp_ctx *ctx)
     if (!shm->peer_seg)
         return halo_tp_error(ctx, haloSystemError, "rank %d: out of memory", ctx->rank);
     shm->slot_stride = sizeof(struct shm_slot_hdr) + ctx->slot_size_shm;
-    shm->fifo_bytes = shm_fifo_bytes(shm->slot_stride, ctx->nslots);
+    shm->fifo_bytes = shm_fifo_bytes(shm->slot_stride, ctx->nslots_shm);
     if (ctx->nlocal < 2)
         return haloSuccess;
     size_t size = shm->fifo_bytes * (size_t)ctx->nlocal * (size_t)ctx->nchannels;
@@ -230,7 +230,7 @@ static haloResult_t shm_setup_local(struct halo_tp_ctx *ctx)
         return r;
     shm->own_linked = 1;
     HLOG_INFO(HALO_SUB_SHM, ctx->rank, "shm segment %s: %zu bytes (%d local ranks, %d channels, %d x %zu B slots)",
-              shm->own_name, size, ctx->nlocal, ctx->nchannels, ctx->nslots, ctx->slot_size_shm);
+              shm->own_name, size, ctx->nlocal, ctx->nchannels, ctx->nslots_shm, ctx->slot_size_shm);
     return haloSuccess;
 }
 
@@ -245,7 +245,7 @@ static haloResult_t shm_conn_create(struct halo_tp_ctx *ctx, int peer, int ch, s
     s->base.peer = peer;
     s->base.channel = ch;
     s->base.slot_size = ctx->slot_size_shm;
-    s->nslots = ctx->nslots;
+    s->nslots = ctx->nslots_shm;
     s->stride = shm->slot_stride;
     uint8_t *tx = (uint8_t *)shm->peer_seg[peer].base + shm_fifo_offset(ctx, ch, ctx->local_rank);
     uint8_t *rx = (uint8_t *)shm->own.base + shm_fifo_offset(ctx, ch, ctx->peers[peer].local_index);

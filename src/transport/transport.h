@@ -184,7 +184,8 @@ struct halo_tp_ctx {
     int rank, nranks;
     size_t slot_size_shm;      /* payload bytes per slot on shm */
     size_t slot_size_net;      /* ... on tcp and ib */
-    int nslots;                /* slots per direction */
+    int nslots;                /* slots per direction, tcp and ib */
+    int nslots_shm;            /* slots per direction, shm */
     int64_t timeout_us;        /* bound of every blocking setup step (HALO_TIMEOUT_MS) */
     uint64_t comm_id;          /* job id mixed with the split history (shm names) */
     uint64_t job_id;           /* bootstrap job id (binds proofs to the job) */

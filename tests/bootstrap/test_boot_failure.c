@@ -39,7 +39,7 @@ static int exit_mid_job(int rank, int nranks, const haloUniqueId *id, const stru
     /* sticky */
     ASSERT_EQ(bootstrap_barrier(bs), haloRemoteError);
     char msg[256];
-    ASSERT_EQ(bootstrap_poll_abort(bs, msg, sizeof(msg)), 1);
+    ASSERT_EQ(bootstrap_poll_abort(bs, msg, sizeof(msg)), haloRemoteError);
     ASSERT_CONTAINS(msg, "rank 2");
     bootstrap_close(bs, 0);
     return 0;

@@ -82,6 +82,7 @@ static void test_algo_words(void)
         const struct algo_row *a = algo_at(i);
         ASSERT_TRUE(algo_row_of(a->algo) == a);
         ASSERT_STREQ(algo_name(a->algo), a->name);
+        ASSERT_STREQ(halo_algo_word(a->algo), a->name); /* the core's copy for sentences */
         for (int j = 0; j < i; j++) {
             ASSERT_NE(algo_at(j)->algo, a->algo);
             ASSERT_TRUE(strcmp(algo_at(j)->name, a->name) != 0);
