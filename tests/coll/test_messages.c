@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_messages.c — error sentences name the real cause (each case was met by a
  * user): HALO_ALGO set differently per rank names each rank's value; ranks that
