@@ -3,66 +3,254 @@
  * halo_topo.c — `halo-topo`: runs topology detection as a job and prints what the
  * library found: hosts, links (interfaces, addresses, speed, round trip), the
  * class (single host, pair, chain, ring, mesh), the rank order and the interface
- * each rank uses to reach its neighbours. Launch it like the benchmarks, one
- * process per rank: mpirun / srun / torchrun, or HALO_ROOT + HALO_RANK + HALO_NRANKS.
+ * each rank uses to reach its neighbours. Launch it like the benchmarks: -n N
+ * forks N local ranks; without it, one process per rank started by mpirun / srun /
+ * torchrun, or HALO_ROOT + HALO_RANK + HALO_NRANKS.
  *
- *   halo-topo [--json] [--plan SIZE]
+ *   halo-topo [-n N] [--json] [--plan SIZE]
  *
- * --plan SIZE adds the cost model's prediction for an allreduce of SIZE bytes
- * with every algorithm the topology can run, and the one it picks.
+ * --plan SIZE adds what an allreduce of SIZE bytes would run: on several hosts the
+ * cost model's prediction for every algorithm the topology can run and its pick;
+ * on one host (no link to price) the algorithm the library picks there.
+ * --json prints one JSON object in every mode: the topology, with "plan" inside.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <unistd.h>
 
+#include "api_pick.h"
 #include "comm.h"
 #include "haloccl.h"
 #include "param.h"
 #include "topo.h"
 #include "topo_cost.h"
 
+#define TOPO_TOOL_MAX_FORKS 64
+
+struct topo_tool_opts {
+    int json;
+    int64_t plan; /* bytes, -1: none */
+    int nforks;   /* 0: one rank of a launched job */
+};
+
+static char topo_out[65536];
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: halo-topo [--json] [--plan SIZE]\n"
-                 "  Detects the topology of the job it runs in (one process per rank, started by\n"
-                 "  mpirun/srun/torchrun or with HALO_ROOT, HALO_RANK, HALO_NRANKS) and prints it.\n");
+    fprintf(out, "usage: halo-topo [-n N] [--json] [--plan SIZE]\n"
+                 "  Detects the topology of the job it runs in and prints it (rank 0).\n"
+                 "  -n N         fork N local ranks; without it this process is one rank of a job\n"
+                 "               started by mpirun/srun/torchrun or with HALO_ROOT, HALO_RANK, HALO_NRANKS\n"
+                 "  --json       one JSON object (the plan, if asked, under \"plan\")\n"
+                 "  --plan SIZE  what an allreduce of SIZE bytes runs (k/m/g suffixes)\n");
 }
 
-static void print_single(const struct halo_comm *comm, int json)
+static void json_str(FILE *f, const char *s)
 {
-    if (json)
-        printf("{\"class\":\"single\",\"nranks\":%d,\"hosts\":[\"%s\"]}\n", comm->nranks,
-               comm->peers[0].info.hostname);
-    else
-        printf("class: single host (%s), %d ranks, no data links needed\n", comm->peers[0].info.hostname,
-               comm->nranks);
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
 }
 
-static void print_plan(const struct halo_comm *comm, int64_t size)
+/* One host: shared memory carries every pair, no link to price. The plan is the
+ * choice the library makes there (api.c), with the threshold it applies. */
+static void print_single_plan(struct halo_comm *comm, int64_t size, int json)
+{
+    const char *algo = comm->nranks < 2 ? "copy" : algo_name(api_allreduce_algo(comm, (size_t)size));
+    long long dmax = (long long)api_direct_max(comm);
+
+    if (json)
+        printf(",\"plan\":{\"bytes\":%lld,\"class\":\"single\",\"nhosts\":1,\"runs\":\"%s\",\"direct_max\":%lld,"
+               "\"algorithms\":[]}", (long long)size, algo, dmax);
+    else if (comm->nranks < 2)
+        printf("allreduce %lld bytes on one rank: a local copy\n", (long long)size);
+    else
+        printf("allreduce %lld bytes on one host (%d ranks, shared memory, no links to price): runs %s "
+               "(direct up to HALO_DIRECT_MAX = %lld bytes, ring above)\n",
+               (long long)size, comm->nranks, algo, dmax);
+}
+
+static void print_single(struct halo_comm *comm, const struct topo_tool_opts *o)
+{
+    const char *host = comm->peers[0].info.hostname;
+
+    if (!o->json) {
+        printf("class: single host (%s), %d rank%s, no data links needed\n", host, comm->nranks,
+               comm->nranks == 1 ? "" : "s");
+        if (o->plan > 0)
+            print_single_plan(comm, o->plan, 0);
+        return;
+    }
+    printf("{\"class\":\"single\",\"nhosts\":1,\"nranks\":%d,\"hosts\":[", comm->nranks);
+    json_str(stdout, host);
+    printf("]");
+    if (o->plan > 0)
+        print_single_plan(comm, o->plan, 1);
+    printf("}\n");
+}
+
+/* Several hosts: the graph, then the cost model's table. In JSON the graph's
+ * object gets the plan as one more member before its closing brace. */
+static void print_graph(struct halo_comm *comm, const struct topo_tool_opts *o)
 {
     struct topo_cost_model m;
-    if (comm->topo)
-        topo_cost_model_from_graph(comm->topo, &m);
+    size_t n;
+
+    if (o->json)
+        topo_graph_format_json(comm->topo, topo_out, sizeof(topo_out));
     else
-        topo_cost_model_init(&m, TOPO_CLASS_SINGLE, 1);
-    static char buf[16384];
-    topo_cost_format_table(&m, (size_t)size, buf, sizeof(buf));
-    fputs(buf, stdout);
+        topo_graph_format_text(comm->topo, topo_out, sizeof(topo_out));
+    n = strlen(topo_out);
+    if (o->json && n >= 2 && strcmp(topo_out + n - 2, "}\n") == 0)
+        topo_out[n -= 2] = '\0'; /* reopened: the plan and the brace follow */
+    fputs(topo_out, stdout);
+    if (!o->json && n && topo_out[n - 1] != '\n')
+        putchar('\n');
+    if (o->plan > 0) {
+        const char *runs = algo_name(api_allreduce_algo(comm, (size_t)o->plan));
+        topo_cost_model_from_graph(comm->topo, &m);
+        if (o->json) {
+            topo_cost_format_json(&m, (size_t)o->plan, topo_out, sizeof(topo_out));
+            n = strlen(topo_out);
+            printf(",\"plan\":%.*s,\"runs\":\"%s\"}", (int)(n - 1), topo_out, runs); /* "runs" inside "plan" */
+        } else {
+            topo_cost_format_table(&m, (size_t)o->plan, topo_out, sizeof(topo_out));
+            fputs(topo_out, stdout);
+            printf("runs: %s\n", runs);
+        }
+    }
+    if (o->json)
+        printf("}\n");
 }
 
-int main(int argc, char **argv)
+static int topo_rank_main(haloComm_t comm, const struct topo_tool_opts *o)
 {
-    int json = 0;
-    int64_t plan = -1;
+    if (comm->rank == 0) {
+        if (!comm->topo)
+            print_single(comm, o);
+        else
+            print_graph(comm, o);
+        fflush(stdout);
+    }
+    /* keep every rank until rank 0 printed: the root lives in rank 0's process */
+    int one = 1, sum;
+    haloResult_t r = haloAllReduce(&one, &sum, 1, haloInt32, haloSum, comm, NULL);
+    haloCommDestroy(comm);
+    return r == haloSuccess ? 0 : 1;
+}
+
+/* ---- -n N: N local ranks, forked like the perf tools' (perf/common.c) ----
+ * Every child is forked before haloGetUniqueId starts the bootstrap root thread
+ * here (a child forked while that thread holds a lock would inherit it locked);
+ * the id then reaches each child through its pipe. EOF on the pipe: no id. */
+
+static int topo_child(const struct topo_tool_opts *o, int rank, int fd, pid_t parent)
+{
+    haloUniqueId id;
+    haloComm_t comm;
+    size_t got = 0;
+
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the parent */
+    if (getppid() != parent)
+        return 1;
+    while (got < sizeof(id)) {
+        ssize_t n = read(fd, (char *)&id + got, sizeof(id) - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 1;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (haloCommInitRank(&comm, o->nforks, id, rank) != haloSuccess) {
+        fprintf(stderr, "halo-topo: rank %d: %s\n", rank, haloGetLastError(NULL));
+        return 1;
+    }
+    return topo_rank_main(comm, o);
+}
+
+static int topo_fork_ranks(const struct topo_tool_opts *o)
+{
+    pid_t pids[TOPO_TOOL_MAX_FORKS], parent = getpid();
+    int fds[TOPO_TOOL_MAX_FORKS], n, rc = 0, status;
+    haloUniqueId id;
+
+    signal(SIGPIPE, SIG_IGN); /* a child that died before reading its id */
+    for (n = 0; n < o->nforks; n++) {
+        int p[2];
+        if (pipe(p) != 0)
+            break;
+        fflush(NULL);
+        if ((pids[n] = fork()) == 0) {
+            close(p[1]);
+            for (int k = 0; k < n; k++)
+                close(fds[k]);
+            int code = topo_child(o, n, p[0], parent);
+            fflush(NULL);
+            _exit(code); /* not exit(): the parent's atexit handlers are not ours */
+        }
+        close(p[0]);
+        fds[n] = p[1];
+        if (pids[n] < 0) {
+            close(p[1]);
+            break;
+        }
+    }
+    if (n < o->nforks) {
+        fprintf(stderr, "halo-topo: cannot start rank %d: %s\n", n, strerror(errno));
+        rc = 1;
+    } else if (haloGetUniqueId(&id) != haloSuccess) {
+        fprintf(stderr, "halo-topo: haloGetUniqueId: %s\n", haloGetLastError(NULL));
+        rc = 1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (rc == 0 && write(fds[i], &id, sizeof(id)) != (ssize_t)sizeof(id))
+            rc = 1;
+        close(fds[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        if (waitpid(pids[i], &status, 0) != pids[i] || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "halo-topo: rank %d failed\n", i);
+            rc = 1;
+        }
+    }
+    return rc;
+}
+
+static int topo_parse_args(int argc, char **argv, struct topo_tool_opts *o)
+{
+    *o = (struct topo_tool_opts){.plan = -1};
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            json = 1;
-        else if (strcmp(argv[i], "--plan") == 0 && i + 1 < argc) {
-            if (halo_parse_size(argv[++i], 0, &plan) != 0 || plan <= 0) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0) {
+            o->json = 1;
+        } else if (strcmp(a, "--plan") == 0 && i + 1 < argc) {
+            if (halo_parse_size(argv[++i], 0, &o->plan) != 0 || o->plan <= 0) {
                 fprintf(stderr, "halo-topo: --plan %s: expected a size in bytes (k/m/g suffixes)\n", argv[i]);
                 return 2;
             }
-        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+        } else if ((strcmp(a, "-n") == 0 || strcmp(a, "--nranks") == 0) && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*argv[i] == '\0' || *end || v < 1 || v > TOPO_TOOL_MAX_FORKS) {
+                fprintf(stderr, "halo-topo: -n %s: expected 1 to %d local ranks\n", argv[i], TOPO_TOOL_MAX_FORKS);
+                return 2;
+            }
+            o->nforks = (int)v;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
         } else {
@@ -70,31 +258,24 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    struct topo_tool_opts o;
     haloComm_t comm;
+    int rc = topo_parse_args(argc, argv, &o);
+
+    if (rc >= 0)
+        return rc;
+    if (o.nforks)
+        return topo_fork_ranks(&o);
     if (haloCommInitEnv(&comm) != haloSuccess) {
-        fprintf(stderr, "halo-topo: %s\n", haloGetLastError(NULL));
+        fprintf(stderr, "halo-topo: %s\n"
+                        "halo-topo: launch with mpirun/srun/torchrun, set HALO_ROOT, HALO_RANK and HALO_NRANKS, "
+                        "or use -n N to fork N local ranks\n", haloGetLastError(NULL));
         return 1;
     }
-    if (comm->rank == 0) {
-        if (!comm->topo) {
-            print_single(comm, json);
-        } else {
-            static char buf[65536];
-            if (json)
-                topo_graph_format_json(comm->topo, buf, sizeof(buf));
-            else
-                topo_graph_format_text(comm->topo, buf, sizeof(buf));
-            fputs(buf, stdout);
-            if (buf[0] && buf[strlen(buf) - 1] != '\n')
-                putchar('\n');
-        }
-        if (plan > 0)
-            print_plan(comm, plan);
-        fflush(stdout);
-    }
-    /* keep every rank until rank 0 printed: the root lives in rank 0's process */
-    int one = 1, sum;
-    haloAllReduce(&one, &sum, 1, haloInt32, haloSum, comm, NULL);
-    haloCommDestroy(comm);
-    return 0;
+    return topo_rank_main(comm, &o);
 }

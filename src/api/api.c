@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "algos.h"
+#include "api_pick.h"
 #include "api_redop.h"
 #include "comm.h"
 #include "error.h"
@@ -96,14 +97,19 @@ static haloResult_t api_check_common(struct halo_comm *comm, const char *fn, hal
 
 /* Under HALO_ALGO=auto, jobs on one host: one-shot for small allreduces, ring
  * otherwise. */
+int64_t api_direct_max(const struct halo_comm *comm)
+{
+    int64_t dmax = HALO_P_INT(&comm->params, direct_max);
+    if (dmax == HALO_AUTO)
+        dmax = comm->nranks == 2 ? 256 * 1024 : comm->nranks <= 4 ? 32 * 1024 : 8 * 1024;
+    return dmax;
+}
+
 static enum halo_algo api_auto_single(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
 {
     if (coll != HALO_COLL_ALLREDUCE)
         return HALO_ALGO_RING;
-    int64_t dmax = HALO_P_INT(&comm->params, direct_max);
-    if (dmax == HALO_AUTO)
-        dmax = comm->nranks == 2 ? 256 * 1024 : comm->nranks <= 4 ? 32 * 1024 : 8 * 1024;
-    return (int64_t)bytes <= dmax ? HALO_ALGO_DIRECT : HALO_ALGO_RING;
+    return (int64_t)bytes <= api_direct_max(comm) ? HALO_ALGO_DIRECT : HALO_ALGO_RING;
 }
 
 /* Multi-host jobs: what the links allow, and for allreduce the cost model's pick
@@ -119,13 +125,13 @@ static enum halo_algo api_auto_topo(struct halo_comm *comm, enum halo_coll coll,
         return api_auto_single(comm, coll, bytes);
     unsigned mask = (1u << TOPO_ALGO_RING) | (1u << TOPO_ALGO_RING_BIDIR);
     if (comm->topo_all_direct)
-        mask |= 1u << TOPO_ALGO_DIRECT_ONESHOT;
+        mask |= 1u << TOPO_ALGO_DIRECT;
     struct topo_plan plan;
     if (topo_cost_plan(&comm->cost, bytes, mask, &plan) != 0)
         return HALO_ALGO_RING;
     switch (plan.algo) {
     case TOPO_ALGO_RING_BIDIR: return comm->nranks > 2 ? HALO_ALGO_RING_BIDIR : HALO_ALGO_RING;
-    case TOPO_ALGO_DIRECT_ONESHOT: return HALO_ALGO_DIRECT;
+    case TOPO_ALGO_DIRECT: return HALO_ALGO_DIRECT;
     default: return HALO_ALGO_RING;
     }
 }
@@ -150,6 +156,11 @@ static enum halo_algo api_pick_algo(struct halo_comm *comm, enum halo_coll coll,
     if (forced)
         return algo_has_schedule(forced->algo, coll) ? forced->algo : HALO_ALGO_RING;
     return api_auto_algo(comm, coll, bytes);
+}
+
+enum halo_algo api_allreduce_algo(struct halo_comm *comm, size_t bytes)
+{
+    return api_pick_algo(comm, HALO_COLL_ALLREDUCE, bytes);
 }
 
 /* One rank: every collective is a local copy (and avg divides by 1: a copy). */

@@ -18,7 +18,7 @@ static const struct algo_row algo_rows[] = {
       [HALO_COLL_BROADCAST] = ring_broadcast, [HALO_COLL_REDUCESCATTER] = ring_reducescatter,
       [HALO_COLL_REDUCE] = ring_reduce},
      "reduce-scatter + all-gather round the ring, one direction, pipelined in slices"},
-    {HALO_ALGO_DIRECT, "direct", 1, TOPO_ALGO_DIRECT_ONESHOT,
+    {HALO_ALGO_DIRECT, "direct", 1, TOPO_ALGO_DIRECT,
      {[HALO_COLL_ALLREDUCE] = direct_allreduce},
      "one-shot all-reduce: every rank sends its whole buffer to every other and reduces locally"},
     {HALO_ALGO_CHAIN, "chain", 1, TOPO_ALGO_CHAIN,

@@ -488,6 +488,7 @@ static haloResult_t comm_read_config(struct halo_comm *comm, const haloConfig_t 
 static haloResult_t comm_init(haloComm_t *out, int nranks, const haloUniqueId *id, int rank,
                               const haloConfig_t *user_cfg)
 {
+    comm_log_banner(rank);
     if (!out)
         return halo_error(NULL, haloInvalidArgument, "haloCommInitRank: comm pointer is NULL");
     if (nranks < 1)
@@ -546,6 +547,7 @@ HALO_API haloResult_t haloGetUniqueId(haloUniqueId *uniqueId)
     char err[512];
     if (halo_params_load(&params, err, sizeof(err)) != 0)
         return halo_error(NULL, haloInvalidArgument, "%s", err);
+    comm_log_banner(-1); /* the root's BOOT lines come before any communicator */
     return bootstrap_root_start(uniqueId, &params, NULL, 0);
 }
 

@@ -173,6 +173,9 @@ void comm_set_async_error(struct halo_comm *comm, haloResult_t res);
  * the unique id by pointer, cfg already read (may be NULL). */
 haloResult_t comm_init_internal(haloComm_t *out, int nranks, const haloUniqueId *id, int rank,
                                 const haloConfig_t *cfg);
+/* The process's first INFO line (version, git hash, transports, kernels, GPU
+ * runtime), once per process; nothing unless INFO is on for INIT (banner.c). */
+void comm_log_banner(int rank);
 /* Nonzero when another rank reported an abort (polls the bootstrap, rate limited). */
 int comm_remote_aborted(struct halo_comm *comm);
 /* The subsystem an error found by code shared between init and calls logs under:

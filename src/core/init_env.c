@@ -187,6 +187,8 @@ HALO_API haloResult_t haloCommInitEnv(haloComm_t *comm)
     int authenticated;
     haloResult_t r = env_find_ranks(&p, &l);
     if (r == haloSuccess)
+        comm_log_banner(l.rank); /* before the root's first BOOT line */
+    if (r == haloSuccess)
         r = env_root_addr(&p, l.nranks, &root);
     if (r == haloSuccess)
         r = env_secret(&p, key, &authenticated);

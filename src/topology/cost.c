@@ -30,14 +30,14 @@
  *   where (k + 2n - 3) counts stages: k to stream, 2n-3 to fill and drain. The fill
  *   term 2(n-1)-1 stages is what a small c buys down; a small c costs k*o. Behind a
  *   switch a middle host sends 2S through its one NIC (to both neighbours): 2S / B.
- * direct one-shot (every pair linked): each host sends S to each of its n-1 peers and
- *   reduces n-1 incoming vectors. On cables each peer has its own link: S per link
- *   direction; behind a switch all (n-1)S leave through one NIC:
+ * direct (one shot, every pair linked): each host sends S to each of its n-1 peers
+ *   and reduces n-1 incoming vectors. On cables each peer has its own link: S per
+ *   link direction; behind a switch all (n-1)S leave through one NIC:
  *     T = alpha + o m (n-1) + max({S | (n-1)S} / B_eff, (n-1) S / G_eff).
- * direct two-shot: block i (S/n) of every host goes to host i, which reduces it, then
- *   sends the sum to every peer: two latencies, 2S/n per cable direction, or
- *   2(n-1)S/n per NIC behind a switch:
- *     T = 2 alpha + 2 o m (n-1) + max({2S/n | 2(n-1)S/n} / B_eff, (n-1)S/n / G_eff).
+ *   A two-shot variant (block i reduced on host i, then sent to every peer: 2 alpha,
+ *   2(n-1)S/n per NIC) would beat it behind a switch above S* = (alpha + (n-1)o) B
+ *   / 1.5 at n = 4; it is not priced here because no schedule runs it: the model
+ *   offers only what the algorithm table can run, under the table's names.
  * Each extra channel costs chan_overhead (a thread to wake and join), so small
  * messages use one.
  */
@@ -52,8 +52,7 @@ static const char *const topo_algo_names[TOPO_ALGO_COUNT] = {
     [TOPO_ALGO_RING] = "ring",
     [TOPO_ALGO_RING_BIDIR] = "ring_bidir",
     [TOPO_ALGO_CHAIN] = "chain",
-    [TOPO_ALGO_DIRECT_ONESHOT] = "oneshot",
-    [TOPO_ALGO_DIRECT_TWOSHOT] = "twoshot",
+    [TOPO_ALGO_DIRECT] = "direct",
 };
 
 const char *topo_algo_name(enum topo_algo a)
@@ -65,8 +64,6 @@ unsigned topo_algo_mask_parse(const char *name)
 {
     if (strcmp(name, "auto") == 0)
         return TOPO_ALGO_MASK_ALL;
-    if (strcmp(name, "direct") == 0)
-        return (1u << TOPO_ALGO_DIRECT_ONESHOT) | (1u << TOPO_ALGO_DIRECT_TWOSHOT);
     for (int a = 0; a < TOPO_ALGO_COUNT; a++)
         if (strcmp(name, topo_algo_names[a]) == 0)
             return 1u << a;
@@ -176,8 +173,7 @@ int topo_cost_algo_valid(const struct topo_cost_model *m, enum topo_algo a)
     case TOPO_ALGO_RING: return closed;
     case TOPO_ALGO_RING_BIDIR: return closed && n >= 3;
     case TOPO_ALGO_CHAIN: return 1; /* every class here holds a path through all hosts */
-    case TOPO_ALGO_DIRECT_ONESHOT:
-    case TOPO_ALGO_DIRECT_TWOSHOT: return m->all_direct;
+    case TOPO_ALGO_DIRECT: return m->all_direct;
     default: return 0;
     }
 }
@@ -220,16 +216,13 @@ static double topo_cost_chain(const struct topo_cost_model *m, double S, double 
     return hops * m->alpha_s + (k + hops - 1) * stage;
 }
 
-static double topo_cost_direct(const struct topo_cost_model *m, double S, double c, int p, int twoshot)
+static double topo_cost_direct(const struct topo_cost_model *m, double S, double c, int p)
 {
     double n = m->nhosts;
-    double block = twoshot ? S / n : S; /* what goes to each peer per phase */
-    double msgs = (n - 1) * topo_ceil_div(block / p, c) * (twoshot ? 2 : 1);
-    double per_peer = twoshot ? 2 * S / n : S;
-    double link = m->shared_nic ? (n - 1) * per_peer : per_peer;
-    double reduce = twoshot ? (n - 1) * S / n : (n - 1) * S;
+    double msgs = (n - 1) * topo_ceil_div(S / p, c);
+    double link = m->shared_nic ? (n - 1) * S : S;
 
-    return (twoshot ? 2 : 1) * m->alpha_s + m->msg_overhead_s * msgs + topo_bw_term(m, p, link, reduce);
+    return m->alpha_s + m->msg_overhead_s * msgs + topo_bw_term(m, p, link, (n - 1) * S);
 }
 
 double topo_cost_allreduce(const struct topo_cost_model *m, enum topo_algo a, size_t bytes,
@@ -246,8 +239,7 @@ double topo_cost_allreduce(const struct topo_cost_model *m, enum topo_algo a, si
     case TOPO_ALGO_RING: t = topo_cost_ring(m, S, c, p, 0); break;
     case TOPO_ALGO_RING_BIDIR: t = topo_cost_ring(m, S, c, p, 1); break;
     case TOPO_ALGO_CHAIN: t = topo_cost_chain(m, S, c, p); break;
-    case TOPO_ALGO_DIRECT_ONESHOT: t = topo_cost_direct(m, S, c, p, 0); break;
-    default: t = topo_cost_direct(m, S, c, p, 1); break;
+    default: t = topo_cost_direct(m, S, c, p); break;
     }
     return t + (p - 1) * m->chan_overhead_s;
 }
@@ -349,6 +341,10 @@ size_t topo_cost_format_table(const struct topo_cost_model *m, size_t bytes, cha
 
     topo_buf_init(&b, buf, len);
     topo_size_text(bytes, size, sizeof(size));
+    if (m->nhosts < 2) { /* no link to price: a 0.0 us row would only mislead */
+        topo_buf_add(&b, "allreduce %s on one host: no links between hosts, nothing for the cost model\n", size);
+        return b.pos;
+    }
     topo_buf_add(&b, "allreduce %s on %s of %d host%s: alpha %.1f us, B %.0f Mbit/s per direction%s\n", size,
              topo_class_name(m->cls), m->nhosts, m->nhosts == 1 ? "" : "s", m->alpha_s * 1e6,
              m->bw_Bps * 8 / 1e6, m->shared_nic ? ", shared NIC (switch)" : "");
@@ -364,5 +360,48 @@ size_t topo_cost_format_table(const struct topo_cost_model *m, size_t bytes, cha
                  topo_algo_name(p.algo), slice, p.nchannels, p.time_s * 1e6,
                  p.time_s > 0 ? (double)bytes / p.time_s / 1e9 : 0.0, p.busbw_Bps / 1e9);
     }
+    return b.pos;
+}
+
+/* One algorithm's row of the JSON table: valid with its plan, or why not. */
+static void topo_cost_json_row(const struct topo_cost_model *m, size_t bytes, enum topo_algo a, int chosen,
+                               struct topo_buf *b)
+{
+    struct topo_plan p;
+
+    topo_buf_add(b, "{\"name\":\"%s\"", topo_algo_name(a));
+    if (topo_cost_plan_algo(m, bytes, a, &p) != 0) {
+        topo_buf_add(b, ",\"valid\":false,\"why\":\"%s\"}", topo_invalid_reason(m, a));
+        return;
+    }
+    topo_buf_add(b, ",\"valid\":true,\"chosen\":%s,\"slice\":%zu,\"channels\":%d,\"time_us\":%.3f,"
+                 "\"algbw_GBps\":%.6f,\"busbw_GBps\":%.6f}", chosen ? "true" : "false", p.slice, p.nchannels,
+                 p.time_s * 1e6, p.time_s > 0 ? (double)bytes / p.time_s / 1e9 : 0.0, p.busbw_Bps / 1e9);
+}
+
+size_t topo_cost_format_json(const struct topo_cost_model *m, size_t bytes, char *buf, size_t len)
+{
+    struct topo_plan choice;
+    struct topo_buf b;
+    int have = m->nhosts >= 2 && topo_cost_plan(m, bytes, 0, &choice) == 0;
+
+    topo_buf_init(&b, buf, len);
+    topo_buf_add(&b, "{\"bytes\":%zu,\"class\":\"%s\",\"nhosts\":%d", bytes, topo_class_name(m->cls), m->nhosts);
+    if (m->nhosts < 2) {
+        topo_buf_add(&b, ",\"algorithms\":[]}");
+        return b.pos;
+    }
+    topo_buf_add(&b, ",\"alpha_us\":%.3f,\"bw_mbps\":%.0f,\"shared_nic\":%s,\"choice\":", m->alpha_s * 1e6,
+                 m->bw_Bps * 8 / 1e6, m->shared_nic ? "true" : "false");
+    if (have)
+        topo_buf_add(&b, "\"%s\"", topo_algo_name(choice.algo));
+    else
+        topo_buf_add(&b, "null");
+    topo_buf_add(&b, ",\"algorithms\":[");
+    for (int a = 0; a < TOPO_ALGO_COUNT; a++) {
+        topo_buf_add(&b, "%s", a ? "," : "");
+        topo_cost_json_row(m, bytes, (enum topo_algo)a, have && choice.algo == (enum topo_algo)a, &b);
+    }
+    topo_buf_add(&b, "]}");
     return b.pos;
 }

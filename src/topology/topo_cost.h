@@ -18,12 +18,13 @@
 
 #include "topo.h"
 
+/* The algorithms the model prices: each is a row of the algorithm table
+ * (src/collectives/algo_table.c) with a schedule, and carries that row's name. */
 enum topo_algo {
     TOPO_ALGO_RING = 0,       /* reduce-scatter + all-gather around one ring direction */
     TOPO_ALGO_RING_BIDIR,     /* two half-size rings, one each way (ring, 3+ hosts) */
     TOPO_ALGO_CHAIN,          /* halves reduced in opposite directions, broadcast back */
-    TOPO_ALGO_DIRECT_ONESHOT, /* every host sends all S to every peer, reduces locally */
-    TOPO_ALGO_DIRECT_TWOSHOT, /* direct reduce-scatter of S/n blocks, direct all-gather */
+    TOPO_ALGO_DIRECT,         /* one shot: every host sends all S to every peer, reduces locally */
     TOPO_ALGO_COUNT
 };
 #define TOPO_ALGO_MASK_ALL ((1u << TOPO_ALGO_COUNT) - 1)
@@ -34,8 +35,8 @@ enum topo_algo {
 #define HALO_SLICE_MIN_BYTES (32u << 10)
 
 const char *topo_algo_name(enum topo_algo a);
-/* "ring", "ring_bidir", "chain", "oneshot", "twoshot" (also "direct" = both direct
- * ones) to a mask for HALO_ALGO; 0 when the name is unknown. */
+/* "ring", "ring_bidir", "chain", "direct" (the algorithm table's names) or "auto"
+ * to a mask of algorithms; 0 when the name is unknown. */
 unsigned topo_algo_mask_parse(const char *name);
 
 struct topo_cost_model {
@@ -94,5 +95,11 @@ int topo_cost_plan_algo(const struct topo_cost_model *m, size_t bytes, enum topo
  * why not, slice, channels, predicted time, algbw, busbw) and the choice marked.
  * snprintf semantics. */
 size_t topo_cost_format_table(const struct topo_cost_model *m, size_t bytes, char *buf, size_t len);
+/* The same as one JSON object (no newline): bytes, class, nhosts, alpha_us, bw_mbps,
+ * shared_nic, choice and one entry per algorithm ({name, valid, chosen, slice,
+ * channels, time_us, algbw_GBps, busbw_GBps} or {name, valid: false, why}). One
+ * host has no link to price: only bytes, class, nhosts and an empty list, and the
+ * text says so in one line. snprintf semantics. */
+size_t topo_cost_format_json(const struct topo_cost_model *m, size_t bytes, char *buf, size_t len);
 
 #endif

@@ -70,6 +70,10 @@ _Static_assert(sizeof(struct halo_ib_peer_info) == 96, "halo_ib_peer_info is all
  * ib_unsupported_reason() says why in a sentence. */
 int ib_supported(void);
 const char *ib_unsupported_reason(void);
+/* For the process's banner, and without logging why ib is out: 0 when libibverbs
+ * or librdmacm does not load, 1 when they load but no port is ACTIVE, 2 when
+ * ib_supported(). Same pthread_once as ib_supported(). */
+int ib_load_state(void);
 
 /* Name of the RDMA device bound to the interface holding addr (via rdma_cm), with
  * its port and state, or 0 when there is none. For auto selection. Blocking, short. */

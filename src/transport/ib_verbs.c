@@ -161,31 +161,49 @@ static void ib_load_once(void)
     if (ib_load_lib("libibverbs.so.1", "libibverbs1 and a provider (ibverbs-providers / rdma-core)",
                     ib_verbs_syms, sizeof(ib_verbs_syms) / sizeof(ib_verbs_syms[0])) != 0 ||
         ib_load_lib("librdmacm.so.1", "librdmacm1 (rdma-core)", ib_cm_syms,
-                    sizeof(ib_cm_syms) / sizeof(ib_cm_syms[0])) != 0) {
-        HLOG_INFO(HALO_SUB_NET, -1, "ib: unavailable: %s", ib_reason);
+                    sizeof(ib_cm_syms) / sizeof(ib_cm_syms[0])) != 0)
         return;
-    }
     ib_loaded = 1;
     ib_probe_ports();
-    if (!ib_port_active)
+}
+
+/* The reason ib is out, logged once by its first user: not by the load itself, so
+ * that the process's banner (src/core/banner.c), which asks ib_load_state(), comes first. */
+static pthread_once_t ib_said_once = PTHREAD_ONCE_INIT;
+
+static void ib_say_why(void)
+{
+    if (!ib_loaded || !ib_port_active)
         HLOG_INFO(HALO_SUB_NET, -1, "ib: unavailable: %s", ib_reason);
+}
+
+static void ib_load(void)
+{
+    pthread_once(&ib_once, ib_load_once);
+    pthread_once(&ib_said_once, ib_say_why);
 }
 
 const struct ib_api *ib_api(void)
 {
-    pthread_once(&ib_once, ib_load_once);
+    ib_load();
     return ib_loaded ? &ib_table : NULL;
 }
 
 int ib_supported(void)
 {
-    pthread_once(&ib_once, ib_load_once);
+    ib_load();
     return ib_loaded && ib_port_active;
+}
+
+int ib_load_state(void)
+{
+    pthread_once(&ib_once, ib_load_once);
+    return !ib_loaded ? 0 : ib_port_active ? 2 : 1;
 }
 
 const char *ib_unsupported_reason(void)
 {
-    pthread_once(&ib_once, ib_load_once);
+    ib_load();
     return ib_reason;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "algos.h"
 #include "test.h"
 #include "topo.h"
 #include "topo_cost.h"
@@ -58,15 +59,13 @@ static void test_closed_forms(void)
     /* chain with slice c: 2(n-1) alpha + (k + 2n - 3)(2c/B), k = S/(2c) */
     ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_CHAIN, 4000000, 100000, 1),
                 6 * 10e-6 + (20 + 5) * (2 * 100000 / 1e9), 1e-9);
-    /* direct on a 4-switch: alpha + 3S/B, and 2 alpha + 2*3*S/(4B) */
+    /* direct on a 4-switch: alpha + 3S/B */
     m = simple(TOPO_CLASS_MESH, 4, 10e-6, 8, 0);
     m.shared_nic = 1;
-    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_DIRECT_ONESHOT, 4000000, 64 << 20, 1), 10e-6 + 3 * S / 1e9, 1e-9);
-    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_DIRECT_TWOSHOT, 4000000, 64 << 20, 1), 20e-6 + 1.5 * S / 1e9, 1e-9);
+    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_DIRECT, 4000000, 64 << 20, 1), 10e-6 + 3 * S / 1e9, 1e-9);
     /* same on a full mesh of cables: each peer its own link */
     m.shared_nic = 0;
-    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_DIRECT_ONESHOT, 4000000, 64 << 20, 1), 10e-6 + S / 1e9, 1e-9);
-    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_DIRECT_TWOSHOT, 4000000, 64 << 20, 1), 20e-6 + 0.5 * S / 1e9, 1e-9);
+    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_DIRECT, 4000000, 64 << 20, 1), 10e-6 + S / 1e9, 1e-9);
 }
 
 static void test_validity(void)
@@ -77,14 +76,17 @@ static void test_validity(void)
     struct topo_plan p;
 
     ASSERT_TRUE(isinf(topo_cost_allreduce(&chain, TOPO_ALGO_RING, 1 << 20, 1 << 16, 1)));
-    ASSERT_TRUE(isinf(topo_cost_allreduce(&chain, TOPO_ALGO_DIRECT_ONESHOT, 1 << 20, 1 << 16, 1)));
-    ASSERT_TRUE(isinf(topo_cost_allreduce(&ring, TOPO_ALGO_DIRECT_TWOSHOT, 1 << 20, 1 << 16, 1)));
+    ASSERT_TRUE(isinf(topo_cost_allreduce(&chain, TOPO_ALGO_DIRECT, 1 << 20, 1 << 16, 1)));
+    ASSERT_TRUE(isinf(topo_cost_allreduce(&ring, TOPO_ALGO_DIRECT, 1 << 20, 1 << 16, 1)));
     ASSERT_TRUE(isinf(topo_cost_allreduce(&pair, TOPO_ALGO_RING_BIDIR, 1 << 20, 1 << 16, 1)));
     ASSERT_EQ(topo_cost_plan(&chain, 1 << 20, 1u << TOPO_ALGO_RING, &p), -1);
     ASSERT_EQ(topo_cost_plan(&chain, 1 << 20, topo_algo_mask_parse("direct"), &p), -1);
     ASSERT_EQ(topo_cost_plan(&ring, 1 << 20, topo_algo_mask_parse("ring"), &p), 0);
     ASSERT_EQ(p.algo, TOPO_ALGO_RING);
-    ASSERT_EQ(topo_algo_mask_parse("twoshot"), 1u << TOPO_ALGO_DIRECT_TWOSHOT);
+    ASSERT_EQ(topo_algo_mask_parse("direct"), 1u << TOPO_ALGO_DIRECT);
+    /* names of earlier versions and of algorithms without a schedule are gone */
+    ASSERT_EQ(topo_algo_mask_parse("oneshot"), 0);
+    ASSERT_EQ(topo_algo_mask_parse("twoshot"), 0);
     ASSERT_EQ(topo_algo_mask_parse("auto"), TOPO_ALGO_MASK_ALL);
     ASSERT_EQ(topo_algo_mask_parse("tree"), 0);
     ASSERT_STREQ(topo_algo_name(TOPO_ALGO_RING_BIDIR), "ring_bidir");
@@ -102,8 +104,8 @@ static void test_pair_direct_small(void)
 
     topo_cost_model_init(&m, TOPO_CLASS_PAIR, 2);
     m.alpha_s = 15e-6;
-    ASSERT_EQ(choice(&m, 8 << 10), TOPO_ALGO_DIRECT_ONESHOT);
-    ASSERT_EQ(choice(&m, 8), TOPO_ALGO_DIRECT_ONESHOT);
+    ASSERT_EQ(choice(&m, 8 << 10), TOPO_ALGO_DIRECT);
+    ASSERT_EQ(choice(&m, 8), TOPO_ALGO_DIRECT);
 }
 
 /* 4-ring: with o per message, one ring costs 2(n-1)(alpha + o) + 2(n-1)S/(nB), two
@@ -122,17 +124,17 @@ static void test_ring_flip(void)
     ASSERT_EQ(choice(&m, 16 << 20), TOPO_ALGO_RING_BIDIR);
 }
 
-/* 4-switch: one-shot alpha + 3o + 3S/B against two-shot 2 alpha + 6o + 1.5 S/B:
- * they cross at S* = (alpha + 3o) B / 1.5. */
+/* 4-switch: direct (one shot) alpha + 3o + 3S/B against the ring
+ * 6(alpha + o) + 1.5 S/B: they cross at S* = (5 alpha + 3o) B / 1.5. */
 static void test_switch_flip(void)
 {
     struct topo_cost_model m = simple(TOPO_CLASS_MESH, 4, 5e-6, 10, 2e-6);
     double star;
 
     m.shared_nic = 1;
-    star = (m.alpha_s + 3 * m.msg_overhead_s) * m.bw_Bps / 1.5;
-    ASSERT_EQ(choice(&m, (size_t)(star * 0.9)), TOPO_ALGO_DIRECT_ONESHOT);
-    ASSERT_EQ(choice(&m, (size_t)(star * 1.1)), TOPO_ALGO_DIRECT_TWOSHOT);
+    star = (5 * m.alpha_s + 3 * m.msg_overhead_s) * m.bw_Bps / 1.5;
+    ASSERT_EQ(choice(&m, (size_t)(star * 0.9)), TOPO_ALGO_DIRECT);
+    ASSERT_EQ(choice(&m, (size_t)(star * 1.1)), TOPO_ALGO_RING);
     /* behind a switch the two-way ring gains nothing over the one-way ring */
     ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_RING_BIDIR, 1 << 26, 64 << 20, 1) - 6 * (m.alpha_s + 2 * m.msg_overhead_s),
                 topo_cost_allreduce(&m, TOPO_ALGO_RING, 1 << 26, 64 << 20, 1) - 6 * (m.alpha_s + m.msg_overhead_s), 1e-9);
@@ -187,9 +189,21 @@ static void test_table(void)
     ASSERT_TRUE(need < sizeof(buf));
     ASSERT_CONTAINS(buf, "allreduce 16 MiB on chain of 3 hosts");
     ASSERT_CONTAINS(buf, "ring        no closing link");
-    ASSERT_CONTAINS(buf, "oneshot     not every pair linked");
+    ASSERT_CONTAINS(buf, "direct      not every pair linked");
     ASSERT_CONTAINS(buf, "* chain");
     ASSERT_EQ(topo_cost_format_table(&m, 16 << 20, NULL, 0), need);
+    /* the JSON form: the table's names, an invalid row says why */
+    need = topo_cost_format_json(&m, 16 << 20, buf, sizeof(buf));
+    ASSERT_TRUE(need < sizeof(buf));
+    ASSERT_CONTAINS(buf, "\"choice\":\"chain\"");
+    ASSERT_CONTAINS(buf, "{\"name\":\"direct\",\"valid\":false,\"why\":\"not every pair linked\"}");
+    ASSERT_CONTAINS(buf, "{\"name\":\"chain\",\"valid\":true,\"chosen\":true,");
+    /* one host: no link to price, no 0.0 us row, no algorithm listed */
+    topo_cost_model_init(&m, TOPO_CLASS_SINGLE, 1);
+    topo_cost_format_table(&m, 1 << 20, buf, sizeof(buf));
+    ASSERT_STREQ(buf, "allreduce 1 MiB on one host: no links between hosts, nothing for the cost model\n");
+    topo_cost_format_json(&m, 1 << 20, buf, sizeof(buf));
+    ASSERT_STREQ(buf, "{\"bytes\":1048576,\"class\":\"single\",\"nhosts\":1,\"algorithms\":[]}");
 }
 
 /* The model of a built graph takes the slowest link and the largest RTT/2. */
@@ -237,8 +251,21 @@ static void test_model_from_graph(void)
     topo_graph_destroy(g);
 }
 
+/* One name per algorithm: each algorithm the model prices is the HALO_ALGO row of
+ * the algorithm table that names it as its counterpart, under the same name. */
+static void test_names_match_table(void)
+{
+    for (int a = 0; a < TOPO_ALGO_COUNT; a++) {
+        const struct algo_row *row = algo_by_word(topo_algo_name((enum topo_algo)a));
+        ASSERT_TRUE(row != NULL);
+        ASSERT_EQ(row->topo_algo, a);
+        ASSERT_TRUE(algo_has_schedule(row->algo, HALO_COLL_ALLREDUCE));
+    }
+}
+
 int main(void)
 {
+    test_names_match_table();
     test_closed_forms();
     test_validity();
     test_pair_direct_small();

@@ -1,0 +1,24 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# halo-topo --json prints one JSON value in every mode (-n local ranks, with and
+# without --plan, one and several ranks); json_check (no python needed) parses each.
+# The several-host modes run in the emulated cluster (tests/netns), not here.
+# usage: check_topo_json.sh HALO_TOPO JSON_CHECK
+set -u
+topo=$1 check=$2 fail=0
+for args in "-n 1 --json" "-n 2 --json" "-n 3 --json --plan 8k" "-n 2 --json --plan 16m" "-n 1 --plan 1m --json"; do
+    # shellcheck disable=SC2086 # the modes are word lists
+    out=$("$topo" $args) || { echo "FAIL: halo-topo $args exited $?"; fail=1; continue; }
+    if printf '%s\n' "$out" | "$check"; then
+        echo "ok: halo-topo $args: $out"
+    else
+        echo "FAIL: halo-topo $args is not JSON: $out"
+        fail=1
+    fi
+done
+# the checker itself refuses what --plan used to print: text after the object
+if printf '{"a":1}\nallreduce 1 MiB\n' | "$check" 2>/dev/null; then
+    echo "FAIL: json_check accepted text after the object"
+    fail=1
+fi
+exit $fail
