@@ -151,6 +151,10 @@ static int paced_rank(int rank, int nranks, const haloUniqueId *id, const struct
     return 0;
 }
 
+/* A 3-rank job: while ranks 0 and 1 wait for rank 2, a second rank 1 and a second
+ * rank 0 are refused. (Once every rank joined the listener is closed, so nobody
+ * can join twice then: test_root_reuse checks that, from a process that does not
+ * share the listening socket as these forked ranks do.) */
 static void test_duplicate_rank(const struct halo_params *p)
 {
     haloUniqueId id;
@@ -159,22 +163,24 @@ static void test_duplicate_rank(const struct halo_params *p)
     ASSERT_OK(pipe(go));
     ASSERT_OK(pipe(joined));
     int arg[2] = {go[0], joined[1]};
-    ASSERT_EQ(bootstrap_root_start(&id, p, NULL, 2), haloSuccess);
-    pid_t r0 = bt_fork(paced_rank, 0, 2, &id, p, arg, 60);
-    pid_t r1 = bt_fork(paced_rank, 1, 2, &id, p, arg, 60);
+    ASSERT_EQ(bootstrap_root_start(&id, p, NULL, 3), haloSuccess);
+    pid_t r0 = bt_fork(paced_rank, 0, 3, &id, p, arg, 60);
+    pid_t r1 = bt_fork(paced_rank, 1, 3, &id, p, arg, 60);
     ASSERT_EQ(read(joined[0], &c, 1), 1);
     ASSERT_EQ(read(joined[0], &c, 1), 1);
-    ASSERT_EQ(bt_wait(bt_fork(dup_rank, 1, 2, &id, p, "rank 1 joined twice", 60)), 0);
-    ASSERT_EQ(bt_wait(bt_fork(dup_rank, 0, 2, &id, p, "rank 0 joined twice", 60)), 0);
-    ASSERT_EQ(bt_wait(bt_fork(dup_rank, 1, 5, &id, p, "nranks=5", 60)), 0);
-    ASSERT_EQ(write(go[1], "gg", 2), 2);
+    ASSERT_EQ(bt_wait(bt_fork(dup_rank, 1, 3, &id, p, "rank 1 joined twice", 60)), 0);
+    ASSERT_EQ(bt_wait(bt_fork(dup_rank, 0, 3, &id, p, "rank 0 joined twice", 60)), 0);
+    pid_t r2 = bt_fork(paced_rank, 2, 3, &id, p, arg, 60);
+    ASSERT_EQ(read(joined[0], &c, 1), 1);
+    ASSERT_EQ(write(go[1], "ggg", 3), 3);
     ASSERT_EQ(bt_wait(r0), 0);
     ASSERT_EQ(bt_wait(r1), 0);
+    ASSERT_EQ(bt_wait(r2), 0);
     close(go[0]);
     close(go[1]);
     close(joined[0]);
     close(joined[1]);
-    printf("duplicate rank, nranks mismatch: ok\n");
+    printf("duplicate rank refused: ok\n");
 }
 
 static int victim_rank(int rank, int nranks, const haloUniqueId *id, const struct halo_params *p, void *arg)
