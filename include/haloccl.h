@@ -257,7 +257,10 @@ HALO_API haloResult_t haloMemFree(void *ptr);
  * Called by every rank of comm in the same order with matching arguments (a
  * mismatch fails on both sides with haloInvalidUsage naming both calls). Block
  * until complete in host mode unless inside a group; on a stream, return at once. sendbuff may equal recvbuff
- * (in place) where noted. count 0 is valid and moves nothing. */
+ * (in place) where noted. Exact in place, as each call below defines it, is the only
+ * overlap allowed between the bytes a call reads and the bytes it writes; any other
+ * overlap is haloInvalidArgument (host and GPU buffers alike). count 0 is valid and
+ * moves nothing. */
 
 /* recvbuff[i] = op over ranks of sendbuff[i]. In place allowed. */
 HALO_API haloResult_t haloAllReduce(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,

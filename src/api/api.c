@@ -53,6 +53,27 @@ static haloResult_t api_check_buf(struct halo_comm *comm, const char *fn, const 
     return haloSuccess;
 }
 
+/* The bytes a call reads [s, s+sbytes) and writes [r, r+rbytes) may overlap only
+ * in place as the collective defines it: s + s_off == r + r_off (allgather:
+ * r_off = rank's block; reduce-scatter: s_off = rank's block). Stream or not,
+ * the pointers are plain addresses in one space, so the rule is the same on GPU
+ * buffers. Sizes were checked to fit (api_check_size). */
+static haloResult_t api_check_overlap(struct halo_comm *comm, const char *fn, const void *send, size_t sbytes,
+                                      size_t s_off, const void *recv, size_t rbytes, size_t r_off,
+                                      const char *in_place)
+{
+    uintptr_t s = (uintptr_t)send, r = (uintptr_t)recv;
+    if (!send || !recv || sbytes == 0 || rbytes == 0 || s + s_off == r + r_off)
+        return haloSuccess;
+    int overlap = s >= r ? s - r < rbytes : r - s < sbytes;
+    if (!overlap)
+        return haloSuccess;
+    return halo_error(comm, haloInvalidArgument,
+                      "%s: rank %d: sendbuff %p (%zu bytes read) and recvbuff %p (%zu bytes written) partly overlap; "
+                      "the only overlap allowed is in place (%s): use that or separate buffers",
+                      fn, comm->rank, send, sbytes, recv, rbytes, in_place);
+}
+
 static haloResult_t api_check_root(struct halo_comm *comm, const char *fn, const char *what, int root)
 {
     if (root < 0 || root >= comm->nranks)
@@ -335,6 +356,10 @@ HALO_API haloResult_t haloAllReduce(const void *sendbuff, void *recvbuff, size_t
         r = api_check_buf(comm, fn, "sendbuff", sendbuff, count);
     if (r == haloSuccess)
         r = api_check_buf(comm, fn, "recvbuff", recvbuff, count);
+    if (r == haloSuccess) {
+        size_t b = count * halo_dtype_size(datatype);
+        r = api_check_overlap(comm, fn, sendbuff, b, 0, recvbuff, b, 0, "sendbuff == recvbuff");
+    }
     struct halo_op o = {.coll = HALO_COLL_ALLREDUCE, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = count,
                         .dtype = datatype, .op = op, .root = -1, .comm = comm};
     return comm_leave(comm, api_finish_checks(r, &o, stream, fn));
@@ -352,6 +377,11 @@ HALO_API haloResult_t haloAllGather(const void *sendbuff, void *recvbuff, size_t
         r = api_check_buf(comm, fn, "sendbuff", sendbuff, sendcount);
     if (r == haloSuccess)
         r = api_check_buf(comm, fn, "recvbuff", recvbuff, sendcount);
+    if (r == haloSuccess) {
+        size_t b = sendcount * halo_dtype_size(datatype);
+        r = api_check_overlap(comm, fn, sendbuff, b, 0, recvbuff, b * (size_t)comm->nranks, b * (size_t)comm->rank,
+                              "sendbuff == recvbuff + rank * sendcount");
+    }
     struct halo_op o = {.coll = HALO_COLL_ALLGATHER, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = sendcount,
                         .dtype = datatype, .op = haloSum, .root = -1, .comm = comm};
     return comm_leave(comm, api_finish_checks(r, &o, stream, fn));
@@ -371,6 +401,10 @@ HALO_API haloResult_t haloBroadcast(const void *sendbuff, void *recvbuff, size_t
         r = api_check_buf(comm, fn, "sendbuff (on the root)", sendbuff, count);
     if (r == haloSuccess)
         r = api_check_buf(comm, fn, "recvbuff", recvbuff, count);
+    if (r == haloSuccess && comm->rank == root) { /* sendbuff is read on the root only */
+        size_t b = count * halo_dtype_size(datatype);
+        r = api_check_overlap(comm, fn, sendbuff, b, 0, recvbuff, b, 0, "sendbuff == recvbuff");
+    }
     struct halo_op o = {.coll = HALO_COLL_BROADCAST, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = count,
                         .dtype = datatype, .op = haloSum, .root = root, .comm = comm};
     return comm_leave(comm, api_finish_checks(r, &o, stream, fn));
@@ -389,6 +423,11 @@ HALO_API haloResult_t haloReduceScatter(const void *sendbuff, void *recvbuff, si
         r = api_check_buf(comm, fn, "sendbuff", sendbuff, recvcount);
     if (r == haloSuccess)
         r = api_check_buf(comm, fn, "recvbuff", recvbuff, recvcount);
+    if (r == haloSuccess) {
+        size_t b = recvcount * halo_dtype_size(datatype);
+        r = api_check_overlap(comm, fn, sendbuff, b * (size_t)comm->nranks, b * (size_t)comm->rank, recvbuff, b, 0,
+                              "recvbuff == sendbuff + rank * recvcount");
+    }
     struct halo_op o = {.coll = HALO_COLL_REDUCESCATTER, .sendbuf = sendbuff, .recvbuf = recvbuff,
                         .count = recvcount, .dtype = datatype, .op = op, .root = -1, .comm = comm};
     return comm_leave(comm, api_finish_checks(r, &o, stream, fn));
@@ -408,6 +447,10 @@ HALO_API haloResult_t haloReduce(const void *sendbuff, void *recvbuff, size_t co
         r = api_check_buf(comm, fn, "sendbuff", sendbuff, count);
     if (r == haloSuccess && comm->rank == root)
         r = api_check_buf(comm, fn, "recvbuff (on the root)", recvbuff, count);
+    if (r == haloSuccess && comm->rank == root) { /* recvbuff is written on the root only */
+        size_t b = count * halo_dtype_size(datatype);
+        r = api_check_overlap(comm, fn, sendbuff, b, 0, recvbuff, b, 0, "sendbuff == recvbuff");
+    }
     struct halo_op o = {.coll = HALO_COLL_REDUCE, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = count,
                         .dtype = datatype, .op = op, .root = root, .comm = comm};
     return comm_leave(comm, api_finish_checks(r, &o, stream, fn));

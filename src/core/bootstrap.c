@@ -449,7 +449,8 @@ static haloResult_t boot_unreachable(struct halo_bootstrap *bs, const struct hal
     if (why[0] >= 'A' && why[0] <= 'Z')
         why[0] = (char)(why[0] - 'A' + 'a');
     return halo_error(bs->comm, haloRemoteError, "rank %d: could not reach the bootstrap root %s from %s for %.1f s "
-                      "(%s%s): is rank 0 (the process that created the unique id) running? check HALO_ROOT, "
+                      "(%s%s): is rank 0 (the process that created the unique id) running, and is this rank part of "
+                      "its job (the root stops listening once all its ranks joined)? check HALO_ROOT, "
                       "HALO_SOCKET_IFNAME and firewalls", bs->rank, bs->root_str, src,
                       (halo_now_us() - start) / 1e6, note, why);
 }

@@ -11,7 +11,10 @@
  * counted frames so a rank that reads slowly blocks nobody either. Frame lengths are
  * checked against the frame type and nranks before anything is allocated. The first
  * failure (abort, lost rank, mismatch) fails the job: the failure frame goes to every
- * rank and answers every later request. The thread ends when every rank has gone,
+ * rank and answers every later request. The listener closes as soon as every rank
+ * joined (root_formed), so a rank of a later job on the same address never reaches
+ * this root; one that connected just before is refused with a sentence saying it
+ * belongs to another job. The thread ends when every rank has gone,
  * when the ranks do not all join within the timeout of the first JOIN, or when nobody
  * joins at all within max(10 x timeout, 1 h).
  */
@@ -57,44 +60,51 @@ static pthread_mutex_t root_live_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t root_live_cv = PTHREAD_COND_INITIALIZER;
 static struct root_live {
     uint64_t job_id;
+    uint64_t gen;  /* order of starting: a job run again on one HALO_ROOT has the same id */
     pid_t pid;
     int connected, local_open;
 } root_live[ROOT_LIVE_MAX];
+static uint64_t root_live_gen;
 
-/* Under root_live_lock. */
+/* Under root_live_lock. The newest root of this job in this process: the previous
+ * run's root may still be draining when the next run's starts. */
 static struct root_live *root_live_find(uint64_t job_id)
 {
+    struct root_live *e = NULL;
     for (int i = 0; i < ROOT_LIVE_MAX; i++)
-        if (root_live[i].pid == getpid() && root_live[i].job_id == job_id)
-            return &root_live[i];
-    return NULL;
+        if (root_live[i].pid == getpid() && root_live[i].job_id == job_id && (!e || root_live[i].gen > e->gen))
+            e = &root_live[i];
+    return e;
 }
 
-static void root_live_add(uint64_t job_id)
+/* Returns the slot the root thread then names itself by (-1: list full). */
+static int root_live_add(uint64_t job_id)
 {
+    int slot = -1;
     pthread_mutex_lock(&root_live_lock);
     for (int i = 0; i < ROOT_LIVE_MAX; i++)
         if (root_live[i].pid == 0 || root_live[i].pid != getpid()) { /* free, or a parent's */
-            root_live[i] = (struct root_live){.job_id = job_id, .pid = getpid()};
+            root_live[i] = (struct root_live){.job_id = job_id, .gen = ++root_live_gen, .pid = getpid()};
+            slot = i;
             break;
         }
     pthread_mutex_unlock(&root_live_lock);
+    return slot;
 }
 
-static void root_live_remove(uint64_t job_id)
+static void root_live_remove(int slot)
 {
     pthread_mutex_lock(&root_live_lock);
-    struct root_live *e = root_live_find(job_id);
-    if (e)
-        e->pid = 0;
+    if (slot >= 0 && root_live[slot].pid == getpid())
+        root_live[slot].pid = 0;
     pthread_cond_broadcast(&root_live_cv);
     pthread_mutex_unlock(&root_live_lock);
 }
 
-static void root_live_connected(uint64_t job_id, int connected)
+static void root_live_connected(int slot, int connected)
 {
     pthread_mutex_lock(&root_live_lock);
-    struct root_live *e = root_live_find(job_id);
+    struct root_live *e = slot >= 0 && root_live[slot].pid == getpid() ? &root_live[slot] : NULL;
     if (e && e->connected != connected) {
         e->connected = connected;
         pthread_cond_broadcast(&root_live_cv);
@@ -185,6 +195,7 @@ struct boot_root {
     uint8_t key[HALO_AUTH_KEY_BYTES];
     char ctx[32];
     uint64_t job_id;
+    int live_slot;             /* its entry in root_live */
     int64_t timeout_us, start_us, join_deadline_us, stop_deadline_us;
     int64_t accept_pause_until_us;
     struct boot_conn **conns;
@@ -432,6 +443,13 @@ static int root_join_check(struct boot_root *root, int rank, int nranks, uint32_
                  nranks, BOOT_MAX_RANKS);
         return -1;
     }
+    if (root->nranks && root->njoined == root->nranks) {
+        snprintf(text, len, "this bootstrap root already serves a job whose %d ranks have all joined, so rank %d "
+                 "of %d belongs to another job (or a new run of it with the same HALO_ROOT and secret); start it "
+                 "once that job's ranks have destroyed their communicators, or give it another HALO_ROOT",
+                 root->nranks, rank, nranks);
+        return -1;
+    }
     if (root->nranks && nranks != root->nranks) {
         snprintf(text, len, "rank %d says nranks=%d but the ranks that joined first said nranks=%d: all ranks "
                  "must pass the same nranks", rank, nranks, root->nranks);
@@ -443,6 +461,20 @@ static int root_join_check(struct boot_root *root, int rank, int nranks, uint32_
         return -1;
     }
     return 0;
+}
+
+/* Once every rank joined nobody else may: the listener closes, so the address is
+ * free at once for the next job (SO_REUSEADDR covers the connections still in
+ * TIME_WAIT), and a rank of a later job is refused by the kernel (and retries)
+ * instead of being taken into this one. */
+static void root_formed(struct boot_root *root)
+{
+    if (root->njoined < root->nranks || root->listen_fd < 0)
+        return;
+    close(root->listen_fd);
+    root->listen_fd = -1;
+    HLOG_INFO(HALO_SUB_BOOT, -1, "bootstrap root %s: all %d ranks joined; listener closed", root->addr,
+              root->nranks);
 }
 
 static void root_on_join(struct boot_root *root, struct boot_conn *c)
@@ -480,6 +512,7 @@ static void root_on_join(struct boot_root *root, struct boot_conn *c)
     root->nconnected++;
     HLOG_INFO(HALO_SUB_BOOT, -1, "bootstrap root %s: rank %d joined from %s (%s), %d of %d", root->addr, rank,
               c->addr, host, root->njoined, root->nranks);
+    root_formed(root);
     struct boot_blob *b = root->fail_frame ? NULL : blob_new(BOOT_WELCOME, 0);
     root_conn_enqueue(root, c, root->fail_frame ? root->fail_frame : b);
     blob_unref(b);
@@ -995,7 +1028,7 @@ static void *root_thread(void *arg)
         int64_t now = halo_now_us();
         root_check_deadlines(root, now);
         root_sweep(root);
-        root_live_connected(root->job_id, root->nconnected);
+        root_live_connected(root->live_slot, root->nconnected);
         if (root_done(root, now))
             break;
         root_poll_once(root, &pfds, &cap);
@@ -1003,9 +1036,9 @@ static void *root_thread(void *arg)
     HLOG_INFO(HALO_SUB_BOOT, -1, "bootstrap root %s: done (%d of %d ranks joined)", root->addr, root->njoined,
               root->nranks);
     free(pfds);
-    uint64_t job_id = root->job_id;
+    int slot = root->live_slot;
     root_destroy(root);
-    root_live_remove(job_id);
+    root_live_remove(slot);
     return NULL;
 }
 
@@ -1043,11 +1076,12 @@ haloResult_t boot_root_launch(const struct halo_uid *uid, int listen_fd, const s
     else /* haloGetUniqueId: the first rank's JOIN says how many */
         HLOG_INFO(HALO_SUB_BOOT, -1, "bootstrap root listening on %s (%s); the first rank to join sets the number "
                   "of ranks", root->addr, ifname);
-    root_live_add(uid->job_id);
+    root->live_slot = root_live_add(uid->job_id);
+    int slot = root->live_slot;
     int rc = pthread_create(&tid, &attr, root_thread, root);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
-        root_live_remove(uid->job_id);
+        root_live_remove(slot);
         errno = rc;
         goto err_free_root;
     }

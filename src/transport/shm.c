@@ -3,9 +3,18 @@
  * shm.c — the shm transport: ranks on one host exchange frames through shared
  * memory, with no system call on the data path.
  *
- * Layout. Every rank owns one segment (/dev/shm/haloccl-<comm id>-<rank>, 0600)
- * holding its *receive* FIFOs: one per (channel, local peer). A sender maps the
- * receiver's segment and writes frames into it directly.
+ * Layout. Every rank that has a peer on shm owns one segment
+ * (/dev/shm/haloccl-<comm id>-<rank>-<token>, 0600) holding its *receive* FIFOs:
+ * one per (channel, local peer). A sender maps the receiver's segment and writes
+ * frames into it directly. The token is drawn at random by each rank in listen and
+ * published in its blob, so two instances of one job (same root and secret, hence
+ * the same comm id) never collide on a name, even when a crashed run left its
+ * segment behind.
+ *
+ * Lifetime of a name: created in connect_all, mapped by the peers, then a barrier
+ * and the owner unlinks it; from then on only the mappings keep the memory, and a
+ * crash releases them. A rank killed between its shm_open and that barrier leaves
+ * its segment (a unique name nobody reuses) in /dev/shm.
  *
  *   FIFO = control block + nslots slots
  *   control: tail (frames released by the receiver), alone on its cache line
@@ -33,6 +42,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "log.h"
 
 #define SHM_CACHELINE 64
@@ -48,6 +58,11 @@ _Static_assert(sizeof(struct shm_slot_hdr) == SHM_CACHELINE, "slot header is one
 struct shm_fifo_ctrl {
     _Atomic uint64_t tail;
     uint8_t pad[SHM_CACHELINE - 8];
+};
+
+/* The blob each rank publishes (all-gathered before connect_all). */
+struct shm_blob {
+    uint64_t token; /* random, names this instance's segment; never 0 once listened */
 };
 
 struct shm_seg {
@@ -96,9 +111,29 @@ static size_t shm_fifo_offset(const struct halo_tp_ctx *ctx, int ch, int src_loc
     return ((size_t)ch * (size_t)ctx->nlocal + (size_t)src_local) * shm_of(ctx)->fifo_bytes;
 }
 
-static void shm_seg_name(const struct halo_tp_ctx *ctx, int rank, char *buf, size_t len)
+/* The segment name of `rank`, from its token (its blob; ours when rank is me). */
+static void shm_seg_name(const struct halo_tp_ctx *ctx, int rank, uint64_t token, char *buf, size_t len)
 {
-    snprintf(buf, len, "/haloccl-%016" PRIx64 "-%d", ctx->comm_id, rank);
+    snprintf(buf, len, "/haloccl-%016" PRIx64 "-%d-%016" PRIx64, ctx->comm_id, rank, token);
+}
+
+static uint64_t shm_token_of(const struct halo_tp_ctx *ctx, int rank)
+{
+    const struct shm_blob *b = ctx->peers[rank].blob[HALO_TR_SHM];
+    return b ? b->token : 0;
+}
+
+/* Draws this rank's token; no segment exists yet (which peers shm carries is
+ * decided later). */
+static haloResult_t shm_listen(struct halo_tp_ctx *ctx, void *my_blob)
+{
+    struct shm_blob b = {0};
+    if (halo_random_bytes(&b.token, sizeof(b.token)) != 0)
+        return halo_tp_error(ctx, haloSystemError, "rank %d: no random bytes for the shm segment name: %s",
+                             ctx->rank, strerror(errno));
+    b.token |= 1; /* 0 means "no blob" */
+    memcpy(my_blob, &b, sizeof(b));
+    return haloSuccess;
 }
 
 static struct shm_slot_hdr *shm_slot(uint8_t *slots, size_t stride, uint64_t k, int nslots)
@@ -221,10 +256,13 @@ static haloResult_t shm_setup_local(struct halo_tp_ctx *ctx)
         return halo_tp_error(ctx, haloSystemError, "rank %d: out of memory", ctx->rank);
     shm->slot_stride = sizeof(struct shm_slot_hdr) + ctx->slot_size_shm;
     shm->fifo_bytes = shm_fifo_bytes(shm->slot_stride, ctx->nslots_shm);
-    if (ctx->nlocal < 2)
+    int npeers = 0;
+    for (int p = 0; p < ctx->nranks; p++)
+        npeers += ctx->peers[p].kind == HALO_TR_SHM;
+    if (npeers == 0) /* e.g. HALO_TRANSPORT=tcp: no segment at all */
         return haloSuccess;
     size_t size = shm->fifo_bytes * (size_t)ctx->nlocal * (size_t)ctx->nchannels;
-    shm_seg_name(ctx, ctx->rank, shm->own_name, sizeof(shm->own_name));
+    shm_seg_name(ctx, ctx->rank, shm_token_of(ctx, ctx->rank), shm->own_name, sizeof(shm->own_name));
     haloResult_t r = shm_map(ctx, shm->own_name, 1, size, &shm->own);
     if (r != haloSuccess)
         return r;
@@ -257,8 +295,12 @@ static haloResult_t shm_conn_create(struct halo_tp_ctx *ctx, int peer, int ch, s
     return haloSuccess;
 }
 
+static void shm_unlink_own(struct halo_tp_ctx *ctx);
+
 /* Creates this rank's segment, waits until every rank did (barrier), maps the
- * segments of the peers shm carries and builds their connections. */
+ * segments of the peers shm carries and builds their connections, waits until
+ * every rank mapped its peers' (barrier) and unlinks its own name: from here a
+ * crash leaves nothing in /dev/shm. */
 static haloResult_t shm_connect_all(struct halo_tp_ctx *ctx)
 {
     haloResult_t r = shm_setup_local(ctx);
@@ -272,7 +314,7 @@ static haloResult_t shm_connect_all(struct halo_tp_ctx *ctx)
         if (ctx->peers[p].kind != HALO_TR_SHM)
             continue;
         char name[96];
-        shm_seg_name(ctx, p, name, sizeof(name));
+        shm_seg_name(ctx, p, shm_token_of(ctx, p), name, sizeof(name));
         r = shm_map(ctx, name, 0, size, &shm->peer_seg[p]);
         if (r != haloSuccess)
             return r;
@@ -284,7 +326,10 @@ static haloResult_t shm_connect_all(struct halo_tp_ctx *ctx)
         HLOG_INFO(HALO_SUB_SHM, ctx->rank, "peer %d (pid %d) via shm, %d channel(s)", p,
                   ctx->peers[p].pid, ctx->nchannels);
     }
-    return haloSuccess;
+    r = ctx->barrier(ctx->core); /* every peer mapped my segment */
+    if (r == haloSuccess)
+        shm_unlink_own(ctx);
+    return r;
 }
 
 static void shm_unlink_own(struct halo_tp_ctx *ctx)
@@ -340,9 +385,9 @@ const struct halo_tp_setup halo_shm_setup = {
     .priority = 10,
     .connect_order = 0,
     .caps = HALO_TP_CAP_LOCAL,
-    .info_size = 0,
+    .info_size = sizeof(struct shm_blob),
+    .listen = shm_listen,
     .can_connect = shm_can_connect,
     .connect_all = shm_connect_all,
-    .ready = shm_unlink_own,
     .destroy = shm_destroy,
 };

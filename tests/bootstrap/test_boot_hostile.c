@@ -151,6 +151,10 @@ static int paced_rank(int rank, int nranks, const haloUniqueId *id, const struct
     return 0;
 }
 
+/* A 3-rank job: while ranks 0 and 1 wait for rank 2, a second rank 1 and a second
+ * rank 0 are refused. (Once every rank joined the listener is closed, so nobody
+ * can join twice then: test_root_reuse checks that, from a process that does not
+ * share the listening socket as these forked ranks do.) */
 static void test_duplicate_rank(const struct halo_params *p)
 {
     haloUniqueId id;
@@ -159,14 +163,63 @@ static void test_duplicate_rank(const struct halo_params *p)
     ASSERT_OK(pipe(go));
     ASSERT_OK(pipe(joined));
     int arg[2] = {go[0], joined[1]};
+    ASSERT_EQ(bootstrap_root_start(&id, p, NULL, 3), haloSuccess);
+    pid_t r0 = bt_fork(paced_rank, 0, 3, &id, p, arg, 60);
+    pid_t r1 = bt_fork(paced_rank, 1, 3, &id, p, arg, 60);
+    ASSERT_EQ(read(joined[0], &c, 1), 1);
+    ASSERT_EQ(read(joined[0], &c, 1), 1);
+    ASSERT_EQ(bt_wait(bt_fork(dup_rank, 1, 3, &id, p, "rank 1 joined twice", 60)), 0);
+    ASSERT_EQ(bt_wait(bt_fork(dup_rank, 0, 3, &id, p, "rank 0 joined twice", 60)), 0);
+    pid_t r2 = bt_fork(paced_rank, 2, 3, &id, p, arg, 60);
+    ASSERT_EQ(read(joined[0], &c, 1), 1);
+    ASSERT_EQ(write(go[1], "ggg", 3), 3);
+    ASSERT_EQ(bt_wait(r0), 0);
+    ASSERT_EQ(bt_wait(r1), 0);
+    ASSERT_EQ(bt_wait(r2), 0);
+    close(go[0]);
+    close(go[1]);
+    close(joined[0]);
+    close(joined[1]);
+    printf("duplicate rank refused: ok\n");
+}
+
+/* A connection that proved the secret before the job formed but sends its JOIN
+ * after (a rank of the next run on the same address, say) is refused with a
+ * sentence saying it belongs to another job; the job itself completes. */
+static void test_join_after_formed(const struct halo_params *p)
+{
+    haloUniqueId id;
+    int go[2], joined[2];
+    char c;
+    enum halo_auth_result a;
+    ASSERT_OK(pipe(go));
+    ASSERT_OK(pipe(joined));
+    int arg[2] = {go[0], joined[1]};
     ASSERT_EQ(bootstrap_root_start(&id, p, NULL, 2), haloSuccess);
+    int fd = bt_raw_connect(&id, NULL, &a);
+    ASSERT_EQ(a, HALO_AUTH_OK);
     pid_t r0 = bt_fork(paced_rank, 0, 2, &id, p, arg, 60);
     pid_t r1 = bt_fork(paced_rank, 1, 2, &id, p, arg, 60);
     ASSERT_EQ(read(joined[0], &c, 1), 1);
     ASSERT_EQ(read(joined[0], &c, 1), 1);
-    ASSERT_EQ(bt_wait(bt_fork(dup_rank, 1, 2, &id, p, "rank 1 joined twice", 60)), 0);
-    ASSERT_EQ(bt_wait(bt_fork(dup_rank, 0, 2, &id, p, "rank 0 joined twice", 60)), 0);
-    ASSERT_EQ(bt_wait(bt_fork(dup_rank, 1, 5, &id, p, "nranks=5", 60)), 0);
+    uint8_t join[8 + 12 + 64] = {0}, h[8];
+    bt_header(join, 1 /* JOIN */, 12 + 64);
+    join[8] = 1;                               /* rank 1 */
+    join[12] = 2;                              /* of 2 */
+    join[16] = (uint8_t)(HALO_VERSION_CODE & 0xff);
+    join[17] = (uint8_t)(HALO_VERSION_CODE >> 8 & 0xff);
+    join[18] = (uint8_t)(HALO_VERSION_CODE >> 16 & 0xff);
+    memcpy(join + 20, "late", 4);
+    ASSERT_EQ(write(fd, join, sizeof(join)), (ssize_t)sizeof(join));
+    int64_t deadline = halo_now_us() + 5000000;
+    ASSERT_EQ(halo_io_read_full(fd, h, 8, deadline), 0);
+    uint32_t type = h[0] | (uint32_t)h[1] << 8, len = h[4] | (uint32_t)h[5] << 8;
+    ASSERT_EQ(type, 6u /* ERROR */);
+    char text[1100] = {0};
+    ASSERT_TRUE(len > 4 && len < sizeof(text));
+    ASSERT_EQ(halo_io_read_full(fd, text, len, deadline), 0);
+    ASSERT_CONTAINS(text + 4, "belongs to another job");
+    close(fd);
     ASSERT_EQ(write(go[1], "gg", 2), 2);
     ASSERT_EQ(bt_wait(r0), 0);
     ASSERT_EQ(bt_wait(r1), 0);
@@ -174,7 +227,7 @@ static void test_duplicate_rank(const struct halo_params *p)
     close(go[1]);
     close(joined[0]);
     close(joined[1]);
-    printf("duplicate rank, nranks mismatch: ok\n");
+    printf("join after the job formed refused: ok\n");
 }
 
 static int victim_rank(int rank, int nranks, const haloUniqueId *id, const struct halo_params *p, void *arg)
@@ -245,6 +298,7 @@ int main(void)
     test_silent_dropped();
     bt_params(&p, "20s");
     test_hostile_neighbours(&p);
+    test_join_after_formed(&p);
     test_duplicate_rank(&p);
     test_malformed_rank(&p);
     printf("bootstrap hostile: ok\n");

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_shm_names.c — shm segments are unique per job instance and gone from
+ * /dev/shm once init returns; HALO_TRANSPORT=tcp maps no segment at all.
+ *
+ * Job 1: two ranks (forked processes) joined through a fixed HALO_ROOT and
+ * secret over shm. Each rank lists the haloccl segments it has mapped
+ * (/proc/self/maps): there must be some, and none may still have a name in
+ * /dev/shm. The parent then recreates those names, as a rank killed during init
+ * would have left them, and runs job 2 with the same root and secret: it must
+ * form and all-reduce correctly (it used to fail with "File exists"). Job 3 runs
+ * with HALO_TRANSPORT=tcp and must map no haloccl segment.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "haloccl.h"
+#include "test.h"
+
+#define MAX_NAMES 8
+
+/* The /dev/shm/haloccl-* paths mapped by this process, without " (deleted)". */
+static int mapped_segments(char names[][256], int max)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    int n = 0;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f) && n < max) {
+        char *p = strstr(line, "/dev/shm/haloccl-");
+        if (!p)
+            continue;
+        p[strcspn(p, " \n")] = '\0';
+        snprintf(names[n++], 256, "%s", p);
+    }
+    fclose(f);
+    return n;
+}
+
+/* One rank: init from the environment, check the mappings, all-reduce, write
+ * the segment names to `out` (one a line). */
+static int rank_main(int rank, int port, const char *transport, const char *out)
+{
+    char root[64], r[8], names[MAX_NAMES][256];
+    haloComm_t comm;
+    float x[4096], y[4096];
+
+    snprintf(root, sizeof(root), "127.0.0.1:%d", port);
+    snprintf(r, sizeof(r), "%d", rank);
+    setenv("HALO_ROOT", root, 1);
+    setenv("HALO_RANK", r, 1);
+    setenv("HALO_NRANKS", "2", 1);
+    setenv("HALO_SECRET", "shm-names-test", 1);
+    setenv("HALO_TRANSPORT", transport, 1);
+    if (haloCommInitEnv(&comm) != haloSuccess) {
+        fprintf(stderr, "rank %d (%s): init: %s\n", rank, transport, haloGetLastError(NULL));
+        return 2;
+    }
+    int n = mapped_segments(names, MAX_NAMES);
+    int want_shm = strcmp(transport, "shm") == 0;
+    if (want_shm ? n < 2 : n != 0) {
+        fprintf(stderr, "rank %d (%s): %d haloccl segments mapped, expected %s\n", rank, transport, n,
+                want_shm ? "mine and my peer's" : "none");
+        return 3;
+    }
+    FILE *f = fopen(out, "w");
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(names[i], &st) == 0 || errno != ENOENT) {
+            fprintf(stderr, "rank %d: %s still has a name after init\n", rank, names[i]);
+            return 4;
+        }
+        if (f)
+            fprintf(f, "%s\n", names[i]);
+    }
+    if (f)
+        fclose(f);
+    for (int i = 0; i < 4096; i++)
+        x[i] = (float)(rank * 10000 + i);
+    if (haloAllReduce(x, y, 4096, haloFloat32, haloSum, comm, NULL) != haloSuccess) {
+        fprintf(stderr, "rank %d: allreduce: %s\n", rank, haloGetLastError(comm));
+        return 5;
+    }
+    for (int i = 0; i < 4096; i++)
+        if (y[i] != (float)(10000 + 2 * i)) {
+            fprintf(stderr, "rank %d: y[%d] = %g, expected %d\n", rank, i, y[i], 10000 + 2 * i);
+            return 6;
+        }
+    haloCommDestroy(comm);
+    return 0;
+}
+
+static int run_job(int port, const char *transport, const char *dir)
+{
+    pid_t pid[2];
+    int failed = 0;
+    for (int r = 0; r < 2; r++) {
+        char out[300];
+        snprintf(out, sizeof(out), "%s/rank%d", dir, r);
+        fflush(NULL);
+        pid[r] = fork();
+        if (pid[r] == 0) {
+            alarm(60);
+            _exit(rank_main(r, port, transport, out));
+        }
+    }
+    for (int r = 0; r < 2; r++) {
+        int st;
+        waitpid(pid[r], &st, 0);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "%s job: rank %d exited with %d\n", transport, r, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+            failed = 1;
+        }
+    }
+    return failed;
+}
+
+/* Recreates job 1's segment names in /dev/shm; returns how many (names in left). */
+static int leave_segments(const char *dir, char left[][256], int max)
+{
+    int n = 0;
+    for (int r = 0; r < 2; r++) {
+        char path[300], line[256];
+        snprintf(path, sizeof(path), "%s/rank%d", dir, r);
+        FILE *f = fopen(path, "r");
+        while (f && n < max && fgets(line, sizeof(line), f)) {
+            line[strcspn(line, "\n")] = '\0';
+            int fd = open(line, O_CREAT | O_EXCL | O_RDWR, 0600);
+            if (fd >= 0) {
+                close(fd);
+                snprintf(left[n++], 256, "%s", line);
+            }
+        }
+        if (f)
+            fclose(f);
+    }
+    return n;
+}
+
+int main(void)
+{
+    if (access("/dev/shm", W_OK) != 0) {
+        printf("SKIP: /dev/shm is not writable\n");
+        return 77;
+    }
+    char dir[] = "/tmp/halo-shm-names-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    int port = 20000 + (int)(getpid() % 20000);
+    char left[MAX_NAMES * 2][256];
+
+    ASSERT_EQ(run_job(port, "shm", dir), 0);
+    int n = leave_segments(dir, left, MAX_NAMES * 2);
+    ASSERT_TRUE(n >= 2);
+    int second = run_job(port, "shm", dir);
+    int third = run_job(port + 1, "tcp", dir);
+    for (int i = 0; i < n; i++)
+        unlink(left[i]);
+    for (int r = 0; r < 2; r++) {
+        char path[300];
+        snprintf(path, sizeof(path), "%s/rank%d", dir, r);
+        unlink(path);
+    }
+    rmdir(dir);
+    ASSERT_EQ(second, 0);
+    ASSERT_EQ(third, 0);
+    printf("test_shm_names: a second instance ran beside the first one's leftovers; tcp mapped no segment\n");
+    return 0;
+}
