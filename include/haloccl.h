@@ -250,7 +250,8 @@ HALO_API haloResult_t haloCommGetAsyncError(haloComm_t comm, haloResult_t *async
  * through every transport without staging. Without a GPU runtime: page-aligned
  * host memory. size 0 gives *ptr = NULL. */
 HALO_API haloResult_t haloMemAlloc(void **ptr, size_t size);
-/* Frees memory from haloMemAlloc (NULL is fine). */
+/* Frees memory from haloMemAlloc (NULL is fine). Any other pointer, or one freed
+ * already, is haloInvalidArgument and nothing is freed. */
 HALO_API haloResult_t haloMemFree(void *ptr);
 
 /* ---- Collectives ----

@@ -38,6 +38,8 @@ struct gpu_op {
 struct gpu_payload {
     struct halo_comm *comm;
     char *arena;           /* whole-call staging area (chosen by the caller), or NULL */
+    size_t staged;         /* bytes the whole-call path stages (gpu_whole_bytes) */
+    int pieces;            /* runs as slot-sized pieces (gpu_uses_pieces); decided by the caller */
     int nops;
     struct gpu_op ops[];
 };
@@ -173,7 +175,7 @@ static int gpu_uses_pieces(const struct halo_comm *comm, const struct gpu_payloa
 static haloResult_t gpu_run_whole(struct halo_comm *comm, struct gpu_payload *pl)
 {
     struct gpu_comm *gc = comm->gpu;
-    size_t need = gpu_whole_bytes(pl);
+    size_t need = pl->staged;
     char *arena = pl->arena;
     struct halo_op ops[64];
     void *staged_recv[64];
@@ -228,7 +230,7 @@ static haloResult_t gpu_run(void *ctx, void *payload)
     int ae = atomic_load(&comm->async_error);
     if (ae != haloSuccess)
         return (haloResult_t)ae; /* broken by an earlier call: the streams are released, nothing moves */
-    haloResult_t r = gpu_uses_pieces(comm, pl) ? gpu_run_pieces(comm, &pl->ops[0]) : gpu_run_whole(comm, pl);
+    haloResult_t r = pl->pieces ? gpu_run_pieces(comm, &pl->ops[0]) : gpu_run_whole(comm, pl);
     return r == haloSuccess ? r : comm_fail(comm, r);
 }
 
@@ -250,7 +252,7 @@ static haloResult_t gpu_runtime(struct halo_comm *comm, const char *fn, const st
     return haloSuccess;
 }
 
-static haloResult_t gpu_comm_start(struct halo_comm *comm, const struct gpu_rt *rt)
+static haloResult_t gpu_comm_start(struct halo_comm *comm, const struct gpu_rt *rt, int device)
 {
     if (comm->gpu)
         return haloSuccess;
@@ -259,12 +261,7 @@ static haloResult_t gpu_comm_start(struct halo_comm *comm, const struct gpu_rt *
         return halo_error(comm, haloSystemError, "rank %d: out of memory", comm->rank);
     gc->rt = rt;
     gc->pool_bytes = (size_t)HALO_P_INT(&comm->params, pool_size);
-    int e = rt->get_device(&gc->device);
-    if (e) {
-        free(gc);
-        return halo_error(comm, haloUnhandledCudaError, "rank %d: %s get device failed: %s", comm->rank, rt->name,
-                          rt->error_string(e));
-    }
+    gc->device = device; /* current on the calling thread at the first GPU call */
     struct gpu_proxy_cfg cfg = {.rt = rt, .device = gc->device,
                                 .sync = (enum gpu_sync_mode)HALO_P_INT(&comm->params, gpu_sync),
                                 .run = gpu_run, .free_payload = gpu_free_payload, .ctx = comm, .rank = comm->rank};
@@ -391,12 +388,14 @@ haloResult_t api_gpu_submit(struct halo_comm *comm, const struct halo_op *ops, i
                    ? coll_execute((struct halo_op *)&ops[0])
                    : group_run_ops((struct halo_op *)ops, n);
     }
-    if ((r = gpu_comm_start(comm, rt)) != haloSuccess) {
+    if ((r = gpu_comm_start(comm, rt, device)) != haloSuccess) {
         free(pl);
         return r;
     }
     pl->arena = NULL;
-    size_t need = gpu_uses_pieces(comm, pl) ? 0 : gpu_whole_bytes(pl);
+    pl->pieces = gpu_uses_pieces(comm, pl);
+    pl->staged = pl->pieces ? 0 : gpu_whole_bytes(pl);
+    size_t need = pl->staged;
     if (need) {
         char aerr[512];
         pl->arena = need <= gpu_stage_slot_bytes(comm->gpu)

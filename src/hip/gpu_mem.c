@@ -45,12 +45,13 @@ int gpu_classify(const struct gpu_rt *rt, int device, const void *p, struct gpu_
 struct memalloc_range {
     const char *base;
     size_t size;
+    int pinned; /* from the runtime's host alloc; else posix_memalign (no runtime) */
 };
 static pthread_mutex_t memalloc_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct memalloc_range *memalloc_ranges;
 static int memalloc_n, memalloc_cap;
 
-static int gpu_memalloc_add(const void *p, size_t size)
+static int gpu_memalloc_add(const void *p, size_t size, int pinned)
 {
     pthread_mutex_lock(&memalloc_lock);
     if (memalloc_n == memalloc_cap) {
@@ -63,20 +64,24 @@ static int gpu_memalloc_add(const void *p, size_t size)
         memalloc_ranges = r;
         memalloc_cap = cap;
     }
-    memalloc_ranges[memalloc_n++] = (struct memalloc_range){p, size};
+    memalloc_ranges[memalloc_n++] = (struct memalloc_range){p, size, pinned};
     pthread_mutex_unlock(&memalloc_lock);
     return 0;
 }
 
-static void gpu_memalloc_remove(const void *p)
+/* Forgets the allocation starting at p: 1 pinned, 0 host, -1 not one of ours. */
+static int gpu_memalloc_remove(const void *p)
 {
+    int kind = -1;
     pthread_mutex_lock(&memalloc_lock);
     for (int i = 0; i < memalloc_n; i++)
         if (memalloc_ranges[i].base == p) {
+            kind = memalloc_ranges[i].pinned;
             memalloc_ranges[i] = memalloc_ranges[--memalloc_n];
             break;
         }
     pthread_mutex_unlock(&memalloc_lock);
+    return kind;
 }
 
 int gpu_memalloc_lookup(const void *p)
@@ -238,16 +243,19 @@ HALO_API haloResult_t haloMemAlloc(void **ptr, size_t size)
             *ptr = NULL;
             return halo_error(NULL, haloSystemError, "haloMemAlloc: out of memory allocating %zu bytes", size);
         }
-        return haloSuccess;
+    } else {
+        int e = rt->host_alloc(ptr, size);
+        if (e) {
+            *ptr = NULL;
+            return halo_error(NULL, haloUnhandledCudaError, "haloMemAlloc: %s could not allocate %zu bytes of "
+                              "pinned mapped memory (%s)", rt->name, size, rt->error_string(e));
+        }
     }
-    int e = rt->host_alloc(ptr, size);
-    if (e) {
-        *ptr = NULL;
-        return halo_error(NULL, haloUnhandledCudaError, "haloMemAlloc: %s could not allocate %zu bytes of pinned "
-                          "mapped memory (%s)", rt->name, size, rt->error_string(e));
-    }
-    if (gpu_memalloc_add(*ptr, size) != 0) {
-        rt->host_free(*ptr);
+    if (gpu_memalloc_add(*ptr, size, rt != NULL) != 0) {
+        if (rt)
+            rt->host_free(*ptr);
+        else
+            free(*ptr);
         *ptr = NULL;
         return halo_error(NULL, haloSystemError, "haloMemAlloc: out of memory");
     }
@@ -258,15 +266,20 @@ HALO_API haloResult_t haloMemFree(void *ptr)
 {
     if (!ptr)
         return haloSuccess;
-    const struct gpu_rt *rt = gpu_rt_get();
-    if (!rt) {
+    /* Only what haloMemAlloc handed out (its start address) is freed: anything
+     * else is refused before it reaches free() or the runtime. */
+    int kind = gpu_memalloc_remove(ptr);
+    if (kind < 0)
+        return halo_error(NULL, haloInvalidArgument, "haloMemFree: %p is not the start of a live haloMemAlloc "
+                          "allocation (freed twice, or from another allocator)", ptr);
+    if (!kind) {
         free(ptr);
         return haloSuccess;
     }
-    gpu_memalloc_remove(ptr);
+    const struct gpu_rt *rt = gpu_rt_get();
     int e = rt->host_free(ptr);
     if (e)
-        return halo_error(NULL, haloInvalidArgument, "haloMemFree: %p was not allocated by haloMemAlloc (%s: %s)",
-                          ptr, rt->name, rt->error_string(e));
+        return halo_error(NULL, haloSystemError, "haloMemFree: %s could not free %p (%s)", rt->name, ptr,
+                          rt->error_string(e));
     return haloSuccess;
 }

@@ -150,6 +150,10 @@ static haloResult_t proxy_run(struct gpu_proxy *p, struct proxy_work *w)
 /* Runs the eager head when its streams reached READY. Returns 1 when it ran. */
 static int proxy_step_eager(struct gpu_proxy *p)
 {
+    /* The idle spin polls without the lock: a head set by a submitter is seen on a
+     * later round, and the decision below is taken under the lock. */
+    if (!__atomic_load_n(&p->head, __ATOMIC_ACQUIRE))
+        return 0;
     pthread_mutex_lock(&p->lock);
     struct proxy_work *w = p->head;
     /* Draining: queued works run (and fail fast) without waiting for their streams. */
@@ -157,7 +161,7 @@ static int proxy_step_eager(struct gpu_proxy *p)
         pthread_mutex_unlock(&p->lock);
         return 0;
     }
-    p->head = w->next;
+    __atomic_store_n(&p->head, w->next, __ATOMIC_RELEASE);
     if (!p->head)
         p->tail = NULL;
     pthread_mutex_unlock(&p->lock);
@@ -450,7 +454,7 @@ int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, vo
     if (p->tail)
         p->tail->next = w;
     else
-        p->head = w;
+        __atomic_store_n(&p->head, w, __ATOMIC_RELEASE);
     p->tail = w;
     pthread_cond_signal(&p->wake);
     pthread_mutex_unlock(&p->lock);

@@ -199,6 +199,26 @@ static int secret_launch(int rank, int n, haloUniqueId id, void *arg)
     return secret_main(rank, n - 1, id, NULL);
 }
 
+/* haloMemFree takes only what haloMemAlloc handed out, once. */
+static void memfree_checks(void)
+{
+    void *p = NULL, *q = NULL;
+    ASSERT_EQ(haloMemAlloc(NULL, 64), haloInvalidArgument);
+    ASSERT_EQ(haloMemAlloc(&p, 4096), haloSuccess);
+    ASSERT_TRUE(p != NULL);
+    memset(p, 0x5a, 4096); /* host mode: CPU memory */
+    ASSERT_EQ(haloMemFree((char *)p + 64), haloInvalidArgument); /* not its start */
+    ASSERT_TRUE(strstr(haloGetLastError(NULL), "not the start of a live haloMemAlloc") != NULL);
+    ASSERT_EQ(haloMemFree(p), haloSuccess);
+    ASSERT_EQ(haloMemFree(p), haloInvalidArgument); /* twice */
+    q = malloc(64);
+    ASSERT_EQ(haloMemFree(q), haloInvalidArgument); /* another allocator's */
+    free(q);
+    ASSERT_EQ(haloMemFree(NULL), haloSuccess);
+    ASSERT_EQ(haloMemAlloc(&p, 0), haloSuccess);
+    ASSERT_TRUE(p == NULL);
+}
+
 int main(void)
 {
     ASSERT_EQ(mp_run(2, args_main, NULL, 60), 0);
@@ -225,5 +245,6 @@ int main(void)
     ASSERT_EQ(mp_run(3, secret_launch, NULL, 60), 0);
     test_init_args(); /* last: it leaves a root thread running, and mp_run forks */
     printf("test_badinput: all bad inputs rejected with clear errors\n");
+    memfree_checks();
     return 0;
 }

@@ -157,26 +157,6 @@ static int rank_main(int rank, int n, haloUniqueId id, void *arg)
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 2;
-    /* Probe the runtime in a child: the parent must not initialise it before fork. */
-    pid_t pid = fork();
-    if (pid == 0) {
-        char err[512];
-        const struct gpu_rt *r = NULL;
-        int cnt = 0;
-        if (gpu_rt_load(&r, err, sizeof(err)) != 0) {
-            fprintf(stderr, "%s\n", err);
-            _exit(1);
-        }
-        _exit(!r ? 77 : r->get_device_count(&cnt) != 0 || cnt < 1 || !r->dev_alloc || !r->stream_create ? 78 : 0);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    int code = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
-    if (code == 77)
-        SKIP("no GPU runtime (HALO_GPU_RUNTIME / HALO_GPU_LIBRARY name none that loads)");
-    if (code == 78)
-        SKIP("the GPU runtime loaded but reports no device or lacks the test functions");
-    if (code != 0)
-        TEST_FAIL("the GPU runtime failed to load (see above)");
+    gpu_test_require_runtime();
     return mp_run(n, rank_main, NULL, 240);
 }

@@ -615,27 +615,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "unknown case %s\n", c);
         return 2;
     }
-    /* Probe the runtime in a child: the parent must not initialise it before fork. */
-    pid_t pid = fork();
-    if (pid == 0) {
-        char err[512];
-        const struct gpu_rt *r = NULL;
-        if (gpu_rt_load(&r, err, sizeof(err)) != 0) {
-            fprintf(stderr, "%s\n", err);
-            _exit(1);
-        }
-        int cnt = 0;
-        _exit(!r ? 77 : r->get_device_count(&cnt) != 0 || cnt < 1 ? 78 : 0);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    int code = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
-    if (code == 77)
-        SKIP("no GPU runtime (HALO_GPU_RUNTIME / HALO_GPU_LIBRARY name none that loads)");
-    if (code == 78)
-        SKIP("the GPU runtime loaded but reports no device");
-    if (code != 0)
-        TEST_FAIL("the GPU runtime failed to load (see above)");
+    gpu_test_require_runtime();
     const char *dl = getenv("GPU_TEST_DEADLINE_S");
     return mp_run(n, rank_main, (void *)fn, dl ? atoi(dl) : 240);
 }
