@@ -294,7 +294,9 @@ static int proxy_rt_fail(struct gpu_proxy *p, int e, const char *what, char *err
 
 /* One handshake step on stream s: store `value` into the word (wait 0), or wait
  * until the word satisfies (cond, value) (wait 1), by a stream memory operation
- * or a host function. */
+ * or a host function. w is the persistent work that owns the host-function
+ * arguments, or NULL for eager work (the proxy may already have run and freed an
+ * eager work while its later steps are still being enqueued). */
 static int proxy_enqueue(struct gpu_proxy *p, void *s, int memops, struct proxy_work *w, uint32_t word,
                          uint32_t value, int wait, enum gpu_wait_cond cond, char *err, size_t errlen)
 {
@@ -311,14 +313,14 @@ static int proxy_enqueue(struct gpu_proxy *p, void *s, int memops, struct proxy_
         return -1;
     }
     *h = (struct hostfn_arg){.p = p, .word = &p->flags[word], .value = value, .cond = cond,
-                             .owned_by_work = w->persistent};
-    if (w->persistent) { /* replayed by every graph launch: freed with the work */
+                             .owned_by_work = w != NULL};
+    if (w) { /* replayed by every graph launch: freed with the work */
         h->next = w->hargs;
         w->hargs = h;
     }
     e = rt->launch_host_fn(s, wait ? proxy_hostfn_wait : proxy_hostfn_store, h);
     atomic_fetch_add(&p->n_hostfn, 1);
-    if (e && !w->persistent)
+    if (e && !w)
         free(h);
     return e ? proxy_rt_fail(p, e, "host function launch", err, errlen) : 0;
 }
@@ -457,12 +459,16 @@ int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, vo
         __atomic_store_n(&p->head, w, __ATOMIC_RELEASE);
     p->tail = w;
     pthread_cond_signal(&p->wake);
+    /* Once its first READY is enqueued the proxy may run and free w: what the
+     * enqueues need is copied first. */
+    uint32_t words[GPU_MAX_STREAMS], tag = w->tag, seq = w->seq;
+    memcpy(words, w->word, sizeof(words));
     pthread_mutex_unlock(&p->lock);
     int rc = 0;
     for (int i = 0; i < nstreams && rc == 0; i++)
-        rc = proxy_enqueue_store(p, streams[i], memops, w, w->word[i], w->tag, err, errlen);
+        rc = proxy_enqueue_store(p, streams[i], memops, NULL, words[i], tag, err, errlen);
     for (int i = 0; i < nstreams && rc == 0; i++)
-        rc = proxy_enqueue_wait(p, streams[i], memops, w, 0, w->seq, GPU_WAIT_GEQ, err, errlen);
+        rc = proxy_enqueue_wait(p, streams[i], memops, NULL, 0, seq, GPU_WAIT_GEQ, err, errlen);
     pthread_mutex_lock(&p->lock);
     if (rc != 0) {
         /* The seq is spent: DONE must still pass it (streams may already wait on
