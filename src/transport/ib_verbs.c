@@ -444,6 +444,11 @@ int ib_supported(void)
     return 0;
 }
 
+int ib_load_state(void)
+{
+    return 0;
+}
+
 const char *ib_unsupported_reason(void)
 {
     return ib_no_headers;

@@ -18,9 +18,16 @@ splits), send/recv, batch_isend_irecv, barrier, new_group, and an all_reduce
 captured in a CUDA graph replayed 50 times with new inputs; float32, bfloat16,
 float16, int64. One line per check; "ALL OK" or the failures; exit 1 on failure.
 Inputs are small integers (times 0.5 for premul_sum), so every result is exact.
+
+TORCH_DROPIN_ONLY=a,b runs only the checks whose names contain one of the words
+(the init and the load proof always run). A check that takes longer than
+TORCH_DROPIN_CHECK_S seconds (default 90) prints every thread's stack and ends
+the process, so a hang names the check it is in.
 """
+import faulthandler
 import os
 import sys
+import time
 import traceback
 from datetime import timedelta
 
@@ -32,6 +39,8 @@ WORLD = int(os.environ["WORLD_SIZE"])
 DEV = torch.device("cuda", 0)
 DTYPES = [torch.float32, torch.bfloat16, torch.float16, torch.int64]
 FAILS = []
+ONLY = [w for w in os.environ.get("TORCH_DROPIN_ONLY", "").split(",") if w]
+CHECK_S = int(os.environ.get("TORCH_DROPIN_CHECK_S", "90"))
 
 
 def say(ok, name, detail=""):
@@ -42,15 +51,21 @@ def say(ok, name, detail=""):
 
 
 def check(name, fn):
+    if ONLY and not any(w in name for w in ONLY) and "NCCL" not in name:
+        return
+    t0 = time.monotonic()
+    faulthandler.dump_traceback_later(CHECK_S, exit=True)
     try:
         res = fn()
         if res is None or res is True:
-            say(True, name)
+            say(True, name, "%.2f s" % (time.monotonic() - t0))
         else:
             say(False, name, str(res))
     except Exception as e:  # a check that raises is a failure, the others still run
         say(False, name, "%s: %s" % (type(e).__name__, e))
         traceback.print_exc()
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def inp(r, n, dtype, salt=0):
@@ -280,9 +295,6 @@ def run_checks(tag, full):
 
 
 def main():
-    if os.environ.get("TORCH_DROPIN_DUMP_S"):  # debugging a hang: every thread's stack, then exit
-        import faulthandler
-        faulthandler.dump_traceback_later(int(os.environ["TORCH_DROPIN_DUMP_S"]), exit=True)
     torch.cuda.set_device(DEV)
     check("haloccl is torch's NCCL", prove_loaded)
     if FAILS:
