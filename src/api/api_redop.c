@@ -157,9 +157,9 @@ void api_redop_resolve(struct halo_comm *comm, struct halo_op *o)
     }
 }
 
-/* A device-resident scalar, read now: through the runtime when the CPU cannot
- * reach it (on the progress thread's copy stream, or the default stream when the
- * communicator has no progress thread), else directly. */
+/* A scalar in memory, read now: directly when the CPU can reach it, else through
+ * the runtime on the default stream (host mode; GPU calls stage the scalar and
+ * hand HALO_PREMUL_HOST to the progress thread, which never calls the runtime). */
 static haloResult_t redop_read_scalar(struct halo_comm *comm, const struct halo_op *op, unsigned char *out)
 {
     size_t es = halo_dtype_size(op->dtype);
@@ -173,10 +173,9 @@ static haloResult_t redop_read_scalar(struct halo_comm *comm, const struct halo_
         memcpy(out, src, es);
         return haloSuccess;
     }
-    void *stream = comm->gpu ? comm->gpu->copy_in : NULL;
-    int e = rt->memcpy_async(out, op->scalar_ptr, es, stream);
+    int e = rt->memcpy_async(out, op->scalar_ptr, es, NULL);
     if (!e)
-        e = rt->stream_sync(stream);
+        e = rt->stream_sync(NULL);
     if (e)
         return halo_error(comm, haloUnhandledCudaError, "rank %d: %s copy of the pre-mul-sum scalar at %p failed: %s",
                           comm->rank, rt->name, op->scalar_ptr, rt->error_string(e));
@@ -194,6 +193,8 @@ haloResult_t api_premul_scale(struct halo_comm *comm, const struct halo_op *op, 
     haloResult_t r = haloSuccess;
     if (op->premul == HALO_PREMUL_VALUE)
         memcpy(scalar, op->scalar, sizeof(scalar));
+    else if (op->premul == HALO_PREMUL_HOST)
+        memcpy(scalar, op->scalar_ptr, es);
     else
         r = redop_read_scalar(comm, op, scalar);
     if (r != haloSuccess)

@@ -63,6 +63,8 @@ static void p2p_sig(struct p2p_task *t)
         s->root = op->root;
         s->opseq = comm->p2p_recv_seq[op->root]++;
     }
+    HLOG_TRACE(HALO_SUB_P2P, comm->rank, "%s #%u %s rank %d: %zu x %s", op->coll == HALO_COLL_SEND ? "send" : "receive",
+               s->opseq, op->coll == HALO_COLL_SEND ? "to" : "from", op->root, op->count, halo_dtype_name(op->dtype));
 }
 
 /* Length of the zero-copy message that starts at byte `at`. */

@@ -27,6 +27,7 @@
 #include "reduce.h"
 
 #define ENGINE_POLL_US 5000
+#define ENGINE_TRACE_STALL_US 2000000 /* HALO_DEBUG=TRACE: a wait this long is reported, and again each time */
 
 static inline void cpu_pause(void)
 {
@@ -141,6 +142,18 @@ static int engine_stall_origin(struct halo_comm *comm, int peer)
     return at;
 }
 
+/* The connection's own account of where it stands, or its transport's name. */
+static void engine_conn_state(struct halo_comm *comm, int ch, int peer, char *buf, size_t len)
+{
+    struct halo_conn *c = engine_conn(comm, ch, peer);
+    if (!c || !c->ops)
+        snprintf(buf, len, "no connection");
+    else if (c->ops->describe)
+        c->ops->describe(c, buf, len);
+    else
+        snprintf(buf, len, "%s", c->ops->name);
+}
+
 static haloResult_t engine_stall_error(struct halo_comm *comm, int ch, int peer, double secs, const char *what)
 {
     int origin = engine_stall_origin(comm, peer);
@@ -151,11 +164,13 @@ static haloResult_t engine_stall_error(struct halo_comm *comm, int ch, int peer,
                           "haloccl: rank %d stopped (hung, died, or did not make this call); raise HALO_TIMEOUT_MS "
                           "if it is only slow",
                           comm->rank, secs, peer, what, ch, peer, origin, comm->peers[origin].info.hostname, origin);
+    char state[192];
+    engine_conn_state(comm, ch, peer, state, sizeof(state));
     return halo_error(comm, haloRemoteError,
                       "rank %d: peer %d (%s) made no progress for %.1f s while this rank waited to %s on "
-                      "channel %d: it may have died, hung or called a different operation; raise "
+                      "channel %d (%s): it may have died, hung or called a different operation; raise "
                       "HALO_TIMEOUT_MS if it is only slow",
-                      comm->rank, peer, comm->peers[peer].info.hostname, secs, what, ch);
+                      comm->rank, peer, comm->peers[peer].info.hostname, secs, what, ch, state);
 }
 
 /* Called every ENGINE_CHECK_EVERY polls of a wait: timeout, remote abort, dead peer. */
@@ -186,6 +201,16 @@ haloResult_t engine_check_stall(struct halo_comm *comm, int ch, int peer, int64_
                           comm->rank, peer, comm->peers[peer].info.pid, what, ch);
     if (now - since_us >= comm->timeout_us)
         return engine_stall_error(comm, ch, peer, (double)(now - since_us) / 1e6, what);
+    if (halo_log_enabled(HALO_LOG_TRACE, HALO_SUB_COLL)) {
+        static _Thread_local int64_t said_us;
+        if (now - since_us >= ENGINE_TRACE_STALL_US && now - said_us >= ENGINE_TRACE_STALL_US) {
+            char state[192];
+            said_us = now;
+            engine_conn_state(comm, ch, peer, state, sizeof(state));
+            HLOG_TRACE(HALO_SUB_COLL, comm->rank, "waiting %.1f s to %s peer %d on channel %d: %s",
+                       (double)(now - since_us) / 1e6, what, peer, ch, state);
+        }
+    }
     return haloSuccess;
 }
 

@@ -76,7 +76,9 @@ struct halo_op {
     const void *scalar_ptr;    /* HALO_PREMUL_POINTER: read when the call runs */
 };
 
-enum halo_premul { HALO_PREMUL_NONE = 0, HALO_PREMUL_VALUE, HALO_PREMUL_POINTER };
+/* HALO_PREMUL_HOST: scalar_ptr is a CPU address (staged, or host memory), read
+ * with a plain load when the call runs — no runtime call on the progress thread. */
+enum halo_premul { HALO_PREMUL_NONE = 0, HALO_PREMUL_VALUE, HALO_PREMUL_POINTER, HALO_PREMUL_HOST };
 
 /* What one thread needs to run one channel of one operation. */
 struct halo_exec {

@@ -117,30 +117,14 @@ int gpu_classify_cached(struct gpu_comm *g, const void *p, struct gpu_buf *out, 
     return 0;
 }
 
-static int gpu_fail(const struct gpu_rt *rt, int e, const char *what, char *err, size_t errlen)
-{
-    snprintf(err, errlen, "%s %s failed: %s", rt->name, what, rt->error_string(e));
-    return -1;
-}
-
 int gpu_stage_ready(struct gpu_comm *g, char *err, size_t errlen)
 {
     const struct gpu_rt *rt = g->rt;
     if (g->pool)
         return 0;
-    if (!rt->stream_create) {
-        snprintf(err, errlen, "%s (%s) lacks a stream-create function, which staging device buffers needs", rt->name,
-                 rt->lib_path);
-        return -1;
-    }
-    int e;
-    if ((e = rt->stream_create(&g->copy_in)) || (e = rt->stream_create(&g->copy_out)))
-        return gpu_fail(rt, e, "stream create", err, errlen);
-    for (int i = 0; i < GPU_STAGE_SLOTS; i++)
-        if ((e = rt->event_create(&g->ev_in[i])) || (e = rt->event_create(&g->ev_out[i])))
-            return gpu_fail(rt, e, "event create", err, errlen);
     void *pool = NULL;
-    if ((e = rt->host_alloc(&pool, g->pool_bytes)) != 0) {
+    int e = rt->host_alloc(&pool, g->pool_bytes);
+    if (e) {
         snprintf(err, errlen, "%s could not pin %zu bytes for the staging pool (%s); lower HALO_POOL_SIZE", rt->name,
                  g->pool_bytes, rt->error_string(e));
         return -1;
@@ -149,30 +133,27 @@ int gpu_stage_ready(struct gpu_comm *g, char *err, size_t errlen)
     return 0;
 }
 
-size_t gpu_stage_slot_bytes(const struct gpu_comm *g)
+static int gpu_retire(struct gpu_comm *g, void *p, char *err, size_t errlen)
 {
-    return g->pool_bytes / GPU_STAGE_SLOTS / 4096 * 4096;
+    void **r = realloc(g->retired, (size_t)(g->nretired + 1) * sizeof(*r));
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    g->retired = r;
+    g->retired[g->nretired++] = p;
+    return 0;
 }
 
-void *gpu_stage_slot(struct gpu_comm *g, int i)
+void *gpu_stage_shared(struct gpu_comm *g, size_t bytes, int rank, char *err, size_t errlen)
 {
-    return (char *)g->pool + (size_t)i * gpu_stage_slot_bytes(g);
-}
-
-void *gpu_stage_arena(struct gpu_comm *g, size_t bytes, int rank, char *err, size_t errlen)
-{
+    if (bytes <= g->pool_bytes)
+        return g->pool;
     if (bytes <= g->arena_bytes)
         return g->arena;
     const struct gpu_rt *rt = g->rt;
-    if (g->arena) {
-        void **r = realloc(g->retired, (size_t)(g->nretired + 1) * sizeof(*r));
-        if (!r) {
-            snprintf(err, errlen, "out of memory");
-            return NULL;
-        }
-        g->retired = r;
-        g->retired[g->nretired++] = g->arena;
-    }
+    if (g->arena && gpu_retire(g, g->arena, err, errlen) != 0)
+        return NULL;
     g->arena = NULL;
     g->arena_bytes = 0;
     size_t want = (bytes + 4095) / 4096 * 4096;
@@ -186,34 +167,46 @@ void *gpu_stage_arena(struct gpu_comm *g, size_t bytes, int rank, char *err, siz
         return NULL;
     }
     g->arena_bytes = want;
-    if (want > g->pool_bytes && !g->arena_warned) {
+    if (!g->arena_warned) {
         g->arena_warned = 1;
-        HLOG_INFO(HALO_SUB_GPU, rank, "staging a call of %zu device bytes outside the pipelined pool: %zu bytes "
-                  "pinned until the communicator is destroyed", bytes, want);
+        HLOG_INFO(HALO_SUB_GPU, rank, "staging a call of %zu device bytes outside the pool (HALO_POOL_SIZE): %zu "
+                  "bytes pinned until the communicator is destroyed", bytes, want);
     }
     return g->arena;
+}
+
+void *gpu_stage_private(struct gpu_comm *g, size_t bytes, char *err, size_t errlen)
+{
+    const struct gpu_rt *rt = g->rt;
+    void *p = NULL;
+    /* The caller's thread is capturing: in the global capture mode (torch's
+     * default) an allocation would invalidate the capture. */
+    int old_mode = 0, relaxed = rt->capture_mode_relaxed && rt->capture_mode_relaxed(&old_mode) == 0;
+    int e = rt->host_alloc(&p, bytes ? bytes : 64);
+    if (relaxed && rt->capture_mode_restore)
+        rt->capture_mode_restore(old_mode);
+    if (e) {
+        snprintf(err, errlen, "%s could not pin %zu bytes to stage a captured call's device buffers (%s)", rt->name,
+                 bytes, rt->error_string(e));
+        return NULL;
+    }
+    if (gpu_retire(g, p, err, errlen) != 0) {
+        rt->host_free(p);
+        return NULL;
+    }
+    return p;
 }
 
 void gpu_comm_destroy(struct gpu_comm *g, int64_t timeout_us, int abort)
 {
     if (!g)
         return;
-    gpu_proxy_destroy(g->proxy, timeout_us, abort);
+    int busy = gpu_proxy_destroy(g->proxy, timeout_us, abort);
     const struct gpu_rt *rt = g->rt;
-    if (g->copy_in)
-        rt->stream_sync(g->copy_in);
-    if (g->copy_out)
-        rt->stream_sync(g->copy_out);
-    for (int i = 0; i < GPU_STAGE_SLOTS; i++) {
-        if (g->ev_in[i])
-            rt->event_destroy(g->ev_in[i]);
-        if (g->ev_out[i])
-            rt->event_destroy(g->ev_out[i]);
+    if (busy) { /* left allocated: a stream may still copy out of it */
+        g->pool = g->arena = NULL;
+        g->nretired = 0;
     }
-    if (g->copy_in && rt->stream_destroy)
-        rt->stream_destroy(g->copy_in);
-    if (g->copy_out && rt->stream_destroy)
-        rt->stream_destroy(g->copy_out);
     if (g->pool)
         rt->host_free(g->pool);
     if (g->arena)

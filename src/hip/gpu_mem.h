@@ -19,8 +19,6 @@
 #include "gpu_rt.h"
 #include "gpu_stream.h"
 
-#define GPU_STAGE_SLOTS 4 /* the pool is cut into this many pipeline slots */
-
 /* Where a buffer's bytes can be touched by the CPU. */
 struct gpu_buf {
     enum gpu_mem_type type;
@@ -33,15 +31,14 @@ struct gpu_comm {
     const struct gpu_rt *rt;
     int device;                 /* the device current when the first GPU call came */
     struct gpu_proxy *proxy;
-    /* Staging: touched by the progress thread only. */
+    /* Staging memory, chosen by the calling thread; the copies run on the
+     * caller's streams (gpu_stream.h, struct gpu_copies). */
     size_t pool_bytes;          /* HALO_POOL_SIZE */
-    void *pool;                 /* pinned, GPU_STAGE_SLOTS slots of pool_bytes / GPU_STAGE_SLOTS */
-    void *copy_in, *copy_out;   /* the progress thread's own streams */
-    void *ev_in[GPU_STAGE_SLOTS], *ev_out[GPU_STAGE_SLOTS];
-    void *arena;                /* pinned, for whole-call staging */
+    void *pool;                 /* pinned: the shared staging area of calls that fit */
+    void *arena;                /* pinned: the shared staging area of larger calls */
     size_t arena_bytes;
     int arena_warned;
-    void **retired;             /* smaller arenas, freed with the communicator */
+    void **retired;             /* smaller arenas and captured calls' own areas, freed at destroy */
     int nretired;
     /* Recent classifications (calling thread only): pointer attributes cost a
      * runtime call each, on the latency path of small calls. */
@@ -66,14 +63,15 @@ int gpu_classify(const struct gpu_rt *rt, int device, const void *p, struct gpu_
 /* Nonzero when p lies in a live haloMemAlloc allocation. */
 int gpu_memalloc_lookup(const void *p);
 int gpu_classify_cached(struct gpu_comm *g, const void *p, struct gpu_buf *out, char *err, size_t errlen);
-/* Allocates the pool, copy streams and events on first use. 0 or -1 + sentence. */
+/* Allocates the pool on first use. 0 or -1 + sentence. */
 int gpu_stage_ready(struct gpu_comm *g, char *err, size_t errlen);
-/* Slot i of the pool (pool_bytes / GPU_STAGE_SLOTS bytes). */
-void *gpu_stage_slot(struct gpu_comm *g, int i);
-size_t gpu_stage_slot_bytes(const struct gpu_comm *g);
-/* A pinned arena of at least bytes (a larger one replaces it; the old one is
- * kept until destroy, as a work still queued may use it). NULL + sentence. */
-void *gpu_stage_arena(struct gpu_comm *g, size_t bytes, int rank, char *err, size_t errlen);
+/* The shared staging area for a call of `bytes`: the pool when it fits, else a
+ * pinned arena of at least bytes (a larger one replaces it; the old one is kept
+ * until destroy, as a work still queued may use it). NULL + sentence. */
+void *gpu_stage_shared(struct gpu_comm *g, size_t bytes, int rank, char *err, size_t errlen);
+/* Pinned memory of the call's own (a captured call: every replay uses it), kept
+ * until destroy. NULL + sentence. */
+void *gpu_stage_private(struct gpu_comm *g, size_t bytes, char *err, size_t errlen);
 /* Stops the progress thread (gpu_proxy_destroy) and frees everything. */
 void gpu_comm_destroy(struct gpu_comm *g, int64_t timeout_us, int abort);
 

@@ -18,15 +18,17 @@
 #include "socket.h"
 
 /* Pinned flag memory: word 0 is DONE, then the READY ring, then the words of
- * persistent (captured) works. */
+ * persistent (captured) works, then the FREE words (one per stream index). */
 #define PROXY_RING 1024u
 #define PROXY_WORDS 65536u
 #define PROXY_PERSIST_FIRST (1u + PROXY_RING)
+#define PROXY_FREE_FIRST (PROXY_WORDS - GPU_MAX_STREAMS)
 #define PROXY_SPINS 4000u            /* idle polls before sleeping */
 #define PROXY_NAP_NS 20000L          /* sleep between polls while work is pending */
 #define PROXY_DOZE_NS 200000L        /* ... after a long idle with persistent works only */
 #define PROXY_DOZE_AFTER_US 100000   /* idle time before dozing */
 #define HOSTFN_WAIT_NAP_NS 10000L
+#define PROXY_STALL_SAY_US 20000000  /* a head work waiting this long for its streams is reported */
 
 struct proxy_work {
     struct proxy_work *next;
@@ -67,11 +69,15 @@ struct gpu_proxy {
     uint32_t ready_next;               /* READY words handed out (ring position) */
     uint32_t ready_retired;            /* READY words whose work ran */
     uint32_t persist_next;             /* next free persistent word */
+    uint32_t shared_seq;               /* the last eager work that staged through shared memory (0: none) */
+    int shared_nstreams;               /* ... and how many streams it spanned */
     struct proxy_work *_Atomic persist; /* persistent works, newest first, never removed */
     atomic_int stop;
     atomic_int released;
     atomic_int hostfn_waiters;
     atomic_ullong n_eager, n_persist, n_memops, n_hostfn;
+    uint32_t stall_seq;                /* the head work a stall was reported for */
+    int64_t stall_since, stall_said;   /* when the head started waiting; last report */
 };
 
 static int proxy_word_eq(const volatile uint32_t *w, uint32_t v)
@@ -147,6 +153,33 @@ static haloResult_t proxy_run(struct gpu_proxy *p, struct proxy_work *w)
     return p->cfg.run(p->cfg.ctx, w->payload);
 }
 
+/* The head work waits for its streams to reach it: normal while the application's
+ * earlier GPU work runs, a hang when that never ends. Said every
+ * PROXY_STALL_SAY_US, with each stream's READY word, so that a stuck job shows
+ * which call its stream never reached. Called with the lock held. */
+static void proxy_stall_check(struct gpu_proxy *p, const struct proxy_work *w)
+{
+    int64_t now = halo_now_us();
+    if (p->stall_seq != w->seq || !p->stall_since) {
+        p->stall_seq = w->seq;
+        p->stall_since = p->stall_said = now;
+        return;
+    }
+    if (now - p->stall_said < PROXY_STALL_SAY_US)
+        return;
+    p->stall_said = now;
+    char words[160];
+    size_t at = 0;
+    words[0] = 0;
+    for (int i = 0; i < w->nready && at < sizeof(words) - 24; i++)
+        at += (size_t)snprintf(words + at, sizeof(words) - at, "%s%u", i ? ", " : "",
+                               __atomic_load_n(&p->flags[w->word[i]], __ATOMIC_ACQUIRE));
+    HLOG_WARN(HALO_SUB_GPU, p->cfg.rank, "GPU work %u has waited %.0f s for its %d stream(s) to reach it (READY "
+              "word(s) hold %s, it needs %u; DONE is %u): the stream is blocked before this call, by earlier "
+              "work or an event that never completes", w->seq, (double)(now - p->stall_since) / 1e6, w->nready,
+              words, w->tag, __atomic_load_n(&p->flags[0], __ATOMIC_ACQUIRE));
+}
+
 /* Runs the eager head when its streams reached READY. Returns 1 when it ran. */
 static int proxy_step_eager(struct gpu_proxy *p)
 {
@@ -158,9 +191,12 @@ static int proxy_step_eager(struct gpu_proxy *p)
     struct proxy_work *w = p->head;
     /* Draining: queued works run (and fail fast) without waiting for their streams. */
     if (!w || (!atomic_load(&p->released) && !proxy_ready(p, w, w->tag))) {
+        if (w)
+            proxy_stall_check(p, w);
         pthread_mutex_unlock(&p->lock);
         return 0;
     }
+    HLOG_TRACE(HALO_SUB_GPU, p->cfg.rank, "work %u: its streams reached it, running", w->seq);
     __atomic_store_n(&p->head, w->next, __ATOMIC_RELEASE);
     if (!p->head)
         p->tail = NULL;
@@ -168,6 +204,8 @@ static int proxy_step_eager(struct gpu_proxy *p)
 
     haloResult_t r = w->payload ? proxy_run(p, w) : haloSuccess;
     proxy_advance_done(&p->flags[0], w->seq);
+    HLOG_TRACE(HALO_SUB_GPU, p->cfg.rank, "work %u: done (result %d), DONE = %u", w->seq, (int)r,
+               __atomic_load_n(&p->flags[0], __ATOMIC_ACQUIRE));
     atomic_fetch_add(&p->n_eager, 1);
 
     if (w->payload)
@@ -375,16 +413,30 @@ static int proxy_use_memops(const struct gpu_proxy *p, int capturing)
     return !(capturing && p->cfg.rt->kind == GPU_RT_HIP);
 }
 
+/* Enqueues the copies of `cp` (in or out) that belong to stream i. */
+static int proxy_enqueue_copies(struct gpu_proxy *p, void *const *streams, int i, const struct gpu_stream_copy *c,
+                                int nc, char *err, size_t errlen)
+{
+    for (int k = 0; k < nc; k++) {
+        if (c[k].stream != i || !c[k].bytes)
+            continue;
+        int e = p->cfg.rt->memcpy_async(c[k].dst, c[k].src, c[k].bytes, streams[i]);
+        if (e)
+            return proxy_rt_fail(p, e, "staging copy", err, errlen);
+    }
+    return 0;
+}
+
 /* Persistent work: one word per stream; write 1 now, wait for 0. */
-static int proxy_submit_persistent(struct gpu_proxy *p, struct proxy_work *w, void *const *streams, int n, char *err,
-                                   size_t errlen)
+static int proxy_submit_persistent(struct gpu_proxy *p, struct proxy_work *w, void *const *streams, int n,
+                                   const struct gpu_copies *cp, char *err, size_t errlen)
 {
     int memops = proxy_use_memops(p, 1);
     pthread_mutex_lock(&p->lock);
-    if (p->persist_next + (uint32_t)n > PROXY_WORDS) {
+    if (p->persist_next + (uint32_t)n > PROXY_FREE_FIRST) {
         pthread_mutex_unlock(&p->lock);
         snprintf(err, errlen, "more than %u captured operations on one communicator; destroy it to free them",
-                 PROXY_WORDS - PROXY_PERSIST_FIRST);
+                 PROXY_FREE_FIRST - PROXY_PERSIST_FIRST);
         return -1;
     }
     for (int i = 0; i < n; i++)
@@ -392,10 +444,12 @@ static int proxy_submit_persistent(struct gpu_proxy *p, struct proxy_work *w, vo
     pthread_mutex_unlock(&p->lock);
     w->nready = n;
     for (int i = 0; i < n; i++)
-        if (proxy_enqueue_store(p, streams[i], memops, w, w->word[i], 1, err, errlen) != 0)
+        if ((cp && proxy_enqueue_copies(p, streams, i, cp->in, cp->nin, err, errlen) != 0) ||
+            proxy_enqueue_store(p, streams[i], memops, w, w->word[i], 1, err, errlen) != 0)
             return -1;
     for (int i = 0; i < n; i++)
-        if (proxy_enqueue_wait(p, streams[i], memops, w, w->word[i], 0, GPU_WAIT_EQ, err, errlen) != 0)
+        if (proxy_enqueue_wait(p, streams[i], memops, w, w->word[i], 0, GPU_WAIT_EQ, err, errlen) != 0 ||
+            (cp && proxy_enqueue_copies(p, streams, i, cp->out, cp->nout, err, errlen) != 0))
             return -1;
     /* Published last: the proxy never sees a half-made work. */
     w->next = atomic_load(&p->persist);
@@ -403,8 +457,14 @@ static int proxy_submit_persistent(struct gpu_proxy *p, struct proxy_work *w, vo
     return 0;
 }
 
-int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, void *payload, haloResult_t *result,
-                     char *err, size_t errlen)
+int gpu_proxy_capturing(struct gpu_proxy *p, void *const *streams, int nstreams, char *err, size_t errlen)
+{
+    int capturing = 0;
+    return proxy_capture_state(p, streams, nstreams, &capturing, err, errlen) != 0 ? -1 : capturing;
+}
+
+int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, const struct gpu_copies *cp,
+                     void *payload, haloResult_t *result, char *err, size_t errlen)
 {
     int capturing = 0;
     struct proxy_work *w = NULL;
@@ -425,7 +485,7 @@ int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, vo
     w->payload = payload;
     if (capturing) {
         w->persistent = 1;
-        if (proxy_submit_persistent(p, w, streams, nstreams, err, errlen) != 0) {
+        if (proxy_submit_persistent(p, w, streams, nstreams, cp, err, errlen) != 0) {
             /* Words enqueued so far stay unreachable: the capture is unusable anyway. */
             for (struct hostfn_arg *h = w->hargs, *nx; h; h = nx) {
                 nx = h->next;
@@ -449,6 +509,15 @@ int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, vo
     p->ready_next += (uint32_t)nstreams;
     w->tag = p->ready_next; /* unique among the words' recent values */
     w->host_wait = result != NULL;
+    /* Shared staging memory: wait until the previous user of it copied out. */
+    uint32_t free_seq = 0;
+    int free_n = 0, shared = cp && cp->shared && nstreams > 0;
+    if (shared) {
+        free_seq = p->shared_seq;
+        free_n = p->shared_nstreams;
+        p->shared_seq = w->seq;
+        p->shared_nstreams = nstreams;
+    }
     /* Published first, in call order (one thread uses a communicator at a time);
      * the stream operations are enqueued after, without the lock: the runtime
      * may block in them while the stream's queue is full, until the progress
@@ -464,17 +533,35 @@ int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, vo
     uint32_t words[GPU_MAX_STREAMS], tag = w->tag, seq = w->seq;
     memcpy(words, w->word, sizeof(words));
     pthread_mutex_unlock(&p->lock);
+    HLOG_TRACE(HALO_SUB_GPU, p->cfg.rank, "work %u: queued on %d stream(s) (first %p), READY word %u = %u%s", seq,
+               nstreams, nstreams ? streams[0] : NULL, nstreams ? words[0] : 0, tag,
+               result ? ", the caller waits" : "");
     int rc = 0;
-    for (int i = 0; i < nstreams && rc == 0; i++)
-        rc = proxy_enqueue_store(p, streams[i], memops, NULL, words[i], tag, err, errlen);
-    for (int i = 0; i < nstreams && rc == 0; i++)
+    for (int i = 0; i < nstreams && rc == 0; i++) {
+        for (int k = 0; k < free_n && free_seq && rc == 0; k++)
+            rc = proxy_enqueue_wait(p, streams[i], memops, NULL, PROXY_FREE_FIRST + (uint32_t)k, free_seq, GPU_WAIT_GEQ,
+                                    err, errlen);
+        if (rc == 0 && cp)
+            rc = proxy_enqueue_copies(p, streams, i, cp->in, cp->nin, err, errlen);
+        if (rc == 0)
+            rc = proxy_enqueue_store(p, streams[i], memops, NULL, words[i], tag, err, errlen);
+    }
+    for (int i = 0; i < nstreams && rc == 0; i++) {
         rc = proxy_enqueue_wait(p, streams[i], memops, NULL, 0, seq, GPU_WAIT_GEQ, err, errlen);
+        if (rc == 0 && cp)
+            rc = proxy_enqueue_copies(p, streams, i, cp->out, cp->nout, err, errlen);
+        if (rc == 0 && shared)
+            rc = proxy_enqueue_store(p, streams[i], memops, NULL, PROXY_FREE_FIRST + (uint32_t)i, seq, err, errlen);
+    }
     pthread_mutex_lock(&p->lock);
     if (rc != 0) {
         /* The seq is spent: DONE must still pass it (streams may already wait on
          * it). Still queued: it completes at once without running. Already taken
          * (its READY came before a later enqueue failed): the proxy runs and
-         * frees it as usual. */
+         * frees it as usual. Its FREE words are given now: the next staged work
+         * must not wait for copies that were never enqueued. */
+        for (int i = 0; shared && i < nstreams; i++)
+            proxy_advance_done(&p->flags[PROXY_FREE_FIRST + (uint32_t)i], seq);
         for (struct proxy_work *q = p->head; q; q = q->next)
             if (q == w) {
                 if (w->payload)
@@ -509,6 +596,8 @@ static void proxy_release_words(struct gpu_proxy *p)
     pthread_mutex_lock(&p->lock);
     proxy_advance_done(&p->flags[0], p->next_seq);
     pthread_mutex_unlock(&p->lock);
+    /* FREE words are left to the streams: released from DONE, each copies out and
+     * writes its own (proxy_staging_idle waits for exactly that). */
     for (struct proxy_work *w = atomic_load(&p->persist); w; w = w->next)
         for (int i = 0; i < w->nready; i++)
             proxy_store(&p->flags[w->word[i]], 0);
@@ -526,10 +615,26 @@ void gpu_proxy_release(struct gpu_proxy *p)
     pthread_mutex_unlock(&p->lock);
 }
 
-void gpu_proxy_destroy(struct gpu_proxy *p, int64_t timeout_us, int abort)
+/* Waits (at most `us`) until the streams of the last staged work copied out
+ * (its FREE words): after that no stream touches staging memory or these flags.
+ * 1 when they did. */
+static int proxy_staging_idle(struct gpu_proxy *p, int64_t us)
+{
+    int64_t end = halo_now_us() + us;
+    for (;;) {
+        int idle = 1;
+        for (int k = 0; k < p->shared_nstreams && p->shared_seq; k++)
+            idle &= proxy_cond_met(&p->flags[PROXY_FREE_FIRST + (uint32_t)k], p->shared_seq, GPU_WAIT_GEQ);
+        if (idle || halo_now_us() >= end)
+            return idle;
+        proxy_nap(PROXY_NAP_NS * 5);
+    }
+}
+
+int gpu_proxy_destroy(struct gpu_proxy *p, int64_t timeout_us, int abort)
 {
     if (!p)
-        return;
+        return 0;
     if (abort)
         gpu_proxy_release(p);
     int64_t end = halo_now_us() + timeout_us;
@@ -578,11 +683,20 @@ void gpu_proxy_destroy(struct gpu_proxy *p, int64_t timeout_us, int abort)
         p->cfg.free_payload(p->cfg.ctx, w->payload);
         free(w);
     }
-    p->cfg.rt->host_free((void *)p->flags);
+    /* Released streams still copy out of staging memory and write their FREE
+     * words; a stream held by other work may do so much later. Then the pinned
+     * memory is left allocated rather than freed under it. */
+    int busy = !proxy_staging_idle(p, 2000000);
+    if (busy)
+        HLOG_WARN(HALO_SUB_GPU, p->cfg.rank, "destroy: a stream has not finished copying the last staged call's "
+                  "results out after 2 s; its pinned staging memory is left allocated");
+    else
+        p->cfg.rt->host_free((void *)p->flags);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->finished);
     pthread_mutex_destroy(&p->lock);
     free(p);
+    return busy;
 }
 
 void gpu_proxy_stats(const struct gpu_proxy *p, struct gpu_proxy_stats *s)

@@ -10,6 +10,10 @@
  *   stream:  ... earlier work ... | READY | WAIT(DONE) | ... later work ...
  *   proxy:                  sees READY → runs the work → writes DONE
  *
+ * Device buffers the CPU cannot reach are copied through pinned memory on the
+ * same streams, around that pair (struct gpu_copies): the proxy itself never
+ * calls the GPU runtime while it runs work.
+ *
  * Eager work is run in submission order (every rank submits collectives in the
  * same order). READY is a tag written into a ring of words in pinned mapped
  * memory; DONE is one counter the proxy advances after each eager work, which
@@ -64,16 +68,47 @@ struct gpu_proxy_cfg {
 /* Starts the proxy thread. Returns 0, or -1 with a sentence in err. */
 int gpu_proxy_create(const struct gpu_proxy_cfg *cfg, struct gpu_proxy **out, char *err, size_t errlen);
 
+/* One staging copy, enqueued on streams[stream] by the submitting thread. */
+struct gpu_stream_copy {
+    int stream;
+    void *dst;
+    const void *src;
+    size_t bytes;
+};
+
+/*
+ * The copies that move a work's device buffers through pinned staging memory,
+ * all enqueued on the caller's streams by the caller: the progress thread makes
+ * no runtime call for them (a runtime may block it on a lock that an application
+ * thread holds while, in a synchronous call, it waits for a stream that waits
+ * for this very work). Inputs are copied before READY, outputs after WAIT(DONE).
+ *
+ * `shared`: the staging memory is the communicator's, reused by the next staged
+ * work. Each stream then waits, before its copies in and its READY, until every
+ * stream of the previous staged work finished its copies out (FREE words: each
+ * stream of a staged work writes its seq into FREE[its index] after them).
+ * Persistent (captured) works stage through memory of their own: no FREE.
+ */
+struct gpu_copies {
+    const struct gpu_stream_copy *in, *out;
+    int nin, nout;
+    int shared;
+};
+
 /*
  * Hands `payload` to the proxy, ordered on streams[0..nstreams-1] (each gets READY
  * now and WAIT(DONE) after it; nstreams 0: no stream, the work runs when its turn
- * comes). With result != NULL the calling thread waits until the work ran and
- * gets its result (stream NULL calls). The payload is the proxy's from here on,
- * also on failure (a runtime call failed: -1 with a sentence), when it is freed
- * with free_payload unless it already ran.
+ * comes), with the staging copies in `cp` (NULL: none). With result != NULL the
+ * calling thread waits until the work ran and gets its result (stream NULL
+ * calls). The payload is the proxy's from here on, also on failure (a runtime
+ * call failed: -1 with a sentence), when it is freed with free_payload unless it
+ * already ran.
  */
-int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, void *payload, haloResult_t *result,
-                     char *err, size_t errlen);
+int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, const struct gpu_copies *cp,
+                     void *payload, haloResult_t *result, char *err, size_t errlen);
+/* 1 when all the streams are being captured, 0 when none; -1 + sentence when
+ * mixed or invalidated. */
+int gpu_proxy_capturing(struct gpu_proxy *p, void *const *streams, int nstreams, char *err, size_t errlen);
 
 /* Stops taking work: eager works still queued complete as failed (their payloads
  * run with the proxy in "draining" state — see gpu_proxy_draining), every waiting
@@ -82,8 +117,10 @@ void gpu_proxy_release(struct gpu_proxy *p);
 /* Nonzero once gpu_proxy_release ran: run functions should fail fast. */
 int gpu_proxy_draining(const struct gpu_proxy *p);
 /* Waits (at most timeout_us) until every queued eager work ran, then releases
- * and joins the thread and frees everything. abort: release first, no wait. */
-void gpu_proxy_destroy(struct gpu_proxy *p, int64_t timeout_us, int abort);
+ * and joins the thread and frees everything. abort: release first, no wait.
+ * Returns 1 when a stream may still use staging memory (its copies out did not
+ * finish in 2 s): the caller must not free that memory then. */
+int gpu_proxy_destroy(struct gpu_proxy *p, int64_t timeout_us, int abort);
 
 /* Counters for tests and perf tools. */
 struct gpu_proxy_stats {

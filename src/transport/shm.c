@@ -205,6 +205,17 @@ static void shm_close(struct halo_conn *c)
     free(c);
 }
 
+static void shm_describe(struct halo_conn *c, char *buf, size_t len)
+{
+    struct shm_conn *s = (struct shm_conn *)c;
+    struct shm_slot_hdr *h = shm_slot(s->rx_slots, s->stride, s->rx_tail, s->nslots);
+    snprintf(buf, len,
+             "shm: %" PRIu64 " frames posted to the peer, %" PRIu64 " of them released by it; waiting for frame %" PRIu64
+             " from it, its slot holds frame %" PRIu64,
+             s->tx_head, (uint64_t)atomic_load_explicit(&s->tx_ctrl->tail, memory_order_acquire), s->rx_tail + 1,
+             (uint64_t)atomic_load_explicit(&h->seq, memory_order_acquire));
+}
+
 const struct halo_transport_ops halo_shm_ops = {
     .name = "shm",
     .send_slot = shm_send_slot,
@@ -214,6 +225,7 @@ const struct halo_transport_ops halo_shm_ops = {
     .progress = shm_progress,
     .flush = NULL, /* a posted frame is already in the peer's memory */
     .close = shm_close,
+    .describe = shm_describe,
 };
 
 static haloResult_t shm_map(struct halo_tp_ctx *ctx, const char *name, int create, size_t size,

@@ -75,6 +75,9 @@ struct halo_transport_ops {
     haloResult_t (*flush)(struct halo_conn *c, int *pending);
     /* Frees the connection. Accepts a half-built connection. */
     void (*close)(struct halo_conn *c);
+    /* One line on where the connection stands (frames posted, released, awaited),
+     * for stall reports. Optional. */
+    void (*describe)(struct halo_conn *c, char *buf, size_t len);
 
     /* Zero-copy messages (optional: NULL, and zc_max 0, where the transport has
      * none). The receiver grants a destination (zc_recv_post); the sender takes the

@@ -17,9 +17,13 @@
  *   dead    a peer dies while the streams wait: the survivors' streams are
  *           released and the error is reported
  *   abort   haloCommAbort releases a stream waiting for a call its peer never makes
+ *   p2p     unbatched sends and receives as torch issues them
+ *   p2psync the same, one group per call, synchronizing right after each pair
+ *           while another thread polls haloCommGetAsyncError
  * Without a GPU runtime: skip (77).
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -543,6 +547,66 @@ static int case_p2p(int rank, int n, haloUniqueId id, void *arg)
     return 0;
 }
 
+static atomic_int dog_stop;
+
+/* Polls the communicator's asynchronous error, as torch's watchdog thread does. */
+static void *watchdog(void *c)
+{
+    while (!atomic_load(&dog_stop)) {
+        haloResult_t e;
+        haloCommGetAsyncError((haloComm_t)c, &e);
+        usleep(100);
+    }
+    return NULL;
+}
+
+/* torch's unbatched send/recv: each call its own group on one stream, the
+ * application thread synchronizing right after (while the progress thread still
+ * runs the calls), a watchdog thread polling the asynchronous error. With
+ * FAKEHIP_SYNC_LOCK=1 the synchronize holds the runtime's lock as CUDA's
+ * pageable copies do: any runtime call of the progress thread would deadlock. */
+static int case_p2psync(int rank, int n, haloUniqueId id, void *arg)
+{
+    haloComm_t comm = init_comm(rank, n, id);
+    void *s = new_stream();
+    pthread_t th;
+    pthread_create(&th, NULL, watchdog, comm);
+    for (int it = 0; it < 100; it++) {
+        size_t cnt = 513 + (size_t)(it % 5) * 1000;
+        int nxt = (rank + 1) % n, prv = (rank + n - 1) % n;
+        float *h = malloc(cnt * 4), *o = malloc(cnt * 4);
+        for (size_t i = 0; i < cnt; i++)
+            h[i] = (float)val(rank + it, i);
+        void *t = kalloc(K_DEVICE, cnt * 4), *got = kalloc(K_DEVICE, cnt * 4);
+        CHECK_RT(rt->memcpy_async(t, h, cnt * 4, s));
+        CHECK_HALO(haloGroupStart(), comm);
+        if (rank % 2 == 0) {
+            CHECK_HALO(haloSend(t, cnt, haloFloat32, nxt, comm, s), comm);
+        } else {
+            CHECK_HALO(haloRecv(got, cnt, haloFloat32, prv, comm, s), comm);
+        }
+        CHECK_HALO(haloGroupEnd(), comm);
+        CHECK_HALO(haloGroupStart(), comm);
+        if (rank % 2 == 0) {
+            CHECK_HALO(haloRecv(got, cnt, haloFloat32, prv, comm, s), comm);
+        } else {
+            CHECK_HALO(haloSend(t, cnt, haloFloat32, nxt, comm, s), comm);
+        }
+        CHECK_HALO(haloGroupEnd(), comm);
+        CHECK_RT(rt->memcpy_async(o, got, cnt * 4, s));
+        CHECK_RT(rt->stream_sync(s));
+        for (size_t i = 0; i < cnt; i++)
+            if (o[i] != (float)val(prv + it, i))
+                TEST_FAIL("rank %d it %d p2p count %zu element %zu: %g, expected %g", rank, it, cnt, i, o[i], val(prv + it, i));
+        kfree(K_DEVICE, t), kfree(K_DEVICE, got);
+        free(h), free(o);
+    }
+    atomic_store(&dog_stop, 1);
+    pthread_join(th, NULL);
+    CHECK_HALO(haloCommDestroy(comm), NULL);
+    return 0;
+}
+
 struct abort_arg {
     haloComm_t comm;
 };
@@ -610,6 +674,7 @@ int main(int argc, char **argv)
                     : !strcmp(c, "dead")  ? case_dead
                     : !strcmp(c, "abort") ? case_abort
                     : !strcmp(c, "p2p")   ? case_p2p
+                    : !strcmp(c, "p2psync") ? case_p2psync
                                           : NULL;
     if (!fn) {
         fprintf(stderr, "unknown case %s\n", c);

@@ -21,6 +21,12 @@
  *   FAKEHIP_LOG=path         one line per executed stream operation
  *   FAKEHIP_CAPTURE_EAGER=1  a wait issued during capture runs at once on the stream
  *                            instead of being recorded (a ROCm bug)
+ *   FAKEHIP_SYNC_LOCK=1      hipStreamSynchronize holds one process-wide lock while it
+ *                            waits, and every call that enqueues, queries or waits
+ *                            takes it — as CUDA does for a synchronous device-to-host
+ *                            copy into pageable memory: a library thread that calls
+ *                            the runtime while such a copy waits for its work
+ *                            deadlocks
  * Built a second time with -DFAKEHIP_OMIT_WAIT, without hipStreamWaitValue32, and
  * a third with -DFAKEHIP_OMIT_HOSTFUNC, without hipLaunchHostFunc (as ROCm 5.2).
  */
@@ -84,9 +90,10 @@ hipError_t hipGraphDestroy(void *graph);
 /* ---------------------------------------------------------------- knobs ---- */
 
 static struct {
-    int rocm5, no_memops, integrated, capture_eager;
+    int rocm5, no_memops, integrated, capture_eager, sync_lock;
     FILE *log;
 } fk;
+static pthread_mutex_t fk_api_mu = PTHREAD_MUTEX_INITIALIZER; /* FAKEHIP_SYNC_LOCK */
 static pthread_mutex_t fk_log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 __attribute__((constructor)) static void fk_init(void)
@@ -96,6 +103,7 @@ __attribute__((constructor)) static void fk_init(void)
     fk.no_memops = (v = getenv("FAKEHIP_NO_MEMOPS")) && atoi(v) == 1;
     fk.integrated = (v = getenv("FAKEHIP_INTEGRATED")) && atoi(v) == 1;
     fk.capture_eager = (v = getenv("FAKEHIP_CAPTURE_EAGER")) && atoi(v) == 1;
+    fk.sync_lock = (v = getenv("FAKEHIP_SYNC_LOCK")) && atoi(v) == 1;
     if ((v = getenv("FAKEHIP_LOG")) && v[0])
         fk.log = fopen(v, "a");
 }
@@ -497,8 +505,18 @@ static void fk_append(struct fk_op **head, struct fk_op **tail, struct fk_op *op
 }
 
 /* Queues op on the stream, or records it when the stream captures. */
+/* FAKEHIP_SYNC_LOCK: waits until no thread is inside hipStreamSynchronize. */
+static void fk_api_pass(void)
+{
+    if (fk.sync_lock) {
+        pthread_mutex_lock(&fk_api_mu);
+        pthread_mutex_unlock(&fk_api_mu);
+    }
+}
+
 static hipError_t fk_submit(void *stream, struct fk_op op)
 {
+    fk_api_pass();
     struct fk_stream *s = fk_stream(stream);
     struct fk_op *o = malloc(sizeof(*o));
     if (!s || !o) {
@@ -538,10 +556,14 @@ hipError_t hipStreamCreateWithFlags(void **stream, unsigned flags)
 hipError_t hipStreamSynchronize(void *stream)
 {
     struct fk_stream *s = fk_stream(stream);
+    if (fk.sync_lock)
+        pthread_mutex_lock(&fk_api_mu);
     pthread_mutex_lock(&s->mu);
     while (s->completed != s->enqueued)
         pthread_cond_wait(&s->cv, &s->mu);
     pthread_mutex_unlock(&s->mu);
+    if (fk.sync_lock)
+        pthread_mutex_unlock(&fk_api_mu);
     return HIPABI_SUCCESS;
 }
 
@@ -643,6 +665,7 @@ hipError_t hipEventRecord(void *ev, void *stream)
 hipError_t hipEventQuery(void *ev)
 {
     struct fk_event *e = ev;
+    fk_api_pass();
     pthread_mutex_lock(&fk_ev_mu);
     int done = e->done >= e->recorded;
     pthread_mutex_unlock(&fk_ev_mu);
@@ -652,6 +675,7 @@ hipError_t hipEventQuery(void *ev)
 hipError_t hipEventSynchronize(void *ev)
 {
     struct fk_event *e = ev;
+    fk_api_pass();
     pthread_mutex_lock(&fk_ev_mu);
     while (e->done < e->recorded)
         pthread_cond_wait(&fk_ev_cv, &fk_ev_mu);
