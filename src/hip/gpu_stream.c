@@ -42,6 +42,7 @@ struct proxy_work {
     int host_wait;                      /* a thread in submit waits for the result */
     int finished;
     haloResult_t result;
+    int64_t queued_us;                  /* eager: when the call queued it */
 };
 
 /* Argument of a host function: store `value` into *word, or wait until *word
@@ -76,6 +77,9 @@ struct gpu_proxy {
     atomic_int released;
     atomic_int hostfn_waiters;
     atomic_ullong n_eager, n_persist, n_memops, n_hostfn;
+    /* Eager works run, and the time from the call to its streams reaching it
+     * (the GPU's lag) and to its end, in µs: summed for the INFO line at destroy. */
+    uint64_t t_n, t_lag_sum, t_lag_max, t_run_sum;
     uint32_t stall_seq;                /* the head work a stall was reported for */
     int64_t stall_since, stall_said;   /* when the head started waiting; last report */
 };
@@ -197,6 +201,7 @@ static int proxy_step_eager(struct gpu_proxy *p)
         return 0;
     }
     HLOG_TRACE(HALO_SUB_GPU, p->cfg.rank, "work %u: its streams reached it, running", w->seq);
+    int64_t t_ready = halo_now_us();
     __atomic_store_n(&p->head, w->next, __ATOMIC_RELEASE);
     if (!p->head)
         p->tail = NULL;
@@ -204,6 +209,12 @@ static int proxy_step_eager(struct gpu_proxy *p)
 
     haloResult_t r = w->payload ? proxy_run(p, w) : haloSuccess;
     proxy_advance_done(&p->flags[0], w->seq);
+    int64_t t_end = halo_now_us();
+    uint64_t lag = (uint64_t)(t_ready - w->queued_us);
+    p->t_n++;
+    p->t_lag_sum += lag;
+    p->t_lag_max = lag > p->t_lag_max ? lag : p->t_lag_max;
+    p->t_run_sum += (uint64_t)(t_end - t_ready);
     HLOG_TRACE(HALO_SUB_GPU, p->cfg.rank, "work %u: done (result %d), DONE = %u", w->seq, (int)r,
                __atomic_load_n(&p->flags[0], __ATOMIC_ACQUIRE));
     atomic_fetch_add(&p->n_eager, 1);
@@ -504,6 +515,7 @@ int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, co
         pthread_cond_wait(&p->finished, &p->lock); /* over PROXY_RING works in flight: wait for the oldest */
     w->seq = ++p->next_seq;
     w->nready = nstreams;
+    w->queued_us = halo_now_us();
     for (int i = 0; i < nstreams; i++)
         w->word[i] = 1u + (p->ready_next + (uint32_t)i) % PROXY_RING;
     p->ready_next += (uint32_t)nstreams;
@@ -683,6 +695,11 @@ int gpu_proxy_destroy(struct gpu_proxy *p, int64_t timeout_us, int abort)
         p->cfg.free_payload(p->cfg.ctx, w->payload);
         free(w);
     }
+    if (p->t_n)
+        HLOG_INFO(HALO_SUB_GPU, p->cfg.rank, "GPU progress: %llu calls; their streams reached them %.1f us after "
+                  "the call on average (at most %.1f ms), and they ran in %.1f us on average",
+                  (unsigned long long)p->t_n, (double)p->t_lag_sum / (double)p->t_n, (double)p->t_lag_max / 1e3,
+                  (double)p->t_run_sum / (double)p->t_n);
     /* Released streams still copy out of staging memory and write their FREE
      * words; a stream held by other work may do so much later. Then the pinned
      * memory is left allocated rather than freed under it. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """torch_bench.py — torch.distributed all_reduce (float32, 8 B to 256 MiB, x4 steps)
+(TORCH_BENCH_SIZES=8,2048 runs only the sizes listed)
 on GPU tensors, every rank on cuda:0; one nccl-tests-like line per size.
 
     tests/gpu/torch_run.sh -n 2 tests/gpu/torch_bench.py nccl            # haloccl preloaded
@@ -48,6 +49,9 @@ def main(argv):
     while s <= 256 << 20:
         sizes.append(s)
         s *= 4
+    sizes.append(256 << 20)  # the top of the range (8 B x 4^k stops at 128 MiB)
+    if os.environ.get("TORCH_BENCH_SIZES"):  # e.g. "8,2048": only these
+        sizes = [int(x) for x in os.environ["TORCH_BENCH_SIZES"].split(",")]
     lines = []
     if rank == 0:
         print("# backend %s, %d ranks on %s, float32 all_reduce sum" % (backend, world, torch.cuda.get_device_name(0)))
