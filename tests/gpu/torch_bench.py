@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """torch_bench.py — torch.distributed all_reduce (float32, 8 B to 256 MiB, x4 steps)
-(TORCH_BENCH_SIZES=8,2048 runs only the sizes listed)
-on GPU tensors, every rank on cuda:0; one nccl-tests-like line per size.
+on GPU tensors, every rank on cuda:0; one nccl-tests-like line per size
+(TORCH_BENCH_SIZES=8,2048 runs only the sizes listed).
 
     tests/gpu/torch_run.sh -n 2 tests/gpu/torch_bench.py nccl            # haloccl preloaded
     tests/gpu/torch_run.sh -n 2 -l none tests/gpu/torch_bench.py gloo    # gloo, same tensors
