@@ -43,9 +43,27 @@ struct gpu_op {
 
 struct gpu_payload {
     struct halo_comm *comm;
+    int pieces;            /* > 0: one big op run as this many pieces (gpu_uses_pieces) */
+    size_t piece_elems;
+    int piece_streamed;    /* its stream stages piece by piece: wait PIN, write PDONE */
+    uint32_t piece_base;   /* handed out by gpu_proxy_submit */
     int nops;
     struct gpu_op ops[];
 };
+
+static int gpu_op_pieceable(const struct halo_op *op)
+{
+    return op->coll == HALO_COLL_ALLREDUCE || op->coll == HALO_COLL_BROADCAST || op->coll == HALO_COLL_REDUCE;
+}
+
+/* One piece: a quarter of the pool, so that a piece's copies and its collective
+ * overlap those of its neighbours. Depends on HALO_POOL_SIZE only (equal on all
+ * ranks), never on where the buffers are: every rank cuts the same call alike. */
+static size_t gpu_piece_bytes(const struct halo_comm *comm)
+{
+    size_t b = (size_t)HALO_P_INT(&comm->params, pool_size) / 4 / 4096 * 4096;
+    return b ? b : 4096;
+}
 
 /* Bytes of each buffer the op uses on this rank (0: unused here). */
 static void gpu_op_bytes(const struct halo_op *op, int rank, int nranks, size_t *sb, size_t *rb)
@@ -65,6 +83,35 @@ static void gpu_op_bytes(const struct halo_op *op, int rank, int nranks, size_t 
 
 /* ---- the progress thread's side ---- */
 
+/* A big all-reduce, broadcast or reduce as pieces: piece k runs once its stream
+ * staged its inputs (PIN), and its stream copies it out as soon as it is done
+ * (PDONE) while the next pieces are on the wire. */
+static haloResult_t gpu_run_pieces(struct halo_comm *comm, struct gpu_payload *pl)
+{
+    struct gpu_proxy *px = comm->gpu->proxy;
+    const struct halo_op *op = &pl->ops[0].op;
+    size_t es = halo_dtype_size(op->dtype), per = pl->piece_elems;
+    haloResult_t r = haloSuccess;
+    for (int k = 0; k < pl->pieces && r == haloSuccess; k++) {
+        size_t off = (size_t)k * per, len = op->count - off < per ? op->count - off : per;
+        if (pl->piece_streamed && gpu_proxy_piece_wait(px, pl->piece_base, k) != 0) {
+            r = halo_error(comm, haloRemoteError, "rank %d: the communicator was aborted or destroyed while its "
+                           "stream staged piece %d of %s", comm->rank, k, halo_coll_name(op->coll));
+            break;
+        }
+        struct halo_op sub = *op;
+        sub.count = len;
+        sub.sendbuf = op->sendbuf ? (const char *)op->sendbuf + off * es : NULL;
+        sub.recvbuf = op->recvbuf ? (char *)op->recvbuf + off * es : NULL;
+        r = coll_execute(&sub);
+        if (pl->piece_streamed)
+            gpu_proxy_piece_done(px, pl->piece_base, k);
+    }
+    if (pl->piece_streamed) /* all of them, also after a failure: the stream waits for each */
+        gpu_proxy_piece_done(px, pl->piece_base, pl->pieces - 1);
+    return r;
+}
+
 static haloResult_t gpu_run(void *ctx, void *payload)
 {
     struct halo_comm *comm = ctx;
@@ -82,7 +129,8 @@ static haloResult_t gpu_run(void *ctx, void *payload)
                                           comm->rank));
     for (int i = 0; i < pl->nops; i++)
         run[i] = pl->ops[i].op; /* group_run_ops reorders its array */
-    haloResult_t r = pl->nops == 1 && run[0].coll != HALO_COLL_SEND && run[0].coll != HALO_COLL_RECV
+    haloResult_t r = pl->pieces ? gpu_run_pieces(comm, pl)
+                     : pl->nops == 1 && run[0].coll != HALO_COLL_SEND && run[0].coll != HALO_COLL_RECV
                          ? coll_execute(&run[0])
                          : group_run_ops(run, pl->nops);
     if (run != ops)
@@ -225,6 +273,24 @@ static int gpu_stream_index(void *const *streams, int nstreams, void *s)
     return 0;
 }
 
+/* Pieces: one op on one stream; copy k moves piece k of each staged range. */
+static void gpu_plan_piece_copies(struct gpu_payload *pl, struct gpu_stream_copy *in, int *nin,
+                                  struct gpu_stream_copy *out, int *nout)
+{
+    const struct gpu_op *g = &pl->ops[0];
+    size_t es = halo_dtype_size(g->op.dtype), per = pl->piece_elems;
+    *nin = *nout = 0;
+    for (int k = 0; k < pl->pieces; k++) {
+        size_t off = (size_t)k * per, len = g->op.count - off < per ? g->op.count - off : per;
+        if (g->dev_send)
+            in[(*nin)++] = (struct gpu_stream_copy){0, (char *)g->op.sendbuf + off * es,
+                                                    (const char *)g->dev_send + off * es, len * es};
+        if (g->dev_recv)
+            out[(*nout)++] = (struct gpu_stream_copy){0, (char *)g->dev_recv + off * es,
+                                                      (const char *)g->op.recvbuf + off * es, len * es};
+    }
+}
+
 /* Places every staged buffer in `area` and lists its copies: in before the
  * collective, out after. The ops' CPU addresses point into the area. */
 static void gpu_plan_copies(struct gpu_payload *pl, char *area, void *const *streams, int nstreams,
@@ -298,6 +364,7 @@ haloResult_t api_gpu_submit(struct halo_comm *comm, const struct halo_op *ops, i
         free(copies);
         return halo_error(comm, haloSystemError, "%s: out of memory", fn);
     }
+    memset(pl, 0, sizeof(*pl));
     pl->comm = comm;
     pl->nops = n;
     int device_bufs = 0;
@@ -330,6 +397,11 @@ haloResult_t api_gpu_submit(struct halo_comm *comm, const struct halo_op *ops, i
     char err[512];
     struct gpu_copies cp = {.in = copies, .out = copies + 2 * n};
     size_t need = gpu_staged_bytes(pl);
+    size_t bytes0 = ops[0].count * halo_dtype_size(ops[0].dtype), piece = gpu_piece_bytes(comm);
+    if (n == 1 && gpu_op_pieceable(&ops[0]) && comm->nranks > 1 && bytes0 > piece) {
+        pl->piece_elems = piece / halo_dtype_size(ops[0].dtype);
+        pl->pieces = (int)((ops[0].count + pl->piece_elems - 1) / pl->piece_elems);
+    }
     if (need) {
         int capturing = gpu_proxy_capturing(comm->gpu->proxy, streams, nstreams, err, sizeof(err));
         char *area = capturing < 0 ? NULL
@@ -343,6 +415,23 @@ haloResult_t api_gpu_submit(struct halo_comm *comm, const struct halo_op *ops, i
         }
         cp.shared = !capturing;
         gpu_plan_copies(pl, area, streams, nstreams, copies, &cp.nin, copies + 2 * n, &cp.nout);
+        /* Staged piece by piece on the stream (eager, one stream, no scalar to stage). */
+        if (pl->pieces && !capturing && nstreams == 1 && !pl->ops[0].dev_scalar) {
+            struct gpu_stream_copy *pc = malloc(2 * (size_t)pl->pieces * sizeof(*pc));
+            if (!pc) {
+                free(pl);
+                free(copies);
+                return halo_error(comm, haloSystemError, "%s: out of memory", fn);
+            }
+            free(copies);
+            copies = pc;
+            cp.in = pc;
+            cp.out = pc + pl->pieces;
+            gpu_plan_piece_copies(pl, pc, &cp.nin, pc + pl->pieces, &cp.nout);
+            cp.npieces = pl->pieces;
+            cp.piece_base = &pl->piece_base;
+            pl->piece_streamed = 1;
+        }
     }
     haloResult_t result = haloSuccess;
     int rc = gpu_proxy_submit(comm->gpu->proxy, streams, nstreams, need ? &cp : NULL, pl, host_wait ? &result : NULL,

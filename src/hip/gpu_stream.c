@@ -23,6 +23,9 @@
 #define PROXY_WORDS 65536u
 #define PROXY_PERSIST_FIRST (1u + PROXY_RING)
 #define PROXY_FREE_FIRST (PROXY_WORDS - GPU_MAX_STREAMS)
+#define PROXY_PIN (PROXY_FREE_FIRST - 2)   /* pieces: inputs staged up to (stream writes) */
+#define PROXY_PDONE (PROXY_FREE_FIRST - 1) /* pieces: reduced up to (proxy writes) */
+#define PROXY_PERSIST_END PROXY_PIN
 #define PROXY_SPINS 4000u            /* idle polls before sleeping */
 #define PROXY_NAP_NS 20000L          /* sleep between polls while work is pending */
 #define PROXY_DOZE_NS 200000L        /* ... after a long idle with persistent works only */
@@ -70,6 +73,7 @@ struct gpu_proxy {
     uint32_t ready_next;               /* READY words handed out (ring position) */
     uint32_t ready_retired;            /* READY words whose work ran */
     uint32_t persist_next;             /* next free persistent word */
+    uint32_t piece_next;               /* pieces handed out (PIN/PDONE values) */
     uint32_t shared_seq;               /* the last eager work that staged through shared memory (0: none) */
     int shared_nstreams;               /* ... and how many streams it spanned */
     struct proxy_work *_Atomic persist; /* persistent works, newest first, never removed */
@@ -444,10 +448,10 @@ static int proxy_submit_persistent(struct gpu_proxy *p, struct proxy_work *w, vo
 {
     int memops = proxy_use_memops(p, 1);
     pthread_mutex_lock(&p->lock);
-    if (p->persist_next + (uint32_t)n > PROXY_FREE_FIRST) {
+    if (p->persist_next + (uint32_t)n > PROXY_PERSIST_END) {
         pthread_mutex_unlock(&p->lock);
         snprintf(err, errlen, "more than %u captured operations on one communicator; destroy it to free them",
-                 PROXY_FREE_FIRST - PROXY_PERSIST_FIRST);
+                 PROXY_PERSIST_END - PROXY_PERSIST_FIRST);
         return -1;
     }
     for (int i = 0; i < n; i++)
@@ -466,6 +470,25 @@ static int proxy_submit_persistent(struct gpu_proxy *p, struct proxy_work *w, vo
     w->next = atomic_load(&p->persist);
     atomic_store(&p->persist, w);
     return 0;
+}
+
+int gpu_proxy_piece_wait(struct gpu_proxy *p, uint32_t base, int k)
+{
+    uint32_t want = base + (uint32_t)k + 1;
+    for (unsigned spins = 0; !proxy_cond_met(&p->flags[PROXY_PIN], want, GPU_WAIT_GEQ); spins++) {
+        if (atomic_load(&p->released))
+            return -1;
+        if (spins < PROXY_SPINS)
+            sched_yield();
+        else
+            proxy_nap(PROXY_NAP_NS);
+    }
+    return 0;
+}
+
+void gpu_proxy_piece_done(struct gpu_proxy *p, uint32_t base, int k)
+{
+    proxy_advance_done(&p->flags[PROXY_PDONE], base + (uint32_t)k + 1);
 }
 
 int gpu_proxy_capturing(struct gpu_proxy *p, void *const *streams, int nstreams, char *err, size_t errlen)
@@ -521,6 +544,12 @@ int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, co
     p->ready_next += (uint32_t)nstreams;
     w->tag = p->ready_next; /* unique among the words' recent values */
     w->host_wait = result != NULL;
+    int pieces = cp && cp->npieces > 0 && nstreams == 1 ? cp->npieces : 0;
+    uint32_t pbase = p->piece_next;
+    if (pieces) {
+        p->piece_next += (uint32_t)pieces;
+        *cp->piece_base = pbase; /* in the payload before the proxy can see the work */
+    }
     /* Shared staging memory: wait until the previous user of it copied out. */
     uint32_t free_seq = 0;
     int free_n = 0, shared = cp && cp->shared && nstreams > 0;
@@ -553,14 +582,26 @@ int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, co
         for (int k = 0; k < free_n && free_seq && rc == 0; k++)
             rc = proxy_enqueue_wait(p, streams[i], memops, NULL, PROXY_FREE_FIRST + (uint32_t)k, free_seq, GPU_WAIT_GEQ,
                                     err, errlen);
-        if (rc == 0 && cp)
+        if (rc == 0 && cp && !pieces)
             rc = proxy_enqueue_copies(p, streams, i, cp->in, cp->nin, err, errlen);
         if (rc == 0)
             rc = proxy_enqueue_store(p, streams[i], memops, NULL, words[i], tag, err, errlen);
     }
+    for (int k = 0; k < pieces && rc == 0; k++) { /* one stream */
+        if (k < cp->nin)
+            rc = proxy_enqueue_copies(p, streams, 0, &cp->in[k], 1, err, errlen);
+        if (rc == 0)
+            rc = proxy_enqueue_store(p, streams[0], memops, NULL, PROXY_PIN, pbase + (uint32_t)k + 1, err, errlen);
+    }
+    for (int k = 0; k < pieces && rc == 0 && cp->nout; k++) {
+        rc = proxy_enqueue_wait(p, streams[0], memops, NULL, PROXY_PDONE, pbase + (uint32_t)k + 1, GPU_WAIT_GEQ, err,
+                                errlen);
+        if (rc == 0)
+            rc = proxy_enqueue_copies(p, streams, 0, &cp->out[k], 1, err, errlen);
+    }
     for (int i = 0; i < nstreams && rc == 0; i++) {
         rc = proxy_enqueue_wait(p, streams[i], memops, NULL, 0, seq, GPU_WAIT_GEQ, err, errlen);
-        if (rc == 0 && cp)
+        if (rc == 0 && cp && !pieces)
             rc = proxy_enqueue_copies(p, streams, i, cp->out, cp->nout, err, errlen);
         if (rc == 0 && shared)
             rc = proxy_enqueue_store(p, streams[i], memops, NULL, PROXY_FREE_FIRST + (uint32_t)i, seq, err, errlen);
@@ -574,6 +615,8 @@ int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, co
          * must not wait for copies that were never enqueued. */
         for (int i = 0; shared && i < nstreams; i++)
             proxy_advance_done(&p->flags[PROXY_FREE_FIRST + (uint32_t)i], seq);
+        if (pieces)
+            proxy_advance_done(&p->flags[PROXY_PDONE], pbase + (uint32_t)pieces);
         for (struct proxy_work *q = p->head; q; q = q->next)
             if (q == w) {
                 if (w->payload)
@@ -607,6 +650,7 @@ static void proxy_release_words(struct gpu_proxy *p)
 {
     pthread_mutex_lock(&p->lock);
     proxy_advance_done(&p->flags[0], p->next_seq);
+    proxy_advance_done(&p->flags[PROXY_PDONE], p->piece_next);
     pthread_mutex_unlock(&p->lock);
     /* FREE words are left to the streams: released from DONE, each copies out and
      * writes its own (proxy_staging_idle waits for exactly that). */

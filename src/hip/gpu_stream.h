@@ -93,7 +93,21 @@ struct gpu_copies {
     const struct gpu_stream_copy *in, *out;
     int nin, nout;
     int shared;
+    /* Pieces (eager work on one stream): in[k] and out[k] belong to piece k, and
+     * the stream interleaves them with the proxy's progress so that copies overlap
+     * the wire:  READY | in[0] PIN=b+1 | in[1] PIN=b+2 | ... |
+     *            WAIT(PDONE >= b+1) out[0] | WAIT(PDONE >= b+2) out[1] | ... | WAIT(DONE)
+     * The proxy waits for PIN >= b+k+1 before piece k (gpu_proxy_piece_wait) and
+     * writes PDONE = b+k+1 after it (gpu_proxy_piece_done). b is handed out at
+     * submit into *piece_base, before the proxy can run the work. */
+    int npieces;
+    uint32_t *piece_base;
 };
+
+/* The proxy's side of pieces. piece_wait returns 0 once piece k's inputs are
+ * staged, -1 when the proxy is draining (abort, destroy) first. */
+int gpu_proxy_piece_wait(struct gpu_proxy *p, uint32_t base, int k);
+void gpu_proxy_piece_done(struct gpu_proxy *p, uint32_t base, int k);
 
 /*
  * Hands `payload` to the proxy, ordered on streams[0..nstreams-1] (each gets READY
