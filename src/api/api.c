@@ -88,9 +88,17 @@ static haloResult_t api_check_root(struct halo_comm *comm, const char *fn, const
 static haloResult_t api_enter(struct halo_comm *comm, const char *fn)
 {
     haloResult_t r = comm_enter(comm, fn);
+    if (r == haloSuccess && (r = comm_call_begin(comm, fn)) != haloSuccess)
+        r = comm_leave(comm, r);
     if (r != haloSuccess)
         group_note_error(r);
     return r;
+}
+
+static haloResult_t api_leave(struct halo_comm *comm, haloResult_t r)
+{
+    comm_call_end(comm);
+    return comm_leave(comm, r);
 }
 
 static haloResult_t api_check_comm(struct halo_comm *comm, const char *fn, haloStream_t stream)
@@ -362,7 +370,7 @@ HALO_API haloResult_t haloAllReduce(const void *sendbuff, void *recvbuff, size_t
     }
     struct halo_op o = {.coll = HALO_COLL_ALLREDUCE, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = count,
                         .dtype = datatype, .op = op, .root = -1, .comm = comm};
-    return comm_leave(comm, api_finish_checks(r, &o, stream, fn));
+    return api_leave(comm, api_finish_checks(r, &o, stream, fn));
 }
 
 HALO_API haloResult_t haloAllGather(const void *sendbuff, void *recvbuff, size_t sendcount, haloDataType_t datatype,
@@ -384,7 +392,7 @@ HALO_API haloResult_t haloAllGather(const void *sendbuff, void *recvbuff, size_t
     }
     struct halo_op o = {.coll = HALO_COLL_ALLGATHER, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = sendcount,
                         .dtype = datatype, .op = haloSum, .root = -1, .comm = comm};
-    return comm_leave(comm, api_finish_checks(r, &o, stream, fn));
+    return api_leave(comm, api_finish_checks(r, &o, stream, fn));
 }
 
 HALO_API haloResult_t haloBroadcast(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,
@@ -407,7 +415,7 @@ HALO_API haloResult_t haloBroadcast(const void *sendbuff, void *recvbuff, size_t
     }
     struct halo_op o = {.coll = HALO_COLL_BROADCAST, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = count,
                         .dtype = datatype, .op = haloSum, .root = root, .comm = comm};
-    return comm_leave(comm, api_finish_checks(r, &o, stream, fn));
+    return api_leave(comm, api_finish_checks(r, &o, stream, fn));
 }
 
 HALO_API haloResult_t haloReduceScatter(const void *sendbuff, void *recvbuff, size_t recvcount,
@@ -430,7 +438,7 @@ HALO_API haloResult_t haloReduceScatter(const void *sendbuff, void *recvbuff, si
     }
     struct halo_op o = {.coll = HALO_COLL_REDUCESCATTER, .sendbuf = sendbuff, .recvbuf = recvbuff,
                         .count = recvcount, .dtype = datatype, .op = op, .root = -1, .comm = comm};
-    return comm_leave(comm, api_finish_checks(r, &o, stream, fn));
+    return api_leave(comm, api_finish_checks(r, &o, stream, fn));
 }
 
 HALO_API haloResult_t haloReduce(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,
@@ -453,7 +461,7 @@ HALO_API haloResult_t haloReduce(const void *sendbuff, void *recvbuff, size_t co
     }
     struct halo_op o = {.coll = HALO_COLL_REDUCE, .sendbuf = sendbuff, .recvbuf = recvbuff, .count = count,
                         .dtype = datatype, .op = op, .root = root, .comm = comm};
-    return comm_leave(comm, api_finish_checks(r, &o, stream, fn));
+    return api_leave(comm, api_finish_checks(r, &o, stream, fn));
 }
 
 static haloResult_t api_p2p(enum halo_coll coll, const char *fn, const void *sbuf, void *rbuf, size_t count,
@@ -480,7 +488,7 @@ static haloResult_t api_p2p(enum halo_coll coll, const char *fn, const void *sbu
                        fn, comm->rank, coll == HALO_COLL_SEND ? "sends to" : "receives from");
     struct halo_op o = {.coll = coll, .sendbuf = sbuf, .recvbuf = rbuf, .count = count, .dtype = datatype,
                         .op = haloSum, .root = peer, .comm = comm, .algo = HALO_ALGO_P2P, .nchannels = 1};
-    return comm_leave(comm, api_finish_checks(r, &o, stream, fn));
+    return api_leave(comm, api_finish_checks(r, &o, stream, fn));
 }
 
 HALO_API haloResult_t haloSend(const void *sendbuff, size_t count, haloDataType_t datatype, int peer,

@@ -129,14 +129,19 @@ static haloResult_t group_run(void)
     return r;
 }
 
-/* Enters every queued op's communicator (one hold per op), or none. */
+/* Enters every queued op's communicator (one hold and one operation per op: the
+ * same thread nests), or none. */
 static haloResult_t group_enter_all(void)
 {
     for (int i = 0; i < group.n; i++) {
         haloResult_t r = comm_enter(group.comms[i], "haloGroupEnd");
+        if (r == haloSuccess && (r = comm_call_begin(group.comms[i], "haloGroupEnd")) != haloSuccess)
+            r = comm_leave(group.comms[i], r);
         if (r != haloSuccess) {
-            while (i-- > 0)
+            while (i-- > 0) {
+                comm_call_end(group.comms[i]);
                 comm_drop(group.comms[i]);
+            }
             return r;
         }
     }
@@ -145,8 +150,10 @@ static haloResult_t group_enter_all(void)
 
 static haloResult_t group_leave_all(haloResult_t r)
 {
-    for (int i = 0; i < group.n; i++)
+    for (int i = 0; i < group.n; i++) {
+        comm_call_end(group.comms[i]);
         r = comm_leave(group.comms[i], r);
+    }
     return r;
 }
 

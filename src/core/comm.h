@@ -144,6 +144,12 @@ struct halo_comm {
     int aborting;              /* CLOSING or ORPHANED by haloCommAbort, not destroy */
     int calls;                 /* public calls inside (comm_enter .. comm_leave) */
     pthread_cond_t calls_done; /* calls reached 0 while CLOSING; monotonic clock */
+
+    /* The thread inside a collective, send/receive or group end (comm_call_begin):
+     * one at a time. caller_depth and caller_fn belong to that thread. */
+    _Atomic int caller;
+    int caller_depth;
+    const char *_Atomic caller_fn;
 };
 
 /* Life cycle (comm_life.c). comm_registry_add makes a created communicator live
@@ -160,6 +166,13 @@ haloResult_t comm_enter(struct halo_comm *comm, const char *fn);
 haloResult_t comm_leave(struct halo_comm *comm, haloResult_t r);
 int comm_hold(struct halo_comm *comm);
 void comm_drop(struct halo_comm *comm);
+/* Operations (collectives, send/receive, group end) take the communicator for
+ * their thread, nested calls of that thread included; another thread at the same
+ * time gets haloInvalidUsage with a sentence, instead of interleaving its frames
+ * with the first one's (silently wrong results). Read-only queries, the
+ * asynchronous error, abort and destroy are not operations. */
+haloResult_t comm_call_begin(struct halo_comm *comm, const char *fn);
+void comm_call_end(struct halo_comm *comm);
 /* Stops the communicator's threads, closes its connections and frees it. Only
  * once nothing holds it (comm_life.c), or on a half-built one at init. */
 void comm_free(struct halo_comm *comm);

@@ -20,8 +20,11 @@
  * registry, `life` and `calls` of every communicator.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bootstrap.h"
 #include "comm.h"
@@ -125,6 +128,31 @@ void comm_drop(struct halo_comm *comm)
     pthread_mutex_unlock(&registry_lock);
     if (free_it)
         comm_free(comm);
+}
+
+haloResult_t comm_call_begin(struct halo_comm *comm, const char *fn)
+{
+    int me = (int)syscall(SYS_gettid), cur = 0;
+    if (atomic_compare_exchange_strong(&comm->caller, &cur, me)) {
+        comm->caller_depth = 1;
+        atomic_store(&comm->caller_fn, fn);
+        return haloSuccess;
+    }
+    if (cur == me) {
+        comm->caller_depth++;
+        return haloSuccess;
+    }
+    const char *other = atomic_load(&comm->caller_fn);
+    return halo_error(comm, haloInvalidUsage,
+                      "%s: rank %d: thread %d is inside %s on this communicator at the same time; a communicator "
+                      "takes one operation at a time (their frames would interleave): use one communicator per "
+                      "thread, or serialise the calls", fn, comm->rank, cur, other ? other : "another call");
+}
+
+void comm_call_end(struct halo_comm *comm)
+{
+    if (--comm->caller_depth == 0)
+        atomic_store(&comm->caller, 0);
 }
 
 haloResult_t comm_leave(struct halo_comm *comm, haloResult_t r)

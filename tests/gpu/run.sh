@@ -87,10 +87,12 @@ step gpu-order-np2 $T 2 order || fail=1
 step gpu-order-np3-hostfn env HALO_GPU_SYNC=hostfn $T 3 order || fail=1
 step gpu-graph-memops $T 2 graph || fail=1
 step gpu-graph-hostfn env HALO_GPU_SYNC=hostfn $T 2 graph || fail=1
+step gpu-graph2 $T 2 graph2 || fail=1
 step gpu-async $T 2 async || fail=1
 step gpu-dead env HALO_TIMEOUT_MS=3000 $T 3 dead || fail=1
 step gpu-abort $T 2 abort || fail=1
 step gpu-p2p-np2 $T 2 p2p || fail=1
+step gpu-p2psync-np2 $T 2 p2psync || fail=1
 step gpu-premul-np2 env HALO_POOL_SIZE=1m $B/bin/test_gpu_premul 2 || fail=1
 
 # All-reduce, 2 ranks on the one GPU, float32 sum, 4 B - 256 MiB: host mode and

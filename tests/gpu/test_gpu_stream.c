@@ -12,6 +12,8 @@
  *   order   two communicators on two streams interleaved, and a group of mixed
  *           collectives and sends/receives on one stream
  *   graph   a captured all-reduce replayed 200 times with new inputs each time
+ *   graph2  torch's way: split communicators used and destroyed first, warm-ups on
+ *           a side stream, an in-place all-reduce captured on a third stream
  *   async   the call returns while its stream is still blocked; the result
  *           appears only after the stream is released
  *   dead    a peer dies while the streams wait: the survivors' streams are
@@ -547,6 +549,60 @@ static int case_p2p(int rank, int n, haloUniqueId id, void *arg)
     return 0;
 }
 
+/* torch's pattern around a captured all-reduce: split communicators made, used
+ * and destroyed first; three eager warm-ups on a side stream; the capture on a
+ * third stream, in place; replays on the first stream, each after a fresh input. */
+static int case_graph2(int rank, int n, haloUniqueId id, void *arg)
+{
+    if (!rt->capture_begin || !rt->graph_launch)
+        SKIP("the runtime lacks stream capture");
+    haloComm_t comm = init_comm(rank, n, id);
+    void *s = new_stream(), *side = new_stream(), *cap = new_stream();
+    const size_t cnt = 4096;
+    float *h = malloc(cnt * 4);
+    {
+        haloComm_t all = NULL, first = NULL;
+        CHECK_HALO(haloCommSplit(comm, 0, rank, &all, NULL), comm);
+        CHECK_HALO(haloCommSplit(comm, rank == 0 ? 0 : HALO_SPLIT_NOCOLOR, 0, &first, NULL), comm);
+        run_case(all, s, rank, n, C_ALLREDUCE, K_DEVICE, 0, haloFloat32, haloSum, 99);
+        if (first)
+            run_case(first, s, 0, 1, C_ALLREDUCE, K_DEVICE, 0, haloFloat32, haloSum, 10);
+        CHECK_HALO(haloCommDestroy(all), NULL);
+        if (first)
+            CHECK_HALO(haloCommDestroy(first), NULL);
+    }
+    void *d = kalloc(K_DEVICE, cnt * 4);
+    CHECK_RT(rt->memset_async(d, 0, cnt * 4, s));
+    CHECK_RT(rt->stream_sync(s));
+    for (int w = 0; w < 3; w++)
+        CHECK_HALO(haloAllReduce(d, d, cnt, haloFloat32, haloSum, comm, side), comm);
+    CHECK_RT(rt->stream_sync(side));
+    void *graph = NULL, *exec = NULL;
+    CHECK_RT(rt->capture_begin(cap));
+    CHECK_HALO(haloAllReduce(d, d, cnt, haloFloat32, haloSum, comm, cap), comm);
+    CHECK_RT(rt->capture_end(cap, &graph));
+    CHECK_RT(rt->graph_instantiate(&exec, graph));
+    for (int it = 0; it < 50; it++) {
+        for (size_t i = 0; i < cnt; i++)
+            h[i] = (float)(val(rank, i) + it);
+        CHECK_RT(rt->memcpy_async(d, h, cnt * 4, s));
+        CHECK_RT(rt->graph_launch(exec, s));
+        CHECK_RT(rt->memcpy_async(h, d, cnt * 4, s));
+        CHECK_RT(rt->stream_sync(s));
+        for (size_t i = 0; i < cnt; i++) {
+            float want = (float)(reduced(n, i, haloSum) + (double)it * n);
+            if (h[i] != want)
+                TEST_FAIL("rank %d replay %d element %zu: %g, expected %g", rank, it, i, h[i], want);
+        }
+    }
+    CHECK_RT(rt->graph_exec_destroy(exec));
+    CHECK_RT(rt->graph_destroy(graph));
+    kfree(K_DEVICE, d);
+    free(h);
+    CHECK_HALO(haloCommDestroy(comm), NULL);
+    return 0;
+}
+
 static atomic_int dog_stop;
 
 /* Polls the communicator's asynchronous error, as torch's watchdog thread does. */
@@ -675,6 +731,7 @@ int main(int argc, char **argv)
                     : !strcmp(c, "abort") ? case_abort
                     : !strcmp(c, "p2p")   ? case_p2p
                     : !strcmp(c, "p2psync") ? case_p2psync
+                    : !strcmp(c, "graph2") ? case_graph2
                                           : NULL;
     if (!fn) {
         fprintf(stderr, "unknown case %s\n", c);
