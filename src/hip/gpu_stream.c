@@ -466,9 +466,13 @@ static int proxy_submit_persistent(struct gpu_proxy *p, struct proxy_work *w, vo
         if (proxy_enqueue_wait(p, streams[i], memops, w, w->word[i], 0, GPU_WAIT_EQ, err, errlen) != 0 ||
             (cp && proxy_enqueue_copies(p, streams, i, cp->out, cp->nout, err, errlen) != 0))
             return -1;
-    /* Published last: the proxy never sees a half-made work. */
+    /* Published last: the proxy never sees a half-made work. Then the proxy is
+     * woken: asleep with nothing queued, it would never look at the new word. */
+    pthread_mutex_lock(&p->lock);
     w->next = atomic_load(&p->persist);
     atomic_store(&p->persist, w);
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
     return 0;
 }
 

@@ -13,7 +13,8 @@
  *           collectives and sends/receives on one stream
  *   graph   a captured all-reduce replayed 200 times with new inputs each time
  *   graph2  torch's way: split communicators used and destroyed first, warm-ups on
- *           a side stream, an in-place all-reduce captured on a third stream
+ *           a side stream, a pause (the progress thread falls asleep), an
+ *           in-place all-reduce captured on a third stream
  *   async   the call returns while its stream is still blocked; the result
  *           appears only after the stream is released
  *   dead    a peer dies while the streams wait: the survivors' streams are
@@ -577,6 +578,7 @@ static int case_graph2(int rank, int n, haloUniqueId id, void *arg)
     for (int w = 0; w < 3; w++)
         CHECK_HALO(haloAllReduce(d, d, cnt, haloFloat32, haloSum, comm, side), comm);
     CHECK_RT(rt->stream_sync(side));
+    usleep(300000); /* as torch.cuda.graph's synchronize and gc: the progress thread goes idle */
     void *graph = NULL, *exec = NULL;
     CHECK_RT(rt->capture_begin(cap));
     CHECK_HALO(haloAllReduce(d, d, cnt, haloFloat32, haloSum, comm, cap), comm);
