@@ -39,6 +39,8 @@
 #include "param.h"
 
 #define BOOT_PENDING_MAX 256   /* connections not yet joined */
+#define BOOT_PREAUTH_US 3000000LL /* to prove the secret: a real rank answers HELLO at once */
+#define BOOT_PREAUTH_PER_HOST 64  /* connections of one address that have not proved it yet */
 #define BOOT_OUT_MAX 64        /* frames queued to one connection */
 #define BOOT_DRAIN_US 1000000LL
 #define BOOT_IDLE_MIN_US (3600 * 1000000LL)
@@ -171,6 +173,8 @@ struct boot_conn {
     int rank;             /* -1 until JOIN */
     int closing;          /* sent CLOSE */
     char addr[64];
+    struct halo_sockaddr peer;
+    int64_t opened_us;
     int64_t deadline_us;  /* AUTH / JOIN / DRAIN must end by then; none in RANK */
     struct halo_auth_server_state auth;
     uint8_t hdr[HALO_AUTH_PROOF_BYTES]; /* proof, then frame headers */
@@ -198,6 +202,8 @@ struct boot_root {
     int live_slot;             /* its entry in root_live */
     int64_t timeout_us, start_us, join_deadline_us, stop_deadline_us;
     int64_t accept_pause_until_us;
+    int64_t shed_said_us;       /* last WARN about connections shed (one per second) */
+    int nshed;                  /* shed since then */
     struct boot_conn **conns;
     int nconns, capconns;
     int nranks, njoined, nconnected; /* nranks 0 until the first JOIN */
@@ -279,6 +285,7 @@ static void conn_free_queue(struct boot_conn *c)
     c->nout = 0;
 }
 
+static int64_t root_handshake_us(const struct boot_root *root);
 static void root_fail(struct boot_root *root, uint32_t type, haloResult_t code, int except_rank,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
@@ -705,6 +712,7 @@ static void root_on_proof(struct boot_root *root, struct boot_conn *c)
         return;
     }
     c->state = CONN_JOIN;
+    c->deadline_us = halo_now_us() + root_handshake_us(root); /* proved: the rest of the handshake */
 }
 
 /* The unit being read is complete: act on it and say what comes next. */
@@ -790,8 +798,11 @@ static void root_conn_open(struct boot_root *root, int fd, const struct halo_soc
     c->fd = fd;
     c->rank = -1;
     c->state = CONN_AUTH;
+    c->peer = *peer;
     halo_sockaddr_str(peer, c->addr, sizeof(c->addr));
-    c->deadline_us = halo_now_us() + root_handshake_us(root);
+    c->opened_us = halo_now_us();
+    c->deadline_us = c->opened_us + (root_handshake_us(root) < BOOT_PREAUTH_US ? root_handshake_us(root)
+                                                                               : BOOT_PREAUTH_US);
     boot_keepalive(fd);
     if (halo_auth_hello(&c->auth, hello) != 0 || !(b = blob_raw(hello, sizeof(hello))))
         goto err_free_conn;
@@ -808,6 +819,58 @@ err_free_conn:
     free(c);
 err_close_fd:
     close(fd);
+}
+
+static int root_same_host(const struct halo_sockaddr *a, const struct halo_sockaddr *b)
+{
+    return a->family == b->family && !memcmp(a->addr, b->addr, sizeof(a->addr));
+}
+
+/* Connections shed under a flood are counted and said once a second. */
+static void root_shed_say(struct boot_root *root, const char *who)
+{
+    int64_t now = halo_now_us();
+    root->nshed++;
+    if (now - root->shed_said_us < 1000000)
+        return;
+    HLOG_WARN(HALO_SUB_BOOT, -1, "bootstrap root %s: %d connection(s) shed (the last from %s): too many have "
+              "not proved the job secret (at most %d in all, %d per address, %.0f s each); ranks that prove it "
+              "are always served", root->addr, root->nshed, who, BOOT_PENDING_MAX, BOOT_PREAUTH_PER_HOST,
+              (double)BOOT_PREAUTH_US / 1e6);
+    root->shed_said_us = now;
+    root->nshed = 0;
+}
+
+/* Room for a new connection from peer: under the caps, or by shedding the oldest
+ * connection that has not proved the secret yet — of the same address when that
+ * address holds its share, else of any. A flood of silent connections thus never
+ * keeps a real rank out (its connection is the newest), and one address cannot
+ * take the whole table. 0: refuse this one (every pending connection proved the
+ * secret: those are served first). */
+static int root_make_room(struct boot_root *root, const struct halo_sockaddr *peer)
+{
+    int same = 0;
+    struct boot_conn *oldest = NULL, *oldest_same = NULL;
+    for (int i = 0; i < root->nconns; i++) {
+        struct boot_conn *c = root->conns[i];
+        if (!conn_alive(c) || c->state != CONN_AUTH)
+            continue;
+        if (root_same_host(&c->peer, peer)) {
+            same++;
+            if (!oldest_same || c->opened_us < oldest_same->opened_us)
+                oldest_same = c;
+        }
+        if (!oldest || c->opened_us < oldest->opened_us)
+            oldest = c;
+    }
+    struct boot_conn *shed = same >= BOOT_PREAUTH_PER_HOST         ? oldest_same
+                             : root_pending(root) >= BOOT_PENDING_MAX ? oldest
+                                                                      : NULL;
+    if (!shed)
+        return root_pending(root) < BOOT_PENDING_MAX;
+    root_shed_say(root, shed->addr);
+    root_conn_drop(root, shed, NULL);
+    return 1;
 }
 
 static void root_accept(struct boot_root *root)
@@ -829,9 +892,8 @@ static void root_accept(struct boot_root *root)
         if (fd < 0)
             return;
         halo_sockaddr_from(&peer, (struct sockaddr *)&ss);
-        if (root_pending(root) >= BOOT_PENDING_MAX) {
-            HLOG_WARN(HALO_SUB_BOOT, -1, "bootstrap root %s: %d connections are still in their handshake; "
-                      "refusing %s", root->addr, BOOT_PENDING_MAX, halo_sockaddr_str(&peer, a, sizeof(a)));
+        if (!root_make_room(root, &peer)) {
+            root_shed_say(root, halo_sockaddr_str(&peer, a, sizeof(a)));
             close(fd);
             continue;
         }

@@ -7,7 +7,10 @@
  *     frame after a correct handshake, and random bytes are dropped,
  *   - a duplicate rank and a different nranks are refused with a sentence,
  *   - a joined rank that sends a frame with len 0xffffffff is dropped and the other
- *     ranks get haloRemoteError naming it, well before the timeout.
+ *     ranks get haloRemoteError naming it, well before the timeout;
+ *   - a flood of silent connections (more than the root holds, from one address and
+ *     from the whole machine) does not keep the real ranks out: the job forms at
+ *     once, before any of the silent ones times out.
  */
 #include "boot_util.h"
 
@@ -272,6 +275,41 @@ static void test_malformed_rank(const struct halo_params *p)
     printf("malformed frame from a joined rank: ok\n");
 }
 
+/* 300 silent connections (over the 256 the root holds unproved, over the 64 per
+ * address) are open when the real ranks come: the root sheds the oldest silent
+ * ones for them, and every silent one is closed within the pre-auth limit. */
+static void test_flood(const struct halo_params *p)
+{
+    enum { NFLOOD = 300 };
+    haloUniqueId id;
+    struct halo_uid uid;
+    pid_t pids[NLEGIT];
+    static int fds[NFLOOD];
+    int err, opened = 0;
+    ASSERT_EQ(bootstrap_root_start(&id, p, NULL, NLEGIT), haloSuccess);
+    ASSERT_EQ(bootstrap_uid_decode(&id, &uid), haloSuccess);
+    for (int i = 0; i < NFLOOD; i++) {
+        fds[i] = halo_socket_connect(&uid.root, NULL, halo_now_us() + 2000000, &err);
+        opened += fds[i] >= 0;
+    }
+    ASSERT_EQ(opened, NFLOOD); /* the kernel's backlog takes them; the root sheds */
+    int64_t t0 = halo_now_us();
+    for (int r = 0; r < NLEGIT; r++)
+        pids[r] = bt_fork(legit_rank, r, NLEGIT, &id, p, NULL, 60);
+    for (int r = 0; r < NLEGIT; r++)
+        ASSERT_EQ(bt_wait(pids[r]), 0);
+    double s = bt_seconds(t0);
+    printf("flood: formed in %.2f s\n", s);
+    ASSERT_TRUE(s < 2.5); /* not after the silent ones' 3 s limit */
+    int closed = 0;
+    for (int i = 0; i < NFLOOD; i++) {
+        closed += bt_wait_eof(fds[i], 5000) == 1;
+        close(fds[i]);
+    }
+    ASSERT_EQ(closed, NFLOOD);
+    printf("a flood of %d silent connections: the job formed in %.2f s, all of them closed: ok\n", NFLOOD, s);
+}
+
 /* With no job running, a silent connection is dropped after min(timeout, 10 s). */
 static void test_silent_dropped(void)
 {
@@ -298,6 +336,7 @@ int main(void)
     test_silent_dropped();
     bt_params(&p, "20s");
     test_hostile_neighbours(&p);
+    test_flood(&p);
     test_join_after_formed(&p);
     test_duplicate_rank(&p);
     test_malformed_rank(&p);
