@@ -618,6 +618,17 @@ static void *watchdog(void *c)
     return NULL;
 }
 
+/* One send (to nxt) or receive (from prv) in a group of its own, as torch issues it. */
+static void p2p_alone(haloComm_t comm, int sending, void *t, void *got, size_t cnt, int nxt, int prv, void *s)
+{
+    CHECK_HALO(haloGroupStart(), comm);
+    if (sending)
+        CHECK_HALO(haloSend(t, cnt, haloFloat32, nxt, comm, s), comm);
+    else
+        CHECK_HALO(haloRecv(got, cnt, haloFloat32, prv, comm, s), comm);
+    CHECK_HALO(haloGroupEnd(), comm);
+}
+
 /* torch's unbatched send/recv: each call its own group on one stream, the
  * application thread synchronizing right after (while the progress thread still
  * runs the calls), a watchdog thread polling the asynchronous error. With
@@ -637,20 +648,8 @@ static int case_p2psync(int rank, int n, haloUniqueId id, void *arg)
             h[i] = (float)val(rank + it, i);
         void *t = kalloc(K_DEVICE, cnt * 4), *got = kalloc(K_DEVICE, cnt * 4);
         CHECK_RT(rt->memcpy_async(t, h, cnt * 4, s));
-        CHECK_HALO(haloGroupStart(), comm);
-        if (rank % 2 == 0) {
-            CHECK_HALO(haloSend(t, cnt, haloFloat32, nxt, comm, s), comm);
-        } else {
-            CHECK_HALO(haloRecv(got, cnt, haloFloat32, prv, comm, s), comm);
-        }
-        CHECK_HALO(haloGroupEnd(), comm);
-        CHECK_HALO(haloGroupStart(), comm);
-        if (rank % 2 == 0) {
-            CHECK_HALO(haloRecv(got, cnt, haloFloat32, prv, comm, s), comm);
-        } else {
-            CHECK_HALO(haloSend(t, cnt, haloFloat32, nxt, comm, s), comm);
-        }
-        CHECK_HALO(haloGroupEnd(), comm);
+        p2p_alone(comm, rank % 2 == 0, t, got, cnt, nxt, prv, s);
+        p2p_alone(comm, rank % 2 != 0, t, got, cnt, nxt, prv, s);
         CHECK_RT(rt->memcpy_async(o, got, cnt * 4, s));
         CHECK_RT(rt->stream_sync(s));
         for (size_t i = 0; i < cnt; i++)
