@@ -96,6 +96,15 @@ static haloComm_t init_or_die(int rank, int n, haloUniqueId id)
     return comm;
 }
 
+/* A communicator of every rank, with one all-reduce done and checked. */
+static haloComm_t warm_comm(int rank, int n, haloUniqueId id)
+{
+    haloComm_t comm = init_or_die(rank, n, id);
+    if (good_allreduce(comm, rank, n, 1))
+        TEST_FAIL("rank %d: the first all-reduce failed", rank);
+    return comm;
+}
+
 /* The measured all-reduce of a run of n ranks. A success must carry the right
  * sum (else it is recorded as haloInternalError, "wrong result"), then the
  * failure must arrive as an asynchronous error. */
@@ -124,34 +133,29 @@ static void measured_allreduce(struct shared *sh, haloComm_t comm, int rank, int
 
 /* ---- the cases ---- */
 
-static int case_kill_before(int rank, int n, haloUniqueId id, void *arg)
+/* Rank VICTIM is SIGKILLed: before the others' call, or 300 ms into it. */
+static void victim_dies(int rank, int during)
 {
-    struct shared *sh = arg;
-    haloComm_t comm = init_or_die(rank, n, id);
-    if (good_allreduce(comm, rank, n, 1))
-        return 1;
-    if (rank == VICTIM)
-        raise(SIGKILL);
-    usleep(200000); /* it is gone before the call */
+    if (rank != VICTIM)
+        return;
+    if (during)
+        usleep(300000); /* the others are inside the call by then */
+    raise(SIGKILL);
+}
+
+static int kill_run(int rank, int n, haloUniqueId id, struct shared *sh, int during)
+{
+    haloComm_t comm = warm_comm(rank, n, id);
+    victim_dies(rank, during);
+    if (!during)
+        usleep(200000); /* it is gone before the call */
     measured_allreduce(sh, comm, rank, n);
     haloCommDestroy(comm);
     return 0;
 }
 
-static int case_kill_during(int rank, int n, haloUniqueId id, void *arg)
-{
-    struct shared *sh = arg;
-    haloComm_t comm = init_or_die(rank, n, id);
-    if (good_allreduce(comm, rank, n, 1))
-        return 1;
-    if (rank == VICTIM) {
-        usleep(300000); /* the others are inside the call by then */
-        raise(SIGKILL);
-    }
-    measured_allreduce(sh, comm, rank, n);
-    haloCommDestroy(comm);
-    return 0;
-}
+static int case_kill_before(int rank, int n, haloUniqueId id, void *arg) { return kill_run(rank, n, id, arg, 0); }
+static int case_kill_during(int rank, int n, haloUniqueId id, void *arg) { return kill_run(rank, n, id, arg, 1); }
 
 static int case_kill_init(int rank, int n, haloUniqueId id, void *arg)
 {
@@ -173,9 +177,7 @@ static int case_kill_init(int rank, int n, haloUniqueId id, void *arg)
 static int case_stop(int rank, int n, haloUniqueId id, void *arg)
 {
     struct shared *sh = arg;
-    haloComm_t comm = init_or_die(rank, n, id);
-    if (good_allreduce(comm, rank, n, 1))
-        return 1;
+    haloComm_t comm = warm_comm(rank, n, id);
     sh->pid[rank] = getpid();
     if (rank == VICTIM)
         raise(SIGSTOP);
@@ -233,9 +235,7 @@ static void *abort_later(void *c)
 static int case_abort_thread(int rank, int n, haloUniqueId id, void *arg)
 {
     struct shared *sh = arg;
-    haloComm_t comm = init_or_die(rank, n, id);
-    if (good_allreduce(comm, rank, n, 1))
-        return 1;
+    haloComm_t comm = warm_comm(rank, n, id);
     if (rank == 0) {
         pthread_t th;
         pthread_create(&th, NULL, abort_later, comm);
@@ -254,13 +254,8 @@ static int case_abort_thread(int rank, int n, haloUniqueId id, void *arg)
 static int case_recover(int rank, int n, haloUniqueId id, void *arg)
 {
     struct shared *sh = arg;
-    haloComm_t comm = init_or_die(rank, n, id);
-    if (good_allreduce(comm, rank, n, 1))
-        return 1;
-    if (rank == VICTIM) {
-        usleep(300000);
-        raise(SIGKILL);
-    }
+    haloComm_t comm = warm_comm(rank, n, id);
+    victim_dies(rank, 1);
     float a[COUNT];
     fill(a, rank, 3);
     if (haloAllReduce(a, a, COUNT, haloFloat32, haloSum, comm, NULL) == haloSuccess)
