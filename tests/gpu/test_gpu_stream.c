@@ -42,6 +42,7 @@
 #include "socket.h"
 #include "test.h"
 #include "gpu_test.h"
+#include "values.h"
 
 
 enum kind { K_DEVICE, K_PINNED, K_MEMALLOC, K_MANAGED, K_PAGEABLE, K_COUNT };
@@ -84,44 +85,6 @@ static double val(int rank, size_t i)
     return (double)(rank + 1) + (double)(i % 7);
 }
 
-static void put(void *buf, size_t i, haloDataType_t t, double v)
-{
-    switch (t) {
-    case haloInt8: ((int8_t *)buf)[i] = (int8_t)v; break;
-    case haloUint8: ((uint8_t *)buf)[i] = (uint8_t)v; break;
-    case haloInt32: ((int32_t *)buf)[i] = (int32_t)v; break;
-    case haloUint32: ((uint32_t *)buf)[i] = (uint32_t)v; break;
-    case haloInt64: ((int64_t *)buf)[i] = (int64_t)v; break;
-    case haloUint64: ((uint64_t *)buf)[i] = (uint64_t)v; break;
-    case haloFloat16: ((uint16_t *)buf)[i] = halo_f32_to_f16((float)v); break;
-    case haloBfloat16: ((uint16_t *)buf)[i] = halo_f32_to_bf16((float)v); break;
-    case haloFloat32: ((float *)buf)[i] = (float)v; break;
-    case haloFloat64: ((double *)buf)[i] = v; break;
-    case haloFloat8e4m3: ((uint8_t *)buf)[i] = halo_f32_to_e4m3((float)v); break;
-    case haloFloat8e5m2: ((uint8_t *)buf)[i] = halo_f32_to_e5m2((float)v); break;
-    default: TEST_FAIL("type %d not used here", (int)t);
-    }
-}
-
-static double get(const void *buf, size_t i, haloDataType_t t)
-{
-    switch (t) {
-    case haloInt8: return ((const int8_t *)buf)[i];
-    case haloUint8: return ((const uint8_t *)buf)[i];
-    case haloInt32: return ((const int32_t *)buf)[i];
-    case haloUint32: return ((const uint32_t *)buf)[i];
-    case haloInt64: return (double)((const int64_t *)buf)[i];
-    case haloUint64: return (double)((const uint64_t *)buf)[i];
-    case haloFloat16: return halo_f16_to_f32(((const uint16_t *)buf)[i]);
-    case haloBfloat16: return halo_bf16_to_f32(((const uint16_t *)buf)[i]);
-    case haloFloat32: return ((const float *)buf)[i];
-    case haloFloat64: return ((const double *)buf)[i];
-    case haloFloat8e4m3: return halo_e4m3_to_f32(((const uint8_t *)buf)[i]);
-    case haloFloat8e5m2: return halo_e5m2_to_f32(((const uint8_t *)buf)[i]);
-    default: return NAN;
-    }
-}
-
 static double reduced(int n, size_t i, haloRedOp_t op)
 {
     double s = 0, m = -1e30;
@@ -151,7 +114,7 @@ static void coll_sizes(enum coll c, size_t count, int n, size_t *ns, size_t *nr)
 static void fill_input(enum coll c, void *host, size_t ns, size_t count, int rank, haloDataType_t t)
 {
     for (size_t j = 0; j < ns; j++)
-        put(host, j, t, c == C_REDUCESCATTER ? val(rank, j) : val(rank, j % (count ? count : 1)));
+        set_val(host, j, t, c == C_REDUCESCATTER ? val(rank, j) : val(rank, j % (count ? count : 1)));
 }
 
 static double expected(enum coll c, size_t i, size_t count, int rank, int n, haloRedOp_t op)
@@ -228,7 +191,7 @@ static void run_case(haloComm_t comm, void *stream, int rank, int n, enum coll c
     if (ae != haloSuccess)
         TEST_FAIL("async error after %s: %s", coll_name[c], haloGetLastError(comm));
     for (size_t i = 0; has_out && i < nr; i++) {
-        double want = expected(c, i, count, rank, n, op), got = get(hout, i, t);
+        double want = expected(c, i, count, rank, n, op), got = get_val(hout, i, t);
         if (got != want)
             TEST_FAIL("rank %d %s %s %s %s count %zu: element %zu is %g, expected %g", rank, coll_name[c],
                       kind_name[k], inplace ? "in place" : "out of place", halo_dtype_name(t), count, i, got, want);
