@@ -423,7 +423,11 @@ static haloResult_t tcp_connect_all(struct halo_tp_ctx *ctx)
                 return res;
         }
     }
-    return tcp_accept_all(ctx, deadline);
+    haloResult_t res = tcp_accept_all(ctx, deadline);
+    /* Every connection is made: the port is free again and listens to nobody. */
+    close(tcp_of(ctx)->listen_fd);
+    tcp_of(ctx)->listen_fd = -1;
+    return res;
 }
 
 /* ---- setup table row ---- */
