@@ -11,6 +11,8 @@
  *   halo-info --nccl     which libnccl.so.2 / librccl.so.1 a process here loads,
  *                        whether it is haloccl's drop-in, the names it exports
  *   halo-info --nccl-env-markdown   the README's table of NCCL environment names
+ *   halo-info --footprint [N,...] [--transport T,...]   memory, shm, threads and fds
+ *                        one communicator costs each rank, measured on jobs of N ranks
  *   halo-info --version  the version line
  *
  * Exit status: 0, 2 when a parameter has a bad value (the error names it) or the
@@ -20,6 +22,7 @@
 #include <string.h>
 
 #include "algos.h"
+#include "halo_info_footprint.h"
 #include "halo_info_nccl.h"
 #include "haloccl.h"
 #include "nccl_env.h"
@@ -31,7 +34,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: halo-info [--params | --params-markdown | --algos | --transports | --nccl | --nccl-env-markdown |\n"
-            "                 --version | --help]\n"
+            "                 --footprint [N,...] [--transport T,...] | --version | --help]\n"
             "  (no option)  version, reduction kernel variant, algorithms, transports and parameters\n"
             "  --params     every HALO_* parameter with its value, source, unit and help\n"
             "  --params-markdown  the README's parameter table (name, default, NCCL alias, help)\n"
@@ -40,6 +43,8 @@ static void usage(FILE *out)
             "  --nccl       which libnccl.so.2 / librccl.so.1 a process here loads, whether it is haloccl's,\n"
             "               and the NCCL names it exports\n"
             "  --nccl-env-markdown  the README's table of NCCL environment names and what they become\n"
+            "  --footprint  what one communicator costs each rank (memory, shm, threads, fds), measured on\n"
+            "               jobs of N local ranks (default 2,4,8) per transport (default shm,tcp)\n"
             "  --version    the library version\n"
             "  --help       this text\n");
 }
@@ -133,6 +138,8 @@ int main(int argc, char **argv)
         return print_algos();
     if (argc == 2 && strcmp(argv[1], "--transports") == 0)
         return print_transports();
+    if (argc >= 2 && strcmp(argv[1], "--footprint") == 0)
+        return halo_info_footprint(argc - 2, argv + 2);
     if (argc == 2 && strcmp(argv[1], "--version") == 0)
         return print_version();
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {

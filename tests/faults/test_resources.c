@@ -12,7 +12,6 @@
  *
  * Usage: test_resources [CYCLES [FAILED_INITS]]
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,58 +19,10 @@
 #include <unistd.h>
 
 #include "haloccl.h"
+#include "proc_self.h"
 #include "test.h"
 
 #define N 1024
-
-struct counts {
-    int fds, threads, segments;
-    long rss_kib;
-};
-
-static int count_dir(const char *path)
-{
-    int n = 0;
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    for (struct dirent *e; (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
-/* Mappings of haloccl's shm segments in this process (other processes' do not count). */
-static int count_segment_maps(void)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[512];
-    int n = 0;
-    while (f && fgets(line, sizeof(line), f))
-        n += strstr(line, "/haloccl-") != NULL;
-    if (f)
-        fclose(f);
-    return f ? n : -1;
-}
-
-static long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, "VmRSS:", 6))
-            v = strtol(line + 6, NULL, 10);
-    if (f)
-        fclose(f);
-    return v;
-}
-
-static struct counts take_counts(void)
-{
-    struct counts c = {count_dir("/proc/self/fd"), count_dir("/proc/self/task"), count_segment_maps(), rss_kib()};
-    return c;
-}
 
 struct rank_arg {
     haloUniqueId id;
@@ -130,9 +81,9 @@ static void job(unsigned cycle, int nranks, int present, int expect_fail)
     }
 }
 
-static void report(const char *when, struct counts c)
+static void report(const char *when, struct proc_self c)
 {
-    printf("%-28s fds %d, threads %d, haloccl shm mappings %d, rss %ld KiB\n", when, c.fds, c.threads, c.segments,
+    printf("%-28s fds %d, threads %d, haloccl shm mappings %d, rss %ld KiB\n", when, c.fds, c.threads, c.shm_maps,
            c.rss_kib);
 }
 
@@ -142,26 +93,26 @@ int main(int argc, char **argv)
     setenv("HALO_GPU_RUNTIME", "none", 1);
     job(0, 2, 2, 0); /* first-use state (logging, tables) is not a leak */
     usleep(100000);
-    struct counts before = take_counts();
+    struct proc_self before = proc_self_read();
     report("after one job", before);
     for (unsigned c = 1; c <= cycles; c++)
         job(c, 2, 2, 0);
     usleep(300000); /* the roots' threads end once their ranks left */
-    struct counts mid = take_counts();
+    struct proc_self mid = proc_self_read();
     report("after the good jobs", mid);
     setenv("HALO_TIMEOUT_MS", "100", 1);
     for (unsigned c = 0; c < failed; c++)
         job(c, 2, 1, 1);
     unsetenv("HALO_TIMEOUT_MS");
     usleep(300000);
-    struct counts after = take_counts();
+    struct proc_self after = proc_self_read();
     report("after the failed inits", after);
     ASSERT_EQ(mid.fds, before.fds);
     ASSERT_EQ(mid.threads, before.threads);
-    ASSERT_EQ(mid.segments, before.segments);
+    ASSERT_EQ(mid.shm_maps, before.shm_maps);
     ASSERT_EQ(after.fds, before.fds);
     ASSERT_EQ(after.threads, before.threads);
-    ASSERT_EQ(after.segments, before.segments);
+    ASSERT_EQ(after.shm_maps, before.shm_maps);
 #ifndef __SANITIZE_ADDRESS__ /* ASan keeps freed memory in quarantine: its RSS grows by design */
     ASSERT_TRUE(after.rss_kib - before.rss_kib < 32 * 1024);
 #endif
