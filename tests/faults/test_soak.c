@@ -10,7 +10,7 @@
  * process holds as many file descriptors as after the first calls (nothing
  * leaks per call).
  *
- * Usage: test_soak NRANKS SECONDS [SEED]   (CI: 4 ranks, 30 s; hours with a flag)
+ * Usage: test_soak NRANKS SECONDS [SEED]   (CI: 4 ranks, 10 s; hours by argument)
  */
 #include <dirent.h>
 #include <stdint.h>
