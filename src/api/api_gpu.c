@@ -402,16 +402,19 @@ haloResult_t api_gpu_submit(struct halo_comm *comm, const struct halo_op *ops, i
         pl->piece_elems = piece / halo_dtype_size(ops[0].dtype);
         pl->pieces = (int)((ops[0].count + pl->piece_elems - 1) / pl->piece_elems);
     }
+    int capturing = gpu_proxy_capturing(comm->gpu->proxy, streams, nstreams, err, sizeof(err));
+    if (capturing < 0) {
+        free(pl);
+        free(copies);
+        return halo_error(comm, haloInvalidUsage, "%s: rank %d: %s", fn, comm->rank, err);
+    }
     if (need) {
-        int capturing = gpu_proxy_capturing(comm->gpu->proxy, streams, nstreams, err, sizeof(err));
-        char *area = capturing < 0 ? NULL
-                     : capturing  ? gpu_stage_private(comm->gpu, need, err, sizeof(err))
-                                  : gpu_stage_shared(comm->gpu, need, comm->rank, err, sizeof(err));
+        char *area = capturing ? gpu_stage_private(comm->gpu, need, err, sizeof(err))
+                               : gpu_stage_shared(comm->gpu, need, comm->rank, err, sizeof(err));
         if (!area) {
             free(pl);
             free(copies);
-            return halo_error(comm, capturing < 0 ? haloInvalidUsage : haloUnhandledCudaError, "%s: rank %d: %s", fn,
-                              comm->rank, err);
+            return halo_error(comm, haloUnhandledCudaError, "%s: rank %d: %s", fn, comm->rank, err);
         }
         cp.shared = !capturing;
         gpu_plan_copies(pl, area, streams, nstreams, copies, &cp.nin, copies + 2 * n, &cp.nout);
@@ -434,8 +437,8 @@ haloResult_t api_gpu_submit(struct halo_comm *comm, const struct halo_op *ops, i
         }
     }
     haloResult_t result = haloSuccess;
-    int rc = gpu_proxy_submit(comm->gpu->proxy, streams, nstreams, need ? &cp : NULL, pl, host_wait ? &result : NULL,
-                              err, sizeof(err));
+    int rc = gpu_proxy_submit(comm->gpu->proxy, streams, nstreams, capturing, need ? &cp : NULL, pl,
+                              host_wait ? &result : NULL, err, sizeof(err));
     free(copies);
     if (rc != 0)
         return halo_error(comm, haloUnhandledCudaError, "%s: rank %d: %s", fn, comm->rank, err); /* pl is freed */

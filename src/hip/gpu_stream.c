@@ -501,17 +501,14 @@ int gpu_proxy_capturing(struct gpu_proxy *p, void *const *streams, int nstreams,
     return proxy_capture_state(p, streams, nstreams, &capturing, err, errlen) != 0 ? -1 : capturing;
 }
 
-int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, const struct gpu_copies *cp,
-                     void *payload, haloResult_t *result, char *err, size_t errlen)
+int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, int capturing,
+                     const struct gpu_copies *cp, void *payload, haloResult_t *result, char *err, size_t errlen)
 {
-    int capturing = 0;
     struct proxy_work *w = NULL;
     if (nstreams > GPU_MAX_STREAMS)
         snprintf(err, errlen, "one group spans %d streams; at most %d are supported", nstreams, GPU_MAX_STREAMS);
     else if (atomic_load(&p->released))
         snprintf(err, errlen, "the communicator's GPU progress thread was stopped (abort or destroy)");
-    else if (proxy_capture_state(p, streams, nstreams, &capturing, err, errlen) != 0)
-        ;
     else if (capturing && result)
         snprintf(err, errlen, "a call that must complete before it returns cannot be captured");
     else if (!(w = calloc(1, sizeof(*w))))

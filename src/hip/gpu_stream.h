@@ -112,16 +112,18 @@ void gpu_proxy_piece_done(struct gpu_proxy *p, uint32_t base, int k);
 /*
  * Hands `payload` to the proxy, ordered on streams[0..nstreams-1] (each gets READY
  * now and WAIT(DONE) after it; nstreams 0: no stream, the work runs when its turn
- * comes), with the staging copies in `cp` (NULL: none). With result != NULL the
+ * comes), with the staging copies in `cp` (NULL: none); `capturing` is what
+ * gpu_proxy_capturing said of those streams. With result != NULL the
  * calling thread waits until the work ran and gets its result (stream NULL
  * calls). The payload is the proxy's from here on, also on failure (a runtime
  * call failed: -1 with a sentence), when it is freed with free_payload unless it
  * already ran.
  */
-int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, const struct gpu_copies *cp,
-                     void *payload, haloResult_t *result, char *err, size_t errlen);
+int gpu_proxy_submit(struct gpu_proxy *p, void *const *streams, int nstreams, int capturing,
+                     const struct gpu_copies *cp, void *payload, haloResult_t *result, char *err, size_t errlen);
 /* 1 when all the streams are being captured, 0 when none; -1 + sentence when
- * mixed or invalidated. */
+ * mixed or invalidated. Asked once per call, by the caller (it picks the staging
+ * memory by it too). */
 int gpu_proxy_capturing(struct gpu_proxy *p, void *const *streams, int nstreams, char *err, size_t errlen);
 
 /* Stops taking work: eager works still queued complete as failed (their payloads
