@@ -84,6 +84,45 @@ static inline int mp_run(int nranks, mp_rank_fn fn, void *arg, int deadline_s)
     return result;
 }
 
+/* This process becomes rank `rank` of a job of `nranks` launched from the
+ * environment (HALO_ROOT on 127.0.0.1:port), for haloCommInitEnv. */
+static inline void mp_env_rank(int rank, int nranks, int port, const char *secret, const char *transport)
+{
+    char v[64];
+    snprintf(v, sizeof(v), "127.0.0.1:%d", port);
+    setenv("HALO_ROOT", v, 1);
+    snprintf(v, sizeof(v), "%d", rank);
+    setenv("HALO_RANK", v, 1);
+    snprintf(v, sizeof(v), "%d", nranks);
+    setenv("HALO_NRANKS", v, 1);
+    setenv("HALO_SECRET", secret, 1);
+    setenv("HALO_TRANSPORT", transport, 1);
+}
+
+/* A float32 sum all-reduce of count elements, rank r's element i being r * 1e4 +
+ * salt + i, checked element by element. 0, or 1 with the reason on stderr. */
+static inline int mp_sum_check(haloComm_t comm, int rank, int nranks, size_t count, int salt)
+{
+    float *x = malloc(count * sizeof(float)), *y = malloc(count * sizeof(float));
+    int bad = !x || !y;
+    for (size_t i = 0; !bad && i < count; i++)
+        x[i] = (float)(rank * 10000 + salt + (int)i);
+    if (!bad && haloAllReduce(x, y, count, haloFloat32, haloSum, comm, NULL) != haloSuccess) {
+        fprintf(stderr, "rank %d: allreduce: %s\n", rank, haloGetLastError(comm));
+        bad = 1;
+    }
+    for (size_t i = 0; !bad && i < count; i++) {
+        float want = (float)(10000 * nranks * (nranks - 1) / 2 + nranks * (salt + (int)i));
+        if (y[i] != want) {
+            fprintf(stderr, "rank %d: y[%zu] = %g, expected %g\n", rank, i, y[i], want);
+            bad = 1;
+        }
+    }
+    free(x);
+    free(y);
+    return bad;
+}
+
 #define MP_CHECK(call)                                                                  \
     do {                                                                                \
         haloResult_t _r = (call);                                                       \

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "haloccl.h"
+#include "mp.h"
 #include "test.h"
 
 #define NJOBS 6
@@ -40,17 +41,8 @@ static int port_refused(int port)
 
 static int rank_main(int rank, int port, const char *transport)
 {
-    char root[64], r[8];
-    static float x[N], y[N];
-
-    snprintf(root, sizeof(root), "127.0.0.1:%d", port);
-    snprintf(r, sizeof(r), "%d", rank);
-    setenv("HALO_ROOT", root, 1);
-    setenv("HALO_RANK", r, 1);
-    setenv("HALO_NRANKS", "2", 1);
-    setenv("HALO_SECRET", "root-reuse-test", 1);
+    mp_env_rank(rank, 2, port, "root-reuse-test", transport);
     setenv("HALO_TIMEOUT_MS", "20000", 1);
-    setenv("HALO_TRANSPORT", transport, 1);
     for (int job = 0; job < NJOBS; job++) {
         haloComm_t comm;
         if (haloCommInitEnv(&comm) != haloSuccess) {
@@ -64,17 +56,10 @@ static int rank_main(int rank, int port, const char *transport)
             fprintf(stderr, "rank 1, job %d: the root still accepts connections after the job formed\n", job);
             return 6;
         }
-        for (int i = 0; i < N; i++)
-            x[i] = (float)(rank * 1000 + job * 10 + i);
-        if (haloAllReduce(x, y, N, haloFloat32, haloSum, comm, NULL) != haloSuccess) {
-            fprintf(stderr, "rank %d, job %d: allreduce: %s\n", rank, job, haloGetLastError(comm));
+        if (mp_sum_check(comm, rank, 2, N, job * 10)) {
+            fprintf(stderr, "rank %d, job %d (%s): the all-reduce failed\n", rank, job, transport);
             return 3;
         }
-        for (int i = 0; i < N; i++)
-            if (y[i] != (float)(1000 + 2 * (job * 10 + i))) {
-                fprintf(stderr, "rank %d, job %d: y[%d] = %g\n", rank, job, i, y[i]);
-                return 4;
-            }
         if (haloCommDestroy(comm) != haloSuccess) {
             fprintf(stderr, "rank %d, job %d: destroy: %s\n", rank, job, haloGetLastError(NULL));
             return 5;
