@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #endif
 #include "common.h"
+#include "fork_id.h"
 #include "perf_gpu.h"
 
 #include <errno.h>
@@ -991,18 +992,9 @@ static int perf_child(const struct perf_coll *coll, const struct perf_opts *o, i
     haloUniqueId id;
     haloComm_t comm;
     haloResult_t r;
-    size_t got = 0;
 
-    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the parent */
-    if (getppid() != parent)
+    if (perf_child_read_id(id_fd, parent, &id) != 0)
         return 1;
-    while (got < sizeof(id)) {
-        ssize_t n = read(id_fd, (char *)&id + got, sizeof(id) - got);
-        if (n <= 0 && !(n < 0 && errno == EINTR))
-            return 1;
-        got += n > 0 ? (size_t)n : 0;
-    }
-    close(id_fd);
     if ((r = haloCommInitRank(&comm, o->nforks, id, rank)) != haloSuccess) {
         fprintf(stderr, "%s: rank %d: haloCommInitRank failed: %s: %s\n", coll->name, rank, haloGetErrorString(r),
                 haloGetLastError(NULL));

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fork_id.h"
 #include "halo_info_footprint.h"
 #include "haloccl.h"
 #include "proc_self.h"
@@ -58,7 +59,7 @@ static struct fp_delta fp_rank(int rank, int n, haloUniqueId id)
 /* Forks a job of n ranks on transport tp; fills the per-rank deltas. 0 or -1. */
 static int fp_job(int n, const char *tp, struct fp_delta *out)
 {
-    pid_t pids[FP_MAX_RANKS];
+    pid_t pids[FP_MAX_RANKS], parent = getpid();
     int in[FP_MAX_RANKS][2], back[FP_MAX_RANKS][2];
     for (int r = 0; r < n; r++) {
         if (pipe(in[r]) != 0 || pipe(back[r]) != 0)
@@ -67,14 +68,14 @@ static int fp_job(int n, const char *tp, struct fp_delta *out)
         pids[r] = fork();
         if (pids[r] < 0)
             return -1;
-        if (pids[r] == 0) { /* the id comes after the fork: the root's thread lives in the parent only */
+        if (pids[r] == 0) { /* the id comes after the fork (fork_id.h says why) */
             haloUniqueId id;
             setenv("HALO_TRANSPORT", tp, 1);
             setenv("HALO_GPU_RUNTIME", "none", 1);
             close(in[r][1]);
             close(back[r][0]);
             struct fp_delta d = {0};
-            if (read(in[r][0], &id, sizeof(id)) == (ssize_t)sizeof(id))
+            if (perf_child_read_id(in[r][0], parent, &id) == 0)
                 d = fp_rank(r, n, id);
             _exit(write(back[r][1], &d, sizeof(d)) == (ssize_t)sizeof(d) && d.ok ? 0 : 1);
         }

@@ -25,6 +25,7 @@
 
 #include "api_pick.h"
 #include "comm.h"
+#include "fork_id.h"
 #include "haloccl.h"
 #include "param.h"
 #include "topo.h"
@@ -161,20 +162,9 @@ static int topo_child(const struct topo_tool_opts *o, int rank, int fd, pid_t pa
 {
     haloUniqueId id;
     haloComm_t comm;
-    size_t got = 0;
 
-    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the parent */
-    if (getppid() != parent)
+    if (perf_child_read_id(fd, parent, &id) != 0)
         return 1;
-    while (got < sizeof(id)) {
-        ssize_t n = read(fd, (char *)&id + got, sizeof(id) - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return 1;
-        got += (size_t)n;
-    }
-    close(fd);
     if (haloCommInitRank(&comm, o->nforks, id, rank) != haloSuccess) {
         fprintf(stderr, "halo-topo: rank %d: %s\n", rank, haloGetLastError(NULL));
         return 1;
