@@ -505,6 +505,31 @@ HALO_API haloResult_t haloRecv(void *recvbuff, size_t count, haloDataType_t data
 
 /* ---- haloCommDescribe ---- */
 
+/* "  peer P (host): tcp from IF[, channels a,b]" for each rail, and the FIFO. */
+static size_t api_describe_rails(const struct halo_comm *comm, int p, char *buf, size_t len, int nslots)
+{
+    const struct halo_peer *peer = &comm->peers[p];
+    int nrails = peer->nrails > 0 ? peer->nrails : 1;
+    size_t n = (size_t)snprintf(buf, len, "  peer %d (%s):", p, peer->info.hostname);
+    for (int k = 0; k < nrails && n < len; k++) {
+        const struct halo_tp_rail *rail = &peer->rails[k];
+        int has = peer->nrails > 0 && rail->has_link;
+        n += (size_t)snprintf(buf + n, len - n, "%s %s%s%s", k ? ";" : "",
+                              comm_kind_name(peer->nrails > 0 ? (enum halo_transport_kind)rail->kind : peer->kind),
+                              has ? " from " : "", has ? rail->data_ifname : "");
+        for (int ch = 0, first = 1; nrails > 1 && ch < comm->nchannels && n < len; ch++)
+            if (peer->rail_of[ch] == k) {
+                n += (size_t)snprintf(buf + n, len - n, "%s%d", first ? " (channels " : ",", ch);
+                first = 0;
+            }
+        if (nrails > 1 && n < len)
+            n += (size_t)snprintf(buf + n, len - n, ")");
+    }
+    if (n < len)
+        n += (size_t)snprintf(buf + n, len - n, ", FIFO %d slots of %zu bytes\n", nslots, comm_slot_size(comm, p));
+    return n < len ? n : len;
+}
+
 static size_t api_describe_peers(struct halo_comm *comm, char *buf, size_t len)
 {
     size_t n = 0;
@@ -518,10 +543,7 @@ static size_t api_describe_peers(struct halo_comm *comm, char *buf, size_t len)
         if (peer->kind == HALO_TR_NONE)
             n += (size_t)snprintf(buf + n, len - n, "  peer %d (%s): no direct link\n", p, peer->info.hostname);
         else
-            n += (size_t)snprintf(buf + n, len - n, "  peer %d (%s): %s%s%s, FIFO %d slots of %zu bytes\n", p,
-                                  peer->info.hostname, comm_kind_name(peer->kind), peer->has_link ? " from " : "",
-                                  peer->has_link ? peer->data_ifname : "", shm ? comm->nslots_shm : comm->nslots,
-                                  comm_slot_size(comm, p));
+            n += api_describe_rails(comm, p, buf + n, len - n, shm ? comm->nslots_shm : comm->nslots);
     }
     return n < len ? n : len;
 }

@@ -47,7 +47,7 @@ int ring_zc_usable(const struct halo_comm *comm, const struct halo_op *op)
 {
     if (!comm->zc_ring || op->coll != HALO_COLL_ALLREDUCE || 4 * (comm->nranks - 1) > RING_ZC_GRANTS)
         return 0; /* two windows of one slice need 4(n-1) grants: up to 16 ranks */
-    size_t clen = op->count / (size_t)op->nchannels; /* the shortest channel range (slice_split) */
+    size_t clen = slice_channel_min(comm, op->count, op->nchannels);
     return clen / (size_t)comm->nranks * halo_dtype_size(op->dtype) >= comm->zc_min;
 }
 
@@ -116,7 +116,7 @@ static haloResult_t ring_zc_setup(struct halo_exec *ex, struct ring_zc *z)
     struct halo_comm *comm = ex->comm;
     size_t es = ex->esize;
     ring_pos_init(comm, &z->r);
-    slice_split(ex->op->count, ex->op->nchannels, ex->ch, &z->g.off, &z->g.len);
+    slice_channel_range(comm, ex->op->count, ex->op->nchannels, ex->ch, &z->g.off, &z->g.len);
     z->g.nblocks = z->r.n;
     size_t bmin = z->g.len / (size_t)z->r.n, bmax = slice_block_max(&z->g);
     z->g.nslices = (bmax * es + RING_ZC_SLICE - 1) / RING_ZC_SLICE;

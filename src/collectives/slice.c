@@ -5,6 +5,7 @@
  */
 #include "slice.h"
 
+#include "comm.h"
 #include "topo_cost.h"
 
 /* Slices in flight per block when the slot does not force more: enough to keep
@@ -16,6 +17,32 @@ void slice_split(size_t count, int parts, int k, size_t *off, size_t *len)
     size_t base = count / (size_t)parts, extra = count % (size_t)parts;
     *off = (size_t)k * base + ((size_t)k < extra ? (size_t)k : extra);
     *len = base + ((size_t)k < extra ? 1 : 0);
+}
+
+void slice_channel_range(const struct halo_comm *comm, size_t count, int k, int ch, size_t *off, size_t *len)
+{
+    if (k < 1 || k > HALO_MAX_CHANNELS || !comm->chan_weighted[k - 1]) {
+        slice_split(count, k, ch, off, len);
+        return;
+    }
+    unsigned __int128 before = 0;
+    for (int i = 0; i < ch; i++)
+        before += comm->chan_share[k - 1][i];
+    unsigned __int128 upto = before + comm->chan_share[k - 1][ch];
+    size_t lo = (size_t)(before * count / 65536u), hi = ch + 1 == k ? count : (size_t)(upto * count / 65536u);
+    *off = lo;
+    *len = hi - lo;
+}
+
+size_t slice_channel_min(const struct halo_comm *comm, size_t count, int k)
+{
+    size_t least = count;
+    for (int ch = 0; ch < k; ch++) {
+        size_t off, len;
+        slice_channel_range(comm, count, k, ch, &off, &len);
+        least = len < least ? len : least;
+    }
+    return least;
 }
 
 void slice_of(const struct slice_geom *g, int b, size_t s, size_t *off, size_t *len)
@@ -48,7 +75,7 @@ size_t slice_count(const struct halo_exec *ex, size_t blockmax)
 
 void slice_geom_channel(const struct halo_exec *ex, size_t count, int nblocks, struct slice_geom *g)
 {
-    slice_split(count, ex->op->nchannels, ex->ch, &g->off, &g->len);
+    slice_channel_range(ex->comm, count, ex->op->nchannels, ex->ch, &g->off, &g->len);
     g->nblocks = nblocks;
     g->nslices = slice_count(ex, slice_block_max(g));
 }
@@ -67,7 +94,7 @@ haloResult_t slice_each(struct halo_exec *ex, const struct slice_geom *g, slice_
 void slice_geom_halves(const struct halo_exec *ex, size_t count, int nblocks, struct slice_geom half[2])
 {
     size_t coff, clen;
-    slice_split(count, ex->op->nchannels, ex->ch, &coff, &clen);
+    slice_channel_range(ex->comm, count, ex->op->nchannels, ex->ch, &coff, &clen);
     for (int h = 0; h < 2; h++) {
         slice_split(clen, 2, h, &half[h].off, &half[h].len);
         half[h].off += coff;

@@ -10,7 +10,8 @@
  *   slice  the pipeline unit a schedule moves per step, at most a slot; every
  *          block is cut into the same number of slices.
  *   piece  the part of one zero-copy message that travels on one QP (ib only).
- * A channel's range is its part of the buffer (count / nchannels).
+ * A channel's range is its part of the buffer (count / nchannels, or weighted by
+ * the rates of the rails its connections run on: slice_channel_range).
  *
  * Geometry: a range [off, off + len) is cut into nblocks blocks, every block into
  * nslices slices, both by slice_split (nearly equal parts, the first ones one
@@ -32,6 +33,12 @@ struct slice_geom {
 
 /* Part k of count elements cut into `parts` parts: [*off, *off + *len). */
 void slice_split(size_t count, int parts, int k, size_t *off, size_t *len);
+/* Channel ch's range of count elements cut over k channels: equal parts
+ * (slice_split), or in proportion to the rails' rates where hosts are joined by
+ * links of different rates (comm->chan_share, the same on every rank). */
+void slice_channel_range(const struct halo_comm *comm, size_t count, int k, int ch, size_t *off, size_t *len);
+/* Elements of the shortest of those k ranges. */
+size_t slice_channel_min(const struct halo_comm *comm, size_t count, int k);
 /* Slice s of block b of g: [*off, *off + *len), absolute. */
 void slice_of(const struct slice_geom *g, int b, size_t s, size_t *off, size_t *len);
 /* Elements of the longest block (the first). */

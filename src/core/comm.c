@@ -244,8 +244,14 @@ static haloResult_t comm_apply_params(struct halo_comm *comm, const haloConfig_t
     comm->ib_qps = (int)HALO_P_INT(p, ib_qps_per_peer);
     if (comm->ib_qps < 1 || comm->ib_qps > 8)
         return halo_error(comm, haloInvalidArgument, "HALO_IB_QPS_PER_PEER=%d: expected 1..8", comm->ib_qps);
+    int64_t rails = HALO_P_INT(p, rails);
+    if (rails != HALO_AUTO && (rails < 1 || rails > HALO_MAX_RAILS))
+        return halo_error(comm, haloInvalidArgument, "HALO_RAILS=%" PRId64 ": expected 1..%d or auto", rails,
+                          HALO_MAX_RAILS);
+    comm->max_rails = rails == HALO_AUTO ? HALO_MAX_RAILS : (int)rails;
     comm->ncores = comm_ncores();
     comm->nchannels = nch == HALO_AUTO ? 0 : (int)nch; /* 0: decided after the all-gather */
+    comm->nchannels_auto = nch == HALO_AUTO;
     comm->timeout_us = HALO_P_INT(p, timeout);
     if (cfg && cfg->timeoutMs != HALO_CONFIG_UNDEF_INT) {
         if (cfg->timeoutMs <= 0)
@@ -273,6 +279,7 @@ static void comm_fill_info(struct halo_comm *comm, struct halo_peer_info *me)
     me->transport_req = (int32_t)HALO_P_INT(&comm->params, transport); /* index of the HALO_TRANSPORT word */
     me->zc_min = comm->zc_min;
     me->ib_qps = comm->ib_qps;
+    me->max_rails = comm->max_rails;
     snprintf(me->algo, sizeof(me->algo), "%s", HALO_P_STR(&comm->params, algo));
 }
 
@@ -305,6 +312,8 @@ static void comm_agree_value(const struct halo_peer_info *i, const char *what, c
         snprintf(buf, len, "%d", (int)i->ib_qps);
     else if (strcmp(what, "HALO_ALGO") == 0)
         snprintf(buf, len, "%s", i->algo);
+    else if (strcmp(what, "HALO_RAILS") == 0)
+        snprintf(buf, len, "%d", (int)i->max_rails);
     else if (i->nchannels)
         snprintf(buf, len, "%d", (int)i->nchannels);
     else
@@ -325,6 +334,8 @@ static const char *comm_agree_diff(const struct halo_peer_info *a, const struct 
         return "HALO_IB_QPS_PER_PEER";
     if (strcmp(a->algo, b->algo) != 0)
         return "HALO_ALGO";
+    if (b->max_rails != a->max_rails)
+        return "HALO_RAILS";
     if ((b->nchannels == 0) != (a->nchannels == 0) || (a->nchannels && b->nchannels != a->nchannels))
         return "HALO_NCHANNELS";
     return NULL;

@@ -51,7 +51,7 @@ struct halo_peer_info {
     char algo[16];             /* HALO_ALGO's word (must agree) */
     uint64_t zc_min;           /* HALO_IB_ZCOPY_MIN (must agree) */
     int32_t ib_qps;            /* HALO_IB_QPS_PER_PEER (must agree) */
-    int32_t reserved0;
+    int32_t max_rails;         /* HALO_RAILS, auto = HALO_MAX_RAILS (must agree) */
     /* Each transport's blob, at its row of halo_transports[] (halo_tp_blob_slot);
      * opaque to the core, all zero when that transport does not listen. */
     uint8_t tp_blob[HALO_TP_MAX][HALO_TP_BLOB_BYTES];
@@ -61,11 +61,12 @@ struct halo_peer {
     struct halo_peer_info info;
     enum halo_transport_kind kind; /* chosen by the transports' can_connect (comm_select_transport) */
     int local_index;           /* index among ranks of the same host, -1 if remote */
-    int has_link;              /* the topology chose the addresses below */
-    struct halo_sockaddr data_addr; /* the peer's end of our link (port 0: each transport adds
-                                     * its listener's) */
-    struct halo_sockaddr data_src;  /* our end of the link, bound before connect (tcp) */
-    char data_ifname[32];           /* our interface on that link */
+    /* How it is reached (comm_topo.c): rails[0] carries every channel unless the
+     * topology found several links between our hosts; then channel ch runs on
+     * rails[rail_of[ch]]. kind is rails[0]'s. */
+    int nrails;
+    struct halo_tp_rail rails[HALO_MAX_RAILS];
+    uint8_t rail_of[HALO_MAX_CHANNELS];
 };
 
 /* Where a communicator is in its end (comm_life.c); only moves forward. */
@@ -98,10 +99,18 @@ struct halo_comm {
     int yield;                 /* sched_yield while waiting (ranks outnumber cores) */
 
     int nchannels;             /* connected channels */
+    int nchannels_auto;        /* HALO_NCHANNELS was auto (rails may raise it) */
+    /* Channel weights (comm_rails.c): chan_share[k-1][ch] is channel ch's part, in
+     * 1/65536ths, of a range cut over k channels, used where chan_weighted[k-1]
+     * (rails of different rates join some hosts; else equal parts). Same on every
+     * rank. */
+    uint32_t chan_share[HALO_MAX_CHANNELS][HALO_MAX_CHANNELS];
+    uint8_t chan_weighted[HALO_MAX_CHANNELS];
     int flush_needed;          /* some connection's transport has a flush (engine_flush_channel) */
     size_t slot_size_shm, slot_size_tcp;
     size_t zc_min;             /* HALO_IB_ZCOPY_MIN; 0 = no zero-copy */
     int ib_qps;                /* HALO_IB_QPS_PER_PEER */
+    int max_rails;             /* HALO_RAILS: links used between two hosts at most */
     int zc_ring;               /* every rank's ring neighbours take zero-copy messages */
     struct halo_reg *regs;     /* haloCommRegister'ed buffers */
     void *zc_scratch[HALO_MAX_CHANNELS]; /* registered landing area of zero-copy rings, per channel */
@@ -201,11 +210,21 @@ size_t comm_slot_size(const struct halo_comm *comm, int peer);
  * topology class and each remote peer's data addresses or HALO_TR_NONE. */
 haloResult_t comm_topo_setup(struct halo_comm *comm);
 void comm_topo_destroy(struct halo_comm *comm);
+/* Rails (comm_rails.c), once the topology gave each remote peer its links: spreads
+ * the channels over them (raising an automatic channel count to the most rails of
+ * a host pair), sets the channel weights and each rail's share in the graph. */
+void comm_rails_plan(struct halo_comm *comm);
+/* The links hosts a and b use as rails, in link order, into
+ * links[HALO_MAX_RAILS]: every usable one up to HALO_RAILS (1: the best one). The
+ * same on every rank. Returns how many. */
+int comm_pair_links(const struct halo_comm *comm, const struct topo_graph *g, int a, int b, int *links);
 
 /* The priority loop: the first transport whose can_connect says yes carries peer
  * p (sets comm->peers[p].kind). link: the topology's link to remote peer p, or
  * NULL before the topology. Fails when a forced transport cannot carry p. */
 haloResult_t comm_select_transport(struct halo_comm *comm, int p, const struct halo_tp_link *link);
+/* The same loop's answer for one link (a rail), into *kind, without setting it. */
+haloResult_t comm_pick_transport(struct halo_comm *comm, int p, const struct halo_tp_link *link, int *kind);
 /* Nonzero for a transport kind that joins hosts (the topology assigns it a link). */
 int comm_kind_remote(enum halo_transport_kind k);
 /* The rest of the transport boundary (comm_transport.c), in the order init calls it:

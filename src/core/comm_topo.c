@@ -64,10 +64,17 @@ static void topo_echo_stop(struct topo_echo *e)
     e->fd = -1;
 }
 
+/* Rate probe of a rail: long enough to pass a shaper's burst allowance, short
+ * enough that a host's probe server is never held near its 1 s bound. */
+#define TOPO_RAIL_PROBE_MS 30
+/* Per rank, the all-gathered table holds TOPO_MAX_PROBED_LINKS round trips, then
+ * as many rates (Mbit/s; -1 = not measured). */
+#define TOPO_PROBE_ROW (2 * TOPO_MAX_PROBED_LINKS)
+
 struct topo_probe_ctx {
     struct halo_comm *comm;
     const struct topo_rank_info *recs;
-    double *rtt; /* [TOPO_MAX_PROBED_LINKS] */
+    double *rtt; /* [TOPO_PROBE_ROW] per rank (lookup: the whole table) */
 };
 
 
@@ -101,7 +108,7 @@ static int topo_probe_lookup(void *arg, const struct topo_link *l, double *rtt_u
     *rtt_us = -1;
     if (l->index >= TOPO_MAX_PROBED_LINKS)
         return 0;
-    double v = c->rtt[(size_t)l->rank[0] * TOPO_MAX_PROBED_LINKS + (size_t)l->index];
+    double v = c->rtt[(size_t)l->rank[0] * TOPO_PROBE_ROW + (size_t)l->index];
     *rtt_us = v >= 0 ? v : -1;
     return v == -2 ? -1 : 0;
 }
@@ -130,11 +137,36 @@ static haloResult_t topo_gather_records(struct halo_comm *comm, struct topo_rank
     return bootstrap_allgather(comm->bs, recs, sizeof(*recs));
 }
 
+/* Rates of the links this rank owns between hosts that several links join (the
+ * rails' weights), into bw[link index]. A rail whose rate cannot be measured
+ * keeps -1 and is weighted by its interface speed, else like the others. */
+static void topo_probe_rails(struct halo_comm *comm, const struct topo_graph *g, const struct topo_rank_info *recs,
+                             double *bw)
+{
+    for (int i = 0; i < g->nlinks && i < TOPO_MAX_PROBED_LINKS; i++) {
+        const struct topo_link *l = &g->links[i];
+        int rails[2];
+        if (l->rank[0] != comm->rank || l->state != TOPO_LINK_OK ||
+            topo_graph_rails(g, l->host[0], l->host[1], rails, 2) < 2 || comm->max_rails < 2)
+            continue;
+        char err[512];
+        if (topo_probe_bw(l->ifname[0], l->addr[0], l->addr[1], recs[l->rank[1]].probe_port, TOPO_RAIL_PROBE_MS,
+                          TOPO_PROBE_TIMEOUT_MS, &bw[i], err, sizeof(err)) != 0) {
+            HLOG_WARN(HALO_SUB_TOPO, comm->rank, "rail %s %s -> %s: rate not measured (%s); weighted by its speed",
+                      l->ifname[0], l->addr[0], l->addr[1], err);
+            bw[i] = -1;
+            continue;
+        }
+        HLOG_INFO(HALO_SUB_TOPO, comm->rank, "rail %s %s -> %s: %.0f Mbit/s measured", l->ifname[0], l->addr[0],
+                  l->addr[1], bw[i]);
+    }
+}
+
 static haloResult_t topo_probe_links(struct halo_comm *comm, const struct topo_rank_info *recs,
                                      const struct topo_options *base, double *all_rtt)
 {
-    double *mine = all_rtt + (size_t)comm->rank * TOPO_MAX_PROBED_LINKS;
-    for (int i = 0; i < TOPO_MAX_PROBED_LINKS; i++)
+    double *mine = all_rtt + (size_t)comm->rank * TOPO_PROBE_ROW;
+    for (int i = 0; i < TOPO_PROBE_ROW; i++)
         mine[i] = -1;
     if (comm->local_rank == 0) {
         struct topo_probe_ctx c = {.comm = comm, .recs = recs, .rtt = mine};
@@ -143,10 +175,18 @@ static haloResult_t topo_probe_links(struct halo_comm *comm, const struct topo_r
         char err[TOPO_ERR_LEN];
         opt.probe = topo_probe_own;
         opt.probe_arg = &c;
-        topo_graph_create(recs, comm->nranks, &opt, &g, err, sizeof(err)); /* only for its probe calls */
+        if (topo_graph_create(recs, comm->nranks, &opt, &g, err, sizeof(err)) == haloSuccess)
+            topo_probe_rails(comm, g, recs, mine + TOPO_MAX_PROBED_LINKS);
         topo_graph_destroy(g);
     }
-    return bootstrap_allgather(comm->bs, all_rtt, TOPO_MAX_PROBED_LINKS * sizeof(double));
+    return bootstrap_allgather(comm->bs, all_rtt, TOPO_PROBE_ROW * sizeof(double));
+}
+
+/* Every rank copies the owners' measured rates into its graph. */
+static void topo_rates_apply(struct topo_graph *g, const double *all)
+{
+    for (int i = 0; i < g->nlinks && i < TOPO_MAX_PROBED_LINKS; i++)
+        g->links[i].bw_mbps = all[(size_t)g->links[i].rank[0] * TOPO_PROBE_ROW + TOPO_MAX_PROBED_LINKS + (size_t)i];
 }
 
 static int topo_parse_addr(const char *text, uint16_t port, struct halo_sockaddr *out)
@@ -173,31 +213,48 @@ static void topo_link_end(const struct topo_graph *g, const struct topo_link *l,
     e->rdma_active = (ifc->flags & TOPO_IF_RDMA_ACTIVE) != 0;
 }
 
-/* Remote peers: the link between our hosts gives both ends' addresses (the port
- * is the chosen transport's listener's). The transports are then asked again,
- * with the link: in auto, its RDMA ports decide between ib and tcp. */
+/* One rail to peer p over link li: both ends' addresses and the transport the
+ * rows choose for that link (in auto, its RDMA ports decide between ib and tcp).
+ * Returns 0 when the link's addresses do not parse (the rail is skipped). */
+static int topo_rail_fill(struct halo_comm *comm, const struct topo_graph *g, int p, int li,
+                          struct halo_tp_rail *rail, haloResult_t *r)
+{
+    const struct topo_link *l = &g->links[li];
+    int mine = l->host[0] == g->rank_host[comm->rank] ? 0 : 1;
+    memset(rail, 0, sizeof(*rail));
+    if (topo_parse_addr(l->addr[1 - mine], 0, &rail->data_addr) != 0 ||
+        topo_parse_addr(l->addr[mine], 0, &rail->data_src) != 0)
+        return 0;
+    snprintf(rail->data_ifname, sizeof(rail->data_ifname), "%s", l->ifname[mine]);
+    snprintf(rail->peer_ifname, sizeof(rail->peer_ifname), "%s", l->ifname[1 - mine]);
+    rail->has_link = 1;
+    rail->link = li;
+    struct halo_tp_link link;
+    topo_link_end(g, l, mine, &link.mine);
+    topo_link_end(g, l, 1 - mine, &link.peer);
+    *r = comm_pick_transport(comm, p, &link, &rail->kind);
+    return *r == haloSuccess && rail->kind != HALO_TR_NONE;
+}
+
+/* Remote peers: every usable link between our hosts is a rail (HALO_RAILS = 1:
+ * only the best link); the port is the chosen transport's listener's. */
 static haloResult_t topo_assign_peer(struct halo_comm *comm, struct topo_graph *g, int p)
 {
     struct halo_peer *peer = &comm->peers[p];
     int hme = g->rank_host[comm->rank], hp = g->rank_host[p];
-    int li = topo_graph_link_between(g, hme, hp);
-    if (li < 0 || g->links[li].state != TOPO_LINK_OK) {
-        peer->kind = HALO_TR_NONE;
-        return haloSuccess;
+    int links[HALO_MAX_RAILS], n = comm_pair_links(comm, g, hme, hp, links);
+    haloResult_t r = haloSuccess;
+    peer->nrails = 0;
+    for (int i = 0; i < n && r == haloSuccess; i++)
+        peer->nrails += topo_rail_fill(comm, g, p, links[i], &peer->rails[peer->nrails], &r);
+    peer->kind = peer->nrails > 0 ? (enum halo_transport_kind)peer->rails[0].kind : HALO_TR_NONE;
+    if (peer->nrails == 0) { /* unaddressable: rails[0] says NONE */
+        memset(&peer->rails[0], 0, sizeof(peer->rails[0]));
+        peer->rails[0].kind = HALO_TR_NONE;
+        peer->rails[0].link = -1;
+        peer->nrails = 1;
     }
-    const struct topo_link *l = &g->links[li];
-    int mine = l->host[0] == hme ? 0 : 1;
-    if (topo_parse_addr(l->addr[1 - mine], 0, &peer->data_addr) != 0 ||
-        topo_parse_addr(l->addr[mine], 0, &peer->data_src) != 0) {
-        peer->kind = HALO_TR_NONE;
-        return haloSuccess;
-    }
-    snprintf(peer->data_ifname, sizeof(peer->data_ifname), "%s", l->ifname[mine]);
-    peer->has_link = 1;
-    struct halo_tp_link link;
-    topo_link_end(g, l, mine, &link.mine);
-    topo_link_end(g, l, 1 - mine, &link.peer);
-    return comm_select_transport(comm, p, &link);
+    return r;
 }
 
 static haloResult_t topo_apply(struct halo_comm *comm, struct topo_graph *g)
@@ -216,6 +273,8 @@ static haloResult_t topo_apply(struct halo_comm *comm, struct topo_graph *g)
     for (int p = 0; p < comm->nranks && r == haloSuccess; p++)
         if (comm_kind_remote(comm->peers[p].kind) && comm->peers[p].local_index < 0)
             r = topo_assign_peer(comm, g, p);
+    if (r == haloSuccess)
+        comm_rails_plan(comm);
     return r;
 }
 
@@ -243,7 +302,7 @@ haloResult_t comm_topo_setup(struct halo_comm *comm)
         return halo_error(comm, haloInvalidArgument, "rank %d: %s", comm->rank, err);
     struct topo_echo echo = {.fd = -1};
     struct topo_rank_info *recs = calloc((size_t)comm->nranks, sizeof(*recs));
-    double *rtt = calloc((size_t)comm->nranks * TOPO_MAX_PROBED_LINKS, sizeof(double));
+    double *rtt = calloc((size_t)comm->nranks * TOPO_PROBE_ROW, sizeof(double));
     haloResult_t r = recs && rtt ? haloSuccess : halo_error(comm, haloSystemError, "out of memory for topology");
     if (r == haloSuccess)
         r = topo_gather_records(comm, recs, &echo);
@@ -258,6 +317,8 @@ haloResult_t comm_topo_setup(struct halo_comm *comm)
         haloResult_t gr = topo_graph_create(recs, comm->nranks, &opt, &g, err, sizeof(err));
         if (gr != haloSuccess)
             r = halo_error(comm, gr, "rank %d: %s", comm->rank, err);
+        else
+            topo_rates_apply(g, rtt);
     }
     if (r == haloSuccess && (r = topo_apply(comm, g)) == haloSuccess)
         topo_log_graph(comm, g);

@@ -99,10 +99,14 @@ haloResult_t comm_tp_peers_sync(struct halo_comm *comm)
         snprintf(tp->hostname, sizeof(tp->hostname), "%s", peer->info.hostname);
         for (int k = 0; k < HALO_TR_NKINDS; k++)
             tp->blob[k] = comm_tp_blob(comm, p, k);
-        tp->has_link = peer->has_link;
-        tp->data_addr = peer->data_addr;
-        tp->data_src = peer->data_src;
-        snprintf(tp->data_ifname, sizeof(tp->data_ifname), "%s", peer->data_ifname);
+        tp->nrails = peer->nrails > 0 ? peer->nrails : 1;
+        memcpy(tp->rails, peer->rails, sizeof(tp->rails));
+        if (peer->nrails < 1) { /* before the topology: one way, the peer's kind */
+            memset(&tp->rails[0], 0, sizeof(tp->rails[0]));
+            tp->rails[0].link = -1;
+        }
+        tp->rails[0].kind = peer->kind;
+        memcpy(tp->rail_of, peer->rail_of, sizeof(tp->rail_of));
     }
     ctx->peers = comm->tp_peers;
     ctx->nchannels = comm->nchannels;
@@ -112,7 +116,7 @@ haloResult_t comm_tp_peers_sync(struct halo_comm *comm)
     return haloSuccess;
 }
 
-haloResult_t comm_select_transport(struct halo_comm *comm, int p, const struct halo_tp_link *link)
+haloResult_t comm_pick_transport(struct halo_comm *comm, int p, const struct halo_tp_link *link, int *kind)
 {
     const struct halo_tp_setup *order[HALO_TP_MAX + 1];
     struct halo_peer *peer = &comm->peers[p];
@@ -125,14 +129,22 @@ haloResult_t comm_select_transport(struct halo_comm *comm, int p, const struct h
         if (r != haloSuccess)
             return r;
         if (yes) {
-            peer->kind = order[i]->kind;
+            *kind = order[i]->kind;
             return haloSuccess;
         }
     }
     /* No transport: only where HALO_TRANSPORT forced one that said no without an
      * error, which the rows do not do; keep the peer unaddressable. */
-    peer->kind = HALO_TR_NONE;
+    *kind = HALO_TR_NONE;
     return haloSuccess;
+}
+
+haloResult_t comm_select_transport(struct halo_comm *comm, int p, const struct halo_tp_link *link)
+{
+    int kind = HALO_TR_NONE;
+    haloResult_t r = comm_pick_transport(comm, p, link, &kind);
+    comm->peers[p].kind = (enum halo_transport_kind)kind;
+    return r;
 }
 
 int comm_kind_remote(enum halo_transport_kind k)
@@ -191,20 +203,28 @@ void comm_log_peers(struct halo_comm *comm)
         return;
     for (int p = 0; p < comm->nranks; p++) {
         const struct halo_peer *peer = &comm->peers[p];
-        const struct halo_tp_setup *t = halo_tp_by_kind(peer->kind);
-        char addr[80] = "";
-        struct halo_sockaddr a;
-        if (t && t->peer_addr && t->peer_addr(comm_tp_blob(comm, p, t->kind), &a) == 0) {
-            if (peer->has_link) {
-                a.family = peer->data_addr.family;
-                memcpy(a.addr, peer->data_addr.addr, sizeof(a.addr));
-                a.scope_id = peer->data_addr.scope_id;
+        int nrails = peer->nrails > 0 ? peer->nrails : 1;
+        for (int k = 0; p != comm->rank && k < nrails; k++) {
+            struct halo_tp_rail one = {.kind = peer->kind, .link = -1};
+            const struct halo_tp_rail *rail = peer->nrails > 0 ? &peer->rails[k] : &one;
+            const struct halo_tp_setup *t = halo_tp_by_kind(rail->kind);
+            char addr[80] = "", chans[64] = "";
+            struct halo_sockaddr a;
+            if (t && t->peer_addr && t->peer_addr(comm_tp_blob(comm, p, t->kind), &a) == 0) {
+                if (rail->has_link) {
+                    a.family = rail->data_addr.family;
+                    memcpy(a.addr, rail->data_addr.addr, sizeof(a.addr));
+                    a.scope_id = rail->data_addr.scope_id;
+                }
+                halo_sockaddr_str(&a, addr, sizeof(addr));
             }
-            halo_sockaddr_str(&a, addr, sizeof(addr));
+            size_t used = 0;
+            for (int ch = 0; nrails > 1 && ch < comm->nchannels && used + 8 < sizeof(chans); ch++)
+                if (peer->rail_of[ch] == k)
+                    used += (size_t)snprintf(chans + used, sizeof(chans) - used, "%s%d", used ? "," : ", channels ", ch);
+            HLOG_INFO(HALO_SUB_INIT, comm->rank, "peer %d (%s) via %s%s%s%s%s%s", p, peer->info.hostname,
+                      comm_kind_name((enum halo_transport_kind)rail->kind), addr[0] ? " " : "", addr,
+                      rail->has_link ? " from " : "", rail->has_link ? rail->data_ifname : "", chans);
         }
-        if (p != comm->rank)
-            HLOG_INFO(HALO_SUB_INIT, comm->rank, "peer %d (%s) via %s%s%s%s%s", p, peer->info.hostname,
-                      comm_kind_name(peer->kind), addr[0] ? " " : "", addr, peer->has_link ? " from " : "",
-                      peer->has_link ? peer->data_ifname : "");
     }
 }

@@ -154,6 +154,18 @@ static void engine_conn_state(struct halo_comm *comm, int ch, int peer, char *bu
         snprintf(buf, len, "%s", c->ops->name);
 }
 
+/* ", rail to_h1b -> h1:to_h0b": the cable under channel ch's connection to a peer on
+ * another host ("link" when it is the only one), or "". */
+static void engine_cable(const struct halo_comm *comm, int ch, int peer, char *buf, size_t len)
+{
+    const struct halo_peer *p = &comm->peers[peer];
+    const struct halo_tp_rail *rail = &p->rails[p->rail_of[ch] < p->nrails ? p->rail_of[ch] : 0];
+    buf[0] = '\0';
+    if (p->nrails > 0 && rail->has_link)
+        snprintf(buf, len, ", %s %s -> %s:%s", p->nrails > 1 ? "rail" : "link", rail->data_ifname,
+                 p->info.hostname, rail->peer_ifname);
+}
+
 static haloResult_t engine_stall_error(struct halo_comm *comm, int ch, int peer, double secs, const char *what)
 {
     int origin = engine_stall_origin(comm, peer);
@@ -164,13 +176,15 @@ static haloResult_t engine_stall_error(struct halo_comm *comm, int ch, int peer,
                           "haloccl: rank %d stopped (hung, died, or did not make this call); raise HALO_TIMEOUT_MS "
                           "if it is only slow",
                           comm->rank, secs, peer, what, ch, peer, origin, comm->peers[origin].info.hostname, origin);
-    char state[192];
+    char state[192], cable[160];
     engine_conn_state(comm, ch, peer, state, sizeof(state));
+    engine_cable(comm, ch, peer, cable, sizeof(cable));
     return halo_error(comm, haloRemoteError,
                       "rank %d: peer %d (%s) made no progress for %.1f s while this rank waited to %s on "
-                      "channel %d (%s): it may have died, hung or called a different operation; raise "
+                      "channel %d (%s%s): it may have died, hung or called a different operation%s; raise "
                       "HALO_TIMEOUT_MS if it is only slow",
-                      comm->rank, peer, comm->peers[peer].info.hostname, secs, what, ch, state);
+                      comm->rank, peer, comm->peers[peer].info.hostname, secs, what, ch, state, cable,
+                      cable[0] ? ", or that cable is down" : "");
 }
 
 /* Called every ENGINE_CHECK_EVERY polls of a wait: timeout, remote abort, dead peer. */

@@ -186,7 +186,8 @@ static double topo_ceil_div(double a, double b)
 /* max(link bytes / B_eff, reduce bytes / G_eff) */
 static double topo_bw_term(const struct topo_cost_model *m, int p, double link_bytes, double reduce_bytes)
 {
-    double b = m->chan_bw_Bps > 0 ? fmin(m->bw_Bps, p * m->chan_bw_Bps) : m->bw_Bps;
+    double gain = p <= TOPO_COST_MAX_CHANNELS && m->chan_gain[p] > 0 ? m->chan_gain[p] : 1;
+    double b = m->chan_bw_Bps > 0 ? fmin(m->bw_Bps * gain, p * m->chan_bw_Bps) : m->bw_Bps * gain;
     double t = link_bytes / b;
 
     if (m->reduce_Bps > 0)

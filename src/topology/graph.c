@@ -195,6 +195,8 @@ static void topo_link_add(struct topo_graph *g, const struct topo_ep *a, const s
     l->segment = seg;
     l->family = a->addr.family;
     l->rtt_us = -1;
+    l->bw_mbps = -1;
+    l->share = -1;
     l->speed_mbps = -1;
     l->switched = g->segments[seg].nhosts > 2;
     l->mgmt = a->mgmt || b->mgmt;
@@ -638,6 +640,26 @@ int topo_graph_link_between(const struct topo_graph *g, int a, int b)
             best = i;
     }
     return best;
+}
+
+int topo_graph_rails(const struct topo_graph *g, int a, int b, int *out, int max)
+{
+    int n = 0;
+
+    if (a > b) {
+        int t = a;
+        a = b;
+        b = t;
+    }
+    for (int i = 0; i < g->nlinks; i++) {
+        const struct topo_link *l = &g->links[i];
+        if (l->host[0] != a || l->host[1] != b || !topo_link_usable(g, l))
+            continue;
+        if (n < max)
+            out[n] = i;
+        n++;
+    }
+    return n;
 }
 
 int topo_graph_rank_pos(const struct topo_graph *g, int rank)

@@ -93,6 +93,10 @@ static void topo_link_text(const struct topo_graph *g, const struct topo_link *l
         topo_buf_add(b, "  %d Mbit/s", l->speed_mbps);
     if (l->rtt_us >= 0)
         topo_buf_add(b, "  rtt %.1f us", l->rtt_us);
+    if (l->bw_mbps >= 0)
+        topo_buf_add(b, "  measured %.0f Mbit/s", l->bw_mbps);
+    if (l->share >= 0)
+        topo_buf_add(b, "  rail: %.0f%% of the bytes", l->share * 100);
     if (l->state != TOPO_LINK_OK)
         topo_buf_add(b, "  [%s, unused]", topo_link_state_name(l->state));
     topo_buf_add(b, "\n");
@@ -325,6 +329,15 @@ static int topo_link_in_order(const struct topo_graph *g, int li)
     return 0;
 }
 
+/* A measured value, or null when negative (not measured). */
+static void topo_json_num(struct topo_buf *b, double v, int decimals)
+{
+    if (v >= 0)
+        topo_buf_add(b, "%.*f", decimals, v);
+    else
+        topo_buf_add(b, "null");
+}
+
 static void topo_json_link(const struct topo_graph *g, int li, struct topo_buf *b)
 {
     const struct topo_link *l = &g->links[li];
@@ -338,10 +351,11 @@ static void topo_json_link(const struct topo_graph *g, int li, struct topo_buf *
     topo_json_key_str(b, "b_addr", l->addr[1], 1);
     topo_json_key_str(b, "subnet", g->segments[l->segment].subnet, 1);
     topo_buf_add(b, ",\"speed_mbps\":%d,\"mtu\":%d,\"rtt_us\":", l->speed_mbps, l->mtu);
-    if (l->rtt_us >= 0)
-        topo_buf_add(b, "%.1f", l->rtt_us);
-    else
-        topo_buf_add(b, "null");
+    topo_json_num(b, l->rtt_us, 1);
+    topo_buf_add(b, ",\"bw_mbps\":");
+    topo_json_num(b, l->bw_mbps, 1);
+    topo_buf_add(b, ",\"share\":");
+    topo_json_num(b, l->share, 4);
     topo_buf_add(b, ",\"switched\":%s,\"mgmt\":%s,\"state\":\"%s\",\"usable\":%s,\"in_order\":%s}",
                  l->switched ? "true" : "false", l->mgmt ? "true" : "false", topo_link_state_name(l->state),
                  topo_link_usable(g, l) ? "true" : "false", topo_link_in_order(g, li) ? "true" : "false");

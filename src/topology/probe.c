@@ -9,6 +9,9 @@
  *   client -> server   8 bytes: sequence number
  *   server -> client   the same 8 bytes
  *   ... `count` times, then the client closes; the server returns on EOF.
+ * Bandwidth (topo_probe_bw): the client sends a header word TOPO_BULK_TAG | n, then
+ * n bytes; the server reads them all and answers with the header word. Word values
+ * below the tag are echoes, so one server serves both.
  * No authentication: the probe carries no data of the job, and the caller should run
  * it only after the bootstrap has admitted every peer. Everything is bounded by a
  * timeout: a dead cable fails the probe, it never hangs.
@@ -121,8 +124,26 @@ int topo_probe_listen(const char *addr, int *port, char *err, size_t errlen)
     return fd;
 }
 
-/* Longest echo session after an accept (the client's own probe bound is 1 s). */
+/* Longest echo session after an accept (the client's own probe bound is 1 s; a
+ * bandwidth probe sizes its bursts to stay far below this). */
 #define TOPO_ECHO_SESSION_MS 2000
+
+/* High byte of a bulk header word; the low 56 bits are the byte count. */
+#define TOPO_BULK_TAG (0xb5ull << 56)
+#define TOPO_BULK_MAX (256ull << 20)
+
+/* Reads and drops n bytes. */
+static int topo_drain(int fd, uint64_t n, double deadline_us)
+{
+    static __thread char sink[65536];
+    while (n > 0) {
+        size_t part = n < sizeof(sink) ? (size_t)n : sizeof(sink);
+        if (topo_io_full(fd, sink, part, 0, deadline_us) != 0)
+            return -1;
+        n -= part;
+    }
+    return 0;
+}
 
 int topo_probe_serve_one(int listen_fd, int timeout_ms, char *err, size_t errlen)
 {
@@ -141,9 +162,13 @@ int topo_probe_serve_one(int listen_fd, int timeout_ms, char *err, size_t errlen
      * dropped as unusable; seen between TCG VMs with 100 ms windows). A client that
      * goes silent still ends the session. */
     deadline = topo_now_us() + (timeout_ms > TOPO_ECHO_SESSION_MS ? timeout_ms : TOPO_ECHO_SESSION_MS) * 1e3;
-    while (topo_io_full(fd, &seq, sizeof(seq), 0, deadline) == 0)
+    while (topo_io_full(fd, &seq, sizeof(seq), 0, deadline) == 0) {
+        if ((seq >> 56) == (TOPO_BULK_TAG >> 56) &&
+            ((seq & ~TOPO_BULK_TAG) > TOPO_BULK_MAX || topo_drain(fd, seq & ~(TOPO_BULK_TAG), deadline) != 0))
+            break;
         if (topo_io_full(fd, &seq, sizeof(seq), 1, deadline) != 0)
             break;
+    }
     /* EOF after the last echo is the normal end */
     int res = errno == ECONNRESET ? 0 : -1;
     if (res != 0)
@@ -190,10 +215,10 @@ static int topo_probe_connect(int fd, const struct sockaddr_storage *ss, socklen
     return 0;
 }
 
-int topo_probe_rtt(const char *ifname, const char *local_addr, const char *remote_addr, int port,
-                   int count, int timeout_ms, double *rtt_us, char *err, size_t errlen)
+/* A connected socket bound to the link's interface and address, or -1 with err. */
+static int topo_probe_open(const char *ifname, const char *local_addr, const char *remote_addr, int port,
+                           int timeout_ms, double deadline, char *err, size_t errlen)
 {
-    double deadline = topo_now_us() + timeout_ms * 1e3, best = -1;
     struct sockaddr_storage ss;
     socklen_t len;
     int fd, one = 1;
@@ -211,6 +236,19 @@ int topo_probe_rtt(const char *ifname, const char *local_addr, const char *remot
         goto err_close;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+err_close:
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* Lowest of `count` echo round trips on fd, or -1 with err. */
+static double topo_echo_best(int fd, int count, double deadline, const char *remote_addr, const char *ifname,
+                             char *err, size_t errlen)
+{
+    double best = -1;
+
     for (uint64_t i = 0; i < (uint64_t)(count > 0 ? count : 1); i++) {
         uint64_t seq = i;
         double t0 = topo_now_us();
@@ -218,16 +256,75 @@ int topo_probe_rtt(const char *ifname, const char *local_addr, const char *remot
             topo_io_full(fd, &seq, sizeof(seq), 0, deadline) != 0 || seq != i) {
             snprintf(err, errlen, "probe: echo %llu from %s via %s failed: %s", (unsigned long long)i,
                      remote_addr, ifname ? ifname : "?", seq != i ? "wrong reply" : strerror(errno));
-            goto err_close;
+            return -1;
         }
         double t = topo_now_us() - t0;
         best = best < 0 || t < best ? t : best;
     }
+    return best;
+}
+
+int topo_probe_rtt(const char *ifname, const char *local_addr, const char *remote_addr, int port,
+                   int count, int timeout_ms, double *rtt_us, char *err, size_t errlen)
+{
+    double deadline = topo_now_us() + timeout_ms * 1e3;
+    int fd = topo_probe_open(ifname, local_addr, remote_addr, port, timeout_ms, deadline, err, errlen);
+    if (fd < 0)
+        return -1;
+    double best = topo_echo_best(fd, count, deadline, remote_addr, ifname, err, errlen);
     close(fd);
+    if (best < 0)
+        return -1;
     *rtt_us = best;
     return 0;
-err_close:
-    if (fd >= 0)
-        close(fd);
-    return -1;
+}
+
+/* One burst of n bytes; its time from the first byte sent to the server's answer. */
+static double topo_burst_us(int fd, uint64_t n, double deadline)
+{
+    static __thread char src[65536];
+    uint64_t word = TOPO_BULK_TAG | n, reply = 0;
+    double t0 = topo_now_us();
+    if (topo_io_full(fd, &word, sizeof(word), 1, deadline) != 0)
+        return -1;
+    for (uint64_t left = n; left > 0;) {
+        size_t part = left < sizeof(src) ? (size_t)left : sizeof(src);
+        if (topo_io_full(fd, src, part, 1, deadline) != 0)
+            return -1;
+        left -= part;
+    }
+    if (topo_io_full(fd, &reply, sizeof(reply), 0, deadline) != 0 || reply != word)
+        return -1;
+    return topo_now_us() - t0;
+}
+
+int topo_probe_bw(const char *ifname, const char *local_addr, const char *remote_addr, int port, int budget_ms,
+                  int timeout_ms, double *mbps, char *err, size_t errlen)
+{
+    double deadline = topo_now_us() + timeout_ms * 1e3;
+    int fd = topo_probe_open(ifname, local_addr, remote_addr, port, timeout_ms, deadline, err, errlen);
+    if (fd < 0)
+        return -1;
+    double rtt = topo_echo_best(fd, 3, deadline, remote_addr, ifname, err, errlen);
+    /* A first burst sizes the second to take about budget_ms at the rate it saw
+     * (a shaper's burst allowance inflates the first; the second runs past it). */
+    uint64_t n = 256u << 10;
+    double rate = 0; /* bytes per microsecond */
+    for (int round = 0; rtt >= 0 && round < 2; round++) {
+        double t = topo_burst_us(fd, n, deadline);
+        if (t < 0) {
+            snprintf(err, errlen, "probe: a %llu-byte burst to %s via %s failed: %s", (unsigned long long)n,
+                     remote_addr, ifname ? ifname : "?", strerror(errno));
+            rtt = -1;
+            break;
+        }
+        rate = (double)n / (t - rtt > 1 ? t - rtt : 1);
+        double want = rate * budget_ms * 1e3;
+        n = want < (double)(256u << 10) ? 256u << 10 : want > (double)TOPO_BULK_MAX ? TOPO_BULK_MAX : (uint64_t)want;
+    }
+    close(fd);
+    if (rtt < 0)
+        return -1;
+    *mbps = rate * 8; /* bytes/us -> Mbit/s */
+    return 0;
 }

@@ -147,6 +147,11 @@ int topo_probe_serve_one(int listen_fd, int timeout_ms, char *err, size_t errlen
  * address always) to remote_addr:port and sets *rtt_us to the lowest echo time. */
 int topo_probe_rtt(const char *ifname, const char *local_addr, const char *remote_addr, int port,
                    int count, int timeout_ms, double *rtt_us, char *err, size_t errlen);
+/* Connects like topo_probe_rtt and measures the link's rate into *mbps (Mbit/s):
+ * a 256 KiB burst, then one sized to take about budget_ms at the first one's rate
+ * (at most 256 MiB), each timed to the server's answer less the round trip. */
+int topo_probe_bw(const char *ifname, const char *local_addr, const char *remote_addr, int port, int budget_ms,
+                  int timeout_ms, double *mbps, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ graph */
 
@@ -186,6 +191,10 @@ struct topo_link {
     int32_t speed_mbps;  /* the slower end; -1 unknown */
     int32_t mtu;         /* the smaller end */
     double rtt_us;       /* from the probe; -1 when not measured */
+    double bw_mbps;      /* measured rate (caller, for rails: several links between
+                            the same hosts); -1 when not measured */
+    double share;        /* of the bytes striped between its hosts (caller, rails);
+                            -1 when it is its hosts' only link */
     int switched;        /* the subnet holds more than two hosts */
     int mgmt;            /* over the management network */
     enum topo_link_state state;
@@ -277,6 +286,9 @@ void topo_graph_destroy(struct topo_graph *g);
 /* Best usable link between hosts a and b (fastest, then lowest rtt, then direct
  * cable before switch), or -1. */
 int topo_graph_link_between(const struct topo_graph *g, int a, int b);
+/* Every usable link between hosts a and b (its rails), in link order (the same on
+ * every rank), into out[0..max-1]; returns how many there are (may exceed max). */
+int topo_graph_rails(const struct topo_graph *g, int a, int b, int *out, int max);
 /* Position of rank in g->rank_order, -1 if out of range. For a ring, rank_order is
  * the ring: rank_order[p] sends right to rank_order[(p + 1) % nranks]; for a chain
  * the ends do not wrap. */

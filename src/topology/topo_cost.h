@@ -39,6 +39,8 @@ const char *topo_algo_name(enum topo_algo a);
  * to a mask of algorithms; 0 when the name is unknown. */
 unsigned topo_algo_mask_parse(const char *name);
 
+#define TOPO_COST_MAX_CHANNELS 16
+
 struct topo_cost_model {
     int nhosts;
     enum topo_class cls;
@@ -51,6 +53,10 @@ struct topo_cost_model {
     double chan_bw_Bps;    /* most one channel (thread + connection) moves; 0 = no cap */
     double reduce_Bps;     /* reduction throughput of one channel; 0 = free */
     int max_channels;
+    /* Rails (several links between two hosts): chan_gain[p] is the bandwidth of the
+     * slowest hop with p channels spread over its links, over bw_Bps (its best link
+     * alone); 0 = 1. The caller fills it (it knows how channels spread). */
+    double chan_gain[TOPO_COST_MAX_CHANNELS + 1];
     size_t slice_min, slice_max; /* powers of two tried in between */
 };
 

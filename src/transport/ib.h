@@ -84,12 +84,13 @@ int ib_device_of_addr(const struct halo_sockaddr *addr, char *dev, size_t devlen
  * context (its connections record errors through it). */
 haloResult_t ib_listen_start(struct halo_tp_ctx *ctx, const struct halo_ib_config *cfg, struct halo_ib **ib,
                              struct halo_ib_peer_info *me);
-/* peers[r]: rank r's all-gathered info, or NULL when rank r is not reached over ib
- * (self included). For every such peer and channel 0..nchannels-1 connects (to lower ranks) or
- * accepts (from higher ones) and stores the connection in
- * conns[ch * nranks + peer]. peers[r]->addr is where this rank connects: when rank
- * r listens on the wildcard, the caller passes a copy whose addr holds r's IP on the
- * link to r (the topology's choice) with r's listener port. Connections leave from
+/* peers[ch * nranks + r]: rank r's all-gathered info when channel ch to rank r runs
+ * over ib, else NULL (self included; a rank joined by several links may use ib on
+ * some channels' links only). For every such pair connects (to lower ranks) or
+ * accepts (from higher ones) and stores the connection in conns[ch * nranks + r].
+ * Its addr is where this rank connects: when rank r listens on the wildcard, the
+ * caller passes a copy whose addr holds r's IP on that channel's link to r (the
+ * topology's choice) with r's listener port. Connections leave from
  * this rank's listen IP, or by routing when that is the wildcard. On failure the
  * connections made so far stay in conns for the caller to close. */
 haloResult_t ib_connect_all(struct halo_ib *ib, int nchannels, const struct halo_ib_peer_info *const *peers,

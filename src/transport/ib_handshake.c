@@ -496,8 +496,8 @@ static int ib_req_check(struct halo_ib *ib, const struct halo_ib_peer_info *cons
         snprintf(why, whylen, "not a haloccl request (magic 0x%08x, version %u)", w->magic, w->version);
         return IB_REJ_UNEXPECTED;
     }
-    if (w->to != ib->rank || w->from <= ib->rank || w->from >= ib->nranks || !peers[w->from] ||
-        w->channel >= ib->nchannels) {
+    if (w->to != ib->rank || w->from <= ib->rank || w->from >= ib->nranks || w->channel >= ib->nchannels ||
+        !peers[w->channel * ib->nranks + w->from]) {
         snprintf(why, whylen, "unexpected request from rank %d to rank %d, channel %u", w->from, w->to, w->channel);
         return IB_REJ_UNEXPECTED;
     }
@@ -578,7 +578,7 @@ static int ib_on_request(struct halo_ib *ib, struct rdma_cm_event *ev, const str
         conns[slot] = NULL;
     }
     struct ib_gid_sel sel;
-    struct ib_conn *c = ib_accept_conn(ib, ev->id, &req, peers[req.from], &sel, fatal);
+    struct ib_conn *c = ib_accept_conn(ib, ev->id, &req, peers[req.channel * ib->nranks + req.from], &sel, fatal);
     if (!c)
         return -1;
     c->id = ev->id;
@@ -650,9 +650,9 @@ static haloResult_t ib_accept_timeout(struct halo_ib *ib, const struct halo_ib_p
     char missing[256] = "", where[48];
     size_t used = 0;
     for (int p = ib->rank + 1; p < ib->nranks && used + 16 < sizeof(missing); p++)
-        for (int ch = 0; peers[p] && ch < ib->nchannels; ch++) {
+        for (int ch = 0; ch < ib->nchannels; ch++) {
             struct ib_conn *c = (struct ib_conn *)conns[ch * ib->nranks + p];
-            if (!c || !c->established) {
+            if (peers[ch * ib->nranks + p] && (!c || !c->established)) {
                 used += (size_t)snprintf(missing + used, sizeof(missing) - used, "%s%d", used ? "," : "", p);
                 break;
             }
@@ -673,7 +673,8 @@ static haloResult_t ib_accept_all(struct halo_ib *ib, const struct halo_ib_peer_
     char where[48];
     int expected = 0, done = 0;
     for (int p = ib->rank + 1; p < ib->nranks; p++)
-        expected += peers[p] ? ib->nchannels : 0;
+        for (int ch = 0; ch < ib->nchannels; ch++)
+            expected += peers[ch * ib->nranks + p] != NULL;
     while (done < expected) {
         struct rdma_cm_event *ev;
         if (ib_cm_wait(ib->listen_ch, deadline, &ev) != 0) {
@@ -712,8 +713,9 @@ haloResult_t ib_connect_all(struct halo_ib *ib, int nchannels, const struct halo
     ib->nchannels = nchannels;
     int64_t deadline = halo_now_us() + ib->cfg.timeout_us;
     for (int p = 0; p < ib->rank; p++) {
-        for (int ch = 0; peers[p] && ch < ib->nchannels; ch++) {
-            haloResult_t r = ib_connect_one(ib, peers[p], p, ch, deadline, &conns[ch * ib->nranks + p]);
+        for (int ch = 0; ch < ib->nchannels; ch++) {
+            const struct halo_ib_peer_info *pi = peers[ch * ib->nranks + p];
+            haloResult_t r = pi ? ib_connect_one(ib, pi, p, ch, deadline, &conns[ch * ib->nranks + p]) : haloSuccess;
             if (r != haloSuccess)
                 return r;
         }

@@ -200,30 +200,31 @@ static haloResult_t ib_can_connect(struct halo_tp_ctx *ctx, int peer, int local,
 
 static haloResult_t ib_tp_connect_all(struct halo_tp_ctx *ctx)
 {
-    int n = ctx->nranks, any = 0;
-    for (int p = 0; p < n; p++)
-        any |= ctx->peers[p].kind == HALO_TR_IB;
+    int n = ctx->nranks, nch = ctx->nchannels, any = 0;
+    for (int i = 0; i < n * nch; i++)
+        any |= halo_tp_carries(ctx, i % n, i / n, HALO_TR_IB);
     if (!any)
         return haloSuccess;
-    struct halo_ib_peer_info *copies = calloc((size_t)n, sizeof(*copies));
-    const struct halo_ib_peer_info **peers = calloc((size_t)n, sizeof(*peers));
+    struct halo_ib_peer_info *copies = calloc((size_t)n * (size_t)nch, sizeof(*copies));
+    const struct halo_ib_peer_info **peers = calloc((size_t)n * (size_t)nch, sizeof(*peers));
     haloResult_t r = haloSuccess;
     if (!copies || !peers)
         r = halo_tp_error(ctx, haloSystemError, "rank %d: out of memory for %d ib peers", ctx->rank, n);
-    for (int p = 0; r == haloSuccess && p < n; p++) {
-        const struct halo_tp_peer *peer = &ctx->peers[p];
-        if (peer->kind != HALO_TR_IB)
+    for (int i = 0; r == haloSuccess && i < n * nch; i++) {
+        int p = i % n, ch = i / n;
+        const struct halo_tp_rail *rail = halo_tp_route(ctx, p, ch);
+        if (p == ctx->rank || !halo_tp_carries(ctx, p, ch, HALO_TR_IB))
             continue;
-        copies[p] = *(const struct halo_ib_peer_info *)peer->blob[HALO_TR_IB];
-        if (peer->has_link) { /* the peer's end of our link, its ib listener's port */
-            uint16_t port = copies[p].addr.port;
-            copies[p].addr = peer->data_addr;
-            copies[p].addr.port = port;
+        copies[i] = *(const struct halo_ib_peer_info *)ctx->peers[p].blob[HALO_TR_IB];
+        if (rail->has_link) { /* the peer's end of this channel's link, its ib listener's port */
+            uint16_t port = copies[i].addr.port;
+            copies[i].addr = rail->data_addr;
+            copies[i].addr.port = port;
         }
-        peers[p] = &copies[p];
+        peers[i] = &copies[i];
     }
     if (r == haloSuccess)
-        r = ib_connect_all(ib_state(ctx), ctx->nchannels, peers, ctx->conns);
+        r = ib_connect_all(ib_state(ctx), nch, peers, ctx->conns);
     free(copies);
     free(peers);
     return r;
@@ -245,12 +246,12 @@ static haloResult_t ib_tp_connected(struct halo_tp_ctx *ctx)
         return halo_tp_error(ctx, haloSystemError, "rank %d: out of memory for QP numbers", ctx->rank);
     uint32_t *mine = all + (size_t)ctx->rank * per;
     haloResult_t r = haloSuccess;
-    for (int p = 0; p < n; p++)
-        any |= ctx->peers[p].kind == HALO_TR_IB;
+    for (int i = 0; i < n * nch; i++)
+        any |= halo_tp_carries(ctx, i % n, i / n, HALO_TR_IB);
     for (int ch = 0; ch < nch && r == haloSuccess; ch++)
         for (int p = 0; p < n && r == haloSuccess; p++) {
             struct halo_conn *c = ctx->conns[ch * n + p];
-            if (c && ctx->peers[p].kind == HALO_TR_IB)
+            if (c && halo_tp_carries(ctx, p, ch, HALO_TR_IB))
                 r = ib_xqp_create(c, x, mine + ((size_t)p * (size_t)nch + (size_t)ch) * 7);
         }
     /* Every rank takes part, with or without ib peers: the all-gather is collective. */
@@ -259,7 +260,7 @@ static haloResult_t ib_tp_connected(struct halo_tp_ctx *ctx)
     for (int ch = 0; ch < nch && r == haloSuccess; ch++)
         for (int p = 0; p < n && r == haloSuccess; p++) {
             struct halo_conn *c = ctx->conns[ch * n + p];
-            if (c && ctx->peers[p].kind == HALO_TR_IB)
+            if (c && halo_tp_carries(ctx, p, ch, HALO_TR_IB))
                 r = ib_xqp_connect(c, all + (size_t)p * per + ((size_t)ctx->rank * (size_t)nch + (size_t)ch) * 7);
         }
     free(all);

@@ -136,6 +136,14 @@ static void tcp_peer_name(const struct tcp_conn *c, char *buf, size_t len)
     }
     const struct halo_tp_peer *pi = &ctx->peers[c->base.peer];
     const struct halo_tcp_peer_info *ti = pi->blob[HALO_TR_TCP];
+    const struct halo_tp_rail *rail = halo_tp_route(ctx, c->base.peer, c->base.channel);
+    if (rail->has_link) { /* name the cable: with rails, which one failed matters */
+        char src[80];
+        snprintf(buf, len, "peer %d (%.64s) on %s%s %s -> %s %s", c->base.peer, pi->hostname[0] ? pi->hostname : "?",
+                 pi->nrails > 1 ? "rail " : "link ", rail->data_ifname, halo_sockaddr_str(&rail->data_src, src, sizeof(src)),
+                 rail->peer_ifname, halo_sockaddr_str(&rail->data_addr, addr, sizeof(addr)));
+        return;
+    }
     snprintf(buf, len, "peer %d (%.64s %s)", c->base.peer, pi->hostname[0] ? pi->hostname : "?",
              halo_sockaddr_str(&ti->listen, addr, sizeof(addr)));
 }

@@ -228,13 +228,13 @@ static haloResult_t tcp_connect_one(struct halo_tp_ctx *ctx, int peer, int ch, i
     char actx[HALO_AUTH_CTX_MAX];
     int err;
 
-    const struct halo_tp_peer *p = &ctx->peers[peer];
-    struct halo_sockaddr src = p->has_link ? p->data_src : tcp_of(ctx)->addr;
+    const struct halo_tp_rail *rail = halo_tp_route(ctx, peer, ch);
+    struct halo_sockaddr src = rail->has_link ? rail->data_src : tcp_of(ctx)->addr;
     struct halo_sockaddr dst = tcp_info_of(ctx, peer)->listen;
     src.port = 0;
-    if (p->has_link) { /* the peer's end of our link, its listener's port */
+    if (rail->has_link) { /* the peer's end of this channel's link, its listener's port */
         uint16_t port = dst.port;
-        dst = p->data_addr;
+        dst = rail->data_addr;
         dst.port = port;
     }
     int fd = halo_socket_connect(&dst, &src, deadline, &err);
@@ -269,10 +269,10 @@ static const char *tcp_hello_check(const struct halo_tp_ctx *ctx, const struct t
         return "hello meant for another rank";
     if (h->from <= ctx->rank || h->from >= ctx->nranks)
         return "hello from a rank that should not connect to us";
-    if (ctx->peers[h->from].kind != HALO_TR_TCP)
-        return "hello from a rank that does not use tcp with us";
     if (h->channel < 0 || h->channel >= ctx->nchannels)
         return "hello for a channel out of range";
+    if (!halo_tp_carries(ctx, h->from, h->channel, HALO_TR_TCP))
+        return "hello from a rank that does not use tcp with us on that channel";
     if (ctx->conns[h->channel * ctx->nranks + h->from])
         return "duplicate hello for a connection already made";
     return NULL;
@@ -336,8 +336,8 @@ static int tcp_peer_missing(const struct halo_tp_ctx *ctx, int p)
 {
     int missing = 0;
 
-    for (int ch = 0; ctx->peers[p].kind == HALO_TR_TCP && ch < ctx->nchannels; ch++)
-        missing += ctx->conns[ch * ctx->nranks + p] == NULL;
+    for (int ch = 0; ch < ctx->nchannels; ch++)
+        missing += halo_tp_carries(ctx, p, ch, HALO_TR_TCP) && ctx->conns[ch * ctx->nranks + p] == NULL;
     return missing;
 }
 
@@ -363,7 +363,7 @@ static void tcp_missing_list(const struct halo_tp_ctx *ctx, char *buf, size_t le
         used += (size_t)snprintf(buf + used, len - used, "%s%s channels", used ? ", " : "",
                                  tcp_peer_desc(ctx, p, who, sizeof(who)));
         for (int ch = 0; ch < ctx->nchannels && used < len; ch++)
-            if (!ctx->conns[ch * ctx->nranks + p])
+            if (halo_tp_carries(ctx, p, ch, HALO_TR_TCP) && !ctx->conns[ch * ctx->nranks + p])
                 used += (size_t)snprintf(buf + used, len - used, " %d", ch);
     }
 }
@@ -417,7 +417,9 @@ static haloResult_t tcp_connect_all(struct halo_tp_ctx *ctx)
                              "tcp_connect_all before tcp_listen or without conns (%d channels)",
                              ctx->nchannels);
     for (int p = 0; p < ctx->rank; p++) {
-        for (int ch = 0; ctx->peers[p].kind == HALO_TR_TCP && ch < ctx->nchannels; ch++) {
+        for (int ch = 0; ch < ctx->nchannels; ch++) {
+            if (!halo_tp_carries(ctx, p, ch, HALO_TR_TCP))
+                continue;
             haloResult_t res = tcp_connect_one(ctx, p, ch, deadline);
             if (res != haloSuccess)
                 return res;

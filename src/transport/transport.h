@@ -166,18 +166,36 @@ struct halo_tp_link {
     struct halo_tp_link_end mine, peer;
 };
 
+/* Links (rails) between two hosts that one peer's channels may spread over. */
+#define HALO_MAX_RAILS 4
+
+/* One way to a peer: the transport that carries it and, for a topology link, both
+ * ends' addresses. A remote peer joined by several links (each its own subnet) has
+ * one rail per link; its channels are spread over them (rail_of). */
+struct halo_tp_rail {
+    int kind;                       /* enum halo_transport_kind */
+    int has_link;                   /* the topology chose the addresses below */
+    int link;                       /* index of the link in the topology, -1 if none */
+    struct halo_sockaddr data_addr; /* the peer's end of the link (port 0: add the listener's) */
+    struct halo_sockaddr data_src;  /* our end of the link */
+    char data_ifname[32];           /* our interface on that link */
+    char peer_ifname[32];           /* the peer's interface on that link (for sentences) */
+};
+
 /* What a transport sees of one peer (the core fills it before connect_all). */
 struct halo_tp_peer {
-    int kind;                 /* enum halo_transport_kind chosen for it */
+    int kind;                 /* enum halo_transport_kind: rail 0's (SELF, SHM, NONE: the only one) */
     int local_index;          /* index among ranks of this host, -1 if remote */
     int32_t pid;
     char hostname[64];
     const void *blob[HALO_TR_NKINDS]; /* its blob of each transport, by kind (NULL: none) */
-    int has_link;             /* the topology chose the addresses below */
-    struct halo_sockaddr data_addr; /* the peer's end of our link (port 0: add the listener's) */
-    struct halo_sockaddr data_src;  /* our end of the link */
-    char data_ifname[32];           /* our interface on that link */
+    int nrails;                          /* 1 unless several links join our hosts */
+    struct halo_tp_rail rails[HALO_MAX_RAILS];
+    uint8_t rail_of[HALO_MAX_CHANNELS];  /* the rail each channel's connection runs on */
 };
+
+/* The rail of channel ch's connection to peer p. */
+static inline const struct halo_tp_rail *halo_tp_route(const struct halo_tp_ctx *ctx, int p, int ch);
 
 /* The narrow context transports run over. Filled by the core: the first block
  * before listen, peers/nchannels/conns/nlocal/local_rank before can_connect and
@@ -212,6 +230,20 @@ struct halo_tp_ctx {
     haloResult_t (*barrier)(void *core);
     _Atomic int *failed;       /* nonzero once the job failed (waits give up) */
 };
+
+static inline const struct halo_tp_rail *halo_tp_route(const struct halo_tp_ctx *ctx, int p, int ch)
+{
+    const struct halo_tp_peer *peer = &ctx->peers[p];
+    return &peer->rails[peer->rail_of[ch] < peer->nrails ? peer->rail_of[ch] : 0];
+}
+
+/* 1 when channel ch's connection to peer p is carried by transport kind (the
+ * peer's kind unless several rails join us). */
+static inline int halo_tp_carries(const struct halo_tp_ctx *ctx, int p, int ch, int kind)
+{
+    const struct halo_tp_peer *peer = &ctx->peers[p];
+    return (peer->nrails > 1 ? halo_tp_route(ctx, p, ch)->kind : peer->kind) == kind;
+}
 
 /* Formats one sentence and hands it to ctx->error (or records it for the calling
  * thread when ctx or its sink is NULL, as in unit tests). Returns res. */

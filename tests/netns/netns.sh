@@ -6,6 +6,8 @@
 #           for the bootstrap — the only network every host shares;
 #   to_hJ   one veth per cable to host hJ; cable k is its own subnet 10.10.k.0/24
 #           (the lower-numbered host holds .1, the other .2);
+#   to_hJb  a second cable to hJ (topologies ending in "d": the first pair of hosts
+#           is joined twice, each cable its own subnet, as two USB4 cables are);
 #   data0   (switch topologies) a veth on a second bridge, the data switch,
 #           10.20.0.0/24, host i = .10+i.
 # The bridges live in namespaces of their own (PREFIX-mgmt, PREFIX-dsw), so nothing
@@ -15,7 +17,8 @@
 # script has none (NETNS_KEEP=1 keeps the cluster after the script ends).
 #
 # Topologies: pair, chain3, chain4, ring4, triangle3, switch4 — and chainN, ringN,
-# switchN for N up to 16 (triangle3 is ring3).
+# switchN for N up to 16 (triangle3 is ring3); pair2, chainNd and ringNd: the same
+# with a second cable between h0 and h1 (pair2 = chain2d).
 #
 # Functions:
 #   cluster_up TOPO            build it (tears down an earlier one of this prefix)
@@ -25,9 +28,12 @@
 #   run_on HOST CMD...         run CMD in HOST's namespace with hostname HOST
 #   host_addr HOST [mgmt|data] the host's management (default) or switch address
 #   cable_addr HOST PEER       HOST's address on its cable to PEER
-#   cable_down A B / cable_up A B    cut / restore the cable (both ends' carrier)
+#   cable_down A B / cable_up A B    cut / restore the cable (both ends' carrier);
+#                              B = h1b names the second cable to h1
 #   rate_limit RATE            tbf at RATE (e.g. 500mbit) on every cable end and
 #                              switch port; rate_limit off removes it
+#   cable_rate A B RATE        tbf at RATE on both ends of one cable (B = h1b: the
+#                              second one)
 #   iface_bytes HOST IF        "rx_bytes tx_bytes" of one interface
 #   counters_snapshot FILE     "host if rx tx" for every interface of every host
 #   counters_diff OLD NEW      "host if drx dtx" per interface
@@ -76,20 +82,23 @@ netns_port_add() {   # i bridge-suffix ifname addr/prefix
     ip -n "$ns" link set "$ifn" up
 }
 
-netns_cable_add() {   # a b k
-    local a=$1 b=$2 k=$3
-    ip link add "to_h$b" netns "$(netns_ns "h$a")" type veth peer name "to_h$a" netns "$(netns_ns "h$b")" || return 1
-    ip -n "$(netns_ns "h$a")" addr add "10.10.$k.1/24" dev "to_h$b"
-    ip -n "$(netns_ns "h$b")" addr add "10.10.$k.2/24" dev "to_h$a"
-    ip -n "$(netns_ns "h$a")" link set "to_h$b" up
-    ip -n "$(netns_ns "h$b")" link set "to_h$a" up
-    NETNS_CABLES+=("$a $b $k")
+netns_cable_add() {   # a b k [suffix: "b" for a second cable between a and b]
+    local a=$1 b=$2 k=$3 x=${4:-}
+    ip link add "to_h$b$x" netns "$(netns_ns "h$a")" type veth peer name "to_h$a$x" netns "$(netns_ns "h$b")" || return 1
+    ip -n "$(netns_ns "h$a")" addr add "10.10.$k.1/24" dev "to_h$b$x"
+    ip -n "$(netns_ns "h$b")" addr add "10.10.$k.2/24" dev "to_h$a$x"
+    ip -n "$(netns_ns "h$a")" link set "to_h$b$x" up
+    ip -n "$(netns_ns "h$b")" link set "to_h$a$x" up
+    NETNS_CABLES+=("$a $b $k $x")
 }
 
 # "pair" -> kind=chain n=2 etc.
 netns_topo_parse() {   # topo -> echo "kind n"
     case "$1" in
     pair) echo "chain 2" ;;
+    pair2) echo "chain 2 d" ;;
+    chain[0-9]d|chain1[0-6]d) local t=${1%d}; echo "chain ${t#chain} d" ;;
+    ring[0-9]d|ring1[0-6]d) local t=${1%d}; echo "ring ${t#ring} d" ;;
     triangle3) echo "ring 3" ;;
     chain[0-9]|chain1[0-6]) echo "chain ${1#chain}" ;;
     ring[0-9]|ring1[0-6]) echo "ring ${1#ring}" ;;
@@ -101,8 +110,8 @@ netns_topo_parse() {   # topo -> echo "kind n"
 # ---------------------------------------------------------------- cluster
 
 cluster_up() {   # TOPO
-    local topo=$1 kind n i
-    read -r kind n <<<"$(netns_topo_parse "$topo")" || true
+    local topo=$1 kind n i double
+    read -r kind n double <<<"$(netns_topo_parse "$topo")" || true
     [ -n "$kind" ] && [ "$n" -ge 2 ] || { netns_die "unknown topology '$topo'"; return 1; }
     [ "$kind" != ring ] || [ "$n" -ge 3 ] || { netns_die "a ring needs 3+ hosts"; return 1; }
     cluster_down
@@ -126,6 +135,9 @@ cluster_up() {   # TOPO
         done
         if [ "$kind" = ring ]; then
             netns_cable_add 0 $((n - 1)) "$n" || { cluster_down; return 1; }
+        fi
+        if [ "$double" = d ]; then   # the second cable h0-h1, subnet after the others
+            netns_cable_add 0 1 $((n + 1)) b || { cluster_down; return 1; }
         fi
         ;;
     switch)
@@ -162,10 +174,10 @@ cluster_down() {
 cluster_hosts() { echo "${NETNS_HOSTS[@]}"; }
 
 cluster_cables() {
-    local c a b k
+    local c a b k x
     for c in "${NETNS_CABLES[@]}"; do
-        read -r a b k <<<"$c"
-        echo "h$a h$b to_h$b to_h$a 10.10.$k.1 10.10.$k.2 10.10.$k.0/24"
+        read -r a b k x <<<"$c"
+        echo "h$a h$b to_h$b$x to_h$a$x 10.10.$k.1 10.10.$k.2 10.10.$k.0/24"
     done
 }
 
@@ -191,9 +203,16 @@ cable_addr() {   # HOST PEER
 }
 
 cable_down() { ip -n "$(netns_ns "$1")" link set "to_$2" down; }
-cable_up() {
+cable_rate() {   # A B RATE: both ends (B = hJb: the second cable to hJ)
+    local x=${2#h[0-9]}
+    x=${x#[0-9]}
+    netns_tbf "$(netns_ns "$1")" "to_$2" "$3" && netns_tbf "$(netns_ns "${2%b}")" "to_$1$x" "$3"
+}
+cable_up() {   # A B (B = hJb: the second cable to hJ)
+    local x=${2#h[0-9]}
+    x=${x#[0-9]}
     ip -n "$(netns_ns "$1")" link set "to_$2" up &&
-        ip -n "$(netns_ns "$2")" link set "to_$1" up && netns_wait_up
+        ip -n "$(netns_ns "${2%b}")" link set "to_$1$x" up && netns_wait_up
 }
 
 # bits per second of "500mbit", "1gbit", "100kbit", "2000000"
@@ -209,21 +228,25 @@ netns_rate_bits() {
 }
 
 netns_data_ifaces() {   # ns -> interface names of cables and switch ports
-    ip -n "$1" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^(to_h[0-9]+|data0|p_h[0-9]+)$'
+    ip -n "$1" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^(to_h[0-9]+b?|data0|p_h[0-9]+)$'
+}
+
+# tbf at RATE on one interface: a bucket of 4 ms worth of bytes, at least 64 KiB
+# (with a smaller one the shaper needs a wake-up per few packets and the CPU, not
+# the rate, sets the pace)
+netns_tbf() {   # NS IF RATE
+    local bits burst
+    bits=$(netns_rate_bits "$3")
+    burst=$((bits / 8 / 250))
+    [ "$burst" -ge 65536 ] || burst=65536
+    tc -n "$1" qdisc replace dev "$2" root tbf rate "$bits" burst "$burst" latency 100ms
 }
 
 rate_limit() {   # RATE | off
-    local rate=$1 ns ifn bits burst
+    local rate=$1 ns ifn
     local spaces=()
     for ns in "${NETNS_HOSTS[@]}"; do spaces+=("$(netns_ns "$ns")"); done
     [ "$NETNS_SWITCHED" = 1 ] && spaces+=("$(netns_ns dsw)")
-    if [ "$rate" != off ]; then
-        bits=$(netns_rate_bits "$rate")
-        # 4 ms worth of bytes, at least 64 KiB: with a smaller bucket the shaper
-        # needs a wake-up per few packets and the CPU, not the rate, sets the pace
-        burst=$((bits / 8 / 250))
-        [ "$burst" -ge 65536 ] || burst=65536
-    fi
     for ns in "${spaces[@]}"; do
         for ifn in $(netns_data_ifaces "$ns"); do
             # the data switch's ports shape what the switch sends to each host
@@ -231,7 +254,7 @@ rate_limit() {   # RATE | off
             if [ "$rate" = off ]; then
                 tc -n "$ns" qdisc del dev "$ifn" root 2>/dev/null
             else
-                tc -n "$ns" qdisc replace dev "$ifn" root tbf rate "$bits" burst "$burst" latency 100ms || return 1
+                netns_tbf "$ns" "$ifn" "$rate" || return 1
             fi
         done
     done

@@ -20,32 +20,9 @@ if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root for network namespaces"; ex
 if ! ip netns list >/dev/null 2>&1; then echo "SKIP: ip netns unavailable"; exit 77; fi
 NETNS_PREFIX=nc$$
 source "$(dirname "$0")/netns.sh"
+source "$(dirname "$0")/jobs.sh"
 WORK=$(mktemp -d)
 trap 'cluster_down; rm -rf "$WORK"' EXIT
-
-FAILS=0
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-ok() { echo "ok: $*"; }
-
-# job NAME TIMEOUT ENV... -- CMD...: one rank per host, rank i on hi; waits for all.
-# Outputs land in $WORK/NAME.<rank>; returns the number of ranks that failed.
-PORT=29500
-job() {
-    local name=$1 tmo=$2; shift 2
-    local envs=()
-    while [ "$1" != "--" ]; do envs+=("$1"); shift; done
-    shift
-    local n=${#NETNS_HOSTS[@]} i pids=() bad=0
-    PORT=$((PORT + 1))
-    for ((i = 0; i < n; i++)); do
-        run_on "h$i" env HALO_ROOT="$NETNS_MGMT_NET.10:$PORT" HALO_RANK=$i HALO_NRANKS=$n \
-            HALO_SECRET=netns-test HALO_TIMEOUT_MS=20000 "${envs[@]}" timeout "$tmo" "$@" \
-            >"$WORK/$name.$i" 2>&1 &
-        pids+=($!)
-    done
-    for i in "${!pids[@]}"; do wait "${pids[$i]}" || bad=$((bad + 1)); done
-    return $bad
-}
 
 expect_class() {   # TOPO -> class name and host order in halo-topo's JSON
     case $1 in
@@ -84,10 +61,10 @@ check_colls() {   # TOPO
         # sendrecv pairs rank r with r+1 mod n: no such cable between the ends of a chain
         if [ "$tool" = sendrecv_bw ] && [[ $1 == chain* ]]; then continue; fi
         if ! job "$tool" 120 -- "$BIN/$tool" -b 1k -e 4m -f 8 -w 1 -i 2 -c 1 -d float32; then
-            fail "$1: $tool failed: $(for f in "$WORK/$tool".*; do echo "--- ${f##*/}:"; tail -4 "$f"; done)"
+            fail "$1: $tool failed: $(job_tail "$tool")"
             continue
         fi
-        grep -q "Out of bounds values : 0 OK" "$WORK/$tool.0" || { fail "$1: $tool wrong results"; continue; }
+        tool_ok "$tool" || { fail "$1: $tool wrong results"; continue; }
     done
     counters_snapshot "$WORK/after"
     counters_diff "$WORK/before" "$WORK/after" >"$WORK/diff"
@@ -161,5 +138,4 @@ if [ "${NETNS_FAULTS:-1}" = 1 ]; then
     check_cable_down_at_start
     check_cable_cut_midway
 fi
-if [ $FAILS -eq 0 ]; then echo "netns collectives: all checks passed"; else echo "netns collectives: $FAILS check(s) failed"; fi
-[ $FAILS -eq 0 ]
+finish "netns collectives"

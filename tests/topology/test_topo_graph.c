@@ -12,6 +12,8 @@
 #include "topo.h"
 #include "topo_fake.h"
 
+#define HALO_TEST_RAILS 4
+
 #define MAXH 8
 #define MAXR 32
 
@@ -442,6 +444,41 @@ static void test_two_cables_one_subnet(void)
     topo_graph_destroy(g);
 }
 
+/* Two cables between two hosts, each its own subnet: both are usable rails, the
+ * pair is still a pair, and a third host on one cable sees one rail. */
+static void test_two_cables_two_subnets(void)
+{
+    struct cluster c = { 0 };
+    int rails[HALO_TEST_RAILS];
+
+    host_add(&c, "a");
+    host_add(&c, "b");
+    host_add(&c, "c");
+    fake_if(&c.host[0], "tb0", "10.0.1.1/24", 10000, TOPO_IF_UP);
+    fake_if(&c.host[0], "tb1", "10.0.2.1/24", 20000, TOPO_IF_UP);
+    fake_if(&c.host[1], "tb0", "10.0.1.2/24", 10000, TOPO_IF_UP);
+    fake_if(&c.host[1], "tb1", "10.0.2.2/24", 20000, TOPO_IF_UP);
+    fake_if(&c.host[1], "tb2", "10.0.3.1/24", 10000, TOPO_IF_UP);
+    fake_if(&c.host[2], "tb0", "10.0.3.2/24", 10000, TOPO_IF_UP);
+    ranks_one_per_host(&c);
+    struct topo_graph *g = build_ok(&c, NULL);
+    ASSERT_EQ(g->cls, TOPO_CLASS_CHAIN);
+    ASSERT_EQ(topo_graph_rails(g, 0, 1, rails, HALO_TEST_RAILS), 2);
+    ASSERT_EQ(topo_graph_rails(g, 1, 0, rails, HALO_TEST_RAILS), 2); /* either order */
+    ASSERT_STREQ(g->links[rails[0]].ifname[0], "tb0");
+    ASSERT_STREQ(g->links[rails[1]].ifname[0], "tb1");
+    ASSERT_EQ(g->links[rails[0]].state, TOPO_LINK_OK);
+    ASSERT_EQ(g->links[rails[1]].state, TOPO_LINK_OK);
+    ASSERT_EQ(g->links[rails[0]].bw_mbps, -1); /* the caller measures */
+    ASSERT_EQ(g->links[rails[0]].share, -1);
+    ASSERT_EQ(topo_graph_rails(g, 0, 1, rails, 1), 2); /* counts past max */
+    ASSERT_EQ(topo_graph_rails(g, 1, 2, rails, HALO_TEST_RAILS), 1);
+    ASSERT_EQ(topo_graph_rails(g, 0, 2, rails, HALO_TEST_RAILS), 0);
+    /* the best of the two is the faster cable */
+    ASSERT_STREQ(g->links[topo_graph_link_between(g, 0, 1)].ifname[0], "tb1");
+    topo_graph_destroy(g);
+}
+
 static void test_forced_ring_on_chain(void)
 {
     struct cluster c = { 0 };
@@ -779,6 +816,7 @@ int main(void)
     test_chain_missing_cable();
     test_host_without_link();
     test_two_cables_one_subnet();
+    test_two_cables_two_subnets();
     test_forced_ring_on_chain();
     test_forced_on_ring();
     test_order_override();
