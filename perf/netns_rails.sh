@@ -21,7 +21,7 @@ PORT=29800
 R=$(awk -v r="$RATE" 'BEGIN { printf "%.0f", r * 1e6 / 8 }') # bytes/s
 
 busbw() {   # NAME -> busbw in bytes/s from rank 0's out-of-place time (2 ranks: = algbw)
-    grep -v '^#' "$WORK/$1.0" | awk 'NF > 5 { printf "%.0f", $1 / ($6 / 1e6); exit }'
+    awk '$1 ~ /^[0-9]+$/ && NF > 5 { printf "%.0f", $1 / ($6 / 1e6); exit }' "$WORK/$1.0"
 }
 
 run() {   # TOPO NAME ENV...
@@ -31,13 +31,13 @@ run() {   # TOPO NAME ENV...
     [ "$topo" = pair2 ] && cable_rate h0 h1b "$((2 * RATE))mbit"
     job "$name" 600 "$@" -- "$BIN/allreduce_bw" -b "$SIZE" -e "$SIZE" -w 1 -i 3 -c 1 ||
         { echo "$name failed:"; job_tail "$name"; exit 1; }
-    grep -v '^#' "$WORK/$name.0" | awk 'NF > 5' | head -1 | sed "s/^/   $name: /"
+    awk '$1 ~ /^[0-9]+$/ && NF > 5' "$WORK/$name.0" | head -1 | sed "s/^/   $name: /"
 }
 
 echo "# R = $RATE Mbit/s ($R B/s); allreduce of $SIZE, 2 ranks (busbw = algbw)"
 run pair single HALO_ALGO=ring
 run pair2 rails HALO_ALGO=ring HALO_DEBUG=INFO HALO_DEBUG_SUBSYS=TOPO,INIT
-grep -h "rail\|channels" "$WORK/rails.0" | grep -v "^#" | sed 's/^/   /' | head -8
+grep -h "measured\|channels" "$WORK/rails.0" | sed 's/^.*HALO INFO [A-Z]* /   /; s/^  *h0:/   h0:/' | head -6
 one=$(busbw single) two=$(busbw rails)
 awk -v a="$one" -v b="$two" -v r="$R" 'BEGIN {
     printf "one cable of R:       busbw %.2f MB/s = %.2f R\n", a / 1e6, a / r

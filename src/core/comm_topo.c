@@ -145,9 +145,10 @@ static void topo_probe_rails(struct halo_comm *comm, const struct topo_graph *g,
 {
     for (int i = 0; i < g->nlinks && i < TOPO_MAX_PROBED_LINKS; i++) {
         const struct topo_link *l = &g->links[i];
-        int rails[2];
-        if (l->rank[0] != comm->rank || l->state != TOPO_LINK_OK ||
-            topo_graph_rails(g, l->host[0], l->host[1], rails, 2) < 2 || comm->max_rails < 2)
+        int rails[HALO_MAX_RAILS], n = topo_graph_rails(g, l->host[0], l->host[1], rails, HALO_MAX_RAILS), mine = 0;
+        for (int k = 0; k < n && k < HALO_MAX_RAILS; k++)
+            mine |= rails[k] == i; /* a usable link (not the management one) */
+        if (l->rank[0] != comm->rank || !mine || n < 2 || comm->max_rails < 2)
             continue;
         char err[512];
         if (topo_probe_bw(l->ifname[0], l->addr[0], l->addr[1], recs[l->rank[1]].probe_port, TOPO_RAIL_PROBE_MS,
@@ -211,6 +212,13 @@ static void topo_link_end(const struct topo_graph *g, const struct topo_link *l,
     snprintf(e->rdma_dev, sizeof(e->rdma_dev), "%s", ifc->rdma_dev);
     e->rdma_port = ifc->rdma_port;
     e->rdma_active = (ifc->flags & TOPO_IF_RDMA_ACTIVE) != 0;
+    e->rdma_unfit[0] = '\0';
+    if (ifc->flags & TOPO_IF_RDMA_IWARP)
+        snprintf(e->rdma_unfit, sizeof(e->rdma_unfit), "it is an iWARP device (RNIC), and ib needs RoCE or "
+                 "InfiniBand");
+    else if (ifc->flags & TOPO_IF_RDMA_NOT_CA)
+        snprintf(e->rdma_unfit, sizeof(e->rdma_unfit), "it is not an InfiniBand/RoCE adapter (node type), so it "
+                 "has no RC queue pairs");
 }
 
 /* One rail to peer p over link li: both ends' addresses and the transport the

@@ -214,6 +214,13 @@ static int topo_rdma_port_find(const char *sysroot, const char *dev, struct topo
     snprintf(path, sizeof(path), "%s/class/infiniband/%s/ports/%d/state", sysroot, dev, port);
     if (topo_sys_read(path, state, sizeof(state)) == 0 && strstr(state, "ACTIVE"))
         ifc->flags |= TOPO_IF_RDMA_ACTIVE;
+    /* "1: CA" (InfiniBand, RoCE, Soft-RoCE), "4: RNIC" (iWARP), others (usNIC ...) */
+    snprintf(path, sizeof(path), "%s/class/infiniband/%s/node_type", sysroot, dev);
+    int type = topo_sys_read(path, state, sizeof(state)) == 0 ? atoi(state) : 1;
+    if (type == 4)
+        ifc->flags |= TOPO_IF_RDMA_IWARP;
+    else if (type != 1)
+        ifc->flags |= TOPO_IF_RDMA_NOT_CA;
     return port;
 }
 

@@ -48,7 +48,10 @@ enum topo_iface_flag {
     TOPO_IF_MGMT = 1u << 1,          /* carries the bootstrap (named by the caller) */
     TOPO_IF_DEFAULT_ROUTE = 1u << 2, /* holds the IPv4 default route */
     TOPO_IF_RDMA_ACTIVE = 1u << 3,   /* rdma_dev/rdma_port is in state ACTIVE */
-    TOPO_IF_VIRTUAL = 1u << 4        /* no backing device (veth, bridge, tun, ...) */
+    TOPO_IF_VIRTUAL = 1u << 4,       /* no backing device (veth, bridge, tun, ...) */
+    TOPO_IF_RDMA_IWARP = 1u << 5,    /* rdma_dev is an iWARP RNIC (node_type 4) */
+    TOPO_IF_RDMA_NOT_CA = 1u << 6    /* rdma_dev is not an InfiniBand/RoCE channel adapter
+                                        (node_type other than 1: usNIC, unknown): no RC QPs */
 };
 
 /* One address with its prefix; bytes in network order, IPv4 in bytes[0..3]. */

@@ -150,6 +150,8 @@ static const char *ib_end_problem(const struct halo_tp_link_end *e, int who, cha
 {
     if (!e->rdma_dev[0])
         snprintf(buf, len, "interface %s of rank %d's host has no RDMA device", e->ifname, who);
+    else if (e->rdma_unfit[0])
+        snprintf(buf, len, "%s (interface %s of rank %d's host): %s", e->rdma_dev, e->ifname, who, e->rdma_unfit);
     else if (!e->rdma_active)
         snprintf(buf, len, "port %d of %s (interface %s of rank %d's host) is not ACTIVE", e->rdma_port, e->rdma_dev,
                  e->ifname, who);
@@ -192,8 +194,19 @@ static haloResult_t ib_can_connect(struct halo_tp_ctx *ctx, int peer, int local,
     *yes = 0;
     if (!link)
         return ib_classify(ctx, peer, local, my_blob, peer_blob, yes);
-    if (!ib_auto(ctx)) /* forced: decided before the topology */
+    if (!ib_auto(ctx)) { /* forced: decided before the topology, unless the link's device cannot */
+        char why[300];
+        const char *problem = link->mine.rdma_unfit[0] ? ib_end_problem(&link->mine, ctx->rank, why, sizeof(why))
+                              : link->peer.rdma_unfit[0] ? ib_end_problem(&link->peer, peer, why, sizeof(why))
+                                                         : NULL;
+        if (problem && ib_asked(ctx))
+            return halo_tp_error(ctx, haloSystemError,
+                                 "rank %d: HALO_TRANSPORT=ib but the link %s %s -> %s %s to rank %d cannot carry "
+                                 "it: %s; use HALO_TRANSPORT=auto (tcp on that link) or another link",
+                                 ctx->rank, link->mine.ifname, link->mine.addr, link->peer.ifname, link->peer.addr,
+                                 peer, problem);
         return ib_classify(ctx, peer, local, my_blob, peer_blob, yes);
+    }
     *yes = ib_link_ok(ctx, peer, my_blob, peer_blob, link);
     return haloSuccess;
 }

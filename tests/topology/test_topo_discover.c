@@ -146,6 +146,17 @@ static void fake_sys_make(const char *root)
     put(root, "class/infiniband/mlx5_0/ports/1/gid_attrs/ndevs/0", "enp195s0f0np0");
     put(root, "class/infiniband/mlx5_0/ports/1/gid_attrs/ndevs/3", "enp195s0f0np0");
     put(root, "class/infiniband/mlx5_0/ports/1/state", "4: ACTIVE");
+    put(root, "class/infiniband/mlx5_0/node_type", "1: CA");
+    /* an iWARP port (irdma in iWARP mode): an RNIC, no RoCE RC over it */
+    put(root, "class/net/ens2f1/mtu", "1500");
+    put(root, "class/infiniband/irdma1/ports/1/gid_attrs/ndevs/0", "ens2f1");
+    put(root, "class/infiniband/irdma1/ports/1/state", "4: ACTIVE");
+    put(root, "class/infiniband/irdma1/node_type", "4: RNIC");
+    /* a usNIC-like device: neither CA nor RNIC */
+    put(root, "class/net/enic0/mtu", "1500");
+    put(root, "class/infiniband/usnic_0/ports/1/gid_attrs/ndevs/0", "enic0");
+    put(root, "class/infiniband/usnic_0/ports/1/state", "4: ACTIVE");
+    put(root, "class/infiniband/usnic_0/node_type", "6: usNIC UDP");
     /* Soft-RoCE on a virtio NIC seen as device-less here, port down */
     put(root, "class/net/eth1/uevent", "INTERFACE=eth1\nIFINDEX=3");
     put(root, "class/net/eth1/mtu", "1500");
@@ -191,11 +202,22 @@ static void test_fake_sysfs(void)
     ASSERT_STREQ(f.rdma_dev, "mlx5_0");
     ASSERT_EQ(f.rdma_port, 1);
     ASSERT_TRUE(f.flags & TOPO_IF_RDMA_ACTIVE);
+    ASSERT_EQ(f.flags & (TOPO_IF_RDMA_IWARP | TOPO_IF_RDMA_NOT_CA), 0);
+
+    f = read_fake(root, "ens2f1");
+    ASSERT_STREQ(f.rdma_dev, "irdma1");
+    ASSERT_TRUE(f.flags & TOPO_IF_RDMA_IWARP);
+    ASSERT_EQ(f.flags & TOPO_IF_RDMA_NOT_CA, 0);
+    f = read_fake(root, "enic0");
+    ASSERT_STREQ(f.rdma_dev, "usnic_0");
+    ASSERT_TRUE(f.flags & TOPO_IF_RDMA_NOT_CA);
+    ASSERT_EQ(f.flags & TOPO_IF_RDMA_IWARP, 0);
 
     f = read_fake(root, "eth1");
     ASSERT_STREQ(f.rdma_dev, "rxe0");
     ASSERT_EQ(f.rdma_port, 1);
     ASSERT_EQ(f.flags & TOPO_IF_RDMA_ACTIVE, 0);
+    ASSERT_EQ(f.flags & (TOPO_IF_RDMA_IWARP | TOPO_IF_RDMA_NOT_CA), 0); /* no node_type: a CA */
     ASSERT_TRUE(f.flags & TOPO_IF_VIRTUAL);
     ASSERT_STREQ(f.pci, "");
     ASSERT_EQ(f.numa_node, -1);

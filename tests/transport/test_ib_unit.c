@@ -2,7 +2,8 @@
 /*
  * test_ib_unit.c — the ib transport's checks that need no peer.
  *
- *   test_ib_unit               HALO_IB_HCA matching; on a host without an ACTIVE
+ *   test_ib_unit               HALO_IB_HCA matching; a link's device without RC
+ *                              queue pairs (iWARP) is refused; on a host without an ACTIVE
  *                              RDMA port, asking for ib fails with a sentence
  *   test_ib_unit IP            (in the Soft-RoCE VM; IP has rxe0 behind it) listening
  *                              works and fills the peer info; an address without an
@@ -25,6 +26,7 @@
 #define HALO_IB_INTERNAL
 #include "tp_ctx.h"
 #include "ib.h"
+#include "param.h"
 #include "socket.h"
 #include "test.h"
 
@@ -283,6 +285,57 @@ static void test_memlock(const char *ip)
     ib_destroy(ib0);
 }
 
+/* A link whose RDMA device cannot carry RC queue pairs (iWARP, usNIC): auto takes
+ * tcp on it (a WARN names the device), HALO_TRANSPORT=ib fails with a sentence
+ * naming the device and why; a fit link stays ib. No RDMA hardware needed. */
+static void test_link_fit(void)
+{
+    static const struct {
+        const char *transport;
+        int iwarp;
+        haloResult_t want;
+        int yes;
+    } cases[] = {{"auto", 0, haloSuccess, 1}, {"auto", 1, haloSuccess, 0}, {"ib", 1, haloSystemError, 0},
+                 {"ib", 0, haloSuccess, 1}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct tp_test t;
+        struct halo_params p;
+        struct halo_ib_peer_info mine, theirs;
+        struct halo_tp_peer peers[2];
+        struct halo_tp_link link;
+        char err[256];
+        int yes = -1;
+        tp_test_init(&t, 0, 2);
+        setenv("HALO_TRANSPORT", cases[i].transport, 1);
+        ASSERT_EQ(halo_params_load(&p, err, sizeof(err)), 0);
+        unsetenv("HALO_TRANSPORT");
+        t.ctx.params = &p;
+        memset(peers, 0, sizeof(peers));
+        snprintf(peers[1].hostname, sizeof(peers[1].hostname), "nodeB");
+        t.ctx.peers = peers;
+        memset(&mine, 0, sizeof(mine));
+        mine.active = 1;
+        theirs = mine;
+        memset(&link, 0, sizeof(link));
+        snprintf(link.mine.ifname, sizeof(link.mine.ifname), "ens2f1");
+        snprintf(link.mine.rdma_dev, sizeof(link.mine.rdma_dev), "irdma1");
+        link.mine.rdma_port = link.peer.rdma_port = 1;
+        link.mine.rdma_active = link.peer.rdma_active = 1;
+        snprintf(link.peer.ifname, sizeof(link.peer.ifname), "ens2f0");
+        snprintf(link.peer.rdma_dev, sizeof(link.peer.rdma_dev), "irdma0");
+        if (cases[i].iwarp)
+            snprintf(link.peer.rdma_unfit, sizeof(link.peer.rdma_unfit), "it is an iWARP device (RNIC)");
+        ASSERT_EQ(halo_ib_setup.can_connect(&t.ctx, 1, 0, &mine, &theirs, &link, &yes), cases[i].want);
+        if (cases[i].want != haloSuccess) {
+            ASSERT_TRUE(strstr(t.last_error, "irdma0") && strstr(t.last_error, "iWARP") &&
+                        strstr(t.last_error, "HALO_TRANSPORT=ib"));
+            continue;
+        }
+        ASSERT_EQ(yes, cases[i].yes);
+    }
+    printf("PASS a link whose RDMA device has no RC queue pairs: tcp in auto, an error when ib is forced\n");
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -290,6 +343,7 @@ int main(int argc, char **argv)
     tp_test_init(&comm1, 1, 2);
     test_hca_match();
     test_gid_v4();
+    test_link_fit();
     if (argc < 2) {
         if (ib_supported())
             printf("note: this host has an ACTIVE RDMA port; the no-device check is left to hosts without one\n");
