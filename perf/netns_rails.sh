@@ -14,8 +14,6 @@ SIZE=${3:-64m}
 NETNS_PREFIX=nr$$
 source "$(dirname "$0")/../tests/netns/netns.sh"
 source "$(dirname "$0")/../tests/netns/jobs.sh"
-WORK=$(mktemp -d)
-trap 'cluster_down; rm -rf "$WORK"' EXIT
 PORT=29800
 
 R=$(awk -v r="$RATE" 'BEGIN { printf "%.0f", r * 1e6 / 8 }') # bytes/s

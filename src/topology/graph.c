@@ -623,22 +623,29 @@ static int topo_link_better(const struct topo_link *a, const struct topo_link *b
     return !a->switched && b->switched;
 }
 
-int topo_graph_link_between(const struct topo_graph *g, int a, int b)
+/* The first usable link between hosts a and b at index from or later, or -1. */
+static int topo_pair_next(const struct topo_graph *g, int a, int b, int from)
 {
-    int best = -1;
-
     if (a > b) {
         int t = a;
         a = b;
         b = t;
     }
-    for (int i = 0; i < g->nlinks; i++) {
+    for (int i = from; i < g->nlinks; i++) {
         const struct topo_link *l = &g->links[i];
-        if (l->host[0] != a || l->host[1] != b || !topo_link_usable(g, l))
-            continue;
-        if (best < 0 || topo_link_better(l, &g->links[best]))
-            best = i;
+        if (l->host[0] == a && l->host[1] == b && topo_link_usable(g, l))
+            return i;
     }
+    return -1;
+}
+
+int topo_graph_link_between(const struct topo_graph *g, int a, int b)
+{
+    int best = -1;
+
+    for (int i = topo_pair_next(g, a, b, 0); i >= 0; i = topo_pair_next(g, a, b, i + 1))
+        if (best < 0 || topo_link_better(&g->links[i], &g->links[best]))
+            best = i;
     return best;
 }
 
@@ -646,15 +653,7 @@ int topo_graph_rails(const struct topo_graph *g, int a, int b, int *out, int max
 {
     int n = 0;
 
-    if (a > b) {
-        int t = a;
-        a = b;
-        b = t;
-    }
-    for (int i = 0; i < g->nlinks; i++) {
-        const struct topo_link *l = &g->links[i];
-        if (l->host[0] != a || l->host[1] != b || !topo_link_usable(g, l))
-            continue;
+    for (int i = topo_pair_next(g, a, b, 0); i >= 0; i = topo_pair_next(g, a, b, i + 1)) {
         if (n < max)
             out[n] = i;
         n++;

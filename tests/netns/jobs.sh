@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 # jobs.sh — running one rank per emulated host and counting checks, for the netns
-# tests (source it after netns.sh; bash). Needs WORK (a scratch folder) and BIN.
+# tests (source it after netns.sh; bash). Exits 77 (skip) unless root with network
+# namespaces; makes WORK (a scratch folder, removed with the cluster at exit).
+# Needs BIN.
 #
 #   job NAME TIMEOUT ENV... -- CMD...   rank i on host hi, all at once; waits for
 #                                       all. Outputs land in $WORK/NAME.<rank>;
@@ -10,6 +12,14 @@
 #                                       were checked and right
 #   finish WHAT                         the summary line; exit status 0 when no
 #                                       check failed
+#   traffic NAME TIMEOUT ENV... -- CMD  job, with every interface's byte counters
+#                                       before and after: "host if drx dtx" lines
+#                                       in $WORK/diff
+
+if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root for network namespaces"; exit 77; fi
+if ! ip netns list >/dev/null 2>&1; then echo "SKIP: ip netns unavailable"; exit 77; fi
+WORK=$(mktemp -d)
+trap 'cluster_down; rm -rf "$WORK"' EXIT
 
 FAILS=0
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
@@ -44,4 +54,13 @@ job_tail() {
 finish() {
     if [ "$FAILS" -eq 0 ]; then echo "$1: all checks passed"; else echo "$1: $FAILS check(s) failed"; fi
     [ "$FAILS" -eq 0 ]
+}
+
+traffic() {
+    counters_snapshot "$WORK/before"
+    job "$@"
+    local bad=$?
+    counters_snapshot "$WORK/after"
+    counters_diff "$WORK/before" "$WORK/after" >"$WORK/diff"
+    return $bad
 }

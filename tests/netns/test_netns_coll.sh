@@ -16,13 +16,9 @@ shift
 TOPOS=("$@")
 [ ${#TOPOS[@]} -gt 0 ] || TOPOS=(pair chain3 chain4 ring4 triangle3 switch4)
 
-if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root for network namespaces"; exit 77; fi
-if ! ip netns list >/dev/null 2>&1; then echo "SKIP: ip netns unavailable"; exit 77; fi
 NETNS_PREFIX=nc$$
 source "$(dirname "$0")/netns.sh"
 source "$(dirname "$0")/jobs.sh"
-WORK=$(mktemp -d)
-trap 'cluster_down; rm -rf "$WORK"' EXIT
 
 expect_class() {   # TOPO -> class name and host order in halo-topo's JSON
     case $1 in
