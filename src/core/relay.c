@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "error.h"
@@ -46,6 +47,7 @@
 #define RELAY_NAP_LONG_US 1000     /* ... or this long after RELAY_DOZE_US idle */
 #define RELAY_DOZE_US 100000
 #define RELAY_BYE_MAX_US 1000000
+#define RELAY_GRACE_US 300000      /* a closed connection: time for the root cause to arrive */
 
 /* A frame kept in memory: in an inbox (for this rank) or parked (transit). */
 struct relay_frame {
@@ -67,9 +69,10 @@ struct halo_relay {
     int *hop;                 /* [nranks] relay_next_hop, -1 for self and unreachable */
     pthread_t thread;
     int started;
+    _Atomic int stop;         /* set under mu (with healthy); read anywhere */
     pthread_mutex_t mu;       /* guards everything below, held by the thread while it works */
     pthread_cond_t cv;        /* monotonic clock; submit and stop signal it */
-    int stop, healthy;
+    int healthy;
     haloResult_t failed;      /* sticky: no more forwarding */
     struct relay_req *reqs;   /* local sends and receives, in submission order */
     struct relay_fifo *inbox; /* [nranks] by origin */
@@ -147,12 +150,34 @@ static haloResult_t relay_fail(struct halo_relay *rl, haloResult_t res, const ch
     return res;
 }
 
+/* A peer that failed closes its connections right after relaying its reason
+ * through the bootstrap, which only the application thread reads (in its waits):
+ * give that a moment, outside the lock, as comm_fail does. Returns the
+ * communicator's error, haloSuccess when none came. Every caller returns at once
+ * after this (requests may have been cancelled meanwhile). */
+static haloResult_t relay_wait_root_cause(struct halo_relay *rl)
+{
+    int64_t end = halo_now_us() + RELAY_GRACE_US;
+    pthread_mutex_unlock(&rl->mu);
+    while (halo_now_us() < end && atomic_load(&rl->comm->async_error) == haloSuccess && !rl->stop)
+        usleep(1000);
+    pthread_mutex_lock(&rl->mu);
+    return (haloResult_t)atomic_load(&rl->comm->async_error);
+}
+
 /* A transport error on the connection to peer: the transport recorded its own
- * sentence; this one adds what the relay was doing. */
+ * sentence; this one adds what the relay was doing, unless the communicator
+ * failed meanwhile for a reason of its own (the root cause). */
 static haloResult_t relay_conn_failed(struct halo_relay *rl, int peer, haloResult_t res)
 {
     char tp[HALO_ERRLEN];
     struct halo_comm *comm = rl->comm;
+    haloResult_t cause = res == haloRemoteError ? relay_wait_root_cause(rl) : haloSuccess;
+    if (cause != haloSuccess) {
+        rl->failed = cause;
+        relay_fail_reqs(rl);
+        return cause;
+    }
     pthread_mutex_lock(&comm->err_lock);
     snprintf(tp, sizeof(tp), "%s", comm->last_error);
     pthread_mutex_unlock(&comm->err_lock);
@@ -506,6 +531,13 @@ static void *relay_main(void *arg)
     pthread_mutex_lock(&rl->mu);
     while (!rl->stop) {
         int moved = 0;
+        haloResult_t broken = (haloResult_t)atomic_load(&rl->comm->async_error);
+        if (!rl->failed && broken != haloSuccess) {
+            /* Broken elsewhere: stop moving frames, and stop reading connections,
+             * whose ends (peers closing) would overwrite the first sentence. */
+            rl->failed = broken;
+            relay_fail_reqs(rl);
+        }
         if (!rl->failed)
             relay_pass(rl, &moved);
         if (moved) {

@@ -14,9 +14,13 @@
  *   idle     the relays sleep in application code while the ends exchange;
  *   mismatch (on a split communicator) rank FAR receives fewer elements than rank
  *            0 sends: its haloRecv fails with a sentence naming both ranks.
+ * With "kill-relay" as argv[2] instead: rank 1, a relay idle in application code,
+ * kills itself while rank 0 and rank FAR exchange 16 MiB messages through it; every
+ * other rank must see its communicator fail, with a sentence, in bounded time.
  * Every element is a closed-form function of (source, destination, index, salt).
  * Prints "forward: all checks passed" on success.
  */
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +178,29 @@ static int mismatch(haloComm_t comm, int me, int n)
     return bad;
 }
 
+/* Rank 1 dies (SIGKILL) in application code while forwarding. Returns 0 when
+ * this rank saw the communicator fail with a sentence. */
+static int kill_relay(haloComm_t comm, int me, int n, uint8_t *s, uint8_t *r)
+{
+    if (me == 1) {
+        usleep(1000000);
+        raise(SIGKILL);
+    }
+    int failed = 0;
+    for (int round = 0; round < 600 && !failed; round++) {
+        if (me == 0 || me == far)
+            failed = ends(comm, me, n, BIG, 1, (uint32_t)round, s, r) != 0;
+        else {
+            usleep(50000);
+            failed = broken(comm);
+        }
+    }
+    const char *msg = haloGetLastError(comm);
+    printf("fault reported: %s\n", failed ? msg : "(none)");
+    haloCommAbort(comm);
+    return failed && strstr(msg, "rank") ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     haloComm_t comm;
@@ -187,6 +214,12 @@ int main(int argc, char **argv)
     if (!s || !r || n < 3 || far <= 0 || far >= n) {
         fprintf(stderr, "needs 3+ ranks, 0 < FAR < ranks, and %u bytes\n", BIG * 2);
         return 1;
+    }
+    if (argc > 2 && strcmp(argv[2], "kill-relay") == 0) {
+        bad = kill_relay(comm, me, n, s, r);
+        free(s);
+        free(r);
+        return bad;
     }
     static const size_t sizes[] = {5, 4096, 1000003, BIG};
     for (size_t k = 0; !bad && k < sizeof(sizes) / sizeof(sizes[0]); k++)

@@ -6,8 +6,10 @@
 # chain (opposite hosts of a ring) both ways at once from 5 bytes to 16 MiB, an
 # all-to-all of send/recv in one group, relays busy in their own exchange or idle
 # in application code, and a mismatch reported with both ranks named. The
-# interface counters then show the data crossed only the cables (KEEP_WORK=1
-# keeps the ranks' output). Exit 77 (skip) when not root or without netns.
+# interface counters then show the data crossed only the cables. Fault: on chain4
+# a relay killed in application code while forwarding fails the other ranks, each
+# with a sentence, in bounded time. KEEP_WORK=1 keeps the ranks' output. Exit 77
+# (skip) when not root or without netns.
 set -u
 BIN=${1:?usage: test_netns_forward.sh BINDIR [TOPO...]}
 shift
@@ -66,5 +68,23 @@ for topo in "${TOPOS[@]}"; do
     if [ "$m" -gt $((c / 50)) ]; then fail "$topo: management network carried $m bytes vs $c on cables"; fi
     ok "$topo: forwarded send/recv correct in ${el}s ($(grep -h "mismatch reported" "$WORK"/fwd.* | cut -c1-140)); cables $c B, management $m B"
 done
+check_relay_killed() {
+    cluster_up chain4 >/dev/null || { fail "cluster_up chain4"; return; }
+    local start; start=$(date +%s)
+    job kill 60 HALO_TIMEOUT_MS=5000 -- "$BIN/test_forward" 3 kill-relay
+    local bad=$? el=$(($(date +%s) - start)) i
+    if [ $bad -ne 1 ]; then
+        fail "relay killed: $bad rank(s) failed, expected only the killed one: $(tail -n 3 "$WORK"/kill.*)"
+        return
+    fi
+    for i in 0 2 3; do
+        grep -q "^fault reported: .*rank" "$WORK/kill.$i" || { fail "relay killed: rank $i: $(tail -n 3 "$WORK/kill.$i")"; return; }
+    done
+    [ $el -lt 30 ] || { fail "relay killed: the others took ${el}s to fail"; return; }
+    ok "relay killed while forwarding: the others failed in ${el}s: $(grep -h '^fault reported' "$WORK/kill.0" | cut -c1-180)"
+}
+if [ "${NETNS_FAULTS:-1}" = 1 ]; then
+    check_relay_killed
+fi
 if [ $FAILS -eq 0 ]; then echo "netns forwarding: all checks passed"; else echo "netns forwarding: $FAILS check(s) failed"; fi
 [ $FAILS -eq 0 ]
