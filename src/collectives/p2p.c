@@ -353,14 +353,16 @@ static haloResult_t p2p_run(struct p2p_task *tasks, int n, struct engine_pace *w
             continue;
         }
         struct halo_op *op = tasks[stalled].op;
-        w->note = n == 1 && op->coll == HALO_COLL_SEND ? BOOT_NOTE_P2P_SEND
+        /* A forwarded send never waits for its receiver (the receiver's relay keeps
+         * what arrives early), so it is never half of a crossed pair. */
+        w->note = n == 1 && op->coll == HALO_COLL_SEND && !tasks[stalled].fwd ? BOOT_NOTE_P2P_SEND
                   : op->coll == HALO_COLL_SEND         ? BOOT_NOTE_WAIT
                                                        : BOOT_NOTE_P2P_RECV;
         const char *what = tasks[stalled].fwd ? op->coll == HALO_COLL_SEND ? "send (forwarded)" : "receive (forwarded)"
                            : op->coll == HALO_COLL_SEND ? "send"
                                                         : "receive";
         haloResult_t r = engine_pace_idle(w, op->comm, 0, op->root, what);
-        if (r == haloSuccess)
+        if (r == haloSuccess && !tasks[stalled].fwd)
             r = p2p_check_crossed(&tasks[stalled], w);
         if (!direct) /* only the relay threads move these bytes: leave them the core */
             sched_yield();
