@@ -26,6 +26,7 @@
  * short while (woken by a submit or a stop).
  */
 #define HALO_ERR_SUBSYS HALO_SUB_P2P /* errors recorded here log under this subsystem */
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -38,6 +39,7 @@
 #include "engine.h"
 #include "error.h"
 #include "log.h"
+#include "reduce.h"
 #include "relay.h"
 #include "topo.h"
 
@@ -255,16 +257,14 @@ static haloResult_t relay_place(struct halo_relay *rl, struct relay_req *req, co
 {
     struct halo_comm *comm = rl->comm;
     size_t done = atomic_load_explicit(&req->done, memory_order_relaxed);
-    if (!engine_sig_equal(sig, &req->sig) || len > req->total - done || len == 0) {
-        char mine[128], theirs[128];
-        halo_sig_describe(&req->sig, mine, sizeof(mine));
-        halo_sig_describe(sig, theirs, sizeof(theirs));
+    if (!engine_sig_equal(sig, &req->sig) || len > req->total - done || len == 0)
         return relay_fail(rl, haloInvalidUsage,
-                          "rank %d: a message from rank %d forwarded through rank %d does not match this rank's "
-                          "haloRecv from rank %d: it sent %s (%zu bytes in this frame, %zu of %zu placed), this rank "
-                          "expects %s: every send must meet a receive of the same count and type, in order",
-                          comm->rank, sig->root, from, req->peer, theirs, len, done, req->total, mine);
-    }
+                          "rank %d called recv(count=%" PRIu64 ", %s, from=%d) #%u but rank %d called send(count=%"
+                          PRIu64 ", %s, to=%d) #%u, forwarded through rank %d: each send needs a recv on its peer "
+                          "with the same count and type, posted in the same order",
+                          comm->rank, req->sig.count, halo_dtype_name((haloDataType_t)req->sig.dtype), req->peer,
+                          req->sig.opseq, sig->root, sig->count, halo_dtype_name((haloDataType_t)sig->dtype),
+                          comm->rank, sig->opseq, from);
     memcpy((char *)req->dst + done, buf, len);
     atomic_store_explicit(&req->done, done + len, memory_order_release);
     if (done + len == req->total)
