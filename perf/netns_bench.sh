@@ -6,7 +6,10 @@
 #   ring4:  16 MiB allreduce with the bidirectional ring, model bound busbw 2 R
 #   pair:   8 KiB allreduce with the one-shot direct algorithm vs one 8 KiB ping
 #           round trip on the same cable (unshaped)
+#   chain4 forwarded send/recv: 16 MiB both ways between the ends (through two
+#           relays) vs the same between neighbours (one cable), same run; goal >= 80%
 # Prints measured busbw beside the model's prediction. Needs root.
+# NETNS_BENCH=forward runs only the forwarding part.
 set -u
 BIN=${1:-build/bin}
 RATE=${2:-200}
@@ -46,7 +49,33 @@ measure() {   # TOPO ALGO SIZE FACTOR-NAME MODEL-BUSBW-FACTOR
     echo "   $line"
 }
 
+# sendrecv_bw -r PEER on the shaped chain4: out-of-place algbw (bytes each way / s)
+sendrecv_rate() {   # PEER -> "algbw_MBps line"
+    job /tmp/nb.$$ -- "$BIN/sendrecv_bw" -r "$1" -b 16m -e 16m -w 1 -i 3 -c 1
+    local line; line=$(grep -v '^#' /tmp/nb.$$.0 | awk 'NF > 5' | head -1)
+    awk -v l="$line" 'BEGIN { split(l, c, " "); printf "%.3f ", c[1] / (c[6] / 1e6) / 1e6 }'
+    echo "$line"
+}
+measure_forward() {
+    cluster_up chain4 >/dev/null
+    rate_limit "${RATE}mbit"
+    local one fwd l1 l3
+    read -r one l1 <<<"$(sendrecv_rate 1)"
+    read -r fwd l3 <<<"$(sendrecv_rate 3)"
+    awk -v o="$one" -v f="$fwd" -v r="$rate_bytes" 'BEGIN {
+        printf "chain4  send/recv 16 MiB each way: one cable (0<->1) %.2f MB/s = %.2f R; forwarded (0<->3, 2 relays) %.2f MB/s = %.2f R: %.0f%% of one cable\n",
+               o, o * 1e6 / r, f, f * 1e6 / r, 100 * f / o }'
+    echo "   0<->1: $l1"
+    echo "   0<->3: $l3"
+}
+
 echo "# cables rate-limited to $RATE Mbit/s (R = $rate_bytes B/s)"
+if [ "${NETNS_BENCH:-}" = forward ]; then
+    measure_forward
+    rm -f /tmp/nb.$$.*
+    exit 0
+fi
+measure_forward
 measure chain4 chain 16m 1.5
 measure ring4 ring_bidir 16m 2.0
 measure ring4 ring 16m 1.0

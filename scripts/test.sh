@@ -12,7 +12,8 @@
 #   2. build-asan/ (AddressSanitizer + UBSan): the same without rdma and netns (they
 #      run the same code paths, only slower) and install (needs the ASan runtime);
 #   3. build-tsan/ (ThreadSanitizer): the abort test alone, 500 iterations per
-#      transport (about a minute and a half on two cores).
+#      transport (about a minute and a half on two cores), and forwarding on
+#      emulated chains and rings (the relay threads; netns, about a minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh --tests
@@ -64,8 +65,9 @@ echo "== suite 2, build-asan/: $(count build-asan -LE "rdma|netns") tests, every
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     suite "build-asan/ (ASan+UBSan)" build-asan -j"$jobs" --timeout 900 -LE "rdma|netns"
 
-echo "== build-tsan/: configure and build test_abort with ThreadSanitizer =="
+echo "== build-tsan/: configure and build test_abort and test_forward with ThreadSanitizer =="
 cmake -S . -B build-tsan -DHALO_WERROR=ON -DHALO_TSAN=ON -DHALOCCL_BUILD_TESTS=ON >/dev/null
-cmake --build build-tsan -j"$jobs" --target test_abort
-echo "== suite 3, build-tsan/: $(count build-tsan -L abort) test, label abort =="
+cmake --build build-tsan -j"$jobs" --target test_abort test_forward
+echo "== suite 3, build-tsan/: $(count build-tsan -L abort) test, label abort; test_netns_forward =="
 TSAN_OPTIONS=halt_on_error=1 suite "build-tsan/ (TSan, abort)" build-tsan --timeout 600 -L abort
+TSAN_OPTIONS=halt_on_error=1 suite "build-tsan/ (TSan, forwarding)" build-tsan --timeout 600 -R test_netns_forward

@@ -17,6 +17,7 @@
 #include "group.h"
 #include "log.h"
 #include "reduce.h"
+#include "relay.h"
 #include "topo.h"
 #include "topo_cost.h"
 
@@ -476,11 +477,13 @@ static haloResult_t api_p2p(enum halo_coll coll, const char *fn, const void *sbu
     if (r == haloSuccess)
         r = api_check_buf(comm, fn, coll == HALO_COLL_SEND ? "sendbuff" : "recvbuff",
                           coll == HALO_COLL_SEND ? sbuf : rbuf, count);
-    if (r == haloSuccess && comm->peers[peer].kind == HALO_TR_NONE)
+    if (r == haloSuccess && comm->peers[peer].kind == HALO_TR_NONE &&
+        (!comm->relay || relay_next_hop(comm, peer) < 0))
         r = halo_error(comm, haloInvalidUsage,
-                       "%s: rank %d and rank %d (%s) have no direct data link in this topology (only neighbours "
-                       "on a chain or ring are connected); exchange through the ranks between them",
-                       fn, comm->rank, peer, comm->peers[peer].info.hostname);
+                       "%s: rank %d and rank %d (%s) have no direct data link in this topology and no ranks "
+                       "between them along the %s order to forward through; exchange through other ranks",
+                       fn, comm->rank, peer, comm->peers[peer].info.hostname,
+                       topo_class_name((enum topo_class)comm->topo_class));
     if (r == haloSuccess && peer == comm->rank && !group_active())
         r = halo_error(comm, haloInvalidUsage,
                        "%s: rank %d %s itself outside a group: put the send and the matching recv in one "
@@ -541,7 +544,8 @@ static size_t api_describe_peers(struct halo_comm *comm, char *buf, size_t len)
         }
         int shm = peer->kind == HALO_TR_SHM;
         if (peer->kind == HALO_TR_NONE)
-            n += (size_t)snprintf(buf + n, len - n, "  peer %d (%s): no direct link\n", p, peer->info.hostname);
+            n += (size_t)snprintf(buf + n, len - n, "  peer %d (%s): no direct link, forwarded through rank %d\n", p,
+                                  peer->info.hostname, relay_next_hop(comm, p));
         else
             n += api_describe_rails(comm, p, buf + n, len - n, shm ? comm->nslots_shm : comm->nslots);
     }

@@ -34,6 +34,8 @@ static const struct algo_row algo_rows[] = {
      "the one-way ring all-reduce with zero-copy messages (ib, chosen by HALO_IB_ZCOPY_MIN)"},
     {HALO_ALGO_P2P, "p2p", 0, ALGO_NO_TOPO, {0}, "send/recv through the slots"},
     {HALO_ALGO_P2P_ZC, "p2p_zc", 0, ALGO_NO_TOPO, {0}, "send/recv as zero-copy messages (ib)"},
+    {HALO_ALGO_P2P_FWD, "p2p_fwd", 0, ALGO_NO_TOPO, {0},
+     "send/recv forwarded through the ranks between (no direct link: chains, rings of 4+)"},
 };
 
 #define ALGO_NROWS (int)(sizeof(algo_rows) / sizeof(algo_rows[0]))

@@ -10,6 +10,12 @@
  * each frame carries the sender's per-peer message number so a missing or extra
  * call on one side is reported as a mismatch, not silently mis-paired.
  *
+ * A peer on another host without a direct link (chains, rings of 4+ hosts) is
+ * reached through the ranks between: the op is handed to the communicator's
+ * relay thread (src/core/relay.h), which cuts it into frames on the relay channel
+ * (send) or fills the buffer from what arrives for this rank (receive); the task
+ * only watches the request, with the same pacing, timeout and abort checks.
+ *
  * Over ib, messages of HALO_IB_ZCOPY_MIN bytes and more go zero-copy instead
  * (engine_zc.c): cut into zero-copy messages of at most zc_max bytes (the
  * transport spreads each over its QPs in pieces); the receiver grants every
@@ -18,6 +24,7 @@
  * every message is placed, the send when every write completed.
  */
 #define HALO_ERR_SUBSYS HALO_SUB_P2P /* errors recorded here log under this subsystem */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +35,7 @@
 #include "error.h"
 #include "log.h"
 #include "reduce.h"
+#include "relay.h"
 
 struct p2p_task {
     struct halo_op *op;
@@ -42,6 +50,9 @@ struct p2p_task {
     size_t zc_len, posted;
     int noticed;
     uint64_t zc_target; /* sender: the connection's zc_tx_posted once all are posted */
+    /* Forwarded (no direct link): the request the relay thread works on. */
+    int fwd;
+    struct relay_req req;
 };
 
 static void p2p_sig(struct p2p_task *t)
@@ -138,9 +149,45 @@ static haloResult_t p2p_zc_recv(struct p2p_task *t, struct halo_conn *c, int *mo
     return r;
 }
 
+/* Forwarded: hand the op to the relay thread once, then watch it. */
+static haloResult_t p2p_fwd_advance(struct p2p_task *t, int *moved)
+{
+    struct halo_comm *comm = t->op->comm;
+    if (!t->started) {
+        struct relay_req *q = &t->req;
+        q->send = t->op->coll == HALO_COLL_SEND;
+        q->peer = t->op->root;
+        q->sig = t->ex.sig;
+        q->src = t->op->sendbuf;
+        q->dst = t->op->recvbuf;
+        q->total = t->total;
+        haloResult_t r = relay_submit(comm, q);
+        if (r != haloSuccess)
+            return r;
+        t->started = 1;
+        *moved = 1;
+    }
+    size_t done = atomic_load_explicit(&t->req.done, memory_order_acquire);
+    int state = atomic_load_explicit(&t->req.state, memory_order_acquire);
+    if (done != t->done) {
+        t->done = done;
+        *moved = 1;
+    }
+    if (state == RELAY_REQ_DONE) {
+        t->finished = 1;
+        *moved = 1;
+    } else if (state == RELAY_REQ_FAILED) {
+        haloResult_t r = (haloResult_t)atomic_load(&comm->async_error);
+        return r != haloSuccess ? r : haloRemoteError;
+    }
+    return haloSuccess;
+}
+
 /* Moves as many frames as are possible right now. Returns 1 in *moved if any. */
 static haloResult_t p2p_advance(struct p2p_task *t, int *moved)
 {
+    if (t->fwd)
+        return p2p_fwd_advance(t, moved);
     struct halo_conn *c = engine_conn(t->op->comm, 0, t->op->root);
     int pending;
     haloResult_t r = c->ops->progress(c);
@@ -234,6 +281,12 @@ static haloResult_t p2p_init_tasks(struct p2p_task *tasks, struct halo_op *ops, 
         t->finished = ops[i].count == 0;
         if (ops[i].root != ops[i].comm->rank && ops[i].count > 0) {
             p2p_sig(t);
+            if (ops[i].comm->peers[ops[i].root].kind == HALO_TR_NONE) {
+                t->fwd = 1;
+                t->ex.sig.algo = HALO_ALGO_P2P_FWD;
+                t->ex.sig.reserved[0] = (uint32_t)(ops[i].coll == HALO_COLL_SEND ? ops[i].root : ops[i].comm->rank);
+                continue;
+            }
             struct halo_conn *c = engine_conn(ops[i].comm, 0, ops[i].root);
             t->zc = zc_usable(ops[i].comm, c, t->total);
             if (t->zc) {
@@ -269,11 +322,12 @@ static haloResult_t p2p_check_crossed(struct p2p_task *t, struct engine_pace *w)
 static haloResult_t p2p_run(struct p2p_task *tasks, int n, struct engine_pace *w)
 {
     for (;;) {
-        int pending = 0, moved = 0, stalled = -1;
+        int pending = 0, moved = 0, stalled = -1, direct = 0;
         for (int i = 0; i < n; i++) {
             if (tasks[i].finished)
                 continue;
             pending = 1;
+            direct |= !tasks[i].fwd;
             if (p2p_blocked(tasks, i))
                 continue;
             haloResult_t r = p2p_advance(&tasks[i], &moved);
@@ -299,12 +353,19 @@ static haloResult_t p2p_run(struct p2p_task *tasks, int n, struct engine_pace *w
             continue;
         }
         struct halo_op *op = tasks[stalled].op;
-        w->note = n == 1 && op->coll == HALO_COLL_SEND ? BOOT_NOTE_P2P_SEND
+        /* A forwarded send never waits for its receiver (the receiver's relay keeps
+         * what arrives early), so it is never half of a crossed pair. */
+        w->note = n == 1 && op->coll == HALO_COLL_SEND && !tasks[stalled].fwd ? BOOT_NOTE_P2P_SEND
                   : op->coll == HALO_COLL_SEND         ? BOOT_NOTE_WAIT
                                                        : BOOT_NOTE_P2P_RECV;
-        haloResult_t r = engine_pace_idle(w, op->comm, 0, op->root, op->coll == HALO_COLL_SEND ? "send" : "receive");
-        if (r == haloSuccess)
+        const char *what = tasks[stalled].fwd ? op->coll == HALO_COLL_SEND ? "send (forwarded)" : "receive (forwarded)"
+                           : op->coll == HALO_COLL_SEND ? "send"
+                                                        : "receive";
+        haloResult_t r = engine_pace_idle(w, op->comm, 0, op->root, what);
+        if (r == haloSuccess && !tasks[stalled].fwd)
             r = p2p_check_crossed(&tasks[stalled], w);
+        if (!direct) /* only the relay threads move these bytes: leave them the core */
+            sched_yield();
         if (r != haloSuccess)
             return comm_fail(op->comm, r);
     }
@@ -329,6 +390,9 @@ haloResult_t p2p_execute(struct halo_op *ops, int n)
     haloResult_t r = p2p_init_tasks(tasks, ops, n);
     if (r == haloSuccess)
         r = p2p_loop(tasks, n);
+    for (int i = 0; r != haloSuccess && i < n; i++) /* the relay must not touch them after this */
+        if (tasks[i].fwd && tasks[i].started && !tasks[i].finished)
+            relay_cancel(tasks[i].op->comm, &tasks[i].req);
     if (tasks != &one)
         free(tasks);
     return r;

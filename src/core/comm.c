@@ -34,6 +34,7 @@
 #include "gpu_mem.h"
 #include "log.h"
 #include "reduce.h"
+#include "relay.h"
 
 #define COMM_SLOT_SHM (64 * 1024)
 #define COMM_SLOT_TCP (512 * 1024) /* tcp and ib; ib reaches ib_write_bw only from ~512k frames */
@@ -98,6 +99,11 @@ haloResult_t comm_fail(struct halo_comm *comm, haloResult_t res)
     return (haloResult_t)atomic_load(&comm->async_error);
 }
 
+int comm_conn_channels(const struct halo_comm *comm)
+{
+    return comm->nchannels + (comm->relay_ch >= 0);
+}
+
 size_t comm_slot_size(const struct halo_comm *comm, int peer)
 {
     return comm->peers[peer].kind == HALO_TR_SHM ? comm->slot_size_shm : comm->slot_size_tcp;
@@ -115,6 +121,10 @@ static void comm_threads_stop(struct halo_comm *comm)
      * or aborted one's streams are released at once. */
     gpu_comm_destroy(comm->gpu, comm->timeout_us, atomic_load(&comm->async_error) != haloSuccess);
     comm->gpu = NULL;
+    /* Then the relay thread, which forwards other ranks' messages and this rank's
+     * sends and receives to ranks without a direct link: GPU work may still have
+     * needed it; nothing else does. A healthy one says goodbye to its peers. */
+    relay_stop(comm, atomic_load(&comm->async_error) == haloSuccess);
     engine_workers_destroy(comm);
 }
 
@@ -124,7 +134,7 @@ void comm_free(struct halo_comm *comm)
         return;
     comm_threads_stop(comm);
     if (comm->conns) {
-        for (int i = 0; i < comm->nchannels * comm->nranks; i++)
+        for (int i = 0; i < comm_conn_channels(comm) * comm->nranks; i++)
             if (comm->conns[i])
                 comm->conns[i]->ops->close(comm->conns[i]);
         free(comm->conns);
@@ -416,7 +426,7 @@ static haloResult_t comm_alloc_tables(struct halo_comm *comm)
 static haloResult_t comm_alloc_conns(struct halo_comm *comm)
 {
     size_t slot = comm->slot_size_tcp > comm->slot_size_shm ? comm->slot_size_tcp : comm->slot_size_shm;
-    comm->conns = calloc((size_t)comm->nchannels * (size_t)comm->nranks, sizeof(*comm->conns));
+    comm->conns = calloc((size_t)comm_conn_channels(comm) * (size_t)comm->nranks, sizeof(*comm->conns));
     if (!comm->conns)
         return halo_error(comm, haloSystemError, "rank %d: out of memory", comm->rank);
     for (int c = 0; c < comm->nchannels; c++)
@@ -434,7 +444,24 @@ static haloResult_t comm_connect(struct halo_comm *comm)
         r = comm_zc_agree(comm);
     if (r == haloSuccess)
         comm_tp_ready(comm);
+    if (r == haloSuccess && comm->relay_ch >= 0)
+        r = relay_start(comm);
     return r;
+}
+
+/* Forwarding between ranks without a direct link needs one channel more than the
+ * collectives (relay.h); every rank decides it from the same topology. */
+static void comm_plan_relay(struct halo_comm *comm)
+{
+    if (!relay_needed(comm))
+        return;
+    if (comm->nchannels >= HALO_MAX_CHANNELS) {
+        comm->nchannels = HALO_MAX_CHANNELS - 1; /* the same on every rank: nchannels agreed */
+        comm->cost.max_channels = comm->nchannels;
+        HLOG_INFO(HALO_SUB_INIT, comm->rank, "%d channels for collectives: the last one relays send/receive",
+                  comm->nchannels);
+    }
+    comm->relay_ch = comm->nchannels;
 }
 
 static haloResult_t comm_setup(struct halo_comm *comm, const haloUniqueId *id)
@@ -465,6 +492,8 @@ static haloResult_t comm_setup(struct halo_comm *comm, const haloUniqueId *id)
         r = comm_classify_peers(comm);
     if (r == haloSuccess)
         r = comm_topo_setup(comm);
+    if (r == haloSuccess)
+        comm_plan_relay(comm);
     if (r == haloSuccess)
         comm_log_peers(comm);
     if (r == haloSuccess)
@@ -514,6 +543,7 @@ static haloResult_t comm_init(haloComm_t *out, int nranks, const haloUniqueId *i
     struct halo_comm *comm = calloc(1, sizeof(*comm));
     if (!comm)
         return halo_error(NULL, haloSystemError, "haloCommInitRank: out of memory");
+    comm->relay_ch = -1;
     pthread_mutex_init(&comm->err_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

@@ -31,6 +31,7 @@
 struct gpu_comm;
 struct halo_bootstrap;
 struct halo_conn;
+struct halo_relay;
 struct halo_workers;
 struct topo_graph;
 
@@ -98,7 +99,9 @@ struct halo_comm {
     int ncores;
     int yield;                 /* sched_yield while waiting (ranks outnumber cores) */
 
-    int nchannels;             /* connected channels */
+    int nchannels;             /* channels the collectives use */
+    int relay_ch;              /* the relay channel, connected after them (== nchannels), or -1
+                                * when every pair of hosts is linked (relay.h) */
     int nchannels_auto;        /* HALO_NCHANNELS was auto (rails may raise it) */
     /* Channel weights (comm_rails.c): chan_share[k-1][ch] is channel ch's part, in
      * 1/65536ths, of a range cut over k channels, used where chan_weighted[k-1]
@@ -118,13 +121,14 @@ struct halo_comm {
     int ready;                 /* init finished: errors now belong to calls, not INIT */
     int nslots;                /* slots per FIFO on tcp and ib (HALO_BUFFSIZE / slot) */
     int nslots_shm;            /* slots per FIFO on shm */
-    /* conns[ch * nranks + peer]; NULL for self */
+    /* conns[ch * nranks + peer] for ch < comm_conn_channels(); NULL for self */
     struct halo_conn **conns;
 
     struct halo_bootstrap *bs;
     struct halo_tp_ctx tp;     /* what the transports see (comm.c fills it); their state */
     struct halo_tp_peer *tp_peers; /* [nranks]: tp.peers */
     struct halo_workers *workers;
+    struct halo_relay *relay;  /* the relay thread (relay.c); NULL when relay_ch < 0 */
     struct gpu_comm *gpu;      /* GPU progress thread and staging (src/hip/gpu_mem.h); NULL until a
                                 * call names a stream or passes a device buffer */
 
@@ -206,6 +210,8 @@ enum halo_subsys comm_phase_subsys(const struct halo_comm *comm);
 /* Records err on the communicator, marks it broken and relays an abort to all ranks. */
 haloResult_t comm_fail(struct halo_comm *comm, haloResult_t res);
 size_t comm_slot_size(const struct halo_comm *comm, int peer);
+/* Channels with connections: the collectives' plus the relay channel. */
+int comm_conn_channels(const struct halo_comm *comm);
 /* Discovery, link probing and classification (comm_topo.c): sets ring order,
  * topology class and each remote peer's data addresses or HALO_TR_NONE. */
 haloResult_t comm_topo_setup(struct halo_comm *comm);

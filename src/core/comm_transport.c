@@ -109,7 +109,7 @@ haloResult_t comm_tp_peers_sync(struct halo_comm *comm)
         memcpy(tp->rail_of, peer->rail_of, sizeof(tp->rail_of));
     }
     ctx->peers = comm->tp_peers;
-    ctx->nchannels = comm->nchannels;
+    ctx->nchannels = comm_conn_channels(comm);
     ctx->nlocal = comm->nlocal;
     ctx->local_rank = comm->local_rank;
     ctx->conns = comm->conns;
@@ -164,7 +164,7 @@ haloResult_t comm_tp_connect(struct halo_comm *comm)
     for (int i = 0; r == haloSuccess && order[i]; i++)
         if (order[i]->connected)
             r = order[i]->connected(&comm->tp);
-    for (int i = 0; i < comm->nchannels * comm->nranks; i++)
+    for (int i = 0; i < comm_conn_channels(comm) * comm->nranks; i++)
         comm->flush_needed |= comm->conns[i] && comm->conns[i]->ops->flush;
     return r;
 }

@@ -359,6 +359,7 @@ const char *halo_algo_word(enum halo_algo a)
     case HALO_ALGO_RING_BIDIR: return "ring_bidir";
     case HALO_ALGO_RING_ZC: return "ring_zc";
     case HALO_ALGO_P2P_ZC: return "p2p_zc";
+    case HALO_ALGO_P2P_FWD: return "p2p_fwd";
     }
     return "unknown";
 }

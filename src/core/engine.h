@@ -50,7 +50,9 @@ enum halo_algo {
      * the same data through slots is a mismatch. RING_ZC is chosen in api.c;
      * P2P_ZC is set per message by p2p.c (signature only). */
     HALO_ALGO_RING_ZC = 6,
-    HALO_ALGO_P2P_ZC = 7
+    HALO_ALGO_P2P_ZC = 7,
+    /* send/recv forwarded through the ranks between (relay.c; signature only) */
+    HALO_ALGO_P2P_FWD = 8
 };
 
 /* A validated operation as the user called it. */

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # jobs.sh — running one rank per emulated host and counting checks, for the netns
 # tests (source it after netns.sh; bash). Exits 77 (skip) unless root with network
-# namespaces; makes WORK (a scratch folder, removed with the cluster at exit).
+# namespaces; makes WORK (a scratch folder, removed with the cluster at exit
+# unless KEEP_WORK is set).
 # Needs BIN.
 #
 #   job NAME TIMEOUT ENV... -- CMD...   rank i on host hi, all at once; waits for
@@ -19,7 +20,7 @@
 if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root for network namespaces"; exit 77; fi
 if ! ip netns list >/dev/null 2>&1; then echo "SKIP: ip netns unavailable"; exit 77; fi
 WORK=$(mktemp -d)
-trap 'cluster_down; rm -rf "$WORK"' EXIT
+trap 'cluster_down; [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
 
 FAILS=0
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
@@ -48,7 +49,7 @@ tool_ok() { grep -q "Out of bounds values : 0 OK" "$WORK/$1.0"; }
 # The last lines of every rank's output of job NAME, for a failure message.
 job_tail() {
     local f
-    for f in "$WORK/$1".*; do echo "--- ${f##*/}:"; tail -4 "$f"; done
+    for f in "$WORK/$1".*; do echo "--- ${f##*/}:"; tail -6 "$f"; done
 }
 
 finish() {
@@ -63,4 +64,9 @@ traffic() {
     counters_snapshot "$WORK/after"
     counters_diff "$WORK/before" "$WORK/after" >"$WORK/diff"
     return $bad
+}
+
+# "mgmt_bytes cable_bytes" of a counters diff: the management network's and the rest.
+mgmt_and_cable_bytes() {
+    awk '{ b = $3 + $4; if ($2 == "mgmt0") m += b; else c += b } END { printf "%d %d\n", m, c }' "$1"
 }
