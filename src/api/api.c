@@ -220,8 +220,11 @@ static void api_apply_plan(struct halo_comm *comm, struct halo_op *op, size_t by
     if (!comm->topo || op->coll != HALO_COLL_ALLREDUCE || api_algo_forced(comm) ||
         !row || row->topo_algo < 0 || topo_cost_plan_algo(&comm->cost, bytes, (enum topo_algo)row->topo_algo, &plan) != 0)
         return;
-    if (HALO_P_INT(&comm->params, nchannels) == HALO_AUTO)
+    if (HALO_P_INT(&comm->params, nchannels) == HALO_AUTO) {
         op->nchannels = plan.nchannels < 1 ? 1 : plan.nchannels > comm->nchannels ? comm->nchannels : plan.nchannels;
+        if (bytes >= API_MULTI_CHANNEL_BYTES && op->nchannels < comm->rail_channels) /* two streams per rail */
+            op->nchannels = comm->rail_channels < comm->nchannels ? comm->rail_channels : comm->nchannels;
+    }
     if (HALO_P_INT(&comm->params, chunk_size) == HALO_AUTO)
         op->slice = plan.slice;
 }

@@ -403,13 +403,18 @@ static haloResult_t comm_classify_peers(struct halo_comm *comm)
     }
     if (comm->nchannels == 0) /* auto: one channel per spare core, same on every rank */
         comm->nchannels = min_cores_per_rank < 1 ? 1 : min_cores_per_rank > 4 ? 4 : min_cores_per_rank;
-    const char *spin = HALO_P_STR(&comm->params, spin);
-    comm->yield = strcmp(spin, "yield") == 0 ||
-                  (strcmp(spin, "auto") == 0 && comm->nlocal * comm->nchannels > comm->ncores);
+    comm_pick_yield(comm);
     for (int p = 0; p < comm->nranks; p++)
         comm->ring[p] = p;
     comm->ring_pos = comm->rank;
     return haloSuccess;
+}
+
+void comm_pick_yield(struct halo_comm *comm)
+{
+    const char *spin = HALO_P_STR(&comm->params, spin);
+    comm->yield = strcmp(spin, "yield") == 0 ||
+                  (strcmp(spin, "auto") == 0 && comm->nlocal * comm->nchannels > comm->ncores);
 }
 
 static haloResult_t comm_alloc_tables(struct halo_comm *comm)

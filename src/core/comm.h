@@ -103,6 +103,8 @@ struct halo_comm {
     int relay_ch;              /* the relay channel, connected after them (== nchannels), or -1
                                 * when every pair of hosts is linked (relay.h) */
     int nchannels_auto;        /* HALO_NCHANNELS was auto (rails may raise it) */
+    int rail_channels;         /* channels a large call takes where rails join hosts (two per
+                                * rail of the pair with the most), 0 without rails */
     /* Channel weights (comm_rails.c): chan_share[k-1][ch] is channel ch's part, in
      * 1/65536ths, of a range cut over k channels, used where chan_weighted[k-1]
      * (rails of different rates join some hosts; else equal parts). Same on every
@@ -216,6 +218,9 @@ int comm_conn_channels(const struct halo_comm *comm);
  * topology class and each remote peer's data addresses or HALO_TR_NONE. */
 haloResult_t comm_topo_setup(struct halo_comm *comm);
 void comm_topo_destroy(struct halo_comm *comm);
+/* HALO_SPIN: whether waits yield (auto: when this host's ranks run more channels
+ * than it has cores). Again whenever the channel count changes. */
+void comm_pick_yield(struct halo_comm *comm);
 /* Rails (comm_rails.c), once the topology gave each remote peer its links: spreads
  * the channels over them (raising an automatic channel count to the most rails of
  * a host pair), sets the channel weights and each rail's share in the graph. */
