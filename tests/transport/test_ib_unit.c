@@ -274,7 +274,7 @@ static void test_memlock(const char *ip)
     struct halo_ib_peer_info me0, me1;
     ASSERT_EQ(ib_listen_start(&comm0.ctx, &cfg, &ib0, &me0), haloSuccess);
     ASSERT_EQ(ib_listen_start(&comm1.ctx, &cfg, &ib1, &me1), haloSuccess);
-    const struct halo_ib_peer_info *peers[2] = {&me0, NULL};
+    const struct halo_ib_peer_info *peers[2] = {&me0, NULL}; /* [ch * nranks + peer], one channel */
     struct halo_conn *conns[2] = {NULL, NULL};
     ASSERT_EQ(ib_connect_all(ib1, 1, peers, conns), haloSystemError);
     ASSERT_CONTAINS(comm1.last_error, "ibv_reg_mr");
