@@ -163,9 +163,13 @@ haloResult_t comm_zc_agree(struct halo_comm *comm)
     uint8_t *ok = calloc((size_t)n, 1);
     if (!ok)
         return halo_error(comm, haloSystemError, "rank %d: out of memory", comm->rank);
-    struct halo_conn *next = n > 1 ? comm->conns[comm->ring[(comm->ring_pos + 1) % n]] : NULL;
-    struct halo_conn *prev = n > 1 ? comm->conns[comm->ring[(comm->ring_pos + n - 1) % n]] : NULL;
-    ok[comm->rank] = comm->zc_min > 0 && next && prev && next->zc_max && prev->zc_max;
+    /* every channel's: rails may carry one channel over ib and the next over tcp */
+    ok[comm->rank] = comm->zc_min > 0 && n > 1;
+    for (int ch = 0; ch < comm->nchannels && ok[comm->rank]; ch++) {
+        struct halo_conn *next = comm->conns[ch * n + comm->ring[(comm->ring_pos + 1) % n]];
+        struct halo_conn *prev = comm->conns[ch * n + comm->ring[(comm->ring_pos + n - 1) % n]];
+        ok[comm->rank] = next && prev && next->zc_max && prev->zc_max;
+    }
     haloResult_t r = bootstrap_allgather(comm->bs, ok, 1);
     comm->zc_ring = r == haloSuccess && n > 1;
     for (int i = 0; i < n; i++)
