@@ -306,11 +306,13 @@ int topo_probe_bw(const char *ifname, const char *local_addr, const char *remote
     if (fd < 0)
         return -1;
     double rtt = topo_echo_best(fd, 3, deadline, remote_addr, ifname, err, errlen);
-    /* A first burst sizes the second to take about budget_ms at the rate it saw
-     * (a shaper's burst allowance inflates the first; the second runs past it). */
+    /* A first burst sizes the next ones to take about budget_ms each at the rate it
+     * saw (a shaper's burst allowance inflates the first; the others run past it).
+     * The rate is the better of the two sized bursts: a host that stalls for a
+     * moment (a busy or virtual machine) spoils one burst, rarely both. */
     uint64_t n = 256u << 10;
-    double rate = 0; /* bytes per microsecond */
-    for (int round = 0; rtt >= 0 && round < 2; round++) {
+    double rate = 0, best = 0; /* bytes per microsecond */
+    for (int round = 0; rtt >= 0 && round < 3; round++) {
         double t = topo_burst_us(fd, n, deadline);
         if (t < 0) {
             snprintf(err, errlen, "probe: a %llu-byte burst to %s via %s failed: %s", (unsigned long long)n,
@@ -319,9 +321,15 @@ int topo_probe_bw(const char *ifname, const char *local_addr, const char *remote
             break;
         }
         rate = (double)n / (t - rtt > 1 ? t - rtt : 1);
-        double want = rate * budget_ms * 1e3;
-        n = want < (double)(256u << 10) ? 256u << 10 : want > (double)TOPO_BULK_MAX ? TOPO_BULK_MAX : (uint64_t)want;
+        best = round > 0 && rate > best ? rate : best;
+        if (round == 0) {
+            double want = rate * budget_ms * 1e3;
+            n = want < (double)(256u << 10) ? 256u << 10
+                : want > (double)TOPO_BULK_MAX ? TOPO_BULK_MAX
+                                                : (uint64_t)want;
+        }
     }
+    rate = best;
     close(fd);
     if (rtt < 0)
         return -1;

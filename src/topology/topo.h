@@ -151,8 +151,9 @@ int topo_probe_serve_one(int listen_fd, int timeout_ms, char *err, size_t errlen
 int topo_probe_rtt(const char *ifname, const char *local_addr, const char *remote_addr, int port,
                    int count, int timeout_ms, double *rtt_us, char *err, size_t errlen);
 /* Connects like topo_probe_rtt and measures the link's rate into *mbps (Mbit/s):
- * a 256 KiB burst, then one sized to take about budget_ms at the first one's rate
- * (at most 256 MiB), each timed to the server's answer less the round trip. */
+ * a 256 KiB burst, then two sized to take about budget_ms each at the first one's
+ * rate (at most 256 MiB), each timed to the server's answer less the round trip;
+ * the better of those two counts. */
 int topo_probe_bw(const char *ifname, const char *local_addr, const char *remote_addr, int port, int budget_ms,
                   int timeout_ms, double *mbps, char *err, size_t errlen);
 
