@@ -240,7 +240,7 @@ printf '  %s\n' "${results[@]}"
 [ -n "$unit_bin" ] || echo "  (test_ib_unit not run: no --unit-bin given)"
 [ -n "$bin_dir" ] || echo "  (collectives over ib not run: no --bin-dir given)"
 if [ $failed -ne 0 ]; then
-    echo "rdma-vm: FAILED (console logs: $build/vm*.log)"
+    echo "rdma-vm: FAILED (console logs: $build/*vm*.log)"
     exit 1
 fi
 echo "rdma-vm: all passed"

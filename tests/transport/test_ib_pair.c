@@ -459,9 +459,12 @@ int main(int argc, char **argv)
     printf("rank %d: listening on %s port %u (%s), peer on %s port %u\n", o.rank, me.dev, me.port,
            o.addr, other.dev, other.port);
 
-    const struct halo_ib_peer_info *peers[2] = {NULL, NULL};
-    peers[1 - o.rank] = &other;
     ASSERT_TRUE(o.channels >= 1 && o.channels <= 16);
+    /* ib_connect_all reads peers[ch * nranks + peer] (a rail per channel): every
+     * channel's entry for the other rank is its one address. */
+    const struct halo_ib_peer_info *peers[2 * 16] = {NULL};
+    for (int ch = 0; ch < o.channels; ch++)
+        peers[ch * 2 + 1 - o.rank] = &other;
     struct halo_conn *conns[2 * 16] = {NULL}; /* conns[ch * nranks + peer] */
 
     if (o.rank == 1) { /* 1. a connector without the secret is refused */
