@@ -5,7 +5,8 @@
 #
 #   rig_rxe_veth ADDR        veth0/veth1 pair, ADDR on veth0, rxe0 on veth0 (one VM,
 #                            several processes on one RDMA device)
-#   rig_rxe_eth ADDR [DEV]   ADDR on eth0 (or DEV), rxe0 on it (one VM = one host)
+#   rig_rxe_eth ADDR [DEV [RXE]]  ADDR on eth0 (or DEV), rxe0 (or RXE) on it (one VM =
+#                            one host; one rxe per cable end when the VM has several)
 #   check NAME CMD...        runs CMD, prints "PASS: NAME" or "FAIL: NAME (status N)"
 #                            with the tail of its output; counts failures
 #   retry SECONDS CMD...     reruns CMD every 0.5 s until it succeeds or time is up
@@ -15,7 +16,7 @@
 #                            --json output, in Gbit/s (the tools print GB/s)
 #   result NAME              the best gbits= value of the "RESULT NAME ..." lines
 #   ratio OURS THEIRS TARGET prints "RATIO OURS / THEIRS ..." from their results,
-#                            with the target (a fraction) met or not
+#                            with the target (a fraction) met or not; TARGET -: none
 #   rig_finish               prints the tally; exits 1 if a check failed
 
 rig_failures=0
@@ -25,14 +26,15 @@ mkdir -p "$RIG_TMP"
 
 rig_log() { echo "rig: $*"; }
 
-rig_rxe_on() {
+rig_rxe_on() { # NETDEV [RXE]
     # rdma_rxe sends from the initial network namespace: one rxe per host, not per netns.
-    rdma link add rxe0 type rxe netdev "$1" || return 1
+    rxe=${2:-rxe0}
+    rdma link add "$rxe" type rxe netdev "$1" || return 1
     for _ in 1 2 3 4 5 6 7 8 9 10; do
-        rdma link show rxe0/1 2>/dev/null | grep -q "state ACTIVE" && return 0
+        rdma link show "$rxe/1" 2>/dev/null | grep -q "state ACTIVE" && return 0
         sleep 0.2
     done
-    echo "rxe0 on $1 did not become ACTIVE:"; rdma link show
+    echo "$rxe on $1 did not become ACTIVE:"; rdma link show
     return 1
 }
 
@@ -45,7 +47,7 @@ rig_rxe_veth() {
 
 rig_rxe_eth() {
     dev=${2:-eth0}
-    ip addr add "$1" dev "$dev" && ip link set "$dev" up && rig_rxe_on "$dev"
+    ip addr add "$1" dev "$dev" && ip link set "$dev" up && rig_rxe_on "$dev" "${3:-rxe0}"
 }
 
 check() {
@@ -116,7 +118,8 @@ ratio() {
     fi
     echo "RATIO $1 / $2 at ${RIG_BW_SIZE:-?} bytes (best of ${RIG_BW_ROUNDS:-2}): $ours / $theirs Gbit/s =" \
         "$(awk -v a="$ours" -v b="$theirs" -v t="$3" 'BEGIN {
-            r = (b > 0) ? a / b : 0; printf "%.2f (target >= %.2f: %s)", r, t, ((r >= t) ? "met" : "NOT met") }')"
+            r = (b > 0) ? a / b : 0; printf "%.2f", r
+            if (t != "-") printf " (target >= %.2f: %s)", t, ((r >= t) ? "met" : "NOT met") }')"
 }
 
 rig_finish() {

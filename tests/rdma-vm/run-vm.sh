@@ -11,6 +11,11 @@
 #   --nic listen:PORT  add a virtio NIC joined to a qemu socket netdev listening on
 #   --nic connect:PORT 127.0.0.1:PORT, or connecting to one (waits up to 60 s for the
 #                      listener); repeat for more NICs (eth0, eth1, ... in order)
+#   --nic mcast:PORT   add a virtio NIC on a shared segment: a qemu socket netdev on
+#                      the multicast group 230.0.0.1:PORT over loopback; every VM
+#                      given the same PORT sees the others' frames (a switch, for a
+#                      management network; qemu's own hubport joins only the NICs
+#                      of one qemu)
 #   --smp N --mem MB   VM size (default 1 CPU, 1024 MB)
 #   --timeout S        hard limit for the whole VM run (default 300)
 #   --cwd DIR          directory the script starts in (default: the current one)
@@ -43,7 +48,7 @@ while [ $# -gt 0 ]; do
         --timeout) limit=$2; shift 2 ;;
         --cwd) cwd=$2; shift 2 ;;
         --log) log=$2; shift 2 ;;
-        -h|--help) sed -n '3,26p' "$0"; exit 0 ;;
+        -h|--help) sed -n '3,31p' "$0"; exit 0 ;;
         -*) die "unknown option $1" ;;
         *) [ -z "$script" ] || die "one SCRIPT only"; script=$1; shift ;;
     esac
@@ -79,7 +84,7 @@ netargs=(-nic none)  # no default NIC: only the cables asked for
 i=0
 for nic in "${nics[@]}"; do
     mode=${nic%%:*} port=${nic#*:}
-    case "$mode" in listen|connect) ;; *) die "--nic takes listen:PORT or connect:PORT, not $nic" ;; esac
+    case "$mode" in listen|connect|mcast) ;; *) die "--nic takes listen:PORT, connect:PORT or mcast:PORT, not $nic" ;; esac
     case "$port" in ''|*[!0-9]*) die "--nic $nic: bad port" ;; esac
     if [ "$mode" = connect ]; then
         # qemu gives up at once if nobody listens yet: wait for the peer VM's qemu.
@@ -91,13 +96,23 @@ for nic in "${nics[@]}"; do
             die "nothing listens on 127.0.0.1:$port after 60 s (is the peer VM running?)"
     fi
     mac=$(printf '52:54:00:4c:%02x:%02x' "$vmid" "$i")
-    netargs+=(-netdev "socket,id=n$i,$mode=127.0.0.1:$port"
-              -device "virtio-net-pci,netdev=n$i,mac=$mac,romfile=")
+    if [ "$mode" = mcast ]; then
+        # Every qemu on the group gets every frame (its own too: harmless to a NIC).
+        netargs+=(-netdev "socket,id=n$i,mcast=230.0.0.1:$port,localaddr=127.0.0.1")
+    else
+        netargs+=(-netdev "socket,id=n$i,$mode=127.0.0.1:$port")
+    fi
+    netargs+=(-device "virtio-net-pci,netdev=n$i,mac=$mac,romfile=")
     i=$((i + 1))
 done
 
 cmdline="console=ttyS0 panic=-1 quiet loglevel=3 mitigations=off vmid=$vmid"
 cmdline+=" halo_script=$rundir/script.sh halo_cwd=$cwd"
+
+# Line by line, so the prefixed lines (and the boot time) come as they happen: tr
+# and mawk buffer their input or output in a pipe unless told not to.
+awk_opts=()
+case "$(awk -W version 2>&1 </dev/null)" in *mawk*) awk_opts=(-W interactive) ;; esac
 
 SECONDS=0
 t_start=$(date +%s)
@@ -108,8 +123,8 @@ timeout --kill-after=10 "$limit" "$qemu" \
     -kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
     "${netargs[@]}" </dev/null 2>&1 |
-    tr -d '\r' | sed -u 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' | tee "$log" |
-    awk -v p="[vm$vmid] " -v t0="$t_start" '
+    stdbuf -oL tr -d '\r' | sed -u 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' | tee "$log" |
+    awk "${awk_opts[@]}" -v p="[vm$vmid] " -v t0="$t_start" '
         /HALO-VM-EXIT vmid=/ { on = 0 }
         on && $0 != "" { print p $0; fflush() }
         /HALO-VM-BEGIN vmid=/ { on = 1; "date +%s" | getline t; close("date +%s")

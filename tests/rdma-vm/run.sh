@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # run.sh — the Soft-RoCE rig's entry point (ctest rdma_vm_smoke, .ci/run).
 #
-# Usage: run.sh [--build DIR] [--pair-bin PATH] [--unit-bin PATH] [--bin-dir DIR] [--only one|two]
-#               [--bw BYTES]
+# Usage: run.sh [--build DIR] [--pair-bin PATH] [--unit-bin PATH] [--bin-dir DIR]
+#               [--only one|two|three] [--bw BYTES]
 #   --build DIR      initramfs cache, logs and per-run files (default
 #                    $HALO_RDMA_VM_BUILD or /var/tmp/haloccl-rdma-vm); must not be
 #                    under /tmp, /run or /dev (the guests mount their own there)
@@ -11,11 +11,11 @@
 #   --unit-bin PATH  tests/transport/test_ib_unit, run in rig (a) when given (device
 #                    checks, and the memlock message under `ulimit -l 64`)
 #   --bin-dir DIR    a build directory's bin/ (test_coll, test_p2p, test_ib_init,
-#                    sendrecv_bw, allreduce_bw): when given, both rigs run the
-#                    collective suite and the perf tools with HALO_TRANSPORT=ib
-#   --only one|two   run only rig (a) or (b)
-#   --bw BYTES       message size of the throughput comparison in rig (a)
-#                    (default 4194304; 0 = skip it)
+#                    halo-topo and the *_bw tools): when given, the rigs run the
+#                    collective suite and the perf tools over ib
+#   --only one|two|three  run only rig (a), (b) or (c)
+#   --bw BYTES       message size of the throughput comparisons in rigs (a) and (c)
+#                    (default 4194304; 0 = skip them)
 #
 # (a) One VM (-smp 2): rxe0 on a veth pair; ib_write_bw with -R (rdma_cm) and
 #     without between two processes; test_ib_pair between two processes; the
@@ -26,6 +26,15 @@
 #     in each, ib_write_bw -R between them, test_ib_pair across them, one rank per
 #     VM of allreduce_bw and sendrecv_bw over ib (checked), and a VM powered off in
 #     the middle of an allreduce (the other rank errors out).
+# (c) Three VMs (-smp 1 each) in a chain, vm1 == vm2 — vm3: two cables (rails)
+#     between vm1 and vm2, one between vm2 and vm3, each its own subnet with an rxe
+#     on every end, plus a management NIC per VM on a shared qemu multicast segment
+#     for the bootstrap. With --bin-dir: halo-topo finds a chain vm1,vm2,vm3; every
+#     *_bw tool (3 ranks, HALO_NET=ib) checks its results with the cable peers via
+#     ib; sendrecv_bw -r 2 between the ends is forwarded by vm2; allreduce_bw at
+#     --bw bytes over ib and over tcp (ratio printed) and ib_write_bw -R on one
+#     cable (ratio printed); then vm1 + vm2 as a pair: two rails over ib, measured
+#     and both carrying data.
 #
 # Exit status: 0 all passed; 1 something failed, or the VMs cannot start here (no
 # qemu, no kernel image: CI must fail rather than skip silently); 77 only when
@@ -44,7 +53,7 @@ while [ $# -gt 0 ]; do
         --bin-dir) bin_dir=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
         --bw) bw=$2; shift 2 ;;
-        -h|--help) sed -n '3,32p' "$0"; exit 0 ;;
+        -h|--help) sed -n '3,41p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 1 ;;
     esac
 done
@@ -79,7 +88,8 @@ for b in "$pair_bin" "$unit_bin"; do
     fi
 done
 if [ -n "$bin_dir" ]; then
-    for t in test_coll test_p2p test_ib_init sendrecv_bw allreduce_bw; do
+    for t in test_coll test_p2p test_ib_init sendrecv_bw allreduce_bw allgather_bw broadcast_bw \
+             reduce_scatter_bw reduce_bw halo-topo; do
         if [ ! -x "$bin_dir/$t" ]; then
             echo "FAIL: $bin_dir/$t is not an executable (build it first)"
             exit 1
@@ -125,6 +135,7 @@ wrapper() { # NAME GUEST_SCRIPT
         echo "export RIG_COLL_BIG='${RIG_COLL_BIG:-20000}' RIG_SECRET='rig-$$-$RANDOM' RIG_TAIL='${RIG_TAIL:-25}'"
         echo "export RIG_BW_SIZE='$([ "$bw" != 0 ] && echo "$bw")'"
         echo "export RIG_BW_ITERS='${RIG_BW_ITERS:-10}' RIG_BW_ROUNDS='${RIG_BW_ROUNDS:-2}' RIG_PAIR_BIG='${RIG_PAIR_BIG:-64}'"
+        echo "export RIG_THREE_ITERS='${RIG_THREE_ITERS:-5}' RIG_THREE_ROUNDS='${RIG_THREE_ROUNDS:-1}'"
         echo ". '$here/$2'"
     } > "$f"
     echo "$f"
@@ -178,11 +189,50 @@ rig_two() {
     results+=("(b) two VMs, socket netdev cable ...... $verdict in ${SECONDS} s")
 }
 
+rig_three() {
+    echo "=== (c) three VMs in a chain (vm1 == vm2 - vm3), an rxe per cable end, management on a multicast segment ==="
+    local pa pa2 pb pm w
+    local tries=0
+    while :; do
+        pa=$(free_port) && pa2=$(free_port) && pb=$(free_port) && pm=$(free_port) ||
+            { results+=("(c) three VMs: FAIL (no free port)"); failed=1; return; }
+        # four different ports (pm is the multicast segment's UDP port)
+        [ "$(printf '%s\n' $pa $pa2 $pb $pm | sort -u | wc -l)" = 4 ] && break
+        tries=$((tries + 1))
+        [ $tries -lt 10 ] || { results+=("(c) three VMs: FAIL (no free ports)"); failed=1; return; }
+    done
+    w=$(wrapper three guest-three.sh)
+    SECONDS=0
+    local pids=() sts=() i
+    "$here/run-vm.sh" --build "$build" --vmid 1 --smp 1 --mem 1024 --timeout 600 --log "$build/three-vm1.log" \
+        --nic "mcast:$pm" --nic "listen:$pa" --nic "listen:$pa2" "$w" &
+    pids+=($!)
+    "$here/run-vm.sh" --build "$build" --vmid 2 --smp 1 --mem 1024 --timeout 600 --log "$build/three-vm2.log" \
+        --nic "mcast:$pm" --nic "connect:$pa" --nic "connect:$pa2" --nic "listen:$pb" "$w" &
+    pids+=($!)
+    "$here/run-vm.sh" --build "$build" --vmid 3 --smp 1 --mem 1024 --timeout 600 --log "$build/three-vm3.log" \
+        --nic "mcast:$pm" --nic "connect:$pb" "$w" &
+    pids+=($!)
+    vm_pids=("${pids[@]}")
+    for i in 0 1 2; do wait "${pids[$i]}"; sts+=($?); done
+    vm_pids=()
+    local verdict=PASS
+    if [ "${sts[0]}" -ne 0 ] || [ "${sts[1]}" -ne 0 ] || [ "${sts[2]}" -ne 0 ]; then
+        verdict="FAIL (vm1 status ${sts[0]}, vm2 status ${sts[1]}, vm3 status ${sts[2]})"; failed=1
+    fi
+    results+=("(c) three VMs, chain + rails ......... $verdict in ${SECONDS} s")
+}
+
 # Build the initramfs once up front, so two VMs starting at once do not race on it.
 "$here/mkinitramfs.sh" "$build" >/dev/null || { echo "FAIL: could not build the initramfs"; exit 1; }
 
-[ "$only" = two ] || rig_one
-[ "$only" = one ] || rig_two
+case "$only" in
+    ''|one|two|three) ;;
+    *) echo "run.sh: --only takes one, two or three, not $only"; exit 1 ;;
+esac
+[ -n "$only" ] && [ "$only" != one ] || rig_one
+[ -n "$only" ] && [ "$only" != two ] || rig_two
+[ -n "$only" ] && [ "$only" != three ] || rig_three
 
 echo "=== rdma-vm summary ==="
 printf '  %s\n' "${results[@]}"
@@ -190,7 +240,7 @@ printf '  %s\n' "${results[@]}"
 [ -n "$unit_bin" ] || echo "  (test_ib_unit not run: no --unit-bin given)"
 [ -n "$bin_dir" ] || echo "  (collectives over ib not run: no --bin-dir given)"
 if [ $failed -ne 0 ]; then
-    echo "rdma-vm: FAILED (console logs: $build/vm*.log)"
+    echo "rdma-vm: FAILED (console logs: $build/*vm*.log)"
     exit 1
 fi
 echo "rdma-vm: all passed"

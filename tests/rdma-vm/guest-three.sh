@@ -1,0 +1,221 @@
+# SPDX-License-Identifier: MIT
+# guest-three.sh — inside each of three VMs in a chain, rig (c): vm1 == vm2 — vm3.
+#
+#   eth0 (all)  management: 10.58.0.N/24 on a shared segment (qemu multicast socket);
+#               the bootstrap runs over it, so the library flags it and sends no
+#               data over it; no rxe on it
+#   cable A     vm1 eth1 10.58.1.1 — vm2 eth1 10.58.1.2   rxe1 on both ends
+#   cable A2    vm1 eth2 10.58.3.1 — vm2 eth2 10.58.3.2   rxe2: a second rail vm1-vm2
+#   cable B     vm2 eth3 10.58.2.2 — vm3 eth1 10.58.2.3   rxe3 on vm2, rxe1 on vm3
+#
+# Rank = vmid - 1; vm1 serves every job's bootstrap root on 10.58.0.1, one port per
+# job so the VMs pair up job by job. Three-rank jobs first (vm3 then finishes),
+# then vm1 and vm2 alone: ib_write_bw -R on cable A and the rails as a pair.
+# Env (set by run.sh's wrapper): RIG_DIR, BIN_DIR, RIG_SECRET, RIG_BW_SIZE,
+# RIG_THREE_ITERS (iterations of the --bw runs, default 5), RIG_THREE_ROUNDS
+# (rounds of them, default 1: three VMs on a small machine are slow).
+. "$RIG_DIR/guest-lib.sh"
+RIG_BW_ITERS=${RIG_THREE_ITERS:-5} RIG_BW_ROUNDS=${RIG_THREE_ROUNDS:-1}
+
+id=$HALO_VMID
+rank=$((id - 1))
+M=10.58.0
+
+setup() {
+    hostname "vm$id" || return 1
+    ip addr add $M.$id/24 dev eth0 && ip link set eth0 up || return 1
+    case $id in
+    1) rig_rxe_eth 10.58.1.1/24 eth1 rxe1 && rig_rxe_eth 10.58.3.1/24 eth2 rxe2 ;;
+    2) rig_rxe_eth 10.58.1.2/24 eth1 rxe1 && rig_rxe_eth 10.58.3.2/24 eth2 rxe2 &&
+           rig_rxe_eth 10.58.2.2/24 eth3 rxe3 ;;
+    3) rig_rxe_eth 10.58.2.3/24 eth1 rxe1 ;;
+    esac
+    rdma link show
+}
+check "vm$id: management $M.$id on eth0, one rxe per cable end, all ACTIVE" setup || rig_finish
+
+# Up once the neighbours answer on every cable and vm1 on the management segment
+# (the other VMs may still be booting).
+pings() {
+    case $id in
+    1) set -- $M.2 $M.3 10.58.1.2 10.58.3.2 ;;
+    2) set -- $M.1 10.58.1.1 10.58.3.1 10.58.2.3 ;;
+    3) set -- $M.1 10.58.2.2 ;;
+    esac
+    for a in "$@"; do
+        retry 150 busybox ping -c 1 -W 1 "$a" >/dev/null || { echo "no answer from $a"; return 1; }
+    done
+    echo "answered: $*"
+}
+check "vm$id: neighbours answer on the cables, vm1 on the management segment" pings || rig_finish
+
+[ -n "$BIN_DIR" ] || { echo "rig: no --bin-dir: nothing more to run in rig (c)"; rig_finish; }
+
+job() { # PORT NRANKS CMD...
+    port=$1 n=$2; shift 2
+    env HALO_ROOT=$M.1:$port HALO_RANK=$rank HALO_NRANKS=$n HALO_SOCKET_IFNAME=eth0 \
+        HALO_SECRET="$RIG_SECRET" HALO_TIMEOUT_MS=${TIMEOUT_MS:-120000} "$@"
+}
+IB="HALO_TRANSPORT=auto HALO_NET=ib"
+
+# Packets sent by this VM's rxe devices named in $@ (hw counters).
+sent_pkts() {
+    t=0
+    for d in "$@"; do
+        v=$(cat "/sys/class/infiniband/$d/ports/1/hw_counters/sent_pkts" 2>/dev/null || echo 0)
+        t=$((t + v))
+    done
+    echo $t
+}
+
+# --- three ranks: the chain ---
+topo3() {
+    job 47501 3 env $IB "$BIN_DIR/halo-topo" --json > "$RIG_TMP/topo3.out" 2>&1
+    st=$?
+    [ $st -eq 0 ] || { tail -n 20 "$RIG_TMP/topo3.out"; return $st; }
+    [ $rank -eq 0 ] || return 0
+    js=$(grep -m1 '"class"' "$RIG_TMP/topo3.out")
+    echo "$js" | tr '{' '\n' | sed -n 's/.*"a":"\([^"]*\)","a_ifname":"\([^"]*\)".*"b":"\([^"]*\)","b_ifname":"\([^"]*\)".*"mgmt":\([a-z]*\),"state":"\([^"]*\)","usable":\([a-z]*\).*/link \1:\2 - \3:\4 mgmt=\5 state=\6 usable=\7/p' \
+        > "$RIG_TMP/links3"
+    cat "$RIG_TMP/links3"
+    order=$(echo "$js" | grep -o '"order":\[[^]]*\]' | tr -d '"' | sed 's/order:\[//; s/\]//')
+    echo "$js" | grep -q '"class":"chain"' || { echo "class is not chain: $js"; return 1; }
+    [ "$order" = vm1,vm2,vm3 ] || [ "$order" = vm3,vm2,vm1 ] || { echo "order $order, expected vm1,vm2,vm3"; return 1; }
+    # Data on the three cables only: the management links are flagged, unused.
+    n=$(grep -c 'mgmt=false .*usable=true' "$RIG_TMP/links3") m=$(grep -c 'mgmt=true .*usable=true' "$RIG_TMP/links3")
+    [ "$n" -eq 3 ] && [ "$m" -eq 0 ] || { echo "$n usable cables (expected 3), $m usable management links (expected 0)"; return 1; }
+    echo "RESULT chain_topology class=chain order=$order usable_cables=$n management_links_unused"
+}
+check "halo-topo --json, 3 ranks: class chain, order vm1,vm2,vm3 (rank $rank)" topo3
+
+# Each rank's cable peers over ib, never tcp: rank 0 two rails to vm2, rank 1 two
+# rails to vm1 and one to vm3, rank 2 one to vm2; the ends have no direct link.
+via_ib_ok() { # FILE
+    want=$(case $rank in 0) echo 2 ;; 1) echo 3 ;; *) echo 1 ;; esac)
+    got=$(grep -c "HALO INFO INIT peer [0-9]* (vm[0-9]) via ib " "$1")
+    [ "$got" -eq "$want" ] || { echo "rank $rank: $got peer lines via ib, expected $want:"; grep "HALO INFO INIT peer" "$1"; return 1; }
+    ! grep -q "HALO INFO INIT peer .* via tcp" "$1" || { echo "a peer via tcp:"; grep "via tcp" "$1"; return 1; }
+}
+coll() { # PORT TOOL [ARGS...]
+    p=$1 tool=$2; shift 2
+    job "$p" 3 env $IB HALO_DEBUG=INFO HALO_DEBUG_SUBSYS=INIT \
+        "$BIN_DIR/$tool" -b 1k -e 1m -f 8 -w 1 -i 1 -c 1 "$@" > "$RIG_TMP/$tool.out" 2>&1
+    st=$?
+    [ "$tool" != allreduce_bw ] || grep "HALO INFO INIT peer" "$RIG_TMP/$tool.out" | sed 's/^[^ ]* //'
+    [ $st -eq 0 ] || { grep -v "HALO INFO" "$RIG_TMP/$tool.out" | tail -n 15; return $st; }
+    via_ib_ok "$RIG_TMP/$tool.out" || return 1
+    [ $rank -ne 0 ] || grep "Out of bounds values : 0 OK" "$RIG_TMP/$tool.out"
+}
+p=47510
+for tool in allreduce_bw allgather_bw broadcast_bw reduce_scatter_bw reduce_bw sendrecv_bw; do
+    p=$((p + 1))
+    check "$tool, 3 ranks, HALO_TRANSPORT=auto HALO_NET=ib, 1 KiB..1 MiB, checked, cable peers via ib (rank $rank)" \
+        coll $p $tool
+done
+
+# sendrecv between the ends (-r 2): vm2 makes no call; its relay thread forwards,
+# which its rxe counters show on both sides.
+fwd() {
+    a0=$(sent_pkts rxe1 rxe2) b0=$(sent_pkts rxe3)
+    coll 47520 sendrecv_bw -r 2 || return 1
+    case $rank in
+    0) grep "peer 2 (vm3) via none" "$RIG_TMP/sendrecv_bw.out" | sed 's/^[^ ]* //' ;;
+    1) a=$(( $(sent_pkts rxe1 rxe2) - a0 )) b=$(( $(sent_pkts rxe3) - b0 ))
+       echo "RESULT relay_vm2 sent_pkts toward_vm1=$a toward_vm3=$b"
+       [ $a -gt 500 ] && [ $b -gt 500 ] || { echo "vm2 forwarded too little"; return 1; } ;;
+    esac
+}
+check "sendrecv_bw -r 2 (vm1 <-> vm3, forwarded by vm2), over ib, checked (rank $rank)" fwd
+
+# 4 MiB allreduce over ib and over tcp on the same VMs, alternating, best of
+# RIG_BW_ROUNDS; one rail per hop (HALO_RAILS=1): the plain chain.
+bw3() { # NAME PORT NET
+    job "$2" 3 env HALO_TRANSPORT=auto HALO_NET="$3" HALO_RAILS=1 "$BIN_DIR/allreduce_bw" \
+        -b "$RIG_BW_SIZE" -e "$RIG_BW_SIZE" -w 1 -i "${RIG_BW_ITERS:-10}" -c 1 --json > "$RIG_TMP/$1.out" 2>&1
+    st=$?
+    [ $st -eq 0 ] || { tail -n 15 "$RIG_TMP/$1.out"; return $st; }
+    [ $rank -ne 0 ] || echo "RESULT $1 gbits=$(halo_gbits "$RIG_TMP/$1.out")"
+}
+if [ -n "$RIG_BW_SIZE" ]; then
+    for r in $(seq "${RIG_BW_ROUNDS:-2}"); do
+        check "allreduce_bw, 3 ranks over ib (HALO_RAILS=1), $RIG_BW_SIZE bytes x ${RIG_BW_ITERS:-10}, round $r (rank $rank)" \
+            bw3 chain_allreduce_ib $((47530 + r)) ib
+        check "allreduce_bw, 3 ranks over tcp (HALO_NET=tcp, HALO_RAILS=1), $RIG_BW_SIZE bytes, round $r (rank $rank)" \
+            bw3 chain_allreduce_tcp $((47540 + r)) tcp
+    done
+fi
+[ "$id" -ne 3 ] || rig_finish
+
+# --- vm1 and vm2 only ---
+if [ -n "$RIG_BW_SIZE" ]; then
+    perf_a() {
+        if [ "$id" = 2 ]; then
+            timeout 120 ib_write_bw -d rxe1 -F --report_gbits -R -s "$RIG_BW_SIZE" -n "${RIG_BW_ITERS:-10}"
+        else
+            retry 60 timeout 60 ib_write_bw -d rxe1 -F --report_gbits -R -s "$RIG_BW_SIZE" -n "${RIG_BW_ITERS:-10}" \
+                10.58.1.2 > "$RIG_TMP/cli.out" 2>&1 || { cat "$RIG_TMP/cli.out"; return 1; }
+            echo "RESULT ib_write_bw_R_cable gbits=$(perf_gbits "$RIG_TMP/cli.out")"
+        fi
+    }
+    check "ib_write_bw -R on cable A (vm1 -> vm2), $RIG_BW_SIZE bytes x ${RIG_BW_ITERS:-10}" perf_a
+    # Both ways at once (-b), as an allreduce moves data; one direction's rate.
+    perf_a_bidir() {
+        if [ "$id" = 2 ]; then
+            timeout 120 ib_write_bw -d rxe1 -F --report_gbits -R -b -s "$RIG_BW_SIZE" -n "${RIG_BW_ITERS:-10}"
+        else
+            retry 60 timeout 60 ib_write_bw -d rxe1 -F --report_gbits -R -b -s "$RIG_BW_SIZE" -n "${RIG_BW_ITERS:-10}" \
+                10.58.1.2 > "$RIG_TMP/cli.out" 2>&1 || { cat "$RIG_TMP/cli.out"; return 1; }
+            echo "RESULT ib_write_bw_R_cable_bidir_dir gbits=$(perf_gbits "$RIG_TMP/cli.out" | awk '{ printf "%.6f", $1 / 2 }')"
+        fi
+    }
+    check "ib_write_bw -R -b (both ways) on cable A, $RIG_BW_SIZE bytes x ${RIG_BW_ITERS:-10}" perf_a_bidir
+    if [ "$id" = 1 ]; then
+        ratio chain_allreduce_ib chain_allreduce_tcp -
+        ratio chain_allreduce_ib ib_write_bw_R_cable 0.70
+        ratio chain_allreduce_ib ib_write_bw_R_cable_bidir_dir 0.70
+    fi
+fi
+
+# Rails: vm1 and vm2 as a pair joined by cables A and A2, both over ib.
+rails_topo() {
+    job 47550 2 env $IB "$BIN_DIR/halo-topo" --json > "$RIG_TMP/topo2.out" 2>&1
+    st=$?
+    [ $st -eq 0 ] || { tail -n 20 "$RIG_TMP/topo2.out"; return $st; }
+    [ $rank -eq 0 ] || return 0
+    js=$(grep -m1 '"class"' "$RIG_TMP/topo2.out")
+    echo "$js" | grep -q '"class":"pair"' || { echo "class is not pair: $js"; return 1; }
+    bad=0 rails=""
+    for ifn in eth1 eth2; do
+        l=$(echo "$js" | tr '{' '\n' | grep "\"a_ifname\":\"$ifn\"")
+        bw=$(echo "$l" | grep -o '"bw_mbps":[0-9.a-z]*' | cut -d: -f2)
+        sh=$(echo "$l" | grep -o '"share":[0-9.a-z]*' | cut -d: -f2)
+        rails="$rails $ifn bw_mbps=$bw share=$sh"
+        case "$bw$sh" in ''|*null*) bad=1 ;; esac
+    done
+    [ $bad -eq 0 ] || { echo "a rail without a measured rate or a share: $js"; return 1; }
+    echo "RESULT rails$rails"
+}
+check "halo-topo --json, vm1 + vm2: class pair, two rails with measured rates and shares (rank $rank)" rails_topo
+
+rails_coll() {
+    a0=$(sent_pkts rxe1) b0=$(sent_pkts rxe2)
+    job 47551 2 env $IB HALO_DEBUG=INFO HALO_DEBUG_SUBSYS=INIT,TOPO \
+        "$BIN_DIR/allreduce_bw" -b 1k -e 4m -f 8 -w 1 -i 1 -c 1 > "$RIG_TMP/rails.out" 2>&1
+    st=$?
+    grep "HALO INFO INIT peer\|HALO INFO TOPO rail " "$RIG_TMP/rails.out" | sed 's/^[^ ]* //'
+    [ $st -eq 0 ] || { grep -v "HALO INFO" "$RIG_TMP/rails.out" | tail -n 15; return $st; }
+    a=$(( $(sent_pkts rxe1) - a0 )) b=$(( $(sent_pkts rxe2) - b0 ))
+    # This job's own rail rates (rank 0 measures), which set its shares.
+    grep "HALO INFO TOPO rail " "$RIG_TMP/rails.out" | sed 's/.*HALO INFO TOPO rail /RESULT rail_measured /'
+    echo "RESULT rails_traffic vm$id sent_pkts rxe1=$a rxe2=$b"
+    n=$(grep -c "HALO INFO INIT peer $((1 - rank)) (vm[12]) via ib .* from eth[12]" "$RIG_TMP/rails.out")
+    [ "$n" -eq 2 ] || { echo "$n rails via ib, expected 2"; return 1; }
+    # The shares follow the probe's rates, which scatter widely under TCG (358 and
+    # 22 Mbit/s for two like cables gave 94% and 6% of the packets): the smaller
+    # rail may carry little, but more than its connection setup.
+    [ $a -gt 50 ] && [ $b -gt 50 ] || { echo "a rail carried (almost) nothing"; return 1; }
+    [ $rank -ne 0 ] || grep "Out of bounds values : 0 OK" "$RIG_TMP/rails.out"
+}
+check "allreduce_bw, vm1 + vm2 over two ib rails, 1 KiB..4 MiB, checked, both rails carry data (rank $rank)" rails_coll
+
+rig_finish
