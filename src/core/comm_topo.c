@@ -67,6 +67,9 @@ static void topo_echo_stop(struct topo_echo *e)
 /* Rate probe of a rail: long enough to pass a shaper's burst allowance, short
  * enough that a host's probe server is never held near its 1 s bound. */
 #define TOPO_RAIL_PROBE_MS 30
+/* Its bound: the three bursts on a slow or stalling host (within the probe
+ * server's 2 s session). */
+#define TOPO_RAIL_PROBE_TIMEOUT_MS 1800
 /* Per rank, the all-gathered table holds TOPO_MAX_PROBED_LINKS round trips, then
  * as many rates (Mbit/s; -1 = not measured). */
 #define TOPO_PROBE_ROW (2 * TOPO_MAX_PROBED_LINKS)
@@ -152,7 +155,7 @@ static void topo_probe_rails(struct halo_comm *comm, const struct topo_graph *g,
             continue;
         char err[512];
         if (topo_probe_bw(l->ifname[0], l->addr[0], l->addr[1], recs[l->rank[1]].probe_port, TOPO_RAIL_PROBE_MS,
-                          TOPO_PROBE_TIMEOUT_MS, &bw[i], err, sizeof(err)) != 0) {
+                          TOPO_RAIL_PROBE_TIMEOUT_MS, &bw[i], err, sizeof(err)) != 0) {
             HLOG_WARN(HALO_SUB_TOPO, comm->rank, "rail %s %s -> %s: rate not measured (%s); weighted by its speed",
                       l->ifname[0], l->addr[0], l->addr[1], err);
             bw[i] = -1;
@@ -167,20 +170,25 @@ static haloResult_t topo_probe_links(struct halo_comm *comm, const struct topo_r
                                      const struct topo_options *base, double *all_rtt)
 {
     double *mine = all_rtt + (size_t)comm->rank * TOPO_PROBE_ROW;
+    struct topo_graph *g = NULL;
     for (int i = 0; i < TOPO_PROBE_ROW; i++)
         mine[i] = -1;
     if (comm->local_rank == 0) {
         struct topo_probe_ctx c = {.comm = comm, .recs = recs, .rtt = mine};
         struct topo_options opt = *base;
-        struct topo_graph *g = NULL;
         char err[TOPO_ERR_LEN];
         opt.probe = topo_probe_own;
         opt.probe_arg = &c;
-        if (topo_graph_create(recs, comm->nranks, &opt, &g, err, sizeof(err)) == haloSuccess)
-            topo_probe_rails(comm, g, recs, mine + TOPO_MAX_PROBED_LINKS);
-        topo_graph_destroy(g);
+        if (topo_graph_create(recs, comm->nranks, &opt, &g, err, sizeof(err)) != haloSuccess)
+            g = NULL; /* the final graph, built from every host's answers, says why */
     }
-    return bootstrap_allgather(comm->bs, all_rtt, TOPO_PROBE_ROW * sizeof(double));
+    /* Rates only once every host's round trips are done: a burst holds the far
+     * end's probe server longer than a round-trip probe may wait for it. */
+    haloResult_t r = comm->max_rails > 1 ? bootstrap_barrier(comm->bs) : haloSuccess; /* every rank: agreed */
+    if (r == haloSuccess && g)
+        topo_probe_rails(comm, g, recs, mine + TOPO_MAX_PROBED_LINKS);
+    topo_graph_destroy(g);
+    return r == haloSuccess ? bootstrap_allgather(comm->bs, all_rtt, TOPO_PROBE_ROW * sizeof(double)) : r;
 }
 
 /* Every rank copies the owners' measured rates into its graph. */
