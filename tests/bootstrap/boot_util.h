@@ -58,6 +58,41 @@ static inline pid_t bt_fork(bt_rank_fn fn, int rank, int nranks, const haloUniqu
     return pid;
 }
 
+/* Like bt_fork, but forked before the caller starts a root (a thread): the child
+ * waits for the id on a pipe (bt_release). A child forked while the root thread
+ * holds an allocator lock can hang in its first malloc (seen under ASan). */
+static inline pid_t bt_fork_early(bt_rank_fn fn, int rank, int nranks, const struct halo_params *p, int watchdog_s,
+                                  int *release_fd)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        TEST_FAIL("pipe: %s", strerror(errno));
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0)
+        TEST_FAIL("fork: %s", strerror(errno));
+    if (pid == 0) {
+        haloUniqueId id;
+        alarm((unsigned)watchdog_s);
+        close(fds[1]);
+        if (read(fds[0], &id, sizeof(id)) != (ssize_t)sizeof(id))
+            _exit(3); /* the parent failed before releasing us */
+        close(fds[0]);
+        _exit(fn(rank, nranks, &id, p, NULL));
+    }
+    close(fds[0]);
+    *release_fd = fds[1];
+    return pid;
+}
+
+/* Hands the id to a child of bt_fork_early. */
+static inline void bt_release(int release_fd, const haloUniqueId *id)
+{
+    ASSERT_EQ(write(release_fd, id, sizeof(*id)), (ssize_t)sizeof(*id));
+    close(release_fd);
+}
+
 /* Exit status of pid, or 128 + signal. */
 static inline int bt_wait(pid_t pid)
 {

@@ -68,10 +68,13 @@ static void run_job(int nranks, const struct halo_params *p)
 {
     haloUniqueId id;
     pid_t pids[8];
+    int release[8];
     int64_t t0 = halo_now_us();
+    for (int r = 1; r < nranks; r++) /* before the root's thread exists */
+        pids[r] = bt_fork_early(job_rank, r, nranks, p, 60, &release[r]);
     ASSERT_EQ(bootstrap_root_start(&id, p, NULL, nranks), haloSuccess);
     for (int r = 1; r < nranks; r++)
-        pids[r] = bt_fork(job_rank, r, nranks, &id, p, NULL, 60);
+        bt_release(release[r], &id);
     ASSERT_EQ(job_rank(0, nranks, &id, p, NULL), 0);
     for (int r = 1; r < nranks; r++)
         ASSERT_EQ(bt_wait(pids[r]), 0);
