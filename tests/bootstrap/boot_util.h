@@ -42,19 +42,26 @@ static inline uint8_t bt_pattern(int r, size_t i, int k)
 
 typedef int (*bt_rank_fn)(int rank, int nranks, const haloUniqueId *id, const struct halo_params *p, void *arg);
 
-/* Runs fn in a child that kills itself after watchdog_s seconds. */
-static inline pid_t bt_fork(bt_rank_fn fn, int rank, int nranks, const haloUniqueId *id,
-                            const struct halo_params *p, void *arg, int watchdog_s)
+/* fork() with the output flushed; the child kills itself after watchdog_s seconds. */
+static inline pid_t bt_fork_child(int watchdog_s)
 {
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
     if (pid < 0)
         TEST_FAIL("fork: %s", strerror(errno));
-    if (pid == 0) {
+    if (pid == 0)
         alarm((unsigned)watchdog_s);
+    return pid;
+}
+
+/* Runs fn in a child that kills itself after watchdog_s seconds. */
+static inline pid_t bt_fork(bt_rank_fn fn, int rank, int nranks, const haloUniqueId *id,
+                            const struct halo_params *p, void *arg, int watchdog_s)
+{
+    pid_t pid = bt_fork_child(watchdog_s);
+    if (pid == 0)
         _exit(fn(rank, nranks, id, p, arg));
-    }
     return pid;
 }
 
@@ -67,14 +74,9 @@ static inline pid_t bt_fork_early(bt_rank_fn fn, int rank, int nranks, const str
     int fds[2];
     if (pipe(fds) != 0)
         TEST_FAIL("pipe: %s", strerror(errno));
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0)
-        TEST_FAIL("fork: %s", strerror(errno));
+    pid_t pid = bt_fork_child(watchdog_s);
     if (pid == 0) {
         haloUniqueId id;
-        alarm((unsigned)watchdog_s);
         close(fds[1]);
         if (read(fds[0], &id, sizeof(id)) != (ssize_t)sizeof(id))
             _exit(3); /* the parent failed before releasing us */
