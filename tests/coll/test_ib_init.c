@@ -20,7 +20,7 @@
  *                       copying one (different counts) fails on both ranks; the same
  *                       with HALO_IB_QPS_PER_PEER=3 (pieces spread over three QPs).
  *   Both: haloCommRegister / haloCommDeregister argument checks; a bad
- *   HALO_IB_QPS_PER_PEER fails init naming the range.
+ *   HALO_IB_QPS_PER_PEER fails init naming the range; so does HALO_RAILS.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +252,11 @@ static void host_checks(void)
     setenv("HALO_IB_QPS_PER_PEER", "9", 1);
     ASSERT_EQ(mp_run(2, init_fails_main, "HALO_IB_QPS_PER_PEER=9: expected 1..8", 60), 0);
     unsetenv("HALO_IB_QPS_PER_PEER");
+    setenv("HALO_RAILS", "9", 1);
+    ASSERT_EQ(mp_run(2, init_fails_main, "HALO_RAILS=9: expected 1..4 or auto", 60), 0);
+    setenv("HALO_RAILS", "0", 1);
+    ASSERT_EQ(mp_run(2, init_fails_main, "HALO_RAILS=0: expected 1..4 or auto", 60), 0);
+    unsetenv("HALO_RAILS");
     if (probe_ib_supported())
         SKIP("this host has an ACTIVE RDMA port: `test_ib_init vm` and the rdma-vm rig cover ib here");
     setenv("HALO_TIMEOUT_MS", "20000", 1);
