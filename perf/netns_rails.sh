@@ -4,9 +4,10 @@
 # hosts (network namespaces, veth cables shaped with tc tbf), one rank per host, in
 # one run:
 #   pair   one cable of R
-#   pair2  two cables between the same hosts, of R and 2R (rails)
+#   pair2  two cables between the same hosts, of R and 2R (rails), and again with
+#          HALO_RAIL_FAILOVER=1 (standby connections, frames kept until acknowledged)
 # and the all-reduce busbw of each (SIZE, default 64m), with pair2's against the sum
-# of its cables (3R) and against the single cable. Needs root.
+# of its cables (3R) and against the single cable, and failover's cost. Needs root.
 set -u
 BIN=${1:-build/bin}
 RATE=${2:-200}
@@ -36,8 +37,11 @@ echo "# R = $RATE Mbit/s ($R B/s); allreduce of $SIZE, 2 ranks (busbw = algbw)"
 run pair single HALO_ALGO=ring
 run pair2 rails HALO_ALGO=ring HALO_DEBUG=INFO HALO_DEBUG_SUBSYS=TOPO,INIT
 grep -h "measured\|channels" "$WORK/rails.0" | sed 's/^.*HALO INFO [A-Z]* /   /; s/^  *h0:/   h0:/' | head -6
-one=$(busbw single) two=$(busbw rails)
-awk -v a="$one" -v b="$two" -v r="$R" 'BEGIN {
+run pair2 failover HALO_ALGO=ring HALO_RAIL_FAILOVER=1
+one=$(busbw single) two=$(busbw rails) fo=$(busbw failover)
+awk -v a="$one" -v b="$two" -v f="$fo" -v r="$R" 'BEGIN {
     printf "one cable of R:       busbw %.2f MB/s = %.2f R\n", a / 1e6, a / r
     printf "rails of R and 2R:    busbw %.2f MB/s = %.2f R: %.0f%% of the sum (3R), %.2f x the single cable\n",
-           b / 1e6, b / r, 100 * b / (3 * r), b / a }'
+           b / 1e6, b / r, 100 * b / (3 * r), b / a
+    printf "same, with failover:  busbw %.2f MB/s = %.2f R: %.0f%% of the rails without it\n", f / 1e6, f / r,
+           100 * f / b }'

@@ -290,6 +290,7 @@ static void comm_fill_info(struct halo_comm *comm, struct halo_peer_info *me)
     me->zc_min = comm->zc_min;
     me->ib_qps = comm->ib_qps;
     me->max_rails = comm->max_rails;
+    me->rail_failover = (int32_t)HALO_P_INT(&comm->params, rail_failover);
     snprintf(me->algo, sizeof(me->algo), "%s", HALO_P_STR(&comm->params, algo));
 }
 
@@ -324,6 +325,8 @@ static void comm_agree_value(const struct halo_peer_info *i, const char *what, c
         snprintf(buf, len, "%s", i->algo);
     else if (strcmp(what, "HALO_RAILS") == 0)
         snprintf(buf, len, "%d", (int)i->max_rails);
+    else if (strcmp(what, "HALO_RAIL_FAILOVER") == 0)
+        snprintf(buf, len, "%d", (int)i->rail_failover);
     else if (i->nchannels)
         snprintf(buf, len, "%d", (int)i->nchannels);
     else
@@ -346,6 +349,8 @@ static const char *comm_agree_diff(const struct halo_peer_info *a, const struct 
         return "HALO_ALGO";
     if (b->max_rails != a->max_rails)
         return "HALO_RAILS";
+    if (b->rail_failover != a->rail_failover)
+        return "HALO_RAIL_FAILOVER";
     if ((b->nchannels == 0) != (a->nchannels == 0) || (a->nchannels && b->nchannels != a->nchannels))
         return "HALO_NCHANNELS";
     return NULL;

@@ -33,4 +33,13 @@ struct halo_tcp_peer_info {
 haloResult_t tcp_conn_create(struct halo_tp_ctx *ctx, int fd, int peer, int channel, size_t slot_size, int nslots,
                              struct halo_conn **out);
 
+/* Arms rail failover on a connection (tcp_failover.c): fd, connected and
+ * authenticated over another rail (the peer's rails[rail]), becomes its standby.
+ * detect_ms bounds how long either socket may go without an answer from the
+ * peer's kernel before it counts as failed (TCP_USER_TIMEOUT, keepalive). On
+ * success the connection owns fd; on failure fd stays the caller's. */
+haloResult_t tcp_conn_set_standby(struct halo_conn *conn, int fd, int rail, int detect_ms);
+/* Tests: handles the data socket as if its cable failed with err. */
+haloResult_t tcp_conn_fail_rail(struct halo_conn *conn, int err);
+
 #endif

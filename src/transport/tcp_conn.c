@@ -41,91 +41,12 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "tcp.h"
-
-#define TCP_FRAME_MAGIC 0x50435448u   /* "HTCP" in little-endian memory order */
-#define TCP_RBUF_BYTES (64u << 10)    /* linear receive buffer */
-#define TCP_DIRECT_MIN (16u << 10)    /* payload left >= this: recv straight into the slot */
-#define TCP_MAX_IOV 64                /* frames per sendmsg */
-#define TCP_PAGE 4096                 /* slot payloads start on a page */
-
-/* Wire header of every frame. 64 bytes, host byte order. */
-struct tcp_frame_hdr {
-    uint32_t magic;      /* TCP_FRAME_MAGIC: catches a foreign peer or a stream that lost bytes */
-    uint32_t kind;       /* enum halo_frame_kind; only HALO_FRAME_DATA is sent and accepted */
-    uint64_t len;        /* payload bytes that follow the header, <= slot_size */
-    struct halo_sig sig; /* signature of the operation the frame belongs to (32 bytes) */
-    uint8_t pad[16];     /* zero; rounds the header up to 64 bytes */
-};
-_Static_assert(sizeof(struct halo_sig) == 32, "halo_sig is 32 bytes on the wire");
-_Static_assert(sizeof(struct tcp_frame_hdr) == 64, "tcp frame header is 64 bytes on the wire");
-
-/* Send FIFO: frames [head, head + nqueued) are posted and not yet all in the kernel;
- * the slot after them is the one send_slot hands out. Slot i's payload is at
- * mem + TCP_PAGE + i * stride, its header right before it. */
-struct tcp_tx {
-    uint8_t *mem;               /* TCP_PAGE + nslots * stride bytes, page aligned */
-    size_t stride;              /* slot_size + header, rounded up to a page */
-    int head;
-    int nqueued;
-    size_t off;                 /* bytes of the head frame (header + payload) already sent */
-};
-
-struct tcp_rx_meta {
-    size_t len;
-    struct halo_sig sig;
-};
-
-/* Receive FIFO: frames [head, head + nready) are complete; while `filling`, slot
- * head + nready is receiving the payload of the next frame. */
-struct tcp_rx {
-    uint8_t *slots;             /* nslots * stride, page aligned */
-    size_t stride;              /* slot_size rounded up to a page */
-    struct tcp_rx_meta *meta;   /* [nslots] */
-    int head;
-    int nready;
-    int filling;
-    size_t got;                 /* payload bytes of the filling frame received so far */
-    int hdr_alone;              /* the last frame was large: read the next header by itself */
-    uint8_t *buf;               /* linear buffer; bytes [pos, end) are received, not parsed */
-    size_t pos, end;
-};
-
-struct tcp_conn {
-    struct halo_conn base;      /* first: the transport-independent head */
-    int fd;                     /* owned; -1 in a half-built connection */
-    int nslots;
-    haloResult_t failed;        /* sticky result once the connection failed */
-    int eof;                    /* the peer ended its stream (FIN): frames read before it
-                                 * are still delivered; waiting for another one fails */
-    struct tcp_tx tx;
-    struct tcp_rx rx;
-};
-
-static inline int tcp_idx(const struct tcp_conn *c, int i)
-{
-    return i >= c->nslots ? i - c->nslots : i; /* i < 2 * nslots always */
-}
-
-static inline uint8_t *tcp_tx_payload(const struct tcp_conn *c, int i)
-{
-    return c->tx.mem + TCP_PAGE + (size_t)i * c->tx.stride;
-}
-
-static inline struct tcp_frame_hdr *tcp_tx_hdr(const struct tcp_conn *c, int i)
-{
-    return (struct tcp_frame_hdr *)(tcp_tx_payload(c, i) - sizeof(struct tcp_frame_hdr));
-}
-
-static inline uint8_t *tcp_rx_slot(const struct tcp_conn *c, int i)
-{
-    return c->rx.slots + (size_t)i * c->rx.stride;
-}
+#include "tcp_int.h"
 
 /* ---- errors ---- */
 
 /* "peer 2 (hostB 10.0.0.2:4711)" */
-static void tcp_peer_name(const struct tcp_conn *c, char *buf, size_t len)
+void tcp_peer_name(const struct tcp_conn *c, char *buf, size_t len)
 {
     const struct halo_tp_ctx *ctx = c->base.ctx;
     char addr[80];
@@ -136,7 +57,8 @@ static void tcp_peer_name(const struct tcp_conn *c, char *buf, size_t len)
     }
     const struct halo_tp_peer *pi = &ctx->peers[c->base.peer];
     const struct halo_tcp_peer_info *ti = pi->blob[HALO_TR_TCP];
-    const struct halo_tp_rail *rail = halo_tp_route(ctx, c->base.peer, c->base.channel);
+    const struct halo_tp_rail *rail =
+        c->rail >= 0 && c->rail < pi->nrails ? &pi->rails[c->rail] : halo_tp_route(ctx, c->base.peer, c->base.channel);
     if (rail->has_link) { /* name the cable: with rails, which one failed matters */
         char src[80];
         snprintf(buf, len, "peer %d (%.64s) on %s%s %s -> %s %s", c->base.peer, pi->hostname[0] ? pi->hostname : "?",
@@ -149,9 +71,7 @@ static void tcp_peer_name(const struct tcp_conn *c, char *buf, size_t len)
 }
 
 /* Records the first failure of the connection; later failures return it unrecorded. */
-static haloResult_t tcp_fail(struct tcp_conn *c, haloResult_t res, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static haloResult_t tcp_fail(struct tcp_conn *c, haloResult_t res, const char *fmt, ...)
+haloResult_t tcp_fail(struct tcp_conn *c, haloResult_t res, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -166,7 +86,7 @@ static haloResult_t tcp_fail(struct tcp_conn *c, haloResult_t res, const char *f
 }
 
 /* err 0 means end of stream. */
-static haloResult_t tcp_fail_io(struct tcp_conn *c, int err, const char *op)
+haloResult_t tcp_fail_io(struct tcp_conn *c, int err, const char *op)
 {
     char peer[192];
 
@@ -233,6 +153,8 @@ static void tcp_tx_advance(struct tcp_conn *c, size_t sent)
 /* Writes queued frames until the kernel's buffer is full or nothing is left. */
 static haloResult_t tcp_tx_flush(struct tcp_conn *c)
 {
+    if (c->fo.state == TCP_FO_RESUMING)
+        return haloSuccess; /* nothing goes out until the peer says where to resume */
     while (c->tx.nqueued > 0) {
         struct iovec iov[TCP_MAX_IOV];
         struct msghdr msg = {.msg_iov = iov};
@@ -249,7 +171,7 @@ static haloResult_t tcp_tx_flush(struct tcp_conn *c)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return haloSuccess;
-            return tcp_fail_io(c, errno, "send");
+            return tcp_fo_io_failed(c, errno, "send");
         }
         tcp_tx_advance(c, (size_t)n);
         if ((size_t)n < total) /* the kernel took what fits; the next try would be EAGAIN */
@@ -264,12 +186,15 @@ static haloResult_t tcp_send_slot(struct halo_conn *hc, void **buf, size_t *cap)
 
     if (c->failed)
         return c->failed;
-    if (c->tx.nqueued == c->nslots) {
-        /* All slots queued: one write attempt, so a caller spinning here frees some. */
+    if (c->tx.nqueued + tcp_held(c) == c->nslots) {
+        /* All slots queued or kept for a resend: one write attempt (and a look for
+         * acknowledgements), so a caller spinning here frees some. */
         haloResult_t res = tcp_tx_flush(c);
+        if (res == haloSuccess && c->fo.state != TCP_FO_NONE)
+            res = tcp_fo_poll(c, 1);
         if (res != haloSuccess)
             return res;
-        if (c->tx.nqueued == c->nslots) {
+        if (c->tx.nqueued + tcp_held(c) == c->nslots) {
             *buf = NULL;
             *cap = 0;
             return haloSuccess;
@@ -286,7 +211,7 @@ static haloResult_t tcp_send_post(struct halo_conn *hc, size_t len, const struct
 
     if (c->failed)
         return c->failed;
-    if (c->tx.nqueued == c->nslots)
+    if (c->tx.nqueued + tcp_held(c) == c->nslots)
         return halo_tp_error(hc->ctx, haloInternalError,
                              "tcp send_post to peer %d on channel %d without a free slot (send_slot gave NULL)",
                              hc->peer, hc->channel);
@@ -299,6 +224,7 @@ static haloResult_t tcp_send_post(struct halo_conn *hc, size_t len, const struct
     if (sig)
         h->sig = *sig;
     c->tx.nqueued++;
+    c->tx.posted++;
     return tcp_tx_flush(c);
 }
 
@@ -308,6 +234,16 @@ static void tcp_rx_finish(struct tcp_conn *c)
 {
     c->rx.filling = 0;
     c->rx.nready++;
+    c->rx.frames++;
+}
+
+void tcp_rx_drop_partial(struct tcp_conn *c)
+{
+    c->rx.filling = 0;
+    c->rx.got = 0;
+    c->rx.hdr_alone = 0;
+    c->rx.pos = c->rx.end = 0;
+    c->eof = 0;
 }
 
 /* Validates the header of the next frame and claims the next free slot for it. */
@@ -410,7 +346,7 @@ static haloResult_t tcp_rx_read(struct tcp_conn *c, int *more)
     size_t want = tcp_rx_target(c, &dst, &direct);
 
     *more = 0;
-    if (want == 0 || c->eof)
+    if (want == 0 || c->eof || c->fo.state == TCP_FO_RESUMING)
         return haloSuccess;
     ssize_t n = recv(c->fd, dst, want, MSG_DONTWAIT);
     if (n == 0) { /* a failure only for a caller that waits for more (tcp_recv_peek) */
@@ -424,7 +360,7 @@ static haloResult_t tcp_rx_read(struct tcp_conn *c, int *more)
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return haloSuccess;
-        return tcp_fail_io(c, errno, "recv");
+        return tcp_fo_io_failed(c, errno, "recv");
     }
     if (!direct) {
         c->rx.end += (size_t)n;
@@ -439,7 +375,7 @@ static haloResult_t tcp_rx_read(struct tcp_conn *c, int *more)
 
 /* Reads and parses until the socket is drained or there is no room; with
  * until_ready, stops as soon as a frame is complete. */
-static haloResult_t tcp_rx_pump(struct tcp_conn *c, int until_ready)
+static haloResult_t tcp_rx_pump_data(struct tcp_conn *c, int until_ready)
 {
     int more = 1;
 
@@ -453,6 +389,20 @@ static haloResult_t tcp_rx_pump(struct tcp_conn *c, int until_ready)
             return haloSuccess;
     }
     return tcp_rx_parse(c);
+}
+
+/* With a standby: its control frames first (a resume changes where data comes
+ * from), the data, then an acknowledgement if one is due. */
+static haloResult_t tcp_rx_pump(struct tcp_conn *c, int until_ready)
+{
+    if (c->fo.state == TCP_FO_NONE)
+        return tcp_rx_pump_data(c, until_ready);
+    haloResult_t res = tcp_fo_poll(c, 0);
+    if (res == haloSuccess)
+        res = tcp_rx_pump_data(c, until_ready);
+    if (res == haloSuccess && c->fo.state == TCP_FO_ARMED)
+        res = tcp_fo_ack(c);
+    return res;
 }
 
 static haloResult_t tcp_recv_peek(struct halo_conn *hc, const void **buf, size_t *len, struct halo_sig *sig)
@@ -470,8 +420,10 @@ static haloResult_t tcp_recv_peek(struct halo_conn *hc, const void **buf, size_t
             res = tcp_rx_pump(c, 1);
         if (res != haloSuccess)
             return res;
-        if (!rx->nready && c->eof)
-            return tcp_fail_io(c, 0, "recv");
+        if (!rx->nready && c->eof) /* the peer died, or left this socket for the standby */
+            res = tcp_fo_io_failed(c, 0, "recv");
+        if (res != haloSuccess)
+            return res;
         if (!rx->nready) {
             *buf = NULL;
             return haloSuccess;
@@ -550,6 +502,7 @@ static void tcp_conn_close(struct halo_conn *hc)
         tcp_conn_linger(c);
     if (c->fd >= 0)
         close(c->fd);
+    tcp_fo_close(c);
     free(c->rx.buf);
     free(c->rx.meta);
     free(c->rx.slots);
@@ -570,7 +523,7 @@ const struct halo_transport_ops halo_tcp_ops = {
 
 /* Non-blocking, no Nagle. Socket buffer sizes are left alone on purpose: setting
  * SO_SNDBUF/SO_RCVBUF turns off the kernel's autotuning (Gloo's 40 ms stalls). */
-static int tcp_socket_prepare(int fd)
+int tcp_socket_prepare(int fd)
 {
     int one = 1, flags = fcntl(fd, F_GETFL);
 
@@ -616,6 +569,8 @@ haloResult_t tcp_conn_create(struct halo_tp_ctx *ctx, int fd, int peer, int chan
     c->base = (struct halo_conn){
         .ops = &halo_tcp_ops, .ctx = ctx, .peer = peer, .channel = channel, .slot_size = slot_size};
     c->fd = -1;
+    c->rail = -1;
+    c->fo.fd = -1;
     c->nslots = nslots;
     if (tcp_socket_prepare(fd) != 0) {
         int err = errno;

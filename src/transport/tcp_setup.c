@@ -14,6 +14,12 @@
  * The hello comes before the proof because the server needs the claimed (rank,
  * channel) to build the context it checks; nothing is trusted until the proof passed.
  *
+ * With rail failover (HALO_RAIL_FAILOVER=1) a channel to a peer that several tcp
+ * rails reach gets a second, standby connection over another rail (the next tcp
+ * rail after its own), made the same way; its hello's channel has
+ * TCP_HELLO_STANDBY set, and so has the channel number in its proof's context.
+ * tcp_conn_set_standby arms it (tcp_failover.c).
+ *
  * Every rank first connects to all lower ranks, then accepts from all higher ones.
  * This cannot deadlock: a rank only ever waits on lower ranks, and rank 0 accepts
  * at once; the kernel completes connects in the backlog before accept() runs.
@@ -31,6 +37,7 @@
 
 #include "auth.h"
 #include "log.h"
+#include "param.h"
 #include "tcp.h"
 
 #define TCP_LISTEN_BACKLOG 1024
@@ -38,10 +45,12 @@
 /* One incoming connection may hold the accept loop this long (hello + proof): a
  * stray client must not use up the whole init timeout. */
 #define TCP_HANDSHAKE_US 5000000
+#define TCP_HELLO_STANDBY 0x10000 /* in tcp_hello.channel: the standby of that channel */
 
 struct halo_tcp {
     int listen_fd;
     struct halo_sockaddr addr; /* where listen_fd is bound; also our source address */
+    int *standby;              /* [nchannels * nranks] accepted standby sockets, -1: none yet */
 };
 
 /* Sent by the connecting (higher) rank right after connect. 24 bytes, host order. */
@@ -49,10 +58,12 @@ struct tcp_hello {
     uint32_t magic;   /* TCP_HELLO_MAGIC */
     int32_t from;     /* the connecting rank */
     int32_t to;       /* the rank it means to reach (catches a stale address) */
-    int32_t channel;  /* 0 .. nchannels-1 */
+    int32_t channel;  /* 0 .. nchannels-1, | TCP_HELLO_STANDBY for a standby */
     uint64_t job_id;  /* bootstrap_job_id: rejects a rank of another job early */
 };
 _Static_assert(sizeof(struct tcp_hello) == 24, "tcp hello is 24 bytes on the wire");
+
+static void tcp_standby_drop(struct halo_tp_ctx *ctx);
 
 static struct halo_tcp *tcp_of(const struct halo_tp_ctx *ctx)
 {
@@ -82,6 +93,34 @@ static void tcp_auth_ctx(const struct halo_tp_ctx *ctx, int a, int b, int ch, ch
 {
     snprintf(buf, len, "tcp:%d:%d:%d:%016llx", a < b ? a : b, a < b ? b : a, ch,
              (unsigned long long)tcp_job_id(ctx));
+}
+
+/* The rail of channel ch's standby connection to peer p: the next tcp rail after
+ * the channel's own; -1 without failover, or when no other tcp rail reaches p. */
+static int tcp_standby_rail(const struct halo_tp_ctx *ctx, int p, int ch)
+{
+    const struct halo_tp_peer *pe = &ctx->peers[p];
+
+    if (!ctx->params || !HALO_P_INT(ctx->params, rail_failover) || pe->nrails < 2 || pe->rail_of[ch] >= pe->nrails)
+        return -1;
+    int own = pe->rail_of[ch];
+    if (pe->rails[own].kind != HALO_TR_TCP)
+        return -1;
+    for (int i = 1; i < pe->nrails; i++) {
+        int r = (own + i) % pe->nrails;
+        if (pe->rails[r].kind == HALO_TR_TCP && pe->rails[r].has_link)
+            return r;
+    }
+    return -1;
+}
+
+/* How long a rail may go unanswered before its sockets count as failed: a quarter
+ * of HALO_TIMEOUT_MS, within 0.2..2 s, so a failover ends well before a stall
+ * fails the call. */
+static int tcp_detect_ms(const struct halo_tp_ctx *ctx)
+{
+    int64_t ms = ctx->timeout_us / 4000;
+    return ms < 200 ? 200 : ms > 2000 ? 2000 : (int)ms;
 }
 
 static const char *tcp_peer_desc(const struct halo_tp_ctx *ctx, int peer, char *buf, size_t len)
@@ -141,13 +180,14 @@ static void tcp_destroy(struct halo_tp_ctx *ctx)
         return;
     if (tcp_of(ctx)->listen_fd >= 0)
         close(tcp_of(ctx)->listen_fd);
+    tcp_standby_drop(ctx);
     free(tcp_of(ctx));
     ctx->state[HALO_TR_TCP] = NULL;
 }
 
 /* ---- shared by both sides ---- */
 
-static void tcp_log_conn(struct halo_tp_ctx *ctx, int fd, int peer, int ch)
+static void tcp_log_conn(struct halo_tp_ctx *ctx, int fd, int peer, int ch, const char *what)
 {
     struct sockaddr_storage ss;
     struct halo_sockaddr a;
@@ -165,7 +205,7 @@ static void tcp_log_conn(struct halo_tp_ctx *ctx, int fd, int peer, int ch)
         halo_sockaddr_from(&a, (struct sockaddr *)&ss);
         halo_sockaddr_str(&a, remote, sizeof(remote));
     }
-    halo_log_emit(HALO_LOG_INFO, HALO_SUB_NET, ctx->rank, "channel %d peer %d via tcp %s -> %s", ch, peer, local,
+    halo_log_emit(HALO_LOG_INFO, HALO_SUB_NET, ctx->rank, "channel %d peer %d %s tcp %s -> %s", ch, peer, what, local,
                   remote);
 }
 
@@ -180,13 +220,14 @@ static haloResult_t tcp_conn_store(struct halo_tp_ctx *ctx, int fd, int peer, in
         return res;
     }
     ctx->conns[ch * ctx->nranks + peer] = conn;
-    tcp_log_conn(ctx, fd, peer, ch);
+    tcp_log_conn(ctx, fd, peer, ch, "via");
     return haloSuccess;
 }
 
 /* ---- connecting side (to lower ranks) ---- */
 
-static haloResult_t tcp_connect_fail(struct halo_tp_ctx *ctx, int peer, int ch, int err)
+static haloResult_t tcp_connect_fail(struct halo_tp_ctx *ctx, int peer, int ch, const struct halo_sockaddr *src,
+                                     int err)
 {
     char who[192], from[80];
     int remote = err == ECONNREFUSED || err == ETIMEDOUT || err == EHOSTUNREACH || err == ENETUNREACH ||
@@ -195,8 +236,8 @@ static haloResult_t tcp_connect_fail(struct halo_tp_ctx *ctx, int peer, int ch, 
     return halo_tp_error(ctx, remote ? haloRemoteError : haloSystemError,
                          "cannot connect to %s for tcp channel %d from %s: %s; is that rank alive and reachable "
                          "from this interface (HALO_SOCKET_IFNAME, firewall, HALO_TIMEOUT_MS)?",
-                         tcp_peer_desc(ctx, peer, who, sizeof(who)), ch,
-                         halo_sockaddr_str(&tcp_of(ctx)->addr, from, sizeof(from)), strerror(err));
+                         tcp_peer_desc(ctx, peer, who, sizeof(who)), ch, halo_sockaddr_str(src, from, sizeof(from)),
+                         strerror(err));
 }
 
 static haloResult_t tcp_auth_fail(struct halo_tp_ctx *ctx, int peer, int ch, enum halo_auth_result r)
@@ -220,15 +261,19 @@ static haloResult_t tcp_auth_fail(struct halo_tp_ctx *ctx, int peer, int ch, enu
                          who, ch, halo_auth_result_str(r));
 }
 
-static haloResult_t tcp_connect_one(struct halo_tp_ctx *ctx, int peer, int ch, int64_t deadline)
+/* Connects to peer for channel ch, over the channel's route, or over the peer's
+ * rails[standby] for a standby connection (standby >= 0); says hello and proves
+ * the secret. *out: the authenticated socket. */
+static haloResult_t tcp_dial(struct halo_tp_ctx *ctx, int peer, int ch, int standby, int64_t deadline, int *out)
 {
+    int hch = ch | (standby >= 0 ? TCP_HELLO_STANDBY : 0);
     struct tcp_hello hello = {
-        .magic = TCP_HELLO_MAGIC, .from = ctx->rank, .to = peer, .channel = ch, .job_id = tcp_job_id(ctx)};
+        .magic = TCP_HELLO_MAGIC, .from = ctx->rank, .to = peer, .channel = hch, .job_id = tcp_job_id(ctx)};
     const uint8_t *key = tcp_secret(ctx);
     char actx[HALO_AUTH_CTX_MAX];
     int err;
 
-    const struct halo_tp_rail *rail = halo_tp_route(ctx, peer, ch);
+    const struct halo_tp_rail *rail = standby >= 0 ? &ctx->peers[peer].rails[standby] : halo_tp_route(ctx, peer, ch);
     struct halo_sockaddr src = rail->has_link ? rail->data_src : tcp_of(ctx)->addr;
     struct halo_sockaddr dst = tcp_info_of(ctx, peer)->listen;
     src.port = 0;
@@ -239,21 +284,49 @@ static haloResult_t tcp_connect_one(struct halo_tp_ctx *ctx, int peer, int ch, i
     }
     int fd = halo_socket_connect(&dst, &src, deadline, &err);
     if (fd < 0)
-        return tcp_connect_fail(ctx, peer, ch, err);
+        return tcp_connect_fail(ctx, peer, ch, &src, err);
     if (halo_io_write_full(fd, &hello, sizeof(hello), deadline) != 0) {
         err = errno;
         close(fd);
-        return tcp_connect_fail(ctx, peer, ch, err);
+        return tcp_connect_fail(ctx, peer, ch, &src, err);
     }
     if (key) {
-        tcp_auth_ctx(ctx, ctx->rank, peer, ch, actx, sizeof(actx));
+        tcp_auth_ctx(ctx, ctx->rank, peer, hch, actx, sizeof(actx));
         enum halo_auth_result r = halo_auth_client(fd, key, actx, deadline);
         if (r != HALO_AUTH_OK) {
             close(fd);
             return tcp_auth_fail(ctx, peer, ch, r);
         }
     }
-    return tcp_conn_store(ctx, fd, peer, ch);
+    *out = fd;
+    return haloSuccess;
+}
+
+/* Hands fd to channel ch's connection to peer as its standby on rails[rail];
+ * closes fd on failure. */
+static haloResult_t tcp_standby_arm(struct halo_tp_ctx *ctx, int fd, int peer, int ch, int rail)
+{
+    haloResult_t res = tcp_conn_set_standby(ctx->conns[ch * ctx->nranks + peer], fd, rail, tcp_detect_ms(ctx));
+
+    if (res != haloSuccess) {
+        close(fd);
+        return res;
+    }
+    tcp_log_conn(ctx, fd, peer, ch, "standby");
+    return haloSuccess;
+}
+
+static haloResult_t tcp_connect_one(struct halo_tp_ctx *ctx, int peer, int ch, int64_t deadline)
+{
+    int fd, rail = tcp_standby_rail(ctx, peer, ch);
+    haloResult_t res = tcp_dial(ctx, peer, ch, -1, deadline, &fd);
+
+    if (res == haloSuccess)
+        res = tcp_conn_store(ctx, fd, peer, ch);
+    if (res != haloSuccess || rail < 0)
+        return res;
+    res = tcp_dial(ctx, peer, ch, rail, deadline, &fd);
+    return res == haloSuccess ? tcp_standby_arm(ctx, fd, peer, ch, rail) : res;
 }
 
 /* ---- accepting side (from higher ranks) ---- */
@@ -269,13 +342,16 @@ static const char *tcp_hello_check(const struct halo_tp_ctx *ctx, const struct t
         return "hello meant for another rank";
     if (h->from <= ctx->rank || h->from >= ctx->nranks)
         return "hello from a rank that should not connect to us";
-    if (h->channel < 0 || h->channel >= ctx->nchannels)
+    int ch = h->channel & ~TCP_HELLO_STANDBY;
+    if (ch < 0 || ch >= ctx->nchannels)
         return "hello for a channel out of range";
-    if (!halo_tp_carries(ctx, h->from, h->channel, HALO_TR_TCP))
+    if (!halo_tp_carries(ctx, h->from, ch, HALO_TR_TCP))
         return "hello from a rank that does not use tcp with us on that channel";
-    if (ctx->conns[h->channel * ctx->nranks + h->from])
-        return "duplicate hello for a connection already made";
-    return NULL;
+    if (!(h->channel & TCP_HELLO_STANDBY))
+        return ctx->conns[ch * ctx->nranks + h->from] ? "duplicate hello for a connection already made" : NULL;
+    if (tcp_standby_rail(ctx, h->from, ch) < 0)
+        return "standby hello for a channel without one here (is HALO_RAIL_FAILOVER the same on every rank?)";
+    return tcp_of(ctx)->standby[ch * ctx->nranks + h->from] >= 0 ? "duplicate standby hello" : NULL;
 }
 
 static void tcp_reject(const struct halo_tp_ctx *ctx, int fd, const struct tcp_hello *h, const char *why)
@@ -320,7 +396,7 @@ static haloResult_t tcp_accept_one(struct halo_tp_ctx *ctx, int fd, int64_t dead
         return haloSuccess;
     }
     if (key) {
-        tcp_auth_ctx(ctx, h.from, ctx->rank, h.channel, actx, sizeof(actx));
+        tcp_auth_ctx(ctx, h.from, ctx->rank, h.channel, actx, sizeof(actx)); /* the standby bit included */
         enum halo_auth_result r = halo_auth_server(fd, key, actx, limit);
         if (r != HALO_AUTH_OK) {
             tcp_reject(ctx, fd, &h, r == HALO_AUTH_REJECTED ? "wrong proof of the job secret"
@@ -328,16 +404,30 @@ static haloResult_t tcp_accept_one(struct halo_tp_ctx *ctx, int fd, int64_t dead
             return haloSuccess;
         }
     }
-    return tcp_conn_store(ctx, fd, h.from, h.channel);
+    int ch = h.channel & ~TCP_HELLO_STANDBY;
+    if (h.channel & TCP_HELLO_STANDBY) { /* armed once every connection is in (tcp_standby_attach) */
+        tcp_of(ctx)->standby[ch * ctx->nranks + h.from] = fd;
+        return haloSuccess;
+    }
+    return tcp_conn_store(ctx, fd, h.from, ch);
 }
 
 /* Channels of peer p that should connect to us and have not yet. */
+static int tcp_standby_missing(const struct halo_tp_ctx *ctx, int p, int ch)
+{
+    return tcp_standby_rail(ctx, p, ch) >= 0 && tcp_of(ctx)->standby[ch * ctx->nranks + p] < 0;
+}
+
 static int tcp_peer_missing(const struct halo_tp_ctx *ctx, int p)
 {
     int missing = 0;
 
-    for (int ch = 0; ch < ctx->nchannels; ch++)
-        missing += halo_tp_carries(ctx, p, ch, HALO_TR_TCP) && ctx->conns[ch * ctx->nranks + p] == NULL;
+    for (int ch = 0; ch < ctx->nchannels; ch++) {
+        if (!halo_tp_carries(ctx, p, ch, HALO_TR_TCP))
+            continue;
+        missing += ctx->conns[ch * ctx->nranks + p] == NULL;
+        missing += tcp_standby_missing(ctx, p, ch);
+    }
     return missing;
 }
 
@@ -362,9 +452,14 @@ static void tcp_missing_list(const struct halo_tp_ctx *ctx, char *buf, size_t le
             continue;
         used += (size_t)snprintf(buf + used, len - used, "%s%s channels", used ? ", " : "",
                                  tcp_peer_desc(ctx, p, who, sizeof(who)));
-        for (int ch = 0; ch < ctx->nchannels && used < len; ch++)
-            if (halo_tp_carries(ctx, p, ch, HALO_TR_TCP) && !ctx->conns[ch * ctx->nranks + p])
+        for (int ch = 0; ch < ctx->nchannels && used < len; ch++) {
+            if (!halo_tp_carries(ctx, p, ch, HALO_TR_TCP))
+                continue;
+            if (!ctx->conns[ch * ctx->nranks + p])
                 used += (size_t)snprintf(buf + used, len - used, " %d", ch);
+            if (used < len && tcp_standby_missing(ctx, p, ch))
+                used += (size_t)snprintf(buf + used, len - used, " %d (standby)", ch);
+        }
     }
 }
 
@@ -406,6 +501,56 @@ static haloResult_t tcp_accept_all(struct halo_tp_ctx *ctx, int64_t deadline)
     return haloSuccess;
 }
 
+/* The peer's rail whose end on this host is fd's local address, else fallback. */
+static int tcp_rail_of_fd(const struct halo_tp_ctx *ctx, int p, int fd, int fallback)
+{
+    struct sockaddr_storage ss;
+    struct halo_sockaddr a;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return fallback;
+    halo_sockaddr_from(&a, (struct sockaddr *)&ss);
+    for (int r = 0; r < ctx->peers[p].nrails; r++) {
+        const struct halo_sockaddr *s = &ctx->peers[p].rails[r].data_src;
+        if (s->family == a.family && memcmp(s->addr, a.addr, sizeof(a.addr)) == 0)
+            return r;
+    }
+    return fallback;
+}
+
+/* Arms the standby connections higher ranks made to us. */
+static haloResult_t tcp_standby_attach(struct halo_tp_ctx *ctx)
+{
+    for (int p = ctx->rank + 1; p < ctx->nranks; p++) {
+        for (int ch = 0; ch < ctx->nchannels; ch++) {
+            int *fd = &tcp_of(ctx)->standby[ch * ctx->nranks + p];
+            if (*fd < 0)
+                continue;
+            int rail = tcp_rail_of_fd(ctx, p, *fd, tcp_standby_rail(ctx, p, ch));
+            haloResult_t res = tcp_standby_arm(ctx, *fd, p, ch, rail);
+            *fd = -1; /* the connection's now, or closed */
+            if (res != haloSuccess)
+                return res;
+        }
+    }
+    return haloSuccess;
+}
+
+/* Closes standby sockets never armed and frees the table. */
+static void tcp_standby_drop(struct halo_tp_ctx *ctx)
+{
+    struct halo_tcp *t = tcp_of(ctx);
+
+    if (!t->standby)
+        return;
+    for (int i = 0; i < ctx->nchannels * ctx->nranks; i++)
+        if (t->standby[i] >= 0)
+            close(t->standby[i]);
+    free(t->standby);
+    t->standby = NULL;
+}
+
 static haloResult_t tcp_connect_all(struct halo_tp_ctx *ctx)
 {
     int64_t deadline = halo_now_us() + ctx->timeout_us;
@@ -416,6 +561,12 @@ static haloResult_t tcp_connect_all(struct halo_tp_ctx *ctx)
         return halo_tp_error(ctx, haloInternalError,
                              "tcp_connect_all before tcp_listen or without conns (%d channels)",
                              ctx->nchannels);
+    size_t n = (size_t)ctx->nchannels * (size_t)ctx->nranks;
+    tcp_of(ctx)->standby = malloc(n * sizeof(int));
+    if (!tcp_of(ctx)->standby)
+        return halo_tp_error(ctx, haloSystemError, "out of memory for the tcp standby table");
+    for (size_t i = 0; i < n; i++)
+        tcp_of(ctx)->standby[i] = -1;
     for (int p = 0; p < ctx->rank; p++) {
         for (int ch = 0; ch < ctx->nchannels; ch++) {
             if (!halo_tp_carries(ctx, p, ch, HALO_TR_TCP))
@@ -429,6 +580,9 @@ static haloResult_t tcp_connect_all(struct halo_tp_ctx *ctx)
     /* Every connection is made: the port is free again and listens to nobody. */
     close(tcp_of(ctx)->listen_fd);
     tcp_of(ctx)->listen_fd = -1;
+    if (res == haloSuccess)
+        res = tcp_standby_attach(ctx);
+    tcp_standby_drop(ctx);
     return res;
 }
 

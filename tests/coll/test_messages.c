@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_messages.c — error sentences name the real cause (each case was met by a
- * user): HALO_ALGO set differently per rank names each rank's value; ranks that
- * disagree on nranks fail at once with the root's reason; a recv is described as a
- * recv; a stall names the rank that stopped, not its waiting neighbour; two ranks
+ * user): HALO_ALGO or HALO_RAIL_FAILOVER set differently per rank names each
+ * rank's value; ranks that disagree on nranks fail at once with the root's reason;
+ * a recv is described as a recv; a stall names the rank that stopped, not its waiting neighbour; two ranks
  * that both send a large message to each other first fail with a sentence saying
  * to group them; no raw result code ("5|") inside a sentence; HALO_BUFFSIZE counts
  * bytes on shm and a small value is accepted.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,20 +30,29 @@ static double now_s(void)
             TEST_FAIL("a raw result code is inside the sentence: %s", (msg));           \
     } while (0)
 
-static int algo_main(int rank, int n, haloUniqueId id, void *arg)
+/* A setting that must agree differs: rank 1 has one value, the others another. */
+struct differ {
+    const char *name, *others, *rank1;
+};
+
+static int differ_main(int rank, int n, haloUniqueId id, void *arg)
 {
-    (void)arg;
-    setenv("HALO_ALGO", rank == 1 ? "ring" : "direct", 1);
+    const struct differ *d = arg;
+    char want[96];
+    setenv(d->name, rank == 1 ? d->rank1 : d->others, 1);
     haloComm_t comm;
     haloResult_t r = haloCommInitRank(&comm, n, id, rank);
     if (r != haloInvalidUsage)
-        TEST_FAIL("rank %d: init with differing HALO_ALGO gave %s", rank, haloGetErrorString(r));
+        TEST_FAIL("rank %d: init with differing %s gave %s", rank, d->name, haloGetErrorString(r));
     const char *msg = haloGetLastError(NULL);
-    ASSERT_CONTAINS(msg, "HALO_ALGO differs");
+    snprintf(want, sizeof(want), "%s differs", d->name);
+    ASSERT_CONTAINS(msg, want);
     ASSERT_CONTAINS(msg, "rank 0");
-    ASSERT_CONTAINS(msg, "has direct");
+    snprintf(want, sizeof(want), "has %s", d->others);
+    ASSERT_CONTAINS(msg, want);
     ASSERT_CONTAINS(msg, "rank 1");
-    ASSERT_CONTAINS(msg, "has ring");
+    snprintf(want, sizeof(want), "has %s", d->rank1);
+    ASSERT_CONTAINS(msg, want);
     ASSERT_NO_CODE(msg);
     return 0;
 }
@@ -168,7 +178,11 @@ static int buffsize_main(int rank, int n, haloUniqueId id, void *arg)
 
 int main(void)
 {
-    ASSERT_EQ(mp_run(2, algo_main, NULL, 60), 0);
+    struct differ algo = {"HALO_ALGO", "direct", "ring"}, failover = {"HALO_RAIL_FAILOVER", "0", "1"};
+    ASSERT_EQ(mp_run(2, differ_main, &algo, 60), 0);
+    ASSERT_EQ(mp_run(2, differ_main, &failover, 60), 0);
+    unsetenv("HALO_ALGO");
+    unsetenv("HALO_RAIL_FAILOVER");
     ASSERT_EQ(mp_run(3, nranks_main, NULL, 60), 0);
     ASSERT_EQ(mp_run(2, p2p_main, NULL, 60), 0);
     setenv("HALO_TIMEOUT_MS", "3000", 1);

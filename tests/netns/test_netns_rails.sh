@@ -6,7 +6,9 @@
 #            measured, the faster one carries the larger share; every collective
 #            is right; both cables carry data, in about the ratio of their rates;
 #            a cable cut in the middle of a collective fails it with a sentence
-#            naming that cable; HALO_RAILS=1 uses one cable only;
+#            naming that cable; with HALO_RAIL_FAILOVER=1 the same cut moves the
+#            channels to the other cable and the job finishes, results right, with
+#            a WARN naming the cut cable; HALO_RAILS=1 uses one cable only;
 #   chain3d  a chain whose first hop has two cables, and
 #   ring4d   a ring with one double link: the class is found, every collective is
 #            right and both cables of the double hop carry data.
@@ -123,6 +125,28 @@ check_rail_cut() {
     ok "rail cut mid-collective: failed after ${el}s: $(grep -h -m1 'to_h[01]b' "$WORK"/cut.* | cut -c1-200)"
 }
 
+# Cuts the faster cable 2 s into a job of about 8 s at the shaped rates.
+check_rail_failover() {
+    local start; start=$(date +%s)
+    ( sleep 2; cable_down h0 h1b; cable_down h1 h0b ) &
+    traffic failover 90 HALO_TIMEOUT_MS=5000 HALO_RAIL_FAILOVER=1 -- "$BIN/allreduce_bw" -b 8m -e 8m -w 1 -i 16 -c 1
+    local rc=$? el=$(($(date +%s) - start))
+    wait
+    cable_up h0 h1b
+    if [ $rc -ne 0 ]; then fail "rail failover: the job failed: $(job_tail failover)"; return; fi
+    tool_ok failover || { fail "rail failover: wrong results: $(job_tail failover)"; return; }
+    local r warn
+    for r in 0 1; do
+        warn=$(grep -h -m1 'now runs on rail' "$WORK/failover.$r")
+        if [ -z "$warn" ] || ! grep -q "to_h[01]b.*HALO_RAIL_FAILOVER=1" <<<"$warn"; then
+            fail "rail failover: rank $r did not WARN naming the cut cable: $(grep -h -m2 'HALO WARN' "$WORK/failover.$r" | cut -c1-300)"
+            return
+        fi
+    done
+    local a; a=$(sent_on to_h1)
+    ok "rail failover: the cut job finished in ${el}s, results right, h0:to_h1 sent $a B; $(cut -c1-260 <<<"$warn")"
+}
+
 check_class() {   # TOPO CLASS
     if ! job topo 60 -- "$BIN/halo-topo" --json; then
         fail "$1: halo-topo failed: $(job_tail topo)"
@@ -138,6 +162,7 @@ if cluster_up pair2 >/dev/null; then
     check_colls pair2 to_h1 to_h1b
     check_split
     check_one_rail
+    check_rail_failover
     rate_limit off
     check_rail_cut
 else

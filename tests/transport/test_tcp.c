@@ -4,6 +4,10 @@
  * by a loopback TCP pair, each with a transport context (tp_ctx.h) around
  * tcp_conn_create. Connection setup through tcp's table row is test_tcp_setup.c.
  *
+ * With a standby (g_standby, test 6) each side also gets a second loopback pair
+ * as its rail-failover standby (tcp_conn_set_standby); tcp_conn_fail_rail makes
+ * one side treat its data socket as a cut cable mid-stream.
+ *
  * Shutdown in every exchange: the parent sends a BYE frame after it received all
  * of the child's frames and then keeps progressing until the child exits; the
  * child exits once it got the BYE. So neither side closes with bytes unsent.
@@ -29,6 +33,8 @@
 
 #define BYE_COLL 0xb7
 #define DEADLINE_US 20000000
+
+static int g_standby; /* run_pair arms a standby connection on both sides */
 
 struct side {
     struct tp_test comm; /* the transport context a communicator would give */
@@ -71,7 +77,7 @@ static void addr_of(int fd, int peer_side, struct halo_sockaddr *out)
     halo_sockaddr_from(out, (struct sockaddr *)&ss);
 }
 
-static void side_init(struct side *s, int rank, int fd, size_t slot, int nslots)
+static void side_init(struct side *s, int rank, int fd, int standby_fd, size_t slot, int nslots)
 {
     memset(s, 0, sizeof(*s));
     s->fd = fd;
@@ -84,6 +90,8 @@ static void side_init(struct side *s, int rank, int fd, size_t slot, int nslots)
         s->peers[r].blob[HALO_TR_TCP] = &s->info[r];
     }
     ASSERT_EQ(tcp_conn_create(&s->comm.ctx, fd, 1 - rank, 0, slot, nslots, &s->conn), haloSuccess);
+    if (standby_fd >= 0)
+        ASSERT_EQ(tcp_conn_set_standby(s->conn, standby_fd, 1, 1000), haloSuccess);
 }
 
 /* ---- frame contents: differ per sender, frame index and byte ---- */
@@ -119,6 +127,8 @@ struct stream {
     void (*check)(const uint8_t *buf, size_t len, int rank, int i);
     int use_progress; /* 0: only send_slot / recv_peek drive the socket */
     int blocked;      /* send_slot calls that gave NULL */
+    int cut_rank;     /* rank + 1 of the side whose data socket "fails" (0: none) */
+    int cut_at;       /* ... once it has sent this many frames */
 };
 
 static void fill_bytes(uint8_t *buf, size_t len, int rank, int i)
@@ -174,6 +184,10 @@ static void exchange(struct side *s, struct stream *st)
     int sent = 0, recvd = 0;
 
     while (sent < st->nframes || recvd < st->nframes) {
+        if (st->cut_rank == s->comm.ctx.rank + 1 && sent == st->cut_at) {
+            ASSERT_EQ(tcp_conn_fail_rail(s->conn, ETIMEDOUT), haloSuccess);
+            st->cut_at = -1;
+        }
         if (sent < st->nframes)
             sent += try_send(s, st, sent);
         if (recvd < st->nframes)
@@ -222,21 +236,27 @@ typedef void (*role_fn)(struct side *s, void *arg);
  * keeps the parent's connection progressing until the child has exited. */
 static void run_pair(size_t slot, int nslots, role_fn parent_fn, role_fn child_fn, void *arg)
 {
-    int fds[2], status;
+    int fds[2], sfds[2] = {-1, -1}, status;
     struct side s;
 
     tcp_pair(fds);
+    if (g_standby)
+        tcp_pair(sfds);
     pid_t pid = fork();
     ASSERT_TRUE(pid >= 0);
     if (pid == 0) {
         close(fds[0]);
-        side_init(&s, 1, fds[1], slot, nslots);
+        if (g_standby)
+            close(sfds[0]);
+        side_init(&s, 1, fds[1], sfds[1], slot, nslots);
         child_fn(&s, arg);
         s.conn->ops->close(s.conn);
         _exit(0);
     }
     close(fds[1]);
-    side_init(&s, 0, fds[0], slot, nslots);
+    if (g_standby)
+        close(sfds[1]);
+    side_init(&s, 0, fds[0], sfds[0], slot, nslots);
     parent_fn(&s, arg);
     while (waitpid(pid, &status, WNOHANG) == 0) {
         s.conn->ops->progress(s.conn); /* flushes our last frames; fails once the child is gone */
@@ -514,6 +534,35 @@ static void test_malformed(void)
     printf("ok 5 - malformed headers give haloSystemError\n");
 }
 
+/* ---- (6) rail failover: a standby on a second pair ---- */
+
+static void test_failover(void)
+{
+    g_standby = 1;
+    /* Armed, nothing fails: sent frames wait for acknowledgements, 2 slots. */
+    struct stream st = {.nframes = 300, .size_of = size_mixed, .fill = fill_bytes, .check = check_bytes};
+    run_pair(100000, 2, stream_parent, stream_child, &st);
+    /* Either side notices the cut first, mid-stream with frames in flight both
+     * ways (some whole and unacknowledged, some half sent): every frame arrives
+     * once, in order, intact. */
+    for (int rank = 0; rank < 2; rank++) {
+        for (int nslots = 2; nslots <= 8; nslots += 6) {
+            struct stream cut = {.nframes = 400, .size_of = size_mixed, .fill = fill_bytes, .check = check_bytes,
+                                 .use_progress = nslots == 8, .cut_rank = rank + 1, .cut_at = 150};
+            run_pair(100000, nslots, stream_parent, stream_child, &cut);
+        }
+    }
+    struct stream bulk = {.nframes = 32, .size_of = size_bulk, .fill = fill_bulk, .check = check_bulk,
+                          .cut_rank = 1, .cut_at = 11};
+    run_pair(BULK_SLOT, 8, stream_parent, stream_child, &bulk);
+    /* A peer that dies still fails the call at once: both sockets end. */
+    struct stream ex = {.size_of = size_64k, .fill = fill_bytes, .check = check_bytes};
+    run_pair(64 << 10, 4, exit_parent, exit_child, &ex);
+    g_standby = 0;
+    printf("ok 6 - rail failover: acknowledged frames; a cut noticed by either side resumes on the standby with "
+           "every frame once and intact; a peer that dies still fails fast\n");
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* the transport uses MSG_NOSIGNAL; the raw writes here do not */
@@ -527,5 +576,6 @@ int main(void)
     test_bulk();
     test_peer_exit();
     test_malformed();
+    test_failover();
     return 0;
 }
