@@ -250,7 +250,7 @@ static haloResult_t comm_apply_params(struct halo_comm *comm, const haloConfig_t
     haloResult_t r = comm_apply_buffsize(comm, HALO_P_INT(p, buffsize), chunk);
     if (r != haloSuccess)
         return r;
-    comm->zc_min = (size_t)HALO_P_INT(p, ib_zcopy_min);
+    comm->zc_min = HALO_P_INT(p, checksum) ? 0 : (size_t)HALO_P_INT(p, ib_zcopy_min); /* zero-copy bypasses frames */
     comm->ib_qps = (int)HALO_P_INT(p, ib_qps_per_peer);
     if (comm->ib_qps < 1 || comm->ib_qps > 8)
         return halo_error(comm, haloInvalidArgument, "HALO_IB_QPS_PER_PEER=%d: expected 1..8", comm->ib_qps);
@@ -291,6 +291,7 @@ static void comm_fill_info(struct halo_comm *comm, struct halo_peer_info *me)
     me->ib_qps = comm->ib_qps;
     me->max_rails = comm->max_rails;
     me->rail_failover = (int32_t)HALO_P_INT(&comm->params, rail_failover);
+    me->checksum = (int32_t)HALO_P_INT(&comm->params, checksum);
     snprintf(me->algo, sizeof(me->algo), "%s", HALO_P_STR(&comm->params, algo));
 }
 
@@ -327,6 +328,8 @@ static void comm_agree_value(const struct halo_peer_info *i, const char *what, c
         snprintf(buf, len, "%d", (int)i->max_rails);
     else if (strcmp(what, "HALO_RAIL_FAILOVER") == 0)
         snprintf(buf, len, "%d", (int)i->rail_failover);
+    else if (strcmp(what, "HALO_CHECKSUM") == 0)
+        snprintf(buf, len, "%d", (int)i->checksum);
     else if (i->nchannels)
         snprintf(buf, len, "%d", (int)i->nchannels);
     else
@@ -341,6 +344,8 @@ static const char *comm_agree_diff(const struct halo_peer_info *a, const struct 
         return "HALO_BUFFSIZE";
     if (b->transport_req != a->transport_req)
         return "HALO_TRANSPORT";
+    if (b->checksum != a->checksum) /* before HALO_IB_ZCOPY_MIN, which it turns off */
+        return "HALO_CHECKSUM";
     if (b->zc_min != a->zc_min)
         return "HALO_IB_ZCOPY_MIN";
     if (b->ib_qps != a->ib_qps)

@@ -54,6 +54,7 @@ struct halo_peer_info {
     int32_t ib_qps;            /* HALO_IB_QPS_PER_PEER (must agree) */
     int32_t max_rails;         /* HALO_RAILS, auto = HALO_MAX_RAILS (must agree) */
     int32_t rail_failover;     /* HALO_RAIL_FAILOVER (must agree) */
+    int32_t checksum;          /* HALO_CHECKSUM (must agree) */
     /* Each transport's blob, at its row of halo_transports[] (halo_tp_blob_slot);
      * opaque to the core, all zero when that transport does not listen. */
     uint8_t tp_blob[HALO_TP_MAX][HALO_TP_BLOB_BYTES];

@@ -46,6 +46,7 @@ void comm_tp_init(struct halo_comm *comm)
     ctx->nslots = comm->nslots;
     ctx->nslots_shm = comm->nslots_shm;
     ctx->timeout_us = comm->timeout_us;
+    ctx->checksum = (int)HALO_P_INT(&comm->params, checksum);
     ctx->comm_id = comm->comm_id;
     ctx->job_id = comm->bs ? bootstrap_job_id(comm->bs) : 0;
     ctx->key = comm->bs ? bootstrap_secret(comm->bs) : NULL;

@@ -273,7 +273,7 @@ struct ib_frame_hdr {
     uint32_t seq;            /* frame number in this direction (low 32 bits) */
     uint32_t len;            /* payload bytes */
     struct halo_sig sig;     /* the operation it belongs to */
-    uint64_t reserved[2];
+    uint64_t reserved[2];    /* [0]: HALO_CHECKSUM's CRC32C of header and payload, else 0 */
 };
 #define IB_FRAME_MAGIC 0x46424c48u /* "HLBF" */
 #define IB_HDR_BYTES 64u
@@ -306,6 +306,7 @@ struct ib_conn {
     uint64_t tx_head;              /* frames posted */
     uint64_t tx_done;              /* data writes completed locally */
     int tx_slot_out;               /* send_slot handed out tx_head's slot */
+    uint64_t rx_checked;           /* frames before this one passed their checksum (HALO_CHECKSUM) */
     /* Receive state. */
     uint64_t rx_tail;              /* frames released */
     uint64_t rx_arrived;           /* frames whose completion was polled */

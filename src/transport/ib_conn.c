@@ -58,6 +58,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "crc32c.h"
 #include "ib.h"
 #include "log.h"
 
@@ -403,6 +404,14 @@ static haloResult_t ib_send_slot(struct halo_conn *hc, void **buf, size_t *cap)
     return haloSuccess;
 }
 
+/* HALO_CHECKSUM: CRC32C of the header (reserved zero) and the payload after it. */
+static uint32_t ib_frame_crc(const struct ib_frame_hdr *h, const uint8_t *payload)
+{
+    struct ib_frame_hdr z = *h;
+    z.reserved[0] = 0;
+    return halo_crc32c(halo_crc32c(0, &z, sizeof(z)), payload, h->len);
+}
+
 static haloResult_t ib_send_post(struct halo_conn *hc, size_t len, const struct halo_sig *sig)
 {
     struct ib_conn *c = ib_conn_of(hc);
@@ -421,6 +430,8 @@ static haloResult_t ib_send_post(struct halo_conn *hc, size_t len, const struct 
     h->len = (uint32_t)len;
     h->sig = *sig;
     h->reserved[0] = h->reserved[1] = 0;
+    if (c->base.ctx && c->base.ctx->checksum)
+        h->reserved[0] = ib_frame_crc(h, p + IB_HDR_BYTES);
 
     uint32_t bytes = (uint32_t)(IB_HDR_BYTES + len);
     struct ibv_sge sge = {.addr = (uintptr_t)p, .length = bytes, .lkey = c->tx_mr->lkey};
@@ -470,6 +481,15 @@ static haloResult_t ib_recv_peek(struct halo_conn *hc, const void **buf, size_t 
     }
     if (h->kind != HALO_FRAME_DATA)
         return ib_conn_fail(c, haloInternalError, "frame %llu of unknown kind %u", (unsigned long long)k, h->kind);
+    if (c->base.ctx && c->base.ctx->checksum && c->rx_checked <= k) {
+        uint32_t got = ib_frame_crc(h, p + IB_HDR_BYTES);
+        if (got != (uint32_t)h->reserved[0])
+            return ib_conn_fail(c, haloSystemError,
+                                "frame %llu (%u bytes) failed its checksum (CRC32C 0x%08x, computed 0x%08x): the "
+                                "bytes changed on the way; check or replace that cable or NIC (HALO_CHECKSUM=1)",
+                                (unsigned long long)k, h->len, (uint32_t)h->reserved[0], got);
+        c->rx_checked = k + 1;
+    }
     *buf = p + IB_HDR_BYTES;
     *len = h->len;
     *sig = h->sig;

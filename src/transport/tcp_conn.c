@@ -40,6 +40,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "log.h"
 #include "tcp_int.h"
 
@@ -110,6 +111,36 @@ static haloResult_t tcp_fail_frame(struct tcp_conn *c, const char *what)
     tcp_peer_name(c, peer, sizeof(peer));
     return tcp_fail(c, haloSystemError, "malformed frame from %s on tcp channel %d: %s", peer, c->base.channel,
                     what);
+}
+
+/* ---- checksums (HALO_CHECKSUM) ---- */
+
+/* CRC32C of the header as sent (its crc field zero) and the payload after it. */
+static uint32_t tcp_frame_crc(const struct tcp_frame_hdr *h, const uint8_t *payload)
+{
+    struct tcp_frame_hdr z = *h;
+    z.crc = 0;
+    return halo_crc32c(halo_crc32c(0, &z, sizeof(z)), payload, h->len);
+}
+
+/* Verifies the head frame once: a mismatch means the bytes changed on the way. */
+static haloResult_t tcp_rx_verify(struct tcp_conn *c)
+{
+    struct tcp_rx_meta *m = &c->rx.meta[c->rx.head];
+    if (!c->checksum || m->checked)
+        return haloSuccess;
+    struct tcp_frame_hdr h = {.magic = TCP_FRAME_MAGIC, .kind = HALO_FRAME_DATA, .len = m->len, .sig = m->sig};
+    uint32_t got = tcp_frame_crc(&h, tcp_rx_slot(c, c->rx.head));
+    if (got != m->crc) {
+        char peer[192];
+        tcp_peer_name(c, peer, sizeof(peer));
+        return tcp_fail(c, haloSystemError,
+                        "a %zu-byte frame from %s on tcp channel %d failed its checksum (CRC32C 0x%08x, computed "
+                        "0x%08x): the bytes changed on the way; check or replace that cable or NIC (HALO_CHECKSUM=1)",
+                        m->len, peer, c->base.channel, m->crc, got);
+    }
+    m->checked = 1;
+    return haloSuccess;
 }
 
 /* ---- send ---- */
@@ -223,6 +254,8 @@ static haloResult_t tcp_send_post(struct halo_conn *hc, size_t len, const struct
     *h = (struct tcp_frame_hdr){.magic = TCP_FRAME_MAGIC, .kind = HALO_FRAME_DATA, .len = len};
     if (sig)
         h->sig = *sig;
+    if (c->checksum)
+        h->crc = tcp_frame_crc(h, (const uint8_t *)(h + 1));
     c->tx.nqueued++;
     c->tx.posted++;
     return tcp_tx_flush(c);
@@ -270,6 +303,8 @@ static haloResult_t tcp_rx_begin(struct tcp_conn *c, const struct tcp_frame_hdr 
     struct tcp_rx_meta *m = &rx->meta[tcp_idx(c, rx->head + rx->nready)];
     m->len = h->len;
     m->sig = h->sig;
+    m->crc = h->crc;
+    m->checked = 0;
     rx->filling = 1;
     rx->got = 0;
     rx->hdr_alone = h->len >= TCP_DIRECT_MIN;
@@ -429,6 +464,9 @@ static haloResult_t tcp_recv_peek(struct halo_conn *hc, const void **buf, size_t
             return haloSuccess;
         }
     }
+    haloResult_t res = tcp_rx_verify(c);
+    if (res != haloSuccess)
+        return res;
     *buf = tcp_rx_slot(c, rx->head);
     *len = rx->meta[rx->head].len;
     if (sig)
@@ -572,6 +610,7 @@ haloResult_t tcp_conn_create(struct halo_tp_ctx *ctx, int fd, int peer, int chan
     c->rail = -1;
     c->fo.fd = -1;
     c->nslots = nslots;
+    c->checksum = ctx ? ctx->checksum : 0;
     if (tcp_socket_prepare(fd) != 0) {
         int err = errno;
         tcp_conn_close(&c->base);

@@ -24,7 +24,8 @@ struct tcp_frame_hdr {
     uint64_t len;        /* payload bytes that follow the header, <= slot_size; a
                           * control frame's count (it has no payload) */
     struct halo_sig sig; /* signature of the operation the frame belongs to (32 bytes) */
-    uint8_t pad[16];     /* zero; rounds the header up to 64 bytes */
+    uint32_t crc;        /* HALO_CHECKSUM: CRC32C of this header (crc 0) and the payload */
+    uint8_t pad[12];     /* zero; rounds the header up to 64 bytes */
 };
 _Static_assert(sizeof(struct halo_sig) == 32, "halo_sig is 32 bytes on the wire");
 _Static_assert(sizeof(struct tcp_frame_hdr) == 64, "tcp frame header is 64 bytes on the wire");
@@ -44,6 +45,8 @@ struct tcp_tx {
 struct tcp_rx_meta {
     size_t len;
     struct halo_sig sig;
+    uint32_t crc;               /* as the header carried it */
+    int checked;                /* its checksum was verified (HALO_CHECKSUM) */
 };
 
 /* Receive FIFO: frames [head, head + nready) are complete; while `filling`, slot
@@ -95,6 +98,7 @@ struct tcp_conn {
     struct halo_conn base;      /* first: the transport-independent head */
     int fd;                     /* owned; -1 in a half-built connection */
     int nslots;
+    int checksum;               /* HALO_CHECKSUM: every data frame carries a CRC32C */
     haloResult_t failed;        /* sticky result once the connection failed */
     int eof;                    /* the peer ended its stream (FIN): frames read before it
                                  * are still delivered; waiting for another one fails */

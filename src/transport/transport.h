@@ -209,6 +209,7 @@ struct halo_tp_ctx {
     int nslots;                /* slots per direction, tcp and ib */
     int nslots_shm;            /* slots per direction, shm */
     int64_t timeout_us;        /* bound of every blocking setup step (HALO_TIMEOUT_MS) */
+    int checksum;              /* HALO_CHECKSUM: tcp and ib frames carry a CRC32C */
     uint64_t comm_id;          /* job id mixed with the split history (shm names) */
     uint64_t job_id;           /* bootstrap job id (binds proofs to the job) */
     const uint8_t *key;        /* job secret (32 bytes), NULL for an unauthenticated job */

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_messages.c — error sentences name the real cause (each case was met by a
- * user): HALO_ALGO or HALO_RAIL_FAILOVER set differently per rank names each
- * rank's value; ranks that disagree on nranks fail at once with the root's reason;
- * a recv is described as a recv; a stall names the rank that stopped, not its waiting neighbour; two ranks
- * that both send a large message to each other first fail with a sentence saying
- * to group them; no raw result code ("5|") inside a sentence; HALO_BUFFSIZE counts
- * bytes on shm and a small value is accepted.
+ * user): HALO_ALGO, HALO_RAIL_FAILOVER or HALO_CHECKSUM set differently per rank
+ * names each rank's value; ranks that disagree on nranks fail at once with the
+ * root's reason; a recv is described as a recv; a stall names the rank that
+ * stopped, not its waiting neighbour; two ranks that both send a large message to
+ * each other first fail with a sentence saying to group them; no raw result code
+ * ("5|") inside a sentence; HALO_BUFFSIZE counts bytes on shm and a small value is
+ * accepted.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,11 +179,12 @@ static int buffsize_main(int rank, int n, haloUniqueId id, void *arg)
 
 int main(void)
 {
-    struct differ algo = {"HALO_ALGO", "direct", "ring"}, failover = {"HALO_RAIL_FAILOVER", "0", "1"};
-    ASSERT_EQ(mp_run(2, differ_main, &algo, 60), 0);
-    ASSERT_EQ(mp_run(2, differ_main, &failover, 60), 0);
-    unsetenv("HALO_ALGO");
-    unsetenv("HALO_RAIL_FAILOVER");
+    struct differ differ[] = {
+        {"HALO_ALGO", "direct", "ring"}, {"HALO_RAIL_FAILOVER", "0", "1"}, {"HALO_CHECKSUM", "0", "1"}};
+    for (size_t i = 0; i < sizeof(differ) / sizeof(differ[0]); i++) {
+        ASSERT_EQ(mp_run(2, differ_main, &differ[i], 60), 0);
+        unsetenv(differ[i].name);
+    }
     ASSERT_EQ(mp_run(3, nranks_main, NULL, 60), 0);
     ASSERT_EQ(mp_run(2, p2p_main, NULL, 60), 0);
     setenv("HALO_TIMEOUT_MS", "3000", 1);

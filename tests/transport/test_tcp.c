@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "tcp.h"
 #include "tp_ctx.h"
 #include "test.h"
@@ -34,7 +35,8 @@
 #define BYE_COLL 0xb7
 #define DEADLINE_US 20000000
 
-static int g_standby; /* run_pair arms a standby connection on both sides */
+static int g_standby;  /* run_pair arms a standby connection on both sides */
+static int g_checksum; /* both sides run with HALO_CHECKSUM (test 7) */
 
 struct side {
     struct tp_test comm; /* the transport context a communicator would give */
@@ -82,6 +84,7 @@ static void side_init(struct side *s, int rank, int fd, int standby_fd, size_t s
     memset(s, 0, sizeof(*s));
     s->fd = fd;
     tp_test_init(&s->comm, rank, 2);
+    s->comm.ctx.checksum = g_checksum;
     s->comm.ctx.peers = s->peers;
     for (int r = 0; r < 2; r++) {
         s->peers[r].kind = HALO_TR_TCP;
@@ -563,6 +566,63 @@ static void test_failover(void)
            "every frame once and intact; a peer that dies still fails fast\n");
 }
 
+/* ---- (7) HALO_CHECKSUM: CRC32C of header and payload ---- */
+
+#define CRC_LEN 1000
+
+/* One raw frame of CRC_LEN bytes whose CRC is right (arg NULL) or off by one bit. */
+static void crc_child(struct side *s, void *arg)
+{
+    struct {
+        struct raw_hdr h;
+        uint8_t payload[CRC_LEN];
+    } f;
+    memset(&f, 0, sizeof(f));
+    f.h = (struct raw_hdr){.magic = RAW_MAGIC, .kind = 1, .len = CRC_LEN};
+    fill_bytes(f.payload, CRC_LEN, 1, 0);
+    uint32_t crc = halo_crc32c(halo_crc32c(0, &f.h, sizeof(f.h)), f.payload, CRC_LEN) ^ (arg ? 1u : 0u);
+    memcpy(f.h.sig_and_pad + 32, &crc, sizeof(crc)); /* after the 32-byte signature */
+    ASSERT_EQ(write(s->fd, &f, sizeof(f)), sizeof(f));
+    wait_for_close(s->fd);
+}
+
+static void crc_parent(struct side *s, void *arg)
+{
+    int64_t deadline = now_us() + DEADLINE_US;
+    const void *rb = NULL;
+    size_t len;
+    haloResult_t res;
+
+    while ((res = s->conn->ops->recv_peek(s->conn, &rb, &len, NULL)) == haloSuccess && !rb)
+        ASSERT_TRUE(now_us() < deadline);
+    if (!arg) {
+        ASSERT_EQ(res, haloSuccess);
+        ASSERT_EQ(len, CRC_LEN);
+        check_bytes(rb, len, 1, 0);
+    } else {
+        ASSERT_EQ(res, haloSystemError);
+        ASSERT_CONTAINS(s->comm.last_error, "frame from peer 1 (hostB");
+        ASSERT_CONTAINS(s->comm.last_error, "failed its checksum");
+        printf("#   %s\n", s->comm.last_error);
+        check_sticky(s, res);
+    }
+    shutdown(s->fd, SHUT_RDWR); /* lets the child's wait_for_close end */
+}
+
+static void test_checksum(void)
+{
+    static int flip = 1;
+    g_checksum = 1;
+    struct stream st = {.nframes = 200, .size_of = size_mixed, .fill = fill_bytes, .check = check_bytes,
+                        .use_progress = 1};
+    run_pair(100000, 4, stream_parent, stream_child, &st);
+    run_pair(64 << 10, 4, crc_parent, crc_child, NULL);
+    run_pair(64 << 10, 4, crc_parent, crc_child, &flip);
+    g_checksum = 0;
+    printf("ok 7 - HALO_CHECKSUM: frames carry a CRC32C of header and payload; one flipped bit fails the frame "
+           "naming the peer\n");
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* the transport uses MSG_NOSIGNAL; the raw writes here do not */
@@ -577,5 +637,6 @@ int main(void)
     test_peer_exit();
     test_malformed();
     test_failover();
+    test_checksum();
     return 0;
 }
