@@ -14,6 +14,7 @@
 
 #include "bootstrap.h"
 #include "comm.h"
+#include "crc32c.h"
 #include "error.h"
 #include "log.h"
 
@@ -47,6 +48,9 @@ void comm_tp_init(struct halo_comm *comm)
     ctx->nslots_shm = comm->nslots_shm;
     ctx->timeout_us = comm->timeout_us;
     ctx->checksum = (int)HALO_P_INT(&comm->params, checksum);
+    if (ctx->checksum && comm->rank == 0)
+        HLOG_INFO(HALO_SUB_INIT, comm->rank, "HALO_CHECKSUM=1: every tcp and ib frame carries a CRC-32C (%s)",
+                  halo_crc32c_impl());
     ctx->comm_id = comm->comm_id;
     ctx->job_id = comm->bs ? bootstrap_job_id(comm->bs) : 0;
     ctx->key = comm->bs ? bootstrap_secret(comm->bs) : NULL;
