@@ -12,8 +12,11 @@
 #   2. build-asan/ (AddressSanitizer + UBSan): the same without rdma and netns (they
 #      run the same code paths, only slower) and install (needs the ASan runtime);
 #   3. build-tsan/ (ThreadSanitizer): the abort test alone, 500 iterations per
-#      transport (about a minute and a half on two cores), and forwarding on
-#      emulated chains and rings (the relay threads; netns, about a minute).
+#      transport (about a minute and a half on two cores); forwarding on emulated
+#      chains and rings (the relay threads; netns, about a minute); and the other
+#      threads' tests (TSAN_THREADS below): channel workers on tcp, the one-call
+#      guard, the soak, the bootstrap root's service thread, the GPU progress
+#      thread on the fake runtime (about three minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh --tests
@@ -65,9 +68,13 @@ echo "== suite 2, build-asan/: $(count build-asan -LE "rdma|netns") tests, every
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     suite "build-asan/ (ASan+UBSan)" build-asan -j"$jobs" --timeout 900 -LE "rdma|netns"
 
-echo "== build-tsan/: configure and build test_abort and test_forward with ThreadSanitizer =="
+TSAN_THREADS='^(coll_tcp_np2_2ch|test_concurrent|test_soak|bootstrap_job|gpu_fake_(coll|abort|graph)_np2|gpu_fake_p2psync_synclock_np2)$'
+echo "== build-tsan/: configure and build the threaded tests with ThreadSanitizer =="
 cmake -S . -B build-tsan -DHALO_WERROR=ON -DHALO_TSAN=ON -DHALOCCL_BUILD_TESTS=ON >/dev/null
-cmake --build build-tsan -j"$jobs" --target test_abort test_forward
+cmake --build build-tsan -j"$jobs" --target test_abort test_forward test_coll test_concurrent test_soak bootstrap_job \
+    test_gpu_stream fakehip
 echo "== suite 3, build-tsan/: $(count build-tsan -L abort) test, label abort; test_netns_forward =="
 TSAN_OPTIONS=halt_on_error=1 suite "build-tsan/ (TSan, abort)" build-tsan --timeout 600 -L abort
 TSAN_OPTIONS=halt_on_error=1 suite "build-tsan/ (TSan, forwarding)" build-tsan --timeout 600 -R test_netns_forward
+echo "== suite 3, build-tsan/: $(count build-tsan -R "$TSAN_THREADS") tests: workers, guard, soak, root, GPU progress =="
+TSAN_OPTIONS=halt_on_error=1 suite "build-tsan/ (TSan, threads)" build-tsan --timeout 600 -j"$jobs" -R "$TSAN_THREADS"
