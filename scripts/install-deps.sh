@@ -26,12 +26,13 @@ done
 #        transport and hwloc locality compile to stubs; the libraries are loaded with
 #        dlopen at run time).
 # tests: OpenMPI (mpirun tests), iproute2 (network-namespace clusters), iperf3 and
-#        ping (baselines), the HIP headers test_gpu_headers_hip checks gpu_abi.h against.
+#        ping (baselines), the HIP headers test_gpu_headers_hip checks gpu_abi.h against,
+#        valgrind (memcheck over a short multi-process run).
 # vm:    the Soft-RoCE rig (tests/rdma-vm): qemu (TCG), the distribution's kernel
 #        (ships rdma_rxe.ko), busybox for /init, kmod, cpio + gzip for the initramfs;
 #        inside the VM: rdma tooling, the rxe provider, perftest.
 debian_12_build=(build-essential cmake pkg-config libsodium-dev libibverbs-dev librdmacm-dev libhwloc-dev)
-debian_12_tests=(openmpi-bin libopenmpi-dev iproute2 iperf3 iputils-ping libamdhip64-dev)
+debian_12_tests=(openmpi-bin libopenmpi-dev iproute2 iperf3 iputils-ping libamdhip64-dev valgrind)
 debian_12_vm=(qemu-system-x86 linux-image-amd64 busybox-static kmod cpio gzip
               rdma-core ibverbs-providers ibverbs-utils rdmacm-utils perftest)
 
