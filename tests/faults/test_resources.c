@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_resources.c — nothing leaks across communicators: 200 cycles of init, an
- * all-reduce (checked) and destroy of a 2-rank job whose ranks are threads of
- * this process (which also serves the bootstrap root), then 50 inits that fail
+ * test_resources.c — nothing leaks across communicators: 200 cycles of init, two
+ * buffer registrations (haloCommRegister: one dropped with haloCommDeregister, one
+ * left for destroy to release), an all-reduce (checked) from haloMemAlloc memory
+ * and destroy of a 2-rank job whose ranks are threads of this process (which also serves the bootstrap root), then 50 inits that fail
  * (the second rank never comes; HALO_TIMEOUT_MS=100). Before and after, the
  * process's file descriptors (sockets and listeners included), its threads and
  * its mappings of haloccl-* shared-memory segments must be the same (the
@@ -41,10 +42,24 @@ static void *rank_main(void *p)
         snprintf(a->err, sizeof(a->err), "%s", haloGetLastError(NULL));
         return NULL;
     }
-    float *x = malloc(N * sizeof(float));
+    float *x = NULL, y[64];
+    void *hx = NULL, *hy = NULL;
+    if (haloMemAlloc((void **)&x, N * sizeof(float)) != haloSuccess || !x) {
+        a->r = haloSystemError;
+        snprintf(a->err, sizeof(a->err), "haloMemAlloc: %s", haloGetLastError(NULL));
+        haloCommDestroy(comm);
+        return NULL;
+    }
+    /* y is deregistered here, x only by destroy */
+    a->r = haloCommRegister(comm, x, N * sizeof(float), &hx);
+    if (a->r == haloSuccess)
+        a->r = haloCommRegister(comm, y, sizeof(y), &hy);
+    if (a->r == haloSuccess)
+        a->r = haloCommDeregister(comm, hy);
     for (int i = 0; i < N; i++)
         x[i] = (float)((i + a->rank * 3 + (int)a->cycle) % 9);
-    a->r = haloAllReduce(x, x, N, haloFloat32, haloSum, comm, NULL);
+    if (a->r == haloSuccess)
+        a->r = haloAllReduce(x, x, N, haloFloat32, haloSum, comm, NULL);
     for (int i = 0; a->r == haloSuccess && i < N; i++) {
         float want = 0;
         for (int r = 0; r < a->nranks; r++)
@@ -56,8 +71,8 @@ static void *rank_main(void *p)
     }
     if (a->r != haloSuccess && !a->err[0])
         snprintf(a->err, sizeof(a->err), "%s", haloGetLastError(comm));
-    free(x);
     haloCommDestroy(comm);
+    haloMemFree(x);
     return NULL;
 }
 
