@@ -282,7 +282,7 @@ static haloResult_t boot_fail_io(struct halo_bootstrap *bs, const char *what, in
                         bs->timeout_us / 1e6, what);
     if (err == ECONNRESET || err == EPIPE)
         return boot_die(bs, haloRemoteError, "rank %d: the bootstrap root %s closed the connection while %s: did "
-                        "the process that created the unique id (rank 0) exit?", bs->rank, bs->root_str, what);
+                        "the process that created the unique id (usually rank 0) exit?", bs->rank, bs->root_str, what);
     return boot_die(bs, haloSystemError, "rank %d: the bootstrap connection to %s failed while %s: %s", bs->rank,
                     bs->root_str, what, strerror(err));
 }

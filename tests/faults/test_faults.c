@@ -275,6 +275,30 @@ static int case_recover(int rank, int n, haloUniqueId id, void *arg)
     return bad;
 }
 
+/* The bootstrap root dies while the others wait in init: VICTIM makes the job's id
+ * (so its process serves the root), never joins, and is killed once the others
+ * are inside haloCommInitRank. */
+static int case_root_killed(int rank, int n, haloUniqueId id, void *arg)
+{
+    struct shared *sh = arg;
+    (void)id;
+    if (rank == VICTIM) {
+        MP_CHECK(haloGetUniqueId(&sh->id2));
+        atomic_store(&sh->id2_ready, 1);
+        usleep(300000);
+        raise(SIGKILL);
+    }
+    while (!atomic_load(&sh->id2_ready))
+        usleep(1000);
+    haloComm_t comm = NULL;
+    int64_t t0 = now_ms();
+    haloResult_t r = haloCommInitRank(&comm, n, sh->id2, rank);
+    record(sh, rank, r, t0, NULL);
+    if (r == haloSuccess)
+        haloCommDestroy(comm);
+    return 0;
+}
+
 /* ---- the matrix ---- */
 
 struct fcase {
@@ -292,6 +316,7 @@ static const struct fcase cases[] = {
     {"peer killed before a call", case_kill_before, 1, 0, 0, haloRemoteError, "2", 3000},
     {"peer killed during a call", case_kill_during, 1, 0, 0, haloRemoteError, "2", 3000},
     {"peer killed before init", case_kill_init, 1, 0, 0, haloRemoteError, "2", TIMEOUT_MS + 3000},
+    {"bootstrap root killed during init", case_root_killed, 1, 0, 0, haloRemoteError, "root", TIMEOUT_MS + 3000},
     {"peer stopped past the timeout", case_stop, 0, 0, 0, haloRemoteError, "2", TIMEOUT_MS + 3000},
     {"different collective", case_mm_coll, 0, 1, 0, haloInvalidUsage, "called", 3000},
     {"different count", case_mm_count, 0, 1, 0, haloInvalidUsage, "count=", 3000},

@@ -8,7 +8,9 @@
 #            a cable cut in the middle of a collective fails it with a sentence
 #            naming that cable; with HALO_RAIL_FAILOVER=1 the same cut moves the
 #            channels to the other cable and the job finishes, results right, with
-#            a WARN naming the cut cable; HALO_RAILS=1 uses one cable only;
+#            a WARN naming the cut cable; both cables down for 1.5 s and up again
+#            in the middle of a job: it ends right or fails naming a cable, in time;
+#            HALO_RAILS=1 uses one cable only;
 #   chain3d  a chain whose first hop has two cables, and
 #   ring4d   a ring with one double link: the class is found, every collective is
 #            right and both cables of the double hop carry data.
@@ -147,6 +149,29 @@ check_rail_failover() {
     ok "rail failover: the cut job finished in ${el}s, results right, h0:to_h1 sent $a B; $(cut -c1-260 <<<"$warn")"
 }
 
+# Both cables down for 1.5 s, well inside HALO_TIMEOUT_MS, then up. TCP resends, but
+# Linux's backoff can keep a connection quiet long after the cable is back (15 to 30
+# s measured here for a job of 5): the job must end right, or fail with a sentence
+# naming a cable -- never hang, never deliver a wrong result.
+check_cable_flap() {
+    local start; start=$(date +%s)
+    ( sleep 2; cable_down h0 h1; cable_down h0 h1b; sleep 1.5; cable_up h0 h1; cable_up h0 h1b ) &
+    job flap 90 HALO_TIMEOUT_MS=20000 -- "$BIN/allreduce_bw" -b 4m -e 4m -w 1 -i 40 -c 1
+    local rc=$? el=$(($(date +%s) - start))
+    wait
+    if [ $el -lt 4 ]; then fail "cable flap: the job ended in ${el}s, before the cables came back: nothing was tested"; return; fi
+    if [ $rc -eq 0 ]; then
+        tool_ok flap || { fail "cable flap: wrong results: $(job_tail flap)"; return; }
+        ok "cable flap: both cables down for 1.5 s and up again mid-job: it finished in ${el}s, results right"
+    elif [ $el -ge 85 ]; then
+        fail "cable flap: hung until killed: $(job_tail flap)"
+    elif grep -q 'HALO WARN.*to_h[01]' "$WORK"/flap.*; then
+        ok "cable flap: the job failed after ${el}s naming the cable: $(grep -h -m1 'HALO WARN.*to_h[01]' "$WORK"/flap.* | cut -c1-200)"
+    else
+        fail "cable flap: failed without naming a cable: $(job_tail flap)"
+    fi
+}
+
 check_class() {   # TOPO CLASS
     if ! job topo 60 -- "$BIN/halo-topo" --json; then
         fail "$1: halo-topo failed: $(job_tail topo)"
@@ -163,6 +188,7 @@ if cluster_up pair2 >/dev/null; then
     check_split
     check_one_rail
     check_rail_failover
+    check_cable_flap
     rate_limit off
     check_rail_cut
 else
