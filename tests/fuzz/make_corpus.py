@@ -186,5 +186,98 @@ seed("tcp_frame", "truncated", bytes([2, 2]) + tcp_frame(b"z" * 100)[:120])
 seed("tcp_frame", "length-2-63", bytes([2, 2]) + tcp_frame(b"", length=1 << 63))
 seed("tcp_frame", "empty", bytes([1, 1]))
 
+# ---- ib (src/transport/ib_handshake.c, ib_conn.c, ib_zc.c) ----
+# mode byte: bit 7 = data path; else bit 0 = a job secret, (byte >> 1) % 3 = REQ, REP, REJ.
+def ib_wire(kind, frm, to, channel=0, slot=4096, nslots=8, reason=0, addr=0x7F0000001000, rkey=0x1234,
+            magic=0x42494C48, version=2):
+    return (u32(magic) + bytes([version, kind]) + struct.pack("<H", channel) + struct.pack("<ii", frm, to) +
+            u32(slot) + struct.pack("<HH", nslots, reason) + u64(addr) + u32(rkey) + bytes([0x77]) * 16 + u32(0))
+
+
+seed("ib", "req-valid", bytes([0]) + ib_wire(1, 2, 1))
+seed("ib", "req-valid-channel-1", bytes([0]) + ib_wire(1, 2, 1, channel=1))
+seed("ib", "req-with-secret", bytes([1]) + ib_wire(1, 3, 1))
+seed("ib", "req-not-expected", bytes([0]) + ib_wire(1, 3, 1, channel=1))
+seed("ib", "req-from-lower", bytes([0]) + ib_wire(1, 0, 1))
+seed("ib", "req-other-config", bytes([0]) + ib_wire(1, 2, 1, slot=8192))
+seed("ib", "req-channel-65535", bytes([0]) + ib_wire(1, 2, 1, channel=65535))
+seed("ib", "req-short", bytes([0]) + ib_wire(1, 2, 1)[:30])
+seed("ib", "rep-valid", bytes([2]) + ib_wire(2, 0, 1, channel=1) + bytes(range(16)))
+seed("ib", "rep-wrong-channel", bytes([2]) + ib_wire(2, 0, 1, channel=0) + bytes(16))
+seed("ib", "rep-with-secret", bytes([3]) + ib_wire(2, 0, 1, channel=1) + bytes(16))
+seed("ib", "rep-short", bytes([2]) + ib_wire(2, 0, 1, channel=1))
+for r in range(0, 7):
+    seed("ib", "rej-reason-%d" % r, bytes([4]) + ib_wire(3, 0, 1, reason=r))
+seed("ib", "rej-cm-own", bytes([4]) + b"\0" * 10)
+
+
+def ib_hdr(seq, length, kind=1):
+    return u32(0x46424C48) + u32(kind) + u32(seq) + u32(length) + bytes(32) + bytes(16)
+
+
+def ib_imm(kind, v):
+    return u32((kind << 29) | (v & 0x1FFFFFFF))
+
+
+# data path, slot 64 bytes (byte 1 = 12), 4 slots (byte 0 = 0x86): stride 128, grants at 576.
+DP = bytes([0x86, 12])
+seed("ib", "dp-frames", DP + bytes([4, 10, 2, 4, 0, 4, 64, 2, 2, 4, 5, 4, 6, 2, 2, 2]))
+seed("ib", "dp-frames-wrap", DP + bytes([4, 1, 2] * 9))
+seed("ib", "dp-written-frame", DP + bytes([0, 0, 0, 64]) + ib_hdr(0, 8) + bytes(48) + bytes([1]) + u32(0) + bytes([2]))
+seed("ib", "dp-abort-frame", DP + bytes([0, 0, 0, 64 + 20]) + ib_hdr(0, 20, kind=2) + b"the peer gave up...." +
+     bytes([1]) + u32(0) + bytes([2]))
+seed("ib", "dp-grant", DP + bytes([0, 576 & 0xFF, 576 >> 8, 64]) + u64(0x1000) + u64(4096) + u32(7) + u32(0) +
+     bytes(32) + u64(0) + bytes([1]) + u32(2 << 29) + bytes([3, 3]))
+seed("ib", "dp-bad-imm", DP + bytes([1, 0xFF, 0xFF, 0xFF, 0xFF, 2]))
+seed("ib", "dp-recv-opcode", DP + bytes([0x81, 0, 0, 0, 0, 2]))
+seed("ib", "dp-corrupt-header", DP + bytes([4, 3, 0, 0, 0, 4, 0xFF, 0xFF, 0xFF, 0xFF, 2]))
+
+# ---- parameters (src/base/params.def): records {row byte, value} joined by newlines ----
+def param_rows():
+    rows = []
+    with open(os.path.join(HERE, "..", "..", "src", "base", "params.def")) as f:
+        for line in f:
+            if line.startswith("HALO_PARAM("):
+                parts = [x.strip().strip('"') for x in line[len("HALO_PARAM("):].split(",")]
+                rows.append((parts[0], parts[5]))
+    return rows
+
+
+ROWS = param_rows()
+NROWS = len(ROWS)
+
+
+def row_byte(name, nccl=False):
+    """The record byte the target maps to row `name` (HALO_TOPO / HALO_TOPO_ORDER: the two after the table)."""
+    idx = NROWS if name == "TOPO" else NROWS + 1 if name == "TOPO_ORDER" else [r[0] for r in ROWS].index(name)
+    for b in range(1, 256):
+        if b % (NROWS + 2) == idx and b != 10 and bool(b & 0x80) == nccl:
+            return b
+    raise ValueError(name)
+
+
+def params(*recs):
+    return b"\n".join(bytes([row_byte(n, nccl)]) + v for n, v, nccl in recs)
+
+
+seed("param", "transport-ib", params(("TRANSPORT", b"ib", False)))
+seed("param", "nccl-net-socket", params(("NET", b"Socket", True), ("IB_DISABLE", b"1", True)))
+seed("param", "sizes", params(("BUFFSIZE", b"4m", False), ("CHUNK_SIZE", b"512k", False)))
+seed("param", "size-overflow", params(("BUFFSIZE", b"9999999999999999g", False)))
+seed("param", "timeout", params(("TIMEOUT_MS", b"30s", False)))
+seed("param", "timeout-units", params(("TIMEOUT_MS", b"1500us", False)))
+seed("param", "bad-enum", params(("TRANSPORT", b"infiniband", False)))
+seed("param", "auto-everywhere", params(("NCHANNELS", b"auto", False), ("RAILS", b"AUTO", False)))
+seed("param", "negative", params(("NCHANNELS", b"-3", False)))
+seed("param", "hca-list", params(("IB_HCA", b"^=mlx5_0:1,rxe0:2,irdma", False)))
+seed("param", "ifname-list", params(("SOCKET_IFNAME", b"^=eth0,enp", False)))
+seed("param", "root-v4", params(("ROOT", b"10.0.0.1:29500", False)))
+seed("param", "root-v6", params(("ROOT", b"[fd00::1]:29500", False)))
+seed("param", "root-port-too-big", params(("ROOT", b"127.0.0.1:65536", False)))
+seed("param", "topo", params(("TOPO", b"ring", False), ("TOPO_ORDER", b"nodeB,nodeA,nodeC", False)))
+seed("param", "topo-bad", params(("TOPO", b"torus", False)))
+seed("param", "bools", params(("IB_DISABLE", b"yes", False), ("SPIN", b"off", False)))
+seed("param", "many", params(*[(r[0], b"1", False) for r in ROWS[2:10]]))
+
 if __name__ == "__main__":
     print(f"make_corpus: {written} seed files under {os.path.join(HERE, 'corpus')}", file=sys.stderr)
