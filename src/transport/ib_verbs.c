@@ -226,6 +226,8 @@ static int ib_hca_entry_match(const char *entry, size_t len, int exact, const vo
             if (*p < '0' || *p > '9')
                 return 0;
             want = want * 10 + (*p - '0');
+            if (want > 255) /* port numbers are 8 bits: more digits cannot match (nor overflow) */
+                return 0;
         }
         if (want != port)
             return 0;

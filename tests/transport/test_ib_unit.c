@@ -66,6 +66,11 @@ static void test_hca_match(void)
     ASSERT_TRUE(!ib_hca_match("^=rxe0", "rxe0", 1));
     ASSERT_TRUE(ib_hca_match("^=rxe0", "rxe00", 1));
     ASSERT_TRUE(!ib_hca_match("mlx5_0:x", "mlx5_0", 1));
+    /* A port beyond 8 bits never matches (it used to overflow an int: 2^32 + 1 wrapped to 1). */
+    ASSERT_TRUE(!ib_hca_match("mlx5_0:4294967297", "mlx5_0", 1));
+    ASSERT_TRUE(!ib_hca_match("mlx5_0:99999999999999999999", "mlx5_0", 1));
+    ASSERT_TRUE(ib_hca_match("mlx5_0:255", "mlx5_0", 255));
+    ASSERT_TRUE(ib_hca_match("mlx5_0:001", "mlx5_0", 1));
     printf("PASS HALO_IB_HCA matching\n");
 #endif
 }
