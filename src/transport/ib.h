@@ -98,6 +98,9 @@ haloResult_t ib_connect_all(struct halo_ib *ib, int nchannels, const struct halo
 /* The context ib and its connections record errors with from now on (after a
  * listen_start run with a copy whose sink only logs). */
 void ib_ctx_set(struct halo_ib *ib, struct halo_tp_ctx *ctx);
+/* 1 the first time link l is named for this communicator's ib context (NULL: always
+ * 1), 0 after: a link that falls back to tcp is said once, not once per peer. */
+int ib_link_first_warning(struct halo_ib *ib, const struct halo_tp_link *l);
 /* Closes the listener and releases devices. NULL-safe; call after closing conns. */
 void ib_destroy(struct halo_ib *ib);
 /* Registers [buf, buf+len) on every RDMA device the communicator uses, for local

@@ -482,6 +482,11 @@ void ib_destroy(struct halo_ib *ib)
 {
 }
 
+int ib_link_first_warning(struct halo_ib *ib, const struct halo_tp_link *l)
+{
+    return 1;
+}
+
 const struct halo_transport_ops halo_ib_ops = {.name = "ib"};
 
 #endif
