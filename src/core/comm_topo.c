@@ -148,9 +148,9 @@ static void topo_probe_rdma(struct halo_comm *comm, struct topo_rank_info *me)
             .max_mr = caps.max_mr,
         };
         HLOG_INFO(HALO_SUB_TOPO, comm->rank,
-                   "%s port %d: RC QPs %s, max_qp %u, max_cq %u, max_qp_wr %u, max_cqe %u, max_sge %u, max_mr %u",
-                   ifc->rdma_dev, ifc->rdma_port, caps.rc_ok ? "yes" : "no", caps.max_qp, caps.max_cq,
-                   caps.max_qp_wr, caps.max_cqe, caps.max_sge, caps.max_mr);
+                  "%s port %d: RC QPs %s, max_qp %u, max_cq %u, max_qp_wr %u, max_cqe %u, max_sge %u, max_mr %u",
+                  ifc->rdma_dev, ifc->rdma_port, caps.rc_ok ? "yes" : "no", caps.max_qp, caps.max_cq,
+                  caps.max_qp_wr, caps.max_cqe, caps.max_sge, caps.max_mr);
     }
 }
 
@@ -163,10 +163,9 @@ static haloResult_t topo_gather_records(struct halo_comm *comm, struct topo_rank
     struct topo_rank_info *me = &recs[comm->rank];
     if (topo_discover(me, comm->rank, mgmt, err, sizeof(err)) != haloSuccess)
         return halo_error(comm, haloSystemError, "rank %d: topology discovery failed: %s", comm->rank, err);
-    if (comm->local_rank == 0)
-        topo_probe_rdma(comm, me);
     if (comm->local_rank == 0) {
         int port = 0;
+        topo_probe_rdma(comm, me);
         echo->fd = topo_probe_listen("::", &port, err, sizeof(err));
         if (echo->fd < 0)
             echo->fd = topo_probe_listen("0.0.0.0", &port, err, sizeof(err));
