@@ -17,6 +17,10 @@
 #      threads' tests (TSAN_THREADS below): channel workers on tcp, the one-call
 #      guard, the soak, the bootstrap root's service thread, the GPU progress
 #      thread on the fake runtime (about three minutes).
+#   4. build-fuzz/ (clang, libFuzzer + ASan + UBSan, HALO_FUZZ=ON): the fuzz targets
+#      of tests/fuzz/ only, each over its seed corpus then 20 s of new inputs
+#      (label fuzz; about a minute and a half on two cores). clang is required:
+#      install-deps.sh --tests installs it, so a missing one fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh --tests
@@ -78,3 +82,16 @@ TSAN_OPTIONS=halt_on_error=1 suite "build-tsan/ (TSan, abort)" build-tsan --time
 TSAN_OPTIONS=halt_on_error=1 suite "build-tsan/ (TSan, forwarding)" build-tsan --timeout 600 -R test_netns_forward
 echo "== suite 3, build-tsan/: $(count build-tsan -R "$TSAN_THREADS") tests: workers, guard, soak, root, GPU progress =="
 TSAN_OPTIONS=halt_on_error=1 suite "build-tsan/ (TSan, threads)" build-tsan --timeout 600 -j"$jobs" -R "$TSAN_THREADS"
+
+echo "== build-fuzz/: configure with clang (libFuzzer, ASan, UBSan: HALO_FUZZ=ON), build the fuzz targets =="
+if ! command -v clang >/dev/null; then
+    echo "test.sh: clang is missing, so the fuzz suite cannot run (scripts/install-deps.sh --tests installs" \
+         "clang and its libFuzzer runtime)" >&2
+    summary+=("$(printf '%-34s %s' "build-fuzz/ (libFuzzer)" "FAILED (no clang)")")
+    exit 1
+fi
+CC=clang cmake -S . -B build-fuzz -DHALO_FUZZ=ON -DHALOCCL_BUILD_TESTS=OFF -DHALOCCL_BUILD_PERF=OFF \
+    -DHALOCCL_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build build-fuzz -j"$jobs" --target fuzz_targets
+echo "== suite 4, build-fuzz/: $(count build-fuzz -L fuzz) fuzz targets, label fuzz, 20 s each, -j$jobs =="
+suite "build-fuzz/ (libFuzzer)" build-fuzz -j"$jobs" -L fuzz

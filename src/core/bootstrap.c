@@ -351,6 +351,11 @@ static haloResult_t boot_recv_notice(struct halo_bootstrap *bs, uint32_t type, u
     } else {
         boot_cut_code((char *)buf, &code);
     }
+    /* The root always gives a reason; an empty one (a frame of a root that is not
+     * haloccl's, or a code without text) must still leave a sentence. */
+    if (!buf[off])
+        return boot_die(bs, code, "rank %d: the bootstrap root %s failed the job but sent no reason (an empty %s "
+                        "frame) while %s", bs->rank, bs->root_str, type == BOOT_ERROR ? "ERROR" : "ABORT", what);
     return boot_die(bs, code, "%s", (char *)buf + off);
 }
 

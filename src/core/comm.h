@@ -227,6 +227,9 @@ void comm_pick_yield(struct halo_comm *comm);
  * the channels over them (raising an automatic channel count to the most rails of
  * a host pair), sets the channel weights and each rail's share in the graph. */
 void comm_rails_plan(struct halo_comm *comm);
+/* The connection channels (comm_conn_channels) the plan of graph g will give,
+ * before it is made: what each transport may connect per peer. */
+int comm_rails_conn_channels(const struct halo_comm *comm, const struct topo_graph *g);
 /* The links hosts a and b use as rails, in link order, into
  * links[HALO_MAX_RAILS]: every usable one up to HALO_RAILS (1: the best one). The
  * same on every rank. Returns how many. */

@@ -196,21 +196,36 @@ static void rails_peer_map(struct halo_comm *comm, const struct topo_graph *g, s
                 peer->rail_of[ch] = (uint8_t)k;
 }
 
-void comm_rails_plan(struct halo_comm *comm)
+/* Channels for large calls where rails join some hosts: two per rail of the pair
+ * with the most; 0 without rails. One stream per rail leaves a fast link partly
+ * idle between the pipeline's round trips (measured on shaped veth: 2.0 R of 3 R
+ * with one channel per rail, 2.9 R with two). */
+static int rails_channels(const struct halo_comm *comm, const struct topo_graph *g)
 {
-    struct topo_graph *g = comm->topo;
     int most = 1;
     for (int a = 0; a < g->nhosts; a++)
         for (int b = a + 1; b < g->nhosts; b++) {
             int links[HALO_MAX_RAILS], n = comm_pair_links(comm, g, a, b, links);
             most = n > most ? n : most;
         }
-    /* One stream per rail leaves a fast link partly idle between the pipeline's
-     * round trips (measured on shaped veth: 2.0 R of 3 R with one channel per rail,
-     * 2.9 R with two): large calls get two channels per rail. */
-    comm->rail_channels = most > 1 ? 2 * most : 0;
-    if (comm->rail_channels > HALO_MAX_CHANNELS)
-        comm->rail_channels = HALO_MAX_CHANNELS;
+    int k = most > 1 ? 2 * most : 0;
+    return k > HALO_MAX_CHANNELS ? HALO_MAX_CHANNELS : k;
+}
+
+int comm_rails_conn_channels(const struct halo_comm *comm, const struct topo_graph *g)
+{
+    int k = rails_channels(comm, g), nch = comm->nchannels;
+    if (comm->nchannels_auto && k > nch)
+        nch = k;
+    if (!g->all_direct) /* the relay channel (relay_needed, comm_plan_relay) */
+        nch = nch >= HALO_MAX_CHANNELS ? HALO_MAX_CHANNELS : nch + 1;
+    return nch;
+}
+
+void comm_rails_plan(struct halo_comm *comm)
+{
+    struct topo_graph *g = comm->topo;
+    comm->rail_channels = rails_channels(comm, g);
     if (comm->nchannels_auto && comm->rail_channels > comm->nchannels) {
         HLOG_INFO(HALO_SUB_INIT, comm->rank, "%d channels (HALO_NCHANNELS auto): two per rail", comm->rail_channels);
         comm->nchannels = comm->rail_channels;

@@ -28,6 +28,7 @@
 #include "bootstrap.h"
 #include "comm.h"
 #include "error.h"
+#include "ib.h"
 #include "log.h"
 #include "topo.h"
 #include "topo_cost.h"
@@ -116,6 +117,43 @@ static int topo_probe_lookup(void *arg, const struct topo_link *l, double *rtt_u
     return v == -2 ? -1 : 0;
 }
 
+/* What each RDMA port behind an up interface offers the ib transport (the host's
+ * lowest rank, whose record the graph keeps), when ib listens on this rank: every
+ * rank then judges both ends of a link from the same numbers (topo_link_end). A
+ * device that cannot be queried keeps its caps unprobed: nothing is judged. */
+static void topo_probe_rdma(struct halo_comm *comm, struct topo_rank_info *me)
+{
+    if (!comm->tp.state[HALO_TR_IB])
+        return;
+    for (int i = 0; i < me->n_ifaces && i < TOPO_MAX_IFACES; i++) {
+        struct topo_iface *ifc = &me->ifaces[i];
+        struct halo_ib_caps caps;
+        char why[256];
+        if (!ifc->rdma_dev[0] || !(ifc->flags & TOPO_IF_UP) || !(ifc->flags & TOPO_IF_RDMA_ACTIVE) ||
+            (ifc->flags & (TOPO_IF_RDMA_IWARP | TOPO_IF_RDMA_NOT_CA)))
+            continue;
+        if (ib_device_caps(ifc->rdma_dev, ifc->rdma_port, &caps, why, sizeof(why)) != 0) {
+            HLOG_INFO(HALO_SUB_TOPO, comm->rank, "%s port %d (interface %s): capabilities not known: %s",
+                      ifc->rdma_dev, ifc->rdma_port, ifc->name, why);
+            continue;
+        }
+        ifc->rdma_caps = (struct topo_rdma_caps){
+            .flags = TOPO_RDMA_CAPS_PROBED | (caps.rc_ok ? TOPO_RDMA_CAPS_RC : 0u),
+            .rc_errno = caps.rc_errno,
+            .max_qp = caps.max_qp,
+            .max_cq = caps.max_cq,
+            .max_qp_wr = caps.max_qp_wr,
+            .max_cqe = caps.max_cqe,
+            .max_sge = caps.max_sge,
+            .max_mr = caps.max_mr,
+        };
+        HLOG_INFO(HALO_SUB_TOPO, comm->rank,
+                  "%s port %d: RC QPs %s, max_qp %u, max_cq %u, max_qp_wr %u, max_cqe %u, max_sge %u, max_mr %u",
+                  ifc->rdma_dev, ifc->rdma_port, caps.rc_ok ? "yes" : "no", caps.max_qp, caps.max_cq,
+                  caps.max_qp_wr, caps.max_cqe, caps.max_sge, caps.max_mr);
+    }
+}
+
 static haloResult_t topo_gather_records(struct halo_comm *comm, struct topo_rank_info *recs, struct topo_echo *echo)
 {
     char err[512], mgmt[32] = "";
@@ -127,6 +165,7 @@ static haloResult_t topo_gather_records(struct halo_comm *comm, struct topo_rank
         return halo_error(comm, haloSystemError, "rank %d: topology discovery failed: %s", comm->rank, err);
     if (comm->local_rank == 0) {
         int port = 0;
+        topo_probe_rdma(comm, me);
         echo->fd = topo_probe_listen("::", &port, err, sizeof(err));
         if (echo->fd < 0)
             echo->fd = topo_probe_listen("0.0.0.0", &port, err, sizeof(err));
@@ -211,8 +250,26 @@ static int topo_parse_addr(const char *text, uint16_t port, struct halo_sockaddr
     return 0;
 }
 
-static void topo_link_end(const struct topo_graph *g, const struct topo_link *l, int side,
-                          struct halo_tp_link_end *e)
+/* What ib would create on host h's RDMA port of a link, at most: every rank of h
+ * connects every rank of each host it has links to, on every connection channel
+ * (rails share the channels; counted as if one link carried them all), with
+ * HALO_IB_QPS_PER_PEER QPs each. From agreed values and the graph only: the same
+ * on every rank. */
+static void topo_ib_needs(const struct halo_comm *comm, const struct topo_graph *g, int h,
+                          struct halo_ib_needs *need)
+{
+    int remote = 0;
+    for (int o = 0; o < g->nhosts; o++) {
+        int links[HALO_MAX_RAILS];
+        if (o != h && comm_pair_links(comm, g, h, o, links) > 0)
+            remote += g->hosts[o].nranks;
+    }
+    int conns = g->hosts[h].nranks * remote * comm_rails_conn_channels(comm, g);
+    ib_caps_needs(comm->tp.nslots, conns, (int)HALO_P_INT(&comm->params, ib_qps_per_peer), need);
+}
+
+static void topo_link_end(const struct halo_comm *comm, const struct topo_graph *g, const struct topo_link *l,
+                          int side, struct halo_tp_link_end *e)
 {
     const struct topo_iface *ifc = &g->hosts[l->host[side]].ifaces[l->iface[side]];
     snprintf(e->ifname, sizeof(e->ifname), "%s", l->ifname[side]);
@@ -227,6 +284,15 @@ static void topo_link_end(const struct topo_graph *g, const struct topo_link *l,
     else if (ifc->flags & TOPO_IF_RDMA_NOT_CA)
         snprintf(e->rdma_unfit, sizeof(e->rdma_unfit), "it is not an InfiniBand/RoCE adapter (node type), so it "
                  "has no RC queue pairs");
+    else if (ifc->rdma_caps.flags & TOPO_RDMA_CAPS_PROBED) {
+        const struct topo_rdma_caps *c = &ifc->rdma_caps;
+        struct halo_ib_caps have = {.max_qp = c->max_qp, .max_cq = c->max_cq, .max_qp_wr = c->max_qp_wr,
+                                    .max_cqe = c->max_cqe, .max_sge = c->max_sge, .max_mr = c->max_mr,
+                                    .rc_ok = (c->flags & TOPO_RDMA_CAPS_RC) != 0, .rc_errno = c->rc_errno};
+        struct halo_ib_needs need;
+        topo_ib_needs(comm, g, l->host[side], &need);
+        ib_caps_unfit(&have, &need, ifc->rdma_port, e->rdma_unfit, sizeof(e->rdma_unfit));
+    }
 }
 
 /* One rail to peer p over link li: both ends' addresses and the transport the
@@ -246,8 +312,8 @@ static int topo_rail_fill(struct halo_comm *comm, const struct topo_graph *g, in
     rail->has_link = 1;
     rail->link = li;
     struct halo_tp_link link;
-    topo_link_end(g, l, mine, &link.mine);
-    topo_link_end(g, l, 1 - mine, &link.peer);
+    topo_link_end(comm, g, l, mine, &link.mine);
+    topo_link_end(comm, g, l, 1 - mine, &link.peer);
     *r = comm_pick_transport(comm, p, &link, &rail->kind);
     return *r == haloSuccess && rail->kind != HALO_TR_NONE;
 }

@@ -29,7 +29,7 @@
 #include "haloccl.h"
 
 #define TOPO_INFO_MAGIC 0x48544f50u /* "HTOP" */
-#define TOPO_INFO_VERSION 1
+#define TOPO_INFO_VERSION 2
 #define TOPO_MAX_IFACES 16
 #define TOPO_HOSTNAME_LEN 64
 #define TOPO_IFNAME_LEN 16 /* IFNAMSIZ */
@@ -62,6 +62,19 @@ struct topo_addr {
     uint8_t bytes[16];
 };
 
+/* What an interface's RDMA port offers the ib transport, probed by the caller after
+ * topo_discover (the core asks the ib transport: ibv_query_device and a throwaway
+ * RC QP); plain numbers so they travel in the record. */
+enum topo_rdma_caps_flag {
+    TOPO_RDMA_CAPS_PROBED = 1u << 0, /* the numbers below are the device's */
+    TOPO_RDMA_CAPS_RC = 1u << 1      /* an RC queue pair could be created */
+};
+struct topo_rdma_caps {
+    uint32_t flags; /* enum topo_rdma_caps_flag; 0: not probed (nothing known) */
+    int32_t rc_errno; /* why the RC queue pair failed, 0 if unknown */
+    uint32_t max_qp, max_cq, max_qp_wr, max_cqe, max_sge, max_mr;
+};
+
 /* One network interface. Strings are NUL-terminated, "" when unknown or absent. */
 struct topo_iface {
     char name[TOPO_IFNAME_LEN];
@@ -78,6 +91,7 @@ struct topo_iface {
     int32_t rdma_port;             /* 0 when rdma_dev is "" */
     uint32_t flags;                /* enum topo_iface_flag */
     uint32_t ifindex;
+    struct topo_rdma_caps rdma_caps; /* filled by the caller, zero from topo_discover */
 };
 
 /* The GPU of the host, if one is on PCI (display class). */

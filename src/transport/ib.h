@@ -98,6 +98,9 @@ haloResult_t ib_connect_all(struct halo_ib *ib, int nchannels, const struct halo
 /* The context ib and its connections record errors with from now on (after a
  * listen_start run with a copy whose sink only logs). */
 void ib_ctx_set(struct halo_ib *ib, struct halo_tp_ctx *ctx);
+/* 1 the first time link l is named for this communicator's ib context (NULL: always
+ * 1), 0 after: a link that falls back to tcp is said once, not once per peer. */
+int ib_link_first_warning(struct halo_ib *ib, const struct halo_tp_link *l);
 /* Closes the listener and releases devices. NULL-safe; call after closing conns. */
 void ib_destroy(struct halo_ib *ib);
 /* Registers [buf, buf+len) on every RDMA device the communicator uses, for local
@@ -114,8 +117,61 @@ haloResult_t ib_xqp_create(struct halo_conn *c, int n, uint32_t *qpns);
 haloResult_t ib_xqp_connect(struct halo_conn *c, const uint32_t *peer_qpns);
 
 
+/* ---- Whether an RDMA device can carry this job's ib connections ----
+ *
+ * What the device offers (ibv_query_device, and a throwaway RC QP created on it:
+ * ib_device_caps) against what the job's ib connections would create on it
+ * (ib_caps_needs). ib_caps_unfit compares the numbers and is pure: the core probes
+ * each host's RDMA ports during topology discovery (the host's lowest rank), the
+ * numbers travel in the all-gathered records, and every rank judges both ends of a
+ * link with the same numbers, so both ends pick the same transport. */
+struct halo_ib_caps {
+    uint32_t max_qp, max_cq, max_qp_wr, max_cqe, max_sge, max_mr;
+    uint8_t rc_ok;      /* an RC QP could be created (ibv_create_qp) */
+    uint8_t pad[3];
+    int32_t rc_errno;   /* ... else its errno (0: unknown) */
+};
+struct halo_ib_needs {
+    uint32_t qps, cqs, qp_wr, cqe, sge, mrs;
+    int nconns;         /* connections on the device (for the sentence) */
+};
+/* Needs of nconns connections (HALO_IB_QPS_PER_PEER QPs each, qps_per_conn) with
+ * nslots slots per direction, as ib_qp.c creates them: per connection one CQ of
+ * IB_CQ_DEPTH entries, QPs of IB_SQ_DEPTH / IB_RQ_DEPTH work requests with one
+ * scatter/gather entry, and two registered regions plus IB_TMP_MRS registrations
+ * of one operation. */
+void ib_caps_needs(int nslots, int nconns, int qps_per_conn, struct halo_ib_needs *out);
+/* NULL when `have` covers `need`; else one sentence ("port 1 offers 1 queue pair,
+ * this job needs 6 there") in buf, naming the first missing capability with both
+ * numbers. port: the device's port, for the sentence. */
+const char *ib_caps_unfit(const struct halo_ib_caps *have, const struct halo_ib_needs *need, int port, char *buf,
+                          size_t len);
+/* Queries RDMA device `dev` (its port `port`) and tries one RC QP on a throwaway PD
+ * and CQ. 0 when the device was found and queried (rc_ok says whether the QP could
+ * be made); -1 when ib is not supported here or the device cannot be opened or
+ * queried (why says which: then nothing is known, and nothing is judged). */
+int ib_device_caps(const char *dev, int port, struct halo_ib_caps *out, char *why, size_t len);
+
 /* ---- Internal to src/transport/ib*.c (define HALO_IB_INTERNAL before including) ---- */
 #ifdef HALO_IB_INTERNAL
+/* Zero-copy messages (ib_zc.c): grants in flight per direction, the largest
+ * message (zc_max of every ib connection) and the largest single RDMA write of
+ * one (every device takes 1 MiB; rxe's limit is 8 MiB). */
+#define IB_ZC_RING 64
+#define IB_ZC_MAX (8u << 20)
+#define IB_ZC_PIECE (1u << 20)
+#define IB_ZC_PIECES (IB_ZC_MAX / IB_ZC_PIECE)
+/* QPs per connection at most (HALO_IB_QPS_PER_PEER). */
+#define IB_MAX_QPS 8
+/* Registrations made for one operation, per connection. */
+#define IB_TMP_MRS 8
+
+/* Sizes of a connection's queues and registered regions (ib_qp.c creates them). */
+#define IB_SQ_DEPTH(nslots) ((uint32_t)(nslots) + 4 + IB_ZC_RING * (1 + IB_ZC_PIECES))
+#define IB_RQ_DEPTH(nslots) (2 * (uint32_t)(nslots) + 4 + 2 * IB_ZC_RING)
+/* A connection's CQ: both queues, plus the extra QPs' signalled zero-copy pieces. */
+#define IB_CQ_DEPTH(nslots) (IB_SQ_DEPTH(nslots) + IB_RQ_DEPTH(nslots) + IB_ZC_RING * IB_ZC_PIECES + 8)
+
 /* -DHALO_IB_DISABLE builds the stubs, as if the headers were missing. */
 #if defined(__has_include) && !defined(HALO_IB_DISABLE)
 #if __has_include(<infiniband/verbs.h>) && __has_include(<rdma/rdma_cma.h>)
@@ -220,18 +276,6 @@ int ib_gid_find(struct ibv_context *ctx, int port, const union ibv_gid *gid);
 const char *ib_gid_str(const union ibv_gid *g, char *buf, size_t len);
 /* An IPv4 address in a GID (::ffff:a.b.c.d), as RoCE v2 writes one. */
 int ib_gid_is_v4(const union ibv_gid *g);
-
-/* Zero-copy messages (ib_zc.c): grants in flight per direction, the largest
- * message (zc_max of every ib connection) and the largest single RDMA write of
- * one (every device takes 1 MiB; rxe's limit is 8 MiB). */
-#define IB_ZC_RING 64
-#define IB_ZC_MAX (8u << 20)
-#define IB_ZC_PIECE (1u << 20)
-#define IB_ZC_PIECES (IB_ZC_MAX / IB_ZC_PIECE)
-/* QPs per connection at most (HALO_IB_QPS_PER_PEER). */
-#define IB_MAX_QPS 8
-/* Registrations made for one operation, per connection. */
-#define IB_TMP_MRS 8
 
 /* A registered range of user memory. */
 struct ib_reg {
@@ -347,9 +391,6 @@ enum { IB_IMM_DATA = 0, IB_IMM_ZC = 1, IB_IMM_GRANT = 2 };
 enum { IB_WR_DATA = 1, IB_WR_CREDIT = 2, IB_WR_RECV = 3, IB_WR_GRANT = 4, IB_WR_ZC = 5, IB_WR_ZCX = 6 };
 #define IB_WR_ID(kind, n) (((uint64_t)(kind) << 56) | ((n) & 0x00ffffffffffffffull))
 #define IB_WR_KIND(id) ((int)((id) >> 56))
-/* Sizes of a connection's queues and registered regions (ib_qp.c creates them). */
-#define IB_SQ_DEPTH(nslots) ((uint32_t)(nslots) + 4 + IB_ZC_RING * (1 + IB_ZC_PIECES))
-#define IB_RQ_DEPTH(nslots) (2 * (uint32_t)(nslots) + 4 + 2 * IB_ZC_RING)
 /* Region layout, rx and tx alike: slots, a 64-byte credit word, the grant ring. */
 #define IB_GRANTS_OFF(c) ((size_t)(c)->nslots * (c)->stride + 64)
 #define IB_REGION_BYTES(nslots, stride) ((size_t)(nslots) * (stride) + 64 + IB_ZC_RING * sizeof(struct ib_grant))

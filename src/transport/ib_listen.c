@@ -375,6 +375,27 @@ void ib_destroy(struct halo_ib *ib)
     free(ib);
 }
 
+static uint64_t ib_fnv(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return (h ^ 0xff) * 0x100000001b3ull; /* field separator */
+}
+
+int ib_link_first_warning(struct halo_ib *ib, const struct halo_tp_link *l)
+{
+    if (!ib)
+        return 1;
+    uint64_t h = 0xcbf29ce484222325ull;
+    h = ib_fnv(ib_fnv(ib_fnv(ib_fnv(h, l->mine.ifname), l->mine.addr), l->peer.ifname), l->peer.addr);
+    for (int i = 0; i < ib->nwarned; i++)
+        if (ib->warned_links[i] == h)
+            return 0;
+    if (ib->nwarned < (int)(sizeof(ib->warned_links) / sizeof(ib->warned_links[0])))
+        ib->warned_links[ib->nwarned++] = h;
+    return 1;
+}
+
 /* ---- device lookup for auto selection ---- */
 
 int ib_device_of_addr(const struct halo_sockaddr *addr, char *dev, size_t devlen, int *port, int *active)

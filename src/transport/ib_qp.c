@@ -78,7 +78,7 @@ haloResult_t ib_conn_qp(struct ib_conn *c, struct rdma_cm_id *id)
     const struct ib_api *api = ib_api();
     static const uint32_t inl[] = {256, 128, 64, 0};
     /* Also the extra QPs' signalled zero-copy pieces (HALO_IB_QPS_PER_PEER). */
-    int cqe = (int)(IB_SQ_DEPTH(c->nslots) + IB_RQ_DEPTH(c->nslots) + IB_ZC_RING * IB_ZC_PIECES) + 8;
+    int cqe = (int)IB_CQ_DEPTH(c->nslots);
     if (!c->cq_ch) {
         c->cq_ch = api->create_comp_channel(c->dev->ctx);
         if (!c->cq_ch || ib_set_nonblock(c->cq_ch->fd) != 0)

@@ -181,6 +181,13 @@ static int ib_link_ok(struct halo_tp_ctx *ctx, int p, const struct halo_ib_peer_
         problem = ib_end_problem(&l->peer, p, why, sizeof(why));
     if (!problem)
         return 1;
+    /* Once per link: every rank of the peer's host comes over the same one. */
+    if (!ib_link_first_warning(ib_state(ctx), l)) {
+        HLOG_INFO(HALO_SUB_NET, ctx->rank, "rank %d (%s) uses tcp, not ib, on the link %s %s -> %s %s (see the "
+                  "warning above)", p, ctx->peers[p].hostname, l->mine.ifname, l->mine.addr, l->peer.ifname,
+                  l->peer.addr);
+        return 0;
+    }
     HLOG_WARN(HALO_SUB_NET, ctx->rank,
               "rank %d (%s) uses tcp, not ib, on the link %s %s -> %s %s: %s (HALO_TRANSPORT=ib makes this an "
               "error; HALO_IB_HCA picks devices)",

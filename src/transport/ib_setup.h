@@ -37,6 +37,8 @@ struct halo_ib {
     struct halo_ib_peer_info me;
     char ifname[32];
     struct ib_dev *devs;
+    uint64_t warned_links[32];     /* links already named in a tcp-fallback WARN (hashes) */
+    int nwarned;
 };
 
 

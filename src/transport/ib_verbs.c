@@ -226,6 +226,8 @@ static int ib_hca_entry_match(const char *entry, size_t len, int exact, const vo
             if (*p < '0' || *p > '9')
                 return 0;
             want = want * 10 + (*p - '0');
+            if (want > 255) /* port numbers are 8 bits: more digits cannot match (nor overflow) */
+                return 0;
         }
         if (want != port)
             return 0;
@@ -478,6 +480,11 @@ void ib_ctx_set(struct halo_ib *ib, struct halo_tp_ctx *ctx)
 
 void ib_destroy(struct halo_ib *ib)
 {
+}
+
+int ib_link_first_warning(struct halo_ib *ib, const struct halo_tp_link *l)
+{
+    return 1;
 }
 
 const struct halo_transport_ops halo_ib_ops = {.name = "ib"};

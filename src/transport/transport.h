@@ -161,7 +161,7 @@ struct halo_tp_link_end {
     char rdma_dev[32]; /* RDMA device behind the interface, "" if none */
     int rdma_port;
     int rdma_active;   /* that port is ACTIVE */
-    char rdma_unfit[96]; /* why the device cannot carry ib's RC queue pairs, "" if it can */
+    char rdma_unfit[192]; /* why the device cannot carry ib's RC queue pairs, "" if it can */
 };
 struct halo_tp_link {
     struct halo_tp_link_end mine, peer;

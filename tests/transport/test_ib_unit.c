@@ -18,6 +18,7 @@
  *                              telling which limit to raise
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,11 @@ static void test_hca_match(void)
     ASSERT_TRUE(!ib_hca_match("^=rxe0", "rxe0", 1));
     ASSERT_TRUE(ib_hca_match("^=rxe0", "rxe00", 1));
     ASSERT_TRUE(!ib_hca_match("mlx5_0:x", "mlx5_0", 1));
+    /* A port beyond 8 bits never matches (it used to overflow an int: 2^32 + 1 wrapped to 1). */
+    ASSERT_TRUE(!ib_hca_match("mlx5_0:4294967297", "mlx5_0", 1));
+    ASSERT_TRUE(!ib_hca_match("mlx5_0:99999999999999999999", "mlx5_0", 1));
+    ASSERT_TRUE(ib_hca_match("mlx5_0:255", "mlx5_0", 255));
+    ASSERT_TRUE(ib_hca_match("mlx5_0:001", "mlx5_0", 1));
     printf("PASS HALO_IB_HCA matching\n");
 #endif
 }
@@ -296,7 +302,7 @@ static void test_link_fit(void)
         haloResult_t want;
         int yes;
     } cases[] = {{"auto", 0, haloSuccess, 1}, {"auto", 1, haloSuccess, 0}, {"ib", 1, haloSystemError, 0},
-                 {"ib", 0, haloSuccess, 1}};
+                 {"ib", 0, haloSuccess, 1},     {"auto", 2, haloSuccess, 0}, {"ib", 2, haloSystemError, 0}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct tp_test t;
         struct halo_params p;
@@ -323,17 +329,94 @@ static void test_link_fit(void)
         link.mine.rdma_active = link.peer.rdma_active = 1;
         snprintf(link.peer.ifname, sizeof(link.peer.ifname), "ens2f0");
         snprintf(link.peer.rdma_dev, sizeof(link.peer.rdma_dev), "irdma0");
-        if (cases[i].iwarp)
+        if (cases[i].iwarp == 1)
             snprintf(link.peer.rdma_unfit, sizeof(link.peer.rdma_unfit), "it is an iWARP device (RNIC)");
+        if (cases[i].iwarp == 2) { /* the capability check's sentence, as comm_topo.c fills it */
+            const struct halo_ib_caps one = {.max_qp = 1, .max_cq = 64, .max_qp_wr = 1u << 14,
+                                             .max_cqe = 1u << 16, .max_sge = 4, .max_mr = 1024, .rc_ok = 1};
+            struct halo_ib_needs need;
+            ib_caps_needs(8, 6, 1, &need);
+            ASSERT_TRUE(ib_caps_unfit(&one, &need, 1, link.peer.rdma_unfit, sizeof(link.peer.rdma_unfit)));
+        }
         ASSERT_EQ(halo_ib_setup.can_connect(&t.ctx, 1, 0, &mine, &theirs, &link, &yes), cases[i].want);
         if (cases[i].want != haloSuccess) {
-            ASSERT_TRUE(strstr(t.last_error, "irdma0") && strstr(t.last_error, "iWARP") &&
-                        strstr(t.last_error, "HALO_TRANSPORT=ib"));
+            ASSERT_TRUE(strstr(t.last_error, "irdma0") && strstr(t.last_error, "HALO_TRANSPORT=ib"));
+            ASSERT_CONTAINS(t.last_error, cases[i].iwarp == 1 ? "iWARP"
+                                                               : "irdma0 (interface ens2f0 of rank 1's host): port "
+                                                                 "1 offers 1 queue pair, this job needs 6 there");
             continue;
         }
         ASSERT_EQ(yes, cases[i].yes);
     }
-    printf("PASS a link whose RDMA device has no RC queue pairs: tcp in auto, an error when ib is forced\n");
+    printf("PASS a link whose RDMA device has no RC queue pairs, or too few: tcp in auto, an error when ib is "
+           "forced\n");
+}
+
+/* The device capability check (ib_caps_unfit), without hardware: a device with
+ * enough of everything is fit; too few QPs, too short queues, or no RC QP at all
+ * give one sentence naming the port, the capability and both numbers. */
+static void test_caps_fit(void)
+{
+    /* 2 ranks here x 2 remote ranks x 2 channels = 8 connections, 2 QPs each. */
+    struct halo_ib_needs need;
+    ib_caps_needs(64, 8, 2, &need);
+    ASSERT_EQ(need.nconns, 8);
+    ASSERT_EQ(need.qps, 16u);
+    ASSERT_EQ(need.cqs, 8u);
+    ASSERT_EQ(need.sge, 1u);
+    ASSERT_TRUE(need.qp_wr >= 64u && need.cqe > need.qp_wr && need.mrs >= 16u);
+    const struct halo_ib_caps enough = {.max_qp = 1u << 17, .max_cq = 1u << 16, .max_qp_wr = 1u << 15,
+                                        .max_cqe = 1u << 22, .max_sge = 32, .max_mr = 1u << 18, .rc_ok = 1};
+    char why[192];
+    ASSERT_TRUE(ib_caps_unfit(&enough, &need, 1, why, sizeof(why)) == NULL);
+    /* Exactly the needs is enough. */
+    struct halo_ib_caps exact = {.max_qp = need.qps, .max_cq = need.cqs, .max_qp_wr = need.qp_wr,
+                                 .max_cqe = need.cqe, .max_sge = 1, .max_mr = need.mrs, .rc_ok = 1};
+    ASSERT_TRUE(ib_caps_unfit(&exact, &need, 1, why, sizeof(why)) == NULL);
+
+    struct halo_ib_caps few_qps = enough;
+    few_qps.max_qp = 1;
+    struct halo_ib_needs six;
+    ib_caps_needs(64, 6, 1, &six);
+    ASSERT_TRUE(ib_caps_unfit(&few_qps, &six, 1, why, sizeof(why)) == why);
+    ASSERT_CONTAINS(why, "port 1 offers 1 queue pair, this job needs 6 there");
+
+    struct halo_ib_caps few_wrs = enough;
+    few_wrs.max_qp_wr = 16;
+    ASSERT_TRUE(ib_caps_unfit(&few_wrs, &need, 2, why, sizeof(why)) == why);
+    char want[96];
+    snprintf(want, sizeof(want), "port 2 takes 16 work requests per queue pair, ib needs %u", need.qp_wr);
+    ASSERT_CONTAINS(why, want);
+
+    struct halo_ib_caps few_cqe = enough;
+    few_cqe.max_cqe = need.cqe - 1;
+    ASSERT_TRUE(ib_caps_unfit(&few_cqe, &need, 1, why, sizeof(why)) == why);
+    ASSERT_CONTAINS(why, "per completion queue");
+
+    struct halo_ib_caps no_sge = enough;
+    no_sge.max_sge = 0;
+    ASSERT_TRUE(ib_caps_unfit(&no_sge, &need, 1, why, sizeof(why)) == why);
+    ASSERT_CONTAINS(why, "0 scatter/gather entries");
+
+    struct halo_ib_caps few_mrs = enough;
+    few_mrs.max_mr = 3;
+    ASSERT_TRUE(ib_caps_unfit(&few_mrs, &need, 1, why, sizeof(why)) == why);
+    ASSERT_CONTAINS(why, "registers 3 memory regions");
+
+    /* A USB4-style engine with one UC QP: the RC QP fails, whatever the numbers. */
+    struct halo_ib_caps no_rc = {.max_qp = 1, .max_cq = 1, .max_qp_wr = 1u << 15, .max_cqe = 1u << 16,
+                                 .max_sge = 1, .max_mr = 64, .rc_ok = 0, .rc_errno = EOPNOTSUPP};
+    ASSERT_TRUE(ib_caps_unfit(&no_rc, &need, 1, why, sizeof(why)) == why);
+    ASSERT_CONTAINS(why, "cannot create a reliable-connection (RC) queue pair");
+    ASSERT_CONTAINS(why, strerror(EOPNOTSUPP));
+    no_rc.rc_errno = 0;
+    ASSERT_TRUE(ib_caps_unfit(&no_rc, &need, 1, why, sizeof(why)) == why);
+    ASSERT_TRUE(strstr(why, "(RC) queue pair, which ib needs") != NULL);
+    /* No connection at all needs nothing beyond RC and the queue sizes. */
+    struct halo_ib_needs none;
+    ib_caps_needs(64, 0, 1, &none);
+    ASSERT_EQ(none.qps, 0u);
+    printf("PASS device capabilities: enough, too few QPs, too few WRs, CQEs, SGEs, MRs, no RC QP\n");
 }
 
 int main(int argc, char **argv)
@@ -344,6 +427,7 @@ int main(int argc, char **argv)
     test_hca_match();
     test_gid_v4();
     test_link_fit();
+    test_caps_fit();
     if (argc < 2) {
         if (ib_supported())
             printf("note: this host has an ACTIVE RDMA port; the no-device check is left to hosts without one\n");
