@@ -45,6 +45,10 @@
 /* One incoming connection may hold the accept loop this long (hello + proof): a
  * stray client must not use up the whole init timeout. */
 #define TCP_HANDSHAKE_US 5000000
+/* Accepted connections whose hello has not come yet, waited on together: silent or
+ * slow clients at the port cannot hold the job up; past this many, the oldest is
+ * dropped for a newcomer. */
+#define TCP_PENDING_MAX 64
 #define TCP_HELLO_STANDBY 0x10000 /* in tcp_hello.channel: the standby of that channel */
 
 struct halo_tcp {
@@ -374,22 +378,19 @@ static void tcp_reject(const struct halo_tp_ctx *ctx, int fd, const struct tcp_h
     close(fd);
 }
 
-/* Hello, checks, proof, store. Problems with this one connection are only warned
- * about (result haloSuccess, nothing stored); failures of ours are returned. */
-static haloResult_t tcp_accept_one(struct halo_tp_ctx *ctx, int fd, int64_t deadline)
+/* Checks, proof, store, for a connection whose hello came. Problems with this one
+ * connection are only warned about (result haloSuccess, nothing stored); failures
+ * of ours are returned. */
+static haloResult_t tcp_accept_one(struct halo_tp_ctx *ctx, int fd, const struct tcp_hello *hello, int64_t deadline)
 {
     int64_t limit = halo_now_us() + TCP_HANDSHAKE_US;
     const uint8_t *key = tcp_secret(ctx);
-    struct tcp_hello h;
+    struct tcp_hello h = *hello;
     char actx[HALO_AUTH_CTX_MAX];
     const char *why;
 
     if (limit > deadline)
         limit = deadline;
-    if (halo_io_read_full(fd, &h, sizeof(h), limit) != 0) {
-        tcp_reject(ctx, fd, NULL, errno == ETIMEDOUT ? "no hello in time" : "closed before its hello");
-        return haloSuccess;
-    }
     why = tcp_hello_check(ctx, &h);
     if (why) {
         tcp_reject(ctx, fd, &h, why);
@@ -475,30 +476,92 @@ static haloResult_t tcp_accept_timeout(struct halo_tp_ctx *ctx)
                          list);
 }
 
+/* An accepted connection waiting for its hello: got bytes of it so far. */
+struct tcp_pending {
+    int fd;
+    int64_t since;
+    size_t got;
+    struct tcp_hello hello;
+};
+
+/* Reads what has come of pending connection p's hello. 1: it is whole; 0: not yet;
+ * -1: the connection closed or failed first. */
+static int tcp_pending_read(struct tcp_pending *p)
+{
+    ssize_t n = recv(p->fd, (uint8_t *)&p->hello + p->got, sizeof(p->hello) - p->got, MSG_DONTWAIT);
+    if (n > 0)
+        p->got += (size_t)n;
+    else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        return -1;
+    return p->got == sizeof(p->hello);
+}
+
 static haloResult_t tcp_accept_all(struct halo_tp_ctx *ctx, int64_t deadline)
 {
-    struct pollfd pfd = {.fd = tcp_of(ctx)->listen_fd, .events = POLLIN};
+    struct tcp_pending pend[TCP_PENDING_MAX];
+    struct pollfd pfd[1 + TCP_PENDING_MAX];
+    haloResult_t res = haloSuccess;
+    int np = 0;
 
-    while (tcp_accept_missing(ctx) > 0) {
-        int64_t left = deadline - halo_now_us();
-        if (left <= 0)
-            return tcp_accept_timeout(ctx);
-        int rc = poll(&pfd, 1, (int)((left + 999) / 1000 > 60000 ? 60000 : (left + 999) / 1000));
-        if (rc < 0 && errno != EINTR)
-            return halo_tp_error(ctx, haloSystemError, "poll on the tcp data listener failed: %s", strerror(errno));
+    while (res == haloSuccess && tcp_accept_missing(ctx) > 0) {
+        int64_t now = halo_now_us(), left = deadline - now;
+        if (left <= 0) {
+            res = tcp_accept_timeout(ctx);
+            break;
+        }
+        for (int i = 0; i < np;) { /* past the handshake deadline */
+            if (now - pend[i].since > TCP_HANDSHAKE_US) {
+                tcp_reject(ctx, pend[i].fd, NULL, pend[i].got ? "no whole hello in time" : "no hello in time");
+                pend[i] = pend[--np];
+            } else {
+                i++;
+            }
+        }
+        pfd[0] = (struct pollfd){.fd = tcp_of(ctx)->listen_fd, .events = POLLIN};
+        for (int i = 0; i < np; i++)
+            pfd[1 + i] = (struct pollfd){.fd = pend[i].fd, .events = POLLIN};
+        int rc = poll(pfd, (nfds_t)(1 + np), (int)(left / 1000 > 200 ? 200 : left / 1000 + 1));
+        if (rc < 0 && errno != EINTR) {
+            res = halo_tp_error(ctx, haloSystemError, "poll on the tcp data listener failed: %s", strerror(errno));
+            break;
+        }
         if (rc <= 0)
+            continue;
+        for (int i = np - 1; i >= 0 && res == haloSuccess; i--) {
+            if (!pfd[1 + i].revents)
+                continue;
+            int got = tcp_pending_read(&pend[i]);
+            if (got == 0)
+                continue;
+            struct tcp_pending p = pend[i];
+            pend[i] = pend[--np];
+            if (got < 0)
+                tcp_reject(ctx, p.fd, NULL, "closed before its hello");
+            else
+                res = tcp_accept_one(ctx, p.fd, &p.hello, deadline);
+        }
+        if (res != haloSuccess || !(pfd[0].revents & POLLIN))
             continue;
         int fd = accept4(tcp_of(ctx)->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
                 continue;
-            return halo_tp_error(ctx, haloSystemError, "accept on the tcp data listener failed: %s", strerror(errno));
+            res = halo_tp_error(ctx, haloSystemError, "accept on the tcp data listener failed: %s", strerror(errno));
+            break;
         }
-        haloResult_t res = tcp_accept_one(ctx, fd, deadline);
-        if (res != haloSuccess)
-            return res;
+        if (np == TCP_PENDING_MAX) { /* the oldest gives way */
+            int oldest = 0;
+            for (int i = 1; i < np; i++)
+                if (pend[i].since < pend[oldest].since)
+                    oldest = i;
+            tcp_reject(ctx, pend[oldest].fd, NULL, "too many connections waiting for their hello");
+            pend[oldest] = pend[--np];
+        }
+        pend[np++] = (struct tcp_pending){.fd = fd, .since = halo_now_us()};
     }
-    return haloSuccess;
+    for (int i = 0; i < np; i++)
+        close(pend[i].fd);
+    return res;
 }
 
 /* The peer's rail whose end on this host is fd's local address, else fallback. */

@@ -12,7 +12,10 @@
  *  3. connect_all fills conns[ch * nranks + peer] for both channels and ranks;
  *  4. frames carry rank-, channel- and byte-dependent contents both ways;
  *  5. a rank with a different secret is refused: rank 0 times out naming the
- *     missing channels, within the context's timeout.
+ *     missing channels, within the context's timeout;
+ *  6. hostile clients at rank 0's data port while the job connects (silent
+ *     connections, garbage, half a hello, a hello of another job) do not delay it:
+ *     connect_all ends well before one handshake deadline, and the frames flow.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -29,6 +33,13 @@
 #include "tp_ctx.h"
 
 #define NCH 2
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 #define SLOT 4096
 #define NSLOTS 4
 
@@ -162,16 +173,52 @@ static void exchange(struct rank_env *e, int ch)
     }
 }
 
-static int rank_main(int rank, int fd, uint8_t key_byte, int64_t timeout_us, const char *expect_error)
+#define FLOOD_SILENT 100
+
+/* Connections to rank 0's data port that never complete a handshake; left open. */
+static void flood(struct rank_env *e, int *fds, int n)
+{
+    const struct halo_tcp_peer_info *p0 = (const void *)e->blobs[0];
+    struct sockaddr_storage ss;
+    socklen_t len = halo_sockaddr_to(&p0->listen, &ss);
+    uint8_t junk[200];
+    for (size_t j = 0; j < sizeof(junk); j++)
+        junk[j] = (uint8_t)(j * 29 + 5);
+    for (int i = 0; i < n; i++) {
+        fds[i] = socket(ss.ss_family, SOCK_STREAM, 0);
+        ASSERT_TRUE(fds[i] >= 0);
+        ASSERT_OK(connect(fds[i], (struct sockaddr *)&ss, len));
+        if (i % 10 == 1) /* garbage */
+            ASSERT_EQ(write(fds[i], junk, sizeof(junk)), (ssize_t)sizeof(junk));
+        else if (i % 10 == 2) /* half a hello */
+            ASSERT_EQ(write(fds[i], junk, 10), 10);
+        else if (i % 10 == 3) { /* a hello of another job, to rank 0, channel 0 */
+            uint32_t h[6] = {0x4f4c4548u, 1, 0, 0, 0x1234, 0x5678};
+            ASSERT_EQ(write(fds[i], h, sizeof(h)), (ssize_t)sizeof(h));
+        }
+    }
+}
+
+static int rank_main(int rank, int fd, uint8_t key_byte, int64_t timeout_us, const char *expect_error, int hostile)
 {
     struct rank_env e;
+    int silent[FLOOD_SILENT];
     env_init(&e, rank, key_byte, timeout_us);
     env_listen_swap(&e, fd);
+    if (hostile && rank == 1)
+        flood(&e, silent, FLOOD_SILENT);
+    int64_t t0 = now_us();
     int yes = 0;
     ASSERT_EQ(halo_tcp_setup.can_connect(&e.t.ctx, 1 - rank, 1, e.blobs[rank], e.blobs[1 - rank], NULL, &yes),
               haloSuccess);
     ASSERT_EQ(yes, 1);
     haloResult_t r = halo_tcp_setup.connect_all(&e.t.ctx);
+    if (hostile && rank == 0) {
+        double s = (double)(now_us() - t0) / 1e6;
+        if (s > 2.5)
+            TEST_FAIL("connect_all took %.1f s with %d hostile connections at the port", s, FLOOD_SILENT);
+        printf("PASS rank 0 connected in %.2f s past %d hostile connections\n", s, FLOOD_SILENT);
+    }
     if (expect_error) {
         ASSERT_NE(r, haloSuccess);
         ASSERT_CONTAINS(e.t.last_error, expect_error);
@@ -190,12 +237,15 @@ static int rank_main(int rank, int fd, uint8_t key_byte, int64_t timeout_us, con
         ASSERT_EQ(read(fd, &b, 1), 1);
         printf("PASS rank %d: %d channels connected through the table, frames both ways\n", rank, NCH);
     }
+    if (hostile && rank == 1)
+        for (int i = 0; i < FLOOD_SILENT; i++)
+            close(silent[i]);
     env_destroy(&e);
     return 0;
 }
 
 /* Rank 0 in the parent, rank 1 in a child; 0 when both pass. */
-static int run_pair(uint8_t key1, int64_t timeout_us, const char *expect0)
+static int run_pair(uint8_t key1, int64_t timeout_us, const char *expect0, int hostile)
 {
     int sv[2];
     ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
@@ -214,12 +264,12 @@ static int run_pair(uint8_t key1, int64_t timeout_us, const char *expect0)
             fflush(stdout);
             _exit(r == haloSuccess ? 1 : 0);
         }
-        int rc = rank_main(1, sv[1], key1, timeout_us, NULL);
+        int rc = rank_main(1, sv[1], key1, timeout_us, NULL, hostile);
         fflush(stdout); /* _exit does not flush stdio */
         _exit(rc);
     }
     close(sv[1]);
-    int rc = rank_main(0, sv[0], 7, timeout_us, expect0);
+    int rc = rank_main(0, sv[0], 7, timeout_us, expect0, hostile);
     int status = 0;
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFEXITED(status));
@@ -231,8 +281,9 @@ static int run_pair(uint8_t key1, int64_t timeout_us, const char *expect0)
 int main(void)
 {
     check_can_connect();
-    ASSERT_EQ(run_pair(7, 10000000, NULL), 0);
-    ASSERT_EQ(run_pair(9, 1500000, "timed out after 1500 ms waiting for tcp data connections"), 0);
+    ASSERT_EQ(run_pair(7, 10000000, NULL, 0), 0);
+    ASSERT_EQ(run_pair(9, 1500000, "timed out after 1500 ms waiting for tcp data connections", 0), 0);
+    ASSERT_EQ(run_pair(7, 10000000, NULL, 1), 0);
     printf("test_tcp_setup: all passed\n");
     return 0;
 }
