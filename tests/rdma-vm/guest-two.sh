@@ -41,6 +41,8 @@ if [ -n "$BIN_DIR" ]; then
         job 47401 ib "$BIN_DIR/allreduce_bw" -b 64 -e 4m -f 4 -w 1 -i 3 -c 1
     check "sendrecv_bw across the VMs over ib, rank $rank, 64 B..4 MiB, every element checked" \
         job 47402 ib "$BIN_DIR/sendrecv_bw" -b 64 -e 4m -f 4 -w 1 -i 3 -c 1
+    check "allreduce_bw over ib with HALO_CHECKSUM=1 (a CRC-32C in every frame), rank $rank, 64 B..4 MiB, checked" \
+        job 47406 ib env HALO_CHECKSUM=1 "$BIN_DIR/allreduce_bw" -b 64 -e 4m -f 4 -w 1 -i 3 -c 1
     # Four QPs per connection: zero-copy pieces (1 MiB) spread over all of them.
     qps4() {
         job 47405 ib env HALO_IB_QPS_PER_PEER=4 HALO_DEBUG=INFO HALO_DEBUG_SUBSYS=NET \
