@@ -34,14 +34,27 @@ void ib_caps_needs(int nslots, int nconns, int qps_per_conn, struct halo_ib_need
     out->mrs = (uint32_t)(conns * (2 + IB_TMP_MRS) > UINT32_MAX ? UINT32_MAX : conns * (2 + IB_TMP_MRS));
 }
 
-static const char *ib_plural(uint32_t n, const char *one, const char *many)
-{
-    return n == 1 ? one : many;
-}
+/* One limit of the device against the job's need, and the words for it. */
+struct ib_cap_row {
+    uint32_t have, need;
+    const char *verb;        /* "offers", "takes" */
+    const char *one, *many;  /* the unit, singular and plural */
+    const char *per;         /* " per queue pair", or "" */
+    int per_job;             /* the need counts this job's connections (else ib's own) */
+};
 
 const char *ib_caps_unfit(const struct halo_ib_caps *have, const struct halo_ib_needs *need, int port, char *buf,
                           size_t len)
 {
+    const struct ib_cap_row rows[] = {
+        {have->max_qp, need->qps, "offers", "queue pair", "queue pairs", "", 1},
+        {have->max_cq, need->cqs, "offers", "completion queue", "completion queues", "", 1},
+        {have->max_qp_wr, need->qp_wr, "takes", "work request", "work requests", " per queue pair", 0},
+        {have->max_cqe, need->cqe, "takes", "entry", "entries", " per completion queue", 0},
+        {have->max_sge, need->sge, "takes", "scatter/gather entry", "scatter/gather entries", " per work request", 0},
+        {have->max_mr, need->mrs, "registers", "memory region", "memory regions", "", 1},
+    };
+
     if (!have->rc_ok) {
         if (have->rc_errno)
             snprintf(buf, len, "port %d cannot create a reliable-connection (RC) queue pair (%s), which ib needs",
@@ -49,27 +62,17 @@ const char *ib_caps_unfit(const struct halo_ib_caps *have, const struct halo_ib_
         else
             snprintf(buf, len, "port %d cannot create a reliable-connection (RC) queue pair, which ib needs",
                      port);
-    } else if (have->max_qp < need->qps)
-        snprintf(buf, len, "port %d offers %u queue %s, this job needs %u there", port, have->max_qp,
-                 ib_plural(have->max_qp, "pair", "pairs"), need->qps);
-    else if (have->max_cq < need->cqs)
-        snprintf(buf, len, "port %d offers %u completion %s, this job needs %u there", port, have->max_cq,
-                 ib_plural(have->max_cq, "queue", "queues"), need->cqs);
-    else if (have->max_qp_wr < need->qp_wr)
-        snprintf(buf, len, "port %d takes %u work %s per queue pair, ib needs %u", port, have->max_qp_wr,
-                 ib_plural(have->max_qp_wr, "request", "requests"), need->qp_wr);
-    else if (have->max_cqe < need->cqe)
-        snprintf(buf, len, "port %d takes %u %s per completion queue, ib needs %u", port, have->max_cqe,
-                 ib_plural(have->max_cqe, "entry", "entries"), need->cqe);
-    else if (have->max_sge < need->sge)
-        snprintf(buf, len, "port %d takes %u scatter/gather %s per work request, ib needs %u", port,
-                 have->max_sge, ib_plural(have->max_sge, "entry", "entries"), need->sge);
-    else if (have->max_mr < need->mrs)
-        snprintf(buf, len, "port %d registers %u memory %s, this job needs %u there", port, have->max_mr,
-                 ib_plural(have->max_mr, "region", "regions"), need->mrs);
-    else
-        return NULL;
-    return buf;
+        return buf;
+    }
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+        if (rows[r].have >= rows[r].need)
+            continue;
+        snprintf(buf, len, "port %d %s %u %s%s, %s %u%s", port, rows[r].verb, rows[r].have,
+                 rows[r].have == 1 ? rows[r].one : rows[r].many, rows[r].per,
+                 rows[r].per_job ? "this job needs" : "ib needs", rows[r].need, rows[r].per_job ? " there" : "");
+        return buf;
+    }
+    return NULL;
 }
 
 #ifdef HALO_IB_HEADERS
