@@ -509,8 +509,10 @@ static haloResult_t comm_setup(struct halo_comm *comm, const haloUniqueId *id)
         r = comm_topo_setup(comm);
     if (r == haloSuccess)
         comm_plan_relay(comm);
-    if (r == haloSuccess)
+    if (r == haloSuccess) {
         comm_log_peers(comm);
+        comm_warn_failover(comm);
+    }
     if (r == haloSuccess)
         r = comm_connect(comm);
     return r;

@@ -260,6 +260,8 @@ void comm_tp_destroy(struct halo_comm *comm);
 const char *comm_kind_name(enum halo_transport_kind k);
 /* One INFO line per peer: the transport chosen and where it connects. */
 void comm_log_peers(struct halo_comm *comm);
+/* With HALO_RAIL_FAILOVER=1, one WARN when a rail to some peer is not tcp (no standby there). */
+void comm_warn_failover(struct halo_comm *comm);
 
 /* Registrations and zero-copy support (comm_reg.c). */
 void comm_regs_free(struct halo_comm *comm);

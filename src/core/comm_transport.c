@@ -233,3 +233,22 @@ void comm_log_peers(struct halo_comm *comm)
         }
     }
 }
+
+void comm_warn_failover(struct halo_comm *comm)
+{
+    if (!HALO_P_INT(&comm->params, rail_failover))
+        return;
+    for (int p = 0; p < comm->nranks; p++) {
+        const struct halo_peer *peer = &comm->peers[p];
+        for (int k = 0; p != comm->rank && peer->nrails > 1 && k < peer->nrails; k++) {
+            if (peer->rails[k].kind == HALO_TR_TCP)
+                continue;
+            HLOG_WARN(HALO_SUB_INIT, comm->rank,
+                      "HALO_RAIL_FAILOVER=1 covers tcp rails only: the channels to peer %d (%s) on the %s rail %s "
+                      "have no standby, so that cable failing still fails the call",
+                      p, peer->info.hostname, comm_kind_name((enum halo_transport_kind)peer->rails[k].kind),
+                      peer->rails[k].data_ifname);
+            return; /* once */
+        }
+    }
+}
