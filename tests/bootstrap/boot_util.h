@@ -68,8 +68,8 @@ static inline pid_t bt_fork(bt_rank_fn fn, int rank, int nranks, const haloUniqu
 /* Like bt_fork, but forked before the caller starts a root (a thread): the child
  * waits for the id on a pipe (bt_release). A child forked while the root thread
  * holds an allocator lock can hang in its first malloc (seen under ASan). */
-static inline pid_t bt_fork_early(bt_rank_fn fn, int rank, int nranks, const struct halo_params *p, int watchdog_s,
-                                  int *release_fd)
+static inline pid_t bt_fork_early_arg(bt_rank_fn fn, int rank, int nranks, const struct halo_params *p, void *arg,
+                                      int watchdog_s, int *release_fd)
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -81,11 +81,17 @@ static inline pid_t bt_fork_early(bt_rank_fn fn, int rank, int nranks, const str
         if (read(fds[0], &id, sizeof(id)) != (ssize_t)sizeof(id))
             _exit(3); /* the parent failed before releasing us */
         close(fds[0]);
-        _exit(fn(rank, nranks, &id, p, NULL));
+        _exit(fn(rank, nranks, &id, p, arg));
     }
     close(fds[0]);
     *release_fd = fds[1];
     return pid;
+}
+
+static inline pid_t bt_fork_early(bt_rank_fn fn, int rank, int nranks, const struct halo_params *p, int watchdog_s,
+                                  int *release_fd)
+{
+    return bt_fork_early_arg(fn, rank, nranks, p, NULL, watchdog_s, release_fd);
 }
 
 /* Hands the id to a child of bt_fork_early. */

@@ -143,9 +143,13 @@ static int orphan(int rank, int nranks, const haloUniqueId *id, const struct hal
 /* The root lives in its own process, which the test kills once the ranks have joined. */
 static void test_root_dies(const struct halo_params *p)
 {
-    int pfd[2];
+    int pfd[2], ready[2], rel[2];
+    char got[2];
     haloUniqueId id;
     ASSERT_OK(pipe(pfd));
+    ASSERT_OK(pipe(ready));
+    pid_t a = bt_fork_early_arg(orphan, 0, 2, p, &ready[1], 60, &rel[0]); /* before any thread */
+    pid_t b = bt_fork_early_arg(orphan, 1, 2, p, &ready[1], 60, &rel[1]);
     pid_t root = fork();
     if (root == 0) {
         alarm(60);
@@ -159,11 +163,8 @@ static void test_root_dies(const struct halo_params *p)
     ASSERT_EQ(read(pfd[0], &id, sizeof(id)), sizeof(id));
     close(pfd[0]);
     close(pfd[1]);
-    int ready[2];
-    char got[2];
-    ASSERT_OK(pipe(ready));
-    pid_t a = bt_fork(orphan, 0, 2, &id, p, &ready[1], 60);
-    pid_t b = bt_fork(orphan, 1, 2, &id, p, &ready[1], 60);
+    bt_release(rel[0], &id);
+    bt_release(rel[1], &id);
     close(ready[1]); /* a rank that dies before writing ends the read with 0, not a hang */
     ASSERT_EQ(read(ready[0], got, 1), 1); /* both ranks past their first barrier */
     ASSERT_EQ(read(ready[0], got + 1, 1), 1);
@@ -245,10 +246,13 @@ static void run(const char *name, bt_rank_fn fn, int nranks, int started, const 
 {
     haloUniqueId id;
     pid_t pids[8];
+    int release[8];
     int64_t t0 = halo_now_us();
+    for (int r = 0; r < started; r++) /* before the root's thread exists */
+        pids[r] = bt_fork_early(fn, r, nranks, p, 60, &release[r]);
     ASSERT_EQ(bootstrap_root_start(&id, p, NULL, nranks), haloSuccess);
     for (int r = 0; r < started; r++)
-        pids[r] = bt_fork(fn, r, nranks, &id, p, NULL, 60);
+        bt_release(release[r], &id);
     for (int r = 0; r < started; r++)
         if (bt_wait(pids[r]) != 0)
             TEST_FAIL("%s: rank %d failed", name, r);

@@ -111,13 +111,15 @@ static void test_hostile_neighbours(const struct halo_params *p)
 {
     haloUniqueId id;
     pid_t pids[NLEGIT + 1];
-    int fds[6];
+    int fds[6], release[NLEGIT + 1];
     int64_t t0 = halo_now_us();
+    for (int r = 0; r < NLEGIT; r++) /* forked before the root's thread exists */
+        pids[r] = bt_fork_early(legit_rank, r, NLEGIT, p, 60, &release[r]);
+    pids[NLEGIT] = bt_fork_early(wrong_secret_rank, 1, NLEGIT, p, 60, &release[NLEGIT]);
     ASSERT_EQ(bootstrap_root_start(&id, p, NULL, NLEGIT), haloSuccess);
     hostile_connections(&id, fds);
-    for (int r = 0; r < NLEGIT; r++)
-        pids[r] = bt_fork(legit_rank, r, NLEGIT, &id, p, NULL, 60);
-    pids[NLEGIT] = bt_fork(wrong_secret_rank, 1, NLEGIT, &id, p, NULL, 60);
+    for (int r = 0; r <= NLEGIT; r++)
+        bt_release(release[r], &id);
     for (int r = 0; r <= NLEGIT; r++)
         ASSERT_EQ(bt_wait(pids[r]), 0);
     /* the silent one delayed nobody (the timeout is 20 s, its handshake limit 10 s) */
@@ -165,15 +167,23 @@ static void test_duplicate_rank(const struct halo_params *p)
     char c;
     ASSERT_OK(pipe(go));
     ASSERT_OK(pipe(joined));
-    int arg[2] = {go[0], joined[1]};
+    int arg[2] = {go[0], joined[1]}, rel[5];
+    /* every child forked before the root's thread exists, each let go in turn */
+    pid_t r0 = bt_fork_early_arg(paced_rank, 0, 3, p, arg, 60, &rel[0]);
+    pid_t r1 = bt_fork_early_arg(paced_rank, 1, 3, p, arg, 60, &rel[1]);
+    pid_t d1 = bt_fork_early_arg(dup_rank, 1, 3, p, "rank 1 joined twice", 60, &rel[2]);
+    pid_t d0 = bt_fork_early_arg(dup_rank, 0, 3, p, "rank 0 joined twice", 60, &rel[3]);
+    pid_t r2 = bt_fork_early_arg(paced_rank, 2, 3, p, arg, 60, &rel[4]);
     ASSERT_EQ(bootstrap_root_start(&id, p, NULL, 3), haloSuccess);
-    pid_t r0 = bt_fork(paced_rank, 0, 3, &id, p, arg, 60);
-    pid_t r1 = bt_fork(paced_rank, 1, 3, &id, p, arg, 60);
+    bt_release(rel[0], &id);
+    bt_release(rel[1], &id);
     ASSERT_EQ(read(joined[0], &c, 1), 1);
     ASSERT_EQ(read(joined[0], &c, 1), 1);
-    ASSERT_EQ(bt_wait(bt_fork(dup_rank, 1, 3, &id, p, "rank 1 joined twice", 60)), 0);
-    ASSERT_EQ(bt_wait(bt_fork(dup_rank, 0, 3, &id, p, "rank 0 joined twice", 60)), 0);
-    pid_t r2 = bt_fork(paced_rank, 2, 3, &id, p, arg, 60);
+    bt_release(rel[2], &id);
+    ASSERT_EQ(bt_wait(d1), 0);
+    bt_release(rel[3], &id);
+    ASSERT_EQ(bt_wait(d0), 0);
+    bt_release(rel[4], &id);
     ASSERT_EQ(read(joined[0], &c, 1), 1);
     ASSERT_EQ(write(go[1], "ggg", 3), 3);
     ASSERT_EQ(bt_wait(r0), 0);
@@ -197,12 +207,14 @@ static void test_join_after_formed(const struct halo_params *p)
     enum halo_auth_result a;
     ASSERT_OK(pipe(go));
     ASSERT_OK(pipe(joined));
-    int arg[2] = {go[0], joined[1]};
+    int arg[2] = {go[0], joined[1]}, rel[2];
+    pid_t r0 = bt_fork_early_arg(paced_rank, 0, 2, p, arg, 60, &rel[0]); /* before the root's thread */
+    pid_t r1 = bt_fork_early_arg(paced_rank, 1, 2, p, arg, 60, &rel[1]);
     ASSERT_EQ(bootstrap_root_start(&id, p, NULL, 2), haloSuccess);
     int fd = bt_raw_connect(&id, NULL, &a);
     ASSERT_EQ(a, HALO_AUTH_OK);
-    pid_t r0 = bt_fork(paced_rank, 0, 2, &id, p, arg, 60);
-    pid_t r1 = bt_fork(paced_rank, 1, 2, &id, p, arg, 60);
+    bt_release(rel[0], &id);
+    bt_release(rel[1], &id);
     ASSERT_EQ(read(joined[0], &c, 1), 1);
     ASSERT_EQ(read(joined[0], &c, 1), 1);
     uint8_t join[8 + 12 + 64] = {0}, h[8];
@@ -254,8 +266,10 @@ static void test_malformed_rank(const struct halo_params *p)
     haloUniqueId id;
     enum halo_auth_result a;
     uint8_t join[8 + 76] = {0}, welcome[8], h[8];
+    int rel;
+    pid_t r0 = bt_fork_early(victim_rank, 0, 2, p, 60, &rel); /* before the root's thread */
     ASSERT_EQ(bootstrap_root_start(&id, p, NULL, 2), haloSuccess);
-    pid_t r0 = bt_fork(victim_rank, 0, 2, &id, p, NULL, 60);
+    bt_release(rel, &id);
     int fd = bt_raw_connect(&id, NULL, &a);
     ASSERT_EQ(a, HALO_AUTH_OK);
     bt_header(join, 1, 76);
@@ -285,7 +299,9 @@ static void test_flood(const struct halo_params *p)
     struct halo_uid uid;
     pid_t pids[NLEGIT];
     static int fds[NFLOOD];
-    int err, opened = 0;
+    int err, opened = 0, rel[NLEGIT];
+    for (int r = 0; r < NLEGIT; r++) /* before the root's thread exists */
+        pids[r] = bt_fork_early(legit_rank, r, NLEGIT, p, 60, &rel[r]);
     ASSERT_EQ(bootstrap_root_start(&id, p, NULL, NLEGIT), haloSuccess);
     ASSERT_EQ(bootstrap_uid_decode(&id, &uid), haloSuccess);
     for (int i = 0; i < NFLOOD; i++) {
@@ -295,7 +311,7 @@ static void test_flood(const struct halo_params *p)
     ASSERT_EQ(opened, NFLOOD); /* the kernel's backlog takes them; the root sheds */
     int64_t t0 = halo_now_us();
     for (int r = 0; r < NLEGIT; r++)
-        pids[r] = bt_fork(legit_rank, r, NLEGIT, &id, p, NULL, 60);
+        bt_release(rel[r], &id);
     for (int r = 0; r < NLEGIT; r++)
         ASSERT_EQ(bt_wait(pids[r]), 0);
     double s = bt_seconds(t0);
