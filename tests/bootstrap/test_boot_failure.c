@@ -153,6 +153,10 @@ static void test_root_dies(const struct halo_params *p)
     pid_t root = fork();
     if (root == 0) {
         alarm(60);
+        close(ready[0]); /* the ranks' pipes are not the root's to hold open */
+        close(ready[1]);
+        close(rel[0]);
+        close(rel[1]);
         if (bootstrap_root_start(&id, p, NULL, 2) != haloSuccess)
             _exit(1);
         if (write(pfd[1], &id, sizeof(id)) != sizeof(id))
