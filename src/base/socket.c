@@ -79,7 +79,10 @@ const char *halo_sockaddr_str(const struct halo_sockaddr *a, char *buf, size_t l
     char scope[IF_NAMESIZE + 2] = "";
     if (a->family == AF_INET) {
         inet_ntop(AF_INET, a->addr, host, sizeof(host));
-        snprintf(buf, len, "%s:%u", host, ntohs(a->port));
+        if (a->port)
+            snprintf(buf, len, "%s:%u", host, ntohs(a->port));
+        else
+            snprintf(buf, len, "%s", host);
     } else if (a->family == AF_INET6) {
         inet_ntop(AF_INET6, a->addr, host, sizeof(host));
         char ifname[IF_NAMESIZE];
@@ -87,7 +90,10 @@ const char *halo_sockaddr_str(const struct halo_sockaddr *a, char *buf, size_t l
             snprintf(scope, sizeof(scope), "%%%s", ifname);
         else if (a->scope_id)
             snprintf(scope, sizeof(scope), "%%%u", a->scope_id);
-        snprintf(buf, len, "[%s%s]:%u", host, scope, ntohs(a->port));
+        if (a->port)
+            snprintf(buf, len, "[%s%s]:%u", host, scope, ntohs(a->port));
+        else
+            snprintf(buf, len, "[%s%s]", host, scope);
     } else {
         snprintf(buf, len, "(no address, family %u)", a->family);
     }

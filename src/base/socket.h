@@ -24,7 +24,8 @@ struct halo_sockaddr {
 void halo_sockaddr_from(struct halo_sockaddr *out, const struct sockaddr *sa);
 /* Returns the socklen. */
 socklen_t halo_sockaddr_to(const struct halo_sockaddr *in, struct sockaddr_storage *out);
-/* "10.0.0.1:4000" / "[fe80::1%eth0]:4000"; buf of at least 64 bytes. */
+/* "10.0.0.1:4000" / "[fe80::1%eth0]:4000", without ":port" when the port is 0 (an
+ * interface address); buf of at least 64 bytes. */
 const char *halo_sockaddr_str(const struct halo_sockaddr *a, char *buf, size_t len);
 /* Parses "host:port", "[v6]:port" or a host name (resolved, IPv4 first). 0 or -1. */
 int halo_sockaddr_parse(const char *text, struct halo_sockaddr *out, char *err, size_t errlen);
