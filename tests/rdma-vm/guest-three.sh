@@ -231,10 +231,10 @@ check "allreduce_bw, 3 ranks in a ring over ib, HALO_ALGO=ring_bidir, 4 KiB and 
 
 # --- the cut: vm3 takes cable C down under a long allreduce over ib ---
 # Every rank must fail (not hang: HALO_TIMEOUT_MS=20 s bounds a silent peer) with a
-# sentence naming cable C or a peer on it (vm1 and vm3: the one across it). Where
-# the cut lands decides who speaks first: vm3's QP fails at once (its port is
-# down), or, while the ranks sit between transfers, vm1 times out flushing to vm3;
-# the others relay that rank's abort.
+# sentence naming cable C or a peer on it (vm1 and vm3: the one across it). vm3
+# sees its port go down within 15 s wherever it waits (a failed write, or the
+# port check of a flush); the others relay its abort, unless a retry-exceeded
+# write on vm1 speaks first.
 cut() {
     c0=$(sent_pkts $CRXE)
     t0=$(date +%s)
@@ -256,7 +256,8 @@ cut() {
     [ $flowing -eq 1 ] || { echo "no data on cable C within 120 s: nothing was cut"; return 1; }
     [ $st -ne 0 ] && [ $st -ne 124 ] && [ -n "$err" ] ||
         { echo "expected a failure with a sentence before the timeout:"; tail -n 15 "$RIG_TMP/cut.out"; return 1; }
-    [ "$id" != 3 ] || [ $((t1 - tc)) -le 60 ] || { echo "vm3 took $((t1 - tc)) s to fail after the cut"; return 1; }
+    # vm3 sees its own port go down: well before HALO_TIMEOUT_MS.
+    [ "$id" != 3 ] || [ $((t1 - tc)) -le 15 ] || { echo "vm3 took $((t1 - tc)) s to fail after the cut"; return 1; }
     # Cable C: an address on it, or an end as "host:ifname" (a stall names the link).
     cable="10\.58\.4\.[13]\|vm3:eth2\|vm1:eth3"
     case $id in
