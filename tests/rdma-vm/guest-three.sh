@@ -252,7 +252,8 @@ cut() {
     st=$?
     t1=$(date +%s)
     err=$(tool_error "$RIG_TMP/cut.out")
-    echo "RESULT cut_error vm$id status=$st after $((t1 - tc)) s: $err"
+    since=$([ "$id" = 3 ] && echo "the cut" || echo "its start")
+    echo "RESULT cut_error vm$id status=$st $((t1 - tc)) s after $since: $err"
     [ $flowing -eq 1 ] || { echo "no data on cable C within 120 s: nothing was cut"; return 1; }
     [ $st -ne 0 ] && [ $st -ne 124 ] && [ -n "$err" ] ||
         { echo "expected a failure with a sentence before the timeout:"; tail -n 15 "$RIG_TMP/cut.out"; return 1; }
