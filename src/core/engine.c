@@ -106,6 +106,19 @@ haloResult_t engine_flush_channel(struct halo_comm *comm, int ch, int *pending)
     return haloSuccess;
 }
 
+/* The first peer whose connection on channel ch still holds queued output (its
+ * flush pending), or -1. */
+static int engine_flush_owed(struct halo_comm *comm, int ch)
+{
+    for (int p = 0; comm->flush_needed && p < comm->nranks; p++) {
+        struct halo_conn *c = comm->conns[ch * comm->nranks + p];
+        int more = 0;
+        if (c && c->ops->flush && c->ops->flush(c, &more) == haloSuccess && more)
+            return p;
+    }
+    return -1;
+}
+
 /* Spin first (a frame usually arrives within microseconds); after ~ENGINE_SPIN_ONLY
  * polls, or always when ranks outnumber cores, give the core away regularly so a
  * rank we wait for that shares our core can run. */
@@ -202,6 +215,10 @@ haloResult_t engine_check_stall(struct halo_comm *comm, int ch, int peer, int64_
             return (haloResult_t)atomic_load(&comm->async_error);
     }
     if (peer < 0) {
+        /* A flush: name the first peer still owed this rank's output, and its cable. */
+        int owed = now - since_us >= comm->timeout_us ? engine_flush_owed(comm, ch) : -1;
+        if (owed >= 0)
+            return engine_stall_error(comm, ch, owed, (double)(now - since_us) / 1e6, what);
         if (now - since_us >= comm->timeout_us)
             return halo_error(comm, haloRemoteError,
                               "rank %d: peers did not take this rank's data for %.1f s on channel %d (%s): a peer "

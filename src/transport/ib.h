@@ -374,6 +374,7 @@ struct ib_conn {
     unsigned idle_polls;           /* consecutive polls that found nothing */
     int64_t idle_since_us;         /* when they started (0: not measured yet) */
     int64_t next_check_us;
+    unsigned flush_polls;          /* flushes since flush last looked at the port */
     haloResult_t failed;           /* sticky once an error was recorded */
     int established;
     char desc[192];                /* "peer 1 (10.0.0.2:4791) via rxe0 port 1, channel 0, qp 0x11" */

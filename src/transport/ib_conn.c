@@ -314,7 +314,9 @@ static haloResult_t ib_check_cm(struct ib_conn *c)
     return haloSuccess;
 }
 
-static haloResult_t ib_check_health(struct ib_conn *c)
+/* The device's and the port's state (async events, shared by every connection on
+ * the device). */
+static haloResult_t ib_check_port(struct ib_conn *c)
 {
     ib_drain_async(c);
     if (atomic_load(&c->dev->fatal))
@@ -325,7 +327,13 @@ static haloResult_t ib_check_health(struct ib_conn *c)
         return ib_conn_fail(c, haloSystemError,
                             "port %u of %s went down (IBV_EVENT_PORT_ERR): check the cable, the switch port and "
                             "`rdma link`", c->id->port_num, c->dev->name);
-    return ib_check_cm(c);
+    return haloSuccess;
+}
+
+static haloResult_t ib_check_health(struct ib_conn *c)
+{
+    haloResult_t r = ib_check_port(c);
+    return r != haloSuccess ? r : ib_check_cm(c);
 }
 
 /* Sleeps until the CQ has a completion or IB_WAIT_MS passed. Arming comes first,
@@ -521,6 +529,22 @@ static haloResult_t ib_flush(struct halo_conn *hc, int *pending)
     *pending = 0;
     if (c->failed != haloSuccess)
         return c->failed;
+    /* Every wait flushes every connection of its channel, also those nobody polls
+     * (a rank waiting on another peer, or between transfers, its credits or
+     * writes to this one in flight): now and then, look at the port, so a cable
+     * pulled at this end fails the connection at once, naming it, instead of
+     * leaving the rank to a timeout. Not the rdma_cm events: a peer that finished
+     * and disconnected is no fault of a rank still busy with others. */
+    if (++c->flush_polls >= IB_IDLE_POLLS) {
+        int64_t now = halo_now_us();
+        c->flush_polls = 0;
+        if (now >= c->next_check_us) {
+            c->next_check_us = now + IB_CHECK_US;
+            haloResult_t r = ib_check_port(c);
+            if (r != haloSuccess)
+                return r;
+        }
+    }
     if (c->credit_sent == c->rx_tail)
         return haloSuccess;
     int n;

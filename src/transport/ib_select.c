@@ -16,8 +16,10 @@
  *                carries them) or, in auto, the peer is on another host.
  *                With the topology's link (auto, remote peers): ib only where both
  *                ends of the link have an ACTIVE RDMA port; tcp otherwise, with a
- *                WARN naming the reason when either end has an RDMA device ("no
- *                silent fallback").
+ *                WARN naming the link and the reason when either end has an RDMA
+ *                device, or when neither has but both ranks use ib elsewhere ("no
+ *                silent fallback"). HALO_TRANSPORT=ib: a link end without an RDMA
+ *                device (or with one that cannot carry ib) fails init, naming it.
  *   connect_all  after tcp: every ib peer on every channel, at the link's address.
  *   connected    HALO_IB_QPS_PER_PEER > 1: extra QPs, their numbers all-gathered.
  * The listener binds the wildcard because the data links are only known after the
@@ -166,11 +168,15 @@ static const char *ib_end_problem(const struct halo_tp_link_end *e, int who, cha
 static int ib_link_ok(struct halo_tp_ctx *ctx, int p, const struct halo_ib_peer_info *mine,
                       const struct halo_ib_peer_info *pi, const struct halo_tp_link *l)
 {
-    if (!l->mine.rdma_dev[0] && !l->peer.rdma_dev[0]) /* no RDMA on this link: plain tcp */
-        return 0;
     char why[300];
     const char *problem = NULL;
-    if (!mine->active && !ib_supported()) {
+    if (!l->mine.rdma_dev[0] && !l->peer.rdma_dev[0]) {
+        /* No RDMA on this link: plain tcp, said only where both ranks use ib on
+         * their other links (a mixed cluster, where one tcp hop sets the pace). */
+        if (!mine->active || !pi->active)
+            return 0;
+        problem = "neither end of the link has an RDMA device";
+    } else if (!mine->active && !ib_supported()) {
         snprintf(why, sizeof(why), "ib cannot be used on this rank: %s", ib_unsupported_reason());
         problem = why;
     } else if (!mine->active)
@@ -203,9 +209,12 @@ static haloResult_t ib_can_connect(struct halo_tp_ctx *ctx, int peer, int local,
         return ib_classify(ctx, peer, local, my_blob, peer_blob, yes);
     if (!ib_auto(ctx)) { /* forced: decided before the topology, unless the link's device cannot */
         char why[300];
-        const char *problem = link->mine.rdma_unfit[0] ? ib_end_problem(&link->mine, ctx->rank, why, sizeof(why))
-                              : link->peer.rdma_unfit[0] ? ib_end_problem(&link->peer, peer, why, sizeof(why))
-                                                         : NULL;
+        /* An end without an RDMA device, or with one that has no RC queue pairs:
+         * rdma_cm could not connect there. */
+        const struct halo_tp_link_end *m = &link->mine, *o = &link->peer;
+        const char *problem = !m->rdma_dev[0] || m->rdma_unfit[0] ? ib_end_problem(m, ctx->rank, why, sizeof(why))
+                              : !o->rdma_dev[0] || o->rdma_unfit[0] ? ib_end_problem(o, peer, why, sizeof(why))
+                                                                    : NULL;
         if (problem && ib_asked(ctx))
             return halo_tp_error(ctx, haloSystemError,
                                  "rank %d: HALO_TRANSPORT=ib but the link %s %s -> %s %s to rank %d cannot carry "

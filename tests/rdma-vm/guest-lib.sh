@@ -17,6 +17,10 @@
 #   result NAME              the best gbits= value of the "RESULT NAME ..." lines
 #   ratio OURS THEIRS TARGET prints "RATIO OURS / THEIRS ..." from their results,
 #                            with the target (a fraction) met or not; TARGET -: none
+#   topo_graph FILE          the graph line of halo-topo --json's output in FILE
+#   topo_class GRAPH / topo_order GRAPH  its class; its host order, comma-separated
+#   topo_links GRAPH         one line per link: "link A:IF - B:IF mgmt=.. state=..
+#                            usable=.. bw_mbps=.. share=.."
 #   rig_finish               prints the tally; exits 1 if a check failed
 
 rig_failures=0
@@ -120,6 +124,30 @@ ratio() {
         "$(awk -v a="$ours" -v b="$theirs" -v t="$3" 'BEGIN {
             r = (b > 0) ? a / b : 0; printf "%.2f", r
             if (t != "-") printf " (target >= %.2f: %s)", t, ((r >= t) ? "met" : "NOT met") }')"
+}
+
+topo_graph() {
+    grep -m1 '"class"' "$1"
+}
+
+topo_class() {
+    echo "$1" | sed -n 's/^{"class":"\([^"]*\)".*/\1/p'
+}
+
+topo_order() {
+    echo "$1" | grep -o '"order":\[[^]]*\]' | tr -d '"' | sed 's/order:\[//; s/\]//'
+}
+
+topo_val() { # LINK_OBJECT KEY: a string's text or a bare value
+    echo "$1" | sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p"
+}
+
+topo_links() {
+    echo "$1" | sed 's/.*"links":\[//' | tr '{' '\n' | grep '"a_ifname"' | while read -r l; do
+        echo "link $(topo_val "$l" a):$(topo_val "$l" a_ifname) - $(topo_val "$l" b):$(topo_val "$l" b_ifname)" \
+            "mgmt=$(topo_val "$l" mgmt) state=$(topo_val "$l" state) usable=$(topo_val "$l" usable)" \
+            "bw_mbps=$(topo_val "$l" bw_mbps) share=$(topo_val "$l" share)"
+    done
 }
 
 rig_finish() {

@@ -26,15 +26,20 @@
 #     in each, ib_write_bw -R between them, test_ib_pair across them, one rank per
 #     VM of allreduce_bw and sendrecv_bw over ib (checked), and a VM powered off in
 #     the middle of an allreduce (the other rank errors out).
-# (c) Three VMs (-smp 1 each) in a chain, vm1 == vm2 — vm3: two cables (rails)
-#     between vm1 and vm2, one between vm2 and vm3, each its own subnet with an rxe
-#     on every end, plus a management NIC per VM on a shared qemu multicast segment
-#     for the bootstrap. With --bin-dir: halo-topo finds a chain vm1,vm2,vm3; every
-#     *_bw tool (3 ranks, HALO_NET=ib) checks its results with the cable peers via
-#     ib; sendrecv_bw -r 2 between the ends is forwarded by vm2; allreduce_bw at
-#     --bw bytes over ib and over tcp (ratio printed) and ib_write_bw -R on one
-#     cable (ratio printed); then vm1 + vm2 as a pair: two rails over ib, measured
-#     and both carrying data.
+# (c) Three VMs (-smp 1 each), vm1 == vm2 — vm3 — vm1: two cables (rails) between
+#     vm1 and vm2, one between vm2 and vm3, one (C) between vm3 and vm1, each its own
+#     subnet, plus a management NIC per VM on a shared qemu multicast segment for
+#     the bootstrap. With --bin-dir: first a chain (C down): halo-topo finds a chain
+#     vm1,vm2,vm3; every *_bw tool (3 ranks, HALO_NET=ib) checks its results with
+#     the cable peers via ib; sendrecv_bw -r 2 between the ends is forwarded by vm2;
+#     allreduce_bw at --bw bytes over ib and over tcp (ratio printed). Then C up
+#     without rxe (mixed): every *_bw tool checked with C via tcp (a WARN names it)
+#     and the rest via ib, and HALO_TRANSPORT=ib failing init naming C. Then rxe on
+#     C: halo-topo finds a ring; every *_bw tool with HALO_ALGO=ring (and allreduce
+#     with ring_bidir) checked, every cable via ib; then C cut under an allreduce
+#     over ib: every rank fails within bounds, with a sentence naming the peer or
+#     cable. Then vm1 + vm2: ib_write_bw -R on one cable (ratio printed), and the
+#     pair: two rails over ib, measured and both carrying data.
 #
 # Exit status: 0 all passed; 1 something failed, or the VMs cannot start here (no
 # qemu, no kernel image: CI must fail rather than skip silently); 77 only when
@@ -53,7 +58,7 @@ while [ $# -gt 0 ]; do
         --bin-dir) bin_dir=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
         --bw) bw=$2; shift 2 ;;
-        -h|--help) sed -n '3,41p' "$0"; exit 0 ;;
+        -h|--help) sed -n '3,46p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 1 ;;
     esac
 done
@@ -190,28 +195,28 @@ rig_two() {
 }
 
 rig_three() {
-    echo "=== (c) three VMs in a chain (vm1 == vm2 - vm3), an rxe per cable end, management on a multicast segment ==="
-    local pa pa2 pb pm w
+    echo "=== (c) three VMs: a chain (vm1 == vm2 - vm3), then a ring (cable C, vm3 - vm1), an rxe per cable end, management on a multicast segment ==="
+    local pa pa2 pb pc pm w
     local tries=0
     while :; do
-        pa=$(free_port) && pa2=$(free_port) && pb=$(free_port) && pm=$(free_port) ||
+        pa=$(free_port) && pa2=$(free_port) && pb=$(free_port) && pc=$(free_port) && pm=$(free_port) ||
             { results+=("(c) three VMs: FAIL (no free port)"); failed=1; return; }
-        # four different ports (pm is the multicast segment's UDP port)
-        [ "$(printf '%s\n' $pa $pa2 $pb $pm | sort -u | wc -l)" = 4 ] && break
+        # five different ports (pm is the multicast segment's UDP port)
+        [ "$(printf '%s\n' $pa $pa2 $pb $pc $pm | sort -u | wc -l)" = 5 ] && break
         tries=$((tries + 1))
         [ $tries -lt 10 ] || { results+=("(c) three VMs: FAIL (no free ports)"); failed=1; return; }
     done
     w=$(wrapper three guest-three.sh)
     SECONDS=0
     local pids=() sts=() i
-    "$here/run-vm.sh" --build "$build" --vmid 1 --smp 1 --mem 1024 --timeout 600 --log "$build/three-vm1.log" \
-        --nic "mcast:$pm" --nic "listen:$pa" --nic "listen:$pa2" "$w" &
+    "$here/run-vm.sh" --build "$build" --vmid 1 --smp 1 --mem 1024 --timeout 900 --log "$build/three-vm1.log" \
+        --nic "mcast:$pm" --nic "listen:$pa" --nic "listen:$pa2" --nic "listen:$pc" "$w" &
     pids+=($!)
-    "$here/run-vm.sh" --build "$build" --vmid 2 --smp 1 --mem 1024 --timeout 600 --log "$build/three-vm2.log" \
+    "$here/run-vm.sh" --build "$build" --vmid 2 --smp 1 --mem 1024 --timeout 900 --log "$build/three-vm2.log" \
         --nic "mcast:$pm" --nic "connect:$pa" --nic "connect:$pa2" --nic "listen:$pb" "$w" &
     pids+=($!)
-    "$here/run-vm.sh" --build "$build" --vmid 3 --smp 1 --mem 1024 --timeout 600 --log "$build/three-vm3.log" \
-        --nic "mcast:$pm" --nic "connect:$pb" "$w" &
+    "$here/run-vm.sh" --build "$build" --vmid 3 --smp 1 --mem 1024 --timeout 900 --log "$build/three-vm3.log" \
+        --nic "mcast:$pm" --nic "connect:$pb" --nic "connect:$pc" "$w" &
     pids+=($!)
     vm_pids=("${pids[@]}")
     for i in 0 1 2; do wait "${pids[$i]}"; sts+=($?); done
@@ -220,7 +225,7 @@ rig_three() {
     if [ "${sts[0]}" -ne 0 ] || [ "${sts[1]}" -ne 0 ] || [ "${sts[2]}" -ne 0 ]; then
         verdict="FAIL (vm1 status ${sts[0]}, vm2 status ${sts[1]}, vm3 status ${sts[2]})"; failed=1
     fi
-    results+=("(c) three VMs, chain + rails ......... $verdict in ${SECONDS} s")
+    results+=("(c) three VMs, chain, ring + rails ... $verdict in ${SECONDS} s")
 }
 
 # Build the initramfs once up front, so two VMs starting at once do not race on it.

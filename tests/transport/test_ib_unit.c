@@ -291,18 +291,20 @@ static void test_memlock(const char *ip)
     ib_destroy(ib0);
 }
 
-/* A link whose RDMA device cannot carry RC queue pairs (iWARP, usNIC): auto takes
- * tcp on it (a WARN names the device), HALO_TRANSPORT=ib fails with a sentence
- * naming the device and why; a fit link stays ib. No RDMA hardware needed. */
+/* A link whose RDMA device cannot carry RC queue pairs (iWARP, usNIC), or with no
+ * RDMA device on either end while both ranks use ib elsewhere: auto takes tcp on it
+ * (a WARN names the link and why), HALO_TRANSPORT=ib fails with a sentence naming
+ * the device or interface and why; a fit link stays ib. No RDMA hardware needed. */
 static void test_link_fit(void)
 {
     static const struct {
         const char *transport;
-        int iwarp;
+        int iwarp; /* 1: the peer's device is iWARP; 2: it has too few QPs; 3: neither end has an RDMA device */
         haloResult_t want;
         int yes;
     } cases[] = {{"auto", 0, haloSuccess, 1}, {"auto", 1, haloSuccess, 0}, {"ib", 1, haloSystemError, 0},
-                 {"ib", 0, haloSuccess, 1},     {"auto", 2, haloSuccess, 0}, {"ib", 2, haloSystemError, 0}};
+                 {"ib", 0, haloSuccess, 1},     {"auto", 2, haloSuccess, 0}, {"ib", 2, haloSystemError, 0},
+                 {"auto", 3, haloSuccess, 0},   {"ib", 3, haloSystemError, 0}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct tp_test t;
         struct halo_params p;
@@ -338,7 +340,14 @@ static void test_link_fit(void)
             ib_caps_needs(8, 6, 1, &need);
             ASSERT_TRUE(ib_caps_unfit(&one, &need, 1, link.peer.rdma_unfit, sizeof(link.peer.rdma_unfit)));
         }
+        if (cases[i].iwarp == 3)
+            link.mine.rdma_dev[0] = link.peer.rdma_dev[0] = '\0';
         ASSERT_EQ(halo_ib_setup.can_connect(&t.ctx, 1, 0, &mine, &theirs, &link, &yes), cases[i].want);
+        if (cases[i].want != haloSuccess && cases[i].iwarp == 3) {
+            ASSERT_TRUE(strstr(t.last_error, "interface ens2f1") && strstr(t.last_error, "no RDMA device") &&
+                        strstr(t.last_error, "HALO_TRANSPORT=ib"));
+            continue;
+        }
         if (cases[i].want != haloSuccess) {
             ASSERT_TRUE(strstr(t.last_error, "irdma0") && strstr(t.last_error, "HALO_TRANSPORT=ib"));
             ASSERT_CONTAINS(t.last_error, cases[i].iwarp == 1 ? "iWARP"
@@ -348,8 +357,8 @@ static void test_link_fit(void)
         }
         ASSERT_EQ(yes, cases[i].yes);
     }
-    printf("PASS a link whose RDMA device has no RC queue pairs, or too few: tcp in auto, an error when ib is "
-           "forced\n");
+    printf("PASS a link whose RDMA device has no RC queue pairs, too few, or no RDMA device: tcp in auto, an "
+           "error when ib is forced\n");
 }
 
 /* The device capability check (ib_caps_unfit), without hardware: a device with
