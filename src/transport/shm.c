@@ -57,7 +57,8 @@ _Static_assert(sizeof(struct shm_slot_hdr) == SHM_CACHELINE, "slot header is one
 
 struct shm_fifo_ctrl {
     _Atomic uint64_t tail;
-    uint8_t pad[SHM_CACHELINE - 8];
+    _Atomic uint32_t closed; /* the rank at the far end closed its connection (destroy, abort) */
+    uint8_t pad[SHM_CACHELINE - 12];
 };
 
 /* The blob each rank publishes (all-gathered before connect_all). */
@@ -141,6 +142,19 @@ static struct shm_slot_hdr *shm_slot(uint8_t *slots, size_t stride, uint64_t k, 
     return (struct shm_slot_hdr *)(slots + (k % (uint64_t)nslots) * stride);
 }
 
+/* The peer closed its end (destroyed or aborted its communicator) while this rank
+ * still waits on it: no frame or slot will come. */
+static haloResult_t shm_peer_left(struct halo_conn *c, const char *what)
+{
+    const struct halo_tp_ctx *ctx = c->ctx;
+    return halo_tp_error(ctx, haloRemoteError,
+                         "rank %d: peer %d (pid %d on this host) closed its shm connection on channel %d (it destroyed "
+                         "or aborted its communicator) while this rank waited to %s: did it leave a call the others "
+                         "were still in? see its log",
+                         halo_tp_rank(ctx), c->peer, ctx && ctx->peers ? (int)ctx->peers[c->peer].pid : 0, c->channel,
+                         what);
+}
+
 static haloResult_t shm_send_slot(struct halo_conn *c, void **buf, size_t *cap)
 {
     struct shm_conn *s = (struct shm_conn *)c;
@@ -148,6 +162,8 @@ static haloResult_t shm_send_slot(struct halo_conn *c, void **buf, size_t *cap)
         s->tx_tail_cache = atomic_load_explicit(&s->tx_ctrl->tail, memory_order_acquire);
         if (s->tx_head - s->tx_tail_cache >= (uint64_t)s->nslots) {
             *buf = NULL;
+            if (atomic_load_explicit(&s->tx_ctrl->closed, memory_order_acquire))
+                return shm_peer_left(c, "send");
             return haloSuccess;
         }
     }
@@ -173,6 +189,10 @@ static haloResult_t shm_recv_peek(struct halo_conn *c, const void **buf, size_t 
     struct shm_slot_hdr *h = shm_slot(s->rx_slots, s->stride, s->rx_tail, s->nslots);
     if (atomic_load_explicit(&h->seq, memory_order_acquire) != s->rx_tail + 1) {
         *buf = NULL;
+        /* closed is set after the peer's last frame: look at the slot once more */
+        if (atomic_load_explicit(&s->rx_ctrl->closed, memory_order_acquire) &&
+            atomic_load_explicit(&h->seq, memory_order_acquire) != s->rx_tail + 1)
+            return shm_peer_left(c, "receive");
         return haloSuccess;
     }
     if (h->len > c->slot_size)
@@ -200,8 +220,14 @@ static haloResult_t shm_progress(struct halo_conn *c)
     return haloSuccess; /* nothing to move; liveness is checked by the engine */
 }
 
+/* Tells the peer, in both FIFOs, that nothing more will come from this end. */
 static void shm_close(struct halo_conn *c)
 {
+    struct shm_conn *s = (struct shm_conn *)c;
+    if (s && s->tx_ctrl)
+        atomic_store_explicit(&s->tx_ctrl->closed, 1, memory_order_release);
+    if (s && s->rx_ctrl)
+        atomic_store_explicit(&s->rx_ctrl->closed, 1, memory_order_release);
     free(c);
 }
 

@@ -275,6 +275,27 @@ static int case_recover(int rank, int n, haloUniqueId id, void *arg)
     return bad;
 }
 
+/* Rank VICTIM destroys its communicator (cleanly, alive) while the others are
+ * inside an all-reduce it never joins: they fail naming it instead of waiting for
+ * the timeout; its destroy returns. */
+static int case_destroy_outstanding(int rank, int n, haloUniqueId id, void *arg)
+{
+    struct shared *sh = arg;
+    haloComm_t comm = warm_comm(rank, n, id);
+    if (rank == VICTIM) {
+        usleep(300000); /* the others are inside the call by then */
+        int64_t t0 = now_ms();
+        haloResult_t r = haloCommDestroy(comm);
+        if (r != haloSuccess || now_ms() - t0 > 3000)
+            TEST_FAIL("rank %d: destroy returned %d after %lld ms", rank, (int)r, (long long)(now_ms() - t0));
+        usleep(2000000); /* alive: the others learn it from the destroy, not from an exit */
+        return 0;
+    }
+    measured_allreduce(sh, comm, rank, n);
+    haloCommDestroy(comm);
+    return 0;
+}
+
 /* The bootstrap root dies while the others wait in init: VICTIM makes the job's id
  * (so its process serves the root), never joins, and is killed once the others
  * are inside haloCommInitRank. */
@@ -317,6 +338,8 @@ static const struct fcase cases[] = {
     {"peer killed during a call", case_kill_during, 1, 0, 0, haloRemoteError, "2", 3000},
     {"peer killed before init", case_kill_init, 1, 0, 0, haloRemoteError, "2", TIMEOUT_MS + 3000},
     {"bootstrap root killed during init", case_root_killed, 1, 0, 0, haloRemoteError, "root", TIMEOUT_MS + 3000},
+    {"peer destroys while the others are in a call", case_destroy_outstanding, 0, 0, 0, haloRemoteError, "2",
+     3000},
     {"peer stopped past the timeout", case_stop, 0, 0, 0, haloRemoteError, "2", TIMEOUT_MS + 3000},
     {"different collective", case_mm_coll, 0, 1, 0, haloInvalidUsage, "called", 3000},
     {"different count", case_mm_count, 0, 1, 0, haloInvalidUsage, "count=", 3000},
