@@ -31,6 +31,7 @@
 #include "bootstrap.h"
 #include "engine.h"
 #include "error.h"
+#include "hash.h"
 #include "gpu_mem.h"
 #include "log.h"
 #include "reduce.h"
@@ -158,13 +159,6 @@ void comm_free(struct halo_comm *comm)
 
 /* ---- creation ---- */
 
-static uint64_t comm_hash_str(uint64_t h, const char *s)
-{
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-    return h;
-}
-
 static uint64_t comm_host_hash(void)
 {
     char host[256] = "", boot[64] = "", ns[64] = "";
@@ -178,10 +172,7 @@ static uint64_t comm_host_hash(void)
     struct stat st;
     if (stat("/proc/self/ns/net", &st) == 0)
         snprintf(ns, sizeof(ns), "%llu", (unsigned long long)st.st_ino);
-    uint64_t h = 0xcbf29ce484222325ull;
-    h = comm_hash_str(h, host);
-    h = comm_hash_str(h, boot);
-    return comm_hash_str(h, ns);
+    return halo_fnv_str(halo_fnv_str(halo_fnv_str(HALO_FNV_INIT, host), boot), ns);
 }
 
 static int comm_ncores(void)

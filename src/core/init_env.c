@@ -25,6 +25,7 @@
 #include "bootstrap.h"
 #include "comm.h"
 #include "error.h"
+#include "hash.h"
 #include "log.h"
 #include "param.h"
 
@@ -92,10 +93,9 @@ static uint64_t env_job_hash(void)
 {
     const char *vars[] = {"OMPI_MCA_ess_base_jobid", "OMPI_MCA_orte_ess_jobid", "PMI_ID", "SLURM_JOB_ID",
                           "TORCHELASTIC_RUN_ID"};
-    uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)getuid();
+    uint64_t h = HALO_FNV_INIT ^ (uint64_t)getuid();
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
-        for (const char *s = getenv(vars[i]); s && *s; s++)
-            h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+        h = halo_fnv_str(h, getenv(vars[i]));
     return h;
 }
 
@@ -164,12 +164,7 @@ static haloResult_t env_secret(const struct halo_params *p, uint8_t key[HALO_SEC
 
 static uint64_t env_job_id(const struct halo_sockaddr *root, const uint8_t key[HALO_SECRET_BYTES])
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    const uint8_t *b = (const uint8_t *)root;
-    for (size_t i = 0; i < sizeof(*root); i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    for (size_t i = 0; i < HALO_SECRET_BYTES; i++)
-        h = (h ^ key[i]) * 0x100000001b3ull;
+    uint64_t h = halo_fnv_bytes(halo_fnv_bytes(HALO_FNV_INIT, root, sizeof(*root)), key, HALO_SECRET_BYTES);
     return h ^ env_job_hash();
 }
 

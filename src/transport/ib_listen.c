@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "hash.h"
 #include "ib.h"
 #include "ib_setup.h"
 #include "log.h"
@@ -375,18 +376,18 @@ void ib_destroy(struct halo_ib *ib)
     free(ib);
 }
 
+/* One field of a link's identity: its text, then a separator byte. */
 static uint64_t ib_fnv(uint64_t h, const char *s)
 {
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-    return (h ^ 0xff) * 0x100000001b3ull; /* field separator */
+    static const uint8_t sep = 0xff;
+    return halo_fnv_bytes(halo_fnv_str(h, s), &sep, 1);
 }
 
 int ib_link_first_warning(struct halo_ib *ib, const struct halo_tp_link *l)
 {
     if (!ib)
         return 1;
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = HALO_FNV_INIT;
     h = ib_fnv(ib_fnv(ib_fnv(ib_fnv(h, l->mine.ifname), l->mine.addr), l->peer.ifname), l->peer.addr);
     for (int i = 0; i < ib->nwarned; i++)
         if (ib->warned_links[i] == h)
