@@ -235,9 +235,29 @@ case "$only" in
     ''|one|two|three) ;;
     *) echo "run.sh: --only takes one, two or three, not $only"; exit 1 ;;
 esac
-[ -n "$only" ] && [ "$only" != one ] || rig_one
-[ -n "$only" ] && [ "$only" != two ] || rig_two
-[ -n "$only" ] && [ "$only" != three ] || rig_three
+# run_rig FUNC LOGPREFIX: runs a rig; when it failed and one of its VMs' kernels
+# logged "NETDEV WATCHDOG" (qemu's socket cable stopped moving frames: a stall of
+# the emulator under load, seen about once in five loaded runs, not of the code
+# under test), runs it once more and says so in its result line. Any other
+# failure, or a second one, stands.
+run_rig() {
+    local fn=$1 prefix=$2 nres=${#results[@]} before=$failed
+    "$fn"
+    case "${results[$nres]:-}" in *FAIL*) ;; *) return 0 ;; esac
+    local stalled
+    stalled=$(grep -l 'NETDEV WATCHDOG' "$build/$prefix"-vm*.log 2>/dev/null | sed 's|.*/||' | paste -sd, -)
+    [ -n "$stalled" ] || return 0
+    echo "=== the rig failed after qemu's socket cable stalled ($stalled logged NETDEV WATCHDOG): running it again ==="
+    local first=${results[$nres]}
+    results=("${results[@]:0:$nres}")
+    failed=$before
+    "$fn"
+    results[$nres]="${results[$nres]} (second run; the first: ${first##*.. } with a qemu cable stall in $stalled)"
+}
+
+[ -n "$only" ] && [ "$only" != one ] || run_rig rig_one one
+[ -n "$only" ] && [ "$only" != two ] || run_rig rig_two two
+[ -n "$only" ] && [ "$only" != three ] || run_rig rig_three three
 
 echo "=== rdma-vm summary ==="
 printf '  %s\n' "${results[@]}"
