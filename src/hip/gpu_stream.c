@@ -31,6 +31,7 @@
 #define PROXY_DOZE_NS 200000L        /* ... after a long idle with persistent works only */
 #define PROXY_DOZE_AFTER_US 100000   /* idle time before dozing */
 #define HOSTFN_WAIT_NAP_NS 10000L
+#define PROXY_RELEASE_WAIT_US 2000000 /* a release waits this long for a running work to return */
 #define PROXY_STALL_SAY_US 20000000  /* a head work waiting this long for its streams is reported */
 
 struct proxy_work {
@@ -79,6 +80,7 @@ struct gpu_proxy {
     struct proxy_work *_Atomic persist; /* persistent works, newest first, never removed */
     atomic_int stop;
     atomic_int released;
+    atomic_int running;                /* the thread is inside a work's run function */
     atomic_int hostfn_waiters;
     atomic_ullong n_eager, n_persist, n_memops, n_hostfn;
     /* Eager works run, and the time from the call to its streams reaching it
@@ -209,10 +211,12 @@ static int proxy_step_eager(struct gpu_proxy *p)
     __atomic_store_n(&p->head, w->next, __ATOMIC_RELEASE);
     if (!p->head)
         p->tail = NULL;
+    atomic_store(&p->running, 1); /* under the lock: a release sees it */
     pthread_mutex_unlock(&p->lock);
 
     haloResult_t r = w->payload ? proxy_run(p, w) : haloSuccess;
     proxy_advance_done(&p->flags[0], w->seq);
+    atomic_store(&p->running, 0);
     int64_t t_end = halo_now_us();
     uint64_t lag = (uint64_t)(t_ready - w->queued_us);
     p->t_n++;
@@ -245,8 +249,10 @@ static int proxy_step_persistent(struct gpu_proxy *p)
     for (struct proxy_work *w = atomic_load(&p->persist); w; w = w->next) {
         if (!proxy_ready(p, w, 1))
             continue;
+        atomic_store(&p->running, 1);
         if (!atomic_load(&p->released))
             (void)proxy_run(p, w); /* errors reach the communicator's async error */
+        atomic_store(&p->running, 0);
         for (int i = 0; i < w->nready; i++)
             proxy_store(&p->flags[w->word[i]], 0);
         atomic_fetch_add(&p->n_persist, 1);
@@ -660,11 +666,34 @@ static void proxy_release_words(struct gpu_proxy *p)
             proxy_store(&p->flags[w->word[i]], 0);
 }
 
+/* A work the thread is running may still write the application's buffers (a
+ * fold waiting on a peer): its streams must not move on, and copy out or reuse
+ * them, before it returns. The caller has made the run fail (the communicator's
+ * error is set), so that is one poll round; the bound guards a run stuck where
+ * no poll runs. */
+static void proxy_await_run(struct gpu_proxy *p)
+{
+    if (pthread_equal(pthread_self(), p->thread))
+        return;
+    int64_t end = halo_now_us() + PROXY_RELEASE_WAIT_US;
+    while (atomic_load(&p->running) && halo_now_us() < end)
+        proxy_nap(PROXY_NAP_NS);
+    if (atomic_load(&p->running))
+        HLOG_WARN(HALO_SUB_GPU, p->cfg.rank, "the GPU progress thread is still inside a call %d ms after the "
+                  "release; its streams are released anyway, and their buffers may still be written",
+                  PROXY_RELEASE_WAIT_US / 1000);
+}
+
 void gpu_proxy_release(struct gpu_proxy *p)
 {
     if (!p)
         return;
     atomic_store(&p->released, 1);
+    pthread_mutex_lock(&p->lock);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    if (p->thread_started)
+        proxy_await_run(p);
     proxy_release_words(p);
     pthread_mutex_lock(&p->lock);
     pthread_cond_broadcast(&p->wake);
