@@ -372,6 +372,16 @@ static haloResult_t comm_check_agreement(struct halo_comm *comm)
     return haloSuccess;
 }
 
+/* The last-level cache of this CPU (glibc reads it from cpuid); 32 MiB when it
+ * does not say. */
+static int64_t comm_llc_bytes(void)
+{
+    long b = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (b <= 0)
+        b = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return b > 0 ? (int64_t)b : (int64_t)32 << 20;
+}
+
 /* Peer kinds, local indexes, channel count, ring order. */
 static haloResult_t comm_classify_peers(struct halo_comm *comm)
 {
@@ -404,6 +414,9 @@ static haloResult_t comm_classify_peers(struct halo_comm *comm)
     }
     if (comm->nchannels == 0) /* auto: one channel per spare core, same on every rank */
         comm->nchannels = min_cores_per_rank < 1 ? 1 : min_cores_per_rank > 4 ? 4 : min_cores_per_rank;
+    comm->stream_min = HALO_P_INT(&comm->params, stream_min);
+    if (comm->stream_min == HALO_AUTO)
+        comm->stream_min = comm_llc_bytes();
     comm_pick_yield(comm);
     for (int p = 0; p < comm->nranks; p++)
         comm->ring[p] = p;

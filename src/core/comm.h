@@ -102,6 +102,7 @@ struct halo_comm {
     int yield;                 /* sched_yield while waiting (ranks outnumber cores) */
 
     int nchannels;             /* channels the collectives use */
+    int64_t stream_min;        /* host bytes from which results are written with streaming stores; 0 = never */
     int relay_ch;              /* the relay channel, connected after them (== nchannels), or -1
                                 * when every pair of hosts is linked (relay.h) */
     int nchannels_auto;        /* HALO_NCHANNELS was auto (rails may raise it) */

@@ -488,6 +488,16 @@ uint64_t engine_conn_frames(struct halo_comm *comm, int ch, int peer)
     return c ? c->frames_sent + c->frames_recv : 0;
 }
 
+/* Results land in the caller's buffer through these: streaming stores when the
+ * call's buffers do not fit the cache (engine_exec_init). */
+static void engine_copy_out(const struct halo_exec *ex, void *dst, const void *src, size_t bytes)
+{
+    if (ex->stream_out)
+        halo_copy_stream(dst, src, bytes);
+    else
+        memcpy(dst, src, bytes);
+}
+
 haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t n)
 {
     struct halo_conn *c = engine_conn(ex->comm, ex->ch, to);
@@ -508,7 +518,7 @@ haloResult_t prim_recv(struct halo_exec *ex, int from, void *dst, size_t n)
     haloResult_t r = engine_wait_frame(ex, c, &in, bytes);
     if (r != haloSuccess)
         return r;
-    memcpy(dst, in, bytes);
+    engine_copy_out(ex, dst, in, bytes);
     return engine_release(c);
 }
 
@@ -546,7 +556,7 @@ haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to, void *d
     memcpy(f.out, f.in, bytes);
     if ((r = engine_post(ex, f.sc, bytes)) != haloSuccess)
         return r;
-    memcpy(dst, f.in, bytes); /* after posting: the next rank is already copying */
+    engine_copy_out(ex, dst, f.in, bytes); /* after posting: the next rank is already copying */
     return engine_release(f.rc);
 }
 
@@ -573,9 +583,15 @@ haloResult_t prim_recv_reduce_copy_send(struct halo_exec *ex, int from, int to, 
     haloResult_t r = prim_fwd_begin(ex, from, to, n * ex->esize, &f);
     if (r != haloSuccess)
         return r;
-    halo_reduce(dst, f.in, src, n, ex->op->dtype, ex->op->op);
-    engine_finish(ex, dst, n, final);
-    memcpy(f.out, dst, n * ex->esize);
+    if (ex->stream_out) { /* reduce into the slot, which the next rank reads soon, then stream it out */
+        halo_reduce(f.out, f.in, src, n, ex->op->dtype, ex->op->op);
+        engine_finish(ex, f.out, n, final);
+        halo_copy_stream(dst, f.out, n * ex->esize);
+    } else {
+        halo_reduce(dst, f.in, src, n, ex->op->dtype, ex->op->op);
+        engine_finish(ex, dst, n, final);
+        memcpy(f.out, dst, n * ex->esize);
+    }
     return prim_fwd_end(ex, &f, n * ex->esize);
 }
 
@@ -587,9 +603,29 @@ haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, const void *s
     haloResult_t r = engine_wait_frame(ex, rc, &in, n * ex->esize);
     if (r != haloSuccess)
         return r;
-    halo_reduce(dst, in, src, n, ex->op->dtype, ex->op->op);
+    if (ex->stream_out && !(final && ex->op->op == haloAvg))
+        halo_reduce_stream(dst, in, src, n, ex->op->dtype, ex->op->op);
+    else
+        halo_reduce(dst, in, src, n, ex->op->dtype, ex->op->op);
     engine_finish(ex, dst, n, final);
     return engine_release(rc);
+}
+
+/* Streaming stores pay when the call's buffers, over all ranks of this host,
+ * exceed the cache: the output's lines would come from memory only to be
+ * overwritten. In place, the output was just read as input, so only what the
+ * output adds counts. */
+static int engine_streams_out(const struct halo_comm *comm, const struct halo_op *op)
+{
+    if (comm->stream_min <= 0 || !op->recvbuf)
+        return 0;
+    size_t one = op->count * halo_dtype_size(op->dtype), in = one, out = one;
+    if (op->coll == HALO_COLL_ALLGATHER)
+        out *= (size_t)comm->nranks;
+    else if (op->coll == HALO_COLL_REDUCESCATTER)
+        in *= (size_t)comm->nranks;
+    size_t ws = out + (op->sendbuf != op->recvbuf ? in : 0);
+    return (double)ws * comm->nlocal >= (double)comm->stream_min;
 }
 
 void engine_exec_init(struct halo_exec *ex)
@@ -607,6 +643,7 @@ void engine_exec_init(struct halo_exec *ex)
                   op->coll == HALO_COLL_REDUCESCATTER;
     ex->sig.op = reduces ? (uint8_t)op->op : 0xff;
     ex->sig.algo = (uint8_t)op->algo;
+    ex->stream_out = engine_streams_out(ex->comm, op);
 }
 
 haloResult_t engine_run_channel(struct halo_exec *ex, halo_channel_fn fn)

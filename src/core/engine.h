@@ -90,6 +90,7 @@ struct halo_exec {
     size_t esize;
     struct halo_sig sig;
     void *scratch; /* slot-sized private buffer of this channel */
+    int stream_out; /* write results into recvbuf with streaming stores (engine_exec_init) */
 };
 
 const char *halo_coll_name(enum halo_coll c);

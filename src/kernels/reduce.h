@@ -36,6 +36,14 @@ void halo_scale_div(void *dst, const void *src, size_t n, haloDataType_t t, int 
  * rounds exactly as halo_reduce with haloProd against a buffer of the scalar.
  * dst may equal src. */
 void halo_scale_mul(void *dst, const void *src, size_t n, haloDataType_t t, const void *scalar);
+/* Streaming (non-temporal) variants for results that should not take cache
+ * lines: the destination's lines are written without being read first (x86-64;
+ * memcpy and halo_reduce elsewhere), and fenced before return. dst must not
+ * overlap src / a / b except that halo_reduce_stream's dst may equal a or b. */
+void halo_copy_stream(void *dst, const void *src, size_t bytes);
+void halo_reduce_stream(void *dst, const void *a, const void *b, size_t n, haloDataType_t t, haloRedOp_t op);
+/* 1 where halo_copy_stream really bypasses the caches. */
+int halo_copy_stream_native(void);
 /* Scalar references (tests only). */
 void halo_scale_mul_ref(void *dst, const void *src, size_t n, haloDataType_t t, const void *scalar);
 void halo_reduce_ref(void *dst, const void *a, const void *b, size_t n, haloDataType_t t, haloRedOp_t op);
