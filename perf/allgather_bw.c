@@ -41,6 +41,14 @@ static size_t allgather_check(struct perf_ctx *c, const void *recv, const struct
     return wrong;
 }
 
+/* The ring, in units of size/n (one block): send mine 2; forward-keep 3 each of
+ * n-2; keep the last 2. In place, nothing copies my own block. */
+static void allgather_traffic(int n, double *copy, double *reduce)
+{
+    *copy = (3.0 * n - 2) / n;
+    *reduce = 0;
+}
+
 static const struct perf_coll allgather = {
     .name = "allgather_bw",
     .call = "haloAllGather",
@@ -50,6 +58,7 @@ static const struct perf_coll allgather = {
     .run = allgather_run,
     .fill = allgather_fill,
     .check = allgather_check,
+    .traffic = allgather_traffic,
 };
 
 int main(int argc, char **argv)

@@ -32,6 +32,15 @@ static size_t allreduce_check(struct perf_ctx *c, const void *recv, const struct
     return perf_check_reduced(c, recv, 0, l->count, 0);
 }
 
+/* The ring's busiest rank, in units of size/n: send 2; reduce-forward 3 each of
+ * n-2; reduce into the output 3 + its copy to the next rank 1; forward-keep 3
+ * each of n-2; receive the last block 2. */
+static void allreduce_traffic(int n, double *copy, double *reduce)
+{
+    *copy = (3.0 * n - 1) / n;
+    *reduce = 3.0 * (n - 1) / n;
+}
+
 static const struct perf_coll allreduce = {
     .name = "allreduce_bw",
     .call = "haloAllReduce",
@@ -42,6 +51,7 @@ static const struct perf_coll allreduce = {
     .run = allreduce_run,
     .fill = allreduce_fill,
     .check = allreduce_check,
+    .traffic = allreduce_traffic,
 };
 
 int main(int argc, char **argv)

@@ -20,6 +20,7 @@
 #include "common.h"
 #include "fork_id.h"
 #include "perf_gpu.h"
+#include "roofline.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -334,6 +335,7 @@ struct perf_opts {
     int json;
     int gpu; /* enum perf_mem: where the buffers live (--gpu) */
     double min_busbw, max_latency; /* < 0 = no gate */
+    int roofline; /* --roofline */
 };
 
 static void perf_usage(FILE *f, const struct perf_coll *coll)
@@ -358,11 +360,15 @@ static void perf_usage(FILE *f, const struct perf_coll *coll)
             "                          (pinned host) or memalloc (haloMemAlloc); calls go on a stream\n"
             "                          and each timed loop ends with a wait for the stream\n"
             "      --json              one JSON object per size instead of the table\n"
+            "      --roofline          before each size, time memcpy and the reduction kernel on that\n"
+            "                          size with the call's threads, all ranks at once, and print each\n"
+            "                          busbw as a fraction of what that memory bandwidth permits%s\n"
             "      --min-busbw GB/s    exit 3 if the best out-of-place busbw is lower\n"
             "      --max-latency us    exit 3 if the smallest size's out-of-place time is higher\n"
             "  -h, --help              this text\n"
             "exit status: 0 ok, 1 wrong results or a failure, 2 bad options, 3 a gate failed\n",
-            coll->name, coll->uses_op ? "" : " (ignored here)", coll->uses_root ? "" : " (ignored here)");
+            coll->name, coll->uses_op ? "" : " (ignored here)", coll->uses_root ? "" : " (ignored here)",
+            coll->traffic ? "" : "\n                          (this tool has no roofline)");
 }
 
 /* Whole string: digits, then an optional k/m/g (binary multiples). */
@@ -445,7 +451,7 @@ static int perf_bad(const struct perf_coll *coll, const char *opt, const char *v
     return 2;
 }
 
-enum { PERF_OPT_JSON = 256, PERF_OPT_MIN_BUSBW, PERF_OPT_MAX_LATENCY, PERF_OPT_GPU };
+enum { PERF_OPT_JSON = 256, PERF_OPT_MIN_BUSBW, PERF_OPT_MAX_LATENCY, PERF_OPT_GPU, PERF_OPT_ROOFLINE };
 
 static int perf_opt_size(const struct perf_coll *coll, const char *opt, const char *a, size_t min, size_t *out)
 {
@@ -485,6 +491,13 @@ static int perf_opt_one(struct perf_opts *o, const struct perf_coll *coll, int c
     case 'R': return perf_opt_int(coll, "-R", a, 0, 1, &o->reg, "0 or 1");
     case 'n': return perf_opt_int(coll, "-n", a, 1, PERF_MAX_FORKS, &o->nforks, "1 to 256 local ranks");
     case PERF_OPT_JSON: o->json = 1; return 0;
+    case PERF_OPT_ROOFLINE:
+        if (!coll->traffic) {
+            fprintf(stderr, "%s: --roofline: this tool has no model of its memory traffic\n", coll->name);
+            return 2;
+        }
+        o->roofline = 1;
+        return 0;
     case PERF_OPT_GPU:
         o->gpu = !strcmp(a, "device") ? PERF_MEM_DEVICE : !strcmp(a, "pinned") ? PERF_MEM_PINNED
                  : !strcmp(a, "memalloc") ? PERF_MEM_MEMALLOC : -1;
@@ -509,6 +522,7 @@ static int perf_opts_parse(struct perf_opts *o, int argc, char **argv, const str
         {"register", required_argument, NULL, 'R'},
         {"json", no_argument, NULL, PERF_OPT_JSON},   {"gpu", required_argument, NULL, PERF_OPT_GPU},   {"min-busbw", required_argument, NULL, PERF_OPT_MIN_BUSBW},
         {"max-latency", required_argument, NULL, PERF_OPT_MAX_LATENCY}, {"help", no_argument, NULL, 'h'},
+        {"roofline", no_argument, NULL, PERF_OPT_ROOFLINE},
         {NULL, 0, NULL, 0}};
     int ch, rc;
 
@@ -548,6 +562,8 @@ struct perf_result {
     int iters;
     double us[2];     /* out of place, in place: max over ranks of the mean per call */
     int64_t wrong[2]; /* summed over ranks; -1 = not checked */
+    struct perf_roof roof; /* --roofline: the slowest rank's copy and reduce bandwidth */
+    double roof_busbw;     /* the busbw that bandwidth permits; 0 = not measured */
 };
 
 static const char *const perf_variant_names[2] = {"out-of-place", "in-place"};
@@ -704,6 +720,12 @@ static void perf_print_header(const struct perf_ctx *c, const struct perf_coll *
            "root", "time", "algbw", "busbw", "#wrong", "time", "algbw", "busbw", "#wrong");
     printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s\n", "(B)", "(elements)", "", "", "",
            "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)", "");
+    if (o->roofline)
+        printf("# roofline columns: thr = copy threads per rank; copy, reduce = the slowest rank's memcpy and\n"
+               "# reduction GB/s (read + written) on that size with every rank at once; roof = the busbw that\n"
+               "# permits; then the out-of-place and in-place busbw as a fraction of roof\n"
+               "# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s  %3s  %6s  %6s  %6s  %5s  %5s\n",
+               "", "", "", "", "", "", "", "", "", "", "", "", "", "thr", "copy", "reduce", "roof", "%oop", "%ip");
 }
 
 static void perf_print_result(const struct perf_ctx *c, const struct perf_coll *coll, const struct perf_opts *o,
@@ -724,6 +746,12 @@ static void perf_print_result(const struct perf_ctx *c, const struct perf_coll *
             printf(",\"%s_time_us\":%.3f,\"%s_algbw\":%.4f,\"%s_busbw\":%.4f,\"%s_wrong\":%s", p, res->us[v], p,
                    algbw, p, algbw * factor, p, res->wrong[v] < 0 ? "null" : w);
         }
+        if (o->roofline)
+            printf(",\"roof_threads\":%d,\"roof_copy_GBps\":%.3f,\"roof_reduce_GBps\":%.3f,\"roof_busbw\":%.4f,"
+                   "\"oop_roof_frac\":%.4f,\"ip_roof_frac\":%.4f",
+                   res->roof.threads, res->roof.copy_GBps, res->roof.reduce_GBps, res->roof_busbw,
+                   res->bytes / res->us[0] / 1e3 * factor / res->roof_busbw,
+                   res->bytes / res->us[1] / 1e3 * factor / res->roof_busbw);
         printf("}\n");
         return;
     }
@@ -737,6 +765,10 @@ static void perf_print_result(const struct perf_ctx *c, const struct perf_coll *
             snprintf(w, sizeof(w), "%lld", (long long)res->wrong[v]);
         printf("  %7s  %6.2f  %6.2f  %6s", t, algbw, algbw * factor, w);
     }
+    if (o->roofline)
+        printf("  %3d  %6.1f  %6.1f  %6.2f  %4.0f%%  %4.0f%%", res->roof.threads, res->roof.copy_GBps,
+               res->roof.reduce_GBps, res->roof_busbw, 100.0 * res->bytes / res->us[0] / 1e3 * factor / res->roof_busbw,
+               100.0 * res->bytes / res->us[1] / 1e3 * factor / res->roof_busbw);
     printf("\n");
 }
 
@@ -904,6 +936,29 @@ static int perf_finish(const struct perf_ctx *c, const struct perf_coll *coll, c
     return rc;
 }
 
+/* --roofline: this size's copy and reduction bandwidth on every rank at once; the
+ * slowest rank's, and the busbw it permits, go into res. */
+static int perf_roof(struct perf_ctx *c, const struct perf_coll *coll, const struct perf_opts *o,
+                     const struct perf_layout *l, struct perf_result *res)
+{
+    size_t span = l->send_elems > l->recv_elems ? l->send_elems : l->recv_elems, bytes = span * c->elem;
+    int local = o->nforks > 0 ? o->nforks : c->nranks;
+    struct perf_roof r;
+    if (perf_roof_measure(c->comm, bytes, perf_roof_threads(bytes, local), c->dtype, &r) != 0)
+        return 1;
+    double bw[2] = {r.copy_GBps, r.reduce_GBps}, copy, reduce;
+    haloResult_t e = haloAllReduce(bw, bw, 2, haloFloat64, haloMin, c->comm, NULL);
+    if (e != haloSuccess)
+        return perf_fail(c, coll, "haloAllReduce (roofline)", e);
+    res->roof = r;
+    res->roof.copy_GBps = bw[0];
+    res->roof.reduce_GBps = bw[1];
+    coll->traffic(c->nranks, &copy, &reduce);
+    double t_s = (double)bytes * (copy / (bw[0] * 1e9) + reduce / (bw[1] * 1e9));
+    res->roof_busbw = t_s > 0 ? (double)bytes / t_s / 1e9 * coll->busbw_factor(c->nranks) : 0;
+    return 0;
+}
+
 static int perf_sweep(struct perf_ctx *c, const struct perf_coll *coll, const struct perf_opts *o,
                       struct perf_bufs *b)
 {
@@ -916,6 +971,8 @@ static int perf_sweep(struct perf_ctx *c, const struct perf_coll *coll, const st
         coll->layout(c, size / c->elem, &l);
         if (l.count == 0)
             continue; /* fewer bytes than one element per rank: nothing to move */
+        if (o->roofline && perf_roof(c, coll, o, &l, &res))
+            return 1;
         if (perf_bench_size(c, coll, o, b, &l, &res))
             return 1;
         if (c->rank == 0)

@@ -65,6 +65,10 @@ struct perf_coll {
     void (*fill)(struct perf_ctx *c, void *send, const struct perf_layout *l);
     /* Number of wrong elements in this rank's output. */
     size_t (*check)(struct perf_ctx *c, const void *recv, const struct perf_layout *l);
+    /* --roofline: the fewest bytes the busiest rank's schedule reads plus writes
+     * in copies and in reductions, per byte of the size (cache-resident rereads
+     * not counted); NULL = no roofline for this tool. */
+    void (*traffic)(int nranks, double *copy, double *reduce);
 };
 
 /* Parses options, runs the sweep, returns the process exit status:

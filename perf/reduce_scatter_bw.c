@@ -37,6 +37,14 @@ static size_t reduce_scatter_check(struct perf_ctx *c, const void *recv, const s
     return perf_check_reduced(c, recv, 0, l->count, (size_t)c->rank * l->count);
 }
 
+/* The ring, in units of size/n (one block): send the first 2; reduce-forward 3
+ * each of n-2; reduce into the output 3. */
+static void reduce_scatter_traffic(int n, double *copy, double *reduce)
+{
+    *copy = 2.0 / n;
+    *reduce = 3.0 * (n - 1) / n;
+}
+
 static const struct perf_coll reduce_scatter = {
     .name = "reduce_scatter_bw",
     .call = "haloReduceScatter",
@@ -47,6 +55,7 @@ static const struct perf_coll reduce_scatter = {
     .run = reduce_scatter_run,
     .fill = reduce_scatter_fill,
     .check = reduce_scatter_check,
+    .traffic = reduce_scatter_traffic,
 };
 
 int main(int argc, char **argv)
