@@ -33,6 +33,20 @@ link_field() {   # IF FIELD
 
 # Bytes sent by h0 on IF in the last counters diff.
 sent_on() { awk -v i="$1" '$1 == "h0" && $2 == i { print $4 }' "$WORK/diff"; }
+tx_now() { ip -n "$(netns_ns "$1")" -s link show "to_$2" | awk '/TX:/ { getline; print $1; exit }'; }
+# Cuts the second cable (h0 <-> h1b) once the job has sent MIN bytes over it, so
+# the cut lands in the timed loop however long the start took (a loaded CI machine
+# can take seconds to start the ranks: a cable down at init is simply not a rail).
+cut_when_busy() {
+    local min=$1 base i
+    base=$(tx_now h0 h1b)
+    for i in $(seq 600); do
+        [ $(($(tx_now h0 h1b) - base)) -ge "$min" ] && break
+        sleep 0.1
+    done
+    cable_down h0 h1b
+    cable_down h1 h0b
+}
 
 check_rails_found() {
     if ! job topo 60 -- "$BIN/halo-topo" --json; then
@@ -113,7 +127,7 @@ check_one_rail() {
 
 check_rail_cut() {
     local start; start=$(date +%s)
-    ( sleep 4; cable_down h0 h1b; cable_down h1 h0b ) &
+    cut_when_busy 20000000 &
     job cut 60 HALO_TIMEOUT_MS=5000 -- "$BIN/allreduce_bw" -b 32m -e 32m -w 1 -i 200 -c 0
     local rc=$? el=$(($(date +%s) - start))
     wait
@@ -127,10 +141,10 @@ check_rail_cut() {
     ok "rail cut mid-collective: failed after ${el}s: $(grep -h -m1 'to_h[01]b' "$WORK"/cut.* | cut -c1-200)"
 }
 
-# Cuts the faster cable 2 s into a job of about 8 s at the shaped rates.
+# Cuts the faster cable about a tenth into a job of about 8 s at the shaped rates.
 check_rail_failover() {
     local start; start=$(date +%s)
-    ( sleep 2; cable_down h0 h1b; cable_down h1 h0b ) &
+    cut_when_busy 10000000 &
     traffic failover 90 HALO_TIMEOUT_MS=5000 HALO_RAIL_FAILOVER=1 -- "$BIN/allreduce_bw" -b 8m -e 8m -w 1 -i 16 -c 1
     local rc=$? el=$(($(date +%s) - start))
     wait
