@@ -36,6 +36,7 @@
 #define TOPO_MAX_PROBED_LINKS 128
 #define TOPO_PROBE_COUNT 5
 #define TOPO_PROBE_TIMEOUT_MS 1000
+#define TOPO_PROBE_RETRY_MS 3000
 
 struct topo_echo {
     int fd;
@@ -91,7 +92,11 @@ static int topo_probe_own(void *arg, const struct topo_link *l, double *rtt_us)
         return 0;
     char err[512];
     int port = c->recs[l->rank[1]].probe_port;
+    /* A host that is busy (or a VM whose host is) can miss the first bound: one
+     * more try, longer, before the link is left out. */
     if (topo_probe_rtt(l->ifname[0], l->addr[0], l->addr[1], port, TOPO_PROBE_COUNT, TOPO_PROBE_TIMEOUT_MS, rtt_us,
+                       err, sizeof(err)) != 0 &&
+        topo_probe_rtt(l->ifname[0], l->addr[0], l->addr[1], port, TOPO_PROBE_COUNT, TOPO_PROBE_RETRY_MS, rtt_us,
                        err, sizeof(err)) != 0) {
         HLOG_WARN(HALO_SUB_TOPO, c->comm->rank, "link %s %s -> %s did not answer the probe: %s", l->ifname[0],
                   l->addr[0], l->addr[1], err);
