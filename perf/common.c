@@ -19,6 +19,7 @@
 #endif
 #include "common.h"
 #include "fork_id.h"
+#include "model.h"
 #include "perf_gpu.h"
 #include "roofline.h"
 
@@ -333,6 +334,7 @@ struct perf_opts {
     int reg; /* haloCommRegister the buffers */
     int nforks; /* 0 = one rank from the environment */
     int json;
+    int model; /* --model: the cost model's prediction beside each row (model.c) */
     int gpu; /* enum perf_mem: where the buffers live (--gpu) */
     double min_busbw, max_latency; /* < 0 = no gate */
     int roofline; /* --roofline */
@@ -363,6 +365,8 @@ static void perf_usage(FILE *f, const struct perf_coll *coll)
             "      --roofline          before each size, time memcpy and the reduction kernel on that\n"
             "                          size with the call's threads, all ranks at once, and print each\n"
             "                          busbw as a fraction of what that memory bandwidth permits%s\n"
+            "      --model             beside each row the cost model's time for the call as it runs\n"
+            "                          (us), measured / predicted, and the plan (algorithm/channels/slice)\n"
             "      --min-busbw GB/s    exit 3 if the best out-of-place busbw is lower\n"
             "      --max-latency us    exit 3 if the smallest size's out-of-place time is higher\n"
             "  -h, --help              this text\n"
@@ -451,7 +455,7 @@ static int perf_bad(const struct perf_coll *coll, const char *opt, const char *v
     return 2;
 }
 
-enum { PERF_OPT_JSON = 256, PERF_OPT_MIN_BUSBW, PERF_OPT_MAX_LATENCY, PERF_OPT_GPU, PERF_OPT_ROOFLINE };
+enum { PERF_OPT_JSON = 256, PERF_OPT_MIN_BUSBW, PERF_OPT_MAX_LATENCY, PERF_OPT_GPU, PERF_OPT_ROOFLINE, PERF_OPT_MODEL };
 
 static int perf_opt_size(const struct perf_coll *coll, const char *opt, const char *a, size_t min, size_t *out)
 {
@@ -498,6 +502,7 @@ static int perf_opt_one(struct perf_opts *o, const struct perf_coll *coll, int c
         }
         o->roofline = 1;
         return 0;
+    case PERF_OPT_MODEL: o->model = 1; return 0;
     case PERF_OPT_GPU:
         o->gpu = !strcmp(a, "device") ? PERF_MEM_DEVICE : !strcmp(a, "pinned") ? PERF_MEM_PINNED
                  : !strcmp(a, "memalloc") ? PERF_MEM_MEMALLOC : -1;
@@ -523,6 +528,7 @@ static int perf_opts_parse(struct perf_opts *o, int argc, char **argv, const str
         {"json", no_argument, NULL, PERF_OPT_JSON},   {"gpu", required_argument, NULL, PERF_OPT_GPU},   {"min-busbw", required_argument, NULL, PERF_OPT_MIN_BUSBW},
         {"max-latency", required_argument, NULL, PERF_OPT_MAX_LATENCY}, {"help", no_argument, NULL, 'h'},
         {"roofline", no_argument, NULL, PERF_OPT_ROOFLINE},
+        {"model", no_argument, NULL, PERF_OPT_MODEL},
         {NULL, 0, NULL, 0}};
     int ch, rc;
 
@@ -559,6 +565,7 @@ struct perf_bufs {
 
 struct perf_result {
     size_t bytes, elems;
+    size_t count;     /* the call's count argument */
     int iters;
     double us[2];     /* out of place, in place: max over ranks of the mean per call */
     int64_t wrong[2]; /* summed over ranks; -1 = not checked */
@@ -661,6 +668,7 @@ static int perf_bench_size(struct perf_ctx *c, const struct perf_coll *coll, con
 
     res->bytes = span * c->elem;
     res->elems = span;
+    res->count = l->count;
     if (o->iters)
         res->iters = o->iters;
     else
@@ -715,6 +723,8 @@ static void perf_print_header(const struct perf_ctx *c, const struct perf_coll *
         printf("# GPU buffers: %s, on a stream; runtime %s\n", mem[o->gpu], rt);
     }
     printf("#\n# Using ranks\n%s#\n", ranks_info);
+    if (o->model)
+        perf_model_header(c->comm, coll->call);
     printf("# %10s  %12s  %8s  %6s  %6s           out-of-place                     in-place\n", "", "", "", "", "");
     printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s\n", "size", "count", "type", "redop",
            "root", "time", "algbw", "busbw", "#wrong", "time", "algbw", "busbw", "#wrong");
@@ -752,6 +762,8 @@ static void perf_print_result(const struct perf_ctx *c, const struct perf_coll *
                    res->roof.threads, res->roof.copy_GBps, res->roof.reduce_GBps, res->roof_busbw,
                    res->bytes / res->us[0] / 1e3 * factor / res->roof_busbw,
                    res->bytes / res->us[1] / 1e3 * factor / res->roof_busbw);
+        if (o->model)
+            perf_model_row(c->comm, coll->call, res->count, c->dtype, res->us[0], 1);
         printf("}\n");
         return;
     }
@@ -769,6 +781,8 @@ static void perf_print_result(const struct perf_ctx *c, const struct perf_coll *
         printf("  %3d  %6.1f  %6.1f  %6.2f  %4.0f%%  %4.0f%%", res->roof.threads, res->roof.copy_GBps,
                res->roof.reduce_GBps, res->roof_busbw, 100.0 * res->bytes / res->us[0] / 1e3 * factor / res->roof_busbw,
                100.0 * res->bytes / res->us[1] / 1e3 * factor / res->roof_busbw);
+    if (o->model)
+        perf_model_row(c->comm, coll->call, res->count, c->dtype, res->us[0], 0);
     printf("\n");
 }
 

@@ -142,28 +142,59 @@ static enum halo_algo api_auto_single(struct halo_comm *comm, enum halo_coll col
     return (int64_t)bytes <= api_direct_max(comm) ? HALO_ALGO_DIRECT : HALO_ALGO_RING;
 }
 
-/* Multi-host jobs: what the links allow, and for allreduce the cost model's pick
- * (alpha-beta per link, see src/topology/cost.c). Chains have no link between
- * their ends, so every collective runs the chain schedules there. */
+int api_topo_coll(enum halo_coll coll)
+{
+    switch (coll) {
+    case HALO_COLL_ALLREDUCE: return TOPO_COLL_ALLREDUCE;
+    case HALO_COLL_ALLGATHER: return TOPO_COLL_ALLGATHER;
+    case HALO_COLL_REDUCESCATTER: return TOPO_COLL_REDUCESCATTER;
+    case HALO_COLL_BROADCAST: return TOPO_COLL_BROADCAST;
+    case HALO_COLL_REDUCE: return TOPO_COLL_REDUCE;
+    default: return -1;
+    }
+}
+
+/* The HALO_ALGO row (a selectable word) of a cost-model algorithm, NULL if none. */
+static const struct algo_row *api_row_of_topo(int topo_algo)
+{
+    for (int i = 0; i < algo_count(); i++)
+        if (algo_at(i)->word && algo_at(i)->topo_algo == topo_algo)
+            return algo_at(i);
+    return NULL;
+}
+
+/* The cost model's algorithms that have a schedule for coll: the table decides
+ * what can run, the model (its validity per class) what the links allow. */
+static unsigned api_model_mask(enum halo_coll coll)
+{
+    unsigned mask = 0;
+    for (int i = 0; i < algo_count(); i++) {
+        const struct algo_row *row = algo_at(i);
+        if (row->word && row->topo_algo >= 0 && algo_has_schedule(row->algo, coll))
+            mask |= 1u << row->topo_algo;
+    }
+    return mask;
+}
+
+/* Multi-host jobs: the cost model's pick among the algorithms with a schedule for
+ * the collective (alpha-beta per link, see src/topology/cost.c). Chains have no
+ * link between their ends: only the chain schedules are valid there. HALO_DIRECT_MAX
+ * set by hand keeps all-reduce on its threshold (one shot below, ring above). */
 static enum halo_algo api_auto_topo(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
 {
-    if (comm->topo_class == TOPO_CLASS_CHAIN)
-        return HALO_ALGO_CHAIN;
-    if (coll != HALO_COLL_ALLREDUCE)
-        return HALO_ALGO_RING;
-    if (HALO_P_INT(&comm->params, direct_max) != HALO_AUTO)
+    enum halo_algo fallback = comm->topo_class == TOPO_CLASS_CHAIN ? HALO_ALGO_CHAIN : HALO_ALGO_RING;
+    int tc = api_topo_coll(coll);
+    if (tc < 0)
+        return fallback;
+    if (coll == HALO_COLL_ALLREDUCE && fallback != HALO_ALGO_CHAIN && HALO_P_INT(&comm->params, direct_max) != HALO_AUTO)
         return api_auto_single(comm, coll, bytes);
-    unsigned mask = (1u << TOPO_ALGO_RING) | (1u << TOPO_ALGO_RING_BIDIR);
-    if (comm->topo_all_direct)
-        mask |= 1u << TOPO_ALGO_DIRECT;
     struct topo_plan plan;
-    if (topo_cost_plan(&comm->cost, bytes, mask, &plan) != 0)
-        return HALO_ALGO_RING;
-    switch (plan.algo) {
-    case TOPO_ALGO_RING_BIDIR: return comm->nranks > 2 ? HALO_ALGO_RING_BIDIR : HALO_ALGO_RING;
-    case TOPO_ALGO_DIRECT: return HALO_ALGO_DIRECT;
-    default: return HALO_ALGO_RING;
-    }
+    if (topo_cost_plan_coll(&comm->cost, (enum topo_coll)tc, bytes, api_model_mask(coll), &plan) != 0)
+        return fallback;
+    const struct algo_row *row = api_row_of_topo(plan.algo);
+    if (!row || (row->algo == HALO_ALGO_RING_BIDIR && comm->nranks <= 2))
+        return fallback;
+    return row->algo;
 }
 
 static enum halo_algo api_auto_algo(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
@@ -209,16 +240,17 @@ static size_t api_total_bytes(const struct halo_op *op, int nranks)
     return op->coll == HALO_COLL_ALLGATHER || op->coll == HALO_COLL_REDUCESCATTER ? b * (size_t)nranks : b;
 }
 
-/* Multi-host allreduce under HALO_ALGO=auto: the channel count and slice size the
- * cost model predicts best for the chosen algorithm and size, unless
+/* Multi-host collectives under HALO_ALGO=auto: the channel count and slice size the
+ * cost model predicts best for the chosen algorithm, collective and size, unless
  * HALO_NCHANNELS / HALO_CHUNK_SIZE fix them. Deterministic: every rank has the same
  * graph and parameters. */
 static void api_apply_plan(struct halo_comm *comm, struct halo_op *op, size_t bytes)
 {
     const struct algo_row *row = algo_row_of(op->algo);
+    int tc = api_topo_coll(op->coll);
     struct topo_plan plan;
-    if (!comm->topo || op->coll != HALO_COLL_ALLREDUCE || api_algo_forced(comm) ||
-        !row || row->topo_algo < 0 || topo_cost_plan_algo(&comm->cost, bytes, (enum topo_algo)row->topo_algo, &plan) != 0)
+    if (!comm->topo || tc < 0 || api_algo_forced(comm) || !row || row->topo_algo < 0 ||
+        topo_cost_plan_coll_algo(&comm->cost, (enum topo_coll)tc, bytes, (enum topo_algo)row->topo_algo, &plan) != 0)
         return;
     if (HALO_P_INT(&comm->params, nchannels) == HALO_AUTO) {
         op->nchannels = plan.nchannels < 1 ? 1 : plan.nchannels > comm->nchannels ? comm->nchannels : plan.nchannels;
@@ -262,6 +294,17 @@ static haloResult_t coll_execute_premul(struct halo_op *op)
     return r;
 }
 
+void api_choose(struct halo_comm *comm, struct halo_op *op)
+{
+    size_t bytes = api_total_bytes(op, comm->nranks);
+    op->algo = api_pick_algo(comm, op->coll, bytes);
+    op->nchannels = bytes >= API_MULTI_CHANNEL_BYTES ? comm->nchannels : 1;
+    op->slice = 0;
+    api_apply_plan(comm, op, bytes);
+    api_choose_zero_copy(comm, op);
+    op->algo_name = algo_name(op->algo);
+}
+
 haloResult_t coll_execute(struct halo_op *op)
 {
     if (op->premul != HALO_PREMUL_NONE)
@@ -272,11 +315,7 @@ haloResult_t coll_execute(struct halo_op *op)
         api_run_single(op);
     } else if (op->count > 0) {
         size_t bytes = api_total_bytes(op, comm->nranks);
-        op->algo = api_pick_algo(comm, op->coll, bytes);
-        op->nchannels = bytes >= API_MULTI_CHANNEL_BYTES ? comm->nchannels : 1;
-        api_apply_plan(comm, op, bytes);
-        api_choose_zero_copy(comm, op);
-        op->algo_name = algo_name(op->algo);
+        api_choose(comm, op);
         HLOG_TRACE(HALO_SUB_COLL, comm->rank, "%s #%u count %zu %s: %s, %d channel(s)", halo_coll_name(op->coll),
                    comm->opseq, op->count, halo_dtype_name(op->dtype),
                    op->algo_name, op->nchannels);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * api_pick.h — the algorithm choice of api.c, for tools that say what a live
- * communicator would run (halo-topo --plan) without running it.
+ * communicator would run (halo-topo --plan, the perf tools' --model) without
+ * running it.
  */
 #ifndef HALO_API_PICK_H
 #define HALO_API_PICK_H
@@ -18,5 +19,27 @@
 enum halo_algo api_allreduce_algo(struct halo_comm *comm, size_t bytes);
 /* HALO_DIRECT_MAX as the auto choice applies it (auto resolved by rank count). */
 int64_t api_direct_max(const struct halo_comm *comm);
+/* The cost model's collective (enum topo_coll) of coll; -1 for send/recv. */
+int api_topo_coll(enum halo_coll coll);
+/* What coll_execute runs for op (coll, count, dtype set): sets op->algo,
+ * algo_name, nchannels and slice (0: the slot-based default of slice.c). Pure. */
+void api_choose(struct halo_comm *comm, struct halo_op *op);
+
+/* A collective's plan as it would run, and the model's prediction of it. */
+struct api_plan {
+    enum halo_algo algo;
+    const char *algo_name;
+    int nchannels;
+    size_t slice;     /* bytes per pipeline slice in effect (the model's or slice.c's) */
+    int modelled;     /* 0: no formula for this algorithm and collective */
+    double time_s;    /* the model's time for exactly this algorithm, slice, channels */
+    const char *model; /* "links" (the topology's graph), "shm" or "tcp" (one host) */
+};
+/* The plan of coll with count elements of dt (the API's count: per rank for
+ * all-gather and reduce-scatter) on comm, as coll_execute would choose it, priced
+ * by comm's cost model or, on one host, by the local model of its transport
+ * (topo_cost_model_local). Pure; the comm must not be in a call on another thread. */
+void api_plan_query(struct halo_comm *comm, enum halo_coll coll, size_t count, haloDataType_t dt,
+                    struct api_plan *out);
 
 #endif

@@ -17,6 +17,8 @@ haloResult_t ring_broadcast(struct halo_exec *ex);
 haloResult_t ring_reduce(struct halo_exec *ex);
 haloResult_t ring_reducescatter(struct halo_exec *ex);
 haloResult_t direct_allreduce(struct halo_exec *ex);
+/* Two-shot all-reduce over direct links (two_shot.c). */
+haloResult_t two_shot_allreduce(struct halo_exec *ex);
 /* Daisy chain, no link between the ends (chain.c). */
 haloResult_t chain_allreduce(struct halo_exec *ex);
 haloResult_t chain_allgather(struct halo_exec *ex);

@@ -350,6 +350,13 @@ static haloResult_t topo_apply(struct halo_comm *comm, struct topo_graph *g)
     comm->topo = g;
     topo_cost_model_from_graph(g, &comm->cost);
     comm->cost.max_channels = comm->nchannels;
+    int64_t mbps = HALO_P_INT(&comm->params, link_mbps);
+    if (mbps != HALO_AUTO && mbps > 0) /* shaped or shared links: their speed misleads */
+        comm->cost.bw_Bps = (double)mbps * 1e6 / 8;
+    /* no slice exceeds a slot (slice_count): the model tries none larger */
+    size_t slot = comm->slot_size_tcp < comm->slot_size_shm ? comm->slot_size_tcp : comm->slot_size_shm;
+    if (slot >= comm->cost.slice_min && slot < comm->cost.slice_max)
+        comm->cost.slice_max = slot;
     comm->topo_class = g->cls;
     comm->topo_all_direct = g->all_direct;
     for (int i = 0; i < comm->nranks; i++) {

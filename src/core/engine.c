@@ -377,6 +377,7 @@ const char *halo_algo_word(enum halo_algo a)
     case HALO_ALGO_RING_ZC: return "ring_zc";
     case HALO_ALGO_P2P_ZC: return "p2p_zc";
     case HALO_ALGO_P2P_FWD: return "p2p_fwd";
+    case HALO_ALGO_TWO_SHOT: return "two_shot";
     }
     return "unknown";
 }

@@ -52,7 +52,9 @@ enum halo_algo {
     HALO_ALGO_RING_ZC = 6,
     HALO_ALGO_P2P_ZC = 7,
     /* send/recv forwarded through the ranks between (relay.c; signature only) */
-    HALO_ALGO_P2P_FWD = 8
+    HALO_ALGO_P2P_FWD = 8,
+    /* reduce-scatter then all-gather straight between every pair (two_shot.c) */
+    HALO_ALGO_TWO_SHOT = 9
 };
 
 /* A validated operation as the user called it. */

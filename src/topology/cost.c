@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cost.c — alpha-beta model of allreduce on n hosts, and the plan it picks.
+ * cost.c — alpha-beta model of the collectives on n hosts, and the plan it picks.
  *
  * Notation: S bytes, n hosts, alpha one-way hop latency, B bytes/s per link direction,
  * o software cost per message, c slice, p channels. Each formula is
@@ -34,10 +34,33 @@
  *   and reduces n-1 incoming vectors. On cables each peer has its own link: S per
  *   link direction; behind a switch all (n-1)S leave through one NIC:
  *     T = alpha + o m (n-1) + max({S | (n-1)S} / B_eff, (n-1) S / G_eff).
- *   A two-shot variant (block i reduced on host i, then sent to every peer: 2 alpha,
- *   2(n-1)S/n per NIC) would beat it behind a switch above S* = (alpha + (n-1)o) B
- *   / 1.5 at n = 4; it is not priced here because no schedule runs it: the model
- *   offers only what the algorithm table can run, under the table's names.
+ * two_shot (every pair linked, two_shot.c): block i (S/n) is reduced on host i
+ *   (every peer sends it its part of block i), then host i sends the result to
+ *   every peer. A slice runs both phases before the next starts (two latencies per
+ *   slice; k = S/(n p c) slices per channel), so
+ *     T = k (2 alpha + 2(n-1) o) + max({2S/n | 2(n-1)S/n} / B_eff, (n-1)S/n / G_eff).
+ *   Behind a switch it moves the ring's bytes in 2 latencies instead of 2(n-1):
+ *   it beats the ring while k < n-1 and the one shot above S* = (alpha + (n-1)o)
+ *   B / (n-1 - 2(n-1)/n) (one slice): mid sizes.
+ *
+ * The other collectives, with the schedules that run them (ring.c, chain.c):
+ * ring all-gather / reduce-scatter: n-1 steps, each moving a block S/n one hop,
+ *     T = (n-1)(alpha + o m) + max((n-1)S/n / B_eff, [(n-1)S/n / G_eff]),
+ *   the reduction term for reduce-scatter only. busbw -> B.
+ * ring broadcast / reduce: a pipeline of n-1 hops from the root (to it), k = S/(p c)
+ *   slices per channel; each link direction (each NIC) carries S:
+ *     T = (n-1) alpha + (k + n - 2)(o + max(c p / B_eff, [c p / G_eff])). busbw -> B.
+ * chain all-gather / reduce-scatter: each block travels from its owner both ways
+ *   (partial sums toward it). The cables at the ends carry n-1 blocks inward, so the
+ *   busiest direction has (n-1)S/n, as the ring; a middle host sends n+1 blocks
+ *   (its own both ways), which matters behind a shared NIC only. Up to two
+ *   messages per step: T = (n-1)(alpha + 2 o m) + max(link / B_eff, [(n+1)S/n / G_eff]).
+ * chain broadcast / reduce: the root sends both ways (sums flow toward it from both
+ *   ends). The plan is computed without the root (every rank computes the same),
+ *   so it prices a root at an end: the ring's pipeline of n-1 hops; a root in the
+ *   middle is faster by about n/2 hops of fill.
+ * Algorithms without a schedule for a collective are not priced for it
+ * (topo_cost_priced): ring_bidir, direct and two_shot run all-reduce only.
  * Each extra channel costs chan_overhead (a thread to wake and join), so small
  * messages use one.
  */
@@ -53,7 +76,41 @@ static const char *const topo_algo_names[TOPO_ALGO_COUNT] = {
     [TOPO_ALGO_RING_BIDIR] = "ring_bidir",
     [TOPO_ALGO_CHAIN] = "chain",
     [TOPO_ALGO_DIRECT] = "direct",
+    [TOPO_ALGO_TWO_SHOT] = "two_shot",
 };
+
+static const char *const topo_coll_names[TOPO_COLL_COUNT] = {
+    [TOPO_COLL_ALLREDUCE] = "allreduce",
+    [TOPO_COLL_ALLGATHER] = "allgather",
+    [TOPO_COLL_REDUCESCATTER] = "reducescatter",
+    [TOPO_COLL_BROADCAST] = "broadcast",
+    [TOPO_COLL_REDUCE] = "reduce",
+};
+
+const char *topo_coll_name(enum topo_coll c)
+{
+    return c >= 0 && c < TOPO_COLL_COUNT ? topo_coll_names[c] : "?";
+}
+
+double topo_coll_busbw_factor(enum topo_coll c, int n)
+{
+    if (n < 2)
+        return 0;
+    switch (c) {
+    case TOPO_COLL_ALLREDUCE: return 2.0 * (n - 1) / n;
+    case TOPO_COLL_ALLGATHER:
+    case TOPO_COLL_REDUCESCATTER: return (double)(n - 1) / n;
+    default: return 1;
+    }
+}
+
+int topo_cost_priced(enum topo_coll c, enum topo_algo a)
+{
+    if (c < 0 || c >= TOPO_COLL_COUNT)
+        return 0;
+    return a == TOPO_ALGO_RING || a == TOPO_ALGO_CHAIN ||
+           (c == TOPO_COLL_ALLREDUCE && a >= 0 && a < TOPO_ALGO_COUNT);
+}
 
 const char *topo_algo_name(enum topo_algo a)
 {
@@ -127,6 +184,25 @@ void topo_cost_model_init(struct topo_cost_model *m, enum topo_class cls, int nh
     m->slice_max = 4 << 20;
 }
 
+/* One host, several ranks: the "links" are the shm FIFOs (or tcp over loopback).
+ * A rank's own core copies what it sends into a slot and what it receives out of
+ * one, so its bytes in and out share one copy rate, as a host's bytes share a
+ * NIC behind a switch (shared_nic). The rates are estimates, not measurements: a
+ * core copies about 5 GB/s and copies every byte twice (into a slot, out of one),
+ * so 2.5 GB/s of payload per rank over shm; one loopback tcp stream about 1 GB/s.
+ * Machines differ (and a loaded one far more): --model's ratio column shows it. */
+void topo_cost_model_local(struct topo_cost_model *m, int nranks, int tcp)
+{
+    topo_cost_model_init(m, TOPO_CLASS_SINGLE, nranks);
+    m->all_direct = 1;
+    m->shared_nic = 1;
+    m->alpha_s = tcp ? 10e-6 : 1e-6;
+    m->bw_Bps = tcp ? 1.0e9 : 2.5e9;
+    m->msg_overhead_s = tcp ? 2e-6 : 0.3e-6;
+    m->chan_bw_Bps = m->bw_Bps;
+    m->chan_gain[1] = 1;
+}
+
 static void topo_model_take_link(struct topo_cost_model *m, const struct topo_link *l, int *first)
 {
     double alpha = l->rtt_us >= 0 ? l->rtt_us * 1e-6 / 2
@@ -164,8 +240,9 @@ void topo_cost_model_from_graph(const struct topo_graph *g, struct topo_cost_mod
 
 int topo_cost_algo_valid(const struct topo_cost_model *m, enum topo_algo a)
 {
+    /* one host of several ranks (the shm model): every rank reaches every other */
     int n = m->nhosts, closed = m->cls == TOPO_CLASS_RING || m->cls == TOPO_CLASS_MESH ||
-                                m->cls == TOPO_CLASS_PAIR;
+                                m->cls == TOPO_CLASS_PAIR || m->cls == TOPO_CLASS_SINGLE;
 
     if (n < 2)
         return a == TOPO_ALGO_RING;
@@ -173,7 +250,8 @@ int topo_cost_algo_valid(const struct topo_cost_model *m, enum topo_algo a)
     case TOPO_ALGO_RING: return closed;
     case TOPO_ALGO_RING_BIDIR: return closed && n >= 3;
     case TOPO_ALGO_CHAIN: return 1; /* every class here holds a path through all hosts */
-    case TOPO_ALGO_DIRECT: return m->all_direct;
+    case TOPO_ALGO_DIRECT:
+    case TOPO_ALGO_TWO_SHOT: return m->all_direct;
     default: return 0;
     }
 }
@@ -226,33 +304,86 @@ static double topo_cost_direct(const struct topo_cost_model *m, double S, double
     return m->alpha_s + m->msg_overhead_s * msgs + topo_bw_term(m, p, link, (n - 1) * S);
 }
 
-double topo_cost_allreduce(const struct topo_cost_model *m, enum topo_algo a, size_t bytes,
-                           size_t slice, int nchannels)
+static double topo_cost_two_shot(const struct topo_cost_model *m, double S, double c, int p)
+{
+    double n = m->nhosts;
+    double k = fmax(1, topo_ceil_div(S / (n * p), c)); /* slices per block and channel */
+    double link = (m->shared_nic ? 2 * (n - 1) : 2) * S / n;
+
+    return k * (2 * m->alpha_s + 2 * (n - 1) * m->msg_overhead_s) + topo_bw_term(m, p, link, (n - 1) * S / n);
+}
+
+/* Ring all-gather (reduces = 0) or reduce-scatter (1): n-1 steps of a block S/n. */
+static double topo_cost_ring_gather(const struct topo_cost_model *m, double S, double c, int p, int reduces)
+{
+    double n = m->nhosts, moved = (n - 1) * S / n;
+    double msgs = topo_ceil_div(S / (n * p), c);
+
+    return (n - 1) * (m->alpha_s + m->msg_overhead_s * msgs) + topo_bw_term(m, p, moved, reduces ? moved : 0);
+}
+
+/* Chain all-gather or reduce-scatter: blocks both ways, two messages per step. */
+static double topo_cost_chain_gather(const struct topo_cost_model *m, double S, double c, int p, int reduces)
+{
+    double n = m->nhosts, msgs = topo_ceil_div(S / (n * p), c);
+    double mid = n >= 3 ? (n + 1) * S / n : S / n; /* a middle host's sends (and sums) */
+    double link = m->shared_nic ? mid : (n - 1) * S / n;
+
+    return (n - 1) * (m->alpha_s + 2 * m->msg_overhead_s * msgs) + topo_bw_term(m, p, link, reduces ? mid : 0);
+}
+
+/* Broadcast (reduces = 0) or reduce (1) as a pipeline of n-1 hops, on the ring or a
+ * chain with the root at an end; k slices of c per channel. */
+static double topo_cost_pipeline(const struct topo_cost_model *m, double S, double c, int p, int reduces)
+{
+    double n = m->nhosts, per = S / p;
+    double cc = fmin(c, per > 0 ? per : c), k = topo_ceil_div(per, cc);
+    double stage = m->msg_overhead_s + topo_bw_term(m, p, cc * p, reduces ? cc * p : 0);
+
+    return (n - 1) * m->alpha_s + (k + n - 2) * stage;
+}
+
+static double topo_cost_allreduce_of(const struct topo_cost_model *m, enum topo_algo a, double S, double c, int p)
+{
+    switch (a) {
+    case TOPO_ALGO_RING: return topo_cost_ring(m, S, c, p, 0);
+    case TOPO_ALGO_RING_BIDIR: return topo_cost_ring(m, S, c, p, 1);
+    case TOPO_ALGO_CHAIN: return topo_cost_chain(m, S, c, p);
+    case TOPO_ALGO_TWO_SHOT: return topo_cost_two_shot(m, S, c, p);
+    default: return topo_cost_direct(m, S, c, p);
+    }
+}
+
+double topo_cost_coll(const struct topo_cost_model *m, enum topo_coll coll, enum topo_algo a, size_t bytes,
+                      size_t slice, int nchannels)
 {
     double S = (double)bytes, c = slice > 0 ? (double)slice : 1, t;
-    int p = nchannels > 0 ? nchannels : 1;
+    int p = nchannels > 0 ? nchannels : 1, chain = a == TOPO_ALGO_CHAIN;
 
-    if (!topo_cost_algo_valid(m, a))
+    if (!topo_cost_priced(coll, a) || !topo_cost_algo_valid(m, a))
         return INFINITY;
     if (m->nhosts < 2)
         return 0;
-    switch (a) {
-    case TOPO_ALGO_RING: t = topo_cost_ring(m, S, c, p, 0); break;
-    case TOPO_ALGO_RING_BIDIR: t = topo_cost_ring(m, S, c, p, 1); break;
-    case TOPO_ALGO_CHAIN: t = topo_cost_chain(m, S, c, p); break;
-    default: t = topo_cost_direct(m, S, c, p); break;
+    switch (coll) {
+    case TOPO_COLL_ALLREDUCE: t = topo_cost_allreduce_of(m, a, S, c, p); break;
+    case TOPO_COLL_ALLGATHER:
+    case TOPO_COLL_REDUCESCATTER: {
+        int reduces = coll == TOPO_COLL_REDUCESCATTER;
+        t = chain ? topo_cost_chain_gather(m, S, c, p, reduces) : topo_cost_ring_gather(m, S, c, p, reduces);
+        break;
+    }
+    default: t = topo_cost_pipeline(m, S, c, p, coll == TOPO_COLL_REDUCE); break;
     }
     return t + (p - 1) * m->chan_overhead_s;
 }
 
-/* ---------------------------------------------------------------- choice */
-
-static double topo_busbw(const struct topo_cost_model *m, size_t bytes, double t)
+double topo_cost_allreduce(const struct topo_cost_model *m, enum topo_algo a, size_t bytes,
+                           size_t slice, int nchannels)
 {
-    int n = m->nhosts;
-
-    return t > 0 && n > 1 ? (double)bytes / t * 2.0 * (n - 1) / n : 0;
+    return topo_cost_coll(m, TOPO_COLL_ALLREDUCE, a, bytes, slice, nchannels);
 }
+
+/* ---------------------------------------------------------------- choice */
 
 /* The smallest power of two >= bytes, within [slice_min, slice_max]: a slice larger
  * than the message is the message. */
@@ -265,20 +396,20 @@ static size_t topo_slice_start(const struct topo_cost_model *m, size_t bytes)
     return c;
 }
 
-int topo_cost_plan_algo(const struct topo_cost_model *m, size_t bytes, enum topo_algo a,
-                        struct topo_plan *out)
+int topo_cost_plan_coll_algo(const struct topo_cost_model *m, enum topo_coll coll, size_t bytes, enum topo_algo a,
+                             struct topo_plan *out)
 {
     struct topo_plan best = { .algo = a, .time_s = INFINITY };
     int maxp = m->max_channels > 0 ? m->max_channels : 1;
 
-    if (!topo_cost_algo_valid(m, a))
+    if (!topo_cost_priced(coll, a) || !topo_cost_algo_valid(m, a))
         return -1;
     for (int p = 1; p <= maxp; p++) {
         if (p > 1 && bytes / (size_t)p < m->slice_min)
             break; /* no channel gets a whole slice */
         /* largest useful slice first: on a tie the larger (fewer messages) wins */
         for (size_t c = topo_slice_start(m, bytes); c >= m->slice_min && c > 0; c >>= 1) {
-            double t = topo_cost_allreduce(m, a, bytes, c, p);
+            double t = topo_cost_coll(m, coll, a, bytes, c, p);
             if (t < best.time_s * (1 - 1e-9)) {
                 best.time_s = t;
                 best.slice = c;
@@ -286,13 +417,13 @@ int topo_cost_plan_algo(const struct topo_cost_model *m, size_t bytes, enum topo
             }
         }
     }
-    best.busbw_Bps = topo_busbw(m, bytes, best.time_s);
+    best.busbw_Bps = best.time_s > 0 ? (double)bytes / best.time_s * topo_coll_busbw_factor(coll, m->nhosts) : 0;
     *out = best;
     return 0;
 }
 
-int topo_cost_plan(const struct topo_cost_model *m, size_t bytes, unsigned algo_mask,
-                   struct topo_plan *out)
+int topo_cost_plan_coll(const struct topo_cost_model *m, enum topo_coll coll, size_t bytes, unsigned algo_mask,
+                        struct topo_plan *out)
 {
     struct topo_plan best = { .time_s = INFINITY }, p;
     int found = 0;
@@ -300,7 +431,7 @@ int topo_cost_plan(const struct topo_cost_model *m, size_t bytes, unsigned algo_
     if (!algo_mask)
         algo_mask = TOPO_ALGO_MASK_ALL;
     for (int a = 0; a < TOPO_ALGO_COUNT; a++) {
-        if (!(algo_mask & (1u << a)) || topo_cost_plan_algo(m, bytes, (enum topo_algo)a, &p) != 0)
+        if (!(algo_mask & (1u << a)) || topo_cost_plan_coll_algo(m, coll, bytes, (enum topo_algo)a, &p) != 0)
             continue;
         if (!found || p.time_s < best.time_s * (1 - 1e-9))
             best = p;
@@ -312,6 +443,16 @@ int topo_cost_plan(const struct topo_cost_model *m, size_t bytes, unsigned algo_
     return 0;
 }
 
+int topo_cost_plan_algo(const struct topo_cost_model *m, size_t bytes, enum topo_algo a, struct topo_plan *out)
+{
+    return topo_cost_plan_coll_algo(m, TOPO_COLL_ALLREDUCE, bytes, a, out);
+}
+
+int topo_cost_plan(const struct topo_cost_model *m, size_t bytes, unsigned algo_mask, struct topo_plan *out)
+{
+    return topo_cost_plan_coll(m, TOPO_COLL_ALLREDUCE, bytes, algo_mask, out);
+}
+
 /* ---------------------------------------------------------------- table */
 
 static const char *topo_invalid_reason(const struct topo_cost_model *m, enum topo_algo a)
@@ -320,7 +461,7 @@ static const char *topo_invalid_reason(const struct topo_cost_model *m, enum top
         return "needs 3+ hosts";
     if (a == TOPO_ALGO_RING || a == TOPO_ALGO_RING_BIDIR)
         return "no closing link";
-    return "not every pair linked";
+    return "not every pair linked"; /* direct, two_shot */
 }
 
 static void topo_size_text(size_t bytes, char *buf, size_t len)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * topo_cost.h — alpha-beta cost model for allreduce on the host graph, and the choice
- * of algorithm, slice size and channel count it implies.
+ * topo_cost.h — alpha-beta cost model of the collectives (all-reduce, all-gather,
+ * reduce-scatter, broadcast, reduce) on the host graph, and the choice of
+ * algorithm, slice size and channel count it implies.
  *
  * A link has a one-way latency alpha (probe RTT/2, else a default per driver) and a
  * bandwidth B per direction (link speed, else a default per driver); links are full
@@ -25,9 +26,29 @@ enum topo_algo {
     TOPO_ALGO_RING_BIDIR,     /* two half-size rings, one each way (ring, 3+ hosts) */
     TOPO_ALGO_CHAIN,          /* halves reduced in opposite directions, broadcast back */
     TOPO_ALGO_DIRECT,         /* one shot: every host sends all S to every peer, reduces locally */
+    TOPO_ALGO_TWO_SHOT,       /* reduce-scatter then all-gather, each block straight to its owner */
     TOPO_ALGO_COUNT
 };
 #define TOPO_ALGO_MASK_ALL ((1u << TOPO_ALGO_COUNT) - 1)
+
+/* The collectives the model prices. Sizes: S is the bytes of the whole vector the
+ * collective produces: the all-reduce/broadcast/reduce buffer, the all-gather's
+ * output (nranks x the send count), the reduce-scatter's input (nranks x the
+ * receive count); as api.c counts them. */
+enum topo_coll {
+    TOPO_COLL_ALLREDUCE = 0,
+    TOPO_COLL_ALLGATHER,
+    TOPO_COLL_REDUCESCATTER,
+    TOPO_COLL_BROADCAST,
+    TOPO_COLL_REDUCE,
+    TOPO_COLL_COUNT
+};
+const char *topo_coll_name(enum topo_coll c);
+/* nccl-tests' bus bandwidth factor of c on n ranks: busbw = S / time * factor. */
+double topo_coll_busbw_factor(enum topo_coll c, int n);
+/* Whether the model has a formula for algorithm a running collective c: exactly
+ * the pairs that have a schedule in the algorithm table (tests check both agree). */
+int topo_cost_priced(enum topo_coll c, enum topo_algo a);
 
 /* The smallest pipeline slice worth a message: the schedules cut a block into
  * slices of at least this (src/collectives/slice.c) and the model tries no
@@ -65,7 +86,7 @@ struct topo_plan {
     size_t slice;     /* pipeline slice (bytes a schedule moves per step) per channel */
     int nchannels;
     double time_s;    /* predicted */
-    double busbw_Bps; /* nccl-tests' allreduce bus bandwidth: S / time * 2(n-1)/n */
+    double busbw_Bps; /* nccl-tests' bus bandwidth of the collective (allreduce: S / time * 2(n-1)/n) */
 };
 
 /* Defaults for a class and host count: 10 Gbit/s links, 20 us alpha, tcp-like
@@ -76,15 +97,23 @@ void topo_cost_model_init(struct topo_cost_model *m, enum topo_class cls, int nh
  * every pair is direct); shared_nic when those links run over a switch. Fields other
  * than these keep topo_cost_model_init's defaults. */
 void topo_cost_model_from_graph(const struct topo_graph *g, struct topo_cost_model *m);
+/* One host of nranks ranks joined by shm FIFOs (tcp = 0) or loopback tcp (1):
+ * class single, every pair "linked", one copy rate per rank (shared_nic). Used to
+ * predict (perf tools' --model), not to choose: one host keeps HALO_DIRECT_MAX. */
+void topo_cost_model_local(struct topo_cost_model *m, int nranks, int tcp);
 /* Defaults by driver name when a link reports no speed or no RTT. */
 double topo_cost_driver_alpha_s(const char *driver);
 double topo_cost_driver_bw_Bps(const char *driver);
 
-/* Can the class carry the algorithm (ring needs a closing link, direct needs every
- * pair linked, ring_bidir needs 3+ hosts)? */
+/* Can the class carry the algorithm (ring needs a closing link, direct and
+ * two_shot need every pair linked, ring_bidir needs 3+ hosts)? */
 int topo_cost_algo_valid(const struct topo_cost_model *m, enum topo_algo a);
-/* Predicted allreduce time of `bytes` with the given slice and channel count;
- * INFINITY when the algorithm is not valid for the model. */
+/* Predicted time of collective c of `bytes` under algorithm a with the given
+ * slice and channel count; INFINITY when a is not valid for the model or has no
+ * schedule for c. */
+double topo_cost_coll(const struct topo_cost_model *m, enum topo_coll c, enum topo_algo a, size_t bytes,
+                      size_t slice, int nchannels);
+/* topo_cost_coll of TOPO_COLL_ALLREDUCE. */
 double topo_cost_allreduce(const struct topo_cost_model *m, enum topo_algo a, size_t bytes,
                            size_t slice, int nchannels);
 /* Best plan among the algorithms in algo_mask (0 = all) for `bytes`: tries every
@@ -96,6 +125,12 @@ int topo_cost_plan(const struct topo_cost_model *m, size_t bytes, unsigned algo_
 /* Best plan of one algorithm (slice and channels chosen); -1 if not valid. */
 int topo_cost_plan_algo(const struct topo_cost_model *m, size_t bytes, enum topo_algo a,
                         struct topo_plan *out);
+/* The same two for any collective (the two above are their allreduce form): only
+ * algorithms priced for c (topo_cost_priced) are tried. */
+int topo_cost_plan_coll(const struct topo_cost_model *m, enum topo_coll c, size_t bytes, unsigned algo_mask,
+                        struct topo_plan *out);
+int topo_cost_plan_coll_algo(const struct topo_cost_model *m, enum topo_coll c, size_t bytes, enum topo_algo a,
+                             struct topo_plan *out);
 
 /* `halo-topo --plan SIZE`: the model's parameters, one row per algorithm (valid or
  * why not, slice, channels, predicted time, algbw, busbw) and the choice marked.

@@ -126,7 +126,7 @@ static void test_enum_parse(void)
     unsetenv("HALO_TRANSPORT");
     setenv("HALO_ALGO", "ring_zc", 1); /* in the table, but not a user's pick */
     ASSERT_EQ(halo_params_load(&p, err, sizeof(err)), -1);
-    ASSERT_CONTAINS(err, "HALO_ALGO=\"ring_zc\": expected auto, ring, direct, chain or ring_bidir");
+    ASSERT_CONTAINS(err, "HALO_ALGO=\"ring_zc\": expected auto, ring, direct, chain, ring_bidir or two_shot");
     setenv("HALO_ALGO", "", 1); /* empty: unset, the default */
     ASSERT_OK(halo_params_load(&p, err, sizeof(err)));
     ASSERT_STREQ(HALO_P_STR(&p, algo), "auto");

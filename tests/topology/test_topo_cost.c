@@ -63,9 +63,53 @@ static void test_closed_forms(void)
     m = simple(TOPO_CLASS_MESH, 4, 10e-6, 8, 0);
     m.shared_nic = 1;
     ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_DIRECT, 4000000, 64 << 20, 1), 10e-6 + 3 * S / 1e9, 1e-9);
+    /* two shot on a 4-switch, one slice per block: 2 alpha + 2(n-1)S/(nB) */
+    m.shared_nic = 1;
+    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_TWO_SHOT, 4000000, 64 << 20, 1), 2 * 10e-6 + 1.5 * S / 1e9, 1e-9);
+    /* k slices per block: k latencies of both phases */
+    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_TWO_SHOT, 4000000, 250000, 1), 4 * 2 * 10e-6 + 1.5 * S / 1e9, 1e-9);
     /* same on a full mesh of cables: each peer its own link */
     m.shared_nic = 0;
     ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_DIRECT, 4000000, 64 << 20, 1), 10e-6 + S / 1e9, 1e-9);
+    ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_TWO_SHOT, 4000000, 64 << 20, 1), 2 * 10e-6 + 2 * S / 4e9, 1e-9);
+}
+
+/* The other collectives on a 4-ring, one slice per block (no per-slice terms):
+ * all-gather / reduce-scatter (n-1)(alpha + S/(nB)); broadcast / reduce a pipeline
+ * of n-1 hops with k slices: (n-1) alpha + (k + n - 2) c / B. */
+static void test_closed_forms_colls(void)
+{
+    struct topo_cost_model m = simple(TOPO_CLASS_RING, 4, 10e-6, 8, 0); /* B = 1e9 B/s */
+    double S = 4e6, c = 100000;
+
+    ASSERT_NEAR(topo_cost_coll(&m, TOPO_COLL_ALLGATHER, TOPO_ALGO_RING, 4000000, 64 << 20, 1),
+                3 * (10e-6 + S / 4e9), 1e-9);
+    ASSERT_NEAR(topo_cost_coll(&m, TOPO_COLL_REDUCESCATTER, TOPO_ALGO_RING, 4000000, 64 << 20, 1),
+                3 * (10e-6 + S / 4e9), 1e-9);
+    ASSERT_NEAR(topo_cost_coll(&m, TOPO_COLL_BROADCAST, TOPO_ALGO_RING, 4000000, 100000, 1),
+                3 * 10e-6 + (S / c + 2) * c / 1e9, 1e-9);
+    ASSERT_NEAR(topo_cost_coll(&m, TOPO_COLL_REDUCE, TOPO_ALGO_CHAIN, 4000000, 100000, 1),
+                3 * 10e-6 + (S / c + 2) * c / 1e9, 1e-9);
+    /* the chain's gathers: the end cables carry n-1 blocks inward, as the ring's */
+    ASSERT_NEAR(topo_cost_coll(&m, TOPO_COLL_ALLGATHER, TOPO_ALGO_CHAIN, 4000000, 64 << 20, 1),
+                3 * 10e-6 + 0.75 * S / 1e9, 1e-9);
+    /* a reduction rate below the link rate bounds the reductions, not the gathers */
+    m.reduce_Bps = 0.5e9;
+    ASSERT_NEAR(topo_cost_coll(&m, TOPO_COLL_REDUCESCATTER, TOPO_ALGO_RING, 4000000, 64 << 20, 1),
+                3 * 10e-6 + 0.75 * S / 0.5e9, 1e-9);
+    ASSERT_NEAR(topo_cost_coll(&m, TOPO_COLL_ALLGATHER, TOPO_ALGO_RING, 4000000, 64 << 20, 1),
+                3 * (10e-6 + S / 4e9), 1e-9);
+    /* no schedule, no price: ring_bidir, direct and two_shot are all-reduce only */
+    ASSERT_TRUE(isinf(topo_cost_coll(&m, TOPO_COLL_ALLGATHER, TOPO_ALGO_RING_BIDIR, 4000000, 65536, 1)));
+    m = simple(TOPO_CLASS_MESH, 4, 10e-6, 8, 0);
+    ASSERT_TRUE(isinf(topo_cost_coll(&m, TOPO_COLL_BROADCAST, TOPO_ALGO_TWO_SHOT, 4000000, 65536, 1)));
+    /* busbw per collective, as nccl-tests: allgather (n-1)/n, broadcast 1 */
+    struct topo_plan p;
+    ASSERT_EQ(topo_cost_plan_coll(&m, TOPO_COLL_ALLGATHER, 64 << 20, 0, &p), 0);
+    ASSERT_EQ(p.algo, TOPO_ALGO_RING);
+    ASSERT_NEAR(p.busbw_Bps, (64 << 20) / p.time_s * 0.75, 1e-9);
+    ASSERT_EQ(topo_cost_plan_coll(&m, TOPO_COLL_BROADCAST, 64 << 20, 0, &p), 0);
+    ASSERT_TRUE(p.busbw_Bps <= m.bw_Bps && p.busbw_Bps >= 0.9 * m.bw_Bps);
 }
 
 static void test_validity(void)
@@ -131,13 +175,47 @@ static void test_switch_flip(void)
     struct topo_cost_model m = simple(TOPO_CLASS_MESH, 4, 5e-6, 10, 2e-6);
     double star;
 
+    struct topo_plan p;
+    unsigned one_or_ring = (1u << TOPO_ALGO_DIRECT) | (1u << TOPO_ALGO_RING);
+
     m.shared_nic = 1;
     star = (5 * m.alpha_s + 3 * m.msg_overhead_s) * m.bw_Bps / 1.5;
-    ASSERT_EQ(choice(&m, (size_t)(star * 0.9)), TOPO_ALGO_DIRECT);
-    ASSERT_EQ(choice(&m, (size_t)(star * 1.1)), TOPO_ALGO_RING);
+    ASSERT_EQ(topo_cost_plan(&m, (size_t)(star * 0.9), one_or_ring, &p), 0);
+    ASSERT_EQ(p.algo, TOPO_ALGO_DIRECT);
+    ASSERT_EQ(topo_cost_plan(&m, (size_t)(star * 1.1), one_or_ring, &p), 0);
+    ASSERT_EQ(p.algo, TOPO_ALGO_RING);
     /* behind a switch the two-way ring gains nothing over the one-way ring */
     ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_RING_BIDIR, 1 << 26, 64 << 20, 1) - 6 * (m.alpha_s + 2 * m.msg_overhead_s),
                 topo_cost_allreduce(&m, TOPO_ALGO_RING, 1 << 26, 64 << 20, 1) - 6 * (m.alpha_s + m.msg_overhead_s), 1e-9);
+}
+
+/* 4-switch with slices up to 512 KiB (a tcp slot): the one shot alpha + 3o + 3S/B,
+ * the two shot k(2 alpha + 6o) + 1.5 S/B (k = S/(4c) slices per block), the ring
+ * 6(alpha + o k) + 1.5 S/B. The two shot beats the one shot above
+ * S1 = (alpha + 3o) B / 1.5 and the ring while k(2 alpha) < 6 alpha, i.e. up to
+ * k = 2: S2 = 2 n c_max (k = 3 ties; ties go to the ring). Below S1 the one
+ * shot, above S2 the ring. */
+static void test_two_shot_regime(void)
+{
+    struct topo_cost_model m = simple(TOPO_CLASS_MESH, 4, 5e-6, 10, 2e-6);
+    double s1, s2;
+
+    m.shared_nic = 1;
+    m.slice_max = 512 << 10;
+    s1 = (m.alpha_s + 3 * m.msg_overhead_s) * m.bw_Bps / 1.5; /* 9.2 KB */
+    s2 = 2.0 * 4 * m.slice_max;                                 /* 4 MiB */
+    ASSERT_EQ(choice(&m, 1024), TOPO_ALGO_DIRECT);
+    ASSERT_EQ(choice(&m, (size_t)(s1 * 0.9)), TOPO_ALGO_DIRECT);
+    ASSERT_EQ(choice(&m, (size_t)(s1 * 1.1)), TOPO_ALGO_TWO_SHOT);
+    ASSERT_EQ(choice(&m, 1 << 20), TOPO_ALGO_TWO_SHOT);
+    ASSERT_EQ(choice(&m, (size_t)s2), TOPO_ALGO_TWO_SHOT);
+    ASSERT_EQ(choice(&m, (size_t)(s2 * 1.3)), TOPO_ALGO_RING);
+    ASSERT_EQ(choice(&m, 256 << 20), TOPO_ALGO_RING);
+    /* not valid where a pair is not linked: a ring of cables */
+    m.cls = TOPO_CLASS_RING;
+    m.all_direct = 0;
+    ASSERT_TRUE(isinf(topo_cost_allreduce(&m, TOPO_ALGO_TWO_SHOT, 1 << 20, 1 << 16, 1)));
+    ASSERT_TRUE(choice(&m, 1 << 20) != TOPO_ALGO_TWO_SHOT);
 }
 
 /* Chain: the only algorithm on a chain; at large sizes busbw -> 1.5 B (n = 4). */
@@ -261,12 +339,23 @@ static void test_names_match_table(void)
         ASSERT_EQ(row->topo_algo, a);
         ASSERT_TRUE(algo_has_schedule(row->algo, HALO_COLL_ALLREDUCE));
     }
+    /* the model prices exactly the collectives each algorithm has a schedule for */
+    static const enum halo_coll colls[TOPO_COLL_COUNT] = {
+        [TOPO_COLL_ALLREDUCE] = HALO_COLL_ALLREDUCE, [TOPO_COLL_ALLGATHER] = HALO_COLL_ALLGATHER,
+        [TOPO_COLL_REDUCESCATTER] = HALO_COLL_REDUCESCATTER, [TOPO_COLL_BROADCAST] = HALO_COLL_BROADCAST,
+        [TOPO_COLL_REDUCE] = HALO_COLL_REDUCE};
+    for (int a = 0; a < TOPO_ALGO_COUNT; a++)
+        for (int c = 0; c < TOPO_COLL_COUNT; c++)
+            ASSERT_EQ(topo_cost_priced((enum topo_coll)c, (enum topo_algo)a),
+                      algo_has_schedule(algo_by_word(topo_algo_name((enum topo_algo)a))->algo, colls[c]));
 }
 
 int main(void)
 {
     test_names_match_table();
     test_closed_forms();
+    test_closed_forms_colls();
+    test_two_shot_regime();
     test_validity();
     test_pair_direct_small();
     test_ring_flip();

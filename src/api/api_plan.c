@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api_plan.c — the plan a collective would run under (algorithm, channels, slice)
+ * and the cost model's time for it, for tools (the perf tools' --model). The
+ * choice is api.c's own (api_choose); this file only prices it: with the graph's
+ * model on several hosts, with the local model (shm or loopback tcp) on one.
+ */
+#include "api_pick.h"
+
+#include <math.h>
+
+#include "reduce.h"
+#include "topo_cost.h"
+
+/* Elements in the longest block the schedule of op cuts into slices (channel 0's
+ * range is the longest): what slice_count sizes its slices by. */
+static size_t api_plan_blockmax(const struct halo_comm *comm, const struct halo_op *op)
+{
+    size_t p = (size_t)(op->nchannels > 0 ? op->nchannels : 1), n = (size_t)comm->nranks;
+    size_t range = (op->count + p - 1) / p;
+    if (op->coll != HALO_COLL_ALLREDUCE)
+        return range; /* one block: the per-rank count (gathers) or the buffer */
+    switch (op->algo) {
+    case HALO_ALGO_RING:
+    case HALO_ALGO_RING_ZC:
+    case HALO_ALGO_TWO_SHOT: return (range + n - 1) / n;
+    case HALO_ALGO_RING_BIDIR: return ((range + 1) / 2 + n - 1) / n;
+    case HALO_ALGO_CHAIN: return (range + 1) / 2;
+    default: return range;
+    }
+}
+
+/* Bytes per slice as slice.c will cut them (op->slice, or the slot-based default). */
+static size_t api_plan_slice(struct halo_comm *comm, const struct halo_op *op)
+{
+    struct halo_exec ex = {.comm = comm, .op = op, .esize = halo_dtype_size(op->dtype)};
+    size_t blockmax = api_plan_blockmax(comm, op);
+    size_t nslices = slice_count(&ex, blockmax);
+    return (blockmax + nslices - 1) / nslices * ex.esize;
+}
+
+/* One host: loopback tcp when any peer is reached over tcp, else shm. */
+static int api_plan_local_tcp(const struct halo_comm *comm)
+{
+    for (int p = 0; p < comm->nranks; p++)
+        if (p != comm->rank && comm->peers[p].kind == HALO_TR_TCP)
+            return 1;
+    return 0;
+}
+
+void api_plan_query(struct halo_comm *comm, enum halo_coll coll, size_t count, haloDataType_t dt,
+                    struct api_plan *out)
+{
+    struct halo_op op = {.coll = coll, .count = count, .dtype = dt, .op = haloSum, .root = 0, .comm = comm};
+    struct topo_cost_model local;
+    const struct topo_cost_model *m = &comm->cost;
+    const struct algo_row *row;
+    int tc = api_topo_coll(coll);
+    size_t bytes = count * halo_dtype_size(dt);
+
+    if (coll == HALO_COLL_ALLGATHER || coll == HALO_COLL_REDUCESCATTER)
+        bytes *= (size_t)comm->nranks;
+    api_choose(comm, &op);
+    out->algo = op.algo;
+    out->algo_name = op.algo_name;
+    out->nchannels = op.nchannels;
+    out->slice = api_plan_slice(comm, &op);
+    out->model = "links";
+    if (!comm->topo) {
+        int tcp = api_plan_local_tcp(comm);
+        topo_cost_model_local(&local, comm->nranks, tcp);
+        m = &local;
+        out->model = tcp ? "tcp" : "shm";
+    }
+    row = algo_row_of(op.algo);
+    out->time_s = row && row->topo_algo >= 0 && tc >= 0
+                      ? topo_cost_coll(m, (enum topo_coll)tc, (enum topo_algo)row->topo_algo, bytes, out->slice,
+                                       op.nchannels)
+                      : INFINITY;
+    out->modelled = out->time_s < INFINITY;
+}
