@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #endif
 #include "common.h"
+#include "cold.h"
 #include "fork_id.h"
 #include "model.h"
 #include "perf_gpu.h"
@@ -338,6 +339,7 @@ struct perf_opts {
     int gpu; /* enum perf_mem: where the buffers live (--gpu) */
     double min_busbw, max_latency; /* < 0 = no gate */
     int roofline; /* --roofline */
+    size_t cold; /* --cold: working set in bytes; PERF_COLD_OFF = calls back to back */
 };
 
 static void perf_usage(FILE *f, const struct perf_coll *coll)
@@ -361,6 +363,8 @@ static void perf_usage(FILE *f, const struct perf_coll *coll)
             "      --gpu MEM           buffers in GPU memory: device (staged by the library), pinned\n"
             "                          (pinned host) or memalloc (haloMemAlloc); calls go on a stream\n"
             "                          and each timed loop ends with a wait for the stream\n"
+            "      --cold SIZE         time each call alone, after touching SIZE bytes per rank (0: no\n"
+            "                          touch), from the last rank's entry (see perf/README.md)\n"
             "      --json              one JSON object per size instead of the table\n"
             "      --roofline          before each size, time memcpy and the reduction kernel on that\n"
             "                          size with the call's threads, all ranks at once, and print each\n"
@@ -455,7 +459,8 @@ static int perf_bad(const struct perf_coll *coll, const char *opt, const char *v
     return 2;
 }
 
-enum { PERF_OPT_JSON = 256, PERF_OPT_MIN_BUSBW, PERF_OPT_MAX_LATENCY, PERF_OPT_GPU, PERF_OPT_ROOFLINE, PERF_OPT_MODEL };
+enum { PERF_OPT_JSON = 256, PERF_OPT_MIN_BUSBW, PERF_OPT_MAX_LATENCY, PERF_OPT_GPU, PERF_OPT_ROOFLINE, PERF_OPT_MODEL,
+       PERF_OPT_COLD };
 
 static int perf_opt_size(const struct perf_coll *coll, const char *opt, const char *a, size_t min, size_t *out)
 {
@@ -503,6 +508,7 @@ static int perf_opt_one(struct perf_opts *o, const struct perf_coll *coll, int c
         o->roofline = 1;
         return 0;
     case PERF_OPT_MODEL: o->model = 1; return 0;
+    case PERF_OPT_COLD: return perf_parse_size(a, &o->cold) ? perf_bad(coll, "--cold", a, "bytes, like 0 or 64m") : 0;
     case PERF_OPT_GPU:
         o->gpu = !strcmp(a, "device") ? PERF_MEM_DEVICE : !strcmp(a, "pinned") ? PERF_MEM_PINNED
                  : !strcmp(a, "memalloc") ? PERF_MEM_MEMALLOC : -1;
@@ -529,11 +535,13 @@ static int perf_opts_parse(struct perf_opts *o, int argc, char **argv, const str
         {"max-latency", required_argument, NULL, PERF_OPT_MAX_LATENCY}, {"help", no_argument, NULL, 'h'},
         {"roofline", no_argument, NULL, PERF_OPT_ROOFLINE},
         {"model", no_argument, NULL, PERF_OPT_MODEL},
+        {"cold", required_argument, NULL, PERF_OPT_COLD},
         {NULL, 0, NULL, 0}};
     int ch, rc;
 
     *o = (struct perf_opts){.min_bytes = 8, .max_bytes = 64 << 20, .factor = 2, .dt = perf_find_dtype("float32"),
-                            .op = haloSum, .warmup = 5, .check = 1, .min_busbw = -1, .max_latency = -1};
+                            .op = haloSum, .warmup = 5, .check = 1, .min_busbw = -1, .max_latency = -1,
+                            .cold = PERF_COLD_OFF};
     while ((ch = getopt_long(argc, argv, "b:e:f:d:o:r:w:i:c:R:n:h", longopts, NULL)) != -1) {
         if (ch == 'h') {
             perf_usage(stdout, coll);
@@ -544,6 +552,10 @@ static int perf_opts_parse(struct perf_opts *o, int argc, char **argv, const str
     }
     if (optind < argc) {
         fprintf(stderr, "%s: unexpected argument '%s' (try --help)\n", coll->name, argv[optind]);
+        return 2;
+    }
+    if (o->cold != PERF_COLD_OFF && o->gpu) {
+        fprintf(stderr, "%s: --cold times host calls one by one; it cannot be combined with --gpu\n", coll->name);
         return 2;
     }
     if (o->min_bytes > o->max_bytes) {
@@ -568,6 +580,8 @@ struct perf_result {
     size_t count;     /* the call's count argument */
     int iters;
     double us[2];     /* out of place, in place: max over ranks of the mean per call */
+    double median[2]; /* --cold: max over ranks of the median per call */
+    int from_last;    /* --cold: times run from the last rank's entry (one host) */
     int64_t wrong[2]; /* summed over ranks; -1 = not checked */
     struct perf_roof roof; /* --roofline: the slowest rank's copy and reduce bandwidth */
     double roof_busbw;     /* the busbw that bandwidth permits; 0 = not measured */
@@ -602,11 +616,43 @@ static haloResult_t perf_barrier(const struct perf_ctx *c)
     return haloAllReduce(&one, &sum, 1, haloInt32, haloSum, c->comm, NULL);
 }
 
+/* --cold: each call alone after the working-set touch, timed from the last rank's
+ * entry (cold.h). */
+static int perf_time_cold(struct perf_ctx *c, const struct perf_coll *coll, const struct perf_opts *o,
+                          const struct perf_layout *l, void *send, void *recv, int iters, struct perf_result *res,
+                          int v)
+{
+    struct perf_cold *cd = perf_cold_create(o->cold, iters);
+    const char *what = "haloAllReduce (barrier)";
+    haloResult_t r = haloSuccess;
+
+    if (!cd) {
+        fprintf(stderr, "%s: rank %d: cannot allocate the --cold working set of %zu bytes\n", coll->name, c->rank,
+                o->cold);
+        return perf_fail(c, coll, "--cold", haloSystemError);
+    }
+    if ((r = perf_barrier(c)) != haloSuccess)
+        goto out;
+    what = coll->call;
+    for (int i = 0; i < iters && r == haloSuccess; i++) {
+        perf_cold_touch(cd);
+        perf_cold_enter(cd, i);
+        r = coll->run(c, send, recv, l->count);
+        perf_cold_leave(cd, i);
+    }
+    if (r == haloSuccess && (r = perf_cold_result(cd, c->comm, iters, &res->us[v], &res->median[v],
+                                                  &res->from_last)) != haloSuccess)
+        what = "haloAllGather (--cold entry times)";
+out:
+    perf_cold_destroy(cd);
+    return r == haloSuccess ? 0 : perf_fail(c, coll, what, r);
+}
+
 static int perf_time(struct perf_ctx *c, const struct perf_coll *coll, const struct perf_opts *o,
-                     const struct perf_layout *l, void *send, void *recv, int iters, double *us)
+                     const struct perf_layout *l, void *send, void *recv, int iters, struct perf_result *res, int v)
 {
     haloResult_t r = haloSuccess;
-    double t0;
+    double t0, *us = &res->us[v];
 
     for (int i = 0; i < o->warmup && r == haloSuccess; i++)
         r = coll->run(c, send, recv, l->count);
@@ -614,6 +660,8 @@ static int perf_time(struct perf_ctx *c, const struct perf_coll *coll, const str
         return perf_fail(c, coll, coll->call, r);
     if (c->stream && perf_gpu_sync(c->stream) != 0)
         return perf_fail(c, coll, "stream synchronize", haloUnhandledCudaError);
+    if (o->cold != PERF_COLD_OFF)
+        return perf_time_cold(c, coll, o, l, send, recv, iters, res, v);
     if ((r = perf_barrier(c)) != haloSuccess)
         return perf_fail(c, coll, "haloAllReduce (barrier)", r);
     t0 = perf_now_us();
@@ -678,7 +726,7 @@ static int perf_bench_size(struct perf_ctx *c, const struct perf_coll *coll, con
         char *send = v ? b->recv + l->send_inplace * c->elem : b->send;
         char *recv = v ? b->recv + l->recv_inplace * c->elem : b->recv;
         c->variant = perf_variant_names[v];
-        if (perf_time(c, coll, o, l, send, recv, res->iters, &res->us[v]))
+        if (perf_time(c, coll, o, l, send, recv, res->iters, res, v))
             return 1;
         res->wrong[v] = -1;
         if (o->check && (v == 0 || coll->inplace_checked) &&
@@ -716,6 +764,9 @@ static void perf_print_header(const struct perf_ctx *c, const struct perf_coll *
     else
         printf("auto (256 MiB/size, %d..%d)", PERF_AUTO_MIN, PERF_AUTO_MAX);
     printf(" check: %d\n", o->check);
+    if (o->cold != PERF_COLD_OFF)
+        printf("# cold: each call timed alone after every rank read and wrote %zu bytes; mean (median below)\n",
+               o->cold);
     if (o->gpu) {
         static const char *const mem[] = {"host", "device", "pinned", "memalloc"};
         char rt[256];
@@ -755,6 +806,8 @@ static void perf_print_result(const struct perf_ctx *c, const struct perf_coll *
             snprintf(w, sizeof(w), "%lld", (long long)res->wrong[v]);
             printf(",\"%s_time_us\":%.3f,\"%s_algbw\":%.4f,\"%s_busbw\":%.4f,\"%s_wrong\":%s", p, res->us[v], p,
                    algbw, p, algbw * factor, p, res->wrong[v] < 0 ? "null" : w);
+            if (o->cold != PERF_COLD_OFF)
+                printf(",\"%s_median_us\":%.3f", p, res->median[v]);
         }
         if (o->roofline)
             printf(",\"roof_threads\":%d,\"roof_copy_GBps\":%.3f,\"roof_reduce_GBps\":%.3f,\"roof_busbw\":%.4f,"
@@ -764,6 +817,8 @@ static void perf_print_result(const struct perf_ctx *c, const struct perf_coll *
                    res->bytes / res->us[1] / 1e3 * factor / res->roof_busbw);
         if (o->model)
             perf_model_row(c->comm, coll->call, res->count, c->dtype, res->us[0], 1);
+        if (o->cold != PERF_COLD_OFF)
+            printf(",\"cold_bytes\":%zu,\"from_last_entry\":%s", o->cold, res->from_last ? "true" : "false");
         printf("}\n");
         return;
     }
@@ -784,6 +839,9 @@ static void perf_print_result(const struct perf_ctx *c, const struct perf_coll *
     if (o->model)
         perf_model_row(c->comm, coll->call, res->count, c->dtype, res->us[0], 0);
     printf("\n");
+    if (o->cold != PERF_COLD_OFF)
+        printf("#   median per call (us): out-of-place %.2f, in-place %.2f; from the %s entry\n", res->median[0],
+               res->median[1], res->from_last ? "last rank's" : "rank's own (ranks on several hosts)");
 }
 
 /* "#  Rank  0 Pid 1234 on host\n" for every rank, gathered. Returns 0 or the exit status. */

@@ -7,7 +7,7 @@
  * for small sizes (HALO_DIRECT_MAX).
  *
  * Per slice: send my slice to every peer, then fold rank 0's, 1's, ... slices into
- * the output. A FIFO never holds more than two slices of one peer: a rank sends
+ * the output (0's and 1's in one pass). A FIFO never holds more than two slices of one peer: a rank sends
  * slice s+1 only after consuming slice s from everyone.
  */
 #include "algos.h"
@@ -16,27 +16,46 @@
 
 #include "reduce.h"
 
-static haloResult_t direct_fold(struct halo_exec *ex, int k, const char *own, char *out, size_t len)
+/* Rank k's contribution: this rank's own input, or k's frame (in the FIFO until
+ * direct_drop releases it). */
+static haloResult_t direct_term(struct halo_exec *ex, int k, const char *own, size_t len, const void **term)
 {
-    struct halo_comm *comm = ex->comm;
-    size_t bytes = len * ex->esize;
-    if (k == comm->rank) {
-        if (k == 0)
-            memmove(out, own, bytes);
-        else
-            halo_reduce(out, out, own, len, ex->op->dtype, ex->op->op);
+    if (k == ex->comm->rank) {
+        *term = own;
         return haloSuccess;
     }
-    struct halo_conn *c = engine_conn(comm, ex->ch, k);
-    const void *in;
-    haloResult_t r = engine_wait_frame(ex, c, &in, bytes);
-    if (r != haloSuccess)
+    return engine_wait_frame(ex, engine_conn(ex->comm, ex->ch, k), term, len * ex->esize);
+}
+
+static haloResult_t direct_drop(struct halo_exec *ex, int k)
+{
+    struct halo_conn *c = engine_conn(ex->comm, ex->ch, k);
+    return k == ex->comm->rank ? haloSuccess : c->ops->recv_release(c);
+}
+
+/* out = r0 op r1 op ... in rank order. Ranks 0 and 1 are folded in one pass into
+ * out: no copy of the first term, and in place ranks 0 and 1 read their input as
+ * it is overwritten, element by element, which is safe (a small call costs about
+ * its cache misses, so each pass over cold lines counts). */
+static haloResult_t direct_fold_all(struct halo_exec *ex, const char *own, char *out, size_t len)
+{
+    int n = ex->comm->nranks;
+    const struct halo_op *op = ex->op;
+    const void *a, *b;
+    haloResult_t r = direct_term(ex, 0, own, len, &a);
+    if (r != haloSuccess || (r = direct_term(ex, 1, own, len, &b)) != haloSuccess)
         return r;
-    if (k == 0)
-        memcpy(out, in, bytes);
-    else
-        halo_reduce(out, out, in, len, ex->op->dtype, ex->op->op);
-    return c->ops->recv_release(c);
+    halo_reduce(out, a, b, len, op->dtype, op->op);
+    if ((r = direct_drop(ex, 0)) != haloSuccess || (r = direct_drop(ex, 1)) != haloSuccess)
+        return r;
+    for (int k = 2; k < n; k++) {
+        if ((r = direct_term(ex, k, own, len, &b)) != haloSuccess)
+            return r;
+        halo_reduce(out, out, b, len, op->dtype, op->op);
+        if ((r = direct_drop(ex, k)) != haloSuccess)
+            return r;
+    }
+    return haloSuccess;
 }
 
 static haloResult_t direct_allreduce_slice(struct halo_exec *ex, const void *unused, size_t off, size_t len)
@@ -50,13 +69,12 @@ static haloResult_t direct_allreduce_slice(struct halo_exec *ex, const void *unu
     for (int i = 1; i < n; i++)
         if ((r = prim_send(ex, (me + i) % n, own, len)) != haloSuccess)
             return r;
-    if (own == out && me != 0) { /* in place: keep my input while rank 0's lands first */
+    if (own == out && me >= 2) { /* in place: keep my input while ranks 0 and 1 land first */
         memcpy(ex->scratch, own, len * es);
         own = ex->scratch;
     }
-    for (int k = 0; k < n; k++)
-        if ((r = direct_fold(ex, k, own, out, len)) != haloSuccess)
-            return r;
+    if ((r = direct_fold_all(ex, own, out, len)) != haloSuccess)
+        return r;
     if (ex->op->op == haloAvg)
         halo_scale_div(out, out, len, ex->op->dtype, n);
     return haloSuccess;

@@ -130,9 +130,36 @@ void comm_drop(struct halo_comm *comm)
         comm_free(comm);
 }
 
+/* The calling thread's id, asked of the kernel once per thread: gettid is a system
+ * call, and every call on a communicator needs the id (a small all-reduce costs about
+ * a microsecond, the system call a good part of that once a model's layers have
+ * evicted the caches between two calls). A forked child's thread starts with its
+ * parent's copy, which the child handler clears. */
+static _Thread_local int comm_tid_cached;
+static pthread_once_t comm_tid_once = PTHREAD_ONCE_INIT;
+
+static void comm_tid_forget(void)
+{
+    comm_tid_cached = 0;
+}
+
+static void comm_tid_hook(void)
+{
+    pthread_atfork(NULL, NULL, comm_tid_forget);
+}
+
+static int comm_tid(void)
+{
+    if (!comm_tid_cached) {
+        pthread_once(&comm_tid_once, comm_tid_hook);
+        comm_tid_cached = (int)syscall(SYS_gettid);
+    }
+    return comm_tid_cached;
+}
+
 haloResult_t comm_call_begin(struct halo_comm *comm, const char *fn)
 {
-    int me = (int)syscall(SYS_gettid), cur = 0;
+    int me = comm_tid(), cur = 0;
     if (atomic_compare_exchange_strong(&comm->caller, &cur, me)) {
         comm->caller_depth = 1;
         atomic_store(&comm->caller_fn, fn);
