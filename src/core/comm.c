@@ -429,6 +429,8 @@ void comm_pick_yield(struct halo_comm *comm)
     const char *spin = HALO_P_STR(&comm->params, spin);
     comm->yield = strcmp(spin, "yield") == 0 ||
                   (strcmp(spin, "auto") == 0 && comm->nlocal * comm->nchannels > comm->ncores);
+    int64_t after = HALO_P_INT(&comm->params, wait_spin_us);
+    comm->sleep_after_us = strcmp(spin, "spin") == 0 ? 0 : after == HALO_AUTO ? ENGINE_WAIT_SPIN_US : after;
 }
 
 static haloResult_t comm_alloc_tables(struct halo_comm *comm)

@@ -100,6 +100,7 @@ struct halo_comm {
     int nlocal, local_rank;    /* ranks on this host, my index among them */
     int ncores;
     int yield;                 /* sched_yield while waiting (ranks outnumber cores) */
+    int64_t sleep_after_us;    /* a wait on one peer sleeps (transport sleep op) after polling this long; 0 = never */
 
     int nchannels;             /* channels the collectives use */
     int64_t stream_min;        /* host bytes from which results are written with streaming stores; 0 = never */

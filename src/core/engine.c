@@ -308,11 +308,22 @@ haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, co
         return r;
     struct engine_pace w;
     engine_pace_start(&w);
+    int can_sleep = c && c->ops->sleep && comm->sleep_after_us > 0, sending = strcmp(what, "send") == 0;
+    int sleepy = 0;
     for (;;) {
         if (c && (r = engine_progress(comm, ch, c)) != haloSuccess)
             break;
         if ((r = poll(arg, &done)) != haloSuccess || done)
             break;
+        if (can_sleep && !sleepy && (w.spins & 63) == 63)
+            sleepy = halo_now_us() - w.since_us >= comm->sleep_after_us;
+        if (sleepy) {
+            /* Polled long enough: the peer may be waiting for this core. Sleep until
+             * it moves; every wake-up then runs the checks (timeout, abort, the
+             * note) that the polls run every ENGINE_CHECK_EVERY. */
+            c->ops->sleep(c, sending, ENGINE_SLEEP_US);
+            w.spins |= ENGINE_CHECK_EVERY - 1;
+        }
         if ((r = engine_pace_idle(&w, comm, ch, c ? c->peer : -1, what)) != haloSuccess)
             break;
     }

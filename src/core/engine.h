@@ -128,6 +128,10 @@ haloResult_t engine_wait_frame(struct halo_exec *ex, struct halo_conn *c, const 
  * engine_check_stall with c's peer (-1 without c) and `what`, which completes
  * the error sentence "while this rank waited to <what>". */
 #define ENGINE_CHECK_EVERY 256
+/* HALO_WAIT_SPIN_US=auto: how long a wait on one peer polls before it sleeps. */
+#define ENGINE_WAIT_SPIN_US 100
+/* Each sleep's bound: every wake-up checks timeouts and aborts. */
+#define ENGINE_SLEEP_US 1000
 typedef haloResult_t (*engine_poll_fn)(void *arg, int *done);
 haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, const char *what, engine_poll_fn poll,
                          void *arg);

@@ -39,7 +39,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/futex.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -59,7 +62,13 @@ struct shm_fifo_ctrl {
     _Atomic uint64_t tail;
     _Atomic uint32_t closed; /* the rank at the far end closed its connection (destroy, abort) */
     uint8_t pad[SHM_CACHELINE - 12];
+    /* A side that sleeps (shm_sleep) says so here, on a line of its own that the
+     * other side reads after each post or release: it then wakes the futex. */
+    _Atomic uint32_t rx_asleep; /* the receiver sleeps on the next slot's seq */
+    _Atomic uint32_t tx_asleep; /* the sender sleeps on tail */
+    uint8_t pad2[SHM_CACHELINE - 8];
 };
+_Static_assert(sizeof(struct shm_fifo_ctrl) == 2 * SHM_CACHELINE, "FIFO control is two cache lines");
 
 /* The blob each rank publishes (all-gathered before connect_all). */
 struct shm_blob {
@@ -155,6 +164,24 @@ static haloResult_t shm_peer_left(struct halo_conn *c, const char *what)
                          what);
 }
 
+/* Futexes on the low half of a 64-bit counter (little-endian: its first word),
+ * shared between processes (no FUTEX_PRIVATE_FLAG). */
+static uint32_t *shm_low_word(_Atomic uint64_t *w)
+{
+    return (uint32_t *)(void *)w;
+}
+
+static void shm_futex_wake(_Atomic uint64_t *w)
+{
+    syscall(SYS_futex, shm_low_word(w), FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
+static void shm_futex_wait(_Atomic uint64_t *w, uint64_t seen, int timeout_us)
+{
+    struct timespec ts = {timeout_us / 1000000, (long)(timeout_us % 1000000) * 1000};
+    syscall(SYS_futex, shm_low_word(w), FUTEX_WAIT, (uint32_t)seen, &ts, NULL, 0);
+}
+
 static haloResult_t shm_send_slot(struct halo_conn *c, void **buf, size_t *cap)
 {
     struct shm_conn *s = (struct shm_conn *)c;
@@ -180,6 +207,11 @@ static haloResult_t shm_send_post(struct halo_conn *c, size_t len, const struct 
     h->sig = *sig;
     s->tx_head++;
     atomic_store_explicit(&h->seq, s->tx_head, memory_order_release);
+    /* Ordered before reading the flag: a receiver that set it and then saw the old
+     * seq is woken here (the two fences pair, see shm_sleep). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&s->tx_ctrl->rx_asleep, memory_order_relaxed))
+        shm_futex_wake(&h->seq);
     return haloSuccess;
 }
 
@@ -212,7 +244,34 @@ static haloResult_t shm_recv_release(struct halo_conn *c)
     struct shm_conn *s = (struct shm_conn *)c;
     s->rx_tail++;
     atomic_store_explicit(&s->rx_ctrl->tail, s->rx_tail, memory_order_release);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&s->rx_ctrl->tx_asleep, memory_order_relaxed))
+        shm_futex_wake(&s->rx_ctrl->tail);
     return haloSuccess;
+}
+
+/* Says it sleeps, looks once more, then sleeps on the word the other side will
+ * change; a post or release that came in between is seen by the second look or
+ * wakes the futex (the word changed, so FUTEX_WAIT returns at once). */
+static void shm_sleep(struct halo_conn *c, int sending, int timeout_us)
+{
+    struct shm_conn *s = (struct shm_conn *)c;
+    if (sending) {
+        atomic_store_explicit(&s->tx_ctrl->tx_asleep, 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_seq_cst);
+        uint64_t tail = atomic_load_explicit(&s->tx_ctrl->tail, memory_order_relaxed);
+        if (s->tx_head - tail >= (uint64_t)s->nslots && !atomic_load(&s->tx_ctrl->closed))
+            shm_futex_wait(&s->tx_ctrl->tail, tail, timeout_us);
+        atomic_store_explicit(&s->tx_ctrl->tx_asleep, 0, memory_order_relaxed);
+        return;
+    }
+    struct shm_slot_hdr *h = shm_slot(s->rx_slots, s->stride, s->rx_tail, s->nslots);
+    atomic_store_explicit(&s->rx_ctrl->rx_asleep, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    uint64_t seq = atomic_load_explicit(&h->seq, memory_order_relaxed);
+    if (seq != s->rx_tail + 1 && !atomic_load(&s->rx_ctrl->closed))
+        shm_futex_wait(&h->seq, seq, timeout_us);
+    atomic_store_explicit(&s->rx_ctrl->rx_asleep, 0, memory_order_relaxed);
 }
 
 static haloResult_t shm_progress(struct halo_conn *c)
@@ -251,6 +310,7 @@ const struct halo_transport_ops halo_shm_ops = {
     .progress = shm_progress,
     .flush = NULL, /* a posted frame is already in the peer's memory */
     .close = shm_close,
+    .sleep = shm_sleep,
     .describe = shm_describe,
 };
 

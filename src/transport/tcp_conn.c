@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -548,6 +549,23 @@ static void tcp_conn_close(struct halo_conn *hc)
     free(c);
 }
 
+/* Until the socket (and a standby, which carries acks) has bytes for us, or room
+ * for the frames queued here; the direction does not matter: a free slot comes
+ * from a write or an ack, a frame from a read. */
+static void tcp_sleep(struct halo_conn *hc, int sending, int timeout_us)
+{
+    struct tcp_conn *c = (struct tcp_conn *)hc;
+    (void)sending;
+    struct pollfd p[2];
+    int n = 0, data = c->fo.resumed ? c->fo.fd : c->fd;
+    if (c->failed || data < 0)
+        return;
+    p[n++] = (struct pollfd){.fd = data, .events = (short)(POLLIN | (c->tx.nqueued > 0 ? POLLOUT : 0))};
+    if (!c->fo.resumed && c->fo.fd >= 0)
+        p[n++] = (struct pollfd){.fd = c->fo.fd, .events = POLLIN};
+    (void)poll(p, (nfds_t)n, timeout_us < 1000 ? 1 : timeout_us / 1000);
+}
+
 const struct halo_transport_ops halo_tcp_ops = {
     .name = "tcp",
     .send_slot = tcp_send_slot,
@@ -557,6 +575,7 @@ const struct halo_transport_ops halo_tcp_ops = {
     .progress = tcp_progress,
     .flush = tcp_flush,
     .close = tcp_conn_close,
+    .sleep = tcp_sleep,
 };
 
 /* Non-blocking, no Nagle. Socket buffer sizes are left alone on purpose: setting

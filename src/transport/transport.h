@@ -75,6 +75,11 @@ struct halo_transport_ops {
     haloResult_t (*flush)(struct halo_conn *c, int *pending);
     /* Frees the connection. Accepts a half-built connection. */
     void (*close)(struct halo_conn *c);
+    /* Blocks the calling thread until the connection may have moved in one
+     * direction (sending: a slot came free; else: a frame arrived), at most
+     * timeout_us; may return early. For a wait that has polled long: the peer may
+     * need this core (more threads than cores, a busy host). Optional. */
+    void (*sleep)(struct halo_conn *c, int sending, int timeout_us);
     /* One line on where the connection stands (frames posted, released, awaited),
      * for stall reports. Optional. */
     void (*describe)(struct halo_conn *c, char *buf, size_t len);
