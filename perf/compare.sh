@@ -14,10 +14,15 @@
 # OUTDIR/compare-<N>ranks-<transport>.png (latency and busbw against size); the raw
 # JSON lines of every run stay in OUTDIR/raw/.
 #   BINDIR  default build/bin        OUTDIR  default perf/results
-#   --quick 8 B to 32 KiB (x4), 2 ranks, one round: seconds, for the test suite
-# Environment: COMPARE_SIZES (allreduce_bw's -b/-e/-f; default "-b 8 -e 256m -f 2"),
+#   --quick 8 B to 32 KiB (x4), 2 ranks, one round, no raw limits: seconds, for the
+#           test suite
+# Beside the tcp tables the report gives loopback's raw limits, measured in the same
+# session: the median round trip of a busy-polled 8-byte TCP ping-pong (tcp_pingpong)
+# and iperf3 --bidir's rate for 5 s when iperf3 is installed.
+# Environment: COMPARE_SIZES (allreduce_bw's -b/-e/-f; default "-b 16 -e 256m -f 4";
+# "-b 8 -e 256m -f 2" for every power of two, about twice as long),
 # COMPARE_RANKS (default "2 4"), COMPARE_TRANSPORTS (default "shm tcp"),
-# COMPARE_WARMUP (warm-up calls per size, default 5), COMPARE_ROUNDS (default 2):
+# COMPARE_WARMUP (warm-up calls per size, default 3), COMPARE_ROUNDS (default 2):
 # each (ranks, transport) runs every library's sweep that many times, in turn, and
 # the report keeps each size's fastest round — a burst of load from elsewhere then
 # costs one round, not the comparison.
@@ -30,7 +35,7 @@ args=()
 for a in "$@"; do
     case "$a" in
         --quick) quick=1 ;;
-        -h|--help) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '3,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "compare.sh: unknown option $a (--quick, --help)" >&2; exit 2 ;;
         *) args+=("$a") ;;
     esac
@@ -41,13 +46,15 @@ if ((quick)); then
     sizes=${COMPARE_SIZES:--b 8 -e 32k -f 4}
     ranks=${COMPARE_RANKS:-2}
     rounds=${COMPARE_ROUNDS:-1}
+    limits=0
 else
-    sizes=${COMPARE_SIZES:--b 8 -e 256m -f 2}
+    sizes=${COMPARE_SIZES:--b 16 -e 256m -f 4}
     ranks=${COMPARE_RANKS:-2 4}
     rounds=${COMPARE_ROUNDS:-2}
+    limits=1
 fi
 transports=${COMPARE_TRANSPORTS:-shm tcp}
-warmup=${COMPARE_WARMUP:-5}
+warmup=${COMPARE_WARMUP:-3}
 read -r -a SIZES <<<"$sizes"
 
 if [ ! -x "$B/allreduce_bw" ]; then
@@ -59,7 +66,7 @@ if ! command -v python3 >/dev/null; then
     exit 2
 fi
 mkdir -p "$OUT/raw"
-rm -f "$OUT"/raw/*.jsonl "$OUT"/raw/*.err "$OUT"/raw/*.dat "$OUT"/raw/*.gp "$OUT"/raw/skipped.tsv "$OUT"/compare-*.png
+rm -f "$OUT"/raw/limits.txt "$OUT"/raw/*.jsonl "$OUT"/raw/*.err "$OUT"/raw/*.dat "$OUT"/raw/*.gp "$OUT"/raw/skipped.tsv "$OUT"/compare-*.png
 
 # skip LIB RANKS TRANSPORT REASON — records why a library has no rows there ("*": any)
 skip() {
@@ -146,4 +153,17 @@ for n in $ranks; do
     done
 done
 echo "== runs took $(($(date +%s) - t_all)) s"
+
+# Raw limits of loopback TCP, for the tcp tables.
+if ((limits)) && [[ " $transports " == *" tcp "* ]]; then
+    echo "== raw limits of loopback tcp"
+    [ -x "$B/tcp_pingpong" ] && "$B/tcp_pingpong" -s 8 -n 100000 | tee -a "$OUT/raw/limits.txt"
+    if command -v iperf3 >/dev/null; then
+        iperf3 -s -1 -B 127.0.0.1 -p 5299 >/dev/null 2>&1 &
+        sleep 0.5
+        iperf3 -c 127.0.0.1 -p 5299 -t 5 --bidir 2>&1 | grep receiver | sed 's/^/iperf3 --bidir 5 s: /' |
+            tee -a "$OUT/raw/limits.txt"
+        wait
+    fi
+fi
 python3 "$here/compare_report.py" "$OUT" --sizes "$sizes" --rounds "$rounds" --command "perf/compare.sh $*"

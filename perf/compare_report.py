@@ -157,10 +157,16 @@ def write_md(path, meta, tabs, skipped):
              "faster, **bold** where it is slower. Ratios within this one run are what count; absolute",
              "numbers move with the machine's load.", "",
              "Host `%s`, %d CPUs, Linux %s, %s. Command: `%s` (sizes: `%s`; each size the fastest of %s "
-             "round(s))." % (meta["host"], meta["cpus"], meta["kernel"], meta["generated"], meta["command"],
-                             meta["sizes"], meta["rounds"]), ""]
+             "round(s)). Load average when the report was written (1, 5, 15 min): %s — other work on the "
+             "machine shares its CPUs with the ranks." % (meta["host"], meta["cpus"], meta["kernel"],
+                                                          meta["generated"], meta["command"], meta["sizes"],
+                                                          meta["rounds"], meta["loadavg"]), ""]
     for n, tp, sizes, libs in tabs:
         lines += md_table(n, tp, sizes, libs, skipped)
+    limits = os.path.join(os.path.dirname(path), "raw", "limits.txt")
+    if os.path.exists(limits):
+        lines += ["## Raw limits of loopback tcp, same session", "", "```"] + open(limits).read().splitlines() + \
+                 ["```", ""]
     everywhere = [s for s in skipped if s["nranks"] == "*"]
     if everywhere:
         lines += ["## Not run", ""] + ["- %s: %s." % (NAME.get(s["lib"], s["lib"]), s["reason"]) for s in everywhere]
@@ -198,12 +204,13 @@ def plot(outdir, tabs):
         def series(col):
             return ", ".join("'raw/%s-%d-%s.dat' using 1:%d with linespoints lw 2 pt 7 ps 0.6 lc rgb '%s' title '%s'"
                              % (k, n, tp, col, color[k], NAME[k]) for k in libs)
-        gp = ['if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 1000,380 font ",9" } '
-              'else { set terminal png size 1000,380 }',
+        gp = ['if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 1000,400 font ",9" } '
+              'else { set terminal png size 1000,400 }',
               "set output '%s.png'" % stem,
               "set multiplot layout 1,2 title 'allreduce float32, %d ranks, %s (one host)'" % (n, tp),
-              "set logscale x 2", "set xtics (%s)" % size_tics(sizes), "set grid", "set key top left",
-              "set xlabel 'size (bytes)'",
+              "set logscale x 2", "set xrange [%g:%g]" % (min(sizes) / 1.4, max(sizes) * 1.4),
+              "set xtics (%s)" % size_tics(sizes), "set grid", "set key below horizontal",
+              "set xlabel 'message size (bytes)' offset 0,0.5", "set bmargin 5",
               "set logscale y 10", "set ylabel 'time per call (µs)'", "set title 'latency (lower is better)'",
               "plot " + series(2),
               "unset logscale y", "set yrange [0:*]", "set ylabel 'busbw (GB/s)'",
@@ -220,6 +227,13 @@ def plot(outdir, tabs):
     return pngs
 
 
+def loadavg():
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def main(argv):
     if not argv or argv[0].startswith("-"):
         print(__doc__, file=sys.stderr)
@@ -233,7 +247,7 @@ def main(argv):
     meta = {"generated": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
             "host": platform.node(), "cpus": os.cpu_count(), "kernel": platform.release(),
             "command": opt.get("--command", "perf/compare.sh"), "sizes": opt.get("--sizes", ""),
-            "rounds": int(opt.get("--rounds", "1")),
+            "rounds": int(opt.get("--rounds", "1")), "loadavg": loadavg(),
             "time": "mean time of one call on each rank, maximum over ranks, microseconds",
             "busbw": "size / time x 2(n-1)/n, GB/s (nccl-tests' allreduce bus bandwidth)"}
     tabs = tables(rows)
