@@ -166,4 +166,4 @@ if ((limits)) && [[ " $transports " == *" tcp "* ]]; then
         wait
     fi
 fi
-python3 "$here/compare_report.py" "$OUT" --sizes "$sizes" --rounds "$rounds" --command "perf/compare.sh $*"
+python3 "$here/compare_report.py" "$OUT" --sizes "$sizes" --command "perf/compare.sh $*"

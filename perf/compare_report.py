@@ -112,7 +112,9 @@ def md_table(n, tp, sizes, libs, skipped):
     for k in libs:
         head += ["%s µs" % NAME[k], "%s GB/s" % NAME[k]]
     head += ["haloccl / %s" % NAME[k] for k in others if "haloccl" in libs]
-    lines = ["## %d ranks, %s" % (n, tp), "", "| " + " | ".join(head) + " |",
+    rounds = max(r["rounds"] for lib in libs.values() for r in lib.values())
+    lines = ["## %d ranks, %s" % (n, tp), "", "Each size: the fastest of %d round(s)." % rounds, "",
+             "| " + " | ".join(head) + " |",
              "|" + "|".join("---:" for _ in head) + "|"]
     slower = {k: [] for k in others}
     for s in sizes:
@@ -156,11 +158,10 @@ def write_md(path, meta, tabs, skipped):
              "definition); **haloccl / X** = haloccl's time over X's at the same size: below 1 haloccl is",
              "faster, **bold** where it is slower. Ratios within this one run are what count; absolute",
              "numbers move with the machine's load.", "",
-             "Host `%s`, %d CPUs, Linux %s, %s. Command: `%s` (sizes: `%s`; each size the fastest of %s "
-             "round(s)). Load average when the report was written (1, 5, 15 min): %s — other work on the "
-             "machine shares its CPUs with the ranks." % (meta["host"], meta["cpus"], meta["kernel"],
-                                                          meta["generated"], meta["command"], meta["sizes"],
-                                                          meta["rounds"], meta["loadavg"]), ""]
+             "Host `%s`, %d CPUs, Linux %s, %s. Command: `%s` (sizes: `%s`). Load average when the report "
+             "was written (1, 5, 15 min): %s — other work on the machine shares its CPUs with the ranks." %
+             (meta["host"], meta["cpus"], meta["kernel"], meta["generated"], meta["command"], meta["sizes"],
+              meta["loadavg"]), ""]
     for n, tp, sizes, libs in tabs:
         lines += md_table(n, tp, sizes, libs, skipped)
     limits = os.path.join(os.path.dirname(path), "raw", "limits.txt")
@@ -247,7 +248,7 @@ def main(argv):
     meta = {"generated": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
             "host": platform.node(), "cpus": os.cpu_count(), "kernel": platform.release(),
             "command": opt.get("--command", "perf/compare.sh"), "sizes": opt.get("--sizes", ""),
-            "rounds": int(opt.get("--rounds", "1")), "loadavg": loadavg(),
+            "loadavg": loadavg(),
             "time": "mean time of one call on each rank, maximum over ranks, microseconds",
             "busbw": "size / time x 2(n-1)/n, GB/s (nccl-tests' allreduce bus bandwidth)"}
     tabs = tables(rows)
