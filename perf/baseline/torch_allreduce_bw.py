@@ -88,8 +88,9 @@ def run_rank(rank, o, init_file, status):
     dev = torch.device("cuda", rank)
     dist.init_process_group("nccl", init_method="file://" + init_file, rank=rank, world_size=n)
     if rank == 0 and not o["json"]:
+        v = torch.cuda.nccl.version()  # a tuple in recent PyTorch, an int in older ones
         print("# torch_allreduce_bw: %d ranks, nccl %s, float32 sum, %s" %
-              (n, ".".join(map(str, torch.cuda.nccl.version())), torch.cuda.get_device_name(dev)))
+              (n, ".".join(map(str, v)) if isinstance(v, tuple) else v, torch.cuda.get_device_name(dev)))
         print("#%12s %13s %10s %8s %8s %8s" % ("size(B)", "count", "time(us)", "algbw", "busbw", "#wrong"))
     bad = 0
     size = o["b"]
