@@ -26,23 +26,28 @@ done
 #        transport and hwloc locality compile to stubs; the libraries are loaded with
 #        dlopen at run time).
 # tests: OpenMPI (mpirun tests), iproute2 (network-namespace clusters), iperf3 and
-#        ping (baselines), the HIP headers test_gpu_headers_hip checks gpu_abi.h against,
-#        valgrind (memcheck over a short multi-process run), clang with its runtime
-#        libraries (libFuzzer, for the fuzz suite: tests/fuzz; clang only recommends them).
+#        ping (baselines), python3, Gloo's headers and library and gnuplot
+#        (perf/compare.sh: the Gloo baseline, the report and its plots; test
+#        perf_compare_quick), the HIP headers test_gpu_headers_hip checks gpu_abi.h
+#        against, valgrind (memcheck over a short multi-process run), clang with its
+#        runtime libraries (libFuzzer, for the fuzz suite: tests/fuzz; clang only
+#        recommends them).
 # vm:    the Soft-RoCE rig (tests/rdma-vm): qemu (TCG), the distribution's kernel
 #        (ships rdma_rxe.ko), busybox for /init, kmod, cpio + gzip for the initramfs;
 #        inside the VM: rdma tooling, the rxe provider, perftest.
 debian_12_build=(build-essential cmake pkg-config libsodium-dev libibverbs-dev librdmacm-dev libhwloc-dev)
-debian_12_tests=(openmpi-bin libopenmpi-dev iproute2 iperf3 iputils-ping libamdhip64-dev valgrind clang libclang-rt-14-dev)
+debian_12_tests=(openmpi-bin libopenmpi-dev iproute2 iperf3 iputils-ping python3 libgloo-dev gnuplot-nox
+                 libamdhip64-dev valgrind clang libclang-rt-14-dev)
 debian_12_vm=(qemu-system-x86 linux-image-amd64 busybox-static kmod cpio gzip
               rdma-core ibverbs-providers ibverbs-utils rdmacm-utils perftest)
 
 # Ubuntu: the same names, except the kernel: linux-image-generic (it pulls
 # linux-modules-extra, where rdma_rxe.ko lives; linux-image-virtual does not), and
 # clang 18's runtime (libFuzzer) for clang 14's.
-# libamdhip64-dev is in universe.
+# libamdhip64-dev and libgloo-dev are in universe.
 ubuntu_24_04_build=("${debian_12_build[@]}")
-ubuntu_24_04_tests=(openmpi-bin libopenmpi-dev iproute2 iperf3 iputils-ping libamdhip64-dev valgrind clang libclang-rt-18-dev)
+ubuntu_24_04_tests=(openmpi-bin libopenmpi-dev iproute2 iperf3 iputils-ping python3 libgloo-dev gnuplot-nox libamdhip64-dev
+                    valgrind clang libclang-rt-18-dev)
 ubuntu_24_04_vm=(qemu-system-x86 linux-image-generic busybox-static kmod cpio gzip
                  rdma-core ibverbs-providers ibverbs-utils rdmacm-utils perftest)
 

@@ -17,7 +17,7 @@ for f in $files; do
     [ -f "$f" ] || continue
     case "$f" in
         build*/*|third_party/*|*/third_party/*) continue ;;
-        *.c|*.h|*.sh|*.py|*.cmake|*.in|*.def|*.map|CMakeLists.txt|*/CMakeLists.txt) ;;
+        *.c|*.cc|*.h|*.sh|*.py|*.cmake|*.in|*.def|*.map|CMakeLists.txt|*/CMakeLists.txt) ;;
         *) head -c 2 "$f" | grep -q '^#!' || continue ;;
     esac
     n=$((n + 1))
