@@ -288,13 +288,14 @@ size_t topo_tune_format(const struct topo_tune *t, char *buf, size_t len)
     topo_buf_add(&b, "format = " TUNE_FORMAT "\nhosts =");
     for (int h = 0; h < t->nhosts; h++)
         topo_buf_add(&b, " %s", t->hosts[h]);
-    topo_buf_add(&b, "\ntransport = %s\nreduce_MBps = %.1f\n", t->transport, t->reduce_Bps / 1e6);
+    /* six significant digits: a value in range prints in range, and reads back */
+    topo_buf_add(&b, "\ntransport = %s\nreduce_MBps = %.6g\n", t->transport, t->reduce_Bps / 1e6);
     for (int i = 0; i < t->nlinks; i++) {
         const struct topo_tune_link *l = &t->links[i];
-        topo_buf_add(&b, "link = %s %s alpha_us=%.3f overhead_us=%.3f", l->end[0], l->end[1], l->alpha_s * 1e6,
+        topo_buf_add(&b, "link = %s %s alpha_us=%.6g overhead_us=%.6g", l->end[0], l->end[1], l->alpha_s * 1e6,
                      l->overhead_s * 1e6);
         for (int k = 0; k < TOPO_TUNE_NCH; k++)
-            topo_buf_add(&b, " MBps_%dch=%.3f", topo_tune_channels(k), l->bw_Bps[k] / 1e6);
+            topo_buf_add(&b, " MBps_%dch=%.6g", topo_tune_channels(k), l->bw_Bps[k] / 1e6);
         topo_buf_add(&b, "\n");
     }
     return b.pos;

@@ -20,7 +20,7 @@ grep -q '^transport = shm$' "$conf" || no "transport is not shm"
 cat "$conf"
 
 # the model's alpha is the largest alpha_us of the file, printed with one decimal
-alpha=$(sed -n 's/.* alpha_us=\([0-9.]*\) .*/\1/p' "$conf" | sort -g | tail -1)
+alpha=$(sed -n 's/.* alpha_us=\([0-9.e+-]*\) .*/\1/p' "$conf" | sort -g | tail -1)
 want=$(printf '%.1f' "$alpha")
 run() { HALO_TUNE_FILE=$1 HALO_DEBUG=INFO HALO_DEBUG_SUBSYS=TOPO "$bw" -n 3 -b 1m -e 1m -w 1 -i 1 --model 2>&1; }
 out=$(run "$conf") || no "allreduce_bw with the file exited $?"
