@@ -22,7 +22,9 @@
  *     least 30 ms;
  *   - every rank at once: the reduction kernel (float32 sum, one thread, on
  *     512 KiB operands); the file keeps the slowest rank's rate.
- * Each number is the median of its repetitions. Rank 0 writes the file.
+ * Each number is the median of its repetitions. The pair waits as the whole job
+ * would (it yields where the job's ranks outnumber the cores). Rank 0 writes the
+ * file.
  */
 #include <errno.h>
 #include <signal.h>
@@ -202,6 +204,10 @@ static haloResult_t tune_measure_pair(haloComm_t comm, const struct tune_pair *p
     haloResult_t r = haloCommSplit(comm, member ? 1 : HALO_SPLIT_NOCOLOR, comm->rank, &sc, &cfg);
     if (r != haloSuccess || !member)
         return r;
+    /* Wait as the job's ranks will: two ranks alone may spin where all of them
+     * yield (ranks outnumber cores), and a spinning pair on a busy machine loses
+     * its cores for whole time slices, which the job's calls would not see. */
+    sc->yield |= comm->yield;
     int me = comm->rank == pair->a ? 0 : 1;
     if (k == 0 && (r = tune_pingpong(sc, me, &nums[0])) == haloSuccess)
         r = tune_overhead(sc, me, nums[0], &nums[1]);
