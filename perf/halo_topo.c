@@ -122,7 +122,7 @@ static void print_graph(struct halo_comm *comm, const struct topo_tool_opts *o)
         putchar('\n');
     if (o->plan > 0) {
         const char *runs = algo_name(api_allreduce_algo(comm, (size_t)o->plan));
-        topo_cost_model_from_graph(comm->topo, &m);
+        m = comm->cost; /* the library's model: HALO_LINK_MBPS, rails and HALO_TUNE_FILE included */
         if (o->json) {
             topo_cost_format_json(&m, (size_t)o->plan, topo_out, sizeof(topo_out));
             n = strlen(topo_out);

@@ -46,7 +46,6 @@ static void perf_model_size(size_t bytes, char *buf, size_t len)
 
 void perf_model_header(haloComm_t comm, const char *call)
 {
-    struct topo_cost_model local;
     const struct topo_cost_model *m = &comm->cost;
     struct api_plan p;
 
@@ -55,15 +54,17 @@ void perf_model_header(haloComm_t comm, const char *call)
         return;
     }
     api_plan_query(comm, HALO_COLL_ALLREDUCE, 1, haloFloat32, &p); /* which model */
-    if (!comm->topo) {
-        topo_cost_model_local(&local, comm->nranks, strcmp(p.model, "tcp") == 0);
-        m = &local;
-    }
-    printf("# model: %s, %s of %d: alpha %.1f us, B %.0f Mbit/s, %.1f us per message, %.0f MB/s per channel, "
-           "reduce %.0f MB/s, %s\n",
+    printf("# model: %s, %s of %d: alpha %.1f us, B %.0f Mbit/s, %.1f us per message, ",
            comm->topo ? "links" : p.model, comm->topo ? topo_class_name(m->cls) : "one host", m->nhosts,
-           m->alpha_s * 1e6, m->bw_Bps * 8 / 1e6, m->msg_overhead_s * 1e6, m->chan_bw_Bps / 1e6, m->reduce_Bps / 1e6,
-           m->shared_nic ? (comm->topo ? "shared NIC" : "one copy rate per rank") : "one link per peer");
+           m->alpha_s * 1e6, m->bw_Bps * 8 / 1e6, m->msg_overhead_s * 1e6);
+    if (m->chan_bw_Bps > 0)
+        printf("%.0f MB/s per channel, ", m->chan_bw_Bps / 1e6);
+    else /* tuned: measured rates per channel count instead of a cap */
+        printf("x%.2f/x%.2f with 2/4 channels, ", m->chan_gain[2] > 0 ? m->chan_gain[2] : 1,
+               m->chan_gain[4] > 0 ? m->chan_gain[4] : 1);
+    printf("reduce %.0f MB/s, %s, %s\n", m->reduce_Bps / 1e6,
+           m->shared_nic ? (comm->topo ? "shared NIC" : "one copy rate per rank") : "one link per peer",
+           comm->cost_note[0] ? comm->cost_note : "defaults (not tuned)");
     printf("# model columns: predicted out-of-place time (us), measured / predicted, plan "
            "(algorithm/channels/slice as run)\n");
 }

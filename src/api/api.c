@@ -242,7 +242,7 @@ static size_t api_total_bytes(const struct halo_op *op, int nranks)
 
 /* Multi-host collectives under HALO_ALGO=auto: the channel count and slice size the
  * cost model predicts best for the chosen algorithm, collective and size, unless
- * HALO_NCHANNELS / HALO_CHUNK_SIZE fix them. Deterministic: every rank has the same
+ * HALO_NCHANNELS (or config.nChannels) / HALO_CHUNK_SIZE fix them. Deterministic: every rank has the same
  * graph and parameters. */
 static void api_apply_plan(struct halo_comm *comm, struct halo_op *op, size_t bytes)
 {
@@ -252,7 +252,7 @@ static void api_apply_plan(struct halo_comm *comm, struct halo_op *op, size_t by
     if (!comm->topo || tc < 0 || api_algo_forced(comm) || !row || row->topo_algo < 0 ||
         topo_cost_plan_coll_algo(&comm->cost, (enum topo_coll)tc, bytes, (enum topo_algo)row->topo_algo, &plan) != 0)
         return;
-    if (HALO_P_INT(&comm->params, nchannels) == HALO_AUTO) {
+    if (comm->nchannels_auto) { /* neither HALO_NCHANNELS nor config.nChannels fixed it */
         op->nchannels = plan.nchannels < 1 ? 1 : plan.nchannels > comm->nchannels ? comm->nchannels : plan.nchannels;
         if (bytes >= API_MULTI_CHANNEL_BYTES && op->nchannels < comm->rail_channels) /* two streams per rail */
             op->nchannels = comm->rail_channels < comm->nchannels ? comm->rail_channels : comm->nchannels;

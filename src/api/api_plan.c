@@ -2,8 +2,9 @@
 /*
  * api_plan.c — the plan a collective would run under (algorithm, channels, slice)
  * and the cost model's time for it, for tools (the perf tools' --model). The
- * choice is api.c's own (api_choose); this file only prices it: with the graph's
- * model on several hosts, with the local model (shm or loopback tcp) on one.
+ * choice is api.c's own (api_choose); this file only prices it with the
+ * communicator's model: the graph's on several hosts, the local one (shm or
+ * loopback tcp) on one; either tuned by HALO_TUNE_FILE where it loaded.
  */
 #include "api_pick.h"
 
@@ -39,21 +40,11 @@ static size_t api_plan_slice(struct halo_comm *comm, const struct halo_op *op)
     return (blockmax + nslices - 1) / nslices * ex.esize;
 }
 
-/* One host: loopback tcp when any peer is reached over tcp, else shm. */
-static int api_plan_local_tcp(const struct halo_comm *comm)
-{
-    for (int p = 0; p < comm->nranks; p++)
-        if (p != comm->rank && comm->peers[p].kind == HALO_TR_TCP)
-            return 1;
-    return 0;
-}
-
 void api_plan_query(struct halo_comm *comm, enum halo_coll coll, size_t count, haloDataType_t dt,
                     struct api_plan *out)
 {
     struct halo_op op = {.coll = coll, .count = count, .dtype = dt, .op = haloSum, .root = 0, .comm = comm};
-    struct topo_cost_model local;
-    const struct topo_cost_model *m = &comm->cost;
+    const struct topo_cost_model *m = &comm->cost; /* on one host the local model (comm_topo.c) */
     const struct algo_row *row;
     int tc = api_topo_coll(coll);
     size_t bytes = count * halo_dtype_size(dt);
@@ -66,12 +57,8 @@ void api_plan_query(struct halo_comm *comm, enum halo_coll coll, size_t count, h
     out->nchannels = op.nchannels;
     out->slice = api_plan_slice(comm, &op);
     out->model = "links";
-    if (!comm->topo) {
-        int tcp = api_plan_local_tcp(comm);
-        topo_cost_model_local(&local, comm->nranks, tcp);
-        m = &local;
-        out->model = tcp ? "tcp" : "shm";
-    }
+    if (!comm->topo)
+        out->model = comm_local_tcp(comm) ? "tcp" : "shm";
     row = algo_row_of(op.algo);
     out->time_s = row && row->topo_algo >= 0 && tc >= 0
                       ? topo_cost_coll(m, (enum topo_coll)tc, (enum topo_algo)row->topo_algo, bytes, out->slice,

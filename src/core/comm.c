@@ -283,6 +283,7 @@ static void comm_fill_info(struct halo_comm *comm, struct halo_peer_info *me)
     me->max_rails = comm->max_rails;
     me->rail_failover = (int32_t)HALO_P_INT(&comm->params, rail_failover);
     me->checksum = (int32_t)HALO_P_INT(&comm->params, checksum);
+    me->tune_file = HALO_P_STR(&comm->params, tune_file)[0] != '\0';
     snprintf(me->algo, sizeof(me->algo), "%s", HALO_P_STR(&comm->params, algo));
 }
 
@@ -321,6 +322,8 @@ static void comm_agree_value(const struct halo_peer_info *i, const char *what, c
         snprintf(buf, len, "%d", (int)i->rail_failover);
     else if (strcmp(what, "HALO_CHECKSUM") == 0)
         snprintf(buf, len, "%d", (int)i->checksum);
+    else if (strcmp(what, "HALO_TUNE_FILE") == 0)
+        snprintf(buf, len, "%s", i->tune_file ? "set" : "unset");
     else if (i->nchannels)
         snprintf(buf, len, "%d", (int)i->nchannels);
     else
@@ -347,6 +350,8 @@ static const char *comm_agree_diff(const struct halo_peer_info *a, const struct 
         return "HALO_RAILS";
     if (b->rail_failover != a->rail_failover)
         return "HALO_RAIL_FAILOVER";
+    if (b->tune_file != a->tune_file)
+        return "HALO_TUNE_FILE";
     if ((b->nchannels == 0) != (a->nchannels == 0) || (a->nchannels && b->nchannels != a->nchannels))
         return "HALO_NCHANNELS";
     return NULL;
@@ -515,6 +520,8 @@ static haloResult_t comm_setup(struct halo_comm *comm, const haloUniqueId *id)
         r = comm_topo_setup(comm);
     if (r == haloSuccess)
         comm_plan_relay(comm);
+    if (r == haloSuccess)
+        r = comm_tune_setup(comm);
     if (r == haloSuccess) {
         comm_log_peers(comm);
         comm_warn_failover(comm);

@@ -55,6 +55,7 @@ struct halo_peer_info {
     int32_t max_rails;         /* HALO_RAILS, auto = HALO_MAX_RAILS (must agree) */
     int32_t rail_failover;     /* HALO_RAIL_FAILOVER (must agree) */
     int32_t checksum;          /* HALO_CHECKSUM (must agree) */
+    int32_t tune_file;         /* HALO_TUNE_FILE set (must agree; rank 0 reads it) */
     /* Each transport's blob, at its row of halo_transports[] (halo_tp_blob_slot);
      * opaque to the core, all zero when that transport does not listen. */
     uint8_t tp_blob[HALO_TP_MAX][HALO_TP_BLOB_BYTES];
@@ -139,7 +140,9 @@ struct halo_comm {
                                 * call names a stream or passes a device buffer */
 
     struct topo_graph *topo;   /* NULL when every rank is on this host */
-    struct topo_cost_model cost; /* alpha-beta model of the links (multi-host jobs) */
+    struct topo_cost_model cost; /* alpha-beta model of the links; on one host the local
+                                  * shm/tcp model (predicts only: one host does not plan by it) */
+    char cost_note[192];       /* "tuned from FILE" when HALO_TUNE_FILE loaded (comm_tune.c), else "" */
     uint8_t last_algo[8];      /* per collective: last algorithm logged at INFO */
     int topo_class;            /* enum topo_class */
     int topo_all_direct;       /* every pair of hosts has a direct link */
@@ -221,6 +224,13 @@ int comm_conn_channels(const struct halo_comm *comm);
 /* Discovery, link probing and classification (comm_topo.c): sets ring order,
  * topology class and each remote peer's data addresses or HALO_TR_NONE. */
 haloResult_t comm_topo_setup(struct halo_comm *comm);
+/* One host: whether its ranks reach each other over loopback tcp (else shm). */
+int comm_local_tcp(const struct halo_comm *comm);
+/* HALO_TUNE_FILE (comm_tune.c): after the topology, rank 0 reads the file and
+ * every rank's cost model takes the numbers rank 0 derived (bootstrap all-gather),
+ * so all plan alike. A file that cannot be used is a WARN on rank 0 and the model
+ * keeps its defaults; only a failed all-gather fails. Every rank calls it. */
+haloResult_t comm_tune_setup(struct halo_comm *comm);
 void comm_topo_destroy(struct halo_comm *comm);
 /* HALO_SPIN: whether waits yield (auto: when this host's ranks run more channels
  * than it has cores). Again whenever the channel count changes. */

@@ -387,8 +387,10 @@ static void topo_log_graph(struct halo_comm *comm, const struct topo_graph *g)
 haloResult_t comm_topo_setup(struct halo_comm *comm)
 {
     comm->topo_class = comm->nlocal == comm->nranks ? TOPO_CLASS_SINGLE : TOPO_CLASS_MESH;
-    if (comm->nlocal == comm->nranks)
+    if (comm->nlocal == comm->nranks) { /* the local model: it predicts (--model), one host does not plan by it */
+        topo_cost_model_local(&comm->cost, comm->nranks, comm_local_tcp(comm));
         return haloSuccess;
+    }
     struct topo_options opt;
     char err[TOPO_ERR_LEN];
     topo_options_init(&opt);

@@ -220,20 +220,26 @@ static void topo_model_take_link(struct topo_cost_model *m, const struct topo_li
     *first = 0;
 }
 
+int topo_cost_link_used(const struct topo_graph *g, int i)
+{
+    int in_order = 0;
+
+    if (i < 0 || i >= g->nlinks)
+        return 0;
+    for (int h = 0; h < g->nhosts && !in_order; h++)
+        in_order = g->hosts[h].left.link == i || g->hosts[h].right.link == i;
+    return in_order || (g->all_direct && topo_graph_link_between(g, g->links[i].host[0], g->links[i].host[1]) == i);
+}
+
 void topo_cost_model_from_graph(const struct topo_graph *g, struct topo_cost_model *m)
 {
     int first = 1;
 
     topo_cost_model_init(m, g->cls, g->nhosts);
     m->all_direct = g->all_direct;
-    for (int i = 0; i < g->nlinks; i++) {
-        int in_order = 0;
-        for (int h = 0; h < g->nhosts && !in_order; h++)
-            in_order = g->hosts[h].left.link == i || g->hosts[h].right.link == i;
-        if (in_order || (g->all_direct && topo_graph_link_between(g, g->links[i].host[0],
-                                                                  g->links[i].host[1]) == i))
+    for (int i = 0; i < g->nlinks; i++)
+        if (topo_cost_link_used(g, i))
             topo_model_take_link(m, &g->links[i], &first);
-    }
 }
 
 /* ---------------------------------------------------------------- formulas */

@@ -97,6 +97,9 @@ void topo_cost_model_init(struct topo_cost_model *m, enum topo_class cls, int nh
  * every pair is direct); shared_nic when those links run over a switch. Fields other
  * than these keep topo_cost_model_init's defaults. */
 void topo_cost_model_from_graph(const struct topo_graph *g, struct topo_cost_model *m);
+/* Whether the model of g prices link i: it joins neighbours along the order, or
+ * every pair is direct and it is the best link of its pair. */
+int topo_cost_link_used(const struct topo_graph *g, int i);
 /* One host of nranks ranks joined by shm FIFOs (tcp = 0) or loopback tcp (1):
  * class single, every pair "linked", one copy rate per rank (shared_nic). Used to
  * predict (perf tools' --model), not to choose: one host keeps HALO_DIRECT_MAX. */

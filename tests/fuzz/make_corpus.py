@@ -279,5 +279,21 @@ seed("param", "topo-bad", params(("TOPO", b"torus", False)))
 seed("param", "bools", params(("IB_DISABLE", b"yes", False), ("SPIN", b"off", False)))
 seed("param", "many", params(*[(r[0], b"1", False) for r in ROWS[2:10]]))
 
+# ---- tune: HALO_TUNE_FILE text (src/topology/tune.c)
+TUNE_HEAD = b"format = halo-tune 1\n"
+TUNE_LINK = b"alpha_us=51.2 overhead_us=2.8 MBps_1ch=23.8 MBps_2ch=23.7 MBps_4ch=23.5"
+seed("tune", "one-host", TUNE_HEAD + b"hosts = vm\ntransport = shm\nreduce_MBps = 7800\n"
+     b"link = vm/r0 vm/r1 " + TUNE_LINK + b"\nlink = vm/r1 vm/r2 " + TUNE_LINK + b"\n")
+seed("tune", "ring4", b"# comment\n" + TUNE_HEAD + b"hosts = h0 h1 h2 h3\ntransport = links\nreduce_MBps = 1e4\n" +
+     b"".join(b"link = h%d/10.10.%d.1 h%d/10.10.%d.2 " % (i, i + 1, (i + 1) % 4, i + 1) + TUNE_LINK + b"\n"
+              for i in range(4)))
+seed("tune", "rails-crlf", TUNE_HEAD.replace(b"\n", b"\r\n") + b"hosts = a b\r\ntransport = links\r\n"
+     b"reduce_MBps = 0.001\r\nlink = a/10.0.1.1+10.0.2.1 b/10.0.1.2+10.0.2.2 " + TUNE_LINK + b"\r\n")
+seed("tune", "edges", TUNE_HEAD + b"hosts = x\ntransport = tcp\nreduce_MBps = 10000000\n"
+     b"link = x/r0 x/r1 alpha_us=0.001 overhead_us=0 MBps_1ch=0.001 MBps_2ch=1e7 MBps_4ch=0x10\n")
+seed("tune", "bad-number", TUNE_HEAD + b"hosts = x\ntransport = tcp\nreduce_MBps = 1e400\n")
+seed("tune", "truncated", (TUNE_HEAD + b"hosts = vm\ntransport = shm\nreduce_MBps = 7800\nlink = vm/r0 vm/r1 " +
+                           TUNE_LINK)[:-7])
+
 if __name__ == "__main__":
     print(f"make_corpus: {written} seed files under {os.path.join(HERE, 'corpus')}", file=sys.stderr)
