@@ -141,6 +141,7 @@ wrapper() { # NAME GUEST_SCRIPT
         echo "export RIG_BW_SIZE='$([ "$bw" != 0 ] && echo "$bw")'"
         echo "export RIG_BW_ITERS='${RIG_BW_ITERS:-10}' RIG_BW_ROUNDS='${RIG_BW_ROUNDS:-2}' RIG_PAIR_BIG='${RIG_PAIR_BIG:-64}'"
         echo "export RIG_THREE_ITERS='${RIG_THREE_ITERS:-5}' RIG_THREE_ROUNDS='${RIG_THREE_ROUNDS:-1}'"
+        echo "export RIG_BW_ONLY='${RIG_BW_ONLY:-}'"
         echo ". '$here/$2'"
     } > "$f"
     echo "$f"
