@@ -167,7 +167,7 @@ failed=0
 rig_one() {
     echo "=== (a) one VM: rxe0 on a veth pair, processes on one RDMA device ==="
     SECONDS=0
-    "$here/run-vm.sh" --build "$build" --vmid 1 --smp 2 --mem 2048 --timeout 720 --log "$build/one-vm1.log" "$(wrapper one guest-one.sh)"
+    "$here/run-vm.sh" --build "$build" --vmid 1 --smp 2 --mem 2048 --timeout "${RIG_ONE_TIMEOUT:-720}" --log "$build/one-vm1.log" "$(wrapper one guest-one.sh)"
     local st=$?
     local verdict=PASS
     [ $st -eq 0 ] || { verdict="FAIL (status $st)"; failed=1; }
