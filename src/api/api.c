@@ -261,13 +261,18 @@ static void api_apply_plan(struct halo_comm *comm, struct halo_op *op, size_t by
         op->slice = plan.slice;
 }
 
-/* The one-way ring becomes its zero-copy variant (ring_zc.c) where every ring
- * neighbour is reached over ib and the blocks are large enough; ring_bidir on two
- * ranks runs the one-way ring (one cable), so it does too. After api_apply_plan:
- * the cost model plans the ring, and the test needs the channel count. */
+/* The one-way ring becomes its zero-copy variant (ring_zc.c, ring_zc_coll.c:
+ * all-reduce, all-gather, broadcast, reduce-scatter) where every ring neighbour
+ * is reached over ib and the blocks are large enough; ring_bidir on two ranks
+ * runs the one-way ring (one cable), so it does too, and so do the gathers and
+ * the broadcast of a chain of two (its one neighbour both ways: the ring's
+ * steps). After api_apply_plan: the cost model plans the ring, and the test
+ * needs the channel count. */
 static void api_choose_zero_copy(struct halo_comm *comm, struct halo_op *op)
 {
-    int ring = op->algo == HALO_ALGO_RING || (op->algo == HALO_ALGO_RING_BIDIR && comm->nranks <= 2);
+    int two = comm->nranks <= 2;
+    int ring = op->algo == HALO_ALGO_RING || (op->algo == HALO_ALGO_RING_BIDIR && two) ||
+               (op->algo == HALO_ALGO_CHAIN && two && op->coll != HALO_COLL_ALLREDUCE);
     if (ring && ring_zc_usable(comm, op))
         op->algo = HALO_ALGO_RING_ZC;
 }

@@ -33,8 +33,10 @@ static const struct algo_row algo_rows[] = {
      {[HALO_COLL_ALLREDUCE] = two_shot_allreduce},
      "two-shot all-reduce: each rank reduces its 1/n block from every peer, then sends it to every peer"},
     {HALO_ALGO_RING_ZC, "ring_zc", 0, TOPO_ALGO_RING,
-     {[HALO_COLL_ALLREDUCE] = ring_zc_allreduce},
-     "the one-way ring all-reduce with zero-copy messages (ib, chosen by HALO_IB_ZCOPY_MIN)"},
+     {[HALO_COLL_ALLREDUCE] = ring_zc_allreduce, [HALO_COLL_ALLGATHER] = ring_zc_allgather,
+      [HALO_COLL_BROADCAST] = ring_zc_broadcast, [HALO_COLL_REDUCESCATTER] = ring_zc_reducescatter},
+     "the one-way ring with zero-copy messages (ib, chosen by HALO_IB_ZCOPY_MIN): all-reduce, all-gather, "
+     "broadcast, reduce-scatter"},
     {HALO_ALGO_P2P, "p2p", 0, ALGO_NO_TOPO, {0}, "send/recv through the slots"},
     {HALO_ALGO_P2P_ZC, "p2p_zc", 0, ALGO_NO_TOPO, {0}, "send/recv as zero-copy messages (ib)"},
     {HALO_ALGO_P2P_FWD, "p2p_fwd", 0, ALGO_NO_TOPO, {0},

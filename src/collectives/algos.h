@@ -25,11 +25,15 @@ haloResult_t chain_allgather(struct halo_exec *ex);
 haloResult_t chain_broadcast(struct halo_exec *ex);
 haloResult_t chain_reduce(struct halo_exec *ex);
 haloResult_t chain_reducescatter(struct halo_exec *ex);
-/* Ring all-reduce with zero-copy messages (ring_zc.c). ring_zc_usable: whether
- * op, already given its channel count, can run it on comm (the same answer on
- * every rank). */
+/* The one-way ring with zero-copy messages (ring_zc.c: all-reduce;
+ * ring_zc_coll.c: all-gather, broadcast, reduce-scatter). ring_zc_usable:
+ * whether op, already given its channel count, can run it on comm (the same
+ * answer on every rank). */
 int ring_zc_usable(const struct halo_comm *comm, const struct halo_op *op);
 haloResult_t ring_zc_allreduce(struct halo_exec *ex);
+haloResult_t ring_zc_allgather(struct halo_exec *ex);
+haloResult_t ring_zc_broadcast(struct halo_exec *ex);
+haloResult_t ring_zc_reducescatter(struct halo_exec *ex);
 /* Ring, both directions at once (ring_bidir.c). */
 haloResult_t ring_bidir_allreduce(struct halo_exec *ex);
 

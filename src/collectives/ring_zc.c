@@ -18,16 +18,14 @@
  * rank's ring neighbours are reached over ib (zc_ring, agreed at init), the blocks
  * reach HALO_IB_ZCOPY_MIN and there are at most 16 ranks (the grants of two
  * windows must fit the transport's grant ring).
+ *
+ * This file also holds ring_zc.h's arithmetic, which the other zero-copy ring
+ * schedules (ring_zc_coll.c) share, and the usability rule for all of them.
  */
 #include "algos.h"
 
 #include "reduce.h"
-
-#define RING_ZC_SLICE (256u << 10)
-/* Slices per window: two windows of grants, 2(n-1) per slice, must stay below
- * the transport's grant ring (IB_ZC_RING = 64). */
-#define RING_ZC_MAX_WINDOW 8
-#define RING_ZC_GRANTS 62
+#include "ring_zc.h"
 
 struct ring_zc {
     struct slice_geom g; /* the channel's range in n blocks */
@@ -36,26 +34,67 @@ struct ring_zc {
     char *land;
 };
 
+size_t ring_zc_grants_per_slice(enum halo_coll coll, int n)
+{
+    switch (coll) {
+    case HALO_COLL_ALLREDUCE: return 2 * (size_t)(n - 1); /* n-1 partial sums, n-1 finished blocks */
+    case HALO_COLL_ALLGATHER:
+    case HALO_COLL_REDUCESCATTER: return (size_t)(n - 1);
+    case HALO_COLL_BROADCAST: return 1;
+    default: return 0;
+    }
+}
+
+size_t ring_zc_window_size(size_t per_slice)
+{
+    size_t w = per_slice ? RING_ZC_GRANTS / 2 / per_slice : RING_ZC_MAX_WINDOW;
+    return w < 1 ? 1 : w > RING_ZC_MAX_WINDOW ? RING_ZC_MAX_WINDOW : w;
+}
+
+size_t ring_zc_slices(size_t bmin, size_t bmax, size_t es)
+{
+    size_t n = (bmax * es + RING_ZC_SLICE - 1) / RING_ZC_SLICE;
+    n = n > bmin ? bmin : n; /* never an empty message */
+    return n < 1 ? 1 : n;
+}
+
+void ring_zc_window_of(size_t window, size_t nslices, size_t w, size_t *s0, size_t *s1)
+{
+    *s0 = w * window;
+    *s1 = *s0 + window < nslices ? *s0 + window : nslices;
+}
+
+size_t ring_zc_place(size_t window, size_t kept, size_t steps, size_t s, size_t j)
+{
+    size_t w = s / window, in = s % window;
+    return ((w % kept) * window + in) * steps + (j - 1);
+}
+
 /* Landing place of RS step j of slice s: two windows' worth, reused alternately. */
 static char *ring_zc_landing(const struct ring_zc *z, size_t s, int j)
 {
-    size_t w = s / z->window, in = s % z->window;
-    return z->land + (((w % 2) * z->window + in) * (size_t)(z->r.n - 1) + (size_t)(j - 1)) * z->place;
+    return z->land + ring_zc_place(z->window, 2, (size_t)(z->r.n - 1), s, (size_t)j) * z->place;
 }
 
+/* Every collective that has a zero-copy schedule: the left neighbour's grants of
+ * two windows of one slice fit (all-reduce: up to 16 ranks, the others up to 32)
+ * and a rank's block (the per-rank count of the gathers, the buffer of a
+ * broadcast) on the shortest channel reaches HALO_IB_ZCOPY_MIN. */
 int ring_zc_usable(const struct halo_comm *comm, const struct halo_op *op)
 {
-    if (!comm->zc_ring || op->coll != HALO_COLL_ALLREDUCE || 4 * (comm->nranks - 1) > RING_ZC_GRANTS)
-        return 0; /* two windows of one slice need 4(n-1) grants: up to 16 ranks */
-    size_t clen = slice_channel_min(comm, op->count, op->nchannels);
-    return clen / (size_t)comm->nranks * halo_dtype_size(op->dtype) >= comm->zc_min;
+    size_t per = ring_zc_grants_per_slice(op->coll, comm->nranks);
+    if (!comm->zc_ring || per == 0 || 2 * per > RING_ZC_GRANTS)
+        return 0;
+    size_t block = slice_channel_min(comm, op->count, op->nchannels);
+    if (op->coll == HALO_COLL_ALLREDUCE)
+        block /= (size_t)comm->nranks;
+    return block * halo_dtype_size(op->dtype) >= comm->zc_min;
 }
 
 /* Slices [*s0, *s1) of window w. */
 static void ring_zc_window(const struct ring_zc *z, size_t w, size_t *s0, size_t *s1)
 {
-    *s0 = w * z->window;
-    *s1 = *s0 + z->window < z->g.nslices ? *s0 + z->window : z->g.nslices;
+    ring_zc_window_of(z->window, z->g.nslices, w, s0, s1);
 }
 
 /* Grants for window w, in the order the left neighbour sends: step by step, each
@@ -119,12 +158,9 @@ static haloResult_t ring_zc_setup(struct halo_exec *ex, struct ring_zc *z)
     slice_channel_range(comm, ex->op->count, ex->op->nchannels, ex->ch, &z->g.off, &z->g.len);
     z->g.nblocks = z->r.n;
     size_t bmin = z->g.len / (size_t)z->r.n, bmax = slice_block_max(&z->g);
-    z->g.nslices = (bmax * es + RING_ZC_SLICE - 1) / RING_ZC_SLICE;
-    if (z->g.nslices > bmin) /* never an empty message */
-        z->g.nslices = bmin;
+    z->g.nslices = ring_zc_slices(bmin, bmax, es);
     z->place = (bmax + z->g.nslices - 1) / z->g.nslices * es;
-    z->window = RING_ZC_GRANTS / 2 / (2 * (size_t)(z->r.n - 1));
-    z->window = z->window < 1 ? 1 : z->window > RING_ZC_MAX_WINDOW ? RING_ZC_MAX_WINDOW : z->window;
+    z->window = ring_zc_window_size(ring_zc_grants_per_slice(HALO_COLL_ALLREDUCE, z->r.n));
     haloResult_t r;
     z->land = comm_zc_scratch(comm, ex->ch, 2 * z->window * (size_t)(z->r.n - 1) * z->place, &r);
     if (r != haloSuccess)

@@ -176,7 +176,9 @@ haloResult_t comm_zc_agree(struct halo_comm *comm)
         comm->zc_ring &= ok[i];
     free(ok);
     if (comm->zc_ring)
-        HLOG_INFO(HALO_SUB_INIT, comm->rank, "ring all-reduce blocks of %zu bytes and more go zero-copy over ib",
+        HLOG_INFO(HALO_SUB_INIT, comm->rank,
+                  "ring blocks (all-reduce, all-gather, broadcast, reduce-scatter) of %zu bytes and more go "
+                  "zero-copy over ib",
                   comm->zc_min);
     return r;
 }

@@ -184,12 +184,18 @@ haloResult_t engine_sig_mismatch(struct halo_exec *ex, int peer, const struct ha
  *   zc_send       announces the message (a zero-length frame), waits for the
  *                 peer's grant, checks it against this rank's call and writes
  *   zc_send_wait  waits until every zero-copy send to `to` left its buffer
+ *   zc_send_mark  the count of zero-copy sends to `to` posted so far, for
+ *   zc_send_wait_mark  which waits until the sends up to that mark left their
+ *                 buffers (a schedule that reuses a source waits only for the
+ *                 sends that read it, not for the latest)
  *   zc_end        after an operation: drops its registrations (nothing in flight) */
 int zc_usable(const struct halo_comm *comm, const struct halo_conn *c, size_t bytes);
 haloResult_t zc_expect(struct halo_exec *ex, int from, void *dst, size_t bytes);
 haloResult_t zc_recv_wait(struct halo_exec *ex, int from);
 haloResult_t zc_send(struct halo_exec *ex, int to, const void *src, size_t bytes);
 haloResult_t zc_send_wait(struct halo_exec *ex, int to);
+uint64_t zc_send_mark(struct halo_exec *ex, int to);
+haloResult_t zc_send_wait_mark(struct halo_exec *ex, int to, uint64_t mark);
 haloResult_t zc_register(struct halo_exec *ex, int peer, const void *buf, size_t bytes, int writable);
 void zc_end(struct halo_exec *ex, int peer);
 /* Non-blocking steps, for p2p's state machines: *done = 1 when the step happened. */

@@ -150,12 +150,14 @@ static haloResult_t zc_step_arrived(struct halo_exec *ex, struct halo_conn *c, c
     return r;
 }
 
+/* arg: the mark to reach (zc_send_mark), or NULL for every send posted. */
 static haloResult_t zc_step_sent(struct halo_exec *ex, struct halo_conn *c, const void *arg, size_t bytes,
                                  int *done)
 {
     uint64_t sent, received;
+    const uint64_t *mark = arg;
     haloResult_t r = c->ops->zc_done(c, &sent, &received);
-    *done = r == haloSuccess && sent >= c->zc_tx_posted;
+    *done = r == haloSuccess && sent >= (mark ? *mark : c->zc_tx_posted);
     return r;
 }
 
@@ -190,6 +192,19 @@ haloResult_t zc_send_wait(struct halo_exec *ex, int to)
     haloResult_t r;
     struct halo_conn *c = zc_conn(ex, to, &r);
     return r == haloSuccess ? zc_wait(ex, c, "send", zc_step_sent, NULL, 0) : r;
+}
+
+uint64_t zc_send_mark(struct halo_exec *ex, int to)
+{
+    struct halo_conn *c = engine_conn(ex->comm, ex->ch, to);
+    return c ? c->zc_tx_posted : 0;
+}
+
+haloResult_t zc_send_wait_mark(struct halo_exec *ex, int to, uint64_t mark)
+{
+    haloResult_t r;
+    struct halo_conn *c = zc_conn(ex, to, &r);
+    return r == haloSuccess ? zc_wait(ex, c, "send", zc_step_sent, &mark, 0) : r;
 }
 
 haloResult_t zc_register(struct halo_exec *ex, int peer, const void *buf, size_t bytes, int writable)

@@ -15,8 +15,12 @@
 #   halo_gbits FILE          out-of-place busbw of the last size of a perf/ tool's
 #                            --json output, in Gbit/s (the tools print GB/s)
 #   result NAME              the best gbits= value of the "RESULT NAME ..." lines
-#   ratio OURS THEIRS TARGET prints "RATIO OURS / THEIRS ..." from their results,
-#                            with the target (a fraction) met or not; TARGET -: none
+#   ratio OURS THEIRS TARGET prints "RATIO OURS / THEIRS ..." from their results:
+#                            best against best, and the median of the rounds' own
+#                            ratios (round i's OURS over round i's THEIRS: runs of
+#                            one round are close in time, under the same load), with
+#                            the target (a fraction) met or not by the median;
+#                            TARGET -: none
 #   topo_graph FILE          the graph line of halo-topo --json's output in FILE
 #   topo_class GRAPH / topo_order GRAPH  its class; its host order, comma-separated
 #   topo_links GRAPH         one line per link: "link A:IF - B:IF mgmt=.. state=..
@@ -114,16 +118,34 @@ result() {
         awk 'NR == 1 || $1 > m { m = $1 } END { if (NR) print m }'
 }
 
+# Every gbits= value of the "RESULT NAME ..." lines, in the order they came.
+results_of() {
+    sed -n "s/^RESULT $1 .*gbits=\([0-9.]*\).*/\1/p" "$RIG_TMP/results" 2>/dev/null
+}
+
+# Median of the per-round ratios OURS/THEIRS; empty when the two lists differ in
+# length (a run failed: the rounds no longer pair up).
+ratio_median() {
+    results_of "$1" > "$RIG_TMP/ratio.a"
+    results_of "$2" > "$RIG_TMP/ratio.b"
+    [ "$(wc -l < "$RIG_TMP/ratio.a")" -eq "$(wc -l < "$RIG_TMP/ratio.b")" ] || return 0
+    paste -d ' ' "$RIG_TMP/ratio.a" "$RIG_TMP/ratio.b" | awk '$2 > 0 { print $1 / $2 }' | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR) printf "%.2f %d", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, NR }'
+}
+
 ratio() {
     ours=$(result "$1") theirs=$(result "$2")
     if [ -z "$ours" ] || [ -z "$theirs" ]; then
         echo "RATIO $1 / $2: not measured (a run above failed)"
         return 0
     fi
-    echo "RATIO $1 / $2 at ${RIG_BW_SIZE:-?} bytes (best of ${RIG_BW_ROUNDS:-2}): $ours / $theirs Gbit/s =" \
-        "$(awk -v a="$ours" -v b="$theirs" -v t="$3" 'BEGIN {
-            r = (b > 0) ? a / b : 0; printf "%.2f", r
-            if (t != "-") printf " (target >= %.2f: %s)", t, ((r >= t) ? "met" : "NOT met") }')"
+    med=$(ratio_median "$1" "$2")
+    echo "RATIO $1 / $2 at ${RIG_BW_SIZE:-?} bytes: best $ours / $theirs Gbit/s =" \
+        "$(awk -v a="$ours" -v b="$theirs" -v m="${med% *}" -v k="${med#* }" -v t="$3" 'BEGIN {
+            printf "%.2f", (b > 0) ? a / b : 0
+            if (m == "") { printf "; rounds do not pair up (a run failed)"; exit }
+            printf "; median of %d rounds %.2f", k, m
+            if (t != "-") printf " (target >= %.2f: %s)", t, ((m >= t) ? "met" : "NOT met") }')"
 }
 
 topo_graph() {

@@ -141,6 +141,7 @@ wrapper() { # NAME GUEST_SCRIPT
         echo "export RIG_BW_SIZE='$([ "$bw" != 0 ] && echo "$bw")'"
         echo "export RIG_BW_ITERS='${RIG_BW_ITERS:-10}' RIG_BW_ROUNDS='${RIG_BW_ROUNDS:-2}' RIG_PAIR_BIG='${RIG_PAIR_BIG:-64}'"
         echo "export RIG_THREE_ITERS='${RIG_THREE_ITERS:-5}' RIG_THREE_ROUNDS='${RIG_THREE_ROUNDS:-1}'"
+        echo "export RIG_BW_ONLY='${RIG_BW_ONLY:-}'"
         echo ". '$here/$2'"
     } > "$f"
     echo "$f"
@@ -166,7 +167,7 @@ failed=0
 rig_one() {
     echo "=== (a) one VM: rxe0 on a veth pair, processes on one RDMA device ==="
     SECONDS=0
-    "$here/run-vm.sh" --build "$build" --vmid 1 --smp 2 --mem 2048 --timeout 720 --log "$build/one-vm1.log" "$(wrapper one guest-one.sh)"
+    "$here/run-vm.sh" --build "$build" --vmid 1 --smp 2 --mem 2048 --timeout "${RIG_ONE_TIMEOUT:-720}" --log "$build/one-vm1.log" "$(wrapper one guest-one.sh)"
     local st=$?
     local verdict=PASS
     [ $st -eq 0 ] || { verdict="FAIL (status $st)"; failed=1; }
