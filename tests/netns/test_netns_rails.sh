@@ -34,11 +34,17 @@ link_field() {   # IF FIELD
 # Bytes sent by h0 on IF in the last counters diff.
 sent_on() { awk -v i="$1" '$1 == "h0" && $2 == i { print $4 }' "$WORK/diff"; }
 tx_now() { ip -n "$(netns_ns "$1")" -s link show "to_$2" | awk '/TX:/ { getline; print $1; exit }'; }
-# Cuts the second cable (h0 <-> h1b) once the job has sent MIN bytes over it, so
-# the cut lands in the timed loop however long the start took (a loaded CI machine
-# can take seconds to start the ranks: a cable down at init is simply not a rail).
+# Cuts the second cable (h0 <-> h1b) once job NAME is in its timed loop (rank 0
+# printed its header) and has sent MIN more bytes over that cable, however long the
+# start took: a loaded CI machine can take seconds to start the ranks, and a cable
+# cut before init is simply not a rail, one cut during it fails the connections
+# instead of the call. The caller removes NAME's old output first.
 cut_when_busy() {
-    local min=$1 base i
+    local name=$1 min=$2 base i
+    for i in $(seq 600); do
+        grep -qs "Using ranks" "$WORK/$name.0" && break
+        sleep 0.1
+    done
     base=$(tx_now h0 h1b)
     for i in $(seq 600); do
         [ $(($(tx_now h0 h1b) - base)) -ge "$min" ] && break
@@ -127,7 +133,8 @@ check_one_rail() {
 
 check_rail_cut() {
     local start; start=$(date +%s)
-    cut_when_busy 20000000 &
+    rm -f "$WORK"/cut.*
+    cut_when_busy cut 8000000 &
     job cut 60 HALO_TIMEOUT_MS=5000 -- "$BIN/allreduce_bw" -b 32m -e 32m -w 1 -i 200 -c 0
     local rc=$? el=$(($(date +%s) - start))
     wait
@@ -144,7 +151,8 @@ check_rail_cut() {
 # Cuts the faster cable about a tenth into a job of about 8 s at the shaped rates.
 check_rail_failover() {
     local start; start=$(date +%s)
-    cut_when_busy 10000000 &
+    rm -f "$WORK"/failover.*
+    cut_when_busy failover 4000000 &
     traffic failover 90 HALO_TIMEOUT_MS=5000 HALO_RAIL_FAILOVER=1 -- "$BIN/allreduce_bw" -b 8m -e 8m -w 1 -i 16 -c 1
     local rc=$? el=$(($(date +%s) - start))
     wait
