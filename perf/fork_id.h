@@ -38,4 +38,11 @@ static inline int perf_child_read_id(int fd, pid_t parent, haloUniqueId *id)
     return got == sizeof(*id) ? 0 : -1;
 }
 
+/* halo-topo's and halo-tune's -n N (fork_ranks.c): forks nranks local ranks, gives
+ * each the id, runs fn(comm, arg) in each (fn destroys comm) and waits. 0 when
+ * every rank exited 0, 2 for a bad nranks, else 1 (said on stderr). */
+#define PERF_FORK_MAX 64
+typedef int (*perf_rank_fn)(haloComm_t comm, const void *arg);
+int perf_fork_local_ranks(const char *tool, int nranks, perf_rank_fn fn, const void *arg);
+
 #endif

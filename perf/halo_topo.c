@@ -31,7 +31,6 @@
 #include "topo.h"
 #include "topo_cost.h"
 
-#define TOPO_TOOL_MAX_FORKS 64
 
 struct topo_tool_opts {
     int json;
@@ -153,71 +152,10 @@ static int topo_rank_main(haloComm_t comm, const struct topo_tool_opts *o)
     return r == haloSuccess ? 0 : 1;
 }
 
-/* ---- -n N: N local ranks, forked like the perf tools' (perf/common.c) ----
- * Every child is forked before haloGetUniqueId starts the bootstrap root thread
- * here (a child forked while that thread holds a lock would inherit it locked);
- * the id then reaches each child through its pipe. EOF on the pipe: no id. */
-
-static int topo_child(const struct topo_tool_opts *o, int rank, int fd, pid_t parent)
+/* -n N: the ranks are forked by perf_fork_local_ranks (fork_ranks.c). */
+static int topo_rank_run(haloComm_t comm, const void *arg)
 {
-    haloUniqueId id;
-    haloComm_t comm;
-
-    if (perf_child_read_id(fd, parent, &id) != 0)
-        return 1;
-    if (haloCommInitRank(&comm, o->nforks, id, rank) != haloSuccess) {
-        fprintf(stderr, "halo-topo: rank %d: %s\n", rank, haloGetLastError(NULL));
-        return 1;
-    }
-    return topo_rank_main(comm, o);
-}
-
-static int topo_fork_ranks(const struct topo_tool_opts *o)
-{
-    pid_t pids[TOPO_TOOL_MAX_FORKS], parent = getpid();
-    int fds[TOPO_TOOL_MAX_FORKS], n, rc = 0, status;
-    haloUniqueId id;
-
-    signal(SIGPIPE, SIG_IGN); /* a child that died before reading its id */
-    for (n = 0; n < o->nforks; n++) {
-        int p[2];
-        if (pipe(p) != 0)
-            break;
-        fflush(NULL);
-        if ((pids[n] = fork()) == 0) {
-            close(p[1]);
-            for (int k = 0; k < n; k++)
-                close(fds[k]);
-            int code = topo_child(o, n, p[0], parent);
-            fflush(NULL);
-            _exit(code); /* not exit(): the parent's atexit handlers are not ours */
-        }
-        close(p[0]);
-        fds[n] = p[1];
-        if (pids[n] < 0) {
-            close(p[1]);
-            break;
-        }
-    }
-    if (n < o->nforks) {
-        fprintf(stderr, "halo-topo: cannot start rank %d: %s\n", n, strerror(errno));
-        rc = 1;
-    } else if (haloGetUniqueId(&id) != haloSuccess) {
-        fprintf(stderr, "halo-topo: haloGetUniqueId: %s\n", haloGetLastError(NULL));
-        rc = 1;
-    }
-    for (int i = 0; i < n; i++) {
-        if (rc == 0 && write(fds[i], &id, sizeof(id)) != (ssize_t)sizeof(id))
-            rc = 1;
-        close(fds[i]);
-    }
-    for (int i = 0; i < n; i++) {
-        if (waitpid(pids[i], &status, 0) != pids[i] || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            fprintf(stderr, "halo-topo: rank %d failed\n", i);
-            rc = 1;
-        }
-    }
-    return rc;
+    return topo_rank_main(comm, arg);
 }
 
 static int topo_parse_args(int argc, char **argv, struct topo_tool_opts *o)
@@ -235,8 +173,8 @@ static int topo_parse_args(int argc, char **argv, struct topo_tool_opts *o)
         } else if ((strcmp(a, "-n") == 0 || strcmp(a, "--nranks") == 0) && i + 1 < argc) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
-            if (*argv[i] == '\0' || *end || v < 1 || v > TOPO_TOOL_MAX_FORKS) {
-                fprintf(stderr, "halo-topo: -n %s: expected 1 to %d local ranks\n", argv[i], TOPO_TOOL_MAX_FORKS);
+            if (*argv[i] == '\0' || *end || v < 1 || v > PERF_FORK_MAX) {
+                fprintf(stderr, "halo-topo: -n %s: expected 1 to %d local ranks\n", argv[i], PERF_FORK_MAX);
                 return 2;
             }
             o->nforks = (int)v;
@@ -260,7 +198,7 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     if (o.nforks)
-        return topo_fork_ranks(&o);
+        return perf_fork_local_ranks("halo-topo", o.nforks, topo_rank_run, &o);
     if (haloCommInitEnv(&comm) != haloSuccess) {
         fprintf(stderr, "halo-topo: %s\n"
                         "halo-topo: launch with mpirun/srun/torchrun, set HALO_ROOT, HALO_RANK and HALO_NRANKS, "

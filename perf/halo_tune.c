@@ -43,7 +43,6 @@
 #include "topo.h"
 #include "tune.h"
 
-#define TUNE_MAX_FORKS 64
 #define TUNE_REPS 5                 /* repetitions of each timing; the median is kept */
 #define TUNE_PINGS 50               /* round trips per latency repetition */
 #define TUNE_STREAM 200             /* messages per overhead repetition */
@@ -334,68 +333,10 @@ static int tune_rank_main(haloComm_t comm, const struct tune_opts *o)
     return rc;
 }
 
-/* ---- -n N: N local ranks, forked like halo-topo's ---- */
-
-static int tune_child(const struct tune_opts *o, int rank, int fd, pid_t parent)
+/* -n N: the ranks are forked by perf_fork_local_ranks (fork_ranks.c). */
+static int tune_rank_run(haloComm_t comm, const void *arg)
 {
-    haloUniqueId id;
-    haloComm_t comm;
-
-    if (perf_child_read_id(fd, parent, &id) != 0)
-        return 1;
-    if (haloCommInitRank(&comm, o->nforks, id, rank) != haloSuccess) {
-        fprintf(stderr, "halo-tune: rank %d: %s\n", rank, haloGetLastError(NULL));
-        return 1;
-    }
-    return tune_rank_main(comm, o);
-}
-
-static int tune_fork_ranks(const struct tune_opts *o)
-{
-    pid_t pids[TUNE_MAX_FORKS], parent = getpid();
-    int fds[TUNE_MAX_FORKS], n, rc = 0, status;
-    haloUniqueId id;
-
-    signal(SIGPIPE, SIG_IGN); /* a child that died before reading its id */
-    for (n = 0; n < o->nforks; n++) {
-        int p[2];
-        if (pipe(p) != 0)
-            break;
-        fflush(NULL);
-        if ((pids[n] = fork()) == 0) {
-            close(p[1]);
-            for (int k = 0; k < n; k++)
-                close(fds[k]);
-            int code = tune_child(o, n, p[0], parent);
-            fflush(NULL);
-            _exit(code);
-        }
-        close(p[0]);
-        fds[n] = p[1];
-        if (pids[n] < 0) {
-            close(p[1]);
-            break;
-        }
-    }
-    if (n < o->nforks) {
-        fprintf(stderr, "halo-tune: cannot start rank %d: %s\n", n, strerror(errno));
-        rc = 1;
-    } else if (haloGetUniqueId(&id) != haloSuccess) {
-        fprintf(stderr, "halo-tune: haloGetUniqueId: %s\n", haloGetLastError(NULL));
-        rc = 1;
-    }
-    for (int i = 0; i < n; i++) {
-        if (rc == 0 && write(fds[i], &id, sizeof(id)) != (ssize_t)sizeof(id))
-            rc = 1;
-        close(fds[i]);
-    }
-    for (int i = 0; i < n; i++) {
-        if (waitpid(pids[i], &status, 0) != pids[i] || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            fprintf(stderr, "halo-tune: rank %d failed\n", i);
-            rc = 1;
-        }
-    }
-    return rc;
+    return tune_rank_main(comm, arg);
 }
 
 static void usage(FILE *out)
@@ -418,8 +359,8 @@ static int tune_parse_args(int argc, char **argv, struct tune_opts *o)
         } else if ((strcmp(a, "-n") == 0 || strcmp(a, "--nranks") == 0) && i + 1 < argc) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
-            if (*argv[i] == '\0' || *end || v < 1 || v > TUNE_MAX_FORKS) {
-                fprintf(stderr, "halo-tune: -n %s: expected 1 to %d local ranks\n", argv[i], TUNE_MAX_FORKS);
+            if (*argv[i] == '\0' || *end || v < 1 || v > PERF_FORK_MAX) {
+                fprintf(stderr, "halo-tune: -n %s: expected 1 to %d local ranks\n", argv[i], PERF_FORK_MAX);
                 return 2;
             }
             o->nforks = (int)v;
@@ -445,7 +386,7 @@ int main(int argc, char **argv)
     /* what is measured must not depend on an earlier tuning (slices, channels) */
     unsetenv("HALO_TUNE_FILE");
     if (o.nforks)
-        return tune_fork_ranks(&o);
+        return perf_fork_local_ranks("halo-tune", o.nforks, tune_rank_run, &o);
     if (haloCommInitEnv(&comm) != haloSuccess) {
         fprintf(stderr, "halo-tune: %s\n"
                         "halo-tune: launch with mpirun/srun/torchrun, set HALO_ROOT, HALO_RANK and HALO_NRANKS, "
