@@ -58,7 +58,7 @@ struct halo_peer_info {
     int32_t tune_file;         /* HALO_TUNE_FILE set (must agree; rank 0 reads it) */
     /* Each transport's blob, at its row of halo_transports[] (halo_tp_blob_slot);
      * opaque to the core, all zero when that transport does not listen. */
-    uint8_t tp_blob[HALO_TP_MAX][HALO_TP_BLOB_BYTES];
+    _Alignas(8) uint8_t tp_blob[HALO_TP_MAX][HALO_TP_BLOB_BYTES]; /* aligned: the transports read their structs in place */
 };
 
 struct halo_peer {

@@ -129,8 +129,11 @@ static void shm_seg_name(const struct halo_tp_ctx *ctx, int rank, uint64_t token
 
 static uint64_t shm_token_of(const struct halo_tp_ctx *ctx, int rank)
 {
-    const struct shm_blob *b = ctx->peers[rank].blob[HALO_TR_SHM];
-    return b ? b->token : 0;
+    const void *b = ctx->peers[rank].blob[HALO_TR_SHM];
+    struct shm_blob blob = {0};
+    if (b)
+        memcpy(&blob, b, sizeof(blob));
+    return blob.token;
 }
 
 /* Draws this rank's token; no segment exists yet (which peers shm carries is
