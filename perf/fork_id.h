@@ -44,5 +44,7 @@ static inline int perf_child_read_id(int fd, pid_t parent, haloUniqueId *id)
 #define PERF_FORK_MAX 64
 typedef int (*perf_rank_fn)(haloComm_t comm, const void *arg);
 int perf_fork_local_ranks(const char *tool, int nranks, perf_rank_fn fn, const void *arg);
+/* -n's value: 1 to PERF_FORK_MAX; 0, or 2 after saying what is wrong. */
+int perf_parse_nranks(const char *tool, const char *arg, int *out);
 
 #endif

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,4 +79,16 @@ int perf_fork_local_ranks(const char *tool, int nranks, perf_rank_fn fn, const v
         }
     }
     return rc;
+}
+
+int perf_parse_nranks(const char *tool, const char *arg, int *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (*arg == '\0' || *end || v < 1 || v > PERF_FORK_MAX) {
+        fprintf(stderr, "%s: -n %s: expected 1 to %d local ranks\n", tool, arg, PERF_FORK_MAX);
+        return 2;
+    }
+    *out = (int)v;
+    return 0;
 }

@@ -171,13 +171,8 @@ static int topo_parse_args(int argc, char **argv, struct topo_tool_opts *o)
                 return 2;
             }
         } else if ((strcmp(a, "-n") == 0 || strcmp(a, "--nranks") == 0) && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*argv[i] == '\0' || *end || v < 1 || v > PERF_FORK_MAX) {
-                fprintf(stderr, "halo-topo: -n %s: expected 1 to %d local ranks\n", argv[i], PERF_FORK_MAX);
+            if (perf_parse_nranks("halo-topo", argv[++i], &o->nforks) != 0)
                 return 2;
-            }
-            o->nforks = (int)v;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;

@@ -357,13 +357,8 @@ static int tune_parse_args(int argc, char **argv, struct tune_opts *o)
         if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && i + 1 < argc) {
             o->out = argv[++i];
         } else if ((strcmp(a, "-n") == 0 || strcmp(a, "--nranks") == 0) && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*argv[i] == '\0' || *end || v < 1 || v > PERF_FORK_MAX) {
-                fprintf(stderr, "halo-tune: -n %s: expected 1 to %d local ranks\n", argv[i], PERF_FORK_MAX);
+            if (perf_parse_nranks("halo-tune", argv[++i], &o->nforks) != 0)
                 return 2;
-            }
-            o->nforks = (int)v;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
