@@ -317,15 +317,15 @@ haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, co
             break;
         if (can_sleep && !sleepy && (w.spins & 63) == 63)
             sleepy = halo_now_us() - w.since_us >= comm->sleep_after_us;
-        if (sleepy) {
-            /* Polled long enough: the peer may be waiting for this core. Sleep until
-             * it moves; every wake-up then runs the checks (timeout, abort, the
-             * note) that the polls run every ENGINE_CHECK_EVERY. */
-            c->ops->sleep(c, sending, ENGINE_SLEEP_US);
+        if (sleepy) /* every round runs the checks (timeout, abort, the note) */
             w.spins |= ENGINE_CHECK_EVERY - 1;
-        }
         if ((r = engine_pace_idle(&w, comm, ch, c ? c->peer : -1, what)) != haloSuccess)
             break;
+        /* Polled long enough: the peer may be waiting for this core. Sleep until it
+         * moves; the next round polls before it checks again (a peer that posted
+         * and then left during the sleep is not taken for dead before its frame). */
+        if (sleepy)
+            c->ops->sleep(c, sending, ENGINE_SLEEP_US);
     }
     if (r == haloSuccess) /* a failed wait keeps its note: a peer timing out at the same moment follows it */
         engine_pace_end(&w);
