@@ -97,8 +97,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int clean;
     size_t nref = ref_parse(s, n, slot, ref, sizeof(ref) / sizeof(ref[0]), &clean);
 
-    int cl = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    FUZZ_CHECK(cl >= 0 && connect(cl, (struct sockaddr *)&listen_addr, sizeof(listen_addr)) == 0);
+    /* A loopback connect can fail for a moment after hundreds of thousands of runs
+     * (an ephemeral port still held by an earlier connection): try again, briefly. */
+    int cl = -1;
+    for (int tries = 0; tries < 200 && cl < 0; tries++) {
+        cl = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (cl >= 0 && connect(cl, (struct sockaddr *)&listen_addr, sizeof(listen_addr)) != 0) {
+            close(cl);
+            cl = -1;
+            usleep(1000);
+        }
+    }
+    FUZZ_CHECK(cl >= 0);
     int sv = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
     FUZZ_CHECK(sv >= 0);
     struct halo_conn *c = NULL;
