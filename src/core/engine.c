@@ -299,7 +299,8 @@ static haloResult_t engine_progress(struct halo_comm *comm, int ch, struct halo_
     return r == haloSuccess ? engine_flush_channel(comm, ch, &pending) : r;
 }
 
-haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, const char *what, engine_poll_fn poll,
+haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, const char *what, enum engine_wait_on on,
+                         engine_poll_fn poll,
                          void *arg)
 {
     int done = 0;
@@ -308,7 +309,7 @@ haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, co
         return r;
     struct engine_pace w;
     engine_pace_start(&w);
-    int can_sleep = c && c->ops->sleep && comm->sleep_after_us > 0, sending = strcmp(what, "send") == 0;
+    int can_sleep = c && c->ops->sleep && comm->sleep_after_us > 0 && on != ENGINE_WAIT_OTHER;
     int sleepy = 0;
     for (;;) {
         if (c && (r = engine_progress(comm, ch, c)) != haloSuccess)
@@ -325,7 +326,7 @@ haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, co
          * moves; the next round polls before it checks again (a peer that posted
          * and then left during the sleep is not taken for dead before its frame). */
         if (sleepy)
-            c->ops->sleep(c, sending, ENGINE_SLEEP_US);
+            c->ops->sleep(c, on == ENGINE_WAIT_SLOT, ENGINE_SLEEP_US);
     }
     if (r == haloSuccess) /* a failed wait keeps its note: a peer timing out at the same moment follows it */
         engine_pace_end(&w);
@@ -350,7 +351,7 @@ static haloResult_t engine_poll_flushed(void *arg, int *done)
 haloResult_t engine_drain(struct halo_comm *comm, int ch)
 {
     struct engine_flushed f = {comm, ch};
-    return engine_wait(comm, ch, NULL, "flush", engine_poll_flushed, &f);
+    return engine_wait(comm, ch, NULL, "flush", ENGINE_WAIT_OTHER, engine_poll_flushed, &f);
 }
 
 struct engine_slot_poll {
@@ -372,7 +373,7 @@ haloResult_t engine_wait_slot(struct halo_exec *ex, struct halo_conn *c, void **
     if (!c)
         return engine_no_conn(ex);
     struct engine_slot_poll p = {c, buf, cap};
-    return engine_wait(ex->comm, ex->ch, c, "send", engine_poll_slot, &p);
+    return engine_wait(ex->comm, ex->ch, c, "send", ENGINE_WAIT_SLOT, engine_poll_slot, &p);
 }
 
 /* The algorithm's word as the algorithm table (algo_table.c) spells it; the core
@@ -469,7 +470,7 @@ haloResult_t engine_wait_frame(struct halo_exec *ex, struct halo_conn *c, const 
     if (!c)
         return engine_no_conn(ex);
     struct engine_frame_poll p = {.c = c, .buf = buf};
-    haloResult_t r = engine_wait(ex->comm, ex->ch, c, "receive", engine_poll_frame, &p);
+    haloResult_t r = engine_wait(ex->comm, ex->ch, c, "receive", ENGINE_WAIT_FRAME, engine_poll_frame, &p);
     if (r != haloSuccess)
         return r;
     if (!engine_sig_equal(&p.sig, &ex->sig))

@@ -133,7 +133,11 @@ haloResult_t engine_wait_frame(struct halo_exec *ex, struct halo_conn *c, const 
 /* Each sleep's bound: every wake-up checks timeouts and aborts. */
 #define ENGINE_SLEEP_US 1000
 typedef haloResult_t (*engine_poll_fn)(void *arg, int *done);
-haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, const char *what, engine_poll_fn poll,
+/* What a wait on a connection waits for: a free slot or a frame lets a long wait
+ * sleep in the transport (its sleep op) until that moves; other waits only poll. */
+enum engine_wait_on { ENGINE_WAIT_OTHER, ENGINE_WAIT_SLOT, ENGINE_WAIT_FRAME };
+haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, const char *what, enum engine_wait_on on,
+                         engine_poll_fn poll,
                          void *arg);
 /* The pacing half of engine_wait, for a loop that polls many things itself (p2p):
  * start before the first poll, pace_moved after a poll that moved data (resets

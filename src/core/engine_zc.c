@@ -40,7 +40,7 @@ static haloResult_t zc_wait(struct halo_exec *ex, struct halo_conn *c, const cha
                             const void *arg, size_t bytes)
 {
     struct zc_call z = {ex, c, step, arg, bytes};
-    return engine_wait(ex->comm, ex->ch, c, what, zc_poll, &z);
+    return engine_wait(ex->comm, ex->ch, c, what, ENGINE_WAIT_OTHER, zc_poll, &z);
 }
 
 int zc_usable(const struct halo_comm *comm, const struct halo_conn *c, size_t bytes)
