@@ -121,6 +121,18 @@ typedef enum {
     haloScalarHostImmediate = 1  /* host memory: the value is copied before haloRedOpCreatePreMulSum returns */
 } haloScalarResidence_t;
 
+/* Compressed wire formats for all-reduce and reduce-scatter (sum and avg of
+ * float32, float16, bfloat16): what each reduction step sends. Every step
+ * dequantizes to float32, adds, and requantizes; the finished blocks travel
+ * unchanged and every rank writes their decoded values, so all ranks end with
+ * bit-identical results. Lossy: see the README for the error bounds. */
+typedef enum {
+    haloWireOff = 0,  /* the data's own type (exact) */
+    haloWireBf16 = 1, /* bfloat16 per value (float32 input only): 2 bytes per value */
+    haloWireFp8 = 2,  /* e4m3 with one float16 scale per block of 32 values: 1.0625 bytes per value */
+    haloWireQ8 = 3    /* int8 with one float16 scale per block of 32 values (q80-sized): 1.0625 bytes per value */
+} haloWireFormat_t;
+
 #define HALO_CONFIG_UNDEF_INT (-2147483647 - 1)
 #define HALO_CONFIG_UNDEF_PTR NULL
 #define HALO_SPLIT_NOCOLOR (-1)
@@ -138,13 +150,16 @@ typedef struct haloConfig_v1 {
     int timeoutMs;      /* dead-peer timeout; UNDEF = HALO_TIMEOUT_MS */
     int splitShare;     /* accepted for NCCL compatibility */
     const char *commName; /* shown in logs; copied */
+    int wireFormat;       /* haloWireFormat_t for all-reduce and reduce-scatter; UNDEF = HALO_WIRE */
+    int wireMinBytes;     /* calls below this size stay uncompressed; UNDEF = HALO_WIRE_MIN */
 } haloConfig_t;
 
 #define HALO_CONFIG_INITIALIZER                                                         \
     {                                                                                   \
         sizeof(haloConfig_t), HALO_CONFIG_MAGIC, HALO_VERSION_CODE,                      \
             HALO_CONFIG_UNDEF_INT, HALO_CONFIG_UNDEF_INT, HALO_CONFIG_UNDEF_INT,         \
-            HALO_CONFIG_UNDEF_INT, HALO_CONFIG_UNDEF_PTR                                 \
+            HALO_CONFIG_UNDEF_INT, HALO_CONFIG_UNDEF_PTR, HALO_CONFIG_UNDEF_INT,         \
+            HALO_CONFIG_UNDEF_INT                                                        \
     }
 
 /* ---- Version and errors (any thread, never block) ---- */

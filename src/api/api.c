@@ -20,6 +20,7 @@
 #include "relay.h"
 #include "topo.h"
 #include "topo_cost.h"
+#include "wire.h"
 
 #define API_MULTI_CHANNEL_BYTES (1u << 20)
 
@@ -271,6 +272,8 @@ static void api_apply_plan(struct halo_comm *comm, struct halo_op *op, size_t by
 static void api_choose_zero_copy(struct halo_comm *comm, struct halo_op *op)
 {
     int two = comm->nranks <= 2;
+    if (op->wire) /* encoded values go through frames */
+        return;
     int ring = op->algo == HALO_ALGO_RING || (op->algo == HALO_ALGO_RING_BIDIR && two) ||
                (op->algo == HALO_ALGO_CHAIN && two && op->coll != HALO_COLL_ALLREDUCE);
     if (ring && ring_zc_usable(comm, op))
@@ -299,9 +302,35 @@ static haloResult_t coll_execute_premul(struct halo_op *op)
     return r;
 }
 
+/* The communicator's wire format applies to all-reduce and reduce-scatter sums
+ * and averages of the types it encodes, from HALO_WIRE_MIN up; every other call
+ * is sent exact, which an INFO says once. */
+static void api_choose_wire(struct halo_comm *comm, struct halo_op *op, size_t bytes)
+{
+    enum halo_wire w = (enum halo_wire)comm->wire;
+    op->wire = HALO_WIRE_OFF;
+    if (w == HALO_WIRE_OFF || bytes < comm->wire_min)
+        return;
+    if (op->coll != HALO_COLL_ALLREDUCE && op->coll != HALO_COLL_REDUCESCATTER)
+        return; /* nothing to reduce: the data may be anything, ids and indices too */
+    const char *why = op->op != haloSum && op->op != haloAvg ? "only sum and avg are compressed"
+                      : !halo_wire_supported(w, op->dtype)   ? "the format does not encode this type"
+                                                             : NULL;
+    if (!why) {
+        op->wire = w;
+        return;
+    }
+    if (!comm->wire_told) {
+        comm->wire_told = 1;
+        HLOG_INFO(HALO_SUB_COLL, comm->rank, "%s of %s with %s: sent exact, not as wire %s (%s)",
+                  halo_coll_name(op->coll), halo_dtype_name(op->dtype), halo_op_name(op->op), halo_wire_name(w), why);
+    }
+}
+
 void api_choose(struct halo_comm *comm, struct halo_op *op)
 {
     size_t bytes = api_total_bytes(op, comm->nranks);
+    api_choose_wire(comm, op, bytes);
     op->algo = api_pick_algo(comm, op->coll, bytes);
     op->nchannels = bytes >= API_MULTI_CHANNEL_BYTES ? comm->nchannels : 1;
     op->slice = 0;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "reduce.h"
+#include "wire.h"
 
 /* Rank k's contribution: this rank's own input, or k's frame (in the FIFO until
  * direct_drop releases it). */
@@ -24,7 +25,7 @@ static haloResult_t direct_term(struct halo_exec *ex, int k, const char *own, si
         *term = own;
         return haloSuccess;
     }
-    return engine_wait_frame(ex, engine_conn(ex->comm, ex->ch, k), term, len * ex->esize);
+    return engine_wait_frame(ex, engine_conn(ex->comm, ex->ch, k), term, engine_frame_bytes(ex, len));
 }
 
 static haloResult_t direct_drop(struct halo_exec *ex, int k)
@@ -58,6 +59,27 @@ static haloResult_t direct_fold_all(struct halo_exec *ex, const char *own, char 
     return haloSuccess;
 }
 
+/* Under a wire format every term is encoded, this rank's own too (own), so every
+ * rank adds the same values in the same order: out = D(r0) + D(r1) + ... */
+static haloResult_t direct_fold_wire(struct halo_exec *ex, const void *own, char *out, size_t len)
+{
+    const struct halo_op *op = ex->op;
+    enum halo_wire w = (enum halo_wire)ex->wire;
+    for (int k = 0; k < ex->comm->nranks; k++) {
+        const void *t;
+        haloResult_t r = direct_term(ex, k, own, len, &t);
+        if (r != haloSuccess)
+            return r;
+        if (k == 0)
+            halo_wire_decode(out, t, len, op->dtype, w);
+        else
+            halo_wire_decode_add(out, out, t, len, op->dtype, w);
+        if ((r = direct_drop(ex, k)) != haloSuccess)
+            return r;
+    }
+    return haloSuccess;
+}
+
 static haloResult_t direct_allreduce_slice(struct halo_exec *ex, const void *unused, size_t off, size_t len)
 {
     struct halo_comm *comm = ex->comm;
@@ -66,14 +88,19 @@ static haloResult_t direct_allreduce_slice(struct halo_exec *ex, const void *unu
     const char *own = (const char *)ex->op->sendbuf + off * es;
     char *out = (char *)ex->op->recvbuf + off * es;
     haloResult_t r;
+    if (ex->wire) { /* encoded once, sent to all, and folded as every peer folds it */
+        halo_wire_encode(ex->scratch, own, len, ex->op->dtype, (enum halo_wire)ex->wire);
+        own = ex->scratch;
+    }
     for (int i = 1; i < n; i++)
-        if ((r = prim_send(ex, (me + i) % n, own, len)) != haloSuccess)
+        if ((r = (ex->wire ? prim_send_encoded : prim_send)(ex, (me + i) % n, own, len)) != haloSuccess)
             return r;
-    if (own == out && me >= 2) { /* in place: keep my input while ranks 0 and 1 land first */
+    if (!ex->wire && own == out && me >= 2) { /* in place: keep my input while ranks 0 and 1 land first */
         memcpy(ex->scratch, own, len * es);
         own = ex->scratch;
     }
-    if ((r = direct_fold_all(ex, own, out, len)) != haloSuccess)
+    r = ex->wire ? direct_fold_wire(ex, own, out, len) : direct_fold_all(ex, own, out, len);
+    if (r != haloSuccess)
         return r;
     if (ex->op->op == haloAvg)
         halo_scale_div(out, out, len, ex->op->dtype, n);

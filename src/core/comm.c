@@ -36,6 +36,7 @@
 #include "log.h"
 #include "reduce.h"
 #include "relay.h"
+#include "wire.h"
 
 #define COMM_SLOT_SHM (64 * 1024)
 #define COMM_SLOT_TCP (512 * 1024) /* tcp and ib; ib reaches ib_write_bw only from ~512k frames */
@@ -220,6 +221,26 @@ static haloResult_t comm_apply_buffsize(struct halo_comm *comm, int64_t buf, int
     return haloSuccess;
 }
 
+/* HALO_WIRE / HALO_WIRE_MIN, or the config's fields where set. */
+static haloResult_t comm_apply_wire(struct halo_comm *comm, const haloConfig_t *cfg)
+{
+    comm->wire = (int)HALO_P_INT(&comm->params, wire);
+    comm->wire_min = (size_t)HALO_P_INT(&comm->params, wire_min);
+    if (cfg && cfg->wireFormat != HALO_CONFIG_UNDEF_INT) {
+        if (cfg->wireFormat < haloWireOff || cfg->wireFormat > haloWireQ8)
+            return halo_error(comm, haloInvalidArgument,
+                              "config.wireFormat=%d: expected haloWireOff, haloWireBf16, haloWireFp8 or haloWireQ8 "
+                              "(0..3)", cfg->wireFormat);
+        comm->wire = cfg->wireFormat;
+    }
+    if (cfg && cfg->wireMinBytes != HALO_CONFIG_UNDEF_INT) {
+        if (cfg->wireMinBytes < 0)
+            return halo_error(comm, haloInvalidArgument, "config.wireMinBytes=%d: must be >= 0", cfg->wireMinBytes);
+        comm->wire_min = (size_t)cfg->wireMinBytes;
+    }
+    return haloSuccess;
+}
+
 static haloResult_t comm_apply_params(struct halo_comm *comm, const haloConfig_t *cfg)
 {
     char err[512];
@@ -261,7 +282,7 @@ static haloResult_t comm_apply_params(struct halo_comm *comm, const haloConfig_t
     }
     if (comm->timeout_us <= 0)
         return halo_error(comm, haloInvalidArgument, "HALO_TIMEOUT_MS must be > 0");
-    return haloSuccess;
+    return comm_apply_wire(comm, cfg);
 }
 
 static void comm_fill_info(struct halo_comm *comm, struct halo_peer_info *me)
@@ -284,6 +305,8 @@ static void comm_fill_info(struct halo_comm *comm, struct halo_peer_info *me)
     me->rail_failover = (int32_t)HALO_P_INT(&comm->params, rail_failover);
     me->checksum = (int32_t)HALO_P_INT(&comm->params, checksum);
     me->tune_file = HALO_P_STR(&comm->params, tune_file)[0] != '\0';
+    me->wire = comm->wire;
+    me->wire_min = comm->wire_min;
     snprintf(me->algo, sizeof(me->algo), "%s", HALO_P_STR(&comm->params, algo));
 }
 
@@ -322,6 +345,10 @@ static void comm_agree_value(const struct halo_peer_info *i, const char *what, c
         snprintf(buf, len, "%d", (int)i->rail_failover);
     else if (strcmp(what, "HALO_CHECKSUM") == 0)
         snprintf(buf, len, "%d", (int)i->checksum);
+    else if (strcmp(what, "HALO_WIRE") == 0)
+        snprintf(buf, len, "%s", halo_wire_name((enum halo_wire)i->wire));
+    else if (strcmp(what, "HALO_WIRE_MIN") == 0)
+        snprintf(buf, len, "%" PRIu64, i->wire_min);
     else if (strcmp(what, "HALO_TUNE_FILE") == 0)
         snprintf(buf, len, "%s", i->tune_file ? "set" : "unset");
     else if (i->nchannels)
@@ -352,6 +379,10 @@ static const char *comm_agree_diff(const struct halo_peer_info *a, const struct 
         return "HALO_RAIL_FAILOVER";
     if (b->tune_file != a->tune_file)
         return "HALO_TUNE_FILE";
+    if (b->wire != a->wire)
+        return "HALO_WIRE";
+    if (b->wire_min != a->wire_min)
+        return "HALO_WIRE_MIN";
     if ((b->nchannels == 0) != (a->nchannels == 0) || (a->nchannels && b->nchannels != a->nchannels))
         return "HALO_NCHANNELS";
     return NULL;

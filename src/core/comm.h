@@ -56,6 +56,8 @@ struct halo_peer_info {
     int32_t rail_failover;     /* HALO_RAIL_FAILOVER (must agree) */
     int32_t checksum;          /* HALO_CHECKSUM (must agree) */
     int32_t tune_file;         /* HALO_TUNE_FILE set (must agree; rank 0 reads it) */
+    int32_t wire;              /* haloWireFormat_t (must agree) */
+    uint64_t wire_min;         /* HALO_WIRE_MIN (must agree) */
     /* Each transport's blob, at its row of halo_transports[] (halo_tp_blob_slot);
      * opaque to the core, all zero when that transport does not listen. */
     _Alignas(8) uint8_t tp_blob[HALO_TP_MAX][HALO_TP_BLOB_BYTES]; /* aligned: the transports read their structs in place */
@@ -119,6 +121,9 @@ struct halo_comm {
     int flush_needed;          /* some connection's transport has a flush (engine_flush_channel) */
     size_t slot_size_shm, slot_size_tcp;
     size_t zc_min;             /* HALO_IB_ZCOPY_MIN; 0 = no zero-copy */
+    int wire;                  /* haloWireFormat_t: HALO_WIRE or config.wireFormat */
+    size_t wire_min;           /* calls below this many bytes are sent exact */
+    int wire_told;             /* an INFO said once that a call was sent exact despite wire */
     int ib_qps;                /* HALO_IB_QPS_PER_PEER */
     int max_rails;             /* HALO_RAILS: links used between two hosts at most */
     int zc_ring;               /* every rank's ring neighbours take zero-copy messages */

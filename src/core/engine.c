@@ -25,6 +25,7 @@
 #include "error.h"
 #include "log.h"
 #include "reduce.h"
+#include "wire.h"
 
 #define ENGINE_POLL_US 5000
 #define ENGINE_TRACE_STALL_US 2000000 /* HALO_DEBUG=TRACE: a wait this long is reported, and again each time */
@@ -57,8 +58,11 @@ const char *halo_sig_describe(const struct halo_sig *s, char *buf, size_t len)
                      halo_dtype_name((haloDataType_t)s->dtype));
     if (n < 0 || (size_t)n >= len)
         return buf;
+    unsigned op = s->op & ((1u << HALO_SIG_OP_BITS) - 1), wire = s->op >> HALO_SIG_OP_BITS;
     if (s->op != 0xff)
-        n += snprintf(buf + n, len - (size_t)n, ", %s", halo_op_name((haloRedOp_t)s->op));
+        n += snprintf(buf + n, len - (size_t)n, ", %s", halo_op_name((haloRedOp_t)op));
+    if (s->op != 0xff && wire && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, ", wire %s", halo_wire_name((enum halo_wire)wire));
     if (s->root >= 0 && (size_t)n < len)
         n += snprintf(buf + n, len - (size_t)n, ", %s=%d",
                       s->coll == HALO_COLL_SEND || s->coll == HALO_COLL_RECV ? "from" : "root", s->root);
@@ -511,27 +515,54 @@ static void engine_copy_out(const struct halo_exec *ex, void *dst, const void *s
         memcpy(dst, src, bytes);
 }
 
-haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t n)
+size_t engine_frame_bytes(const struct halo_exec *ex, size_t n)
+{
+    return ex->wire ? halo_wire_bytes((enum halo_wire)ex->wire, n) : n * ex->esize;
+}
+
+/* Sends n values already in the frame's form (encoded when ex->wire) from src. */
+static haloResult_t prim_send_as(struct halo_exec *ex, int to, const void *src, size_t n, int encode)
 {
     struct halo_conn *c = engine_conn(ex->comm, ex->ch, to);
-    size_t bytes = n * ex->esize, cap;
+    size_t bytes = engine_frame_bytes(ex, n), cap;
     void *slot;
     haloResult_t r = engine_wait_slot(ex, c, &slot, &cap);
     if (r != haloSuccess)
         return r;
-    memcpy(slot, src, bytes);
+    if (encode && ex->wire)
+        halo_wire_encode(slot, src, n, ex->op->dtype, (enum halo_wire)ex->wire);
+    else
+        memcpy(slot, src, bytes);
     return engine_post(ex, c, bytes);
+}
+
+haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t n)
+{
+    return prim_send_as(ex, to, src, n, 1);
+}
+
+haloResult_t prim_send_encoded(struct halo_exec *ex, int to, const void *wire, size_t n)
+{
+    return prim_send_as(ex, to, wire, n, 0);
+}
+
+/* A received frame's n values into dst: decoded, or copied. */
+static void engine_frame_out(struct halo_exec *ex, void *dst, const void *in, size_t n)
+{
+    if (ex->wire)
+        halo_wire_decode(dst, in, n, ex->op->dtype, (enum halo_wire)ex->wire);
+    else
+        engine_copy_out(ex, dst, in, n * ex->esize);
 }
 
 haloResult_t prim_recv(struct halo_exec *ex, int from, void *dst, size_t n)
 {
     struct halo_conn *c = engine_conn(ex->comm, ex->ch, from);
-    size_t bytes = n * ex->esize;
     const void *in;
-    haloResult_t r = engine_wait_frame(ex, c, &in, bytes);
+    haloResult_t r = engine_wait_frame(ex, c, &in, engine_frame_bytes(ex, n));
     if (r != haloSuccess)
         return r;
-    engine_copy_out(ex, dst, in, bytes);
+    engine_frame_out(ex, dst, in, n);
     return engine_release(c);
 }
 
@@ -562,14 +593,14 @@ static haloResult_t prim_fwd_end(struct halo_exec *ex, struct prim_fwd *f, size_
 haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to, void *dst, size_t n)
 {
     struct prim_fwd f;
-    size_t bytes = n * ex->esize;
+    size_t bytes = engine_frame_bytes(ex, n);
     haloResult_t r = prim_fwd_begin(ex, from, to, bytes, &f);
     if (r != haloSuccess)
         return r;
-    memcpy(f.out, f.in, bytes);
+    memcpy(f.out, f.in, bytes); /* encoded values travel unchanged */
     if ((r = engine_post(ex, f.sc, bytes)) != haloSuccess)
         return r;
-    engine_copy_out(ex, dst, f.in, bytes); /* after posting: the next rank is already copying */
+    engine_frame_out(ex, dst, f.in, n); /* after posting: the next rank is already copying */
     return engine_release(f.rc);
 }
 
@@ -582,21 +613,29 @@ static void engine_finish(struct halo_exec *ex, void *buf, size_t n, int final)
 haloResult_t prim_recv_reduce_send(struct halo_exec *ex, int from, int to, const void *src, size_t n)
 {
     struct prim_fwd f;
-    haloResult_t r = prim_fwd_begin(ex, from, to, n * ex->esize, &f);
+    size_t bytes = engine_frame_bytes(ex, n);
+    haloResult_t r = prim_fwd_begin(ex, from, to, bytes, &f);
     if (r != haloSuccess)
         return r;
-    halo_reduce(f.out, f.in, src, n, ex->op->dtype, ex->op->op);
-    return prim_fwd_end(ex, &f, n * ex->esize);
+    if (ex->wire)
+        halo_wire_reduce_encode(f.out, NULL, f.in, src, n, ex->op->dtype, (enum halo_wire)ex->wire, 1);
+    else
+        halo_reduce(f.out, f.in, src, n, ex->op->dtype, ex->op->op);
+    return prim_fwd_end(ex, &f, bytes);
 }
 
 haloResult_t prim_recv_reduce_copy_send(struct halo_exec *ex, int from, int to, const void *src, void *dst,
                                         size_t n, int final)
 {
     struct prim_fwd f;
-    haloResult_t r = prim_fwd_begin(ex, from, to, n * ex->esize, &f);
+    size_t bytes = engine_frame_bytes(ex, n);
+    haloResult_t r = prim_fwd_begin(ex, from, to, bytes, &f);
     if (r != haloSuccess)
         return r;
-    if (ex->stream_out) { /* reduce into the slot, which the next rank reads soon, then stream it out */
+    if (ex->wire) { /* the result is what the frame decodes to, on this rank as on every other */
+        int div = final && ex->op->op == haloAvg ? ex->comm->nranks : 1;
+        halo_wire_reduce_encode(f.out, dst, f.in, src, n, ex->op->dtype, (enum halo_wire)ex->wire, div);
+    } else if (ex->stream_out) { /* reduce into the slot, which the next rank reads soon, then stream it out */
         halo_reduce(f.out, f.in, src, n, ex->op->dtype, ex->op->op);
         engine_finish(ex, f.out, n, final);
         halo_copy_stream(dst, f.out, n * ex->esize);
@@ -605,7 +644,7 @@ haloResult_t prim_recv_reduce_copy_send(struct halo_exec *ex, int from, int to, 
         engine_finish(ex, dst, n, final);
         memcpy(f.out, dst, n * ex->esize);
     }
-    return prim_fwd_end(ex, &f, n * ex->esize);
+    return prim_fwd_end(ex, &f, bytes);
 }
 
 haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, const void *src, void *dst, size_t n,
@@ -613,10 +652,12 @@ haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, const void *s
 {
     struct halo_conn *rc = engine_conn(ex->comm, ex->ch, from);
     const void *in;
-    haloResult_t r = engine_wait_frame(ex, rc, &in, n * ex->esize);
+    haloResult_t r = engine_wait_frame(ex, rc, &in, engine_frame_bytes(ex, n));
     if (r != haloSuccess)
         return r;
-    if (ex->stream_out && !(final && ex->op->op == haloAvg))
+    if (ex->wire)
+        halo_wire_decode_add(dst, src, in, n, ex->op->dtype, (enum halo_wire)ex->wire);
+    else if (ex->stream_out && !(final && ex->op->op == haloAvg))
         halo_reduce_stream(dst, in, src, n, ex->op->dtype, ex->op->op);
     else
         halo_reduce(dst, in, src, n, ex->op->dtype, ex->op->op);
@@ -654,8 +695,9 @@ void engine_exec_init(struct halo_exec *ex)
     ex->sig.dtype = (uint8_t)op->dtype;
     int reduces = op->coll == HALO_COLL_ALLREDUCE || op->coll == HALO_COLL_REDUCE ||
                   op->coll == HALO_COLL_REDUCESCATTER;
-    ex->sig.op = reduces ? (uint8_t)op->op : 0xff;
+    ex->sig.op = reduces ? (uint8_t)(op->op | op->wire << HALO_SIG_OP_BITS) : 0xff;
     ex->sig.algo = (uint8_t)op->algo;
+    ex->wire = op->wire;
     ex->stream_out = engine_streams_out(ex->comm, op);
 }
 

@@ -71,6 +71,7 @@ struct halo_op {
     const char *algo_name; /* its row's name (for sentences), set with algo; NULL: p2p */
     int nchannels;
     size_t slice; /* pipeline slice in bytes from the cost model; 0 = by slot size */
+    int wire;     /* enum halo_wire the values travel in (api_choose); 0 = exact */
     void *stream; /* the caller's GPU stream; NULL in host mode */
     /* A pre-mul-sum op (haloRedOpCreatePreMulSum), taken from the op's table entry
      * when the call was made, so the op may be destroyed before the call runs. op
@@ -92,6 +93,7 @@ struct halo_exec {
     size_t esize;
     struct halo_sig sig;
     void *scratch; /* slot-sized private buffer of this channel */
+    int wire;      /* op->wire: frames carry values in this format (wire.h) */
     int stream_out; /* write results into recvbuf with streaming stores (engine_exec_init) */
 };
 
@@ -108,6 +110,14 @@ typedef haloResult_t (*halo_channel_fn)(struct halo_exec *ex);
  * lower-level waits below and the zero-copy calls count bytes, as the transports
  * do. */
 haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t n);
+/* Under a wire format (ex->wire), frames carry encoded values (wire.h): prim_send
+ * encodes, reductions decode, add in float32 and re-encode, forwarding keeps the
+ * encoded bytes, and a rank that finishes a block writes what the frame it sends
+ * decodes to, so every rank ends with the same bits. prim_send_encoded sends n
+ * values the caller encoded already (halo_wire_encode) as they are. */
+haloResult_t prim_send_encoded(struct halo_exec *ex, int to, const void *wire, size_t n);
+/* Bytes a frame of n values takes: n * esize, or the wire format's size. */
+size_t engine_frame_bytes(const struct halo_exec *ex, size_t n);
 haloResult_t prim_recv(struct halo_exec *ex, int from, void *dst, size_t n);
 haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to, void *dst, size_t n);
 haloResult_t prim_recv_reduce_send(struct halo_exec *ex, int from, int to, const void *src, size_t n);

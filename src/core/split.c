@@ -8,6 +8,7 @@
  * unique ids (own root service, own secret). Each group then initialises like
  * haloCommInitRank with its leader's id.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,8 @@ static haloResult_t split_agree(struct halo_comm *comm, int color, int key, int 
     *id = ids[split_leader(e, comm->nranks, comm->rank)];
     inherit->timeoutMs = (int)(comm->timeout_us / 1000);
     inherit->nChannels = comm->nchannels;
+    inherit->wireFormat = comm->wire;
+    inherit->wireMinBytes = comm->wire_min > INT32_MAX ? INT32_MAX : (int)comm->wire_min;
     HLOG_INFO(HALO_SUB_INIT, comm->rank, "split: color %d key %d -> rank %d of %d", color, key, *pos, *n);
 out_free:
     free(e);

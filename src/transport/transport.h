@@ -44,10 +44,13 @@ struct halo_sig {
     int32_t root;       /* root or peer, -1 when not applicable */
     uint8_t coll;       /* enum halo_coll */
     uint8_t dtype;      /* haloDataType_t */
-    uint8_t op;         /* haloRedOp_t, 0xff when not applicable */
+    uint8_t op;         /* haloRedOp_t in the low 5 bits and the wire format the values
+                         * travel in (haloWireFormat_t) above them; 0xff when not applicable */
     uint8_t algo;       /* algorithm id: both sides must run the same schedule */
     uint32_t reserved[2];
 };
+
+#define HALO_SIG_OP_BITS 5 /* sig.op = op | wire << HALO_SIG_OP_BITS */
 
 /* Frame kinds. DATA frames carry payload; ABORT frames carry a message text. */
 enum halo_frame_kind { HALO_FRAME_DATA = 1, HALO_FRAME_ABORT = 2 };
