@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_wire.c — compressed wire formats (HALO_WIRE, config.wireFormat) end to end.
+ * test_coll_wire.c — compressed wire formats (HALO_WIRE, config.wireFormat) end to end.
  *
  * N local ranks (argv[1]) run, for every format (bf16, fp8, q8) and algorithm
  * (argv[2], a comma list; default ring,direct,chain,ring_bidir,two_shot):
@@ -325,7 +325,7 @@ int main(int argc, char **argv)
     struct wire_arg wa;
     snprintf(wa.algos, sizeof(wa.algos), "%s", argc > 2 ? argv[2] : "ring,direct,chain,ring_bidir,two_shot");
     if (n < 1 || n > 8)
-        TEST_FAIL("usage: test_wire NRANKS(1..8) [algos]");
+        TEST_FAIL("usage: coll_wire NRANKS(1..8) [algos]");
     for (char *save = NULL, *algo = strtok_r(wa.algos, ",", &save); algo; algo = strtok_r(NULL, ",", &save))
         for (int w = 1; w <= 3; w++) {
             struct one_arg o = {w, algo};
