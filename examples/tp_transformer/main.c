@@ -32,9 +32,11 @@ static int child_main(const tpt_options *o, haloUniqueId id, int rank, pid_t par
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) /* the parent died before prctl took effect */
         return 1;
-    haloResult_t res = haloCommInitRank(&comm, o->nlocal, id, rank);
+    haloConfig_t cfg = HALO_CONFIG_INITIALIZER;
+    cfg.wireFormat = o->wire; /* the library compresses the allreduces; the model keeps float32 */
+    haloResult_t res = haloCommInitRankConfig(&comm, o->nlocal, id, rank, &cfg);
     if (res != haloSuccess) {
-        fprintf(stderr, "tp_transformer: rank %d: haloCommInitRank failed: %s: %s\n", rank,
+        fprintf(stderr, "tp_transformer: rank %d: haloCommInitRankConfig failed: %s: %s\n", rank,
                 haloGetErrorString(res), haloGetLastError(NULL));
         return 1;
     }
@@ -140,6 +142,8 @@ static int launch_local(const tpt_options *o)
 static int launch_from_env(const tpt_options *o)
 {
     haloComm_t comm;
+    /* haloCommInitEnv takes no config: the wire format goes through its variable */
+    setenv("HALO_WIRE", o->wire == haloWireOff ? "off" : tpt_wire_word(o->wire), 1);
     haloResult_t res = haloCommInitEnv(&comm);
     if (res != haloSuccess) {
         fprintf(stderr, "tp_transformer: haloCommInitEnv failed: %s: %s (use -n N to run N local ranks)\n",

@@ -34,7 +34,8 @@ static const char usage[] =
     "  --prompt-tokens P      prompt length, tokens drawn from the seed (default 16)\n"
     "  --prompt IDS           prompt token ids, comma-separated (instead of --prompt-tokens)\n"
     "  --gen T                tokens to generate greedily (default 16): 1 from the prefill, T-1 decode steps\n"
-    "  --wire bf16|f32        allreduce partial sums as bfloat16 (default) or float32\n"
+    "  --wire q8|fp8|bf16|f32 the allreduce's wire format (config.wireFormat): int8 or e4m3 with a scale per\n"
+    "                         32 values (1.0625 B per value), bfloat16 (default) or float32 (exact)\n"
     "  --vocab-parallel       split the classifier by rows and haloAllGather the logits\n"
     "  --check                rank 0 also runs the unsharded model and compares logits at every position;\n"
     "                         exit 1 over tolerance\n"
@@ -96,7 +97,7 @@ static void defaults(tpt_options *o)
     o->seed = 1;
     o->prompt_tokens = 16;
     o->gen = 16;
-    o->wire_bf16 = 1;
+    o->wire = haloWireBf16;
     o->tolerance = -1.0;
 }
 
@@ -165,10 +166,12 @@ static int parse_valued(tpt_options *o, const char *flag, const char *v)
     if (strcmp(flag, "--tolerance") == 0)
         return parse_tolerance(flag, v, &o->tolerance);
     if (strcmp(flag, "--wire") == 0) {
-        if (strcmp(v, "bf16") != 0 && strcmp(v, "f32") != 0)
-            return bad(flag, v, "expected bf16 or f32");
-        o->wire_bf16 = strcmp(v, "bf16") == 0;
-        return 0;
+        for (int w = haloWireOff; w <= haloWireQ8; w++)
+            if (strcmp(v, tpt_wire_word(w)) == 0) {
+                o->wire = w;
+                return 0;
+            }
+        return bad(flag, v, "expected q8, fp8, bf16 or f32");
     }
     const char **path = strcmp(flag, "--model") == 0             ? &o->model
                         : strcmp(flag, "--tokenizer") == 0        ? &o->tokenizer
@@ -296,15 +299,41 @@ int tpt_options_resolve(tpt_options *o)
  *    added (per rank, then across ranks). Reassociating float32 sums of a few thousand
  *    terms moves a result by ~1e-6 relative; over a few layers that stays below 1e-5,
  *    so 1e-4 leaves a 10x margin and still catches any wrong shard (errors of O(1)).
- *  bf16 wire: every allreduce input and output is rounded to 8 significant bits
+ *  bf16 wire: every allreduce input and partial sum is rounded to 8 significant bits
  *    (relative error up to 2^-9 = 2e-3) and each layer's residual update carries that
  *    error into the next; measured errors are a few 1e-3 for the default and d1024-l8
- *    models, so 2e-2 (ten bf16 roundings) passes them and still fails a wrong shard. */
+ *    models, so 2e-2 (ten bf16 roundings) passes them and still fails a wrong shard.
+ *  q8 and fp8 wire: a value is off by up to half a step of its block's largest
+ *    |value| / 127 (q8), or 2^-4 of itself (fp8, 3 mantissa bits), once per rank
+ *    along its path; measured errors reach about 1e-2 (q8) and 3e-2 (fp8) of the
+ *    largest logit, so 1e-1 and 2e-1 pass them; a wrong shard still errs by O(1). */
 double tpt_options_tolerance(const tpt_options *o)
 {
     if (o->tolerance > 0.0)
         return o->tolerance;
-    return o->wire_bf16 ? 2e-2 : 1e-4;
+    switch (o->wire) {
+    case haloWireQ8: return 1e-1;
+    case haloWireFp8: return 2e-1;
+    case haloWireBf16: return 2e-2;
+    default: return 1e-4;
+    }
+}
+
+const char *tpt_wire_word(int wire)
+{
+    switch (wire) {
+    case haloWireQ8: return "q8";
+    case haloWireFp8: return "fp8";
+    case haloWireBf16: return "bf16";
+    default: return "f32";
+    }
+}
+
+double tpt_wire_bytes(int wire, size_t count)
+{
+    if (wire == haloWireQ8 || wire == haloWireFp8) /* a float16 scale per 32 values, one byte each */
+        return 2.0 * (double)((count + 31) / 32) + (double)count;
+    return (double)count * (wire == haloWireBf16 ? 2 : 4);
 }
 
 void tpt_options_free(tpt_options *o)

@@ -6,7 +6,10 @@
 #ifndef TPT_OPTIONS_H
 #define TPT_OPTIONS_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "haloccl.h"
 
 #include "model.h"
 
@@ -22,7 +25,7 @@ typedef struct {
     int prompt_tokens_given;      /* --prompt-tokens was on the command line */
     int *prompt;                  /* [P] token ids, resolved by tpt_options_resolve */
     int gen;                      /* T: tokens to generate (1 from prefill, T-1 decode steps) */
-    int wire_bf16;                /* --wire bf16 (default) or f32 */
+    int wire;                     /* --wire: haloWireFormat_t (haloWireBf16 by default), or haloWireOff (f32) */
     int vocab_parallel;
     int check;
     double tolerance;             /* --tolerance, or < 0 for the wire's default */
@@ -40,6 +43,10 @@ int tpt_options_resolve(tpt_options *o);
 
 /* The relative logits tolerance of --check for the chosen wire. */
 double tpt_options_tolerance(const tpt_options *o);
+/* "q8", "fp8", "bf16" or "f32" for a haloWireFormat_t. */
+const char *tpt_wire_word(int wire);
+/* Bytes an allreduce of count float32 values puts on the wire in that format. */
+double tpt_wire_bytes(int wire, size_t count);
 
 void tpt_options_free(tpt_options *o);
 

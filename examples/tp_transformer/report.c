@@ -33,7 +33,7 @@ static void report_model(const tpt_options *o, const tpt_model *m, const tpt_res
     char err[256];
     tpt_shard_init(&full, c, 0, 1, 0, err, sizeof(err));
     printf("tp_transformer: %d rank%s, Megatron tensor parallelism, wire %s, logits %s\n", r->nranks,
-           r->nranks == 1 ? "" : "s", o->wire_bf16 ? "bf16" : "f32",
+           r->nranks == 1 ? "" : "s", tpt_wire_word(o->wire),
            sh->vocab_parallel ? "vocab-parallel (allgather)" : "replicated");
     if (o->model)
         printf("model: %s (%s classifier)", o->model, c->shared_cls ? "shared" : "own");
@@ -101,12 +101,12 @@ static double median_of(const tpt_phase *d, const double *each)
 
 /* Bytes each rank sends per allreduce of S payload bytes: a ring sends 2(N-1)/N * S
  * (reduce-scatter then allgather), a one-shot direct allreduce (N-1) * S. */
-static void report_decode_bytes(const tpt_result *r, const tpt_phase *d, int dim, int wire_bytes)
+static void report_decode_bytes(const tpt_result *r, const tpt_phase *d, int dim, int wire_bytes, const char *wire)
 {
     int N = r->nranks;
     double per_tok = (double)d->ar_bytes / d->steps, ars = (double)d->allreduces / d->steps;
-    printf("  per token: %.0f allreduces of %d values (%d B each) = %.0f B payload; %.1f us per allreduce "
-           "(median %.1f us)\n", ars, dim, dim * wire_bytes, per_tok,
+    printf("  per token: %.0f allreduces of %d values (%d B each as %s) = %.0f B payload; %.1f us per allreduce "
+           "(median %.1f us)\n", ars, dim, wire_bytes, wire, per_tok,
            1e6 * d->ar_s / (d->allreduces ? d->allreduces : 1), 1e6 * median_of(d, d->ar_each));
     if (d->same_clock) {
         long n = d->allreduces < d->ar_cap ? d->allreduces : d->ar_cap;
@@ -116,7 +116,7 @@ static void report_decode_bytes(const tpt_result *r, const tpt_phase *d, int dim
         printf("  of which after the last rank arrived: %.1f us per allreduce (median %.1f us) = %.3f ms per "
                "token; the rest is waiting for slower ranks (compare with allreduce_bw at %d B)\n",
                1e6 * sum / (n ? n : 1), 1e6 * median_of(d, d->ar_after_last), 1e3 * sum / d->steps,
-               dim * wire_bytes);
+               dim * 4);
     }
     printf("  sent per rank per token: %.0f B by a ring (2(N-1)/N x payload), %.0f B by one-shot direct "
            "((N-1) x payload)\n", per_tok * 2.0 * (N - 1) / N, per_tok * (N - 1));
@@ -138,7 +138,7 @@ static void report_decode(const tpt_options *o, const tpt_result *r, int dim)
     printf("decode: %d steps in %.2f ms = %.1f tok/s; per token %.3f ms = compute %.3f ms + comm %.3f ms "
            "(%.1f%%)\n", d->steps, ms(d->seconds), d->steps / d->seconds, ms(per), ms(per - comm), ms(comm),
            share(comm, per));
-    report_decode_bytes(r, d, dim, o->wire_bf16 ? 2 : 4);
+    report_decode_bytes(r, d, dim, (int)tpt_wire_bytes(o->wire, (size_t)dim), tpt_wire_word(o->wire));
     printf("  decode comm share by rank:");
     for (int i = 0; i < r->nranks; i++)
         printf(" r%d %.1f%%", i, share(r->rank_stats[4 * i + 1], r->rank_stats[4 * i]));

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tp.c — the tensor-parallel driver of one rank: the model's two collectives mapped
- * onto haloccl (with the bf16 wire conversion), prefill, greedy decode, timing.
+ * onto haloccl (the wire format is the communicator's), prefill, greedy decode, timing.
  *
  * Sequence per rank (every rank runs the same calls in the same order):
  *   load own shard -> warm-up allreduces (untimed) -> prefill: one forward of the P
@@ -26,8 +26,7 @@
 typedef struct {
     haloComm_t comm;
     int rank;
-    int bf16;
-    uint16_t *wire;   /* bf16 staging, [max count] */
+    int wire;         /* haloWireFormat_t of the communicator */
     tpt_phase *phase; /* where the collectives' time and bytes are counted now */
 } tp_link;
 
@@ -48,24 +47,6 @@ int tpt_argmax(const float *x, int n)
 }
 
 /* float32 -> bfloat16, round to nearest even; NaN stays a (quiet) NaN. */
-static uint16_t bf16_from_float(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof(u));
-    if ((u & 0x7fffffffu) > 0x7f800000u)
-        return (uint16_t)((u >> 16) | 0x40u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-static float bf16_to_float(uint16_t h)
-{
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof(f));
-    return f;
-}
-
 static int link_failed(const tp_link *l, const char *call, haloResult_t res)
 {
     fprintf(stderr, "tp_transformer: rank %d: %s failed: %s: %s\n", l->rank, call, haloGetErrorString(res),
@@ -73,18 +54,13 @@ static int link_failed(const tp_link *l, const char *call, haloResult_t res)
     return -1;
 }
 
-/* The model's allreduce: sum partial results in place, over the wire type chosen. */
+/* The model's allreduce: sum partial results in place; the communicator's wire
+ * format (config.wireFormat) decides what travels. */
 static int link_allreduce(void *ctx, float *buf, size_t count)
 {
     tp_link *l = ctx;
-    void *data = buf;
-    if (l->bf16) {
-        for (size_t i = 0; i < count; i++)
-            l->wire[i] = bf16_from_float(buf[i]);
-        data = l->wire;
-    }
     double t0 = tpt_now();
-    haloResult_t res = haloAllReduce(data, data, count, l->bf16 ? haloBfloat16 : haloFloat32, haloSum, l->comm, NULL);
+    haloResult_t res = haloAllReduce(buf, buf, count, haloFloat32, haloSum, l->comm, NULL);
     double dt = tpt_now() - t0;
     if (l->phase->allreduces < l->phase->ar_cap) {
         l->phase->ar_each[l->phase->allreduces] = dt;
@@ -92,12 +68,9 @@ static int link_allreduce(void *ctx, float *buf, size_t count)
     }
     l->phase->ar_s += dt;
     l->phase->allreduces++;
-    l->phase->ar_bytes += count * (l->bf16 ? 2u : 4u);
+    l->phase->ar_bytes += (uint64_t)tpt_wire_bytes(l->wire, count);
     if (res != haloSuccess)
         return link_failed(l, "haloAllReduce", res);
-    if (l->bf16)
-        for (size_t i = 0; i < count; i++)
-            buf[i] = bf16_to_float(l->wire[i]);
     return 0;
 }
 
@@ -145,8 +118,7 @@ static int rank_setup(const tpt_options *o, tpt_model *m, tpt_state *s, tpt_resu
     r->decode.ar_each = calloc((size_t)r->decode.ar_cap, sizeof(double));
     r->decode.ar_enter = calloc((size_t)r->decode.ar_cap, sizeof(double));
     r->decode.ar_after_last = calloc((size_t)r->decode.ar_cap, sizeof(double));
-    l->wire = malloc(P * (size_t)m->cfg.dim * sizeof(uint16_t));
-    if (!r->tokens || !r->logits || !r->rank_stats || !r->decode.ar_each || !l->wire ||
+    if (!r->tokens || !r->logits || !r->rank_stats || !r->decode.ar_each ||
         tpt_state_alloc(s, m, o->prompt_tokens) != 0) {
         fprintf(stderr, "tp_transformer: rank %d: out of memory for the run state\n", r->rank);
         return 1;
@@ -287,7 +259,7 @@ int tpt_run_rank(const tpt_options *o, haloComm_t comm)
     tpt_model m = {.cfg = o->cfg};
     tpt_state s = {0};
     tpt_result r = {0};
-    tp_link l = {.comm = comm, .bf16 = o->wire_bf16};
+    tp_link l = {.comm = comm, .wire = o->wire};
     char err[512];
     int rc;
     haloCommUserRank(comm, &r.rank);
@@ -319,7 +291,6 @@ int tpt_run_rank(const tpt_options *o, haloComm_t comm)
 out:
     tpt_state_free(&s);
     tpt_weights_free(&m.w);
-    free(l.wire);
     result_free(&r);
     fflush(NULL);
     return rc;

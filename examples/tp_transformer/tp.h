@@ -18,7 +18,7 @@ typedef struct {
     double seconds;              /* wall time of the phase */
     double ar_s, ag_s;           /* time inside haloAllReduce / haloAllGather */
     long allreduces, allgathers; /* calls */
-    uint64_t ar_bytes, ag_bytes; /* payload handed to those calls (count * element size) */
+    uint64_t ar_bytes, ag_bytes; /* payload of those calls in its wire format (allreduce) or float32 */
     int steps;                   /* positions run (prefill) or decode steps */
     double *ar_each;             /* duration of each allreduce (decode only), [ar_cap] */
     double *ar_enter;            /* when each allreduce was entered (CLOCK_MONOTONIC s) */
