@@ -38,6 +38,8 @@ struct perf_ctx {
     size_t bytes;        /* size of the call being checked, for mismatch messages */
     int reported;        /* mismatches printed in this check pass */
     int aborted;         /* a call failed and the communicator was aborted */
+    const char *wire;    /* HALO_WIRE when it applies to this tool's calls, else NULL */
+    double wire_tol;     /* then: how far a result may be from the exact one */
 };
 
 /* Buffer layout of one call, in elements. */
