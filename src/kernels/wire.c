@@ -1,0 +1,679 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wire.c — the wire-format kernels of wire.h: encode, decode, decode-and-add and the
+ * ring's decode-add-requantize step, for bf16, q8 and fp8 over float32, float16 and
+ * bfloat16 data.
+ *
+ * Built like reduce.c: plain C loops in always-inline functions, specialised per
+ * (format, dtype) pair and compiled three times (baseline, AVX2+F16C, AVX-512); the
+ * variant is chosen once under pthread_once, with reduce.c's CPU checks. q8 and fp8
+ * run a chunk of 512 values at a time through a float32 staging buffer (half types
+ * widen into it, results narrow out of it, with F16C where there is one) and encode
+ * it block by block: per block of 32, two integer max reductions (the finite |x|
+ * maximum and "any NaN or Inf"), one scalar scale, then one branch-free loop of
+ * divide, clamp, round and select. A block never depends on another, so a frame can
+ * be requantized in place.
+ *
+ * Every step is float32 arithmetic with default rounding and no contraction, so the
+ * variants and the reference (double arithmetic rounded to float32 after each
+ * operation, which gives the same bits for one +, *, / of two floats) agree bit for
+ * bit. Rounding to an integer code is the float32 "magic number" trick: for
+ * |y| <= 127, y + 1.5 * 2^23 lands in [2^23, 2^24), where the float32 step is 1, so the
+ * addition rounds y to nearest even and the low bits of the sum are the code.
+ */
+#include "convert.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reduce.h"
+#include "wire.h"
+
+#define WB HALO_WIRE_BLOCK
+#define CHUNK 512 /* values staged as float32 per pass: 16 blocks, 2 KiB */
+
+#define F32_INF 0x7f800000u
+#define F32_NAN 0x7fc00000u
+
+/* ---- formats: sizes, names ---- */
+
+static size_t wire_blocks(size_t n)
+{
+    return n / WB + (n % WB != 0);
+}
+
+int halo_wire_supported(enum halo_wire w, haloDataType_t t)
+{
+    switch (w) {
+    case HALO_WIRE_BF16: return t == haloFloat32;
+    case HALO_WIRE_FP8:
+    case HALO_WIRE_Q8: return t == haloFloat32 || t == haloFloat16 || t == haloBfloat16;
+    default: return 0;
+    }
+}
+
+static const char *const wire_names[] = {
+    [HALO_WIRE_OFF] = "off", [HALO_WIRE_BF16] = "bf16",
+    [HALO_WIRE_FP8] = "fp8", [HALO_WIRE_Q8] = "q8",
+};
+#define N_WIRE_NAMES (sizeof wire_names / sizeof wire_names[0])
+
+const char *halo_wire_name(enum halo_wire w)
+{
+    return (unsigned)w < N_WIRE_NAMES ? wire_names[w] : "invalid";
+}
+
+int halo_wire_parse(const char *s, enum halo_wire *w)
+{
+    for (unsigned i = 0; s && i < N_WIRE_NAMES; i++) {
+        if (strcmp(s, wire_names[i]) == 0) {
+            *w = (enum halo_wire)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+size_t halo_wire_bytes(enum halo_wire w, size_t n)
+{
+    switch (w) {
+    case HALO_WIRE_BF16: return 2 * n;
+    case HALO_WIRE_FP8:
+    case HALO_WIRE_Q8: return 2 * wire_blocks(n) + n;
+    default: return 0;
+    }
+}
+
+size_t halo_wire_values_fit(enum halo_wire w, size_t cap)
+{
+    switch (w) {
+    case HALO_WIRE_BF16: return cap / 2;
+    case HALO_WIRE_FP8:
+    case HALO_WIRE_Q8: {
+        /* Whole blocks of 2 + 32 bytes, then a partial block if 3 or more bytes are
+         * left (its scale and at least one code; at most 31 codes fit in 33). */
+        size_t rest = cap % (2 + WB);
+        return cap / (2 + WB) * WB + (rest > 2 ? rest - 2 : 0);
+    }
+    default: return 0;
+    }
+}
+
+/* ---- one block of q8 / fp8 (fp8: a constant, the other branch compiles away) ---- */
+
+static ALWAYS_INLINE uint16_t scale_load(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static ALWAYS_INLINE void scale_store(uint8_t *p, uint16_t s)
+{
+    p[0] = (uint8_t)s;
+    p[1] = (uint8_t)(s >> 8);
+}
+
+/* The code of x. keep is F32_INF when d is the block's scale and 0 when the scale is
+ * 0 (then every finite value codes as 0 and d is 1, so nothing divides by 0); top is
+ * the largest finite code's value (127, 126, 448 or 416). */
+static ALWAYS_INLINE uint8_t code_of(float x, float d, float top, uint32_t keep, int fp8)
+{
+    uint32_t u = f32_bits(x);
+    uint32_t a = u & 0x7fffffffu;
+    float y = (a < keep ? x : 0.0f) / d;
+    y = y > top ? top : y;
+    y = y < -top ? -top : y;
+    uint8_t v = fp8 ? e4m3_enc(y) : (uint8_t)(f32_bits(y + 0x1.8p23f) - 0x4b400000u);
+    uint8_t nan = fp8 ? 0x7f : 0x80;
+    uint8_t inf = fp8 ? (u >> 31 ? 0xfe : 0x7e) : (u >> 31 ? 0x81 : 0x7f);
+    return a > F32_INF ? nan : a == F32_INF ? inf : v;
+}
+
+/* Codes of m <= 32 values into c; returns the block's scale, flag in the sign bit. */
+static ALWAYS_INLINE uint16_t block_enc(uint8_t *c, const float *x, size_t m, int fp8)
+{
+    /* Float order of non-negative finite values is their bits' integer order, so the
+     * finite maximum and the NaN/Inf test are integer max reductions. */
+    uint32_t fin = 0, all = 0;
+    for (size_t i = 0; i < m; i++) {
+        uint32_t a = f32_bits(x[i]) & 0x7fffffffu;
+        uint32_t f = a < F32_INF ? a : 0;
+        fin = fin > f ? fin : f;
+        all = all > a ? all : a;
+    }
+    int flagged = all >= F32_INF;
+    float top = fp8 ? (flagged ? 416.0f : 448.0f) : (flagged ? 126.0f : 127.0f);
+    uint16_t s = f16_enc(bits_f32(fin) / top);
+    s = s > 0x7bff ? 0x7bff : s; /* saturate at 65504 */
+    float d = s ? f16_dec(s) : 1.0f;
+    uint32_t keep = s ? F32_INF : 0;
+    FOR_EACH(m, c[i] = code_of(x[i], d, top, keep, fp8))
+    return (uint16_t)(s | flagged << 15);
+}
+
+static ALWAYS_INLINE float value_of(uint8_t c, float d, int fp8)
+{
+    if (!fp8)
+        return (float)(int8_t)c * d;
+    float x = e4m3_dec(c) * d;
+    return (c & 0x7f) == 0x7f ? bits_f32(F32_NAN) : x;
+}
+
+static ALWAYS_INLINE float value_flagged(uint8_t c, float d, int fp8)
+{
+    float x = value_of(c, d, fp8);
+    float inf = bits_f32(F32_INF);
+    x = c == (fp8 ? 0x7e : 0x7f) ? inf : x;
+    x = c == (fp8 ? 0xfe : 0x81) ? -inf : x;
+    return c == (fp8 ? 0x7f : 0x80) ? bits_f32(F32_NAN) : x;
+}
+
+static ALWAYS_INLINE void block_dec(float *v, const uint8_t *c, uint16_t s, size_t m, int fp8)
+{
+    float d = f16_dec(s & 0x7fff);
+    if (s & 0x8000)
+        FOR_EACH(m, v[i] = value_flagged(c[i], d, fp8))
+    else
+        FOR_EACH(m, v[i] = value_of(c[i], d, fp8))
+}
+
+/* ---- chunks of q8 / fp8: values [s, s + m) of a call of n values (nb blocks) ---- */
+
+static ALWAYS_INLINE void chunk_enc(uint8_t *wire, size_t nb, size_t s, const float *x,
+                                    size_t m, int fp8)
+{
+    uint8_t *sc = wire + 2 * (s / WB);
+    uint8_t *c = wire + 2 * nb + s;
+    size_t k = 0;
+    for (; k + WB <= m; k += WB)
+        scale_store(sc + 2 * (k / WB), block_enc(c + k, x + k, WB, fp8));
+    if (k < m)
+        scale_store(sc + 2 * (k / WB), block_enc(c + k, x + k, m - k, fp8));
+}
+
+static ALWAYS_INLINE void chunk_dec(float *v, const uint8_t *wire, size_t nb, size_t s,
+                                    size_t m, int fp8)
+{
+    const uint8_t *sc = wire + 2 * (s / WB);
+    const uint8_t *c = wire + 2 * nb + s;
+    size_t k = 0;
+    for (; k + WB <= m; k += WB)
+        block_dec(v + k, c + k, scale_load(sc + 2 * (k / WB)), WB, fp8);
+    if (k < m)
+        block_dec(v + k, c + k, scale_load(sc + 2 * (k / WB)), m - k, fp8);
+}
+
+/* Values [s, s + m) of src as float32: src itself for float32, else widened into buf. */
+static ALWAYS_INLINE const float *widen(float *buf, const void *src, size_t s, size_t m,
+                                        haloDataType_t t, int f16c)
+{
+    const uint16_t *h = (const uint16_t *)src + s;
+    if (t == haloFloat32)
+        return (const float *)src + s;
+    if (t == haloFloat16)
+        f16_dec_block(buf, h, m, f16c);
+    else
+        FOR_EACH(m, buf[i] = bf16_dec(h[i]))
+    return buf;
+}
+
+/* x's m values into dst[s, s + m), rounded to t. */
+static ALWAYS_INLINE void narrow(void *dst, size_t s, const float *x, size_t m,
+                                 haloDataType_t t, int f16c)
+{
+    uint16_t *h = (uint16_t *)dst + s;
+    if (t == haloFloat32)
+        memcpy((float *)dst + s, x, m * sizeof *x);
+    else if (t == haloFloat16 && f16c)
+        f16c_enc_block(h, x, m);
+    else if (t == haloFloat16)
+        FOR_EACH(m, h[i] = f16_enc(x[i]))
+    else
+        FOR_EACH(m, h[i] = bf16_enc(x[i]))
+}
+
+static ALWAYS_INLINE float add_canon(float x, float y)
+{
+    float r = x + y;
+    return r != r ? bits_f32(F32_NAN) : r;
+}
+
+#define CHUNKS(n, s, m) \
+    for (size_t s = 0, m = (n) < CHUNK ? (n) : CHUNK; s < (n); \
+         s += CHUNK, m = (n) - s < CHUNK ? (n) - s : CHUNK)
+
+static ALWAYS_INLINE void q_encode(uint8_t *wire, const void *src, size_t n, haloDataType_t t,
+                                   int fp8, int f16c)
+{
+    size_t nb = wire_blocks(n);
+    float buf[CHUNK];
+    CHUNKS(n, s, m)
+    chunk_enc(wire, nb, s, widen(buf, src, s, m, t, f16c), m, fp8);
+}
+
+static ALWAYS_INLINE void q_decode(void *dst, const uint8_t *wire, size_t n, haloDataType_t t,
+                                   int fp8, int f16c)
+{
+    size_t nb = wire_blocks(n);
+    float buf[CHUNK];
+    CHUNKS(n, s, m)
+    {
+        float *v = t == haloFloat32 ? (float *)dst + s : buf;
+        chunk_dec(v, wire, nb, s, m, fp8);
+        if (t != haloFloat32)
+            narrow(dst, s, v, m, t, f16c);
+    }
+}
+
+static ALWAYS_INLINE void q_decode_add(void *dst, const void *a, const uint8_t *wire, size_t n,
+                                       haloDataType_t t, int fp8, int f16c)
+{
+    size_t nb = wire_blocks(n);
+    float v[CHUNK], buf[CHUNK];
+    CHUNKS(n, s, m)
+    {
+        chunk_dec(v, wire, nb, s, m, fp8);
+        const float *x = widen(buf, a, s, m, t, f16c);
+        FOR_EACH(m, v[i] = add_canon(x[i], v[i]))
+        narrow(dst, s, v, m, t, f16c);
+    }
+}
+
+/* Each chunk of in is decoded before the same chunk of out is written, and src's
+ * before dst's: in == out and dst == src are safe. */
+static ALWAYS_INLINE void q_reduce_encode(uint8_t *out, void *dst, const uint8_t *in,
+                                          const void *src, size_t n, haloDataType_t t,
+                                          int divisor, int fp8, int f16c)
+{
+    size_t nb = wire_blocks(n);
+    const float inv = 1.0f / (float)divisor;
+    float v[CHUNK], buf[CHUNK];
+    CHUNKS(n, s, m)
+    {
+        chunk_dec(v, in, nb, s, m, fp8);
+        const float *x = widen(buf, src, s, m, t, f16c);
+        FOR_EACH(m, v[i] = v[i] + x[i])
+        if (divisor > 1)
+            FOR_EACH(m, v[i] = v[i] * inv)
+        chunk_enc(out, nb, s, v, m, fp8);
+        if (!dst)
+            continue;
+        float *o = t == haloFloat32 ? (float *)dst + s : v;
+        chunk_dec(o, out, nb, s, m, fp8);
+        if (t != haloFloat32)
+            narrow(dst, s, o, m, t, f16c);
+    }
+}
+
+/* ---- bf16 (float32 data only): one value at a time ---- */
+
+static ALWAYS_INLINE uint16_t bf16_sat(float f)
+{
+    uint16_t r = bf16_enc(f);
+    uint32_t a = f32_bits(f) & 0x7fffffffu;
+    return a < F32_INF && (r & 0x7fff) == 0x7f80 ? (uint16_t)((r & 0x8000) | 0x7f7f) : r;
+}
+
+static ALWAYS_INLINE float bf16_dec_canon(uint16_t h)
+{
+    return (h & 0x7fff) > 0x7f80 ? bits_f32(F32_NAN) : bf16_dec(h);
+}
+
+static ALWAYS_INLINE void b_encode(uint16_t *wire, const float *src, size_t n)
+{
+    FOR_EACH(n, wire[i] = bf16_sat(src[i]))
+}
+
+static ALWAYS_INLINE void b_decode(float *dst, const uint16_t *wire, size_t n)
+{
+    FOR_EACH(n, dst[i] = bf16_dec_canon(wire[i]))
+}
+
+static ALWAYS_INLINE void b_decode_add(float *dst, const float *a, const uint16_t *wire, size_t n)
+{
+    FOR_EACH(n, dst[i] = add_canon(a[i], bf16_dec_canon(wire[i])))
+}
+
+/* Multiplying by 1 when there is no divisor changes no value that reaches the wire
+ * (a NaN's payload does not: it is encoded as the canonical NaN). */
+static ALWAYS_INLINE void b_reduce_encode(uint16_t *out, float *dst, const uint16_t *in,
+                                          const float *src, size_t n, int divisor)
+{
+    const float inv = divisor > 1 ? 1.0f / (float)divisor : 1.0f;
+    if (dst) {
+        FOR_EACH(n, uint16_t o = bf16_sat((bf16_dec(in[i]) + src[i]) * inv); out[i] = o;
+                 dst[i] = bf16_dec(o))
+    } else {
+        FOR_EACH(n, out[i] = bf16_sat((bf16_dec(in[i]) + src[i]) * inv))
+    }
+}
+
+/* ---- the (format, dtype) switch, inlined into each variant ---- */
+
+/* CALL(T, FP8) for the q8 / fp8 pair (w, t), with T and FP8 constants. */
+#define Q_SWITCH(w, t, CALL)                                                            \
+    switch ((int)(w) << 8 | (int)(t)) {                                                 \
+    case HALO_WIRE_Q8 << 8 | haloFloat32: CALL(haloFloat32, 0); break;                  \
+    case HALO_WIRE_Q8 << 8 | haloFloat16: CALL(haloFloat16, 0); break;                  \
+    case HALO_WIRE_Q8 << 8 | haloBfloat16: CALL(haloBfloat16, 0); break;                \
+    case HALO_WIRE_FP8 << 8 | haloFloat32: CALL(haloFloat32, 1); break;                 \
+    case HALO_WIRE_FP8 << 8 | haloFloat16: CALL(haloFloat16, 1); break;                 \
+    case HALO_WIRE_FP8 << 8 | haloBfloat16: CALL(haloBfloat16, 1); break;               \
+    default: break;                                                                     \
+    }
+
+static ALWAYS_INLINE void encode_any(void *wire, const void *src, size_t n, haloDataType_t t,
+                                     enum halo_wire w, int f16c)
+{
+#define CALL(T, FP8) q_encode(wire, src, n, T, FP8, f16c)
+    if (w == HALO_WIRE_BF16 && t == haloFloat32)
+        b_encode(wire, src, n);
+    else
+        Q_SWITCH(w, t, CALL)
+#undef CALL
+}
+
+static ALWAYS_INLINE void decode_any(void *dst, const void *wire, size_t n, haloDataType_t t,
+                                     enum halo_wire w, int f16c)
+{
+#define CALL(T, FP8) q_decode(dst, wire, n, T, FP8, f16c)
+    if (w == HALO_WIRE_BF16 && t == haloFloat32)
+        b_decode(dst, wire, n);
+    else
+        Q_SWITCH(w, t, CALL)
+#undef CALL
+}
+
+static ALWAYS_INLINE void decode_add_any(void *dst, const void *a, const void *wire, size_t n,
+                                         haloDataType_t t, enum halo_wire w, int f16c)
+{
+#define CALL(T, FP8) q_decode_add(dst, a, wire, n, T, FP8, f16c)
+    if (w == HALO_WIRE_BF16 && t == haloFloat32)
+        b_decode_add(dst, a, wire, n);
+    else
+        Q_SWITCH(w, t, CALL)
+#undef CALL
+}
+
+static ALWAYS_INLINE void reduce_encode_any(void *out, void *dst, const void *in,
+                                            const void *src, size_t n, haloDataType_t t,
+                                            enum halo_wire w, int divisor, int f16c)
+{
+#define CALL(T, FP8) q_reduce_encode(out, dst, in, src, n, T, divisor, FP8, f16c)
+    if (w == HALO_WIRE_BF16 && t == haloFloat32)
+        b_reduce_encode(out, dst, in, src, n, divisor);
+    else
+        Q_SWITCH(w, t, CALL)
+#undef CALL
+}
+
+/* ---- the three variants and run-time dispatch ---- */
+
+#define TARGET_GENERIC
+#define DEFINE_VARIANT(isa, TARGET, f16c)                                               \
+    static TARGET void encode_##isa(void *wire, const void *src, size_t n,              \
+                                    haloDataType_t t, enum halo_wire w)                 \
+    {                                                                                   \
+        encode_any(wire, src, n, t, w, f16c);                                           \
+    }                                                                                   \
+    static TARGET void decode_##isa(void *dst, const void *wire, size_t n,              \
+                                    haloDataType_t t, enum halo_wire w)                 \
+    {                                                                                   \
+        decode_any(dst, wire, n, t, w, f16c);                                           \
+    }                                                                                   \
+    static TARGET void decode_add_##isa(void *dst, const void *a, const void *wire,     \
+                                        size_t n, haloDataType_t t, enum halo_wire w)   \
+    {                                                                                   \
+        decode_add_any(dst, a, wire, n, t, w, f16c);                                    \
+    }                                                                                   \
+    static TARGET void reduce_encode_##isa(void *out, void *dst, const void *in,        \
+                                           const void *src, size_t n, haloDataType_t t, \
+                                           enum halo_wire w, int divisor)               \
+    {                                                                                   \
+        reduce_encode_any(out, dst, in, src, n, t, w, divisor, f16c);                   \
+    }
+
+DEFINE_VARIANT(generic, TARGET_GENERIC, 0)
+DEFINE_VARIANT(avx2, TARGET_AVX2, 1)
+DEFINE_VARIANT(avx512, TARGET_AVX512, 1)
+
+#define VARIANT(isa) {#isa, encode_##isa, decode_##isa, decode_add_##isa, reduce_encode_##isa}
+
+/* Best first; a variant runs where reduce.c's variant of the same name does. */
+static const struct halo_wire_variant variants[] = {VARIANT(avx512), VARIANT(avx2),
+                                                    VARIANT(generic)};
+#define N_VARIANTS (sizeof variants / sizeof variants[0])
+
+/* Written once under pthread_once, read-only after. */
+static pthread_once_t best_once = PTHREAD_ONCE_INIT;
+static const struct halo_wire_variant *best;
+
+static void best_pick(void)
+{
+    for (size_t i = 0; i < N_VARIANTS && !best; i++)
+        if (halo_reduce_variant_get(variants[i].isa))
+            best = &variants[i];
+}
+
+static const struct halo_wire_variant *best_get(void)
+{
+    pthread_once(&best_once, best_pick);
+    return best;
+}
+
+const struct halo_wire_variant *halo_wire_variant_get(const char *isa)
+{
+    for (size_t i = 0; i < N_VARIANTS; i++)
+        if (isa && strcmp(isa, variants[i].isa) == 0)
+            return halo_reduce_variant_get(isa) ? &variants[i] : NULL;
+    return NULL;
+}
+
+const char *halo_wire_isa(void)
+{
+    return best_get()->isa;
+}
+
+void halo_wire_encode(void *wire, const void *src, size_t n, haloDataType_t t, enum halo_wire w)
+{
+    best_get()->encode(wire, src, n, t, w);
+}
+
+void halo_wire_decode(void *dst, const void *wire, size_t n, haloDataType_t t, enum halo_wire w)
+{
+    best_get()->decode(dst, wire, n, t, w);
+}
+
+void halo_wire_decode_add(void *dst, const void *a, const void *wire, size_t n,
+                          haloDataType_t t, enum halo_wire w)
+{
+    best_get()->decode_add(dst, a, wire, n, t, w);
+}
+
+void halo_wire_reduce_encode(void *out, void *dst, const void *in, const void *src, size_t n,
+                             haloDataType_t t, enum halo_wire w, int divisor)
+{
+    best_get()->reduce_encode(out, dst, in, src, n, t, w, divisor);
+}
+
+/* ---- scalar reference (tests only) ----
+ * One value at a time, classified with math.h, in double rounded to float32 after each
+ * operation, rint for the q8 codes; the scale and codes from the block's definition
+ * (wire.h) rather than from the kernels' bit tricks. */
+
+static float ref_load(const void *p, size_t i, haloDataType_t t)
+{
+    switch (t) {
+    case haloFloat16: return halo_f16_to_f32(((const uint16_t *)p)[i]);
+    case haloBfloat16: return halo_bf16_to_f32(((const uint16_t *)p)[i]);
+    default: return ((const float *)p)[i];
+    }
+}
+
+static void ref_store(void *p, size_t i, haloDataType_t t, float v)
+{
+    switch (t) {
+    case haloFloat16: ((uint16_t *)p)[i] = halo_f32_to_f16(v); break;
+    case haloBfloat16: ((uint16_t *)p)[i] = halo_f32_to_bf16(v); break;
+    default: ((float *)p)[i] = isnan(v) ? NAN : v; break;
+    }
+}
+
+static uint16_t ref_bf16_sat(float x)
+{
+    if (isnan(x))
+        return 0x7fc0;
+    uint16_t sign = signbit(x) ? 0x8000 : 0;
+    if (isinf(x))
+        return sign | 0x7f80;
+    uint16_t r = halo_f32_to_bf16(x);
+    return (r & 0x7fff) == 0x7f80 ? sign | 0x7f7f : r;
+}
+
+static uint8_t ref_code(float x, double d, double top, int fp8)
+{
+    if (isnan(x))
+        return fp8 ? 0x7f : 0x80;
+    if (isinf(x))
+        return fp8 ? (x > 0 ? 0x7e : 0xfe) : (x > 0 ? 0x7f : 0x81);
+    if (d == 0)
+        return 0;
+    double y = (float)(x / d);
+    if (y > top)
+        y = top;
+    if (y < -top)
+        y = -top;
+    return fp8 ? halo_f32_to_e4m3((float)y) : (uint8_t)(int8_t)rint(y);
+}
+
+static void ref_q_encode(uint8_t *wire, const float *x, size_t n, int fp8)
+{
+    size_t nb = wire_blocks(n);
+    for (size_t b = 0; b < nb; b++) {
+        size_t lo = b * WB, hi = lo + WB < n ? lo + WB : n;
+        double amax = 0;
+        int special = 0;
+        for (size_t i = lo; i < hi; i++) {
+            if (isfinite(x[i]))
+                amax = fmax(amax, fabs(x[i]));
+            else
+                special = 1;
+        }
+        double top = fp8 ? (special ? 416 : 448) : (special ? 126 : 127);
+        uint16_t s = halo_f32_to_f16((float)(amax / top));
+        if (s >= 0x7c00)
+            s = 0x7bff;
+        double d = halo_f16_to_f32(s);
+        for (size_t i = lo; i < hi; i++)
+            wire[2 * nb + i] = ref_code(x[i], d, top, fp8);
+        s |= special ? 0x8000 : 0;
+        wire[2 * b] = (uint8_t)(s & 0xff);
+        wire[2 * b + 1] = (uint8_t)(s >> 8);
+    }
+}
+
+static float ref_q_value(const uint8_t *wire, size_t n, size_t i, int fp8)
+{
+    size_t b = i / WB;
+    uint16_t s = (uint16_t)(wire[2 * b] + 256 * wire[2 * b + 1]);
+    uint8_t c = wire[2 * wire_blocks(n) + i];
+    int flagged = s >= 0x8000;
+    double d = halo_f16_to_f32(s & 0x7fff);
+    if (fp8) {
+        if ((c & 0x7f) == 0x7f)
+            return NAN;
+        if (flagged && (c & 0x7f) == 0x7e)
+            return c == 0x7e ? INFINITY : -INFINITY;
+        return (float)(halo_e4m3_to_f32(c) * d);
+    }
+    int q = (int8_t)c;
+    if (flagged && q == -128)
+        return NAN;
+    if (flagged && (q == 127 || q == -127))
+        return q > 0 ? INFINITY : -INFINITY;
+    return (float)(q * d);
+}
+
+/* D(wire) as float32 into x. */
+static void ref_decode_f32(float *x, const void *wire, size_t n, enum halo_wire w)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (w == HALO_WIRE_BF16)
+            x[i] = halo_bf16_to_f32(((const uint16_t *)wire)[i]);
+        else
+            x[i] = ref_q_value(wire, n, i, w == HALO_WIRE_FP8);
+    }
+}
+
+/* Q(x) of float32 values x. */
+static void ref_encode_f32(void *wire, const float *x, size_t n, enum halo_wire w)
+{
+    if (w != HALO_WIRE_BF16) {
+        ref_q_encode(wire, x, n, w == HALO_WIRE_FP8);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        ((uint16_t *)wire)[i] = ref_bf16_sat(x[i]);
+}
+
+void halo_wire_encode_ref(void *wire, const void *src, size_t n, haloDataType_t t,
+                          enum halo_wire w)
+{
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    if (!x || !halo_wire_supported(w, t))
+        goto out_free;
+    for (size_t i = 0; i < n; i++)
+        x[i] = ref_load(src, i, t);
+    ref_encode_f32(wire, x, n, w);
+out_free:
+    free(x);
+}
+
+void halo_wire_decode_ref(void *dst, const void *wire, size_t n, haloDataType_t t,
+                          enum halo_wire w)
+{
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    if (!x || !halo_wire_supported(w, t))
+        goto out_free;
+    ref_decode_f32(x, wire, n, w);
+    for (size_t i = 0; i < n; i++)
+        ref_store(dst, i, t, x[i]);
+out_free:
+    free(x);
+}
+
+void halo_wire_decode_add_ref(void *dst, const void *a, const void *wire, size_t n,
+                              haloDataType_t t, enum halo_wire w)
+{
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    if (!x || !halo_wire_supported(w, t))
+        goto out_free;
+    ref_decode_f32(x, wire, n, w);
+    for (size_t i = 0; i < n; i++)
+        ref_store(dst, i, t, (float)((double)ref_load(a, i, t) + x[i]));
+out_free:
+    free(x);
+}
+
+void halo_wire_reduce_encode_ref(void *out, void *dst, const void *in, const void *src,
+                                 size_t n, haloDataType_t t, enum halo_wire w, int divisor)
+{
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    if (!x || !halo_wire_supported(w, t))
+        goto out_free;
+    ref_decode_f32(x, in, n, w);
+    for (size_t i = 0; i < n; i++) {
+        x[i] = (float)((double)x[i] + ref_load(src, i, t));
+        if (divisor > 1)
+            x[i] = (float)(x[i] * (double)(1.0f / (float)divisor));
+    }
+    ref_encode_f32(out, x, n, w);
+    if (!dst)
+        goto out_free;
+    ref_decode_f32(x, out, n, w);
+    for (size_t i = 0; i < n; i++)
+        ref_store(dst, i, t, x[i]);
+out_free:
+    free(x);
+}
