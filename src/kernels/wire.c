@@ -130,15 +130,22 @@ static ALWAYS_INLINE uint8_t code_of(float x, float d, float top, uint32_t keep,
     return a > F32_INF ? nan : a == F32_INF ? inf : v;
 }
 
-/* Codes of m <= 32 values into c; returns the block's scale, flag in the sign bit. */
-static ALWAYS_INLINE uint16_t block_enc(uint8_t *c, const float *x, size_t m, int fp8)
+/* What a block's codes are computed with (code_of's arguments). */
+struct block_q {
+    float d, top;
+    uint32_t keep;
+};
+
+/* The scale of m <= 32 values, flag in the sign bit, and q for their codes. */
+static ALWAYS_INLINE uint16_t block_scale(const float *x, size_t m, int fp8, struct block_q *q)
 {
     /* Float order of non-negative finite values is their bits' integer order, so the
-     * finite maximum and the NaN/Inf test are integer max reductions. */
+     * finite maximum and the NaN/Inf test are integer max reductions. (A mask, not
+     * "a < F32_INF ? a : 0": GCC 12 does not vectorise a select feeding a reduction.) */
     uint32_t fin = 0, all = 0;
     for (size_t i = 0; i < m; i++) {
         uint32_t a = f32_bits(x[i]) & 0x7fffffffu;
-        uint32_t f = a < F32_INF ? a : 0;
+        uint32_t f = a & (0u - (uint32_t)(a < F32_INF));
         fin = fin > f ? fin : f;
         all = all > a ? all : a;
     }
@@ -146,10 +153,31 @@ static ALWAYS_INLINE uint16_t block_enc(uint8_t *c, const float *x, size_t m, in
     float top = fp8 ? (flagged ? 416.0f : 448.0f) : (flagged ? 126.0f : 127.0f);
     uint16_t s = f16_enc(bits_f32(fin) / top);
     s = s > 0x7bff ? 0x7bff : s; /* saturate at 65504 */
-    float d = s ? f16_dec(s) : 1.0f;
-    uint32_t keep = s ? F32_INF : 0;
-    FOR_EACH(m, c[i] = code_of(x[i], d, top, keep, fp8))
+    q->d = s ? f16_dec(s) : 1.0f;
+    q->top = top;
+    q->keep = s ? F32_INF : 0;
     return (uint16_t)(s | flagged << 15);
+}
+
+/* A chunk's scales first, then its codes: the scale's chain of dependent steps
+ * (reduction, fp16 rounding, decode) of one block then overlaps the others' instead of
+ * stalling each block's divisions. */
+static ALWAYS_INLINE void chunk_q(uint8_t *sc, uint8_t *c, const float *x, size_t m, int fp8)
+{
+    struct block_q q[CHUNK / WB];
+    size_t k = 0;
+    for (; k + WB <= m; k += WB)
+        scale_store(sc + 2 * (k / WB), block_scale(x + k, WB, fp8, &q[k / WB]));
+    if (k < m)
+        scale_store(sc + 2 * (k / WB), block_scale(x + k, m - k, fp8, &q[k / WB]));
+    for (k = 0; k + WB <= m; k += WB) {
+        struct block_q b = q[k / WB];
+        FOR_EACH(WB, c[k + i] = code_of(x[k + i], b.d, b.top, b.keep, fp8))
+    }
+    if (k < m) {
+        struct block_q b = q[k / WB];
+        FOR_EACH(m - k, c[k + i] = code_of(x[k + i], b.d, b.top, b.keep, fp8))
+    }
 }
 
 static ALWAYS_INLINE float value_of(uint8_t c, float d, int fp8)
@@ -183,13 +211,7 @@ static ALWAYS_INLINE void block_dec(float *v, const uint8_t *c, uint16_t s, size
 static ALWAYS_INLINE void chunk_enc(uint8_t *wire, size_t nb, size_t s, const float *x,
                                     size_t m, int fp8)
 {
-    uint8_t *sc = wire + 2 * (s / WB);
-    uint8_t *c = wire + 2 * nb + s;
-    size_t k = 0;
-    for (; k + WB <= m; k += WB)
-        scale_store(sc + 2 * (k / WB), block_enc(c + k, x + k, WB, fp8));
-    if (k < m)
-        scale_store(sc + 2 * (k / WB), block_enc(c + k, x + k, m - k, fp8));
+    chunk_q(wire + 2 * (s / WB), wire + 2 * nb + s, x, m, fp8);
 }
 
 static ALWAYS_INLINE void chunk_dec(float *v, const uint8_t *wire, size_t nb, size_t s,
