@@ -28,6 +28,7 @@
 #include "nccl_env.h"
 #include "param.h"
 #include "reduce.h"
+#include "wire.h"
 #include "transport.h"
 
 static void usage(FILE *out)
@@ -110,7 +111,7 @@ static int print_all(void)
 
     if (rc != 0)
         return rc;
-    printf("reduction kernels: %s\n\n", halo_reduce_isa());
+    printf("reduction kernels: %s, wire-format kernels: %s\n\n", halo_reduce_isa(), halo_wire_isa());
     print_algos();
     printf("\n");
     print_transports();

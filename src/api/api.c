@@ -639,6 +639,10 @@ static size_t api_describe_plan(struct halo_comm *comm, char *buf, size_t len)
     if (n < len)
         n += (size_t)snprintf(buf + n, len - n, "; other collectives %s; %d channel(s) from 1 MiB\n",
                               algo_name(api_pick_algo(comm, HALO_COLL_ALLGATHER, 1 << 20)), comm->nchannels);
+    if (n < len && comm->wire)
+        n += (size_t)snprintf(buf + n, len - n,
+                              "wire: %s for all-reduce and reduce-scatter sums and averages from %zu bytes\n",
+                              halo_wire_name((enum halo_wire)comm->wire), comm->wire_min);
     return n < len ? n : len;
 }
 

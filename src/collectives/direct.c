@@ -9,6 +9,10 @@
  * Per slice: send my slice to every peer, then fold rank 0's, 1's, ... slices into
  * the output (0's and 1's in one pass). A FIFO never holds more than two slices of one peer: a rank sends
  * slice s+1 only after consuming slice s from everyone.
+ *
+ * Under a wire format (HALO_WIRE) a rank encodes its slice once, sends the same
+ * bytes to every peer, and folds the decoded inputs of every rank, its own too, in
+ * rank order: the same values in the same order everywhere.
  */
 #include "algos.h"
 

@@ -14,7 +14,9 @@
  * Two latencies per slice instead of the ring's 2(n-1), with the ring's bytes
  * (2(n-1)/n of the buffer out of every rank); against the one shot (direct.c) it
  * sends 2/n of the buffer to each peer instead of all of it. Each block is reduced
- * on one rank only, so every rank receives the same bits.
+ * on one rank only, so every rank receives the same bits. Under a wire format
+ * the owner encodes its result once, keeps what that decodes to, and sends the
+ * encoded bytes.
  *
  * Frames in flight: a rank sends step 1 of slice s+1 only after step 4 of slice s,
  * i.e. after every peer finished step 2 of slice s (it sent its result). So a
