@@ -16,21 +16,9 @@ RATE=${2:-200}
 NETNS_PREFIX=nb$$
 source "$(dirname "$0")/../tests/netns/netns.sh"
 trap cluster_down EXIT
-PORT=29700
+NETNS_JOB_PORT=29700
 
-job() {   # OUT ENV... -- CMD...
-    local out=$1; shift
-    local envs=()
-    while [ "$1" != "--" ]; do envs+=("$1"); shift; done
-    shift
-    local n=${#NETNS_HOSTS[@]} i
-    PORT=$((PORT + 1))
-    for ((i = 0; i < n; i++)); do
-        run_on "h$i" env HALO_ROOT="$NETNS_MGMT_NET.10:$PORT" HALO_RANK=$i HALO_NRANKS=$n HALO_SECRET=bench \
-            "${envs[@]}" "$@" >"$out.$i" 2>&1 &
-    done
-    wait
-}
+job() { netns_job "$@"; }
 
 rate_bytes=$(awk -v r="$RATE" 'BEGIN { printf "%.0f", r * 1e6 / 8 }')
 measure() {   # TOPO ALGO SIZE FACTOR-NAME MODEL-BUSBW-FACTOR

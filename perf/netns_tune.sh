@@ -17,20 +17,9 @@ NETNS_PREFIX=nt$$
 source "$(dirname "$0")/../tests/netns/netns.sh"
 OUT=/tmp/nt.$$
 trap 'cluster_down; rm -f "$OUT".*' EXIT
-PORT=29900
+NETNS_JOB_PORT=29900
 
-job() {   # ENV... -- CMD...: one rank per host, rank 0's output on stdout
-    local n=${#NETNS_HOSTS[@]} i envs=()
-    while [ "$1" != -- ]; do envs+=("$1"); shift; done
-    shift
-    PORT=$((PORT + 1))
-    for ((i = 0; i < n; i++)); do
-        run_on "h$i" env HALO_ROOT="$NETNS_MGMT_NET.10:$PORT" HALO_RANK=$i HALO_NRANKS=$n HALO_SECRET=tune \
-            "${envs[@]}" "$@" >"$OUT.$i" 2>&1 &
-    done
-    wait
-    cat "$OUT.0"
-}
+job() { netns_job "$OUT" "$@"; cat "$OUT.0"; }   # ENV... -- CMD...: rank 0's output on stdout
 
 # "size ratio" per row of a --model table
 ratios() { awk '/^ +[0-9]+ +[0-9]+ /{ print $1, $(NF-1) }' "$1"; }

@@ -13,21 +13,9 @@ SIZE=${3:-16m}
 NETNS_PREFIX=nw$$
 source "$(dirname "$0")/../tests/netns/netns.sh"
 trap cluster_down EXIT
-PORT=29800
+NETNS_JOB_PORT=29800
 
-job() {   # OUT ENV... -- CMD...
-    local out=$1; shift
-    local envs=()
-    while [ "$1" != "--" ]; do envs+=("$1"); shift; done
-    shift
-    local n=${#NETNS_HOSTS[@]} i
-    PORT=$((PORT + 1))
-    for ((i = 0; i < n; i++)); do
-        run_on "h$i" env HALO_ROOT="$NETNS_MGMT_NET.10:$PORT" HALO_RANK=$i HALO_NRANKS=$n HALO_SECRET=bench \
-            "${envs[@]}" "$@" >"$out.$i" 2>&1 &
-    done
-    wait
-}
+job() { netns_job "$@"; }
 
 echo "# netns_wire: 4 hosts, cables shaped to ${RATE} Mbit/s each way, float32 sum allreduce of $SIZE"
 for spec in chain4:chain ring4:ring_bidir; do

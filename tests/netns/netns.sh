@@ -187,6 +187,21 @@ run_on() {   # HOST CMD...
     ip netns exec "$(netns_ns "$host")" unshare --uts sh -c 'hostname "$0" && exec "$@"' "$host" "$@"
 }
 
+netns_job() {   # OUT ENV... -- CMD...: CMD as one rank per host of the cluster
+    # (haloCommInitEnv through HALO_ROOT on h0, a fresh port each job), rank r's
+    # output in OUT.r; returns when every rank has exited.
+    local out=$1 n=${#NETNS_HOSTS[@]} i envs=()
+    shift
+    while [ "$1" != -- ]; do envs+=("$1"); shift; done
+    shift
+    NETNS_JOB_PORT=$((${NETNS_JOB_PORT:-29700} + 1))
+    for ((i = 0; i < n; i++)); do
+        run_on "h$i" env HALO_ROOT="$NETNS_MGMT_NET.10:$NETNS_JOB_PORT" HALO_RANK=$i HALO_NRANKS=$n \
+            HALO_SECRET=netns-job "${envs[@]}" "$@" >"$out.$i" 2>&1 &
+    done
+    wait
+}
+
 host_addr() {   # HOST [mgmt|data]
     local i=${1#h}
     if [ "${2:-mgmt}" = data ]; then echo "$NETNS_SWITCH_NET.$((10 + i))"; else echo "$NETNS_MGMT_NET.$((10 + i))"; fi
