@@ -466,7 +466,9 @@ void comm_pick_yield(struct halo_comm *comm)
     comm->yield = strcmp(spin, "yield") == 0 ||
                   (strcmp(spin, "auto") == 0 && comm->nlocal * comm->nchannels > comm->ncores);
     int64_t after = HALO_P_INT(&comm->params, wait_spin_us);
-    comm->sleep_after_us = strcmp(spin, "spin") == 0 ? 0 : after == HALO_AUTO ? ENGINE_WAIT_SPIN_US : after;
+    int roomy = comm->ncores >= ENGINE_WAIT_SPIN_LONG_MIN_CORES && 2 * comm->nlocal * comm->nchannels <= comm->ncores;
+    int64_t auto_us = roomy ? ENGINE_WAIT_SPIN_LONG_US : ENGINE_WAIT_SPIN_US;
+    comm->sleep_after_us = strcmp(spin, "spin") == 0 ? 0 : after == HALO_AUTO ? auto_us : after;
 }
 
 static haloResult_t comm_alloc_tables(struct halo_comm *comm)

@@ -138,8 +138,14 @@ haloResult_t engine_wait_frame(struct halo_exec *ex, struct halo_conn *c, const 
  * engine_check_stall with c's peer (-1 without c) and `what`, which completes
  * the error sentence "while this rank waited to <what>". */
 #define ENGINE_CHECK_EVERY 256
-/* HALO_WAIT_SPIN_US=auto: how long a wait on one peer polls before it sleeps. */
+/* HALO_WAIT_SPIN_US=auto: how long a wait on one peer polls before it sleeps: short
+ * where the host's cores are few for its polling threads (a sleeping rank frees
+ * its core for the peer it waits for), long where every polling thread has a
+ * spare core (a wake-up from a futex costs several microseconds, more than a
+ * decode-sized all-reduce). */
 #define ENGINE_WAIT_SPIN_US 100
+#define ENGINE_WAIT_SPIN_LONG_US 5000
+#define ENGINE_WAIT_SPIN_LONG_MIN_CORES 8
 /* Each sleep's bound: every wake-up checks timeouts and aborts. */
 #define ENGINE_SLEEP_US 1000
 typedef haloResult_t (*engine_poll_fn)(void *arg, int *done);
