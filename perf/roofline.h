@@ -24,7 +24,8 @@ struct perf_roof {
 };
 
 /* Threads a rank's call of `bytes` runs on: HALO_NCHANNELS when set, else the
- * library's auto rule (one per core of this rank's share, at most 4) for calls of
+ * library's auto rule (one per core of this rank's share, at most 8 with every rank
+ * on one host, as here, else 4) for calls of
  * at least 1 MiB, one below. */
 int perf_roof_threads(size_t bytes, int local_ranks);
 
