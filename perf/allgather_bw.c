@@ -41,12 +41,14 @@ static size_t allgather_check(struct perf_ctx *c, const void *recv, const struct
     return wrong;
 }
 
-/* The ring, in units of size/n (one block): send mine 2; forward-keep 3 each of
- * n-2; keep the last 2. In place, nothing copies my own block. */
-static void allgather_traffic(int n, double *copy, double *reduce)
+/* The ring, in blocks of size/n (memcpy bytes read + written): copy mine into the
+ * output 2; send it 2; forward 2 and keep 2 each of n-2; keep the last 2. Memory:
+ * the input (one block) read and the output written. */
+static void allgather_traffic(int n, struct perf_traffic *t)
 {
-    *copy = (3.0 * n - 2) / n;
-    *reduce = 0;
+    t->mem = (n + 1.0) / n;
+    t->copy = (4.0 * n - 2) / n;
+    t->reduce = 0;
 }
 
 static const struct perf_coll allgather = {

@@ -32,13 +32,15 @@ static size_t allreduce_check(struct perf_ctx *c, const void *recv, const struct
     return perf_check_reduced(c, recv, 0, l->count, 0);
 }
 
-/* The ring's busiest rank, in units of size/n: send 2; reduce-forward 3 each of
- * n-2; reduce into the output 3 + its copy to the next rank 1; forward-keep 3
- * each of n-2; receive the last block 2. */
-static void allreduce_traffic(int n, double *copy, double *reduce)
+/* The ring, per rank, in blocks of size/n (memcpy and reduction bytes read +
+ * written): send 2; reduce-forward 3 each of n-2; reduce into the output 3 and
+ * copy it to the next rank 2; forward 2 and keep 2 each of n-2; receive 2. Memory:
+ * the input read and the output written, once each. */
+static void allreduce_traffic(int n, struct perf_traffic *t)
 {
-    *copy = (3.0 * n - 1) / n;
-    *reduce = 3.0 * (n - 1) / n;
+    t->mem = 2;
+    t->copy = (4.0 * n - 2) / n;
+    t->reduce = 3.0 * (n - 1) / n;
 }
 
 static const struct perf_coll allreduce = {

@@ -805,11 +805,14 @@ static void perf_print_header(const struct perf_ctx *c, const struct perf_coll *
     printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s\n", "(B)", "(elements)", "", "", "",
            "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)", "");
     if (o->roofline)
-        printf("# roofline columns: thr = copy threads per rank; copy, reduce = the slowest rank's memcpy and\n"
-               "# reduction GB/s (read + written) on that size with every rank at once; roof = the busbw that\n"
-               "# permits; then the out-of-place and in-place busbw as a fraction of roof\n"
-               "# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s  %3s  %6s  %6s  %6s  %5s  %5s\n",
-               "", "", "", "", "", "", "", "", "", "", "", "", "", "thr", "copy", "reduce", "roof", "%oop", "%ip");
+        printf("# roofline columns: thr = copy threads per rank; GB/s read + written by the slowest rank, every\n"
+               "# rank at once: mem = memcpy of buffers of that size, fifo = memcpy and reduce = the reduction\n"
+               "# kernel on FIFO-sized buffers (in cache); roof = the busbw the slower of memory (input read,\n"
+               "# output written, at mem) and the core's copies and reductions (at fifo, reduce) permits; then\n"
+               "# the out-of-place and in-place busbw as a fraction of roof\n"
+               "# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s  %3s  %6s  %6s  %6s  %6s  %5s  %5s\n",
+               "", "", "", "", "", "", "", "", "", "", "", "", "", "thr", "mem", "fifo", "reduce", "roof", "%oop",
+               "%ip");
 }
 
 static void perf_print_result(const struct perf_ctx *c, const struct perf_coll *coll, const struct perf_opts *o,
@@ -833,9 +836,9 @@ static void perf_print_result(const struct perf_ctx *c, const struct perf_coll *
                 printf(",\"%s_median_us\":%.3f", p, res->median[v]);
         }
         if (o->roofline)
-            printf(",\"roof_threads\":%d,\"roof_copy_GBps\":%.3f,\"roof_reduce_GBps\":%.3f,\"roof_busbw\":%.4f,"
-                   "\"oop_roof_frac\":%.4f,\"ip_roof_frac\":%.4f",
-                   res->roof.threads, res->roof.copy_GBps, res->roof.reduce_GBps, res->roof_busbw,
+            printf(",\"roof_threads\":%d,\"roof_copy_GBps\":%.3f,\"roof_fifo_GBps\":%.3f,\"roof_reduce_GBps\":%.3f,"
+                   "\"roof_busbw\":%.4f,\"oop_roof_frac\":%.4f,\"ip_roof_frac\":%.4f",
+                   res->roof.threads, res->roof.copy_GBps, res->roof.fifo_GBps, res->roof.reduce_GBps, res->roof_busbw,
                    res->bytes / res->us[0] / 1e3 * factor / res->roof_busbw,
                    res->bytes / res->us[1] / 1e3 * factor / res->roof_busbw);
         if (o->model)
@@ -856,8 +859,8 @@ static void perf_print_result(const struct perf_ctx *c, const struct perf_coll *
         printf("  %7s  %6.2f  %6.2f  %6s", t, algbw, algbw * factor, w);
     }
     if (o->roofline)
-        printf("  %3d  %6.1f  %6.1f  %6.2f  %4.0f%%  %4.0f%%", res->roof.threads, res->roof.copy_GBps,
-               res->roof.reduce_GBps, res->roof_busbw, 100.0 * res->bytes / res->us[0] / 1e3 * factor / res->roof_busbw,
+        printf("  %3d  %6.1f  %6.1f  %6.1f  %6.2f  %4.0f%%  %4.0f%%", res->roof.threads, res->roof.copy_GBps,
+               res->roof.fifo_GBps, res->roof.reduce_GBps, res->roof_busbw, 100.0 * res->bytes / res->us[0] / 1e3 * factor / res->roof_busbw,
                100.0 * res->bytes / res->us[1] / 1e3 * factor / res->roof_busbw);
     if (o->model)
         perf_model_row(c->comm, coll->call, res->count, c->dtype, res->us[0], 0);
@@ -1041,15 +1044,18 @@ static int perf_roof(struct perf_ctx *c, const struct perf_coll *coll, const str
     struct perf_roof r;
     if (perf_roof_measure(c->comm, bytes, perf_roof_threads(bytes, local), c->dtype, &r) != 0)
         return 1;
-    double bw[2] = {r.copy_GBps, r.reduce_GBps}, copy, reduce;
-    haloResult_t e = haloAllReduce(bw, bw, 2, haloFloat64, haloMin, c->comm, NULL);
+    double bw[3] = {r.copy_GBps, r.fifo_GBps, r.reduce_GBps};
+    haloResult_t e = haloAllReduce(bw, bw, 3, haloFloat64, haloMin, c->comm, NULL);
     if (e != haloSuccess)
         return perf_fail(c, coll, "haloAllReduce (roofline)", e);
     res->roof = r;
     res->roof.copy_GBps = bw[0];
-    res->roof.reduce_GBps = bw[1];
-    coll->traffic(c->nranks, &copy, &reduce);
-    double t_s = (double)bytes * (copy / (bw[0] * 1e9) + reduce / (bw[1] * 1e9));
+    res->roof.fifo_GBps = bw[1];
+    res->roof.reduce_GBps = bw[2];
+    struct perf_traffic tr;
+    coll->traffic(c->nranks, &tr);
+    double t_mem = tr.mem / (bw[0] * 1e9), t_core = tr.copy / (bw[1] * 1e9) + tr.reduce / (bw[2] * 1e9);
+    double t_s = (double)bytes * (t_mem > t_core ? t_mem : t_core);
     res->roof_busbw = t_s > 0 ? (double)bytes / t_s / 1e9 * coll->busbw_factor(c->nranks) : 0;
     return 0;
 }

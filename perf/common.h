@@ -42,6 +42,17 @@ struct perf_ctx {
     double wire_tol;     /* then: how far a result may be from the exact one */
 };
 
+/* What a collective's schedule (the ring's) moves on the busiest rank, per byte of
+ * the call's larger buffer, for --roofline. Two ceilings: `mem`, the bytes that
+ * must cross memory (read the input, write the output), at the memcpy rate of
+ * buffers of the call's size; and the core's own work at the rates of buffers the
+ * size of the FIFOs, which stay in cache: `copy` bytes read plus written by
+ * memcpy (into and out of slots), `reduce` bytes read plus written by the
+ * reduction kernel. The call can be no faster than the slower of the two. */
+struct perf_traffic {
+    double mem, copy, reduce;
+};
+
 /* Buffer layout of one call, in elements. */
 struct perf_layout {
     size_t count;        /* the count argument of the call; 0 = skip this size */
@@ -67,10 +78,9 @@ struct perf_coll {
     void (*fill)(struct perf_ctx *c, void *send, const struct perf_layout *l);
     /* Number of wrong elements in this rank's output. */
     size_t (*check)(struct perf_ctx *c, const void *recv, const struct perf_layout *l);
-    /* --roofline: the fewest bytes the busiest rank's schedule reads plus writes
-     * in copies and in reductions, per byte of the size (cache-resident rereads
-     * not counted); NULL = no roofline for this tool. */
-    void (*traffic)(int nranks, double *copy, double *reduce);
+    /* --roofline: the busiest rank's traffic per byte of the call's larger buffer;
+     * NULL = no roofline for this tool (see struct perf_traffic). */
+    void (*traffic)(int nranks, struct perf_traffic *t);
 };
 
 /* Parses options, runs the sweep, returns the process exit status:

@@ -37,12 +37,14 @@ static size_t reduce_scatter_check(struct perf_ctx *c, const void *recv, const s
     return perf_check_reduced(c, recv, 0, l->count, (size_t)c->rank * l->count);
 }
 
-/* The ring, in units of size/n (one block): send the first 2; reduce-forward 3
- * each of n-2; reduce into the output 3. */
-static void reduce_scatter_traffic(int n, double *copy, double *reduce)
+/* The ring, in blocks of size/n: send the first 2; reduce-forward 3 each of n-2;
+ * reduce into the output 3. Memory: the input read, the output (one block)
+ * written. */
+static void reduce_scatter_traffic(int n, struct perf_traffic *t)
 {
-    *copy = 2.0 / n;
-    *reduce = 3.0 * (n - 1) / n;
+    t->mem = (n + 1.0) / n;
+    t->copy = 2.0 / n;
+    t->reduce = 3.0 * (n - 1) / n;
 }
 
 static const struct perf_coll reduce_scatter = {

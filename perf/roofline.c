@@ -77,14 +77,12 @@ static double roof_pass(struct roof_part *parts, int threads, int reduce)
     return dt;
 }
 
-int perf_roof_measure(haloComm_t comm, size_t bytes, int threads, haloDataType_t dt, struct perf_roof *out)
+/* Copy (and reduce, when rates[1] is wanted) rate of `bytes` split over the
+ * threads, every rank at once; read + written bytes per second. */
+static int roof_rates(haloComm_t comm, size_t bytes, int threads, haloDataType_t dt, int reduce, double rates[2])
 {
     size_t es = halo_dtype_size(dt);
-    if (threads < 1)
-        threads = 1;
-    if (threads > 64)
-        threads = 64;
-    size_t elems = bytes / es, per = (elems + (size_t)threads - 1) / (size_t)threads;
+    size_t elems = bytes / es > 0 ? bytes / es : 1, per = (elems + (size_t)threads - 1) / (size_t)threads;
     size_t alloc = elems * es + 64;
     char *a = malloc(alloc), *b = malloc(alloc), *c = malloc(alloc);
     int ok = a && b && c;
@@ -94,7 +92,7 @@ int perf_roof_measure(haloComm_t comm, size_t bytes, int threads, haloDataType_t
         memset(c, 3, alloc);
     }
     struct roof_part parts[64];
-    size_t part_bytes = per * es > 0 ? per * es : es;
+    size_t part_bytes = per * es;
     int reps = (int)(ROOF_MIN_BYTES_MOVED / part_bytes);
     reps = reps < 3 ? 3 : reps > ROOF_MAX_REPS ? ROOF_MAX_REPS : reps;
     for (int t = 0; t < threads; t++) {
@@ -103,23 +101,35 @@ int perf_roof_measure(haloComm_t comm, size_t bytes, int threads, haloDataType_t
         parts[t] = (struct roof_part){.a = a + lo * es, .b = b + lo * es, .c = c + lo * es, .bytes = n * es,
                                       .elems = n, .dt = dt, .reps = reps};
     }
-    double copy_s = 0, red_s = 0;
     int32_t all_ok = ok, sum = 0;
+    double moved = (double)elems * (double)es * reps, secs[2] = {0, 0};
     /* Every rank copies at once, then every rank reduces at once. */
-    if (haloAllReduce(&all_ok, &sum, 1, haloInt32, haloMin, comm, NULL) != haloSuccess || !sum)
-        goto fail;
-    copy_s = roof_pass(parts, threads, 0);
-    if (haloAllReduce(&all_ok, &sum, 1, haloInt32, haloMin, comm, NULL) != haloSuccess)
-        goto fail;
-    red_s = roof_pass(parts, threads, 1);
+    for (int k = 0; k <= reduce; k++) {
+        if (haloAllReduce(&all_ok, &sum, 1, haloInt32, haloMin, comm, NULL) != haloSuccess || !sum)
+            break;
+        secs[k] = roof_pass(parts, threads, k);
+    }
     free(a), free(b), free(c);
-    double moved = (double)elems * (double)es * reps;
-    out->threads = threads;
-    out->copy_GBps = 2.0 * moved / copy_s / 1e9;
-    out->reduce_GBps = 3.0 * moved / red_s / 1e9;
+    if (!sum)
+        return -1;
+    rates[0] = 2.0 * moved / secs[0];
+    rates[1] = reduce ? 3.0 * moved / secs[1] : 0;
     return 0;
-fail:
-    fprintf(stderr, "--roofline: could not allocate or synchronise 3 x %zu bytes for the measurement\n", bytes);
-    free(a), free(b), free(c);
-    return -1;
+}
+
+int perf_roof_measure(haloComm_t comm, size_t bytes, int threads, haloDataType_t dt, struct perf_roof *out)
+{
+    threads = threads < 1 ? 1 : threads > 64 ? 64 : threads;
+    size_t fifo = (size_t)threads * PERF_ROOF_FIFO_BYTES;
+    double big[2], small[2];
+    if (roof_rates(comm, bytes, threads, dt, 0, big) != 0 ||
+        roof_rates(comm, bytes < fifo ? bytes : fifo, threads, dt, 1, small) != 0) {
+        fprintf(stderr, "--roofline: could not allocate or synchronise 3 x %zu bytes for the measurement\n", bytes);
+        return -1;
+    }
+    out->threads = threads;
+    out->copy_GBps = big[0] / 1e9;
+    out->fifo_GBps = small[0] / 1e9;
+    out->reduce_GBps = small[1] / 1e9;
+    return 0;
 }
