@@ -324,8 +324,14 @@ haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, co
             sleepy = halo_now_us() - w.since_us >= comm->sleep_after_us;
         if (sleepy) /* every round runs the checks (timeout, abort, the note) */
             w.spins |= ENGINE_CHECK_EVERY - 1;
-        if ((r = engine_pace_idle(&w, comm, ch, c ? c->peer : -1, what)) != haloSuccess)
+        if ((r = engine_pace_idle(&w, comm, ch, c ? c->peer : -1, what)) != haloSuccess) {
+            /* A peer that posted its last frame and exited between the poll and the
+             * check is dead now, but what this wait needs is there: one last look. */
+            int late = 0;
+            if (poll(arg, &late) == haloSuccess && late)
+                r = haloSuccess;
             break;
+        }
         /* Polled long enough: the peer may be waiting for this core. Sleep until it
          * moves; the next round polls before it checks again (a peer that posted
          * and then left during the sleep is not taken for dead before its frame). */
