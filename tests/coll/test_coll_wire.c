@@ -271,6 +271,8 @@ static int run_format(int rank, int n, haloUniqueId id, int w, const char *algo)
             continue; /* bf16 encodes float32 only (others are sent exact: run_exact's kind) */
         for (size_t c = 0; c <= sizeof(counts) / sizeof(counts[0]) && !bad; c++) {
             size_t count = c < sizeof(counts) / sizeof(counts[0]) ? counts[c] : BIG_COUNT;
+            if (count == BIG_COUNT && t != haloFloat32)
+                continue; /* several channels need 1 MiB: float32 only, to keep the test short */
             for (int inplace = 0; inplace < 2 && !bad; inplace++)
                 bad = run_allreduce(comm, rank, n, w, t, inplace ? haloAvg : haloSum, count, inplace, a, b);
             if (!bad && count <= 4099)
