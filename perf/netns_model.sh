@@ -14,19 +14,10 @@ TOPOS=${3:-chain4 ring4 switch4}
 NETNS_PREFIX=nm$$
 source "$(dirname "$0")/../tests/netns/netns.sh"
 trap cluster_down EXIT
-PORT=29800
+NETNS_JOB_PORT=29850
 OUT=/tmp/nm.$$
 
-job() {   # CMD...: one rank per host, rank 0's output on stdout
-    local n=${#NETNS_HOSTS[@]} i
-    PORT=$((PORT + 1))
-    for ((i = 0; i < n; i++)); do
-        run_on "h$i" env HALO_ROOT="$NETNS_MGMT_NET.10:$PORT" HALO_RANK=$i HALO_NRANKS=$n HALO_SECRET=model HALO_LINK_MBPS="$RATE" \
-            "$@" >"$OUT.$i" 2>&1 &
-    done
-    wait
-    cat "$OUT.0"
-}
+job() { netns_job "$OUT" HALO_LINK_MBPS="$RATE" -- "$@"; cat "$OUT.0"; }   # CMD...: rank 0's output on stdout
 
 echo "# cables rate-limited to $RATE Mbit/s"
 for topo in $TOPOS; do
