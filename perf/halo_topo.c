@@ -11,7 +11,9 @@
  *
  * --plan SIZE adds what an allreduce of SIZE bytes would run: on several hosts the
  * cost model's prediction for every algorithm the topology can run and its pick;
- * on one host (no link to price) the algorithm the library picks there.
+ * on one host (no link to price) the algorithm the library picks there. Then, for
+ * every collective, the plan the library would run for SIZE bytes (the larger
+ * buffer; float32): algorithm, channels, slice and the model's time.
  * --json prints one JSON object in every mode: the topology, with "plan" inside.
  */
 #include <errno.h>
@@ -65,6 +67,37 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* Every collective's plan at `size` bytes of float32 (the larger buffer), as the
+ * library would run it, with the model's time (api_plan_query). */
+static void print_coll_plans(struct halo_comm *comm, int64_t size, int json)
+{
+    static const enum halo_coll colls[] = {HALO_COLL_ALLREDUCE, HALO_COLL_ALLGATHER, HALO_COLL_REDUCESCATTER,
+                                           HALO_COLL_BROADCAST, HALO_COLL_REDUCE};
+    if (comm->nranks < 2)
+        return;
+    printf(json ? ",\"collectives\":[" : "every collective at %lld bytes (float32):\n", (long long)size);
+    for (size_t i = 0; i < sizeof(colls) / sizeof(colls[0]); i++) {
+        enum halo_coll c = colls[i];
+        size_t count = (size_t)size / 4;
+        if (c == HALO_COLL_ALLGATHER || c == HALO_COLL_REDUCESCATTER)
+            count /= (size_t)comm->nranks; /* the API's count is per rank */
+        struct api_plan p;
+        api_plan_query(comm, c, count ? count : 1, haloFloat32, &p);
+        if (json)
+            printf("%s{\"coll\":\"%s\",\"algorithm\":\"%s\",\"channels\":%d,\"slice\":%zu,\"model\":\"%s\","
+                   "\"time_us\":%.1f}", i ? "," : "", halo_coll_name(c), p.algo_name, p.nchannels, p.slice, p.model,
+                   p.modelled ? p.time_s * 1e6 : -1.0);
+        else if (p.modelled)
+            printf("  %-14s %-10s %d channel(s), slice %zu: model (%s) %.1f us\n", halo_coll_name(c), p.algo_name,
+                   p.nchannels, p.slice, p.model, p.time_s * 1e6);
+        else
+            printf("  %-14s %-10s %d channel(s), slice %zu: no model for it\n", halo_coll_name(c), p.algo_name,
+                   p.nchannels, p.slice);
+    }
+    if (json)
+        printf("]");
+}
+
 /* One host: shared memory carries every pair, no link to price. The plan is the
  * choice the library makes there (api.c), with the threshold it applies. */
 static void print_single_plan(struct halo_comm *comm, int64_t size, int json)
@@ -90,15 +123,19 @@ static void print_single(struct halo_comm *comm, const struct topo_tool_opts *o)
     if (!o->json) {
         printf("class: single host (%s), %d rank%s, no data links needed\n", host, comm->nranks,
                comm->nranks == 1 ? "" : "s");
-        if (o->plan > 0)
+        if (o->plan > 0) {
             print_single_plan(comm, o->plan, 0);
+            print_coll_plans(comm, o->plan, 0);
+        }
         return;
     }
     printf("{\"class\":\"single\",\"nhosts\":1,\"nranks\":%d,\"hosts\":[", comm->nranks);
     json_str(stdout, host);
     printf("]");
-    if (o->plan > 0)
+    if (o->plan > 0) {
         print_single_plan(comm, o->plan, 1);
+        print_coll_plans(comm, o->plan, 1);
+    }
     printf("}\n");
 }
 
@@ -131,6 +168,7 @@ static void print_graph(struct halo_comm *comm, const struct topo_tool_opts *o)
             fputs(topo_out, stdout);
             printf("runs: %s\n", runs);
         }
+        print_coll_plans(comm, o->plan, o->json);
     }
     if (o->json)
         printf("}\n");

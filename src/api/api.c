@@ -302,6 +302,12 @@ static haloResult_t coll_execute_premul(struct halo_op *op)
     return r;
 }
 
+size_t api_wire_bytes(const struct halo_op *op, size_t bytes)
+{
+    size_t es = halo_dtype_size(op->dtype);
+    return op->wire && es ? halo_wire_bytes((enum halo_wire)op->wire, bytes / es) : bytes;
+}
+
 /* The communicator's wire format applies to all-reduce and reduce-scatter sums
  * and averages of the types it encodes, from HALO_WIRE_MIN up; every other call
  * is sent exact, which an INFO says once. */
@@ -331,7 +337,8 @@ void api_choose(struct halo_comm *comm, struct halo_op *op)
 {
     size_t bytes = api_total_bytes(op, comm->nranks);
     api_choose_wire(comm, op, bytes);
-    op->algo = api_pick_algo(comm, op->coll, bytes);
+    /* the algorithm by the bytes that travel: fewer under a wire format */
+    op->algo = api_pick_algo(comm, op->coll, api_wire_bytes(op, bytes));
     op->nchannels = bytes >= API_MULTI_CHANNEL_BYTES ? comm->nchannels : 1;
     op->slice = 0;
     api_apply_plan(comm, op, bytes);

@@ -24,6 +24,9 @@ int api_topo_coll(enum halo_coll coll);
 /* What coll_execute runs for op (coll, count, dtype set): sets op->algo,
  * algo_name, nchannels and slice (0: the slot-based default of slice.c). Pure. */
 void api_choose(struct halo_comm *comm, struct halo_op *op);
+/* The bytes of a call's buffer of `bytes` on the wire: its wire format's size
+ * (op->wire, set by api_choose) or bytes itself. */
+size_t api_wire_bytes(const struct halo_op *op, size_t bytes);
 
 /* A collective's plan as it would run, and the model's prediction of it. */
 struct api_plan {
