@@ -169,14 +169,21 @@ static ALWAYS_INLINE void chunk_scales_enc(uint8_t *sc, struct chunk_scales *q, 
              sc[2 * i + 1] = (uint8_t)(w >> 8))
 }
 
+/* y with |y| clamped to top > 0 (y not NaN): an unsigned minimum of the bits, which
+ * vectorises to an integer min where float compares and selects (which must keep NaN
+ * and signed zeros) become masks and blends. */
+static ALWAYS_INLINE float clamp_abs(float y, float top)
+{
+    uint32_t u = f32_bits(y), a = u & 0x7fffffffu, t = f32_bits(top);
+    return bits_f32((a < t ? a : t) | (u & 0x80000000u));
+}
+
 /* The code of finite x: y = x * id clamped to +-top, then q8 rounds it to an integer
  * (y + 1.5 * 2^23 lands in [2^23, 2^24), where the float32 step is 1, so the addition
  * rounds y to nearest even and the low byte of the sum is the code) and fp8 to e4m3. */
 static ALWAYS_INLINE uint8_t code_fin(float x, float id, float top, int fp8)
 {
-    float y = x * id;
-    y = y > top ? top : y;
-    y = y < -top ? -top : y;
+    float y = clamp_abs(x * id, top);
     return fp8 ? e4m3_enc(y) : (uint8_t)f32_bits(y + 0x1.8p23f);
 }
 
