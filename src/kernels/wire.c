@@ -178,13 +178,24 @@ static ALWAYS_INLINE float clamp_abs(float y, float top)
     return bits_f32((a < t ? a : t) | (u & 0x80000000u));
 }
 
+/* convert.h's e4m3_enc for y already clamped to |y| <= 448, not NaN: nothing left to
+ * saturate or to test for NaN. */
+static ALWAYS_INLINE uint8_t e4m3_enc_clamped(float y)
+{
+    uint32_t u = f32_bits(y);
+    uint32_t a = u & 0x7fffffffu;
+    uint32_t norm = ((a + 0x7ffff + ((a >> 20) & 1)) >> 20) - (120 << 3);
+    uint32_t sub = f32_bits(bits_f32(a) + 0x1p14f) - 0x46800000u; /* ulp 2^-9 */
+    return (uint8_t)((a < 0x3c800000u ? sub : norm) | (u >> 24 & 0x80));
+}
+
 /* The code of finite x: y = x * id clamped to +-top, then q8 rounds it to an integer
  * (y + 1.5 * 2^23 lands in [2^23, 2^24), where the float32 step is 1, so the addition
  * rounds y to nearest even and the low byte of the sum is the code) and fp8 to e4m3. */
 static ALWAYS_INLINE uint8_t code_fin(float x, float id, float top, int fp8)
 {
     float y = clamp_abs(x * id, top);
-    return fp8 ? e4m3_enc(y) : (uint8_t)f32_bits(y + 0x1.8p23f);
+    return fp8 ? e4m3_enc_clamped(y) : (uint8_t)f32_bits(y + 0x1.8p23f);
 }
 
 /* The code of any x in a flagged block. */
