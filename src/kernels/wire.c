@@ -218,14 +218,29 @@ static ALWAYS_INLINE void block_codes(uint8_t *c, const float *x, size_t m, floa
         FOR_EACH(m, c[i] = code_fin(x[i], id, top_of(0, fp8), fp8))
 }
 
+/* Two neighbouring blocks, both full and unflagged, run as one loop of 64 values: the
+ * AVX-512 variant then works on 64-byte vectors, where a loop of 32 byte codes stops at
+ * 32-byte ones. */
+#define PAIR (2 * WB)
+
 static ALWAYS_INLINE void chunk_codes(uint8_t *c, const struct chunk_scales *q, const float *x,
                                       size_t m, int fp8)
 {
     size_t k = 0;
-    for (; k + WB <= m; k += WB)
-        block_codes(c + k, x + k, WB, q->id[k / WB], q->flag[k / WB], fp8);
-    if (k < m)
-        block_codes(c + k, x + k, m - k, q->id[k / WB], q->flag[k / WB], fp8);
+    for (; k + PAIR <= m; k += PAIR) {
+        size_t b = k / WB;
+        float id0 = q->id[b], id1 = q->id[b + 1];
+        if (q->flag[b] | q->flag[b + 1]) {
+            block_codes(c + k, x + k, WB, id0, q->flag[b], fp8);
+            block_codes(c + k + WB, x + k + WB, WB, id1, q->flag[b + 1], fp8);
+        } else {
+            FOR_EACH(PAIR, c[k + i] = code_fin(x[k + i], i < WB ? id0 : id1, top_of(0, fp8), fp8))
+        }
+    }
+    for (; k < m; k += WB) {
+        size_t len = m - k < WB ? m - k : WB;
+        block_codes(c + k, x + k, len, q->id[k / WB], q->flag[k / WB], fp8);
+    }
 }
 
 static ALWAYS_INLINE void chunk_scales_dec(struct chunk_scales *q, const uint8_t *sc, size_t m)
@@ -252,24 +267,50 @@ static ALWAYS_INLINE float value_flagged(uint8_t c, float d, int fp8)
     return c == (fp8 ? 0x7f : 0x80) ? bits_f32(F32_NAN) : x;
 }
 
-static ALWAYS_INLINE void block_values(float *v, const uint8_t *c, size_t m, float d,
-                                       uint32_t flag, int fp8)
+static ALWAYS_INLINE float add_canon(float x, float y)
 {
-    if (flag)
-        FOR_EACH(m, v[i] = value_flagged(c[i], d, fp8))
-    else
-        FOR_EACH(m, v[i] = value_of(c[i], d, fp8))
+    float r = x + y;
+    return r != r ? bits_f32(F32_NAN) : r;
 }
 
-/* v = D(codes c) of the chunk's m values with scales q. */
+/* D(c), or a + D(c) (a canonical NaN) when a is not NULL (a constant NULL or not in
+ * every caller, so the test compiles away). */
+static ALWAYS_INLINE float value_add(const float *a, size_t i, float v)
+{
+    return a ? add_canon(a[i], v) : v;
+}
+
+static ALWAYS_INLINE void block_values(float *v, const uint8_t *c, const float *a, size_t m,
+                                       float d, uint32_t flag, int fp8)
+{
+    if (flag)
+        FOR_EACH(m, v[i] = value_add(a, i, value_flagged(c[i], d, fp8)))
+    else
+        FOR_EACH(m, v[i] = value_add(a, i, value_of(c[i], d, fp8)))
+}
+
+/* v = D(codes c) of the chunk's m values with scales q, plus a[i] when a is not NULL
+ * (v may equal a). Blocks paired as in chunk_codes. */
 static ALWAYS_INLINE void chunk_values(float *v, const uint8_t *c, const struct chunk_scales *q,
-                                       size_t m, int fp8)
+                                       const float *a, size_t m, int fp8)
 {
     size_t k = 0;
-    for (; k + WB <= m; k += WB)
-        block_values(v + k, c + k, WB, q->d[k / WB], q->flag[k / WB], fp8);
-    if (k < m)
-        block_values(v + k, c + k, m - k, q->d[k / WB], q->flag[k / WB], fp8);
+    for (; k + PAIR <= m; k += PAIR) {
+        size_t b = k / WB;
+        float d0 = q->d[b], d1 = q->d[b + 1];
+        const float *a1 = a ? a + k + WB : NULL;
+        if (q->flag[b] | q->flag[b + 1]) {
+            block_values(v + k, c + k, a ? a + k : NULL, WB, d0, q->flag[b], fp8);
+            block_values(v + k + WB, c + k + WB, a1, WB, d1, q->flag[b + 1], fp8);
+        } else {
+            const float *ak = a ? a + k : NULL;
+            FOR_EACH(PAIR, v[k + i] = value_add(ak, i, value_of(c[k + i], i < WB ? d0 : d1, fp8)))
+        }
+    }
+    for (; k < m; k += WB) {
+        size_t len = m - k < WB ? m - k : WB;
+        block_values(v + k, c + k, a ? a + k : NULL, len, q->d[k / WB], q->flag[k / WB], fp8);
+    }
 }
 
 /* ---- chunks of q8 / fp8: values [s, s + m) of a call of n values (nb blocks) ---- */
@@ -281,12 +322,13 @@ static ALWAYS_INLINE void chunk_enc(uint8_t *wire, size_t nb, size_t s, const fl
     chunk_codes(wire + 2 * nb + s, q, x, m, fp8);
 }
 
+/* v = D, or a + D when a is not NULL (chunk_values). */
 static ALWAYS_INLINE void chunk_dec(float *v, const uint8_t *wire, size_t nb, size_t s,
-                                    size_t m, int fp8)
+                                    const float *a, size_t m, int fp8)
 {
     struct chunk_scales q;
     chunk_scales_dec(&q, wire + 2 * (s / WB), m);
-    chunk_values(v, wire + 2 * nb + s, &q, m, fp8);
+    chunk_values(v, wire + 2 * nb + s, &q, a, m, fp8);
 }
 /* Values [s, s + m) of src as float32: src itself for float32, else widened into buf. */
 static ALWAYS_INLINE const float *widen(float *buf, const void *src, size_t s, size_t m,
@@ -317,12 +359,6 @@ static ALWAYS_INLINE void narrow(void *dst, size_t s, const float *x, size_t m,
         FOR_EACH(m, h[i] = bf16_enc(x[i]))
 }
 
-static ALWAYS_INLINE float add_canon(float x, float y)
-{
-    float r = x + y;
-    return r != r ? bits_f32(F32_NAN) : r;
-}
-
 #define CHUNKS(n, s, m) \
     for (size_t s = 0, m = (n) < CHUNK ? (n) : CHUNK; s < (n); \
          s += CHUNK, m = (n) - s < CHUNK ? (n) - s : CHUNK)
@@ -345,7 +381,7 @@ static ALWAYS_INLINE void q_decode(void *dst, const uint8_t *wire, size_t n, hal
     CHUNKS(n, s, m)
     {
         float *v = t == haloFloat32 ? (float *)dst + s : buf;
-        chunk_dec(v, wire, nb, s, m, fp8);
+        chunk_dec(v, wire, nb, s, NULL, m, fp8);
         if (t != haloFloat32)
             narrow(dst, s, v, m, t, f16c);
     }
@@ -358,10 +394,9 @@ static ALWAYS_INLINE void q_decode_add(void *dst, const void *a, const uint8_t *
     float v[CHUNK], buf[CHUNK];
     CHUNKS(n, s, m)
     {
-        chunk_dec(v, wire, nb, s, m, fp8);
         const float *x = widen(buf, a, s, m, t, f16c);
         float *o = t == haloFloat32 ? (float *)dst + s : v;
-        FOR_EACH(m, o[i] = add_canon(x[i], v[i]))
+        chunk_dec(o, wire, nb, s, x, m, fp8);
         if (t != haloFloat32)
             narrow(dst, s, v, m, t, f16c);
     }
@@ -379,16 +414,14 @@ static ALWAYS_INLINE void q_reduce_encode(uint8_t *out, void *dst, const uint8_t
     struct chunk_scales q;
     CHUNKS(n, s, m)
     {
-        chunk_dec(v, in, nb, s, m, fp8);
-        const float *x = widen(buf, src, s, m, t, f16c);
-        FOR_EACH(m, v[i] = v[i] + x[i])
+        chunk_dec(v, in, nb, s, widen(buf, src, s, m, t, f16c), m, fp8);
         if (divisor > 1)
             FOR_EACH(m, v[i] = v[i] * inv)
         chunk_enc(out, nb, s, v, m, &q, fp8);
         if (!dst)
             continue;
         float *o = t == haloFloat32 ? (float *)dst + s : v;
-        chunk_values(o, out + 2 * nb + s, &q, m, fp8);
+        chunk_values(o, out + 2 * nb + s, &q, NULL, m, fp8);
         if (t != haloFloat32)
             narrow(dst, s, o, m, t, f16c);
     }
