@@ -334,7 +334,7 @@ static void check_bounds_q(enum halo_wire w, size_t n, uint64_t seed)
                 continue;
             }
             double ax = fabs(x[i]);
-            /* ax * 2^-22: codes come from x * (1 / d), within |x / d| * 2^-23 of x / d */
+            /* ax * 2^-22: codes come from x * fl(1 / d), within |x / d| * 2^-22 of x / d */
             double bound = fp8 ? ax * 0x1p-4 + d * 0x1p-10 : d / 2;
             bound += clamp + ax * 0x1p-22 + 0x1p-149;
             double err = fabs((double)y[i] - x[i]);
