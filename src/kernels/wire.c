@@ -8,18 +8,18 @@
  * (format, dtype) pair and compiled three times (baseline, AVX2+F16C, AVX-512); the
  * variant is chosen once under pthread_once, with reduce.c's CPU checks. q8 and fp8
  * run a chunk of 512 values at a time through a float32 staging buffer (half types
- * widen into it, results narrow out of it, with F16C where there is one) and encode
- * it block by block: per block of 32, two integer max reductions (the finite |x|
- * maximum and "any NaN or Inf"), one scalar scale, then one branch-free loop of
- * divide, clamp, round and select. A block never depends on another, so a frame can
- * be requantized in place.
+ * widen into it, results narrow out of it, with F16C where there is one). Encoding a
+ * chunk is three passes that each vectorise: per block of 32 one integer max reduction
+ * of |x| (a second one, for the finite maximum, only in a block holding NaN or Inf);
+ * the 16 blocks' scales in one loop across blocks (fp16 rounding, its decode and the
+ * reciprocal id = 1 / d: one division per block); then per block one branch-free loop
+ * of multiply by id, clamp and round (and, in a flagged block only, select the special
+ * codes). A block never depends on another, so a frame can be requantized in place.
  *
  * Every step is float32 arithmetic with default rounding and no contraction, so the
  * variants and the reference (double arithmetic rounded to float32 after each
  * operation, which gives the same bits for one +, *, / of two floats) agree bit for
- * bit. Rounding to an integer code is the float32 "magic number" trick: for
- * |y| <= 127, y + 1.5 * 2^23 lands in [2^23, 2^24), where the float32 step is 1, so the
- * addition rounds y to nearest even and the low bits of the sum are the code.
+ * bit.
  */
 #include "convert.h"
 
@@ -101,83 +101,158 @@ size_t halo_wire_values_fit(enum halo_wire w, size_t cap)
     }
 }
 
-/* ---- one block of q8 / fp8 (fp8: a constant, the other branch compiles away) ---- */
+/* ---- q8 / fp8: a chunk's scales and codes (fp8 a constant: one branch compiles away) ---- */
+
+#define CHUNK_BLOCKS (CHUNK / WB)
 
 static ALWAYS_INLINE uint16_t scale_load(const uint8_t *p)
 {
     return (uint16_t)(p[0] | p[1] << 8);
 }
 
-static ALWAYS_INLINE void scale_store(uint8_t *p, uint16_t s)
+/* A chunk's blocks as the loops over their values use them. */
+struct chunk_scales {
+    float d[CHUNK_BLOCKS];       /* the scale, float32 (0 for a zero scale) */
+    float id[CHUNK_BLOCKS];      /* encode only: 1.0f / d, or 0 where d is 0 */
+    uint32_t flag[CHUNK_BLOCKS]; /* 1 where the block holds NaN or Inf */
+};
+
+static ALWAYS_INLINE float top_of(uint32_t flag, int fp8)
 {
-    p[0] = (uint8_t)s;
-    p[1] = (uint8_t)(s >> 8);
+    return fp8 ? (flag ? 416.0f : 448.0f) : (flag ? 126.0f : 127.0f);
 }
 
-/* The code of x. keep is F32_INF when d is the block's scale and 0 when the scale is
- * 0 (then every finite value codes as 0 and d is 1, so nothing divides by 0); top is
- * the largest finite code's value (127, 126, 448 or 416). */
-static ALWAYS_INLINE uint8_t code_of(float x, float d, float top, uint32_t keep, int fp8)
+/* Float order of non-negative floats is their bits' integer order, so a block's
+ * maximum |x| is an integer max reduction. Over all its values: below F32_INF when
+ * the block holds no NaN or Inf, and then also its finite maximum. */
+static ALWAYS_INLINE uint32_t block_abs_max(const float *x, size_t m)
+{
+    uint32_t all = 0;
+    for (size_t i = 0; i < m; i++) {
+        uint32_t a = f32_bits(x[i]) & 0x7fffffffu;
+        all = all > a ? all : a;
+    }
+    return all;
+}
+
+/* The finite maximum of a block that holds NaN or Inf (rare). (A mask, not
+ * "a < F32_INF ? a : 0": GCC 12 does not vectorise a select feeding a reduction.) */
+static ALWAYS_INLINE uint32_t block_fin_max(const float *x, size_t m)
+{
+    uint32_t fin = 0;
+    for (size_t i = 0; i < m; i++) {
+        uint32_t a = f32_bits(x[i]) & 0x7fffffffu;
+        uint32_t f = a & (0u - (uint32_t)(a < F32_INF));
+        fin = fin > f ? fin : f;
+    }
+    return fin;
+}
+
+/* The scales of the chunk's m values into sc (flag in the sign bit) and q. The
+ * blocks' maxima first, then all their scales in one loop across blocks, which
+ * vectorises the fp16 rounding, its decode and the reciprocal. */
+static ALWAYS_INLINE void chunk_scales_enc(uint8_t *sc, struct chunk_scales *q, const float *x,
+                                           size_t m, int fp8)
+{
+    uint32_t fin[CHUNK_BLOCKS];
+    size_t nb = 0;
+    for (size_t k = 0; k < m; k += WB, nb++) {
+        size_t len = m - k < WB ? m - k : WB;
+        uint32_t all = len == WB ? block_abs_max(x + k, WB) : block_abs_max(x + k, len);
+        q->flag[nb] = all >= F32_INF;
+        fin[nb] = all < F32_INF ? all : block_fin_max(x + k, len);
+    }
+    FOR_EACH(nb, uint16_t s = f16_enc(bits_f32(fin[i]) / top_of(q->flag[i], fp8));
+             s = s > 0x7bff ? 0x7bff : s; /* saturate at 65504 */
+             float d = f16_dec(s); q->d[i] = d; q->id[i] = s ? 1.0f / d : 0.0f;
+             uint16_t w = (uint16_t)(s | q->flag[i] << 15); sc[2 * i] = (uint8_t)w;
+             sc[2 * i + 1] = (uint8_t)(w >> 8))
+}
+
+/* y with |y| clamped to top > 0 (y not NaN): an unsigned minimum of the bits, which
+ * vectorises to an integer min where float compares and selects (which must keep NaN
+ * and signed zeros) become masks and blends. */
+static ALWAYS_INLINE float clamp_abs(float y, float top)
+{
+    uint32_t u = f32_bits(y), a = u & 0x7fffffffu, t = f32_bits(top);
+    return bits_f32((a < t ? a : t) | (u & 0x80000000u));
+}
+
+/* convert.h's e4m3_enc for y already clamped to |y| <= 448, not NaN: nothing left to
+ * saturate or to test for NaN. */
+static ALWAYS_INLINE uint8_t e4m3_enc_clamped(float y)
+{
+    uint32_t u = f32_bits(y);
+    uint32_t a = u & 0x7fffffffu;
+    uint32_t norm = ((a + 0x7ffff + ((a >> 20) & 1)) >> 20) - (120 << 3);
+    uint32_t sub = f32_bits(bits_f32(a) + 0x1p14f) - 0x46800000u; /* ulp 2^-9 */
+    return (uint8_t)((a < 0x3c800000u ? sub : norm) | (u >> 24 & 0x80));
+}
+
+/* The code of finite x: y = x * id clamped to +-top, then q8 rounds it to an integer
+ * (y + 1.5 * 2^23 lands in [2^23, 2^24), where the float32 step is 1, so the addition
+ * rounds y to nearest even and the low byte of the sum is the code) and fp8 to e4m3. */
+static ALWAYS_INLINE uint8_t code_fin(float x, float id, float top, int fp8)
+{
+    float y = clamp_abs(x * id, top);
+    return fp8 ? e4m3_enc_clamped(y) : (uint8_t)f32_bits(y + 0x1.8p23f);
+}
+
+/* The code of any x in a flagged block. */
+static ALWAYS_INLINE uint8_t code_flagged(float x, float id, int fp8)
 {
     uint32_t u = f32_bits(x);
     uint32_t a = u & 0x7fffffffu;
-    float y = (a < keep ? x : 0.0f) / d;
-    y = y > top ? top : y;
-    y = y < -top ? -top : y;
-    uint8_t v = fp8 ? e4m3_enc(y) : (uint8_t)(f32_bits(y + 0x1.8p23f) - 0x4b400000u);
+    uint8_t v = code_fin(a < F32_INF ? x : 0.0f, id, top_of(1, fp8), fp8);
     uint8_t nan = fp8 ? 0x7f : 0x80;
     uint8_t inf = fp8 ? (u >> 31 ? 0xfe : 0x7e) : (u >> 31 ? 0x81 : 0x7f);
     return a > F32_INF ? nan : a == F32_INF ? inf : v;
 }
 
-/* What a block's codes are computed with (code_of's arguments). */
-struct block_q {
-    float d, top;
-    uint32_t keep;
-};
-
-/* The scale of m <= 32 values, flag in the sign bit, and q for their codes. */
-static ALWAYS_INLINE uint16_t block_scale(const float *x, size_t m, int fp8, struct block_q *q)
+static ALWAYS_INLINE void block_codes(uint8_t *c, const float *x, size_t m, float id,
+                                      uint32_t flag, int fp8)
 {
-    /* Float order of non-negative finite values is their bits' integer order, so the
-     * finite maximum and the NaN/Inf test are integer max reductions. (A mask, not
-     * "a < F32_INF ? a : 0": GCC 12 does not vectorise a select feeding a reduction.) */
-    uint32_t fin = 0, all = 0;
-    for (size_t i = 0; i < m; i++) {
-        uint32_t a = f32_bits(x[i]) & 0x7fffffffu;
-        uint32_t f = a & (0u - (uint32_t)(a < F32_INF));
-        fin = fin > f ? fin : f;
-        all = all > a ? all : a;
-    }
-    int flagged = all >= F32_INF;
-    float top = fp8 ? (flagged ? 416.0f : 448.0f) : (flagged ? 126.0f : 127.0f);
-    uint16_t s = f16_enc(bits_f32(fin) / top);
-    s = s > 0x7bff ? 0x7bff : s; /* saturate at 65504 */
-    q->d = s ? f16_dec(s) : 1.0f;
-    q->top = top;
-    q->keep = s ? F32_INF : 0;
-    return (uint16_t)(s | flagged << 15);
+    if (flag)
+        FOR_EACH(m, c[i] = code_flagged(x[i], id, fp8))
+    else
+        FOR_EACH(m, c[i] = code_fin(x[i], id, top_of(0, fp8), fp8))
 }
 
-/* A chunk's scales first, then its codes: the scale's chain of dependent steps
- * (reduction, fp16 rounding, decode) of one block then overlaps the others' instead of
- * stalling each block's divisions. */
-static ALWAYS_INLINE void chunk_q(uint8_t *sc, uint8_t *c, const float *x, size_t m, int fp8)
+/* Two neighbouring blocks, both full and unflagged, run as one loop of 64 values: the
+ * AVX-512 variant then works on 64-byte vectors, where a loop of 32 byte codes stops at
+ * 32-byte ones. The scale is picked by a constant index, which GCC 12 vectorises only
+ * with vector blends (f16c: the AVX2 and AVX-512 variants); the baseline runs the two
+ * blocks as two statements of one 32-value loop instead. */
+#define PAIR (2 * WB)
+
+static ALWAYS_INLINE void chunk_codes(uint8_t *c, const struct chunk_scales *q, const float *x,
+                                      size_t m, int fp8, int f16c)
 {
-    struct block_q q[CHUNK / WB];
     size_t k = 0;
-    for (; k + WB <= m; k += WB)
-        scale_store(sc + 2 * (k / WB), block_scale(x + k, WB, fp8, &q[k / WB]));
-    if (k < m)
-        scale_store(sc + 2 * (k / WB), block_scale(x + k, m - k, fp8, &q[k / WB]));
-    for (k = 0; k + WB <= m; k += WB) {
-        struct block_q b = q[k / WB];
-        FOR_EACH(WB, c[k + i] = code_of(x[k + i], b.d, b.top, b.keep, fp8))
+    for (; k + PAIR <= m; k += PAIR) {
+        size_t b = k / WB;
+        float id0 = q->id[b], id1 = q->id[b + 1];
+        if (q->flag[b] | q->flag[b + 1]) {
+            block_codes(c + k, x + k, WB, id0, q->flag[b], fp8);
+            block_codes(c + k + WB, x + k + WB, WB, id1, q->flag[b + 1], fp8);
+        } else if (f16c) {
+            FOR_EACH(PAIR, c[k + i] = code_fin(x[k + i], i < WB ? id0 : id1, top_of(0, fp8), fp8))
+        } else {
+            FOR_EACH(WB, c[k + i] = code_fin(x[k + i], id0, top_of(0, fp8), fp8);
+                     c[k + WB + i] = code_fin(x[k + WB + i], id1, top_of(0, fp8), fp8))
+        }
     }
-    if (k < m) {
-        struct block_q b = q[k / WB];
-        FOR_EACH(m - k, c[k + i] = code_of(x[k + i], b.d, b.top, b.keep, fp8))
+    for (; k < m; k += WB) {
+        size_t len = m - k < WB ? m - k : WB;
+        block_codes(c + k, x + k, len, q->id[k / WB], q->flag[k / WB], fp8);
     }
+}
+
+static ALWAYS_INLINE void chunk_scales_dec(struct chunk_scales *q, const uint8_t *sc, size_t m)
+{
+    size_t nb = m / WB + (m % WB != 0);
+    FOR_EACH(nb, uint16_t s = scale_load(sc + 2 * i); q->d[i] = f16_dec(s & 0x7fff);
+             q->flag[i] = s >> 15)
 }
 
 static ALWAYS_INLINE float value_of(uint8_t c, float d, int fp8)
@@ -197,35 +272,73 @@ static ALWAYS_INLINE float value_flagged(uint8_t c, float d, int fp8)
     return c == (fp8 ? 0x7f : 0x80) ? bits_f32(F32_NAN) : x;
 }
 
-static ALWAYS_INLINE void block_dec(float *v, const uint8_t *c, uint16_t s, size_t m, int fp8)
+static ALWAYS_INLINE float add_canon(float x, float y)
 {
-    float d = f16_dec(s & 0x7fff);
-    if (s & 0x8000)
-        FOR_EACH(m, v[i] = value_flagged(c[i], d, fp8))
+    float r = x + y;
+    return r != r ? bits_f32(F32_NAN) : r;
+}
+
+/* D(c), or a + D(c) (a canonical NaN) when a is not NULL (a constant NULL or not in
+ * every caller, so the test compiles away). */
+static ALWAYS_INLINE float value_add(const float *a, size_t i, float v)
+{
+    return a ? add_canon(a[i], v) : v;
+}
+
+static ALWAYS_INLINE void block_values(float *v, const uint8_t *c, const float *a, size_t m,
+                                       float d, uint32_t flag, int fp8)
+{
+    if (flag)
+        FOR_EACH(m, v[i] = value_add(a, i, value_flagged(c[i], d, fp8)))
     else
-        FOR_EACH(m, v[i] = value_of(c[i], d, fp8))
+        FOR_EACH(m, v[i] = value_add(a, i, value_of(c[i], d, fp8)))
+}
+
+/* v = D(codes c) of the chunk's m values with scales q, plus a[i] when a is not NULL
+ * (v may equal a). Blocks paired as in chunk_codes. */
+static ALWAYS_INLINE void chunk_values(float *v, const uint8_t *c, const struct chunk_scales *q,
+                                       const float *a, size_t m, int fp8, int f16c)
+{
+    size_t k = 0;
+    for (; k + PAIR <= m; k += PAIR) {
+        size_t b = k / WB;
+        float d0 = q->d[b], d1 = q->d[b + 1];
+        const float *a1 = a ? a + k + WB : NULL;
+        if (q->flag[b] | q->flag[b + 1]) {
+            block_values(v + k, c + k, a ? a + k : NULL, WB, d0, q->flag[b], fp8);
+            block_values(v + k + WB, c + k + WB, a1, WB, d1, q->flag[b + 1], fp8);
+        } else if (f16c) {
+            const float *ak = a ? a + k : NULL;
+            FOR_EACH(PAIR, v[k + i] = value_add(ak, i, value_of(c[k + i], i < WB ? d0 : d1, fp8)))
+        } else {
+            const float *ak = a ? a + k : NULL;
+            FOR_EACH(WB, v[k + i] = value_add(ak, i, value_of(c[k + i], d0, fp8));
+                     v[k + WB + i] = value_add(a1, i, value_of(c[k + WB + i], d1, fp8)))
+        }
+    }
+    for (; k < m; k += WB) {
+        size_t len = m - k < WB ? m - k : WB;
+        block_values(v + k, c + k, a ? a + k : NULL, len, q->d[k / WB], q->flag[k / WB], fp8);
+    }
 }
 
 /* ---- chunks of q8 / fp8: values [s, s + m) of a call of n values (nb blocks) ---- */
 
 static ALWAYS_INLINE void chunk_enc(uint8_t *wire, size_t nb, size_t s, const float *x,
-                                    size_t m, int fp8)
+                                    size_t m, struct chunk_scales *q, int fp8, int f16c)
 {
-    chunk_q(wire + 2 * (s / WB), wire + 2 * nb + s, x, m, fp8);
+    chunk_scales_enc(wire + 2 * (s / WB), q, x, m, fp8);
+    chunk_codes(wire + 2 * nb + s, q, x, m, fp8, f16c);
 }
 
+/* v = D, or a + D when a is not NULL (chunk_values). */
 static ALWAYS_INLINE void chunk_dec(float *v, const uint8_t *wire, size_t nb, size_t s,
-                                    size_t m, int fp8)
+                                    const float *a, size_t m, int fp8, int f16c)
 {
-    const uint8_t *sc = wire + 2 * (s / WB);
-    const uint8_t *c = wire + 2 * nb + s;
-    size_t k = 0;
-    for (; k + WB <= m; k += WB)
-        block_dec(v + k, c + k, scale_load(sc + 2 * (k / WB)), WB, fp8);
-    if (k < m)
-        block_dec(v + k, c + k, scale_load(sc + 2 * (k / WB)), m - k, fp8);
+    struct chunk_scales q;
+    chunk_scales_dec(&q, wire + 2 * (s / WB), m);
+    chunk_values(v, wire + 2 * nb + s, &q, a, m, fp8, f16c);
 }
-
 /* Values [s, s + m) of src as float32: src itself for float32, else widened into buf. */
 static ALWAYS_INLINE const float *widen(float *buf, const void *src, size_t s, size_t m,
                                         haloDataType_t t, int f16c)
@@ -255,12 +368,6 @@ static ALWAYS_INLINE void narrow(void *dst, size_t s, const float *x, size_t m,
         FOR_EACH(m, h[i] = bf16_enc(x[i]))
 }
 
-static ALWAYS_INLINE float add_canon(float x, float y)
-{
-    float r = x + y;
-    return r != r ? bits_f32(F32_NAN) : r;
-}
-
 #define CHUNKS(n, s, m) \
     for (size_t s = 0, m = (n) < CHUNK ? (n) : CHUNK; s < (n); \
          s += CHUNK, m = (n) - s < CHUNK ? (n) - s : CHUNK)
@@ -270,8 +377,9 @@ static ALWAYS_INLINE void q_encode(uint8_t *wire, const void *src, size_t n, hal
 {
     size_t nb = wire_blocks(n);
     float buf[CHUNK];
+    struct chunk_scales q;
     CHUNKS(n, s, m)
-    chunk_enc(wire, nb, s, widen(buf, src, s, m, t, f16c), m, fp8);
+    chunk_enc(wire, nb, s, widen(buf, src, s, m, t, f16c), m, &q, fp8, f16c);
 }
 
 static ALWAYS_INLINE void q_decode(void *dst, const uint8_t *wire, size_t n, haloDataType_t t,
@@ -282,7 +390,7 @@ static ALWAYS_INLINE void q_decode(void *dst, const uint8_t *wire, size_t n, hal
     CHUNKS(n, s, m)
     {
         float *v = t == haloFloat32 ? (float *)dst + s : buf;
-        chunk_dec(v, wire, nb, s, m, fp8);
+        chunk_dec(v, wire, nb, s, NULL, m, fp8, f16c);
         if (t != haloFloat32)
             narrow(dst, s, v, m, t, f16c);
     }
@@ -295,10 +403,11 @@ static ALWAYS_INLINE void q_decode_add(void *dst, const void *a, const uint8_t *
     float v[CHUNK], buf[CHUNK];
     CHUNKS(n, s, m)
     {
-        chunk_dec(v, wire, nb, s, m, fp8);
         const float *x = widen(buf, a, s, m, t, f16c);
-        FOR_EACH(m, v[i] = add_canon(x[i], v[i]))
-        narrow(dst, s, v, m, t, f16c);
+        float *o = t == haloFloat32 ? (float *)dst + s : v;
+        chunk_dec(o, wire, nb, s, x, m, fp8, f16c);
+        if (t != haloFloat32)
+            narrow(dst, s, v, m, t, f16c);
     }
 }
 
@@ -311,18 +420,17 @@ static ALWAYS_INLINE void q_reduce_encode(uint8_t *out, void *dst, const uint8_t
     size_t nb = wire_blocks(n);
     const float inv = 1.0f / (float)divisor;
     float v[CHUNK], buf[CHUNK];
+    struct chunk_scales q;
     CHUNKS(n, s, m)
     {
-        chunk_dec(v, in, nb, s, m, fp8);
-        const float *x = widen(buf, src, s, m, t, f16c);
-        FOR_EACH(m, v[i] = v[i] + x[i])
+        chunk_dec(v, in, nb, s, widen(buf, src, s, m, t, f16c), m, fp8, f16c);
         if (divisor > 1)
             FOR_EACH(m, v[i] = v[i] * inv)
-        chunk_enc(out, nb, s, v, m, fp8);
+        chunk_enc(out, nb, s, v, m, &q, fp8, f16c);
         if (!dst)
             continue;
         float *o = t == haloFloat32 ? (float *)dst + s : v;
-        chunk_dec(o, out, nb, s, m, fp8);
+        chunk_values(o, out + 2 * nb + s, &q, NULL, m, fp8, f16c);
         if (t != haloFloat32)
             narrow(dst, s, o, m, t, f16c);
     }
@@ -553,15 +661,14 @@ static uint16_t ref_bf16_sat(float x)
     return (r & 0x7fff) == 0x7f80 ? sign | 0x7f7f : r;
 }
 
-static uint8_t ref_code(float x, double d, double top, int fp8)
+/* id is the block's 1 / d rounded to float32, or 0 when d is 0. */
+static uint8_t ref_code(float x, double id, double top, int fp8)
 {
     if (isnan(x))
         return fp8 ? 0x7f : 0x80;
     if (isinf(x))
         return fp8 ? (x > 0 ? 0x7e : 0xfe) : (x > 0 ? 0x7f : 0x81);
-    if (d == 0)
-        return 0;
-    double y = (float)(x / d);
+    double y = (float)(x * id);
     if (y > top)
         y = top;
     if (y < -top)
@@ -587,8 +694,9 @@ static void ref_q_encode(uint8_t *wire, const float *x, size_t n, int fp8)
         if (s >= 0x7c00)
             s = 0x7bff;
         double d = halo_f16_to_f32(s);
+        double id = d == 0 ? 0 : (float)(1 / d);
         for (size_t i = lo; i < hi; i++)
-            wire[2 * nb + i] = ref_code(x[i], d, top, fp8);
+            wire[2 * nb + i] = ref_code(x[i], id, top, fp8);
         s |= special ? 0x8000 : 0;
         wire[2 * b] = (uint8_t)(s & 0xff);
         wire[2 * b + 1] = (uint8_t)(s >> 8);

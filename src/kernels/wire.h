@@ -10,7 +10,8 @@
  * - q8, fp8: blocks of HALO_WIRE_BLOCK values (the last block of a call may be
  *   shorter), each one float16 scale d and one code byte per value. A call's buffer
  *   for n values holds first all ceil(n/32) scales (fp16 bits, little endian), then
- *   the n codes. q8 codes are int8 (x = q * d), fp8 codes OCP e4m3 (x = e4m3(c) * d).
+ *   the n codes. q8 codes are int8 (x = q * d), fp8 codes OCP e4m3 (x = e4m3(c) * d),
+ *   each the code of x * id, id = 1.0f / d in float32 (0 when d is 0).
  *   A block holding NaN or +-Inf has the sign bit of its scale set; its codes then
  *   carry those values (q8: -128 NaN, 127 +Inf, -127 -Inf; fp8: 0x7f NaN, 0x7e +Inf,
  *   0xfe -Inf) and its finite values use the range below them.

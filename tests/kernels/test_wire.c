@@ -334,6 +334,7 @@ static void check_bounds_q(enum halo_wire w, size_t n, uint64_t seed)
                 continue;
             }
             double ax = fabs(x[i]);
+            /* ax * 2^-22: codes come from x * fl(1 / d), within |x / d| * 2^-22 of x / d */
             double bound = fp8 ? ax * 0x1p-4 + d * 0x1p-10 : d / 2;
             bound += clamp + ax * 0x1p-22 + 0x1p-149;
             double err = fabs((double)y[i] - x[i]);
@@ -502,6 +503,13 @@ static void test_fp8_known(void)
     uint8_t plain[3] = {0x00, 0x40, 0x7e}; /* scale 2.0 */
     halo_wire_decode(ys, plain, 1, haloFloat32, HALO_WIRE_FP8);
     ASSERT_TRUE(ys[0] == 896.0f);
+
+    /* A block whose scale rounds to 0: codes are e4m3(x * 0), signed zeros. */
+    float tiny[2] = {1e-9f, -3e-9f};
+    halo_wire_encode(ws, tiny, 2, haloFloat32, HALO_WIRE_FP8);
+    ASSERT_EQ(scale_bits(ws, 0), 0);
+    ASSERT_EQ(ws[2], 0x00);
+    ASSERT_EQ(ws[3], 0x80);
 }
 
 static void test_bf16_known(void)
