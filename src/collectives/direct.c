@@ -68,7 +68,7 @@ static haloResult_t direct_fold_all(struct halo_exec *ex, const char *own, char 
 static haloResult_t direct_fold_wire(struct halo_exec *ex, const void *own, char *out, size_t len)
 {
     const struct halo_op *op = ex->op;
-    enum halo_wire w = (enum halo_wire)ex->wire;
+    enum halo_wire w = (enum halo_wire)ex->op->wire;
     for (int k = 0; k < ex->comm->nranks; k++) {
         const void *t;
         haloResult_t r = direct_term(ex, k, own, len, &t);
@@ -92,18 +92,18 @@ static haloResult_t direct_allreduce_slice(struct halo_exec *ex, const void *unu
     const char *own = (const char *)ex->op->sendbuf + off * es;
     char *out = (char *)ex->op->recvbuf + off * es;
     haloResult_t r;
-    if (ex->wire) { /* encoded once, sent to all, and folded as every peer folds it */
-        halo_wire_encode(ex->scratch, own, len, ex->op->dtype, (enum halo_wire)ex->wire);
+    if (ex->op->wire) { /* encoded once, sent to all, and folded as every peer folds it */
+        halo_wire_encode(ex->scratch, own, len, ex->op->dtype, (enum halo_wire)ex->op->wire);
         own = ex->scratch;
     }
     for (int i = 1; i < n; i++)
-        if ((r = (ex->wire ? prim_send_encoded : prim_send)(ex, (me + i) % n, own, len)) != haloSuccess)
+        if ((r = (ex->op->wire ? prim_send_encoded : prim_send)(ex, (me + i) % n, own, len)) != haloSuccess)
             return r;
-    if (!ex->wire && own == out && me >= 2) { /* in place: keep my input while ranks 0 and 1 land first */
+    if (!ex->op->wire && own == out && me >= 2) { /* in place: keep my input while ranks 0 and 1 land first */
         memcpy(ex->scratch, own, len * es);
         own = ex->scratch;
     }
-    r = ex->wire ? direct_fold_wire(ex, own, out, len) : direct_fold_all(ex, own, out, len);
+    r = ex->op->wire ? direct_fold_wire(ex, own, out, len) : direct_fold_all(ex, own, out, len);
     if (r != haloSuccess)
         return r;
     if (ex->op->op == haloAvg)

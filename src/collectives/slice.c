@@ -63,7 +63,7 @@ size_t slice_count(const struct halo_exec *ex, size_t blockmax)
 {
     size_t slot_elems = ex->comm->slot_size_tcp < ex->comm->slot_size_shm ? ex->comm->slot_size_tcp
                                                                           : ex->comm->slot_size_shm;
-    slot_elems = ex->wire ? halo_wire_values_fit((enum halo_wire)ex->wire, slot_elems) : slot_elems / ex->esize;
+    slot_elems = ex->op->wire ? halo_wire_values_fit((enum halo_wire)ex->op->wire, slot_elems) : slot_elems / ex->esize;
     size_t need = (blockmax + slot_elems - 1) / slot_elems;
     size_t want = blockmax * ex->esize / HALO_SLICE_MIN_BYTES;
     if (want > SLICE_PIPELINE_DEPTH)

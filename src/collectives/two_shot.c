@@ -60,13 +60,13 @@ static haloResult_t two_shot_gather(struct halo_exec *ex, const struct two_shot_
     haloResult_t r = haloSuccess;
     slice_of(&t->g, t->me, s, &off, &len);
     const void *result = dst + off * es;
-    if (ex->wire) { /* encode once; keep what the peers will decode */
-        halo_wire_encode(ex->scratch, result, len, ex->op->dtype, (enum halo_wire)ex->wire);
-        halo_wire_decode(dst + off * es, ex->scratch, len, ex->op->dtype, (enum halo_wire)ex->wire);
+    if (ex->op->wire) { /* encode once; keep what the peers will decode */
+        halo_wire_encode(ex->scratch, result, len, ex->op->dtype, (enum halo_wire)ex->op->wire);
+        halo_wire_decode(dst + off * es, ex->scratch, len, ex->op->dtype, (enum halo_wire)ex->op->wire);
         result = ex->scratch;
     }
     for (int i = 1; i < t->n && r == haloSuccess; i++)
-        r = (ex->wire ? prim_send_encoded : prim_send)(ex, (t->me + i) % t->n, result, len);
+        r = (ex->op->wire ? prim_send_encoded : prim_send)(ex, (t->me + i) % t->n, result, len);
     for (int i = 1; i < t->n && r == haloSuccess; i++) {
         int k = (t->me + t->n - i) % t->n;
         slice_of(&t->g, k, s, &off, &len);

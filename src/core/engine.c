@@ -523,10 +523,10 @@ static void engine_copy_out(const struct halo_exec *ex, void *dst, const void *s
 
 size_t engine_frame_bytes(const struct halo_exec *ex, size_t n)
 {
-    return ex->wire ? halo_wire_bytes((enum halo_wire)ex->wire, n) : n * ex->esize;
+    return ex->op->wire ? halo_wire_bytes((enum halo_wire)ex->op->wire, n) : n * ex->esize;
 }
 
-/* Sends n values already in the frame's form (encoded when ex->wire) from src. */
+/* Sends n values already in the frame's form (encoded when ex->op->wire) from src. */
 static haloResult_t prim_send_as(struct halo_exec *ex, int to, const void *src, size_t n, int encode)
 {
     struct halo_conn *c = engine_conn(ex->comm, ex->ch, to);
@@ -535,8 +535,8 @@ static haloResult_t prim_send_as(struct halo_exec *ex, int to, const void *src, 
     haloResult_t r = engine_wait_slot(ex, c, &slot, &cap);
     if (r != haloSuccess)
         return r;
-    if (encode && ex->wire)
-        halo_wire_encode(slot, src, n, ex->op->dtype, (enum halo_wire)ex->wire);
+    if (encode && ex->op->wire)
+        halo_wire_encode(slot, src, n, ex->op->dtype, (enum halo_wire)ex->op->wire);
     else
         memcpy(slot, src, bytes);
     return engine_post(ex, c, bytes);
@@ -555,8 +555,8 @@ haloResult_t prim_send_encoded(struct halo_exec *ex, int to, const void *wire, s
 /* A received frame's n values into dst: decoded, or copied. */
 static void engine_frame_out(struct halo_exec *ex, void *dst, const void *in, size_t n)
 {
-    if (ex->wire)
-        halo_wire_decode(dst, in, n, ex->op->dtype, (enum halo_wire)ex->wire);
+    if (ex->op->wire)
+        halo_wire_decode(dst, in, n, ex->op->dtype, (enum halo_wire)ex->op->wire);
     else
         engine_copy_out(ex, dst, in, n * ex->esize);
 }
@@ -623,8 +623,8 @@ haloResult_t prim_recv_reduce_send(struct halo_exec *ex, int from, int to, const
     haloResult_t r = prim_fwd_begin(ex, from, to, bytes, &f);
     if (r != haloSuccess)
         return r;
-    if (ex->wire)
-        halo_wire_reduce_encode(f.out, NULL, f.in, src, n, ex->op->dtype, (enum halo_wire)ex->wire, 1);
+    if (ex->op->wire)
+        halo_wire_reduce_encode(f.out, NULL, f.in, src, n, ex->op->dtype, (enum halo_wire)ex->op->wire, 1);
     else
         halo_reduce(f.out, f.in, src, n, ex->op->dtype, ex->op->op);
     return prim_fwd_end(ex, &f, bytes);
@@ -638,9 +638,9 @@ haloResult_t prim_recv_reduce_copy_send(struct halo_exec *ex, int from, int to, 
     haloResult_t r = prim_fwd_begin(ex, from, to, bytes, &f);
     if (r != haloSuccess)
         return r;
-    if (ex->wire) { /* the result is what the frame decodes to, on this rank as on every other */
+    if (ex->op->wire) { /* the result is what the frame decodes to, on this rank as on every other */
         int div = final && ex->op->op == haloAvg ? ex->comm->nranks : 1;
-        halo_wire_reduce_encode(f.out, dst, f.in, src, n, ex->op->dtype, (enum halo_wire)ex->wire, div);
+        halo_wire_reduce_encode(f.out, dst, f.in, src, n, ex->op->dtype, (enum halo_wire)ex->op->wire, div);
     } else if (ex->stream_out) { /* reduce into the slot, which the next rank reads soon, then stream it out */
         halo_reduce(f.out, f.in, src, n, ex->op->dtype, ex->op->op);
         engine_finish(ex, f.out, n, final);
@@ -661,8 +661,8 @@ haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, const void *s
     haloResult_t r = engine_wait_frame(ex, rc, &in, engine_frame_bytes(ex, n));
     if (r != haloSuccess)
         return r;
-    if (ex->wire)
-        halo_wire_decode_add(dst, src, in, n, ex->op->dtype, (enum halo_wire)ex->wire);
+    if (ex->op->wire)
+        halo_wire_decode_add(dst, src, in, n, ex->op->dtype, (enum halo_wire)ex->op->wire);
     else if (ex->stream_out && !(final && ex->op->op == haloAvg))
         halo_reduce_stream(dst, in, src, n, ex->op->dtype, ex->op->op);
     else
@@ -703,7 +703,6 @@ void engine_exec_init(struct halo_exec *ex)
                   op->coll == HALO_COLL_REDUCESCATTER;
     ex->sig.op = reduces ? (uint8_t)(op->op | op->wire << HALO_SIG_OP_BITS) : 0xff;
     ex->sig.algo = (uint8_t)op->algo;
-    ex->wire = op->wire;
     ex->stream_out = engine_streams_out(ex->comm, op);
 }
 

@@ -93,7 +93,6 @@ struct halo_exec {
     size_t esize;
     struct halo_sig sig;
     void *scratch; /* slot-sized private buffer of this channel */
-    int wire;      /* op->wire: frames carry values in this format (wire.h) */
     int stream_out; /* write results into recvbuf with streaming stores (engine_exec_init) */
 };
 
@@ -110,7 +109,7 @@ typedef haloResult_t (*halo_channel_fn)(struct halo_exec *ex);
  * lower-level waits below and the zero-copy calls count bytes, as the transports
  * do. */
 haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t n);
-/* Under a wire format (ex->wire), frames carry encoded values (wire.h): prim_send
+/* Under a wire format (op->wire), frames carry encoded values (wire.h): prim_send
  * encodes, reductions decode, add in float32 and re-encode, forwarding keeps the
  * encoded bytes, and a rank that finishes a block writes what the frame it sends
  * decodes to, so every rank ends with the same bits. prim_send_encoded sends n
