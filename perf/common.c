@@ -23,6 +23,7 @@
 #include "model.h"
 #include "perf_gpu.h"
 #include "roofline.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -751,22 +752,24 @@ static void perf_fmt_time(char *s, size_t n, double us)
 
 /* HALO_WIRE (a compressed wire format) makes all-reduce and reduce-scatter sums
  * and averages of floats lossy: their results are checked within the format's
- * bound, n x (c x A + 2^-17) + n x u x A for partial sums up to A (the library's
- * README gives c and u), and the inputs stay small (|x| <= 1000) so that no
+ * bound, n x (c x A + e) + n x u x A for partial sums up to A (halo_wire_bound),
+ * and the inputs stay small (|x| <= 1000) so that no
  * block's float16 scale saturates. */
 static void perf_wire_setup(struct perf_ctx *c, const struct perf_coll *coll)
 {
-    const char *w = getenv("HALO_WIRE");
+    const char *word = getenv("HALO_WIRE");
+    enum halo_wire w;
     int reduces = strcmp(coll->call, "haloAllReduce") == 0 || strcmp(coll->call, "haloReduceScatter") == 0;
-    if (!w || !*w || strcmp(w, "off") == 0 || !reduces || (c->op != haloSum && c->op != haloAvg) ||
-        c->dt->kind != PERF_FLOAT || (strcmp(w, "bf16") == 0 && c->dt->type != haloFloat32))
-        return;
-    double cw = strcmp(w, "fp8") == 0 ? 0.066 : 0.0045, u = c->dt->mbits < 23 ? ldexp(1.0, -c->dt->mbits - 1) : 0;
+    if (!word || halo_wire_parse(word, &w) != 0 || !halo_wire_supported(w, c->dt->type) || !reduces ||
+        (c->op != haloSum && c->op != haloAvg))
+        return; /* a bad word fails the communicator's init, with its own message */
+    double cw, e, u;
+    halo_wire_bound(w, c->dt->type, &cw, &e, &u);
     if (c->sum_range > 1000)
         c->sum_range = 1000;
     double a = (double)c->nranks * (double)c->sum_range;
-    c->wire = w;
-    c->wire_tol = c->nranks * (cw * a + ldexp(1.0, -17)) + c->nranks * u * a;
+    c->wire = halo_wire_name(w);
+    c->wire_tol = c->nranks * (cw * a + e) + c->nranks * u * a;
 }
 
 static void perf_print_header(const struct perf_ctx *c, const struct perf_coll *coll, const struct perf_opts *o,

@@ -76,6 +76,13 @@ int halo_wire_parse(const char *s, enum halo_wire *w)
     return -1;
 }
 
+void halo_wire_bound(enum halo_wire w, haloDataType_t t, double *c, double *e, double *u)
+{
+    *c = w == HALO_WIRE_FP8 ? 0.066 : 0.0045; /* 2^-4 relative (3 mantissa bits); half a step of max/127 or 2^-8 */
+    *e = w == HALO_WIRE_BF16 ? 0.0 : 0x1p-17;  /* 128 x 2^-24 */
+    *u = t == haloFloat16 ? 0x1p-11 : t == haloBfloat16 ? 0x1p-8 : 0.0;
+}
+
 size_t halo_wire_bytes(enum halo_wire w, size_t n)
 {
     switch (w) {

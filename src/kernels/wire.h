@@ -44,6 +44,12 @@ const char *halo_wire_name(enum halo_wire w); /* "off", "bf16", "fp8", "q8", or 
 /* 0 and *w set for "off", "bf16", "fp8", "q8"; -1 (and *w untouched) for any other
  * string, NULL included. */
 int halo_wire_parse(const char *s, enum halo_wire *w);
+/* The documented error of an n-rank sum under format w (README, "Compressed
+ * all-reduce"): each result of type t is within n * (c * A + e) + n * u * A of the
+ * exact sum, A the largest sum of |input| over the ranks among the 32 values
+ * around it. Fills c (the format's step, relative to A), e (absolute: a block
+ * scale in float16's subnormal range) and u (t's own rounding). */
+void halo_wire_bound(enum halo_wire w, haloDataType_t t, double *c, double *e, double *u);
 /* Bytes n values take in format w (OFF or an invalid w: 0). */
 size_t halo_wire_bytes(enum halo_wire w, size_t n);
 /* The largest n with halo_wire_bytes(w, n) <= cap, for sizing slices into a frame

@@ -33,6 +33,7 @@
 #include "mp.h"
 #include "test.h"
 #include "values.h"
+#include "wire.h"
 
 static const char *const wire_words[] = {"off", "bf16", "fp8", "q8"};
 static const haloDataType_t types[] = {haloFloat32, haloFloat16, haloBfloat16};
@@ -55,20 +56,6 @@ static double input_of(int r, size_t i, haloDataType_t t)
     return get_val(buf, 0, t);
 }
 
-static double wire_c(int w)
-{
-    return w == 2 ? 0.066 : 0.0045;
-}
-
-static double wire_e(int w)
-{
-    return w == 1 ? 0.0 : 128.0 * ldexp(1.0, -24);
-}
-
-static double type_u(haloDataType_t t)
-{
-    return t == haloFloat16 ? ldexp(1.0, -11) : t == haloBfloat16 ? ldexp(1.0, -8) : 0.0;
-}
 
 static uint64_t fnv(const void *p, size_t n)
 {
@@ -116,7 +103,9 @@ static int within_bound(const void *out, size_t first, size_t count, size_t tota
         for (size_t k = lo; k <= hi; k++)
             a = mag[k] > a ? mag[k] : a;
         double ref = avg ? sum[g] / n : sum[g], scale = avg ? a / n : a;
-        double bound = n * (wire_c(w) * scale + wire_e(w)) + n * type_u(t) * scale + 1e-6 * scale;
+        double c, e, u;
+        halo_wire_bound((enum halo_wire)w, t, &c, &e, &u);
+        double bound = n * (c * scale + e) + n * u * scale + 1e-6 * scale;
         double got = get_val(out, i, t);
         lossy |= fabs(got - ref) > n * ldexp(1.0, -23) * scale; /* more than float32's own rounding */
         if (!(fabs(got - ref) <= bound)) {
