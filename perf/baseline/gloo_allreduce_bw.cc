@@ -37,6 +37,8 @@
 #include <string>
 #include <vector>
 
+#include "size_arg.h"
+
 namespace {
 
 struct Opts {
@@ -45,29 +47,6 @@ struct Opts {
 };
 
 using ReduceFn = void (*)(void *, const void *, const void *, size_t);
-
-// "64", "4k", "64m", "1g" (powers of 1024); the whole string must be consumed.
-bool parse_size(const char *s, size_t *out)
-{
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    size_t mult = 1;
-
-    if (end == s)
-        return false;
-    if (*end == 'k' || *end == 'K')
-        mult = 1u << 10;
-    else if (*end == 'm' || *end == 'M')
-        mult = 1u << 20;
-    else if (*end == 'g' || *end == 'G')
-        mult = 1u << 30;
-    if (mult != 1)
-        end++;
-    if (*end != '\0')
-        return false;
-    *out = (size_t)v * mult;
-    return true;
-}
 
 bool parse_opts(int argc, char **argv, Opts *o)
 {
@@ -79,7 +58,7 @@ bool parse_opts(int argc, char **argv, Opts *o)
             o->json = 1;
             continue;
         }
-        if (!v || !parse_size(v, &n)) {
+        if (!v || baseline_parse_size(v, &n) != 0) {
             fprintf(stderr, "gloo_allreduce_bw: %s needs a number; usage: -n NRANKS [-b MIN] [-e MAX] [-f FACTOR] "
                             "[-w WARMUP] [--json]\n", a);
             return false;

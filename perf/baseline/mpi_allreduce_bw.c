@@ -19,33 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "size_arg.h"
+
 struct opts {
     size_t minbytes, maxbytes, factor;
     int warmup, json;
 };
-
-/* "64", "4k", "64m", "1g" (powers of 1024); the whole string must be consumed. */
-static int parse_size(const char *s, size_t *out)
-{
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    size_t mult = 1;
-
-    if (end == s)
-        return -1;
-    if (*end == 'k' || *end == 'K')
-        mult = 1u << 10;
-    else if (*end == 'm' || *end == 'M')
-        mult = 1u << 20;
-    else if (*end == 'g' || *end == 'G')
-        mult = 1u << 30;
-    if (mult != 1)
-        end++;
-    if (*end != '\0')
-        return -1;
-    *out = (size_t)v * mult;
-    return 0;
-}
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
@@ -57,7 +36,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             o->json = 1;
             continue;
         }
-        if (!v || parse_size(v, &n)) {
+        if (!v || baseline_parse_size(v, &n)) {
             fprintf(stderr, "mpi_allreduce_bw: %s needs a size (8, 4k, 64m); usage: [-b MIN] [-e MAX] [-f FACTOR] "
                             "[-w WARMUP] [--json]\n", a);
             return -1;
