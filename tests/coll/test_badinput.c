@@ -117,6 +117,12 @@ static void test_init_args(void)
     haloConfig_t cfg = HALO_CONFIG_INITIALIZER;
     cfg.magic = 0;
     EXPECT_ERR(haloCommInitRankConfig(&comm, 1, id, 0, &cfg), haloInvalidArgument, "HALO_CONFIG_INITIALIZER", NULL);
+    haloConfig_t wire = HALO_CONFIG_INITIALIZER;
+    wire.wireFormat = 7;
+    EXPECT_ERR(haloCommInitRankConfig(&comm, 1, id, 0, &wire), haloInvalidArgument, "config.wireFormat=7", NULL);
+    wire.wireFormat = haloWireQ8;
+    wire.wireMinBytes = -1;
+    EXPECT_ERR(haloCommInitRankConfig(&comm, 1, id, 0, &wire), haloInvalidArgument, "config.wireMinBytes=-1", NULL);
     EXPECT_ERR(haloGetUniqueId(NULL), haloInvalidArgument, "NULL", NULL);
 }
 
