@@ -26,6 +26,12 @@
 #   topo_links GRAPH         one line per link: "link A:IF - B:IF mgmt=.. state=..
 #                            usable=.. bw_mbps=.. share=.."
 #   rig_finish               prints the tally; exits 1 if a check failed
+#   RIG_CABLES               addresses of this VM's neighbours (set by a rig with
+#                            qemu socket cables): after a failed check, each is
+#                            pinged; one that does not answer prints "CABLE STALL:"
+#                            (the emulator's cable stopped moving frames, not a
+#                            fault of the code under test; run.sh stops the rig
+#                            and runs it again)
 
 rig_failures=0
 rig_passes=0
@@ -73,9 +79,21 @@ check() {
         rig_failures=$((rig_failures + 1))
         echo "FAIL: $name (status $st after $((t1 - t0)) s); its last output:"
         tail -n "${RIG_TAIL:-25}" "$out" | sed 's/^/      | /'
+        rig_cables_alive
     fi
     rm -f "$out"
     return $st
+}
+
+# After a failure: is every cable still moving frames? qemu's socket netdev can
+# stop under load (the guest kernel may log NETDEV WATCHDOG, below the console's
+# level), and then every later check fails for a reason outside the code.
+rig_cables_alive() {
+    for a in ${RIG_CABLES:-}; do
+        busybox ping -c 3 -W 1 "$a" >/dev/null 2>&1 && continue
+        echo "CABLE STALL: $a does not answer ping after this failure (qemu's socket cable stopped moving" \
+             "frames$(dmesg 2>/dev/null | grep -q 'NETDEV WATCHDOG' && echo '; the kernel logged NETDEV WATCHDOG'))"
+    done
 }
 
 retry() {

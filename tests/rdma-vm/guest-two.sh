@@ -9,6 +9,7 @@ A=10.56.0.1
 check "rxe0 on eth0 ($me), ACTIVE" rig_rxe_eth $me/24 || rig_finish
 # The cable is up once the peer answers (its VM may still be booting).
 check "ping the other VM over the cable" retry 90 busybox ping -c 1 -W 1 10.56.0.$((3 - HALO_VMID))
+RIG_CABLES=10.56.0.$((3 - HALO_VMID)) # a failed check pings it (a stalled emulator cable)
 
 perf_two() {
     if [ "$HALO_VMID" = 1 ]; then
@@ -63,6 +64,7 @@ if [ -n "$BIN_DIR" ]; then
     }
     check "HALO_TRANSPORT=auto across the VMs chooses ib (rank $rank)" auto_ib
 
+    RIG_CABLES="" # the cable goes quiet on purpose now
     # Last: vm2 powers off while both ranks are in an allreduce (its script ends, the
     # VM's init powers off at once: no process exit, no disconnect). Rank 0 must fail
     # with a sentence within HALO_TIMEOUT_MS (30 s here), not hang.

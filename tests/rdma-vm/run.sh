@@ -139,7 +139,7 @@ wrapper() { # NAME GUEST_SCRIPT
         echo "export RIG_DIR='$here' PAIR_BIN='$pair_bin' UNIT_BIN='$unit_bin' BIN_DIR='$bin_dir'"
         echo "export RIG_COLL_BIG='${RIG_COLL_BIG:-20000}' RIG_SECRET='rig-$$-$RANDOM' RIG_TAIL='${RIG_TAIL:-25}'"
         echo "export RIG_BW_SIZE='$([ "$bw" != 0 ] && echo "$bw")'"
-        echo "export RIG_BW_ITERS='${RIG_BW_ITERS:-10}' RIG_BW_ROUNDS='${RIG_BW_ROUNDS:-2}' RIG_PAIR_BIG='${RIG_PAIR_BIG:-64}'"
+        echo "export RIG_BW_ITERS='${RIG_BW_ITERS:-10}' RIG_BW_ROUNDS='${RIG_BW_ROUNDS:-1}' RIG_PAIR_BIG='${RIG_PAIR_BIG:-64}'"
         echo "export RIG_THREE_ITERS='${RIG_THREE_ITERS:-5}' RIG_THREE_ROUNDS='${RIG_THREE_ROUNDS:-1}'"
         echo "export RIG_BW_ONLY='${RIG_BW_ONLY:-}'"
         echo ". '$here/$2'"
@@ -155,6 +155,26 @@ free_port() {
         ss -Hltn "sport = :$p" 2>/dev/null | grep -q . || { echo $p; return 0; }
     done
     return 1
+}
+
+# wait_rig PREFIX PID...: waits until the rig's VMs have ended. When one prints
+# "CABLE STALL:" (guest-lib.sh: a neighbour stopped answering on a qemu socket
+# cable after a failed check), it stops them all at once rather than letting each
+# later check run into its timeout; run_rig then runs the rig again.
+wait_rig() {
+    local prefix=$1 p alive
+    shift
+    while :; do
+        alive=0
+        for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ $alive = 1 ] || return 0
+        if grep -q 'CABLE STALL:' "$build/$prefix"-vm[0-9].log 2>/dev/null; then
+            echo "=== a qemu cable of rig ($prefix) stalled: stopping its VMs ==="
+            pkill -TERM -f "halo_script=$build/run-vm" 2>/dev/null
+            return 0
+        fi
+        sleep 2
+    done
 }
 
 vm_pids=()
@@ -187,6 +207,7 @@ rig_two() {
     "$here/run-vm.sh" --build "$build" --vmid 2 --smp 1 --mem 1024 --timeout 420 --log "$build/two-vm2.log" --nic "connect:$port" "$w" &
     local p2=$!
     vm_pids+=($p2)
+    wait_rig two $p1 $p2
     wait $p1; local s1=$?
     wait $p2; local s2=$?
     vm_pids=()
@@ -220,6 +241,7 @@ rig_three() {
         --nic "mcast:$pm" --nic "connect:$pb" --nic "connect:$pc" "$w" &
     pids+=($!)
     vm_pids=("${pids[@]}")
+    wait_rig three "${pids[@]}"
     for i in 0 1 2; do wait "${pids[$i]}"; sts+=($?); done
     vm_pids=()
     local verdict=PASS
@@ -236,19 +258,23 @@ case "$only" in
     ''|one|two|three) ;;
     *) echo "run.sh: --only takes one, two or three, not $only"; exit 1 ;;
 esac
-# run_rig FUNC LOGPREFIX: runs a rig; when it failed and one of its VMs' kernels
-# logged "NETDEV WATCHDOG" (qemu's socket cable stopped moving frames: a stall of
-# the emulator under load, seen about once in five loaded runs, not of the code
-# under test), runs it once more and says so in its result line. Any other
+# run_rig FUNC LOGPREFIX: runs a rig; when it failed after qemu's socket cable
+# stopped moving frames (a VM printed "CABLE STALL:" or its kernel logged "NETDEV
+# WATCHDOG": a stall of the emulator under load, seen about once in five loaded
+# runs, not of the code under test), runs it once more and says so in its result
+# line, keeping the first run's console logs as PREFIX-vmN.first.log. Any other
 # failure, or a second one, stands.
 run_rig() {
     local fn=$1 prefix=$2 nres=${#results[@]} before=$failed
+    rm -f "$build/$prefix"-vm*.log
     "$fn"
     case "${results[$nres]:-}" in *FAIL*) ;; *) return 0 ;; esac
-    local stalled
-    stalled=$(grep -l 'NETDEV WATCHDOG' "$build/$prefix"-vm*.log 2>/dev/null | sed 's|.*/||' | paste -sd, -)
+    local stalled f
+    stalled=$(grep -lE 'CABLE STALL:|NETDEV WATCHDOG' "$build/$prefix"-vm[0-9].log 2>/dev/null | sed 's|.*/||' |
+        paste -sd, -)
     [ -n "$stalled" ] || return 0
-    echo "=== the rig failed after qemu's socket cable stalled ($stalled logged NETDEV WATCHDOG): running it again ==="
+    echo "=== the rig failed after qemu's socket cable stalled ($stalled: CABLE STALL or NETDEV WATCHDOG): running it again ==="
+    for f in "$build/$prefix"-vm[0-9].log; do mv "$f" "${f%.log}.first.log"; done
     local first=${results[$nres]}
     results=("${results[@]:0:$nres}")
     failed=$before
