@@ -98,8 +98,9 @@ static void print_coll_plans(struct halo_comm *comm, int64_t size, int json)
         printf("]");
 }
 
-/* One host: shared memory carries every pair, no link to price. The plan is the
- * choice the library makes there (api.c), with the threshold it applies. */
+/* One host: shared memory (or loopback tcp) carries every pair, no link to price.
+ * The plan is the choice the library makes there (api.c), with the thresholds it
+ * applies. */
 static void print_single_plan(struct halo_comm *comm, int64_t size, int json)
 {
     const char *algo = comm->nranks < 2 ? "copy" : algo_name(api_allreduce_algo(comm, (size_t)size));
@@ -111,9 +112,10 @@ static void print_single_plan(struct halo_comm *comm, int64_t size, int json)
     else if (comm->nranks < 2)
         printf("allreduce %lld bytes on one rank: a local copy\n", (long long)size);
     else
-        printf("allreduce %lld bytes on one host (%d ranks, shared memory, no links to price): runs %s "
-               "(direct up to HALO_DIRECT_MAX = %lld bytes, ring above)\n",
-               (long long)size, comm->nranks, algo, dmax);
+        printf("allreduce %lld bytes on one host (%d ranks, %s, no links to price): runs %s "
+               "(direct up to HALO_DIRECT_MAX = %lld bytes, ring above%s)\n",
+               (long long)size, comm->nranks, comm_local_tcp(comm) ? "tcp over loopback" : "shared memory", algo,
+               dmax, comm_local_tcp(comm) && comm->nranks >= 3 ? ", ring_bidir above 1 MiB" : "");
 }
 
 static void print_single(struct halo_comm *comm, const struct topo_tool_opts *o)

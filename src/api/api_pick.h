@@ -14,7 +14,7 @@
 #include "comm.h"
 
 /* The row an allreduce of `bytes` runs under on comm: HALO_ALGO's when forced,
- * else the auto choice (one host: direct up to api_direct_max, ring above;
+ * else the auto choice (one host: direct up to api_direct_max, ring above, ring_bidir over tcp;
  * several hosts: the cost model's pick). Pure: no I/O, no state change. */
 enum halo_algo api_allreduce_algo(struct halo_comm *comm, size_t bytes);
 /* HALO_DIRECT_MAX as the auto choice applies it (auto resolved by rank count). */
