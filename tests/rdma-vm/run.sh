@@ -32,7 +32,8 @@
 #     the bootstrap. With --bin-dir: first a chain (C down): halo-topo finds a chain
 #     vm1,vm2,vm3; every *_bw tool (3 ranks, HALO_NET=ib) checks its results with
 #     the cable peers via ib; sendrecv_bw -r 2 between the ends is forwarded by vm2;
-#     allreduce_bw at --bw bytes over ib and over tcp (ratio printed). Then C up
+#     with RIG_THREE_ROUNDS >= 1, allreduce_bw at --bw bytes over ib and over tcp
+#     (ratio printed). Then C up
 #     without rxe (mixed): every *_bw tool checked with C via tcp (a WARN names it)
 #     and the rest via ib, and HALO_TRANSPORT=ib failing init naming C. Then rxe on
 #     C: halo-topo finds a ring; every *_bw tool with HALO_ALGO=ring (and allreduce
@@ -140,7 +141,7 @@ wrapper() { # NAME GUEST_SCRIPT
         echo "export RIG_COLL_BIG='${RIG_COLL_BIG:-20000}' RIG_SECRET='rig-$$-$RANDOM' RIG_TAIL='${RIG_TAIL:-25}'"
         echo "export RIG_BW_SIZE='$([ "$bw" != 0 ] && echo "$bw")'"
         echo "export RIG_BW_ITERS='${RIG_BW_ITERS:-10}' RIG_BW_ROUNDS='${RIG_BW_ROUNDS:-1}' RIG_PAIR_BIG='${RIG_PAIR_BIG:-64}'"
-        echo "export RIG_THREE_ITERS='${RIG_THREE_ITERS:-5}' RIG_THREE_ROUNDS='${RIG_THREE_ROUNDS:-1}'"
+        echo "export RIG_THREE_ITERS='${RIG_THREE_ITERS:-5}' RIG_THREE_ROUNDS='${RIG_THREE_ROUNDS:-0}'"
         echo "export RIG_BW_ONLY='${RIG_BW_ONLY:-}'"
         echo ". '$here/$2'"
     } > "$f"
