@@ -290,7 +290,7 @@ cable_c_gone() {
 [ -z "$CIF" ] || check "vm$id: $CRXE deleted, $CIF down" cable_c_gone
 
 # --- vm1 and vm2 only ---
-if [ -n "$RIG_BW_SIZE" ]; then
+if [ -n "$RIG_BW_SIZE" ] && [ "$RIG_BW_ROUNDS" -gt 0 ]; then
     perf_a() {
         if [ "$id" = 2 ]; then
             timeout 120 ib_write_bw -d rxe1 -F --report_gbits -R -s "$RIG_BW_SIZE" -n "${RIG_BW_ITERS:-10}"
