@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # halo-topo --json prints one JSON value in every mode (-n local ranks, with and
 # without --plan, one and several ranks); json_check (no python needed) parses each.
-# The several-host modes run in the emulated cluster (tests/netns), not here.
+# The several-host modes run in the emulated cluster (tests/netns), not here. Then
+# the one-host plan's "runs": the algorithm the auto choice gives per transport.
 # usage: check_topo_json.sh HALO_TOPO JSON_CHECK
 set -u
 topo=$1 check=$2 fail=0
@@ -16,6 +17,28 @@ for args in "-n 1 --json" "-n 2 --json" "-n 3 --json --plan 8k" "-n 2 --json --p
         fail=1
     fi
 done
+# One host, the auto all-reduce: the ring above HALO_DIRECT_MAX, both ways round
+# (ring_bidir) over loopback tcp from 3 ranks above 1 MiB.
+runs() { # WANT ENV... -- HALO_TOPO_ARGS...
+    want=$1; shift
+    envs=""
+    while [ "$1" != -- ]; do envs="$envs $1"; shift; done
+    shift
+    # shellcheck disable=SC2086 # word lists
+    got=$(env $envs "$topo" "$@" | sed -n 's/.*"runs":"\([a-z_]*\)".*/\1/p')
+    if [ "$got" = "$want" ]; then
+        echo "ok: $envs halo-topo $*: runs $got"
+    else
+        echo "FAIL: $envs halo-topo $*: runs '$got', not $want"
+        fail=1
+    fi
+}
+tcp="HALO_TRANSPORT=tcp HALO_SOCKET_IFNAME=lo"
+runs ring_bidir $tcp -- -n 3 --json --plan 4m
+runs ring $tcp -- -n 3 --json --plan 1m
+runs ring $tcp -- -n 2 --json --plan 4m
+runs ring HALO_TRANSPORT=shm -- -n 3 --json --plan 4m
+runs direct $tcp -- -n 3 --json --plan 8k
 # the checker itself refuses what --plan used to print: text after the object
 if printf '{"a":1}\nallreduce 1 MiB\n' | "$check" 2>/dev/null; then
     echo "FAIL: json_check accepted text after the object"
