@@ -8,7 +8,8 @@
 #   1. the build/ tree: every label (unit, coll, examples, install, lint, netns
 #      emulated clusters, gpu against a fake runtime, abort); the Soft-RoCE VM test
 #      (label rdma, several minutes) runs beside it with its progress printed as it
-#      goes, each line prefixed [rdma];
+#      goes, each line prefixed [rdma]; once the suite is done and while the VMs
+#      finish, the trees of suites 2-4 build at nice 19 (build/prebuild.log);
 #   2. build-asan/ (AddressSanitizer + UBSan): the same without rdma and netns (they
 #      run the same code paths, only slower) and install (needs the ASan runtime);
 #      test_coll's large count capped at 300007 (HALO_TEST_BIG_MAX);
@@ -42,11 +43,25 @@ suite() {
     summary+=("$(printf '%-34s %s in %d s' "$name" "$([ $st -eq 0 ] && echo passed || echo FAILED)" $(($(date +%s) - t0)))")
     return $st
 }
+prebuild_pid=""
 finish() {
+    [ -z "$prebuild_pid" ] || { pkill -P "$prebuild_pid" 2>/dev/null; kill "$prebuild_pid" 2>/dev/null; } || true
     echo "== test.sh summary ($(($(date +%s) - t_all)) s in all) =="
     printf '  %s\n' "${summary[@]}"
 }
 trap finish EXIT
+
+# The sanitizer and fuzz trees: their configuration, and the threaded tests TSan builds.
+configure_asan() {
+    cmake -S . -B build-asan -DHALO_WERROR=ON -DHALO_SANITIZE=ON -DHALOCCL_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Debug \
+        >/dev/null
+}
+configure_tsan() { cmake -S . -B build-tsan -DHALO_WERROR=ON -DHALO_TSAN=ON -DHALOCCL_BUILD_TESTS=ON >/dev/null; }
+configure_fuzz() {
+    CC=clang cmake -S . -B build-fuzz -DHALO_FUZZ=ON -DHALOCCL_BUILD_TESTS=OFF -DHALOCCL_BUILD_PERF=OFF \
+        -DHALOCCL_BUILD_EXAMPLES=OFF >/dev/null
+}
+TSAN_TARGETS=(test_abort test_forward test_coll test_concurrent test_soak bootstrap_job test_gpu_stream fakehip)
 
 echo "== build/: configure and build with -DHALO_WERROR=ON =="
 cmake -S . -B build -DHALO_WERROR=ON -DHALOCCL_BUILD_TESTS=ON >/dev/null
@@ -61,13 +76,30 @@ echo "== suite 1, build/: $(count build -LE rdma) tests labelled $(labels build 
 rdma_pid=$!
 st=0
 suite "build/ (all but rdma)" build -j"$jobs" --timeout 900 -LE rdma || st=$?
+# While the VMs finish, the sanitizer and fuzz trees build at the lowest priority
+# (nice 19): they take the CPU time the VMs leave idle and barely slow them. The
+# build steps below then find little left to do; they run in full, and show any
+# error, whatever happened here (output: build/prebuild.log).
+if [ $st -eq 0 ]; then
+    (
+        renice -n 19 -p "$BASHPID" >/dev/null || true
+        configure_asan && cmake --build build-asan -j"$jobs"
+        configure_tsan && cmake --build build-tsan -j"$jobs" --target "${TSAN_TARGETS[@]}"
+        ! command -v clang >/dev/null || { configure_fuzz && cmake --build build-fuzz -j"$jobs" --target fuzz_targets; }
+    ) > build/prebuild.log 2>&1 &
+    prebuild_pid=$!
+fi
 rst=0
 wait $rdma_pid || rst=$?
+if [ -n "$prebuild_pid" ]; then
+    wait "$prebuild_pid" || true
+    prebuild_pid=""
+fi
 summary+=("$(printf '%-34s %s' "build/ rdma (Soft-RoCE VMs)" "$([ $rst -eq 0 ] && echo passed || echo FAILED) (timed beside the suite above; its own time in the [rdma] lines)")")
 [ $st -eq 0 ] && [ $rst -eq 0 ] || exit 1
 
 echo "== build-asan/: configure and build with AddressSanitizer + UBSan =="
-cmake -S . -B build-asan -DHALO_WERROR=ON -DHALO_SANITIZE=ON -DHALOCCL_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+configure_asan
 cmake --build build-asan -j"$jobs"
 echo "== suite 2, build-asan/: $(count build-asan -LE "rdma|netns") tests, every label but rdma and netns, -j$jobs =="
 # The large count of test_coll's two-channel runs (1300001) is capped at 300007
@@ -77,9 +109,8 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 HALO_TEST_BIG_MAX=3
 
 TSAN_THREADS='^(coll_tcp_np2_2ch|test_concurrent|test_soak|bootstrap_job|gpu_fake_(coll|abort|graph)_np2|gpu_fake_p2psync_synclock_np2)$'
 echo "== build-tsan/: configure and build the threaded tests with ThreadSanitizer =="
-cmake -S . -B build-tsan -DHALO_WERROR=ON -DHALO_TSAN=ON -DHALOCCL_BUILD_TESTS=ON >/dev/null
-cmake --build build-tsan -j"$jobs" --target test_abort test_forward test_coll test_concurrent test_soak bootstrap_job \
-    test_gpu_stream fakehip
+configure_tsan
+cmake --build build-tsan -j"$jobs" --target "${TSAN_TARGETS[@]}"
 echo "== suite 3, build-tsan/: $(count build-tsan -L abort) test, label abort; test_netns_forward =="
 TSAN_OPTIONS=halt_on_error=1 suite "build-tsan/ (TSan, abort)" build-tsan --timeout 600 -L abort
 TSAN_OPTIONS=halt_on_error=1 suite "build-tsan/ (TSan, forwarding)" build-tsan --timeout 600 -R test_netns_forward
@@ -93,8 +124,7 @@ if ! command -v clang >/dev/null; then
     summary+=("$(printf '%-34s %s' "build-fuzz/ (libFuzzer)" "FAILED (no clang)")")
     exit 1
 fi
-CC=clang cmake -S . -B build-fuzz -DHALO_FUZZ=ON -DHALOCCL_BUILD_TESTS=OFF -DHALOCCL_BUILD_PERF=OFF \
-    -DHALOCCL_BUILD_EXAMPLES=OFF >/dev/null
+configure_fuzz
 cmake --build build-fuzz -j"$jobs" --target fuzz_targets
 echo "== suite 4, build-fuzz/: $(count build-fuzz -L fuzz) fuzz targets, label fuzz, 20 s each, -j$jobs =="
 suite "build-fuzz/ (libFuzzer)" build-fuzz -j"$jobs" -L fuzz
