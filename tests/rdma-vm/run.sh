@@ -160,8 +160,11 @@ free_port() {
 
 # wait_rig PREFIX PID...: waits until the rig's VMs have ended. When one prints
 # "CABLE STALL:" (guest-lib.sh: a neighbour stopped answering on a qemu socket
-# cable after a failed check), it stops them all at once rather than letting each
-# later check run into its timeout; run_rig then runs the rig again.
+# cable after a failed check), or its kernel's NETDEV WATCHDOG says a transmit
+# queue has been stuck for 30 s or more, it stops them all at once rather than
+# letting each later check run into its timeout; run_rig then runs the rig again.
+STALL_NOW='CABLE STALL:|NETDEV WATCHDOG: .*timed out ([3-9][0-9]{4}|[0-9]{6,}) ms'
+
 wait_rig() {
     local prefix=$1 p alive
     shift
@@ -169,7 +172,7 @@ wait_rig() {
         alive=0
         for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
         [ $alive = 1 ] || return 0
-        if grep -q 'CABLE STALL:' "$build/$prefix"-vm[0-9].log 2>/dev/null; then
+        if grep -qE "$STALL_NOW" "$build/$prefix"-vm[0-9].log 2>/dev/null; then
             echo "=== a qemu cable of rig ($prefix) stalled: stopping its VMs ==="
             pkill -TERM -f "halo_script=$build/run-vm" 2>/dev/null
             return 0
