@@ -124,8 +124,11 @@ timeout --kill-after=10 "$limit" "$qemu" \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
     "${netargs[@]}" </dev/null 2>&1 |
     stdbuf -oL tr -d '\r' | sed -u 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' | tee "$log" |
-    awk "${awk_opts[@]}" -v p="[vm$vmid] " -v t0="$t_start" '
-        /HALO-VM-EXIT vmid=/ { on = 0 }
+    awk "${awk_opts[@]}" -v p="[vm$vmid] " -v t0="$t_start" -v me="halo_script=$rundir/script.sh" '
+        # The script is done: a guest kernel that then hangs instead of powering
+        # off (a soft lockup seen under TCG) must not hold the rig until its limit.
+        /HALO-VM-EXIT vmid=/ { on = 0
+                               system("(sleep 30; pkill -TERM -f \"" me "\") >/dev/null 2>&1 &") }
         on && $0 != "" { print p $0; fflush() }
         /HALO-VM-BEGIN vmid=/ { on = 1; "date +%s" | getline t; close("date +%s")
                                 print p "booted in " (t - t0) " s; running the script"; fflush() }
