@@ -104,18 +104,21 @@ static void print_coll_plans(struct halo_comm *comm, int64_t size, int json)
 static void print_single_plan(struct halo_comm *comm, int64_t size, int json)
 {
     const char *algo = comm->nranks < 2 ? "copy" : algo_name(api_allreduce_algo(comm, (size_t)size));
-    long long dmax = (long long)api_direct_max(comm);
+    long long dmax = (long long)api_direct_max(comm), bidir = (long long)api_bidir_min(comm);
+    char above[64] = "";
 
+    if (bidir >= 0)
+        snprintf(above, sizeof(above), ", ring_bidir above %lld bytes", bidir);
     if (json)
         printf(",\"plan\":{\"bytes\":%lld,\"class\":\"single\",\"nhosts\":1,\"runs\":\"%s\",\"direct_max\":%lld,"
-               "\"algorithms\":[]}", (long long)size, algo, dmax);
+               "\"bidir_min\":%lld,\"algorithms\":[]}", (long long)size, algo, dmax, bidir);
     else if (comm->nranks < 2)
         printf("allreduce %lld bytes on one rank: a local copy\n", (long long)size);
     else
         printf("allreduce %lld bytes on one host (%d ranks, %s, no links to price): runs %s "
                "(direct up to HALO_DIRECT_MAX = %lld bytes, ring above%s)\n",
                (long long)size, comm->nranks, comm_local_tcp(comm) ? "tcp over loopback" : "shared memory", algo,
-               dmax, comm_local_tcp(comm) && comm->nranks >= 3 ? ", ring_bidir above 1 MiB" : "");
+               dmax, above);
 }
 
 static void print_single(struct halo_comm *comm, const struct topo_tool_opts *o)

@@ -141,7 +141,12 @@ int64_t api_direct_max(const struct halo_comm *comm)
  * directions keep twice the sockets busy, so one ring's copies overlap the other's
  * waits: 3, 4 and 8 ranks on a 2-core host, 2 to 64 MiB, medians of 3 to 5
  * interleaved runs 1.1-1.4x the ring's busbw (at 1 MiB a tie). */
-#define API_LOCAL_TCP_BIDIR_MIN (1u << 20)
+#define API_LOCAL_TCP_BIDIR_MIN ((int64_t)1 << 20)
+
+int64_t api_bidir_min(const struct halo_comm *comm)
+{
+    return !comm->topo && comm->nranks >= 3 && comm_local_tcp(comm) ? API_LOCAL_TCP_BIDIR_MIN : -1;
+}
 
 static enum halo_algo api_auto_single(struct halo_comm *comm, enum halo_coll coll, size_t bytes)
 {
@@ -149,9 +154,8 @@ static enum halo_algo api_auto_single(struct halo_comm *comm, enum halo_coll col
         return HALO_ALGO_RING;
     if ((int64_t)bytes <= api_direct_max(comm))
         return HALO_ALGO_DIRECT;
-    if (!comm->topo && comm->nranks >= 3 && bytes > API_LOCAL_TCP_BIDIR_MIN && comm_local_tcp(comm))
-        return HALO_ALGO_RING_BIDIR;
-    return HALO_ALGO_RING;
+    int64_t bidir = api_bidir_min(comm);
+    return bidir >= 0 && (int64_t)bytes > bidir ? HALO_ALGO_RING_BIDIR : HALO_ALGO_RING;
 }
 
 int api_topo_coll(enum halo_coll coll)

@@ -19,6 +19,9 @@
 enum halo_algo api_allreduce_algo(struct halo_comm *comm, size_t bytes);
 /* HALO_DIRECT_MAX as the auto choice applies it (auto resolved by rank count). */
 int64_t api_direct_max(const struct halo_comm *comm);
+/* On one host over loopback tcp with 3 or more ranks, the size above which the
+ * auto all-reduce runs ring_bidir; -1 where it does not. */
+int64_t api_bidir_min(const struct halo_comm *comm);
 /* The cost model's collective (enum topo_coll) of coll; -1 for send/recv. */
 int api_topo_coll(enum halo_coll coll);
 /* What coll_execute runs for op (coll, count, dtype set): sets op->algo,

@@ -312,10 +312,11 @@ int main(int argc, char **argv)
     size_t big = argc > 2 ? (size_t)atol(argv[2]) : 300007;
     /* The sanitizer suites run the same schedules several times slower: they cap
      * the large count (it still spans dozens of slices per channel). */
-    const char *cap = getenv("HALO_TEST_BIG_MAX");
-    if (cap && *cap && (size_t)atol(cap) > 0 && big > (size_t)atol(cap)) {
-        printf("test_coll: large count %zu capped at %s (HALO_TEST_BIG_MAX)\n", big, cap);
-        big = (size_t)atol(cap);
+    const char *cap_env = getenv("HALO_TEST_BIG_MAX");
+    long cap = cap_env ? atol(cap_env) : 0;
+    if (cap > 0 && big > (size_t)cap) {
+        printf("test_coll: large count %zu capped at %ld (HALO_TEST_BIG_MAX)\n", big, cap);
+        big = (size_t)cap;
     }
     ASSERT_TRUE(n >= 1 && n <= 16);
     int r = mp_run(n, rank_main, &big, 600);
