@@ -15,6 +15,10 @@ BUILD=${1:-build}
 ROUNDS=${2:-5}
 SIZE=${3:-4194304}
 here=$(cd "$(dirname "$0")" && pwd)
+case "$ROUNDS:$SIZE" in
+    *[!0-9:]*|:*|*:|0:*) echo "rdma_ratios.sh: ROUNDS and SIZE are positive whole numbers (bytes), not '$ROUNDS' and '$SIZE'" >&2
+                         exit 2 ;;
+esac
 for f in "$BUILD/bin/test_ib_pair" "$BUILD/bin/sendrecv_bw"; do
     [ -x "$f" ] || { echo "rdma_ratios.sh: $f is missing: build with -DHALOCCL_BUILD_TESTS=ON first" >&2; exit 1; }
 done
