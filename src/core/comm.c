@@ -83,16 +83,12 @@ void comm_set_async_error(struct halo_comm *comm, haloResult_t res)
     }
 }
 
-/* A peer that hit an error closes its connections right after relaying the
- * reason through the bootstrap; the closed connection is often seen first. Give
- * the relayed reason a moment to arrive: it names the root cause. */
-#define COMM_ABORT_GRACE_US 300000
-
 haloResult_t comm_fail(struct halo_comm *comm, haloResult_t res)
 {
     if (res == haloSuccess || res == haloInvalidArgument)
         return res;
-    if (res == haloRemoteError && comm->bs && atomic_load(&comm->async_error) == haloSuccess) {
+    if (res == haloRemoteError && comm->bs && atomic_load(&comm->async_error) == haloSuccess &&
+        !atomic_load(&comm->timed_out)) {
         int64_t end = halo_now_us() + COMM_ABORT_GRACE_US;
         while (halo_now_us() < end && atomic_load(&comm->async_error) == haloSuccess && !comm_remote_aborted(comm))
             usleep(1000);

@@ -163,6 +163,8 @@ struct halo_comm {
     uint32_t opseq;            /* next collective sequence number */
     _Atomic int aborted;       /* a channel or a remote rank gave up (atomic) */
     _Atomic int async_error;   /* haloResult_t; set once, sticky (atomic) */
+    _Atomic int timed_out;     /* this rank's own wait ran past HALO_TIMEOUT_MS: its error
+                                * is the diagnosis, comm_fail relays it without waiting */
     char last_error[HALO_ERRLEN];
     pthread_mutex_t err_lock;  /* guards last_error against worker threads */
 
@@ -221,7 +223,18 @@ int comm_remote_aborted(struct halo_comm *comm);
 /* The subsystem an error found by code shared between init and calls logs under:
  * INIT until the communicator is ready, COLL afterwards. */
 enum halo_subsys comm_phase_subsys(const struct halo_comm *comm);
-/* Records err on the communicator, marks it broken and relays an abort to all ranks. */
+/* A peer that hit an error closes its connections right after relaying the
+ * reason through the bootstrap; the closed connection is often seen first. Give
+ * the relayed reason a moment to arrive: it names the root cause. The relay is
+ * one hop through the root's thread, which a loaded host (two cores, sanitizers,
+ * several jobs) may not schedule for hundreds of milliseconds; the wait ends as
+ * soon as a reason arrives, and a peer that died unannounced is reported by the
+ * root as soon as its bootstrap connection ends, so only a clean destroy with
+ * no reason waits it out. A rank's own timeout does not wait: the stalled peer
+ * sends nothing, and the other waiters are waiting too. */
+#define COMM_ABORT_GRACE_US 1000000
+/* Records err on the communicator, marks it broken and relays an abort to all ranks;
+ * a haloRemoteError first waits up to COMM_ABORT_GRACE_US for a peer's reason. */
 haloResult_t comm_fail(struct halo_comm *comm, haloResult_t res);
 size_t comm_slot_size(const struct halo_comm *comm, int peer);
 /* Channels with connections: the collectives' plus the relay channel. */

@@ -185,6 +185,7 @@ static void engine_cable(const struct halo_comm *comm, int ch, int peer, char *b
 
 static haloResult_t engine_stall_error(struct halo_comm *comm, int ch, int peer, double secs, const char *what)
 {
+    atomic_store(&comm->timed_out, 1);
     int origin = engine_stall_origin(comm, peer);
     if (origin != peer)
         return halo_error(comm, haloRemoteError,
@@ -223,11 +224,13 @@ haloResult_t engine_check_stall(struct halo_comm *comm, int ch, int peer, int64_
         int owed = now - since_us >= comm->timeout_us ? engine_flush_owed(comm, ch) : -1;
         if (owed >= 0)
             return engine_stall_error(comm, ch, owed, (double)(now - since_us) / 1e6, what);
-        if (now - since_us >= comm->timeout_us)
+        if (now - since_us >= comm->timeout_us) {
+            atomic_store(&comm->timed_out, 1);
             return halo_error(comm, haloRemoteError,
                               "rank %d: peers did not take this rank's data for %.1f s on channel %d (%s): a peer "
                               "may have hung; raise HALO_TIMEOUT_MS if it is only slow",
                               comm->rank, (double)(now - since_us) / 1e6, ch, what);
+        }
         return haloSuccess;
     }
     if (engine_peer_dead(comm, peer))

@@ -49,7 +49,6 @@
 #define RELAY_NAP_LONG_US 1000     /* ... or this long after RELAY_DOZE_US idle */
 #define RELAY_DOZE_US 100000
 #define RELAY_BYE_MAX_US 1000000
-#define RELAY_GRACE_US 300000      /* a closed connection: time for the root cause to arrive */
 
 /* A frame kept in memory: in an inbox (for this rank) or parked (transit). */
 struct relay_frame {
@@ -159,7 +158,7 @@ static haloResult_t relay_fail(struct halo_relay *rl, haloResult_t res, const ch
  * after this (requests may have been cancelled meanwhile). */
 static haloResult_t relay_wait_root_cause(struct halo_relay *rl)
 {
-    int64_t end = halo_now_us() + RELAY_GRACE_US;
+    int64_t end = halo_now_us() + COMM_ABORT_GRACE_US;
     pthread_mutex_unlock(&rl->mu);
     while (halo_now_us() < end && atomic_load(&rl->comm->async_error) == haloSuccess && !rl->stop)
         usleep(1000);
