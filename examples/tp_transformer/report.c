@@ -114,9 +114,10 @@ static void report_decode_bytes(const tpt_result *r, const tpt_phase *d, int dim
         for (long i = 0; i < n; i++)
             sum += d->ar_after_last[i];
         printf("  of which after the last rank arrived: %.1f us per allreduce (median %.1f us) = %.3f ms per "
-               "token; the rest is waiting for slower ranks (compare with allreduce_bw at %d B)\n",
-               1e6 * sum / (n ? n : 1), 1e6 * median_of(d, d->ar_after_last), 1e3 * sum / d->steps,
-               dim * 4);
+               "token; the rest is waiting for slower ranks (compare with HALO_WIRE=%s allreduce_bw -b %d -e "
+               "%d --cold 64m)\n",
+               1e6 * sum / (n ? n : 1), 1e6 * median_of(d, d->ar_after_last), 1e3 * sum / d->steps, wire,
+               dim * 4, dim * 4);
     }
     printf("  sent per rank per token: %.0f B by a ring (2(N-1)/N x payload), %.0f B by one-shot direct "
            "((N-1) x payload)\n", per_tok * 2.0 * (N - 1) / N, per_tok * (N - 1));

@@ -67,7 +67,7 @@ if [ $TORCH -ge 1 ]; then
     G=$SRC/tests/gpu
     step torch-dropin "$G/torch_run.sh" -n 2 -l "$L" "$G/torch_dropin.py" || fail=1
     step vllm-ctypes "$G/torch_run.sh" -n 2 -l none "$G/vllm_ctypes.py" "$L" || fail=1
-    step torch-bench sh "$G/torch_bench.sh" 2 || fail=1
+    step torch-bench sh "$G/torch_bench.sh" 2 "$L" || fail=1
     if [ $TORCH = 2 ]; then
         echo "torch: $([ $fail = 0 ] && echo passed || echo FAILED)" | tee -a "$OUT/summary.txt"
         exit $fail
