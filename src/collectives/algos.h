@@ -48,11 +48,13 @@ void ring_pos_init(const struct halo_comm *comm, struct ring_pos *r);
 int ring_pos_of(const struct halo_comm *comm, int rank);
 int ring_mod(int a, int n);
 
-/* All-gather: copies this rank's own part of the channel range into recvbuff
- * (nothing when in place). */
+/* All-gather: copies this rank's own part of the channel range, or of a slice,
+ * into recvbuff (nothing when in place). */
 void algo_allgather_own(const struct halo_exec *ex, size_t coff, size_t clen);
-/* Broadcast root: copies g's range from sendbuff to recvbuff (nothing when in place). */
+/* Broadcast root: copies g's range, or elements [off, off + len), from sendbuff to
+ * recvbuff (nothing when in place). */
 void algo_root_copy(const struct halo_exec *ex, const struct slice_geom *g);
+void algo_root_copy_range(const struct halo_exec *ex, size_t off, size_t len);
 
 /* The algorithm table (algo_table.c): one row per enum halo_algo. */
 struct algo_row {

@@ -115,7 +115,9 @@ haloResult_t ring_reducescatter(struct halo_exec *ex)
     return slice_each(ex, &g, ring_reducescatter_slice, &r);
 }
 
-/* All-gather: send my block, then forward n-2 blocks, then keep the last. */
+/* All-gather: send my block, then forward n-2 blocks, then keep the last. My own
+ * block's slice is copied into recvbuff right after it was sent, while it is still
+ * in cache (nothing when in place). */
 static haloResult_t ring_allgather_slice(struct halo_exec *ex, const void *pos, size_t in_block, size_t len)
 {
     const struct ring_pos *r = pos;
@@ -123,6 +125,8 @@ static haloResult_t ring_allgather_slice(struct halo_exec *ex, const void *pos, 
     char *dst = ex->op->recvbuf;
     size_t es = ex->esize, sc = ex->op->count;
     haloResult_t res = prim_send(ex, r->next, (const char *)ex->op->sendbuf + in_block * es, len);
+    if (res == haloSuccess)
+        algo_allgather_own(ex, in_block, len);
     for (int j = 1; j <= r->n - 1 && res == haloSuccess; j++) {
         size_t b = (size_t)ring[ring_mod(r->p - j, r->n)];
         char *where = dst + (b * sc + in_block) * es;
@@ -136,7 +140,7 @@ void algo_allgather_own(const struct halo_exec *ex, size_t coff, size_t clen)
     size_t es = ex->esize;
     char *own = (char *)ex->op->recvbuf + ((size_t)ex->comm->rank * ex->op->count + coff) * es;
     if ((const char *)ex->op->sendbuf + coff * es != own) /* not in place */
-        memcpy(own, (const char *)ex->op->sendbuf + coff * es, clen * es);
+        engine_copy_out(ex, own, (const char *)ex->op->sendbuf + coff * es, clen * es);
 }
 
 haloResult_t ring_allgather(struct halo_exec *ex)
@@ -145,17 +149,21 @@ haloResult_t ring_allgather(struct halo_exec *ex)
     struct slice_geom g;
     ring_pos_init(ex->comm, &r);
     slice_geom_channel(ex, ex->op->count, 1, &g);
-    algo_allgather_own(ex, g.off, g.len);
     return slice_each(ex, &g, ring_allgather_slice, &r);
+}
+
+void algo_root_copy_range(const struct halo_exec *ex, size_t off, size_t len)
+{
+    size_t es = ex->esize;
+    const char *src = (const char *)ex->op->sendbuf + off * es;
+    char *dst = (char *)ex->op->recvbuf + off * es;
+    if (src != dst) /* not in place */
+        engine_copy_out(ex, dst, src, len * es);
 }
 
 void algo_root_copy(const struct halo_exec *ex, const struct slice_geom *g)
 {
-    size_t es = ex->esize;
-    const char *src = (const char *)ex->op->sendbuf + g->off * es;
-    char *dst = (char *)ex->op->recvbuf + g->off * es;
-    if (src != dst) /* not in place */
-        memcpy(dst, src, g->len * es);
+    algo_root_copy_range(ex, g->off, g->len);
 }
 
 /* Broadcast: a pipelined chain starting at the root, following the ring; q is the
@@ -168,15 +176,14 @@ haloResult_t ring_broadcast(struct halo_exec *ex)
     ring_pos_init(ex->comm, &r);
     int q = ring_mod(r.p - ring_pos_of(ex->comm, ex->op->root), r.n);
     slice_geom_channel(ex, ex->op->count, 1, &g);
-    if (q == 0)
-        algo_root_copy(ex, &g);
     for (size_t s = 0; s < g.nslices && res == haloSuccess; s++) {
         size_t off, len;
         slice_of(&g, 0, s, &off, &len);
         char *where = (char *)ex->op->recvbuf + off * ex->esize;
-        if (q == 0)
-            res = prim_send(ex, r.next, where, len);
-        else if (q == r.n - 1)
+        if (q == 0) { /* the root sends from sendbuff, then copies the slice while it is in cache */
+            res = prim_send(ex, r.next, (const char *)ex->op->sendbuf + off * ex->esize, len);
+            algo_root_copy_range(ex, off, len);
+        } else if (q == r.n - 1)
             res = prim_recv(ex, r.prev, where, len);
         else
             res = prim_recv_copy_send(ex, r.prev, r.next, where, len);

@@ -516,7 +516,7 @@ uint64_t engine_conn_frames(struct halo_comm *comm, int ch, int peer)
 
 /* Results land in the caller's buffer through these: streaming stores when the
  * call's buffers do not fit the cache (engine_exec_init). */
-static void engine_copy_out(const struct halo_exec *ex, void *dst, const void *src, size_t bytes)
+void engine_copy_out(const struct halo_exec *ex, void *dst, const void *src, size_t bytes)
 {
     if (ex->stream_out)
         halo_copy_stream(dst, src, bytes);

@@ -117,6 +117,9 @@ haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t n);
 haloResult_t prim_send_encoded(struct halo_exec *ex, int to, const void *wire, size_t n);
 /* Bytes a frame of n values takes: n * esize, or the wire format's size. */
 size_t engine_frame_bytes(const struct halo_exec *ex, size_t n);
+/* Copies bytes of a result into the caller's buffer: with streaming stores when the
+ * call's buffers do not fit the cache (ex->stream_out), else memcpy. */
+void engine_copy_out(const struct halo_exec *ex, void *dst, const void *src, size_t bytes);
 haloResult_t prim_recv(struct halo_exec *ex, int from, void *dst, size_t n);
 haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to, void *dst, size_t n);
 haloResult_t prim_recv_reduce_send(struct halo_exec *ex, int from, int to, const void *src, size_t n);
