@@ -289,18 +289,21 @@ if [ -n "$RIG_BW_SIZE" ]; then
         echo "RATIO: not measured in one round inside the suite (perf/rdma_ratios.sh measures them)"
     else
         [ -z "$PAIR_BIN" ] || ratio test_ib_pair ib_write_bw_R_bw 0.80
-        [ -z "$BIN_DIR" ] || ratio sendrecv_bw_ib ib_write_bw_R_bw 0.85
-        [ -z "$BIN_DIR" ] || ratio allreduce_bw_ib ib_write_bw_R_bw 0.75
-        [ -z "$BIN_DIR" ] || ratio allgather_bw_ib ib_write_bw_R_bw -
-        [ -z "$BIN_DIR" ] || ratio broadcast_bw_ib ib_write_bw_R_bw -
-        [ -z "$BIN_DIR" ] || ratio sendrecv_bw_ib ib_write_bw_R_bidir_dir 0.85
-        [ -z "$BIN_DIR" ] || ratio allreduce_bw_ib ib_write_bw_R_bidir_dir 0.75
-        [ -z "$BIN_DIR" ] || ratio sendrecv_bw_ib_reg ib_write_bw_R_bw 0.85
-        [ -z "$BIN_DIR" ] || ratio allreduce_bw_ib_reg ib_write_bw_R_bw 0.75
-        [ -z "$BIN_DIR" ] || ratio allgather_bw_ib_reg ib_write_bw_R_bw -
-        [ -z "$BIN_DIR" ] || ratio broadcast_bw_ib_reg ib_write_bw_R_bw -
-        [ -z "$BIN_DIR" ] || ratio sendrecv_bw_ib_slots ib_write_bw_R_bw 0.80
-        [ -z "$BIN_DIR" ] || ratio allreduce_bw_ib_slots ib_write_bw_R_bw 0.70
+        # ours, baseline, target ("-": none)
+        [ -z "$BIN_DIR" ] || while read -r ours base target; do ratio "$ours" "$base" "$target"; done <<'RATIOS'
+sendrecv_bw_ib ib_write_bw_R_bw 0.85
+allreduce_bw_ib ib_write_bw_R_bw 0.75
+allgather_bw_ib ib_write_bw_R_bw -
+broadcast_bw_ib ib_write_bw_R_bw -
+sendrecv_bw_ib ib_write_bw_R_bidir_dir 0.85
+allreduce_bw_ib ib_write_bw_R_bidir_dir 0.75
+sendrecv_bw_ib_reg ib_write_bw_R_bw 0.85
+allreduce_bw_ib_reg ib_write_bw_R_bw 0.75
+allgather_bw_ib_reg ib_write_bw_R_bw -
+broadcast_bw_ib_reg ib_write_bw_R_bw -
+sendrecv_bw_ib_slots ib_write_bw_R_bw 0.80
+allreduce_bw_ib_slots ib_write_bw_R_bw 0.70
+RATIOS
     fi
 fi
 
