@@ -9,12 +9,20 @@
  *             in another process waits for it and copies it out (GB/s of payload):
  *             the shm transport's data path with nothing else around it
  *   pingpong  one cache line bounced between the two processes (ns per round trip)
+ *   cold      (--cold WS) the floor under `allreduce_bw -n 2 --cold WS`: each
+ *             process touches WS bytes of its own (a byte per 64-byte line, read
+ *             and written), then the two exchange MSG bytes of float32 through
+ *             shared memory (copy in, publish, wait for the peer's, sum the two)
+ *             and the time runs from the later arrival to the end; median and
+ *             minimum over ITERS calls, beside the same exchange without the touch.
+ *             Every sum is checked.
  *
  * Used by perf/shm_states.sh: when haloccl's shm bandwidth changes between runs
  * and `stream` changes with it, the machine moved (where its vCPUs run, what
  * shares their caches); when `stream` holds still, the library did.
  *
  * usage: shm_probe [-s SIZE] [-S SLOT] [-k SLOTS] [-r ROUNDS] [--json]
+ *        shm_probe --cold WS [-m MSG] [-i ITERS] [--json]
  */
 #include <sched.h>
 #include <stdatomic.h>
@@ -131,13 +139,106 @@ static double probe_pingpong(struct probe_ctl *ctl, int trips)
     return dt / trips * 1e9;
 }
 
+#define PROBE_MSG_MAX (1u << 20)
+
+/* The shared part of the cold exchange: a flag per process, each process's
+ * arrival time per call, and its message, two of them (by the call's parity) so
+ * that the next call's copy never overwrites one the peer is still summing. */
+struct probe_cold {
+    _Alignas(64) _Atomic uint64_t flag[2];
+    float msg[2][2][PROBE_MSG_MAX / sizeof(float)];
+};
+
+static float probe_cold_value(int side, int it, size_t i)
+{
+    return (float)((i * 3 + (size_t)side * 7 + (size_t)it) % 1024);
+}
+
+static int probe_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* One side of the exchange; side 0 returns the median (and *min) in microseconds,
+ * side 1 exits. Returns < 0 when a sum was wrong or memory ran out. */
+static double probe_cold_side(struct probe_cold *sh, double *arrive1, int side, size_t ws, size_t msg, int iters,
+                              double *min)
+{
+    size_t n = msg / sizeof(float);
+    char *w = ws ? malloc(ws) : NULL;
+    float *in = malloc(msg), *out = malloc(msg);
+    double *t = calloc((size_t)iters, sizeof(double));
+    int wrong = 0;
+    if ((ws && !w) || !in || !out || !t)
+        return -1;
+    if (w)
+        memset(w, 1, ws);
+    for (int it = 1; it <= iters; it++) {
+        for (size_t i = 0; i < ws; i += 64)
+            w[i]++;
+        for (size_t i = 0; i < n; i++)
+            in[i] = probe_cold_value(side, it, i);
+        double t0 = probe_now();
+        if (side == 1)
+            arrive1[it - 1] = t0;
+        memcpy(sh->msg[side][it & 1], in, msg);
+        atomic_store_explicit(&sh->flag[side], (uint64_t)it, memory_order_release);
+        while (atomic_load_explicit(&sh->flag[!side], memory_order_acquire) < (uint64_t)it)
+            ;
+        const float *peer = sh->msg[!side][it & 1];
+        for (size_t i = 0; i < n; i++)
+            out[i] = in[i] + peer[i];
+        double end = probe_now();
+        for (size_t i = 0; i < n; i++)
+            wrong += out[i] != probe_cold_value(0, it, i) + probe_cold_value(1, it, i);
+        if (side == 0) {
+            double last = arrive1[it - 1] > t0 ? arrive1[it - 1] : t0;
+            t[it - 1] = (end - last) * 1e6;
+        }
+    }
+    double med = 0;
+    if (side == 0) {
+        qsort(t, (size_t)iters, sizeof(double), probe_cmp);
+        med = t[iters / 2];
+        *min = t[0];
+    }
+    free(w), free(in), free(out), free(t);
+    return wrong ? -1 : med;
+}
+
+/* Runs the exchange once between this process and a child; < 0 on a failure. */
+static double probe_cold(size_t ws, size_t msg, int iters, double *min)
+{
+    size_t map = sizeof(struct probe_cold) + (size_t)iters * sizeof(double);
+    void *m = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    struct probe_cold *sh = m;
+    double *arrive1 = (double *)((char *)m + sizeof(*sh));
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(probe_cold_side(sh, arrive1, 1, ws, msg, iters, min) < 0 ? 1 : 0);
+    double med = probe_cold_side(sh, arrive1, 0, ws, msg, iters, min);
+    int st = 1;
+    waitpid(pid, &st, 0);
+    munmap(m, map);
+    return st == 0 ? med : -1;
+}
+
 int main(int argc, char **argv)
 {
-    size_t size = 64u << 20, slot = 64u << 10;
-    int k = 8, rounds = 5, json = 0;
+    size_t size = 64u << 20, slot = 64u << 10, cold_ws = 0, msg = 4096;
+    int k = 8, rounds = 5, json = 0, cold = 0, iters = 200;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             json = 1;
+        else if (i + 1 < argc && !strcmp(argv[i], "--cold"))
+            cold = 1, cold_ws = probe_size(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "-m"))
+            msg = probe_size(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "-i"))
+            iters = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "-s"))
             size = probe_size(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "-S"))
@@ -147,9 +248,29 @@ int main(int argc, char **argv)
         else if (i + 1 < argc && !strcmp(argv[i], "-r"))
             rounds = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [-s SIZE] [-S SLOT] [-k SLOTS] [-r ROUNDS] [--json]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-s SIZE] [-S SLOT] [-k SLOTS] [-r ROUNDS] [--json]\n"
+                            "       %s --cold WS [-m MSG] [-i ITERS] [--json]\n", argv[0], argv[0]);
             return 2;
         }
+    }
+    if (cold) {
+        if (msg < sizeof(float) || msg > PROBE_MSG_MAX || iters < 1) {
+            fprintf(stderr, "%s: MSG is 4 B to 1 MiB and ITERS positive\n", argv[0]);
+            return 2;
+        }
+        double hot_min, cold_min;
+        double hot = probe_cold(0, msg, iters, &hot_min), cd = probe_cold(cold_ws, msg, iters, &cold_min);
+        if (hot < 0 || cd < 0) {
+            fprintf(stderr, "%s: the exchange failed (a wrong sum, or no memory)\n", argv[0]);
+            return 1;
+        }
+        if (json)
+            printf("{\"msg\":%zu,\"cold_bytes\":%zu,\"iters\":%d,\"hot_median_us\":%.3f,\"hot_min_us\":%.3f,"
+                   "\"cold_median_us\":%.3f,\"cold_min_us\":%.3f}\n", msg, cold_ws, iters, hot, hot_min, cd, cold_min);
+        else
+            printf("exchange of %zu B, from the later arrival: no touch median %.2f us (min %.2f); after touching %zu B "
+                   "median %.2f us (min %.2f)\n", msg, hot, hot_min, cold_ws, cd, cold_min);
+        return 0;
     }
     if (!size || !slot || k < 1 || rounds < 1) {
         fprintf(stderr, "%s: sizes, slots and rounds must be positive\n", argv[0]);
