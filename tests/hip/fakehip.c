@@ -27,6 +27,9 @@
  *                            copy into pageable memory: a library thread that calls
  *                            the runtime while such a copy waits for its work
  *                            deadlocks
+ *   FAKEHIP_SERIAL_HOSTFN=1  host functions of every stream run one at a time (CUDA
+ *                            documents they may): a host function that blocks holds
+ *                            back the other streams' ones
  * Built a second time with -DFAKEHIP_OMIT_WAIT, without hipStreamWaitValue32, and
  * a third with -DFAKEHIP_OMIT_HOSTFUNC, without hipLaunchHostFunc (as ROCm 5.2).
  */
@@ -90,9 +93,11 @@ hipError_t hipGraphDestroy(void *graph);
 /* ---------------------------------------------------------------- knobs ---- */
 
 static struct {
-    int rocm5, no_memops, integrated, capture_eager, sync_lock;
+    int rocm5, no_memops, integrated, capture_eager, sync_lock, serial_hostfn;
     FILE *log;
 } fk;
+/* FAKEHIP_SERIAL_HOSTFN (above) */
+static pthread_mutex_t fk_hostfn_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t fk_api_mu = PTHREAD_MUTEX_INITIALIZER; /* FAKEHIP_SYNC_LOCK */
 static pthread_mutex_t fk_log_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -104,6 +109,7 @@ __attribute__((constructor)) static void fk_init(void)
     fk.integrated = (v = getenv("FAKEHIP_INTEGRATED")) && atoi(v) == 1;
     fk.capture_eager = (v = getenv("FAKEHIP_CAPTURE_EAGER")) && atoi(v) == 1;
     fk.sync_lock = (v = getenv("FAKEHIP_SYNC_LOCK")) && atoi(v) == 1;
+    fk.serial_hostfn = (v = getenv("FAKEHIP_SERIAL_HOSTFN")) && atoi(v) == 1;
     if ((v = getenv("FAKEHIP_LOG")) && v[0])
         fk.log = fopen(v, "a");
 }
@@ -430,7 +436,13 @@ static void fk_run(struct fk_stream *s, struct fk_op *op)
             nanosleep(&ts, NULL);
         break;
     }
-    case FK_OP_HOSTFN: op->fn(op->arg); break;
+    case FK_OP_HOSTFN:
+        if (fk.serial_hostfn)
+            pthread_mutex_lock(&fk_hostfn_mu);
+        op->fn(op->arg);
+        if (fk.serial_hostfn)
+            pthread_mutex_unlock(&fk_hostfn_mu);
+        break;
     case FK_OP_EVENT:
         pthread_mutex_lock(&fk_ev_mu);
         if (op->gen > op->ev->done)
