@@ -22,6 +22,14 @@
 
 static haloResult_t comm_tp_error(void *core, haloResult_t res, const char *msg)
 {
+    struct halo_comm *comm = core;
+    /* Once the communicator is broken, a connection that fails is a consequence
+     * (the peers close theirs after an error): it is logged, and the sentence that
+     * names the cause stays the one haloGetLastError returns. */
+    if (comm && atomic_load(&comm->async_error) != haloSuccess) {
+        HLOG_WARN(HALO_SUB_NET, comm->rank, "%s", msg);
+        return res;
+    }
     return halo_error(core, res, "%s", msg);
 }
 
