@@ -233,8 +233,14 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             json = 1;
-        else if (i + 1 < argc && !strcmp(argv[i], "--cold"))
-            cold = 1, cold_ws = probe_size(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--cold")) {
+            const char *v = argv[++i];
+            cold = 1, cold_ws = probe_size(v);
+            if (v[0] < '0' || v[0] > '9' || (!cold_ws && strspn(v, "0") != strlen(v))) {
+                fprintf(stderr, "%s: --cold takes a size in bytes (0, 4096, 64m), not '%s'\n", argv[0], v);
+                return 2;
+            }
+        }
         else if (i + 1 < argc && !strcmp(argv[i], "-m"))
             msg = probe_size(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "-i"))
