@@ -19,6 +19,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include "error.h"
 #include "tcp.h"
@@ -42,6 +44,44 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     }
     return 0;
+}
+
+/* A fresh loopback connection: cl the peer's end, sv ours. libFuzzer's timeout
+ * alarm (SIGALRM) interrupts a blocking connect, which then completes in the
+ * background and leaves a stray connection in the accept queue: the next input
+ * would read this one's bytes. Signals are held off for the handshake, and an
+ * accepted socket whose peer is not cl is closed. A connect can also fail for a
+ * moment after hundreds of thousands of runs (an ephemeral port still held by an
+ * earlier connection): try again, briefly. */
+static void fuzz_loopback_pair(int *cl_out, int *sv_out)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int cl = -1;
+    for (int tries = 0; tries < 200 && cl < 0; tries++) {
+        cl = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (cl >= 0 && connect(cl, (struct sockaddr *)&listen_addr, sizeof(listen_addr)) != 0) {
+            close(cl);
+            cl = -1;
+            usleep(1000);
+        }
+    }
+    FUZZ_CHECK(cl >= 0);
+    struct sockaddr_in mine, peer;
+    socklen_t len = sizeof(mine);
+    FUZZ_CHECK(getsockname(cl, (struct sockaddr *)&mine, &len) == 0);
+    int sv;
+    for (;;) {
+        sv = accept4(listen_fd, (struct sockaddr *)&peer, &(socklen_t){sizeof(peer)}, SOCK_CLOEXEC);
+        FUZZ_CHECK(sv >= 0);
+        if (peer.sin_port == mine.sin_port)
+            break;
+        close(sv); /* a stray from an interrupted connect */
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    *cl_out = cl;
+    *sv_out = sv;
 }
 
 struct ref_frame {
@@ -97,20 +137,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int clean;
     size_t nref = ref_parse(s, n, slot, ref, sizeof(ref) / sizeof(ref[0]), &clean);
 
-    /* A loopback connect can fail for a moment after hundreds of thousands of runs
-     * (an ephemeral port still held by an earlier connection): try again, briefly. */
-    int cl = -1;
-    for (int tries = 0; tries < 200 && cl < 0; tries++) {
-        cl = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (cl >= 0 && connect(cl, (struct sockaddr *)&listen_addr, sizeof(listen_addr)) != 0) {
-            close(cl);
-            cl = -1;
-            usleep(1000);
-        }
-    }
-    FUZZ_CHECK(cl >= 0);
-    int sv = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-    FUZZ_CHECK(sv >= 0);
+    int cl, sv;
+    fuzz_loopback_pair(&cl, &sv);
     struct halo_conn *c = NULL;
     FUZZ_CHECK(tcp_conn_create(NULL, sv, 1, 0, slot, nslots, &c) == haloSuccess);
 
