@@ -212,7 +212,8 @@ haloResult_t engine_check_stall(struct halo_comm *comm, int ch, int peer, int64_
     if (atomic_load_explicit(&comm->aborted, memory_order_relaxed))
         return atomic_load(&comm->async_error) ? (haloResult_t)atomic_load(&comm->async_error) : haloRemoteError;
     int64_t last_poll = atomic_load_explicit(&comm->last_abort_poll_us, memory_order_relaxed);
-    if (now - last_poll < ENGINE_POLL_US && now - since_us < comm->timeout_us)
+    int expired = now - since_us >= comm->timeout_us;
+    if (now - last_poll < ENGINE_POLL_US && !expired)
         return haloSuccess;
     if (ch == 0) { /* only the application thread touches the bootstrap socket */
         atomic_store_explicit(&comm->last_abort_poll_us, now, memory_order_relaxed);
@@ -221,23 +222,22 @@ haloResult_t engine_check_stall(struct halo_comm *comm, int ch, int peer, int64_
     }
     if (peer < 0) {
         /* A flush: name the first peer still owed this rank's output, and its cable. */
-        int owed = now - since_us >= comm->timeout_us ? engine_flush_owed(comm, ch) : -1;
+        if (!expired)
+            return haloSuccess;
+        int owed = engine_flush_owed(comm, ch);
         if (owed >= 0)
             return engine_stall_error(comm, ch, owed, (double)(now - since_us) / 1e6, what);
-        if (now - since_us >= comm->timeout_us) {
-            atomic_store(&comm->timed_out, 1);
-            return halo_error(comm, haloRemoteError,
-                              "rank %d: peers did not take this rank's data for %.1f s on channel %d (%s): a peer "
-                              "may have hung; raise HALO_TIMEOUT_MS if it is only slow",
-                              comm->rank, (double)(now - since_us) / 1e6, ch, what);
-        }
-        return haloSuccess;
+        atomic_store(&comm->timed_out, 1);
+        return halo_error(comm, haloRemoteError,
+                          "rank %d: peers did not take this rank's data for %.1f s on channel %d (%s): a peer "
+                          "may have hung; raise HALO_TIMEOUT_MS if it is only slow",
+                          comm->rank, (double)(now - since_us) / 1e6, ch, what);
     }
     if (engine_peer_dead(comm, peer))
         return halo_error(comm, haloRemoteError,
                           "rank %d: peer %d (pid %d on this host) died while this rank waited to %s on channel %d",
                           comm->rank, peer, comm->peers[peer].info.pid, what, ch);
-    if (now - since_us >= comm->timeout_us)
+    if (expired)
         return engine_stall_error(comm, ch, peer, (double)(now - since_us) / 1e6, what);
     if (halo_log_enabled(HALO_LOG_TRACE, HALO_SUB_COLL)) {
         static _Thread_local int64_t said_us;
