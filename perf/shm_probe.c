@@ -160,50 +160,52 @@ static int probe_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* One side of the exchange; side 0 returns the median (and *min) in microseconds,
- * side 1 exits. Returns < 0 when a sum was wrong or memory ran out. */
-static double probe_cold_side(struct probe_cold *sh, double *arrive1, int side, size_t ws, size_t msg, int iters,
-                              double *min)
+/* One process's buffers, allocated before the fork so that neither side can fail
+ * once the other waits for it. */
+struct probe_cold_bufs {
+    char *w;          /* the working set, ws bytes (NULL when 0) */
+    float *in, *out;  /* msg bytes each */
+    double *t;        /* iters times */
+};
+
+/* One side of the exchange; side 0 returns the median (and *min) in microseconds.
+ * Returns < 0 when a sum was wrong. */
+static double probe_cold_side(struct probe_cold *sh, double *arrive1, const struct probe_cold_bufs *b, int side,
+                              size_t ws, size_t msg, int iters, double *min)
 {
     size_t n = msg / sizeof(float);
-    char *w = ws ? malloc(ws) : NULL;
-    float *in = malloc(msg), *out = malloc(msg);
-    double *t = calloc((size_t)iters, sizeof(double));
     int wrong = 0;
-    if ((ws && !w) || !in || !out || !t)
-        return -1;
-    if (w)
-        memset(w, 1, ws);
+    if (b->w)
+        memset(b->w, 1, ws);
     for (int it = 1; it <= iters; it++) {
         for (size_t i = 0; i < ws; i += 64)
-            w[i]++;
+            b->w[i]++;
         for (size_t i = 0; i < n; i++)
-            in[i] = probe_cold_value(side, it, i);
+            b->in[i] = probe_cold_value(side, it, i);
         double t0 = probe_now();
         if (side == 1)
             arrive1[it - 1] = t0;
-        memcpy(sh->msg[side][it & 1], in, msg);
+        memcpy(sh->msg[side][it & 1], b->in, msg);
         atomic_store_explicit(&sh->flag[side], (uint64_t)it, memory_order_release);
         while (atomic_load_explicit(&sh->flag[!side], memory_order_acquire) < (uint64_t)it)
             ;
         const float *peer = sh->msg[!side][it & 1];
         for (size_t i = 0; i < n; i++)
-            out[i] = in[i] + peer[i];
+            b->out[i] = b->in[i] + peer[i];
         double end = probe_now();
         for (size_t i = 0; i < n; i++)
-            wrong += out[i] != probe_cold_value(0, it, i) + probe_cold_value(1, it, i);
+            wrong += b->out[i] != probe_cold_value(0, it, i) + probe_cold_value(1, it, i);
         if (side == 0) {
             double last = arrive1[it - 1] > t0 ? arrive1[it - 1] : t0;
-            t[it - 1] = (end - last) * 1e6;
+            b->t[it - 1] = (end - last) * 1e6;
         }
     }
     double med = 0;
     if (side == 0) {
-        qsort(t, (size_t)iters, sizeof(double), probe_cmp);
-        med = t[iters / 2];
-        *min = t[0];
+        qsort(b->t, (size_t)iters, sizeof(double), probe_cmp);
+        med = b->t[iters / 2];
+        *min = b->t[0];
     }
-    free(w), free(in), free(out), free(t);
     return wrong ? -1 : med;
 }
 
@@ -211,19 +213,26 @@ static double probe_cold_side(struct probe_cold *sh, double *arrive1, int side, 
 static double probe_cold(size_t ws, size_t msg, int iters, double *min)
 {
     size_t map = sizeof(struct probe_cold) + (size_t)iters * sizeof(double);
+    struct probe_cold_bufs b = {ws ? malloc(ws) : NULL, malloc(msg), malloc(msg), calloc((size_t)iters, sizeof(double))};
     void *m = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
-        return -1;
-    struct probe_cold *sh = m;
-    double *arrive1 = (double *)((char *)m + sizeof(*sh));
-    pid_t pid = fork();
-    if (pid == 0)
-        _exit(probe_cold_side(sh, arrive1, 1, ws, msg, iters, min) < 0 ? 1 : 0);
-    double med = probe_cold_side(sh, arrive1, 0, ws, msg, iters, min);
-    int st = 1;
-    waitpid(pid, &st, 0);
-    munmap(m, map);
-    return st == 0 ? med : -1;
+    double med = -1;
+    if (m != MAP_FAILED && (b.w || !ws) && b.in && b.out && b.t) {
+        struct probe_cold *sh = m;
+        double *arrive1 = (double *)((char *)m + sizeof(*sh));
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(probe_cold_side(sh, arrive1, &b, 1, ws, msg, iters, min) < 0 ? 1 : 0);
+        if (pid > 0) {
+            med = probe_cold_side(sh, arrive1, &b, 0, ws, msg, iters, min);
+            int st = 1;
+            waitpid(pid, &st, 0);
+            med = st == 0 ? med : -1;
+        }
+    }
+    if (m != MAP_FAILED)
+        munmap(m, map);
+    free(b.w), free(b.in), free(b.out), free(b.t);
+    return med;
 }
 
 int main(int argc, char **argv)
