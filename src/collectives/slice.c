@@ -61,11 +61,10 @@ size_t slice_block_max(const struct slice_geom *g)
 
 size_t slice_count(const struct halo_exec *ex, size_t blockmax)
 {
-    size_t slot_elems = ex->comm->slot_size_tcp < ex->comm->slot_size_shm ? ex->comm->slot_size_tcp
-                                                                          : ex->comm->slot_size_shm;
+    size_t slot_elems = ex->comm->slice_slot;
     slot_elems = ex->op->wire ? halo_wire_values_fit((enum halo_wire)ex->op->wire, slot_elems) : slot_elems / ex->esize;
     size_t need = (blockmax + slot_elems - 1) / slot_elems;
-    size_t want = blockmax * ex->esize / HALO_SLICE_MIN_BYTES;
+    size_t want = blockmax * ex->esize / ex->comm->slice_min;
     if (want > SLICE_PIPELINE_DEPTH)
         want = SLICE_PIPELINE_DEPTH;
     if (ex->op->slice) /* the cost model's slice size (never above a slot) */

@@ -344,6 +344,34 @@ static haloResult_t topo_assign_peer(struct halo_comm *comm, struct topo_graph *
     return r;
 }
 
+/* The largest and the smallest slice (comm->slice_slot, slice_min): every frame of
+ * a schedule must fit the slot of whichever transport carries it, and every rank
+ * must cut alike, so the answer comes from what all ranks know. Shared memory is in
+ * use only where a host holds several ranks and they do not talk over loopback tcp
+ * (HALO_TRANSPORT=tcp, agreed by every rank); ib and tcp slots are the same size.
+ * With g NULL the job is one host. Where no frame goes through shared memory,
+ * slices are at least COMM_NET_SLICE_MIN: a tcp frame costs a system call on each
+ * end and, on a busy host, a wake-up. Measured on 2 cores over loopback tcp
+ * (perf/README.md, "Slices"): 2 ranks 1-16 MiB 0.59-0.75x the time with the
+ * shm slot's 64 KiB slices; 3 and 4 ranks 256 KiB-4 MiB 0.61-0.80x. */
+#define COMM_NET_SLICE_MIN ((size_t)128 << 10)
+
+static void topo_pick_slice_slot(struct halo_comm *comm, const struct topo_graph *g)
+{
+    const char *forced = HALO_P_STR(&comm->params, transport);
+    int may_share = strcmp(forced, "auto") == 0 || strcmp(forced, "shm") == 0;
+    int shared = !g ? !comm_local_tcp(comm) : 0;
+    for (int h = 0; g && may_share && h < g->nhosts && !shared; h++) {
+        int on_host = 0;
+        for (int i = 0; i < g->nranks; i++)
+            on_host += g->rank_host[i] == h;
+        shared = on_host > 1;
+    }
+    size_t net = comm->slot_size_tcp;
+    comm->slice_slot = shared && comm->slot_size_shm < net ? comm->slot_size_shm : net;
+    comm->slice_min = shared ? HALO_SLICE_MIN_BYTES : COMM_NET_SLICE_MIN;
+}
+
 static haloResult_t topo_apply(struct halo_comm *comm, struct topo_graph *g)
 {
     haloResult_t r = haloSuccess;
@@ -354,9 +382,9 @@ static haloResult_t topo_apply(struct halo_comm *comm, struct topo_graph *g)
     if (mbps != HALO_AUTO && mbps > 0) /* shaped or shared links: their speed misleads */
         comm->cost.bw_Bps = (double)mbps * 1e6 / 8;
     /* no slice exceeds a slot (slice_count): the model tries none larger */
-    size_t slot = comm->slot_size_tcp < comm->slot_size_shm ? comm->slot_size_tcp : comm->slot_size_shm;
-    if (slot >= comm->cost.slice_min && slot < comm->cost.slice_max)
-        comm->cost.slice_max = slot;
+    topo_pick_slice_slot(comm, g);
+    if (comm->slice_slot >= comm->cost.slice_min && comm->slice_slot < comm->cost.slice_max)
+        comm->cost.slice_max = comm->slice_slot;
     comm->topo_class = g->cls;
     comm->topo_all_direct = g->all_direct;
     for (int i = 0; i < comm->nranks; i++) {
@@ -389,6 +417,7 @@ haloResult_t comm_topo_setup(struct halo_comm *comm)
     comm->topo_class = comm->nlocal == comm->nranks ? TOPO_CLASS_SINGLE : TOPO_CLASS_MESH;
     if (comm->nlocal == comm->nranks) { /* the local model: it predicts (--model), one host does not plan by it */
         topo_cost_model_local(&comm->cost, comm->nranks, comm_local_tcp(comm));
+        topo_pick_slice_slot(comm, NULL);
         return haloSuccess;
     }
     struct topo_options opt;
