@@ -61,7 +61,7 @@ size_t slice_block_max(const struct slice_geom *g)
 
 size_t slice_count(const struct halo_exec *ex, size_t blockmax)
 {
-    size_t slot_elems = ex->comm->slice_slot;
+    size_t slot_elems = ex->op->slice ? ex->comm->slice_slot : ex->comm->slice_max;
     slot_elems = ex->op->wire ? halo_wire_values_fit((enum halo_wire)ex->op->wire, slot_elems) : slot_elems / ex->esize;
     size_t need = (blockmax + slot_elems - 1) / slot_elems;
     size_t want = blockmax * ex->esize / ex->comm->slice_min;

@@ -44,10 +44,10 @@ void slice_of(const struct slice_geom *g, int b, size_t s, size_t *off, size_t *
 /* Elements of the longest block (the first). */
 size_t slice_block_max(const struct slice_geom *g);
 
-/* Slices a block of at most blockmax elements is cut into: enough that none
- * exceeds the smallest slot of the job's transports (comm->slice_slot); otherwise
- * the cost model's slice (op->slice) or, without one, up to SLICE_PIPELINE_DEPTH
- * slices of at least comm->slice_min bytes. */
+/* Slices a block of at most blockmax elements is cut into: the cost model's slice
+ * (op->slice), enough that none exceeds the smallest slot of the job's transports
+ * (comm->slice_slot); without a plan, up to SLICE_PIPELINE_DEPTH slices of at
+ * least comm->slice_min bytes, enough that none exceeds comm->slice_max. */
 size_t slice_count(const struct halo_exec *ex, size_t blockmax);
 /* This channel's range of count elements in nblocks blocks, slice_count slices each. */
 void slice_geom_channel(const struct halo_exec *ex, size_t count, int nblocks, struct slice_geom *g);

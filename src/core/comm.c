@@ -263,6 +263,7 @@ static haloResult_t comm_apply_params(struct halo_comm *comm, const haloConfig_t
     /* fits every transport; the topology raises it where shm carries nothing */
     comm->slice_slot = comm->slot_size_tcp < comm->slot_size_shm ? comm->slot_size_tcp : comm->slot_size_shm;
     comm->slice_min = HALO_SLICE_MIN_BYTES;
+    comm->slice_max = comm->slice_slot;
     comm->zc_min = HALO_P_INT(p, checksum) ? 0 : (size_t)HALO_P_INT(p, ib_zcopy_min); /* zero-copy bypasses frames */
     comm->ib_qps = (int)HALO_P_INT(p, ib_qps_per_peer);
     if (comm->ib_qps < 1 || comm->ib_qps > 8)

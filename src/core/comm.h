@@ -123,8 +123,8 @@ struct halo_comm {
     size_t slice_slot;         /* the largest slice a schedule sends: the smallest slot of the
                                 * transports the job's connections use, the same on every rank
                                 * (comm_topo_setup); slices must agree across ranks */
-    size_t slice_min;          /* without a plan's slice, blocks are cut into slices of at least
-                                * this many bytes (more where the transports' frames cost more) */
+    size_t slice_min, slice_max; /* without a plan's slice, blocks are cut into slices of this many
+                                  * bytes at least and at most (slice_max <= slice_slot) */
     size_t zc_min;             /* HALO_IB_ZCOPY_MIN; 0 = no zero-copy */
     int wire;                  /* haloWireFormat_t: HALO_WIRE or config.wireFormat */
     size_t wire_min;           /* calls below this many bytes are sent exact */

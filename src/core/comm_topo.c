@@ -344,17 +344,20 @@ static haloResult_t topo_assign_peer(struct halo_comm *comm, struct topo_graph *
     return r;
 }
 
-/* The largest and the smallest slice (comm->slice_slot, slice_min): every frame of
- * a schedule must fit the slot of whichever transport carries it, and every rank
- * must cut alike, so the answer comes from what all ranks know. Shared memory is in
- * use only where a host holds several ranks and they do not talk over loopback tcp
- * (HALO_TRANSPORT=tcp, agreed by every rank); ib and tcp slots are the same size.
- * With g NULL the job is one host. Where no frame goes through shared memory,
- * slices are at least COMM_NET_SLICE_MIN: a tcp frame costs a system call on each
- * end and, on a busy host, a wake-up. Measured on 2 cores over loopback tcp
- * (perf/README.md, "Slices"): 2 ranks 1-16 MiB 0.59-0.75x the time with the
- * shm slot's 64 KiB slices; 3 and 4 ranks 256 KiB-4 MiB 0.61-0.80x. */
+/* The largest slice (comm->slice_slot) and the range a slice is cut to without a
+ * plan (slice_min, slice_max). Every frame of a schedule must fit the slot of
+ * whichever transport carries it, and every rank must cut alike, so the answer
+ * comes from what all ranks know. Shared memory is in use only where a host holds
+ * several ranks and they do not talk over loopback tcp (HALO_TRANSPORT=tcp, agreed
+ * by every rank); ib and tcp slots are the same size. With g NULL the job is one
+ * host. Where no frame goes through shared memory, unplanned slices are 128 to 256
+ * KiB: a tcp frame costs a system call on each end and, on a busy host, a
+ * wake-up, so smaller ones waste the core; a frame of the whole 512 KiB slot
+ * keeps fewer frames in flight, so the sockets sit idle while one is reduced.
+ * Measured on 2 cores over loopback tcp against the 64 KiB slices of the shm slot
+ * (perf/README.md, "Slices over tcp"). */
 #define COMM_NET_SLICE_MIN ((size_t)128 << 10)
+#define COMM_NET_SLICE_MAX ((size_t)256 << 10)
 
 static void topo_pick_slice_slot(struct halo_comm *comm, const struct topo_graph *g)
 {
@@ -370,6 +373,7 @@ static void topo_pick_slice_slot(struct halo_comm *comm, const struct topo_graph
     size_t net = comm->slot_size_tcp;
     comm->slice_slot = shared && comm->slot_size_shm < net ? comm->slot_size_shm : net;
     comm->slice_min = shared ? HALO_SLICE_MIN_BYTES : COMM_NET_SLICE_MIN;
+    comm->slice_max = shared || comm->slice_slot < COMM_NET_SLICE_MAX ? comm->slice_slot : COMM_NET_SLICE_MAX;
 }
 
 static haloResult_t topo_apply(struct halo_comm *comm, struct topo_graph *g)

@@ -3,9 +3,9 @@
 # How schedules cut blocks into slices, as the running library reports it
 # (allreduce_bw --model --json, the plan "as run") on 3 local ranks, every result
 # checked by the tool (#wrong 0):
-#  - over loopback tcp no slice exceeds the tcp slot (512 KiB) and a block of at
-#    least 256 KiB is cut into slices of at least 128 KiB (no frame of the shm
-#    slot's size on a job that has no shm);
+#  - over loopback tcp (no plan: one host) slices are at most 256 KiB, and a block
+#    of at least 256 KiB is cut into slices of at least 128 KiB (no frame of the
+#    shm slot's size on a job that has no shm);
 #  - over shm no slice exceeds the shm slot (64 KiB);
 #  - HALO_CHUNK_SIZE=64k over tcp: the smaller slot bounds the slices again.
 # usage: check_slices.sh ALLREDUCE_BW
@@ -36,7 +36,7 @@ END
     [ $n = 5 ] || { echo "$out"; no "$tp $*: expected 5 sizes, got $n"; }
 }
 
-check tcp 524288 131072
+check tcp 262144 131072
 check shm 65536 0
 check tcp 65536 0 HALO_CHUNK_SIZE=64k
 [ $fail = 0 ] && echo "ok: slices within the slot of the job's transports"
