@@ -105,10 +105,10 @@ static void print_single_plan(struct halo_comm *comm, int64_t size, int json)
 {
     const char *algo = comm->nranks < 2 ? "copy" : algo_name(api_allreduce_algo(comm, (size_t)size));
     long long dmax = (long long)api_direct_max(comm), bidir = (long long)api_bidir_min(comm);
-    char above[64] = "";
+    char above[80] = "ring above";
 
     if (bidir >= 0)
-        snprintf(above, sizeof(above), ", ring_bidir above %lld bytes", bidir);
+        snprintf(above, sizeof(above), "two_shot up to %lld bytes, ring_bidir above", bidir);
     if (json)
         printf(",\"plan\":{\"bytes\":%lld,\"class\":\"single\",\"nhosts\":1,\"runs\":\"%s\",\"direct_max\":%lld,"
                "\"bidir_min\":%lld,\"algorithms\":[]}", (long long)size, algo, dmax, bidir);
@@ -116,7 +116,7 @@ static void print_single_plan(struct halo_comm *comm, int64_t size, int json)
         printf("allreduce %lld bytes on one rank: a local copy\n", (long long)size);
     else
         printf("allreduce %lld bytes on one host (%d ranks, %s, no links to price): runs %s "
-               "(direct up to HALO_DIRECT_MAX = %lld bytes, ring above%s)\n",
+               "(direct up to HALO_DIRECT_MAX = %lld bytes, %s)\n",
                (long long)size, comm->nranks, comm_local_tcp(comm) ? "tcp over loopback" : "shared memory", algo,
                dmax, above);
 }

@@ -17,8 +17,8 @@ for args in "-n 1 --json" "-n 2 --json" "-n 3 --json --plan 8k" "-n 2 --json --p
         fail=1
     fi
 done
-# One host, the auto all-reduce: the ring above HALO_DIRECT_MAX, both ways round
-# (ring_bidir) over loopback tcp from 3 ranks above 1 MiB.
+# One host, the auto all-reduce: the ring above HALO_DIRECT_MAX; over loopback tcp
+# from 3 ranks two-shot instead, and both ways round (ring_bidir) above 1 MiB.
 runs() { # WANT ENV... -- HALO_TOPO_ARGS...
     want=$1; shift
     envs=""
@@ -35,7 +35,8 @@ runs() { # WANT ENV... -- HALO_TOPO_ARGS...
 }
 tcp="HALO_TRANSPORT=tcp HALO_SOCKET_IFNAME=lo"
 runs ring_bidir $tcp -- -n 3 --json --plan 4m
-runs ring $tcp -- -n 3 --json --plan 1m
+runs two_shot $tcp -- -n 3 --json --plan 1m
+runs two_shot $tcp -- -n 3 --json --plan 64k
 runs ring $tcp -- -n 2 --json --plan 4m
 runs ring HALO_TRANSPORT=shm -- -n 3 --json --plan 4m
 runs direct $tcp -- -n 3 --json --plan 8k
