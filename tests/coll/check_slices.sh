@@ -17,8 +17,13 @@ no() { echo "FAIL: $*"; fail=1; }
 check() {
     tp=$1 max=$2 min=$3
     shift 3
-    out=$(env HALO_TRANSPORT="$tp" HALO_SOCKET_IFNAME=lo "$@" "$bw" -n 3 -b 64k -e 16m -f 4 -w 1 -i 2 --model --json 2>&1) ||
-        { echo "$out"; no "allreduce_bw over $tp ($*) exited $?"; return; }
+    out=$(env HALO_TRANSPORT="$tp" HALO_SOCKET_IFNAME=lo "$@" "$bw" -n 3 -b 64k -e 16m -f 4 -w 1 -i 2 --model --json 2>&1)
+    rc=$?
+    if [ $rc != 0 ]; then
+        echo "$out"
+        no "allreduce_bw over $tp ($*) exited $rc"
+        return
+    fi
     n=0
     for line in $(echo "$out" | grep '^{"tool"' | sed 's/.*"size":\([0-9]*\).*"oop_wrong":\([0-9]*\).*"ip_wrong":\([0-9]*\).*"algorithm":"\([a-z_]*\)".*"slice":\([0-9]*\).*/\1:\2:\3:\4:\5/'); do
         IFS=: read -r size ow iw algo slice <<END
@@ -26,7 +31,9 @@ $line
 END
         n=$((n + 1))
         echo "$tp $* size $size: $algo, slice $slice"
-        [ "$ow" = 0 ] && [ "$iw" = 0 ] || no "$tp size $size: wrong results ($ow out of place, $iw in place)"
+        if [ "$ow" != 0 ] || [ "$iw" != 0 ]; then
+            no "$tp size $size: wrong results ($ow out of place, $iw in place)"
+        fi
         [ "$slice" -le "$max" ] || no "$tp $* size $size: slice $slice exceeds the slot ($max)"
         blocks=3; [ "$algo" = ring_bidir ] && blocks=6
         if [ "$min" -gt 0 ] && [ $((size / blocks)) -ge 262144 ] && [ "$slice" -lt "$min" ]; then
