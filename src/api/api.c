@@ -142,7 +142,7 @@ int64_t api_direct_max(const struct halo_comm *comm)
  * ring's 2(n-1) steps waits for the previous rank's. Above the one-shot's sizes,
  * two-shot moves the ring's bytes in two steps, every peer's socket busy at once
  * (3, 4 and 8 ranks on a 2-core host, 16 KiB to 1 MiB, medians of 3 to 5
- * interleaved runs: 8 ranks 0.67-0.88x the ring's time, 4 ranks 0.72-0.77x from
+ * interleaved runs: 8 ranks 0.58-0.80x the ring's time, 4 ranks 0.71-0.77x from
  * 64 KiB, 3 ranks a tie). Above 1 MiB two rings in opposite directions keep twice
  * the sockets busy, so one ring's copies overlap the other's waits (1.1-1.4x the
  * ring's busbw at 2 to 64 MiB; two-shot loses there at 4 ranks). */
