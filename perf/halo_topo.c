@@ -105,13 +105,21 @@ static void print_single_plan(struct halo_comm *comm, int64_t size, int json)
 {
     const char *algo = comm->nranks < 2 ? "copy" : algo_name(api_allreduce_algo(comm, (size_t)size));
     long long dmax = (long long)api_direct_max(comm), bidir = (long long)api_bidir_min(comm);
-    char above[80] = "ring above";
+    long long two_shot = (long long)api_two_shot_max(comm);
+    char above[96], mid[48] = "";
 
-    if (bidir >= 0)
-        snprintf(above, sizeof(above), "two_shot up to %lld bytes, ring_bidir above", bidir);
+    if (two_shot >= 0)
+        snprintf(mid, sizeof(mid), "two_shot up to %lld bytes, ", two_shot);
+    if (bidir >= 0 && two_shot < bidir)
+        snprintf(above, sizeof(above), "%sring up to %lld bytes, ring_bidir above", mid, bidir);
+    else if (bidir >= 0)
+        snprintf(above, sizeof(above), "%sring_bidir above", mid);
+    else
+        snprintf(above, sizeof(above), "%sring above", mid);
     if (json)
         printf(",\"plan\":{\"bytes\":%lld,\"class\":\"single\",\"nhosts\":1,\"runs\":\"%s\",\"direct_max\":%lld,"
-               "\"bidir_min\":%lld,\"algorithms\":[]}", (long long)size, algo, dmax, bidir);
+               "\"bidir_min\":%lld,\"two_shot_max\":%lld,\"algorithms\":[]}", (long long)size, algo, dmax, bidir,
+               two_shot);
     else if (comm->nranks < 2)
         printf("allreduce %lld bytes on one rank: a local copy\n", (long long)size);
     else

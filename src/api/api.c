@@ -127,8 +127,9 @@ static haloResult_t api_check_common(struct halo_comm *comm, const char *fn, hal
 }
 
 /* Under HALO_ALGO=auto, jobs on one host: one-shot for small allreduces, ring
- * otherwise (over loopback tcp from 3 ranks: two-shot, then both ways round above
- * 1 MiB: api_auto_single). */
+ * otherwise (from 3 ranks on a host with fewer cores than ranks, two-shot up to
+ * 1 MiB; over loopback tcp from 3 ranks, both ways round above 1 MiB:
+ * api_auto_single). */
 int64_t api_direct_max(const struct halo_comm *comm)
 {
     int64_t dmax = HALO_P_INT(&comm->params, direct_max);
@@ -138,15 +139,26 @@ int64_t api_direct_max(const struct halo_comm *comm)
 }
 
 /* One host over tcp (loopback, HALO_TRANSPORT=tcp): a ring step is a send and a
- * receive through the kernel, on the one thread of each rank, and each of the
- * ring's 2(n-1) steps waits for the previous rank's. Above the one-shot's sizes,
- * two-shot moves the ring's bytes in two steps, every peer's socket busy at once
- * (3, 4 and 8 ranks on a 2-core host, 16 KiB to 1 MiB, medians of 3 to 5
- * interleaved runs: 8 ranks 0.58-0.80x the ring's time, 4 ranks 0.71-0.77x from
- * 64 KiB, 3 ranks a tie). Above 1 MiB two rings in opposite directions keep twice
- * the sockets busy, so one ring's copies overlap the other's waits (1.1-1.4x the
- * ring's busbw at 2 to 64 MiB; two-shot loses there at 4 ranks). */
+ * receive through the kernel, on the one thread of each rank. Above 1 MiB two
+ * rings in opposite directions keep twice the sockets busy, so one ring's copies
+ * overlap the other's waits (3, 4 and 8 ranks on a 2-core host, 2 to 64 MiB,
+ * medians of 3 to 5 interleaved runs: 1.1-1.4x the ring's busbw). */
 #define API_LOCAL_TCP_BIDIR_MIN ((int64_t)1 << 20)
+
+/* Ranks outnumber cores (comm->crowded): each of the ring's 2(n-1) steps waits for
+ * the previous rank's frame and for a core to run it; two-shot moves the ring's
+ * bytes in two steps, every peer's FIFO or socket busy at once. Measured on 2 cores,
+ * 3, 4 and 8 ranks, 64 KiB to 1 MiB (perf/README.md, "Two-shot on a crowded host"):
+ * shm 0.42-0.75x the ring's time at 4 and 8 ranks, 0.77-0.95x at 3; loopback tcp
+ * 0.58-0.80x at 8 ranks, 0.71-0.77x at 4, a tie at 3. Above 1 MiB the gain was
+ * within the noise (shm) or a loss (tcp, against ring_bidir). Where every rank has
+ * a core of its own the ring stays: not measured there. */
+#define API_CROWDED_TWO_SHOT_MAX ((int64_t)1 << 20)
+
+int64_t api_two_shot_max(const struct halo_comm *comm)
+{
+    return !comm->topo && comm->crowded && comm->nranks >= 3 ? API_CROWDED_TWO_SHOT_MAX : -1;
+}
 
 int64_t api_bidir_min(const struct halo_comm *comm)
 {
@@ -159,10 +171,10 @@ static enum halo_algo api_auto_single(struct halo_comm *comm, enum halo_coll col
         return HALO_ALGO_RING;
     if ((int64_t)bytes <= api_direct_max(comm))
         return HALO_ALGO_DIRECT;
+    if ((int64_t)bytes <= api_two_shot_max(comm))
+        return HALO_ALGO_TWO_SHOT;
     int64_t bidir = api_bidir_min(comm); /* >= 0: loopback tcp, 3 ranks or more */
-    if (bidir < 0)
-        return HALO_ALGO_RING;
-    return (int64_t)bytes > bidir ? HALO_ALGO_RING_BIDIR : HALO_ALGO_TWO_SHOT;
+    return bidir >= 0 && (int64_t)bytes > bidir ? HALO_ALGO_RING_BIDIR : HALO_ALGO_RING;
 }
 
 int api_topo_coll(enum halo_coll coll)

@@ -22,6 +22,9 @@ int64_t api_direct_max(const struct halo_comm *comm);
 /* On one host over loopback tcp with 3 or more ranks, the size above which the
  * auto all-reduce runs ring_bidir; -1 where it does not. */
 int64_t api_bidir_min(const struct halo_comm *comm);
+/* One host whose ranks outnumber its cores, 3 ranks or more: all-reduces above the
+ * one-shot's sizes up to this run two-shot; -1 elsewhere. */
+int64_t api_two_shot_max(const struct halo_comm *comm);
 /* The cost model's collective (enum topo_coll) of coll; -1 for send/recv. */
 int api_topo_coll(enum halo_coll coll);
 /* What coll_execute runs for op (coll, count, dtype set): sets op->algo,

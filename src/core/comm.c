@@ -453,6 +453,7 @@ static haloResult_t comm_classify_peers(struct halo_comm *comm)
     /* auto: one channel per spare core, same on every rank; more on one host, where
      * a large call's speed is memory bandwidth, which grows with the threads that
      * copy (a 16-core host, 2 ranks, 128 MiB: 8 channels 25.8 GB/s busbw, 2: 7.6) */
+    comm->crowded = min_cores_per_rank < 1;
     int cap = comm->nlocal == comm->nranks ? COMM_AUTO_CHANNELS_ONE_HOST : COMM_AUTO_CHANNELS;
     if (comm->nchannels == 0)
         comm->nchannels = min_cores_per_rank < 1 ? 1 : min_cores_per_rank > cap ? cap : min_cores_per_rank;

@@ -103,6 +103,8 @@ struct halo_comm {
     int nlocal, local_rank;    /* ranks on this host, my index among them */
     int ncores;
     int yield;                 /* sched_yield while waiting (ranks outnumber cores) */
+    int crowded;               /* some host runs more ranks than it has cores, as its ranks
+                                * report them (all-gathered: the same on every rank) */
     int64_t sleep_after_us;    /* a wait on one peer sleeps (transport sleep op) after polling this long; 0 = never */
 
     int nchannels;             /* channels the collectives use */
