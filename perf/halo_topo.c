@@ -106,7 +106,7 @@ static void print_single_plan(struct halo_comm *comm, int64_t size, int json)
     const char *algo = comm->nranks < 2 ? "copy" : algo_name(api_allreduce_algo(comm, (size_t)size));
     long long dmax = (long long)api_direct_max(comm), bidir = (long long)api_bidir_min(comm);
     long long two_shot = (long long)api_two_shot_max(comm);
-    char above[96], mid[48] = "";
+    char above[160], mid[64] = "";
 
     if (two_shot >= 0)
         snprintf(mid, sizeof(mid), "two_shot up to %lld bytes, ", two_shot);
