@@ -82,6 +82,22 @@ static void run_job(int nranks, const struct halo_params *p)
     printf("job of %d rank(s): ok in %.2f s\n", nranks, bt_seconds(t0));
 }
 
+/* Forks ranks 0..n-1 as children before the caller starts a root thread (see
+ * bt_fork_early); release_and_wait hands them the id once the root runs. */
+static void fork_ranks(int nranks, const struct halo_params *p, pid_t *pids, int *release)
+{
+    for (int r = 0; r < nranks; r++)
+        pids[r] = bt_fork_early(job_rank, r, nranks, p, 60, &release[r]);
+}
+
+static void release_and_wait(int nranks, const haloUniqueId *id, const pid_t *pids, const int *release)
+{
+    for (int r = 0; r < nranks; r++)
+        bt_release(release[r], id);
+    for (int r = 0; r < nranks; r++)
+        ASSERT_EQ(bt_wait(pids[r]), 0);
+}
+
 int main(void)
 {
     struct halo_params p;
@@ -102,34 +118,29 @@ int main(void)
     halo_secret_derive("env secret", 10, key);
     halo_sockaddr_to(&bound, &ss);
     ASSERT_EQ(bootstrap_uid_from_addr(&id, &ss, key, 1, 77), haloSuccess);
-    ASSERT_EQ(bootstrap_root_serve(&id, &p, 3), haloSuccess);
     pid_t pids[3];
-    for (int r = 0; r < 3; r++)
-        pids[r] = bt_fork(job_rank, r, 3, &id, &p, NULL, 60);
-    for (int r = 0; r < 3; r++)
-        ASSERT_EQ(bt_wait(pids[r]), 0);
+    int release[3];
+    fork_ranks(3, &p, pids, release);
+    ASSERT_EQ(bootstrap_root_serve(&id, &p, 3), haloSuccess);
+    release_and_wait(3, &id, pids, release);
     /* Unauthenticated InitEnv ids (zero secret) run the same protocol. */
     fd = halo_socket_listen(&a, 1, &bound);
     close(fd);
     halo_sockaddr_to(&bound, &ss);
     ASSERT_EQ(bootstrap_uid_from_addr(&id, &ss, key, 0, 78), haloSuccess);
+    fork_ranks(2, &p, pids, release);
     ASSERT_EQ(bootstrap_root_serve(&id, &p, 2), haloSuccess);
-    for (int r = 0; r < 2; r++)
-        pids[r] = bt_fork(job_rank, r, 2, &id, &p, NULL, 60);
-    for (int r = 0; r < 2; r++)
-        ASSERT_EQ(bt_wait(pids[r]), 0);
+    release_and_wait(2, &id, pids, release);
     /* IPv6: a root bound to [::1] (InitEnv / split pass bind_addr), where available. */
     if (halo_sockaddr_parse("[::1]:0", &a, err, sizeof(err)) == 0 && (fd = halo_socket_listen(&a, 1, NULL)) >= 0) {
         close(fd);
         halo_sockaddr_to(&a, &ss);
+        fork_ranks(3, &p, pids, release);
         ASSERT_EQ(bootstrap_root_start(&id, &p, &ss, 3), haloSuccess);
         struct halo_uid uid;
         ASSERT_EQ(bootstrap_uid_decode(&id, &uid), haloSuccess);
         ASSERT_EQ(uid.root.family, AF_INET6);
-        for (int r = 0; r < 3; r++)
-            pids[r] = bt_fork(job_rank, r, 3, &id, &p, NULL, 60);
-        for (int r = 0; r < 3; r++)
-            ASSERT_EQ(bt_wait(pids[r]), 0);
+        release_and_wait(3, &id, pids, release);
         printf("job over [::1]: ok\n");
     } else {
         printf("job over [::1]: skipped, no IPv6 loopback\n");
