@@ -72,6 +72,8 @@ haloResult_t group_run_ops(struct halo_op *ops, int n)
 {
     haloResult_t r = haloSuccess;
     int np2p = 0;
+    if (n > 0 && ops[0].comm->pin_cpu >= 0)
+        engine_bind_thread(ops[0].comm);
     for (int i = 0; i < n && r == haloSuccess; i++) {
         if (ops[i].coll == HALO_COLL_SEND || ops[i].coll == HALO_COLL_RECV)
             ops[np2p++] = ops[i]; /* compact p2p ops to the front, order kept */

@@ -103,9 +103,11 @@ struct halo_comm {
     int nlocal, local_rank;    /* ranks on this host, my index among them */
     int ncores;
     int yield;                 /* sched_yield while waiting (ranks outnumber cores) */
+    int yield_each;            /* yield after every idle poll: yielding, and some peer is over tcp */
     int crowded;               /* some host runs more ranks than it has cores, as its ranks
                                 * report them (all-gathered: the same on every rank) */
     int64_t sleep_after_us;    /* a wait on one peer sleeps (transport sleep op) after polling this long; 0 = never */
+    int pin_cpu;               /* HALO_PIN: the CPU a thread running this rank's calls is bound to, or -1 */
 
     int nchannels;             /* channels the collectives use */
     int64_t stream_min;        /* host bytes from which results are written with streaming stores; 0 = never */

@@ -125,15 +125,34 @@ static int engine_flush_owed(struct halo_comm *comm, int ch)
 
 /* Spin first (a frame usually arrives within microseconds); after ~ENGINE_SPIN_ONLY
  * polls, or always when ranks outnumber cores, give the core away regularly so a
- * rank we wait for that shares our core can run. */
+ * rank we wait for that shares our core can run: every 8th poll, or every poll
+ * where a poll is a socket read (comm->yield_each). */
 #define ENGINE_SPIN_ONLY 4096
 
 void engine_relax(struct halo_comm *comm, unsigned *spins)
 {
-    if ((comm->yield || *spins > ENGINE_SPIN_ONLY) && (*spins & 7) == 7)
+    if (comm->yield_each || ((comm->yield || *spins > ENGINE_SPIN_ONLY) && (*spins & 7) == 7))
         sched_yield();
     else
         cpu_pause();
+}
+
+static _Thread_local int engine_thread_bound;
+
+void engine_bind_thread(struct halo_comm *comm)
+{
+    if (comm->pin_cpu < 0 || engine_thread_bound)
+        return;
+    engine_thread_bound = 1;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(comm->pin_cpu, &set);
+    if (sched_setaffinity(0, sizeof(set), &set) == 0)
+        HLOG_INFO(HALO_SUB_INIT, comm->rank, "this thread now runs on CPU %d only (HALO_PIN=auto: %d ranks here, "
+                  "more than the CPUs they may use)", comm->pin_cpu, comm->nlocal);
+    else
+        HLOG_INFO(HALO_SUB_INIT, comm->rank, "HALO_PIN=auto: cannot bind this thread to CPU %d: %s", comm->pin_cpu,
+                  strerror(errno));
 }
 
 static int engine_peer_dead(struct halo_comm *comm, int peer)

@@ -193,6 +193,9 @@ uint64_t engine_conn_frames(struct halo_comm *comm, int ch, int peer);
 /* Fills esize and the signature from ex->op (and the comm's current sequence). */
 void engine_exec_init(struct halo_exec *ex);
 haloResult_t engine_run(struct halo_comm *comm, const struct halo_op *op, halo_channel_fn fn);
+/* HALO_PIN: binds the calling thread to comm->pin_cpu, once per thread (a thread
+ * that runs several communicators keeps its first binding). */
+void engine_bind_thread(struct halo_comm *comm);
 void engine_workers_destroy(struct halo_comm *comm);
 
 /* Signature checks, for code that peeks frames itself (p2p). */

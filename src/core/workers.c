@@ -131,6 +131,8 @@ void engine_workers_destroy(struct halo_comm *comm)
 haloResult_t engine_run(struct halo_comm *comm, const struct halo_op *op, halo_channel_fn fn)
 {
     struct halo_exec ex = {.comm = comm, .op = op, .ch = 0, .scratch = comm->scratch[0]};
+    if (comm->pin_cpu >= 0)
+        engine_bind_thread(comm);
     engine_exec_init(&ex);
     if (op->nchannels <= 1)
         return engine_run_channel(&ex, fn);

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_pin.c — HALO_PIN on a host whose ranks outnumber their CPUs: the job runs
+ * under an affinity of two CPUs (A, B), so it is crowded from 3 ranks on, on any
+ * machine. Under auto each rank's calling thread is still free after init and bound
+ * to A or B (local rank modulo 2) after its first call, whose results are checked;
+ * a second call keeps that binding. Unbound: HALO_PIN=off, 2 ranks (not crowded),
+ * and several channels per rank. Skips where the process may run on one CPU only.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <sched.h>
+#include <string.h>
+
+#include "mp.h"
+
+static int cpu_a, cpu_b;
+
+struct pin_case {
+    const char *pin;       /* HALO_PIN, NULL = unset (auto) */
+    const char *nchannels; /* HALO_NCHANNELS, NULL = unset */
+    int nranks;
+    int bound;             /* each rank ends on one CPU */
+};
+
+/* The CPUs this thread may run on: 0 when both A and B, else the one CPU (+1), or
+ * -1 for any other set. */
+static int pin_state(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return -1;
+    if (CPU_COUNT(&set) == 2 && CPU_ISSET(cpu_a, &set) && CPU_ISSET(cpu_b, &set))
+        return 0;
+    for (int c = 0; c < CPU_SETSIZE && CPU_COUNT(&set) == 1; c++)
+        if (CPU_ISSET(c, &set))
+            return c + 1;
+    return -1;
+}
+
+static int pin_rank(int rank, int nranks, haloUniqueId id, void *arg)
+{
+    const struct pin_case *pc = arg;
+    haloComm_t comm;
+    MP_CHECK(haloCommInitRank(&comm, nranks, id, rank));
+    if (pin_state() != 0) {
+        fprintf(stderr, "rank %d: affinity changed before the first call (state %d)\n", rank, pin_state());
+        return 1;
+    }
+    int want = pc->bound ? 1 + (rank % 2 ? cpu_b : cpu_a) : 0;
+    for (int call = 0; call < 2; call++) {
+        if (mp_sum_check(comm, rank, nranks, 1000 + 13 * (size_t)call, 7 * call + 1))
+            return 1;
+        int got = pin_state();
+        if (got != want) {
+            fprintf(stderr, "rank %d (HALO_PIN=%s, %d ranks, nchannels %s): after call %d the thread may run on %s%d, "
+                    "expected %s%d\n", rank, pc->pin ? pc->pin : "unset", nranks,
+                    pc->nchannels ? pc->nchannels : "auto", call, got > 0 ? "CPU " : "state ", got > 0 ? got - 1 : got,
+                    want > 0 ? "CPU " : "state ", want > 0 ? want - 1 : want);
+            return 1;
+        }
+    }
+    MP_CHECKC(haloCommDestroy(comm), comm);
+    return 0;
+}
+
+static int run_case(const struct pin_case *pc)
+{
+    if (pc->pin)
+        setenv("HALO_PIN", pc->pin, 1);
+    else
+        unsetenv("HALO_PIN");
+    if (pc->nchannels)
+        setenv("HALO_NCHANNELS", pc->nchannels, 1);
+    else
+        unsetenv("HALO_NCHANNELS");
+    int rc = mp_run(pc->nranks, pin_rank, (void *)pc, 120);
+    printf("HALO_PIN=%s, HALO_NCHANNELS=%s, %d ranks on CPUs %d and %d: %s\n", pc->pin ? pc->pin : "unset",
+           pc->nchannels ? pc->nchannels : "unset", pc->nranks, cpu_a, cpu_b, rc == 0 ? "ok" : "FAILED");
+    return rc;
+}
+
+int main(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0 || CPU_COUNT(&set) < 2) {
+        printf("SKIP: this process may run on one CPU only: nothing to bind ranks apart on\n");
+        return 77;
+    }
+    cpu_a = cpu_b = -1;
+    for (int c = 0; c < CPU_SETSIZE && cpu_b < 0; c++)
+        if (CPU_ISSET(c, &set))
+            *(cpu_a < 0 ? &cpu_a : &cpu_b) = c;
+    CPU_ZERO(&set);
+    CPU_SET(cpu_a, &set);
+    CPU_SET(cpu_b, &set);
+    if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+        perror("sched_setaffinity");
+        return 1;
+    }
+    static const struct pin_case cases[] = {
+        {NULL, NULL, 4, 1},   {"auto", NULL, 3, 1}, {"off", NULL, 4, 0},
+        {NULL, NULL, 2, 0},   {NULL, "2", 3, 0},
+    };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        rc |= run_case(&cases[i]);
+    return rc;
+}
