@@ -467,7 +467,7 @@ static haloResult_t comm_classify_peers(struct halo_comm *comm)
     return haloSuccess;
 }
 
-/* HALO_PIN=auto: this host's ranks outnumber the CPUs this process may use and
+/* HALO_PIN=crowded: this host's ranks outnumber the CPUs this process may use and
  * each rank runs one thread: local rank i gets the i-th of those CPUs (modulo
  * their number). Unbound, the scheduler moves ranks between the CPUs and pairs
  * them differently from run to run (4 ranks on 2 cores, 16 B allreduce: 8-22 us
@@ -475,7 +475,7 @@ static haloResult_t comm_classify_peers(struct halo_comm *comm)
 static int comm_pick_pin(const struct halo_comm *comm)
 {
     cpu_set_t set;
-    if (strcmp(HALO_P_STR(&comm->params, pin), "auto") != 0 || comm->nchannels != 1 ||
+    if (strcmp(HALO_P_STR(&comm->params, pin), "crowded") != 0 || comm->nchannels != 1 ||
         sched_getaffinity(0, sizeof(set), &set) != 0)
         return -1;
     int ncpu = CPU_COUNT(&set);

@@ -2,10 +2,11 @@
 /*
  * test_pin.c — HALO_PIN on a host whose ranks outnumber their CPUs: the job runs
  * under an affinity of two CPUs (A, B), so it is crowded from 3 ranks on, on any
- * machine. Under auto each rank's calling thread is still free after init and bound
- * to A or B (local rank modulo 2) after its first call, whose results are checked;
- * a second call keeps that binding. Unbound: HALO_PIN=off, 2 ranks (not crowded),
- * and several channels per rank. Skips where the process may run on one CPU only.
+ * machine. Under HALO_PIN=crowded each rank's calling thread is still free after
+ * init and bound to A or B (local rank modulo 2) after its first call, whose
+ * results are checked; a second call keeps that binding. Unbound: the default
+ * (off), 2 ranks (not crowded) and several channels per rank. Skips where the
+ * process may run on one CPU only.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -18,7 +19,7 @@
 static int cpu_a, cpu_b;
 
 struct pin_case {
-    const char *pin;       /* HALO_PIN, NULL = unset (auto) */
+    const char *pin;       /* HALO_PIN, NULL = unset (off) */
     const char *nchannels; /* HALO_NCHANNELS, NULL = unset */
     int nranks;
     int bound;             /* each rank ends on one CPU */
@@ -100,8 +101,8 @@ int main(void)
         return 1;
     }
     static const struct pin_case cases[] = {
-        {NULL, NULL, 4, 1},   {"auto", NULL, 3, 1}, {"off", NULL, 4, 0},
-        {NULL, NULL, 2, 0},   {NULL, "2", 3, 0},
+        {"crowded", NULL, 4, 1}, {"crowded", NULL, 3, 1}, {NULL, NULL, 4, 0},
+        {"off", NULL, 3, 0},     {"crowded", NULL, 2, 0}, {"crowded", "2", 3, 0},
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
