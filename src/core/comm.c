@@ -174,6 +174,16 @@ static uint64_t comm_host_hash(void)
     return halo_fnv_str(halo_fnv_str(halo_fnv_str(HALO_FNV_INIT, host), boot), ns);
 }
 
+/* A launcher that binds each rank to CPUs of its own (mpirun --bind-to core, srun
+ * --cpu-bind) gives the ranks of one host different sets; unbound ranks share one. */
+static uint64_t comm_cpuset_hash(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return 0;
+    return halo_fnv_bytes(HALO_FNV_INIT, &set, sizeof(set));
+}
+
 static int comm_ncores(void)
 {
     cpu_set_t set;
@@ -295,6 +305,7 @@ static void comm_fill_info(struct halo_comm *comm, struct halo_peer_info *me)
     me->host_hash = comm_host_hash();
     gethostname(me->hostname, sizeof(me->hostname) - 1);
     me->ncores = comm->ncores;
+    me->cpuset_hash = comm_cpuset_hash();
     me->nchannels = comm->nchannels;
     me->slot_size_tcp = comm->slot_size_tcp;
     me->slot_size_shm = comm->slot_size_shm;
@@ -442,11 +453,21 @@ static haloResult_t comm_classify_peers(struct halo_comm *comm)
         if (r != haloSuccess)
             return r;
     }
+    /* Cores per rank: a CPU set's cores over the ranks of its host that share it. */
     for (int p = 0; p < comm->nranks; p++) {
+        const struct halo_peer_info *pi = &comm->peers[p].info;
         int nl = 0;
-        for (int q = 0; q < comm->nranks; q++)
-            nl += comm->peers[q].info.host_hash == comm->peers[p].info.host_hash;
-        int cpr = comm->peers[p].info.ncores / nl;
+        for (int q = 0; q < comm->nranks; q++) {
+            const struct halo_peer_info *qi = &comm->peers[q].info;
+            if (qi->host_hash == pi->host_hash && qi->cpuset_hash == pi->cpuset_hash) {
+                if (p == comm->rank && q == comm->rank)
+                    comm->share_index = nl;
+                nl++;
+            }
+        }
+        if (p == comm->rank)
+            comm->nshare = nl;
+        int cpr = pi->ncores / nl;
         if (cpr < min_cores_per_rank)
             min_cores_per_rank = cpr;
     }
@@ -479,9 +500,9 @@ static int comm_pick_pin(const struct halo_comm *comm)
         sched_getaffinity(0, sizeof(set), &set) != 0)
         return -1;
     int ncpu = CPU_COUNT(&set);
-    if (ncpu < 2 || comm->nlocal <= ncpu)
+    if (ncpu < 2 || comm->nshare <= ncpu)
         return -1;
-    int k = comm->local_rank % ncpu;
+    int k = comm->share_index % ncpu;
     for (int c = 0; c < CPU_SETSIZE; c++)
         if (CPU_ISSET(c, &set) && k-- == 0)
             return c;
@@ -494,9 +515,9 @@ void comm_pick_yield(struct halo_comm *comm)
 {
     const char *spin = HALO_P_STR(&comm->params, spin);
     comm->yield = strcmp(spin, "yield") == 0 ||
-                  (strcmp(spin, "auto") == 0 && comm->nlocal * comm->nchannels > comm->ncores);
+                  (strcmp(spin, "auto") == 0 && comm->nshare * comm->nchannels > comm->ncores);
     int64_t after = HALO_P_INT(&comm->params, wait_spin_us);
-    int roomy = comm->ncores >= ENGINE_WAIT_SPIN_LONG_MIN_CORES && 2 * comm->nlocal * comm->nchannels <= comm->ncores;
+    int roomy = comm->ncores >= ENGINE_WAIT_SPIN_LONG_MIN_CORES && 2 * comm->nshare * comm->nchannels <= comm->ncores;
     int64_t auto_us = roomy ? ENGINE_WAIT_SPIN_LONG_US : ENGINE_WAIT_SPIN_US;
     comm->sleep_after_us = strcmp(spin, "spin") == 0 ? 0 : after == HALO_AUTO ? auto_us : after;
     comm->pin_cpu = comm_pick_pin(comm);

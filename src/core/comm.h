@@ -43,6 +43,8 @@ struct halo_peer_info {
     uint64_t host_hash;        /* hostname + boot id + network namespace */
     char hostname[64];
     int32_t ncores;            /* CPUs this process may run on */
+    uint64_t cpuset_hash;      /* hash of that CPU set: ranks of one host with equal hashes share
+                                * their CPUs, others are taken to run on CPUs of their own */
     int32_t nchannels;         /* channels this rank connects (must agree) */
     uint64_t slot_size_tcp;    /* must agree */
     uint64_t slot_size_shm;
@@ -102,6 +104,7 @@ struct halo_comm {
     struct halo_peer *peers;   /* [nranks] */
     int nlocal, local_rank;    /* ranks on this host, my index among them */
     int ncores;
+    int nshare, share_index;   /* ranks on this host that may run on my CPUs (my CPU set), my index among them */
     int yield;                 /* sched_yield while waiting (ranks outnumber cores) */
     int yield_each;            /* yield after every idle poll: yielding, and some peer is over tcp */
     int crowded;               /* some host runs more ranks than it has cores, as its ranks

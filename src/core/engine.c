@@ -149,7 +149,7 @@ void engine_bind_thread(struct halo_comm *comm)
     CPU_SET(comm->pin_cpu, &set);
     if (sched_setaffinity(0, sizeof(set), &set) == 0)
         HLOG_INFO(HALO_SUB_INIT, comm->rank, "this thread now runs on CPU %d only (HALO_PIN=crowded: %d ranks here, "
-                  "more than the CPUs they may use)", comm->pin_cpu, comm->nlocal);
+                  "more than the CPUs they may use)", comm->pin_cpu, comm->nshare);
     else
         HLOG_INFO(HALO_SUB_INIT, comm->rank, "HALO_PIN=crowded: cannot bind this thread to CPU %d: %s", comm->pin_cpu,
                   strerror(errno));
