@@ -691,8 +691,11 @@ static haloResult_t comm_init(haloComm_t *out, int nranks, const haloUniqueId *i
         return r;
     }
     comm->ready = 1;
-    HLOG_INFO(HALO_SUB_INIT, rank, "communicator %016" PRIx64 " ready: rank %d of %d, %d local, %d channel(s)%s",
-              comm->comm_id, rank, nranks, comm->nlocal, comm->nchannels, comm->yield ? ", yielding" : "");
+    HLOG_INFO(HALO_SUB_INIT, rank,
+              "communicator %016" PRIx64 " ready: rank %d of %d, %d local, %d channel(s), %d CPU(s) shared by %d "
+              "rank(s)%s%s",
+              comm->comm_id, rank, nranks, comm->nlocal, comm->nchannels, comm->ncores, comm->nshare,
+              comm->crowded ? ", crowded" : "", comm->yield ? ", yielding" : "");
     *out = comm;
     return haloSuccess;
 }
