@@ -174,23 +174,21 @@ static uint64_t comm_host_hash(void)
     return halo_fnv_str(halo_fnv_str(halo_fnv_str(HALO_FNV_INIT, host), boot), ns);
 }
 
-/* A launcher that binds each rank to CPUs of its own (mpirun --bind-to core, srun
- * --cpu-bind) gives the ranks of one host different sets; unbound ranks share one. */
-static uint64_t comm_cpuset_hash(void)
+/* The CPUs this process may run on, read once: their count, their set (HALO_PIN
+ * picks from it) and its hash. A launcher that binds each rank to CPUs of its own
+ * (mpirun --bind-to core, srun --cpu-bind) gives the ranks of one host different
+ * sets; unbound ranks share one. Without an affinity: every online CPU, hash 0. */
+static void comm_read_cpus(struct halo_comm *comm)
 {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof(set), &set) != 0)
-        return 0;
-    return halo_fnv_bytes(HALO_FNV_INIT, &set, sizeof(set));
-}
-
-static int comm_ncores(void)
-{
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof(set), &set) == 0)
-        return CPU_COUNT(&set);
+    if (sched_getaffinity(0, sizeof(comm->cpus), &comm->cpus) == 0) {
+        comm->ncores = CPU_COUNT(&comm->cpus);
+        comm->cpuset_hash = halo_fnv_bytes(HALO_FNV_INIT, &comm->cpus, sizeof(comm->cpus));
+        return;
+    }
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
+    CPU_ZERO(&comm->cpus);
+    comm->ncores = n > 0 ? (int)n : 1;
+    comm->cpuset_hash = 0;
 }
 
 /* HALO_BUFFSIZE is the bytes of each FIFO, on every transport: shm's 64 KiB slots
@@ -283,7 +281,7 @@ static haloResult_t comm_apply_params(struct halo_comm *comm, const haloConfig_t
         return halo_error(comm, haloInvalidArgument, "HALO_RAILS=%" PRId64 ": expected 1..%d or auto", rails,
                           HALO_MAX_RAILS);
     comm->max_rails = rails == HALO_AUTO ? HALO_MAX_RAILS : (int)rails;
-    comm->ncores = comm_ncores();
+    comm_read_cpus(comm);
     comm->nchannels = nch == HALO_AUTO ? 0 : (int)nch; /* 0: decided after the all-gather */
     comm->nchannels_auto = nch == HALO_AUTO;
     comm->timeout_us = HALO_P_INT(p, timeout);
@@ -305,7 +303,7 @@ static void comm_fill_info(struct halo_comm *comm, struct halo_peer_info *me)
     me->host_hash = comm_host_hash();
     gethostname(me->hostname, sizeof(me->hostname) - 1);
     me->ncores = comm->ncores;
-    me->cpuset_hash = comm_cpuset_hash();
+    me->cpuset_hash = comm->cpuset_hash;
     me->nchannels = comm->nchannels;
     me->slot_size_tcp = comm->slot_size_tcp;
     me->slot_size_shm = comm->slot_size_shm;
@@ -492,19 +490,16 @@ static haloResult_t comm_classify_peers(struct halo_comm *comm)
  * each rank runs one thread: local rank i gets the i-th of those CPUs (modulo
  * their number). Unbound, the scheduler moves ranks between the CPUs and pairs
  * them differently from run to run (4 ranks on 2 cores, 16 B allreduce: 8-22 us
- * per call from one run to the next, 9-13 bound). */
+ * per call from one run to the next, 10-13 bound). */
 static int comm_pick_pin(const struct halo_comm *comm)
 {
-    cpu_set_t set;
-    if (strcmp(HALO_P_STR(&comm->params, pin), "crowded") != 0 || comm->nchannels != 1 ||
-        sched_getaffinity(0, sizeof(set), &set) != 0)
-        return -1;
-    int ncpu = CPU_COUNT(&set);
-    if (ncpu < 2 || comm->nshare <= ncpu)
+    int ncpu = CPU_COUNT(&comm->cpus); /* 0 where the affinity could not be read */
+    if (strcmp(HALO_P_STR(&comm->params, pin), "crowded") != 0 || comm->nchannels != 1 || ncpu < 2 ||
+        comm->nshare <= ncpu)
         return -1;
     int k = comm->share_index % ncpu;
     for (int c = 0; c < CPU_SETSIZE; c++)
-        if (CPU_ISSET(c, &set) && k-- == 0)
+        if (CPU_ISSET(c, &comm->cpus) && k-- == 0)
             return c;
     return -1;
 }
@@ -523,7 +518,7 @@ void comm_pick_yield(struct halo_comm *comm)
     comm->pin_cpu = comm_pick_pin(comm);
     /* A tcp poll is a recv() that costs a system call: yielding after each one gives
      * the core to a rank with work sooner (2 cores, 3 to 8 ranks over loopback tcp,
-     * 16 B-16 MiB: 0.75-0.95x the time of every 8th; over shm mixed, 0.8-1.2x). */
+     * 16 B-16 MiB: 0.75-0.95x the time of every 8th; over shm mixed, 0.7-1.24x). */
     comm->yield_each = comm->yield && comm_local_tcp(comm);
 }
 

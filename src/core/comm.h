@@ -14,6 +14,7 @@
 #define HALO_COMM_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -103,7 +104,9 @@ struct halo_comm {
 
     struct halo_peer *peers;   /* [nranks] */
     int nlocal, local_rank;    /* ranks on this host, my index among them */
-    int ncores;
+    int ncores;                /* CPUs this process may run on (cpus; comm_read_cpus) */
+    cpu_set_t cpus;
+    uint64_t cpuset_hash;      /* of cpus, all-gathered in halo_peer_info */
     int nshare, share_index;   /* ranks on this host that may run on my CPUs (my CPU set), my index among them */
     int yield;                 /* sched_yield while waiting (ranks outnumber cores) */
     int yield_each;            /* yield after every idle poll: yielding, and some peer is over tcp */
