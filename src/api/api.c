@@ -296,6 +296,23 @@ static void api_apply_plan(struct halo_comm *comm, struct halo_op *op, size_t by
         op->slice = plan.slice;
 }
 
+/* ring_bidir on 3+ ranks runs both directions in one channel through the slots;
+ * zero-copy runs a whole ring per channel, so it takes an even channel count
+ * (channels 0, 2, ... one way, 1, 3, ... the other): the largest the call may
+ * use, and 2 where the plan gave one channel but the communicator has two. */
+static void api_choose_bidir_zero_copy(struct halo_comm *comm, struct halo_op *op)
+{
+    int even = op->nchannels >= 2 ? op->nchannels & ~1 : comm->nchannels >= 2 ? 2 : 0;
+    if (even == 0)
+        return;
+    struct halo_op zc = *op;
+    zc.nchannels = even;
+    if (!ring_zc_usable(comm, &zc))
+        return;
+    op->nchannels = even;
+    op->algo = HALO_ALGO_RING_BIDIR_ZC;
+}
+
 /* The one-way ring becomes its zero-copy variant (ring_zc.c, ring_zc_coll.c:
  * all-reduce, all-gather, broadcast, reduce-scatter) where every ring neighbour
  * is reached over ib and the blocks are large enough; ring_bidir on two ranks
@@ -312,6 +329,8 @@ static void api_choose_zero_copy(struct halo_comm *comm, struct halo_op *op)
                (op->algo == HALO_ALGO_CHAIN && two && op->coll != HALO_COLL_ALLREDUCE);
     if (ring && ring_zc_usable(comm, op))
         op->algo = HALO_ALGO_RING_ZC;
+    else if (op->algo == HALO_ALGO_RING_BIDIR && !two && op->coll == HALO_COLL_ALLREDUCE)
+        api_choose_bidir_zero_copy(comm, op);
 }
 
 /* Pre-mul-sum: the collective sums a copy of this rank's input multiplied by

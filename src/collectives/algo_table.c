@@ -37,6 +37,10 @@ static const struct algo_row algo_rows[] = {
       [HALO_COLL_BROADCAST] = ring_zc_broadcast, [HALO_COLL_REDUCESCATTER] = ring_zc_reducescatter},
      "the one-way ring with zero-copy messages (ib, chosen by HALO_IB_ZCOPY_MIN): all-reduce, all-gather, "
      "broadcast, reduce-scatter"},
+    {HALO_ALGO_RING_BIDIR_ZC, "ring_bidir_zc", 0, TOPO_ALGO_RING_BIDIR,
+     {[HALO_COLL_ALLREDUCE] = ring_zc_bidir_allreduce},
+     "ring_bidir with zero-copy messages (ib, 3+ ranks, an even number of channels, chosen by HALO_IB_ZCOPY_MIN): "
+     "even channels run the zero-copy ring one way, odd channels the other"},
     {HALO_ALGO_P2P, "p2p", 0, ALGO_NO_TOPO, {0}, "send/recv through the slots"},
     {HALO_ALGO_P2P_ZC, "p2p_zc", 0, ALGO_NO_TOPO, {0}, "send/recv as zero-copy messages (ib)"},
     {HALO_ALGO_P2P_FWD, "p2p_fwd", 0, ALGO_NO_TOPO, {0},

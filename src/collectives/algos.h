@@ -31,6 +31,9 @@ haloResult_t chain_reducescatter(struct halo_exec *ex);
  * answer on every rank). */
 int ring_zc_usable(const struct halo_comm *comm, const struct halo_op *op);
 haloResult_t ring_zc_allreduce(struct halo_exec *ex);
+/* ring_bidir over ib: ring_zc_allreduce on every channel, odd channels along the
+ * reversed ring. */
+haloResult_t ring_zc_bidir_allreduce(struct halo_exec *ex);
 haloResult_t ring_zc_allgather(struct halo_exec *ex);
 haloResult_t ring_zc_broadcast(struct halo_exec *ex);
 haloResult_t ring_zc_reducescatter(struct halo_exec *ex);

@@ -23,8 +23,10 @@
  *
  * Two ranks have one cable, which the one-way ring already uses both ways: they
  * run ring_allreduce (and api.c sends them to the zero-copy ring when it would
- * send the one-way ring there). The other collectives use the one-way ring
- * schedules.
+ * send the one-way ring there). Over ib, where the blocks reach
+ * HALO_IB_ZCOPY_MIN, 3+ ranks run ring_bidir_zc instead (ring_zc.c: a zero-copy
+ * ring per channel, odd channels reversed). The other collectives use the
+ * one-way ring schedules.
  */
 #include "algos.h"
 

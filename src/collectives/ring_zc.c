@@ -17,7 +17,9 @@
  * windows. Chosen by api.c instead of the one-way ring when ring_zc_usable: every
  * rank's ring neighbours are reached over ib (zc_ring, agreed at init), the blocks
  * reach HALO_IB_ZCOPY_MIN and there are at most 16 ranks (the grants of two
- * windows must fit the transport's grant ring).
+ * windows must fit the transport's grant ring). The bidirectional ring's
+ * all-reduce (ring_bidir_zc) runs the same schedule on every channel, the odd
+ * channels along the reversed ring.
  *
  * This file also holds ring_zc.h's arithmetic, which the other zero-copy ring
  * schedules (ring_zc_coll.c) share, and the usability rule for all of them.
@@ -150,11 +152,15 @@ static haloResult_t ring_zc_window_run(struct halo_exec *ex, const struct ring_z
     return r;
 }
 
-static haloResult_t ring_zc_setup(struct halo_exec *ex, struct ring_zc *z)
+/* reverse: this channel runs along the reversed ring (to prev, from next), where
+ * this rank's position is n-1-p, as ring_bidir's second half does. */
+static haloResult_t ring_zc_setup(struct halo_exec *ex, struct ring_zc *z, int reverse)
 {
     struct halo_comm *comm = ex->comm;
     size_t es = ex->esize;
     ring_pos_init(comm, &z->r);
+    if (reverse)
+        z->r = (struct ring_pos){.n = z->r.n, .p = z->r.n - 1 - z->r.p, .next = z->r.prev, .prev = z->r.next};
     slice_channel_range(comm, ex->op->count, ex->op->nchannels, ex->ch, &z->g.off, &z->g.len);
     z->g.nblocks = z->r.n;
     size_t bmin = z->g.len / (size_t)z->r.n, bmax = slice_block_max(&z->g);
@@ -174,10 +180,10 @@ static haloResult_t ring_zc_setup(struct halo_exec *ex, struct ring_zc *z)
     return r;
 }
 
-haloResult_t ring_zc_allreduce(struct halo_exec *ex)
+static haloResult_t ring_zc_allreduce_dir(struct halo_exec *ex, int reverse)
 {
     struct ring_zc z;
-    haloResult_t r = ring_zc_setup(ex, &z);
+    haloResult_t r = ring_zc_setup(ex, &z, reverse);
     if (r == haloSuccess)
         r = ring_zc_grant(ex, &z, 0);
     size_t nwin = (z.g.nslices + z.window - 1) / z.window;
@@ -194,4 +200,17 @@ haloResult_t ring_zc_allreduce(struct halo_exec *ex)
         zc_end(ex, z.r.prev);
     }
     return r;
+}
+
+haloResult_t ring_zc_allreduce(struct halo_exec *ex)
+{
+    return ring_zc_allreduce_dir(ex, 0);
+}
+
+/* Each channel is a whole ring over its own range with its own connections, so the
+ * directions never share a grant ring or a landing area; with an even channel
+ * count (api.c) each direction of every cable carries half the data. */
+haloResult_t ring_zc_bidir_allreduce(struct halo_exec *ex)
+{
+    return ring_zc_allreduce_dir(ex, ex->ch & 1);
 }

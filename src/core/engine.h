@@ -54,7 +54,10 @@ enum halo_algo {
     /* send/recv forwarded through the ranks between (relay.c; signature only) */
     HALO_ALGO_P2P_FWD = 8,
     /* reduce-scatter then all-gather straight between every pair (two_shot.c) */
-    HALO_ALGO_TWO_SHOT = 9
+    HALO_ALGO_TWO_SHOT = 9,
+    /* ring_bidir with zero-copy messages: even channels one way, odd channels the
+     * other (ring_zc.c; chosen in api.c) */
+    HALO_ALGO_RING_BIDIR_ZC = 10
 };
 
 /* A validated operation as the user called it. */

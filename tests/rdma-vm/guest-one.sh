@@ -70,6 +70,10 @@ if [ -n "$suite_bin" ]; then
     check "test_coll 3 over ib, zero-copy ring collectives" \
         ib_env HALO_IB_ZCOPY_MIN=4k HALO_ALGO=ring "$BIN_DIR/test_coll" 3 "$RIG_COLL_BIG"
     check "test_p2p 2 over ib, zero-copy from 4 KiB" ib_env HALO_IB_ZCOPY_MIN=4k "$BIN_DIR/test_p2p" 2
+    # The bidirectional ring's all-reduce, zero-copy (ring_bidir_zc): channel 1 runs
+    # the ring reversed. The other collectives run the one-way zero-copy ring.
+    check "test_coll 3 over ib, zero-copy ring_bidir (HALO_ALGO=ring_bidir, 2 channels)" \
+        ib_env HALO_IB_ZCOPY_MIN=4k HALO_ALGO=ring_bidir HALO_NCHANNELS=2 "$BIN_DIR/test_coll" 3 "$RIG_COLL_BIG"
 fi
 
 # The zero-copy ring's other collectives at the default threshold (HALO_IB_ZCOPY_MIN
@@ -79,6 +83,7 @@ fi
 # Three ranks forward what they received from recvbuff (all-gather, broadcast)
 # and reduce-scatter forwards partial sums from its landing area; two do neither.
 ZC_ENV= # more VAR=VALUE for zc_coll's runs
+ZC_ALGO=ring_zc # the algorithm api.c must name
 zc_coll() { # TOOL COLLECTIVE NRANKS [TOOL OPTIONS]
     tool=$1 coll=$2 np=$3
     shift 3
@@ -87,11 +92,11 @@ zc_coll() { # TOOL COLLECTIVE NRANKS [TOOL OPTIONS]
         > "$RIG_TMP/zc.out" 2>&1
     st=$?
     grep -v ' HALO ' "$RIG_TMP/zc.out" | tail -n 4
-    grep -m 2 "$coll of [0-9]* bytes: ring_zc algorithm" "$RIG_TMP/zc.out"
+    grep -m 2 "$coll of [0-9]* bytes: $ZC_ALGO algorithm" "$RIG_TMP/zc.out"
     [ $st -eq 0 ] || { echo "status $st"; tail -n 15 "$RIG_TMP/zc.out"; return 1; }
-    # Every rank chose ring_zc at the 8 MiB size (the 1 MiB one may copy: blocks below 512 KiB).
-    [ "$(grep -c "$coll of [0-9]* bytes: ring_zc algorithm" "$RIG_TMP/zc.out")" -ge "$np" ] ||
-        { echo "no rank chose ring_zc for $coll"; return 1; }
+    # Every rank chose it at the 8 MiB size (the 1 MiB one may copy: blocks below 512 KiB).
+    [ "$(grep -c "$coll of [0-9]* bytes: $ZC_ALGO algorithm" "$RIG_TMP/zc.out")" -ge "$np" ] ||
+        { echo "no rank chose $ZC_ALGO for $coll"; return 1; }
 }
 if [ -n "$suite_bin" ]; then
     for np in 2 3; do
@@ -109,7 +114,13 @@ if [ -n "$suite_bin" ]; then
     check "allgather_bw -n 3 over ib, zero-copy ring, 2 channels" zc_coll allgather_bw allgather 3
     check "reduce_scatter_bw -n 3 over ib, zero-copy ring, 2 channels, float64 max" \
         zc_coll reduce_scatter_bw reducescatter 3 -d float64 -o max
-    ZC_ENV=
+    # Both ways round the ring: channel 0 one way, channel 1 the other.
+    ZC_ENV="HALO_ALGO=ring_bidir HALO_NCHANNELS=2" ZC_ALGO=ring_bidir_zc
+    check "allreduce_bw -n 3 over ib, zero-copy ring_bidir (ring_bidir_zc chosen, every element checked)" \
+        zc_coll allreduce_bw allreduce 3
+    check "allreduce_bw -n 4 over ib, zero-copy ring_bidir, int32 avg, registered (-R 1)" \
+        zc_coll allreduce_bw allreduce 4 -d int32 -o avg -R 1
+    ZC_ENV= ZC_ALGO=ring_zc
 fi
 
 # HALO_IB_GID_INDEX. rxe0's GID table (sysfs, 1024 entries, most empty): index of the
@@ -284,6 +295,16 @@ if [ -n "$RIG_BW_SIZE" ]; then
         [ -z "$measure" ] || [ -z "$BIN_DIR" ] ||
             check "allreduce_bw through the slots at $RIG_BW_SIZE bytes, round $r" \
                 halo_bw allreduce_bw_ib_slots allreduce_bw HALO_IB_ZCOPY_MIN=0
+        # Three ranks round the bidirectional ring on 2 channels, zero-copy
+        # (ring_bidir_zc) and through the slots: one device carries both
+        # directions here, so this compares the copies, not the cables.
+        [ -z "$measure" ] || [ -z "$BIN_DIR" ] ||
+            check "allreduce_bw -n 3 ring_bidir, zero-copy, at $RIG_BW_SIZE bytes, round $r" \
+                halo_bw allreduce3_bidir_zc allreduce_bw HALO_ALGO=ring_bidir HALO_NCHANNELS=2 -- -n 3
+        [ -z "$measure" ] || [ -z "$BIN_DIR" ] ||
+            check "allreduce_bw -n 3 ring_bidir through the slots at $RIG_BW_SIZE bytes, round $r" \
+                halo_bw allreduce3_bidir_slots allreduce_bw HALO_ALGO=ring_bidir HALO_NCHANNELS=2 \
+                HALO_IB_ZCOPY_MIN=0 -- -n 3
     done
     if [ -z "$measure" ]; then
         echo "RATIO: not measured in one round inside the suite (perf/rdma_ratios.sh measures them)"
@@ -303,6 +324,7 @@ allgather_bw_ib_reg ib_write_bw_R_bw -
 broadcast_bw_ib_reg ib_write_bw_R_bw -
 sendrecv_bw_ib_slots ib_write_bw_R_bw 0.80
 allreduce_bw_ib_slots ib_write_bw_R_bw 0.70
+allreduce3_bidir_zc allreduce3_bidir_slots -
 RATIOS
     fi
 fi

@@ -234,6 +234,20 @@ NET_ENV="$IB HALO_ALGO=ring_bidir"
 check "allreduce_bw, 3 ranks in a ring over ib, HALO_ALGO=ring_bidir, 4 KiB and 1 MiB, checked (rank $rank)" \
     coll 47578 allreduce_bw
 
+# The same ring's all-reduce zero-copy (8 MiB on 2 channels: blocks above
+# HALO_IB_ZCOPY_MIN): channel 0 goes one way round the three cables, channel 1 the
+# other; every rank names ring_bidir_zc, every element checked.
+bidir_zc() {
+    job 47579 3 env $IB HALO_ALGO=ring_bidir HALO_NCHANNELS=2 HALO_DEBUG=INFO HALO_DEBUG_SUBSYS=COLL \
+        "$BIN_DIR/allreduce_bw" -b 8m -e 8m -w 1 -i 1 -c 1 > "$RIG_TMP/bidir_zc.out" 2>&1
+    st=$?
+    [ $st -eq 0 ] || { grep -v "HALO INFO" "$RIG_TMP/bidir_zc.out" | tail -n 15; return $st; }
+    grep -m1 "allreduce of 8388608 bytes: ring_bidir_zc algorithm" "$RIG_TMP/bidir_zc.out" | sed 's/^[^ ]* //' ||
+        { echo "ring_bidir_zc was not chosen"; return 1; }
+    [ $rank -ne 0 ] || grep "Out of bounds values : 0 OK" "$RIG_TMP/bidir_zc.out"
+}
+check "allreduce_bw, 3 ranks in a ring over ib, ring_bidir zero-copy at 8 MiB, checked (rank $rank)" bidir_zc
+
 # --- the cut: vm3 takes cable C down under a long allreduce over ib ---
 # Every rank must fail (not hang: HALO_TIMEOUT_MS=20 s bounds a silent peer) with a
 # sentence naming cable C or a peer on it (vm1 and vm3: the one across it). vm3

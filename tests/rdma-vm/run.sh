@@ -37,7 +37,8 @@
 #     without rxe (mixed): every *_bw tool checked with C via tcp (a WARN names it)
 #     and the rest via ib, and HALO_TRANSPORT=ib failing init naming C. Then rxe on
 #     C: halo-topo finds a ring; every *_bw tool with HALO_ALGO=ring (and allreduce
-#     with ring_bidir) checked, every cable via ib; then C cut under an allreduce
+#     with ring_bidir, also zero-copy at 8 MiB) checked, every cable via ib; then C
+#     cut under an allreduce
 #     over ib: every rank fails within bounds, with a sentence naming the peer or
 #     cable. Then vm1 + vm2: ib_write_bw -R on one cable (ratio printed), and the
 #     pair: two rails over ib, measured and both carrying data.
