@@ -318,6 +318,20 @@ static haloResult_t p2p_check_crossed(struct p2p_task *t, struct engine_pace *w)
                       comm->rank, t->total, peer, peer, eager);
 }
 
+/* A group that has not moved for HALO_WAIT_SPIN_US sleeps on the connection of its
+ * first waiting task, as engine_wait does: a receive until a frame comes, a send
+ * until a slot frees (shm: the futex the peer wakes; tcp: poll on the socket), at
+ * most ENGINE_SLEEP_US at a time, so a frame from another task's peer waits that
+ * long at worst. ib has no sleep here: its progress waits on completion events
+ * itself. */
+static void p2p_sleep(const struct p2p_task *t, struct engine_pace *w)
+{
+    struct halo_comm *comm = t->op->comm;
+    struct halo_conn *c = engine_conn(comm, 0, t->op->root);
+    if (c && c->ops->sleep && engine_pace_sleepy(w, comm))
+        c->ops->sleep(c, t->op->coll == HALO_COLL_SEND, ENGINE_SLEEP_US);
+}
+
 /* Advances every task until all are done; w paces the idle polls. */
 static haloResult_t p2p_run(struct p2p_task *tasks, int n, struct engine_pace *w)
 {
@@ -366,6 +380,8 @@ static haloResult_t p2p_run(struct p2p_task *tasks, int n, struct engine_pace *w
             r = p2p_check_crossed(&tasks[stalled], w);
         if (!direct) /* only the relay threads move these bytes: leave them the core */
             sched_yield();
+        else if (r == haloSuccess && !tasks[stalled].fwd)
+            p2p_sleep(&tasks[stalled], w);
         if (r != haloSuccess)
             return comm_fail(op->comm, r);
     }

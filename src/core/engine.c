@@ -275,6 +275,7 @@ void engine_pace_start(struct engine_pace *w)
 {
     w->since_us = halo_now_us();
     w->spins = 0;
+    w->sleepy = 0;
     w->note = BOOT_NOTE_WAIT;
     w->noted = 0;
     w->comm = NULL;
@@ -290,7 +291,17 @@ void engine_pace_end(struct engine_pace *w)
 void engine_pace_moved(struct engine_pace *w)
 {
     w->since_us = halo_now_us();
+    w->sleepy = 0;
     engine_pace_end(w);
+}
+
+int engine_pace_sleepy(struct engine_pace *w, const struct halo_comm *comm)
+{
+    if (!w->sleepy && comm->sleep_after_us > 0 && (w->spins & 63) == 63)
+        w->sleepy = halo_now_us() - w->since_us >= comm->sleep_after_us;
+    if (w->sleepy)
+        w->spins |= ENGINE_CHECK_EVERY - 1;
+    return w->sleepy;
 }
 
 /* A wait this long is told to the other ranks (bootstrap NOTE): a rank that times
@@ -335,17 +346,13 @@ haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, co
         return r;
     struct engine_pace w;
     engine_pace_start(&w);
-    int can_sleep = c && c->ops->sleep && comm->sleep_after_us > 0 && on != ENGINE_WAIT_OTHER;
-    int sleepy = 0;
+    int can_sleep = c && c->ops->sleep && on != ENGINE_WAIT_OTHER;
     for (;;) {
         if (c && (r = engine_progress(comm, ch, c)) != haloSuccess)
             break;
         if ((r = poll(arg, &done)) != haloSuccess || done)
             break;
-        if (can_sleep && !sleepy && (w.spins & 63) == 63)
-            sleepy = halo_now_us() - w.since_us >= comm->sleep_after_us;
-        if (sleepy) /* every round runs the checks (timeout, abort, the note) */
-            w.spins |= ENGINE_CHECK_EVERY - 1;
+        int sleepy = can_sleep && engine_pace_sleepy(&w, comm);
         if ((r = engine_pace_idle(&w, comm, ch, c ? c->peer : -1, what)) != haloSuccess) {
             /* A peer that posted its last frame and exited between the poll and the
              * check is dead now, but what this wait needs is there: one last look. */

@@ -169,9 +169,14 @@ struct engine_pace {
     int note;         /* what a long wait is told to the other ranks as (enum boot_note_state); the caller may
                        * set it after pace_start (p2p: a send outside a group) */
     int noted;        /* told: pace_moved / pace_end take it back */
+    int sleepy;       /* idle for HALO_WAIT_SPIN_US: the waiter sleeps between polls */
     struct halo_comm *comm;
 };
 void engine_pace_start(struct engine_pace *w);
+/* Whether the wait has polled HALO_WAIT_SPIN_US without progress (looked at every
+ * 64th poll, then sticky until progress); while it has, every round runs the
+ * checks (timeout, abort, the note). The caller then sleeps on its connection. */
+int engine_pace_sleepy(struct engine_pace *w, const struct halo_comm *comm);
 void engine_pace_moved(struct engine_pace *w);
 /* After the wait ended well: takes back a note told during it (a failed wait keeps
  * it, so a peer that times out at the same moment still follows it). */
