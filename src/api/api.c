@@ -128,8 +128,8 @@ static haloResult_t api_check_common(struct halo_comm *comm, const char *fn, hal
 
 /* Under HALO_ALGO=auto, jobs on one host: one-shot for small allreduces, ring
  * otherwise (from 3 ranks on a host with fewer cores than ranks, two-shot up to
- * 1 MiB; over loopback tcp from 3 ranks, both ways round above 1 MiB:
- * api_auto_single). */
+ * 1 MiB; from 4 ranks with cores enough, over shm, two-shot up to 256 KiB; over
+ * loopback tcp from 3 ranks, both ways round above 1 MiB: api_auto_single). */
 int64_t api_direct_max(const struct halo_comm *comm)
 {
     int64_t dmax = HALO_P_INT(&comm->params, direct_max);
@@ -151,13 +151,24 @@ int64_t api_direct_max(const struct halo_comm *comm)
  * 3, 4 and 8 ranks, 64 KiB to 1 MiB (perf/README.md, "Two-shot on a crowded host"):
  * shm 0.42-0.75x the ring's time at 4 and 8 ranks, 0.77-0.95x at 3; loopback tcp
  * 0.58-0.80x at 8 ranks, 0.71-0.77x at 4, a tie at 3. Above 1 MiB the gain was
- * within the noise (shm) or a loss (tcp, against ring_bidir). Where every rank has
- * a core of its own the ring stays: not measured there. */
+ * within the noise (shm) or a loss (tcp, against ring_bidir). */
 #define API_CROWDED_TWO_SHOT_MAX ((int64_t)1 << 20)
+
+/* Every rank with cores of its own, over shm, 4 ranks or more: the ring's 2(n-1)
+ * steps each wait a frame's latency, and two-shot still wins at small mid sizes.
+ * 16-core host, 1 channel, medians of 3 interleaved rounds, busbw two-shot / ring
+ * (perf/README.md): 4 ranks 6.05 / 5.07 GB/s at 64 KiB, a tie at 256 KiB and 1 MiB;
+ * 8 ranks 4.98 / 2.93 at 64 KiB, 6.65 / 5.99 at 256 KiB, a tie at 1 MiB, the ring
+ * ahead at 4 MiB (10.9 / 7.5). Not measured over loopback tcp there: the ring stays. */
+#define API_ROOMY_TWO_SHOT_MAX ((int64_t)256 << 10)
 
 int64_t api_two_shot_max(const struct halo_comm *comm)
 {
-    return !comm->topo && comm->crowded && comm->nranks >= 3 ? API_CROWDED_TWO_SHOT_MAX : -1;
+    if (comm->topo || comm->nranks < 3)
+        return -1;
+    if (comm->crowded)
+        return API_CROWDED_TWO_SHOT_MAX;
+    return comm->nranks >= 4 && !comm_local_tcp(comm) ? API_ROOMY_TWO_SHOT_MAX : -1;
 }
 
 int64_t api_bidir_min(const struct halo_comm *comm)
