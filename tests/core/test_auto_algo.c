@@ -6,7 +6,15 @@
  * own, never over loopback tcp with cores enough, on 2 ranks or across hosts; both
  * ways round the ring over loopback tcp from 3 ranks above 1 MiB. The machines
  * the suite runs on decide `crowded` one way only, so both ways are set here.
+ * Also the zero-copy variant of HALO_ALGO=ring_bidir over ib (no ib needed to
+ * choose it): ring_bidir_zc on 3+ ranks with an even channel count, the one-way
+ * zero-copy ring on 2, the slots where a block is short of HALO_IB_ZCOPY_MIN, the
+ * ring's neighbours are not all ib, or one channel is all the communicator has.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdlib.h>
 #include <string.h>
 
 #include "api_pick.h"
@@ -62,10 +70,56 @@ static void test_bidir(void)
     ASSERT_EQ(api_bidir_min(&c), -1);
 }
 
+/* api_choose's pick for an all-reduce of count floats under HALO_ALGO=ring_bidir on
+ * a communicator of n ranks with nch channels (zc: the ring's neighbours over ib). */
+static struct halo_op bidir_op(int n, int nch, int zc, size_t count)
+{
+    static struct halo_comm c;
+    char err[256];
+    one_host(&c, n, HALO_TR_IB, 0);
+    setenv("HALO_ALGO", "ring_bidir", 1);
+    ASSERT_OK(halo_params_load(&c.params, err, sizeof(err))); /* its strings point into the environment */
+    c.nchannels = nch;
+    c.zc_ring = zc;
+    c.zc_min = 512 << 10;
+    struct halo_op op = {.coll = HALO_COLL_ALLREDUCE, .count = count, .dtype = haloFloat32, .op = haloSum,
+                         .root = -1, .comm = &c};
+    api_choose(&c, &op);
+    unsetenv("HALO_ALGO");
+    return op;
+}
+
+static void test_bidir_zero_copy(void)
+{
+    size_t big = 4u << 20; /* 16 MiB: blocks of 2.7 MiB on 2 channels of 3 ranks */
+    struct halo_op op = bidir_op(3, 2, 1, big);
+    ASSERT_EQ(op.algo, HALO_ALGO_RING_BIDIR_ZC);
+    ASSERT_EQ(op.nchannels, 2);
+    op = bidir_op(4, 3, 1, big); /* an odd count: the even one below it */
+    ASSERT_EQ(op.algo, HALO_ALGO_RING_BIDIR_ZC);
+    ASSERT_EQ(op.nchannels, 2);
+    op = bidir_op(3, 4, 1, big);
+    ASSERT_EQ(op.algo, HALO_ALGO_RING_BIDIR_ZC);
+    ASSERT_EQ(op.nchannels, 4);
+    op = bidir_op(3, 2, 1, 192u << 10); /* 768 KiB: one channel by size, two for zero-copy, 128 KiB blocks */
+    ASSERT_EQ(op.algo, HALO_ALGO_RING_BIDIR);
+    op = bidir_op(3, 2, 1, 1u << 20); /* 4 MiB on 2 channels: blocks of 683 KiB */
+    ASSERT_EQ(op.algo, HALO_ALGO_RING_BIDIR_ZC);
+    ASSERT_EQ(op.nchannels, 2);
+    op = bidir_op(3, 1, 1, big); /* HALO_NCHANNELS=1: both ways in one channel, through the slots */
+    ASSERT_EQ(op.algo, HALO_ALGO_RING_BIDIR);
+    ASSERT_EQ(op.nchannels, 1);
+    op = bidir_op(3, 2, 0, big); /* a neighbour not over ib */
+    ASSERT_EQ(op.algo, HALO_ALGO_RING_BIDIR);
+    op = bidir_op(2, 2, 1, big); /* two ranks: the one-way ring, zero-copy */
+    ASSERT_EQ(op.algo, HALO_ALGO_RING_ZC);
+}
+
 int main(void)
 {
     test_two_shot();
     test_bidir();
+    test_bidir_zero_copy();
     printf("test_auto_algo: ok\n");
     return 0;
 }
