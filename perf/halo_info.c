@@ -77,7 +77,10 @@ static int print_params(void)
 
 static int print_algos(void)
 {
-    printf("%-13s %-9s %-50s %s\n", "ALGORITHM", "HALO_ALGO", "COLLECTIVES", "SUMMARY");
+    int w = (int)strlen("ALGORITHM"); /* the name column fits the longest name */
+    for (int i = 0; i < algo_count(); i++)
+        w = (int)strlen(algo_at(i)->name) > w ? (int)strlen(algo_at(i)->name) : w;
+    printf("%-*s %-9s %-50s %s\n", w, "ALGORITHM", "HALO_ALGO", "COLLECTIVES", "SUMMARY");
     for (int i = 0; i < algo_count(); i++) {
         const struct algo_row *a = algo_at(i);
         char colls[128] = "";
@@ -86,7 +89,7 @@ static int print_algos(void)
             if (algo_has_schedule(a->algo, (enum halo_coll)c))
                 used += (size_t)snprintf(colls + used, sizeof(colls) - used, "%s%s", used ? "," : "",
                                          halo_coll_name((enum halo_coll)c));
-        printf("%-13s %-9s %-50s %s\n", a->name, a->word ? "yes" : "no", used ? colls : "send,recv", a->summary);
+        printf("%-*s %-9s %-50s %s\n", w, a->name, a->word ? "yes" : "no", used ? colls : "send,recv", a->summary);
     }
     return 0;
 }

@@ -47,6 +47,9 @@ struct ring_pos {
     int next, prev;
 };
 void ring_pos_init(const struct halo_comm *comm, struct ring_pos *r);
+/* The same ring walked the other way: position n-1-p, next and prev swapped (the
+ * second direction of ring_bidir and of ring_bidir_zc's odd channels). */
+struct ring_pos ring_pos_reversed(const struct ring_pos *r);
 /* Position of rank on comm->ring; ring_mod is a modulo that is never negative. */
 int ring_pos_of(const struct halo_comm *comm, int rank);
 int ring_mod(int a, int n);

@@ -43,6 +43,11 @@ void ring_pos_init(const struct halo_comm *comm, struct ring_pos *r)
     r->prev = comm->ring[ring_mod(r->p - 1, r->n)];
 }
 
+struct ring_pos ring_pos_reversed(const struct ring_pos *r)
+{
+    return (struct ring_pos){.n = r->n, .p = r->n - 1 - r->p, .next = r->prev, .prev = r->next};
+}
+
 static haloResult_t ring_allreduce_slice(struct halo_exec *ex, const struct ring_pos *r, const struct slice_geom *g,
                                          size_t s)
 {

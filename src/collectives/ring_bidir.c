@@ -63,7 +63,8 @@ haloResult_t ring_bidir_allreduce(struct halo_exec *ex)
     if (r.n <= 2)
         return ring_allreduce(ex);
     slice_geom_halves(ex, ex->op->count, r.n, half);
-    struct bidir_dir d[2] = {{half[0], r.p, r.next, r.prev}, {half[1], r.n - 1 - r.p, r.prev, r.next}};
+    struct ring_pos back = ring_pos_reversed(&r);
+    struct bidir_dir d[2] = {{half[0], r.p, r.next, r.prev}, {half[1], back.p, back.next, back.prev}};
     haloResult_t res = haloSuccess;
     for (size_t s = 0; s < half[0].nslices && res == haloSuccess; s++)
         for (int k = 0; k <= 2 * r.n - 2 && res == haloSuccess; k++)

@@ -160,7 +160,7 @@ static haloResult_t ring_zc_setup(struct halo_exec *ex, struct ring_zc *z, int r
     size_t es = ex->esize;
     ring_pos_init(comm, &z->r);
     if (reverse)
-        z->r = (struct ring_pos){.n = z->r.n, .p = z->r.n - 1 - z->r.p, .next = z->r.prev, .prev = z->r.next};
+        z->r = ring_pos_reversed(&z->r);
     slice_channel_range(comm, ex->op->count, ex->op->nchannels, ex->ch, &z->g.off, &z->g.len);
     z->g.nblocks = z->r.n;
     size_t bmin = z->g.len / (size_t)z->r.n, bmax = slice_block_max(&z->g);
