@@ -25,8 +25,10 @@ static haloResult_t comm_tp_error(void *core, haloResult_t res, const char *msg)
     struct halo_comm *comm = core;
     /* Once the communicator is broken, a connection that fails is a consequence
      * (the peers close theirs after an error): it is logged, and the sentence that
-     * names the cause stays the one haloGetLastError returns. */
-    if (comm && atomic_load(&comm->async_error) != haloSuccess) {
+     * names the cause stays the one haloGetLastError returns. So once this rank's
+     * own wait has timed out on another channel: that stall is the cause, and the
+     * peer that gives up on the same stall and closes its end is not. */
+    if (comm && (atomic_load(&comm->async_error) != haloSuccess || atomic_load(&comm->timed_out))) {
         HLOG_WARN(HALO_SUB_NET, comm->rank, "%s", msg);
         return res;
     }
