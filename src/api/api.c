@@ -329,7 +329,9 @@ static void api_choose_bidir_zero_copy(struct halo_comm *comm, struct halo_op *o
  * is reached over ib and the blocks are large enough; ring_bidir on two ranks
  * runs the one-way ring (one cable), so it does too, and so do the gathers and
  * the broadcast of a chain of two (its one neighbour both ways: the ring's
- * steps). After api_apply_plan: the cost model plans the ring, and the test
+ * steps). The chain's other collectives (all of them on 3+ ranks) become
+ * chain_zc where every chain neighbour is reached over ib (chain_zc.c). After
+ * api_apply_plan: the cost model plans the ring, and the test
  * needs the channel count. */
 static void api_choose_zero_copy(struct halo_comm *comm, struct halo_op *op)
 {
@@ -340,6 +342,8 @@ static void api_choose_zero_copy(struct halo_comm *comm, struct halo_op *op)
                (op->algo == HALO_ALGO_CHAIN && two && op->coll != HALO_COLL_ALLREDUCE);
     if (ring && ring_zc_usable(comm, op))
         op->algo = HALO_ALGO_RING_ZC;
+    else if (op->algo == HALO_ALGO_CHAIN && chain_zc_usable(comm, op))
+        op->algo = HALO_ALGO_CHAIN_ZC;
     else if (op->algo == HALO_ALGO_RING_BIDIR && !two && op->coll == HALO_COLL_ALLREDUCE)
         api_choose_bidir_zero_copy(comm, op);
 }

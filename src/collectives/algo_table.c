@@ -41,6 +41,11 @@ static const struct algo_row algo_rows[] = {
      {[HALO_COLL_ALLREDUCE] = ring_zc_bidir_allreduce},
      "ring_bidir with zero-copy messages (ib, 3+ ranks, an even number of channels, chosen by HALO_IB_ZCOPY_MIN): "
      "even channels run the zero-copy ring one way, odd channels the other"},
+    {HALO_ALGO_CHAIN_ZC, "chain_zc", 0, TOPO_ALGO_CHAIN,
+     {[HALO_COLL_ALLREDUCE] = chain_zc_allreduce, [HALO_COLL_ALLGATHER] = chain_zc_allgather,
+      [HALO_COLL_BROADCAST] = chain_zc_broadcast, [HALO_COLL_REDUCESCATTER] = chain_zc_reducescatter,
+      [HALO_COLL_REDUCE] = chain_zc_reduce},
+     "the daisy chain with zero-copy messages (ib, chosen by HALO_IB_ZCOPY_MIN): every collective"},
     {HALO_ALGO_P2P, "p2p", 0, ALGO_NO_TOPO, {0}, "send/recv through the slots"},
     {HALO_ALGO_P2P_ZC, "p2p_zc", 0, ALGO_NO_TOPO, {0}, "send/recv as zero-copy messages (ib)"},
     {HALO_ALGO_P2P_FWD, "p2p_fwd", 0, ALGO_NO_TOPO, {0},

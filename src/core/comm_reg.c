@@ -163,21 +163,34 @@ haloResult_t comm_zc_agree(struct halo_comm *comm)
     uint8_t *ok = calloc((size_t)n, 1);
     if (!ok)
         return halo_error(comm, haloSystemError, "rank %d: out of memory", comm->rank);
-    /* every channel's: rails may carry one channel over ib and the next over tcp */
-    ok[comm->rank] = comm->zc_min > 0 && n > 1;
-    for (int ch = 0; ch < comm->nchannels && ok[comm->rank]; ch++) {
-        struct halo_conn *next = comm->conns[ch * n + comm->ring[(comm->ring_pos + 1) % n]];
-        struct halo_conn *prev = comm->conns[ch * n + comm->ring[(comm->ring_pos + n - 1) % n]];
-        ok[comm->rank] = next && prev && next->zc_max && prev->zc_max;
+    /* Every channel's: rails may carry one channel over ib and the next over tcp.
+     * Bit 0: both ring neighbours; bit 1: the chain's (no neighbour past an end). */
+    int p = comm->ring_pos, bits = comm->zc_min > 0 && n > 1 ? 3 : 0;
+    for (int ch = 0; ch < comm->nchannels && bits; ch++) {
+        struct halo_conn *next = comm->conns[ch * n + comm->ring[(p + 1) % n]];
+        struct halo_conn *prev = comm->conns[ch * n + comm->ring[(p + n - 1) % n]];
+        int next_ok = next && next->zc_max, prev_ok = prev && prev->zc_max;
+        if (!next_ok || !prev_ok)
+            bits &= ~1;
+        if ((p < n - 1 && !next_ok) || (p > 0 && !prev_ok))
+            bits &= ~2;
     }
+    ok[comm->rank] = (uint8_t)bits;
     haloResult_t r = bootstrap_allgather(comm->bs, ok, 1);
-    comm->zc_ring = r == haloSuccess && n > 1;
+    int all = r == haloSuccess && n > 1 ? 3 : 0;
     for (int i = 0; i < n; i++)
-        comm->zc_ring &= ok[i];
+        all &= ok[i];
     free(ok);
+    comm->zc_ring = all & 1;
+    comm->zc_chain = (all & 2) != 0;
     if (comm->zc_ring)
         HLOG_INFO(HALO_SUB_INIT, comm->rank,
                   "ring blocks (all-reduce, all-gather, broadcast, reduce-scatter) of %zu bytes and more go "
+                  "zero-copy over ib",
+                  comm->zc_min);
+    if (comm->zc_chain)
+        HLOG_INFO(HALO_SUB_INIT, comm->rank,
+                  "chain blocks (every collective; half a channel's range for all-reduce) of %zu bytes and more go "
                   "zero-copy over ib",
                   comm->zc_min);
     return r;

@@ -57,7 +57,9 @@ enum halo_algo {
     HALO_ALGO_TWO_SHOT = 9,
     /* ring_bidir with zero-copy messages: even channels one way, odd channels the
      * other (ring_zc.c; chosen in api.c) */
-    HALO_ALGO_RING_BIDIR_ZC = 10
+    HALO_ALGO_RING_BIDIR_ZC = 10,
+    /* the daisy chain with zero-copy messages (chain_zc.c; chosen in api.c) */
+    HALO_ALGO_CHAIN_ZC = 11
 };
 
 /* A validated operation as the user called it. */

@@ -9,7 +9,8 @@
  * Also the zero-copy variant of HALO_ALGO=ring_bidir over ib (no ib needed to
  * choose it): ring_bidir_zc on 3+ ranks with an even channel count, the one-way
  * zero-copy ring on 2, the slots where a block is short of HALO_IB_ZCOPY_MIN, the
- * ring's neighbours are not all ib, or one channel is all the communicator has.
+ * ring's neighbours are not all ib, or one channel is all the communicator has;
+ * and the daisy chain's zero-copy variant under HALO_ALGO=chain (chain_zc).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -70,23 +71,32 @@ static void test_bidir(void)
     ASSERT_EQ(api_bidir_min(&c), -1);
 }
 
-/* api_choose's pick for an all-reduce of count floats under HALO_ALGO=ring_bidir on
- * a communicator of n ranks with nch channels (zc: the ring's neighbours over ib). */
-static struct halo_op bidir_op(int n, int nch, int zc, size_t count)
+/* api_choose's pick for collective coll of count floats under HALO_ALGO=algo on a
+ * communicator of n ranks with nch channels (zc_ring, zc_chain: the ring's, the
+ * chain's neighbours over ib). */
+static struct halo_op forced_op(const char *algo, enum halo_coll coll, int n, int nch, int zc_ring, int zc_chain,
+                                size_t count)
 {
     static struct halo_comm c;
     char err[256];
     one_host(&c, n, HALO_TR_IB, 0);
-    setenv("HALO_ALGO", "ring_bidir", 1);
+    setenv("HALO_ALGO", algo, 1);
     ASSERT_OK(halo_params_load(&c.params, err, sizeof(err))); /* its strings point into the environment */
     c.nchannels = nch;
-    c.zc_ring = zc;
+    c.zc_ring = zc_ring;
+    c.zc_chain = zc_chain;
     c.zc_min = 512 << 10;
-    struct halo_op op = {.coll = HALO_COLL_ALLREDUCE, .count = count, .dtype = haloFloat32, .op = haloSum,
-                         .root = -1, .comm = &c};
+    struct halo_op op = {.coll = coll, .count = count, .dtype = haloFloat32, .op = haloSum,
+                         .root = coll == HALO_COLL_BROADCAST || coll == HALO_COLL_REDUCE ? 1 : -1, .comm = &c};
     api_choose(&c, &op);
     unsetenv("HALO_ALGO");
     return op;
+}
+
+/* An all-reduce under HALO_ALGO=ring_bidir. */
+static struct halo_op bidir_op(int n, int nch, int zc, size_t count)
+{
+    return forced_op("ring_bidir", HALO_COLL_ALLREDUCE, n, nch, zc, 0, count);
 }
 
 static void test_bidir_zero_copy(void)
@@ -115,11 +125,34 @@ static void test_bidir_zero_copy(void)
     ASSERT_EQ(op.algo, HALO_ALGO_RING_ZC);
 }
 
+/* HALO_ALGO=chain over ib: chain_zc for every collective (the all-reduce where a
+ * half of the channel's range reaches the threshold); the slots for short blocks
+ * and a neighbour not over ib; on two ranks the gathers and the broadcast are the
+ * one-way ring's. */
+static void test_chain_zero_copy(void)
+{
+    size_t big = 4u << 20, mid = 192u << 10; /* 16 MiB; 768 KiB, halves of 384 KiB */
+    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 3, 1, 0, 1, big).algo, HALO_ALGO_CHAIN_ZC);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 5, 2, 0, 1, big).algo, HALO_ALGO_CHAIN_ZC);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 3, 1, 0, 1, mid).algo, HALO_ALGO_CHAIN);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLGATHER, 3, 1, 0, 1, mid).algo, HALO_ALGO_CHAIN_ZC);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_BROADCAST, 4, 1, 0, 1, big).algo, HALO_ALGO_CHAIN_ZC);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCESCATTER, 3, 1, 0, 1, big).algo, HALO_ALGO_CHAIN_ZC);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCESCATTER, 3, 1, 0, 1, 100000).algo, HALO_ALGO_CHAIN);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCE, 3, 1, 0, 1, big).algo, HALO_ALGO_CHAIN_ZC);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCE, 2, 1, 1, 1, big).algo, HALO_ALGO_CHAIN_ZC);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 3, 1, 1, 0, big).algo, HALO_ALGO_CHAIN);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLGATHER, 2, 1, 1, 1, big).algo, HALO_ALGO_RING_ZC);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 2, 1, 1, 1, big).algo, HALO_ALGO_CHAIN_ZC);
+    ASSERT_EQ(forced_op("ring", HALO_COLL_ALLREDUCE, 3, 1, 0, 1, big).algo, HALO_ALGO_RING); /* not a ring */
+}
+
 int main(void)
 {
     test_two_shot();
     test_bidir();
     test_bidir_zero_copy();
+    test_chain_zero_copy();
     printf("test_auto_algo: ok\n");
     return 0;
 }

@@ -74,6 +74,9 @@ if [ -n "$suite_bin" ]; then
     # the ring reversed. The other collectives run the one-way zero-copy ring.
     check "test_coll 3 over ib, zero-copy ring_bidir (HALO_ALGO=ring_bidir, 2 channels)" \
         ib_env HALO_IB_ZCOPY_MIN=4k HALO_ALGO=ring_bidir HALO_NCHANNELS=2 "$BIN_DIR/test_coll" 3 "$RIG_COLL_BIG"
+    # The daisy chain's collectives, zero-copy (chain_zc).
+    check "test_coll 3 over ib, zero-copy chain (HALO_ALGO=chain)" \
+        ib_env HALO_IB_ZCOPY_MIN=4k HALO_ALGO=chain "$BIN_DIR/test_coll" 3 "$RIG_COLL_BIG"
 fi
 
 # The zero-copy ring's other collectives at the default threshold (HALO_IB_ZCOPY_MIN
@@ -119,6 +122,20 @@ if [ -n "$suite_bin" ]; then
     check "allreduce_bw -n 3 over ib, zero-copy ring_bidir (ring_bidir_zc chosen, every element checked)" \
         zc_coll allreduce_bw allreduce 3
     check "allreduce_bw -n 4 over ib, zero-copy ring_bidir, int32 avg, registered (-R 1)" \
+        zc_coll allreduce_bw allreduce 4 -d int32 -o avg -R 1
+    # The daisy chain: the all-reduce's partial sums and results on every cable,
+    # each way, the middle ranks forwarding from recvbuff; reduce-scatter's and
+    # reduce's partial sums forwarded from the landing area.
+    ZC_ENV="HALO_ALGO=chain" ZC_ALGO=chain_zc
+    check "allreduce_bw -n 3 over ib, zero-copy chain (chain_zc chosen, every element checked)" \
+        zc_coll allreduce_bw allreduce 3
+    check "allgather_bw -n 3 over ib, zero-copy chain" zc_coll allgather_bw allgather 3
+    check "broadcast_bw -n 4 -r 2 over ib, zero-copy chain, int32" zc_coll broadcast_bw broadcast 4 -r 2 -d int32
+    check "reduce_scatter_bw -n 4 over ib, zero-copy chain, float32 sum" \
+        zc_coll reduce_scatter_bw reducescatter 4
+    check "reduce_bw -n 3 -r 1 over ib, zero-copy chain, int32 avg" zc_coll reduce_bw reduce 3 -r 1 -d int32 -o avg
+    ZC_ENV="HALO_ALGO=chain HALO_NCHANNELS=2"
+    check "allreduce_bw -n 4 over ib, zero-copy chain, 2 channels, int32 avg, registered (-R 1)" \
         zc_coll allreduce_bw allreduce 4 -d int32 -o avg -R 1
     ZC_ENV= ZC_ALGO=ring_zc
 fi
@@ -305,6 +322,13 @@ if [ -n "$RIG_BW_SIZE" ]; then
             check "allreduce_bw -n 3 ring_bidir through the slots at $RIG_BW_SIZE bytes, round $r" \
                 halo_bw allreduce3_bidir_slots allreduce_bw HALO_ALGO=ring_bidir HALO_NCHANNELS=2 \
                 HALO_IB_ZCOPY_MIN=0 -- -n 3
+        # Three ranks on the daisy chain, zero-copy (chain_zc) and through the slots.
+        [ -z "$measure" ] || [ -z "$BIN_DIR" ] ||
+            check "allreduce_bw -n 3 chain, zero-copy, at $RIG_BW_SIZE bytes, round $r" \
+                halo_bw allreduce3_chain_zc allreduce_bw HALO_ALGO=chain -- -n 3
+        [ -z "$measure" ] || [ -z "$BIN_DIR" ] ||
+            check "allreduce_bw -n 3 chain through the slots at $RIG_BW_SIZE bytes, round $r" \
+                halo_bw allreduce3_chain_slots allreduce_bw HALO_ALGO=chain HALO_IB_ZCOPY_MIN=0 -- -n 3
     done
     if [ -z "$measure" ]; then
         echo "RATIO: not measured in one round inside the suite (perf/rdma_ratios.sh measures them)"
@@ -325,6 +349,7 @@ broadcast_bw_ib_reg ib_write_bw_R_bw -
 sendrecv_bw_ib_slots ib_write_bw_R_bw 0.80
 allreduce_bw_ib_slots ib_write_bw_R_bw 0.70
 allreduce3_bidir_zc allreduce3_bidir_slots -
+allreduce3_chain_zc allreduce3_chain_slots -
 RATIOS
     fi
 fi

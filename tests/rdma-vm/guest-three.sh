@@ -168,6 +168,23 @@ fwd() {
 }
 check "sendrecv_bw -r 2 (vm1 <-> vm3, forwarded by vm2), over ib, checked (rank $rank)" fwd
 
+# The chain's zero-copy schedules (chain_zc) across real (emulated) cables, 8 MiB:
+# the all-reduce with both rails of the vm1 == vm2 hop as channels, and the
+# all-gather; every rank names chain_zc, every element checked.
+chain_zc() { # PORT TOOL COLLECTIVE
+    job "$1" 3 env $IB HALO_DEBUG=INFO HALO_DEBUG_SUBSYS=COLL "$BIN_DIR/$2" -b 8m -e 8m -w 1 -i 1 -c 1 \
+        > "$RIG_TMP/chain_zc.out" 2>&1
+    st=$?
+    [ $st -eq 0 ] || { grep -v "HALO INFO" "$RIG_TMP/chain_zc.out" | tail -n 15; return $st; }
+    grep -m1 "$3 of [0-9]* bytes: chain_zc algorithm" "$RIG_TMP/chain_zc.out" | sed 's/^[^ ]* //' ||
+        { echo "chain_zc was not chosen"; return 1; }
+    [ $rank -ne 0 ] || grep "Out of bounds values : 0 OK" "$RIG_TMP/chain_zc.out"
+}
+check "allreduce_bw, 3 ranks on the chain over ib, zero-copy (chain_zc) at 8 MiB, checked (rank $rank)" \
+    chain_zc 47525 allreduce_bw allreduce
+check "allgather_bw, 3 ranks on the chain over ib, zero-copy (chain_zc) at 8 MiB, checked (rank $rank)" \
+    chain_zc 47526 allgather_bw allgather
+
 # 4 MiB allreduce over ib and over tcp on the same VMs, alternating, best of
 # RIG_BW_ROUNDS; one rail per hop (HALO_RAILS=1): the plain chain.
 bw3() { # NAME PORT NET
