@@ -324,15 +324,14 @@ static void api_choose_bidir_zero_copy(struct halo_comm *comm, struct halo_op *o
     op->algo = HALO_ALGO_RING_BIDIR_ZC;
 }
 
-/* The one-way ring becomes its zero-copy variant (ring_zc.c, ring_zc_coll.c:
- * all-reduce, all-gather, broadcast, reduce-scatter) where every ring neighbour
- * is reached over ib and the blocks are large enough; ring_bidir on two ranks
- * runs the one-way ring (one cable), so it does too, and so do the gathers and
- * the broadcast of a chain of two (its one neighbour both ways: the ring's
- * steps). The chain's other collectives (all of them on 3+ ranks) become
- * chain_zc where every chain neighbour is reached over ib (chain_zc.c). After
- * api_apply_plan: the cost model plans the ring, and the test
- * needs the channel count. */
+/* The one-way ring becomes its zero-copy variant (ring_zc.c: all-reduce;
+ * ring_zc_coll.c: the other collectives) where every ring neighbour is reached
+ * over ib and the blocks are large enough; ring_bidir on two ranks runs the
+ * one-way ring (one cable), so it does too, and so does a chain of two but for
+ * its all-reduce (its one neighbour both ways: the ring's steps). The chain's
+ * other collectives (all of them on 3+ ranks) become chain_zc where every chain
+ * neighbour is reached over ib (chain_zc.c). After api_apply_plan: the cost
+ * model plans the ring, and the test needs the channel count. */
 static void api_choose_zero_copy(struct halo_comm *comm, struct halo_op *op)
 {
     int two = comm->nranks <= 2;

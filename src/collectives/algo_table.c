@@ -34,9 +34,9 @@ static const struct algo_row algo_rows[] = {
      "two-shot all-reduce: each rank reduces its 1/n block from every peer, then sends it to every peer"},
     {HALO_ALGO_RING_ZC, "ring_zc", 0, TOPO_ALGO_RING,
      {[HALO_COLL_ALLREDUCE] = ring_zc_allreduce, [HALO_COLL_ALLGATHER] = ring_zc_allgather,
-      [HALO_COLL_BROADCAST] = ring_zc_broadcast, [HALO_COLL_REDUCESCATTER] = ring_zc_reducescatter},
-     "the one-way ring with zero-copy messages (ib, chosen by HALO_IB_ZCOPY_MIN): all-reduce, all-gather, "
-     "broadcast, reduce-scatter"},
+      [HALO_COLL_BROADCAST] = ring_zc_broadcast, [HALO_COLL_REDUCESCATTER] = ring_zc_reducescatter,
+      [HALO_COLL_REDUCE] = ring_zc_reduce},
+     "the one-way ring with zero-copy messages (ib, chosen by HALO_IB_ZCOPY_MIN): every collective"},
     {HALO_ALGO_RING_BIDIR_ZC, "ring_bidir_zc", 0, TOPO_ALGO_RING_BIDIR,
      {[HALO_COLL_ALLREDUCE] = ring_zc_bidir_allreduce},
      "ring_bidir with zero-copy messages (ib, 3+ ranks, an even number of channels, chosen by HALO_IB_ZCOPY_MIN): "

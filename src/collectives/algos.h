@@ -37,6 +37,7 @@ haloResult_t ring_zc_bidir_allreduce(struct halo_exec *ex);
 haloResult_t ring_zc_allgather(struct halo_exec *ex);
 haloResult_t ring_zc_broadcast(struct halo_exec *ex);
 haloResult_t ring_zc_reducescatter(struct halo_exec *ex);
+haloResult_t ring_zc_reduce(struct halo_exec *ex);
 /* The daisy chain with zero-copy messages (chain_zc.c). chain_zc_usable: as
  * ring_zc_usable, for the chain's neighbours. */
 int chain_zc_usable(const struct halo_comm *comm, const struct halo_op *op);

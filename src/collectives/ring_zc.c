@@ -42,7 +42,8 @@ size_t ring_zc_grants_per_slice(enum halo_coll coll, int n)
     case HALO_COLL_ALLREDUCE: return 2 * (size_t)(n - 1); /* n-1 partial sums, n-1 finished blocks */
     case HALO_COLL_ALLGATHER:
     case HALO_COLL_REDUCESCATTER: return (size_t)(n - 1);
-    case HALO_COLL_BROADCAST: return 1;
+    case HALO_COLL_BROADCAST:
+    case HALO_COLL_REDUCE: return 1;
     default: return 0;
     }
 }

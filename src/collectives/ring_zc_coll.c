@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ring_zc_coll.c — all-gather, broadcast and reduce-scatter round the one-way
- * ring with zero-copy messages (ib): the steps of ring.c's schedules, but every
+ * ring_zc_coll.c — all-gather, broadcast, reduce-scatter and reduce round the
+ * one-way ring with zero-copy messages (ib): the steps of ring.c's schedules, but every
  * message is an RDMA write from the sender's buffer into a destination the
  * receiver granted (engine_zc.c), never a slot and a copy.
  *
@@ -16,9 +16,13 @@
  *                   sum of block ring[p-1-j] into the landing area, add mine in
  *                   place and forward it from there; the last one (my block)
  *                   is added into recvbuff
+ *   reduce          q = distance from the rank after the root: q = 0 sends from
+ *                   sendbuff, the others receive the partial sum into the
+ *                   landing area, add mine in place and forward it from there;
+ *                   the root (q = n-1) adds into recvbuff
  * As ring_zc.c runs the all-reduce: windows of slices, the next window's grants
- * sent when a window starts (ring_zc.h). Reduce-scatter's landing places are
- * sources of sends too, so it keeps three windows of them: before a place is
+ * sent when a window starts (ring_zc.h). Reduce-scatter's and reduce's landing
+ * places are sources of sends too, so they keep three windows of them: before a place is
  * granted again, the sends that read it two windows ago must have left
  * (zc_send_wait_mark), which does not wait for the window just sent.
  * Chosen by api.c where ring_zc_usable.
@@ -276,5 +280,70 @@ haloResult_t ring_zc_reducescatter(struct halo_exec *ex)
         r = zc_move_register(ex, z.r.next, ex->op->sendbuf, z.g.off, zc_move_span(ex, &z), 0);
     if (r == haloSuccess)
         r = zc_move_run(ex, &z, zc_rs_grant, zc_rs_window);
+    return r;
+}
+
+/* ---- reduce ---- */
+
+/* Landing place of slice s: one a slice. */
+static char *zc_rd_landing(const struct zc_move *z, size_t s)
+{
+    return z->land + ring_zc_place(z->window, RS_KEPT, 1, s, 1) * z->place;
+}
+
+static haloResult_t zc_rd_grant(struct halo_exec *ex, const struct zc_move *z, size_t w)
+{
+    size_t s0, s1, off, len;
+    haloResult_t r = haloSuccess;
+    ring_zc_window_of(z->window, z->g.nslices, w, &s0, &s1);
+    for (size_t s = s0; s < s1 && r == haloSuccess && z->q > 0; s++) {
+        slice_of(&z->g, 0, s, &off, &len);
+        r = zc_expect(ex, z->r.prev, zc_rd_landing(z, s), len * ex->esize);
+    }
+    return r;
+}
+
+static haloResult_t zc_rd_window(struct halo_exec *ex, const struct zc_move *z, size_t w)
+{
+    const struct halo_op *op = ex->op;
+    size_t s0, s1, off, len, es = ex->esize;
+    haloResult_t r = haloSuccess;
+    ring_zc_window_of(z->window, z->g.nslices, w, &s0, &s1);
+    for (size_t s = s0; s < s1 && r == haloSuccess; s++) {
+        slice_of(&z->g, 0, s, &off, &len);
+        const char *mine = (const char *)op->sendbuf + off * es;
+        if (z->q == 0) {
+            r = zc_send(ex, z->r.next, mine, len * es);
+            continue;
+        }
+        if ((r = zc_recv_wait(ex, z->r.prev)) != haloSuccess)
+            break;
+        char *land = zc_rd_landing(z, s);
+        if (z->q < z->r.n - 1) {
+            halo_reduce(land, land, mine, len, op->dtype, op->op);
+            r = zc_send(ex, z->r.next, land, len * es);
+        } else {
+            char *dst = (char *)op->recvbuf + off * es;
+            halo_reduce(dst, land, mine, len, op->dtype, op->op);
+            if (op->op == haloAvg)
+                halo_scale_div(dst, dst, len, op->dtype, z->r.n);
+        }
+    }
+    return r;
+}
+
+haloResult_t ring_zc_reduce(struct halo_exec *ex)
+{
+    struct zc_move z;
+    zc_move_geom(ex, &z);
+    z.q = ring_mod(z.r.p - ring_pos_of(ex->comm, ex->op->root) - 1, z.r.n);
+    z.place = (z.g.len + z.g.nslices - 1) / z.g.nslices * ex->esize;
+    haloResult_t r = haloSuccess;
+    if (z.q > 0)
+        z.land = comm_zc_scratch(ex->comm, ex->ch, RS_KEPT * z.window * z.place, &r);
+    if (r == haloSuccess && z.q < z.r.n - 1)
+        r = zc_move_register(ex, z.r.next, ex->op->sendbuf, z.g.off, z.g.len, 0);
+    if (r == haloSuccess)
+        r = zc_move_run(ex, &z, zc_rd_grant, zc_rd_window);
     return r;
 }

@@ -15,7 +15,7 @@
 #include "test.h"
 
 static const enum halo_coll zc_colls[] = {HALO_COLL_ALLREDUCE, HALO_COLL_ALLGATHER, HALO_COLL_BROADCAST,
-                                          HALO_COLL_REDUCESCATTER};
+                                          HALO_COLL_REDUCESCATTER, HALO_COLL_REDUCE};
 
 /* Two windows of grants stay below the grant ring; the window only shrinks as
  * the grants per slice grow, and is at least one slice. */
@@ -36,7 +36,8 @@ static void test_windows(void)
         }
     ASSERT_EQ(ring_zc_grants_per_slice(HALO_COLL_ALLREDUCE, 16), 30);
     ASSERT_EQ(ring_zc_grants_per_slice(HALO_COLL_ALLGATHER, 5), 4);
-    ASSERT_EQ(ring_zc_grants_per_slice(HALO_COLL_REDUCE, 4), 0);
+    ASSERT_EQ(ring_zc_grants_per_slice(HALO_COLL_REDUCE, 4), 1);
+    ASSERT_EQ(ring_zc_grants_per_slice(HALO_COLL_SEND, 4), 0); /* p2p goes zero-copy its own way */
 }
 
 /* Slices: enough that none exceeds RING_ZC_SLICE, never more than elements. */

@@ -127,8 +127,8 @@ static void test_bidir_zero_copy(void)
 
 /* HALO_ALGO=chain over ib: chain_zc for every collective (the all-reduce where a
  * half of the channel's range reaches the threshold); the slots for short blocks
- * and a neighbour not over ib; on two ranks the gathers and the broadcast are the
- * one-way ring's. */
+ * and a neighbour not over ib; on two ranks the collectives but the all-reduce
+ * are the one-way ring's. The ring's reduce goes zero-copy too. */
 static void test_chain_zero_copy(void)
 {
     size_t big = 4u << 20, mid = 192u << 10; /* 16 MiB; 768 KiB, halves of 384 KiB */
@@ -140,7 +140,9 @@ static void test_chain_zero_copy(void)
     ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCESCATTER, 3, 1, 0, 1, big).algo, HALO_ALGO_CHAIN_ZC);
     ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCESCATTER, 3, 1, 0, 1, 100000).algo, HALO_ALGO_CHAIN);
     ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCE, 3, 1, 0, 1, big).algo, HALO_ALGO_CHAIN_ZC);
-    ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCE, 2, 1, 1, 1, big).algo, HALO_ALGO_CHAIN_ZC);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCE, 2, 1, 1, 1, big).algo, HALO_ALGO_RING_ZC);
+    ASSERT_EQ(forced_op("ring", HALO_COLL_REDUCE, 3, 1, 1, 0, big).algo, HALO_ALGO_RING_ZC);
+    ASSERT_EQ(forced_op("ring", HALO_COLL_REDUCE, 3, 1, 0, 1, big).algo, HALO_ALGO_RING);
     ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 3, 1, 1, 0, big).algo, HALO_ALGO_CHAIN);
     ASSERT_EQ(forced_op("chain", HALO_COLL_ALLGATHER, 2, 1, 1, 1, big).algo, HALO_ALGO_RING_ZC);
     ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 2, 1, 1, 1, big).algo, HALO_ALGO_CHAIN_ZC);

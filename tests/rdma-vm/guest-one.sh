@@ -84,7 +84,8 @@ fi
 # out of place, float32 and int32), and the INFO line of api.c's choice names
 # ring_zc for a size whose blocks reach the threshold: the zero-copy path ran.
 # Three ranks forward what they received from recvbuff (all-gather, broadcast)
-# and reduce-scatter forwards partial sums from its landing area; two do neither.
+# and reduce-scatter and reduce forward partial sums from the landing area; two
+# do neither.
 ZC_ENV= # more VAR=VALUE for zc_coll's runs
 ZC_ALGO=ring_zc # the algorithm api.c must name
 zc_coll() { # TOOL COLLECTIVE NRANKS [TOOL OPTIONS]
@@ -111,6 +112,7 @@ if [ -n "$suite_bin" ]; then
             zc_coll reduce_scatter_bw reducescatter $np
         check "reduce_scatter_bw -n $np over ib, zero-copy ring, int32 avg, registered (-R 1)" \
             zc_coll reduce_scatter_bw reducescatter $np -d int32 -o avg -R 1
+        check "reduce_bw -n $np -r 1 over ib, zero-copy ring, float32 sum" zc_coll reduce_bw reduce $np -r 1
     done
     # Two channels: each runs its own windows, landing area and registrations.
     ZC_ENV=HALO_NCHANNELS=2
