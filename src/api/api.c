@@ -330,8 +330,9 @@ static void api_choose_bidir_zero_copy(struct halo_comm *comm, struct halo_op *o
  * one-way ring (one cable), so it does too, and so does a chain of two but for
  * its all-reduce (its one neighbour both ways: the ring's steps). The chain's
  * other collectives (all of them on 3+ ranks) become chain_zc where every chain
- * neighbour is reached over ib (chain_zc.c). After api_apply_plan: the cost
- * model plans the ring, and the test needs the channel count. */
+ * neighbour is reached over ib (chain_zc.c), the two-shot all-reduce two_shot_zc
+ * where every peer is (two_shot.c). After api_apply_plan: the cost model plans
+ * the ring, and the test needs the channel count. */
 static void api_choose_zero_copy(struct halo_comm *comm, struct halo_op *op)
 {
     int two = comm->nranks <= 2;
@@ -343,6 +344,8 @@ static void api_choose_zero_copy(struct halo_comm *comm, struct halo_op *op)
         op->algo = HALO_ALGO_RING_ZC;
     else if (op->algo == HALO_ALGO_CHAIN && chain_zc_usable(comm, op))
         op->algo = HALO_ALGO_CHAIN_ZC;
+    else if (op->algo == HALO_ALGO_TWO_SHOT && two_shot_zc_usable(comm, op))
+        op->algo = HALO_ALGO_TWO_SHOT_ZC;
     else if (op->algo == HALO_ALGO_RING_BIDIR && !two && op->coll == HALO_COLL_ALLREDUCE)
         api_choose_bidir_zero_copy(comm, op);
 }

@@ -25,7 +25,8 @@ static size_t api_plan_blockmax(const struct halo_comm *comm, const struct halo_
     case HALO_ALGO_RING:
     case HALO_ALGO_RING_ZC:
     case HALO_ALGO_RING_BIDIR_ZC: /* a whole ring per channel */
-    case HALO_ALGO_TWO_SHOT: return (range + n - 1) / n;
+    case HALO_ALGO_TWO_SHOT:
+    case HALO_ALGO_TWO_SHOT_ZC: return (range + n - 1) / n;
     case HALO_ALGO_RING_BIDIR: return ((range + 1) / 2 + n - 1) / n;
     case HALO_ALGO_CHAIN:
     case HALO_ALGO_CHAIN_ZC: return (range + 1) / 2;

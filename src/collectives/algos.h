@@ -17,8 +17,11 @@ haloResult_t ring_broadcast(struct halo_exec *ex);
 haloResult_t ring_reduce(struct halo_exec *ex);
 haloResult_t ring_reducescatter(struct halo_exec *ex);
 haloResult_t direct_allreduce(struct halo_exec *ex);
-/* Two-shot all-reduce over direct links (two_shot.c). */
+/* Two-shot all-reduce over direct links (two_shot.c); its zero-copy variant where
+ * every peer is reached over ib (two_shot_zc_usable, as ring_zc_usable). */
 haloResult_t two_shot_allreduce(struct halo_exec *ex);
+int two_shot_zc_usable(const struct halo_comm *comm, const struct halo_op *op);
+haloResult_t two_shot_zc_allreduce(struct halo_exec *ex);
 /* Daisy chain, no link between the ends (chain.c). */
 haloResult_t chain_allreduce(struct halo_exec *ex);
 haloResult_t chain_allgather(struct halo_exec *ex);

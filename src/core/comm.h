@@ -143,6 +143,7 @@ struct halo_comm {
     int max_rails;             /* HALO_RAILS: links used between two hosts at most */
     int zc_ring;               /* every rank's ring neighbours take zero-copy messages */
     int zc_chain;              /* every rank's chain neighbours (ring order, no closing link) do */
+    int zc_all;                /* every rank's every peer does */
     struct halo_reg *regs;     /* haloCommRegister'ed buffers */
     void *zc_scratch[HALO_MAX_CHANNELS]; /* registered landing area of zero-copy rings, per channel */
     size_t zc_scratch_bytes[HALO_MAX_CHANNELS];
@@ -313,8 +314,9 @@ void comm_warn_failover(struct halo_comm *comm);
 void comm_regs_free(struct halo_comm *comm);
 /* Channel ch's registered landing area of at least bytes, grown on demand. */
 void *comm_zc_scratch(struct halo_comm *comm, int ch, size_t bytes, haloResult_t *r);
-/* Sets zc_ring and zc_chain: all-gathers whether each rank's ring neighbours, and
- * its chain neighbours (the ring without the closing link), take zero-copy. */
+/* Sets zc_ring, zc_chain and zc_all: all-gathers whether each rank's ring
+ * neighbours, its chain neighbours (the ring without the closing link) and all
+ * its peers take zero-copy. */
 haloResult_t comm_zc_agree(struct halo_comm *comm);
 
 #endif

@@ -164,9 +164,15 @@ haloResult_t comm_zc_agree(struct halo_comm *comm)
     if (!ok)
         return halo_error(comm, haloSystemError, "rank %d: out of memory", comm->rank);
     /* Every channel's: rails may carry one channel over ib and the next over tcp.
-     * Bit 0: both ring neighbours; bit 1: the chain's (no neighbour past an end). */
-    int p = comm->ring_pos, bits = comm->zc_min > 0 && n > 1 ? 3 : 0;
+     * Bit 0: both ring neighbours; bit 1: the chain's (no neighbour past an end);
+     * bit 2: every peer. */
+    int p = comm->ring_pos, bits = comm->zc_min > 0 && n > 1 ? 7 : 0;
     for (int ch = 0; ch < comm->nchannels && bits; ch++) {
+        for (int peer = 0; peer < n; peer++) {
+            struct halo_conn *c = comm->conns[ch * n + peer];
+            if (peer != comm->rank && !(c && c->zc_max))
+                bits &= ~4;
+        }
         struct halo_conn *next = comm->conns[ch * n + comm->ring[(p + 1) % n]];
         struct halo_conn *prev = comm->conns[ch * n + comm->ring[(p + n - 1) % n]];
         int next_ok = next && next->zc_max, prev_ok = prev && prev->zc_max;
@@ -177,21 +183,23 @@ haloResult_t comm_zc_agree(struct halo_comm *comm)
     }
     ok[comm->rank] = (uint8_t)bits;
     haloResult_t r = bootstrap_allgather(comm->bs, ok, 1);
-    int all = r == haloSuccess && n > 1 ? 3 : 0;
+    int all = r == haloSuccess && n > 1 ? 7 : 0;
     for (int i = 0; i < n; i++)
         all &= ok[i];
     free(ok);
     comm->zc_ring = all & 1;
     comm->zc_chain = (all & 2) != 0;
+    comm->zc_all = (all & 4) != 0;
     if (comm->zc_ring)
         HLOG_INFO(HALO_SUB_INIT, comm->rank,
-                  "ring blocks (all-reduce, all-gather, broadcast, reduce-scatter) of %zu bytes and more go "
-                  "zero-copy over ib",
-                  comm->zc_min);
+                  "ring blocks (every collective) of %zu bytes and more go zero-copy over ib", comm->zc_min);
     if (comm->zc_chain)
         HLOG_INFO(HALO_SUB_INIT, comm->rank,
                   "chain blocks (every collective; half a channel's range for all-reduce) of %zu bytes and more go "
                   "zero-copy over ib",
+                  comm->zc_min);
+    if (comm->zc_all)
+        HLOG_INFO(HALO_SUB_INIT, comm->rank, "two-shot blocks of %zu bytes and more go zero-copy over ib",
                   comm->zc_min);
     return r;
 }

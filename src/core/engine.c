@@ -431,6 +431,7 @@ const char *halo_algo_word(enum halo_algo a)
     case HALO_ALGO_TWO_SHOT: return "two_shot";
     case HALO_ALGO_RING_BIDIR_ZC: return "ring_bidir_zc";
     case HALO_ALGO_CHAIN_ZC: return "chain_zc";
+    case HALO_ALGO_TWO_SHOT_ZC: return "two_shot_zc";
     }
     return "unknown";
 }

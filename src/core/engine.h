@@ -59,7 +59,9 @@ enum halo_algo {
      * other (ring_zc.c; chosen in api.c) */
     HALO_ALGO_RING_BIDIR_ZC = 10,
     /* the daisy chain with zero-copy messages (chain_zc.c; chosen in api.c) */
-    HALO_ALGO_CHAIN_ZC = 11
+    HALO_ALGO_CHAIN_ZC = 11,
+    /* two-shot with zero-copy messages (two_shot.c; chosen in api.c) */
+    HALO_ALGO_TWO_SHOT_ZC = 12
 };
 
 /* A validated operation as the user called it. */

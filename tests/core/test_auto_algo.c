@@ -10,7 +10,8 @@
  * choose it): ring_bidir_zc on 3+ ranks with an even channel count, the one-way
  * zero-copy ring on 2, the slots where a block is short of HALO_IB_ZCOPY_MIN, the
  * ring's neighbours are not all ib, or one channel is all the communicator has;
- * and the daisy chain's zero-copy variant under HALO_ALGO=chain (chain_zc).
+ * and the zero-copy variants of the daisy chain (chain_zc) and of two-shot
+ * (two_shot_zc).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -71,11 +72,13 @@ static void test_bidir(void)
     ASSERT_EQ(api_bidir_min(&c), -1);
 }
 
+#define ZC_RING 1  /* the ring's neighbours over ib */
+#define ZC_CHAIN 2 /* the chain's */
+#define ZC_ALL 4   /* every peer */
+
 /* api_choose's pick for collective coll of count floats under HALO_ALGO=algo on a
- * communicator of n ranks with nch channels (zc_ring, zc_chain: the ring's, the
- * chain's neighbours over ib). */
-static struct halo_op forced_op(const char *algo, enum halo_coll coll, int n, int nch, int zc_ring, int zc_chain,
-                                size_t count)
+ * communicator of n ranks with nch channels, zc the ZC_ bits of what is over ib. */
+static struct halo_op forced_op(const char *algo, enum halo_coll coll, int n, int nch, int zc, size_t count)
 {
     static struct halo_comm c;
     char err[256];
@@ -83,8 +86,9 @@ static struct halo_op forced_op(const char *algo, enum halo_coll coll, int n, in
     setenv("HALO_ALGO", algo, 1);
     ASSERT_OK(halo_params_load(&c.params, err, sizeof(err))); /* its strings point into the environment */
     c.nchannels = nch;
-    c.zc_ring = zc_ring;
-    c.zc_chain = zc_chain;
+    c.zc_ring = (zc & ZC_RING) != 0;
+    c.zc_chain = (zc & ZC_CHAIN) != 0;
+    c.zc_all = (zc & ZC_ALL) != 0;
     c.zc_min = 512 << 10;
     struct halo_op op = {.coll = coll, .count = count, .dtype = haloFloat32, .op = haloSum,
                          .root = coll == HALO_COLL_BROADCAST || coll == HALO_COLL_REDUCE ? 1 : -1, .comm = &c};
@@ -96,7 +100,7 @@ static struct halo_op forced_op(const char *algo, enum halo_coll coll, int n, in
 /* An all-reduce under HALO_ALGO=ring_bidir. */
 static struct halo_op bidir_op(int n, int nch, int zc, size_t count)
 {
-    return forced_op("ring_bidir", HALO_COLL_ALLREDUCE, n, nch, zc, 0, count);
+    return forced_op("ring_bidir", HALO_COLL_ALLREDUCE, n, nch, zc ? ZC_RING : 0, count);
 }
 
 static void test_bidir_zero_copy(void)
@@ -132,21 +136,32 @@ static void test_bidir_zero_copy(void)
 static void test_chain_zero_copy(void)
 {
     size_t big = 4u << 20, mid = 192u << 10; /* 16 MiB; 768 KiB, halves of 384 KiB */
-    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 3, 1, 0, 1, big).algo, HALO_ALGO_CHAIN_ZC);
-    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 5, 2, 0, 1, big).algo, HALO_ALGO_CHAIN_ZC);
-    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 3, 1, 0, 1, mid).algo, HALO_ALGO_CHAIN);
-    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLGATHER, 3, 1, 0, 1, mid).algo, HALO_ALGO_CHAIN_ZC);
-    ASSERT_EQ(forced_op("chain", HALO_COLL_BROADCAST, 4, 1, 0, 1, big).algo, HALO_ALGO_CHAIN_ZC);
-    ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCESCATTER, 3, 1, 0, 1, big).algo, HALO_ALGO_CHAIN_ZC);
-    ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCESCATTER, 3, 1, 0, 1, 100000).algo, HALO_ALGO_CHAIN);
-    ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCE, 3, 1, 0, 1, big).algo, HALO_ALGO_CHAIN_ZC);
-    ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCE, 2, 1, 1, 1, big).algo, HALO_ALGO_RING_ZC);
-    ASSERT_EQ(forced_op("ring", HALO_COLL_REDUCE, 3, 1, 1, 0, big).algo, HALO_ALGO_RING_ZC);
-    ASSERT_EQ(forced_op("ring", HALO_COLL_REDUCE, 3, 1, 0, 1, big).algo, HALO_ALGO_RING);
-    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 3, 1, 1, 0, big).algo, HALO_ALGO_CHAIN);
-    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLGATHER, 2, 1, 1, 1, big).algo, HALO_ALGO_RING_ZC);
-    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 2, 1, 1, 1, big).algo, HALO_ALGO_CHAIN_ZC);
-    ASSERT_EQ(forced_op("ring", HALO_COLL_ALLREDUCE, 3, 1, 0, 1, big).algo, HALO_ALGO_RING); /* not a ring */
+    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 3, 1, ZC_CHAIN, big).algo, HALO_ALGO_CHAIN_ZC);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 5, 2, ZC_CHAIN, big).algo, HALO_ALGO_CHAIN_ZC);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 3, 1, ZC_CHAIN, mid).algo, HALO_ALGO_CHAIN);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLGATHER, 3, 1, ZC_CHAIN, mid).algo, HALO_ALGO_CHAIN_ZC);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_BROADCAST, 4, 1, ZC_CHAIN, big).algo, HALO_ALGO_CHAIN_ZC);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCESCATTER, 3, 1, ZC_CHAIN, big).algo, HALO_ALGO_CHAIN_ZC);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCESCATTER, 3, 1, ZC_CHAIN, 100000).algo, HALO_ALGO_CHAIN);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCE, 3, 1, ZC_CHAIN, big).algo, HALO_ALGO_CHAIN_ZC);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_REDUCE, 2, 1, ZC_RING | ZC_CHAIN, big).algo, HALO_ALGO_RING_ZC);
+    ASSERT_EQ(forced_op("ring", HALO_COLL_REDUCE, 3, 1, ZC_RING, big).algo, HALO_ALGO_RING_ZC);
+    ASSERT_EQ(forced_op("ring", HALO_COLL_REDUCE, 3, 1, ZC_CHAIN, big).algo, HALO_ALGO_RING);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 3, 1, ZC_RING, big).algo, HALO_ALGO_CHAIN);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLGATHER, 2, 1, ZC_RING | ZC_CHAIN, big).algo, HALO_ALGO_RING_ZC);
+    ASSERT_EQ(forced_op("chain", HALO_COLL_ALLREDUCE, 2, 1, ZC_RING | ZC_CHAIN, big).algo, HALO_ALGO_CHAIN_ZC);
+    ASSERT_EQ(forced_op("ring", HALO_COLL_ALLREDUCE, 3, 1, ZC_CHAIN, big).algo, HALO_ALGO_RING); /* not a ring */
+}
+
+/* HALO_ALGO=two_shot: two_shot_zc where every peer is over ib and the blocks
+ * (1/n of a channel's range) reach the threshold. */
+static void test_two_shot_zero_copy(void)
+{
+    size_t big = 4u << 20, mid = 1u << 18; /* 16 MiB; 1 MiB, blocks of 256 KiB on 4 ranks */
+    ASSERT_EQ(forced_op("two_shot", HALO_COLL_ALLREDUCE, 4, 1, ZC_ALL, big).algo, HALO_ALGO_TWO_SHOT_ZC);
+    ASSERT_EQ(forced_op("two_shot", HALO_COLL_ALLREDUCE, 3, 2, ZC_ALL | ZC_RING, big).algo, HALO_ALGO_TWO_SHOT_ZC);
+    ASSERT_EQ(forced_op("two_shot", HALO_COLL_ALLREDUCE, 4, 1, ZC_ALL, mid).algo, HALO_ALGO_TWO_SHOT);
+    ASSERT_EQ(forced_op("two_shot", HALO_COLL_ALLREDUCE, 4, 1, ZC_RING | ZC_CHAIN, big).algo, HALO_ALGO_TWO_SHOT);
 }
 
 int main(void)
@@ -155,6 +170,7 @@ int main(void)
     test_bidir();
     test_bidir_zero_copy();
     test_chain_zero_copy();
+    test_two_shot_zero_copy();
     printf("test_auto_algo: ok\n");
     return 0;
 }

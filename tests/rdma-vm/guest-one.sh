@@ -77,6 +77,9 @@ if [ -n "$suite_bin" ]; then
     # The daisy chain's collectives, zero-copy (chain_zc).
     check "test_coll 3 over ib, zero-copy chain (HALO_ALGO=chain)" \
         ib_env HALO_IB_ZCOPY_MIN=4k HALO_ALGO=chain "$BIN_DIR/test_coll" 3 "$RIG_COLL_BIG"
+    # Two-shot's all-reduce, zero-copy (two_shot_zc): every peer over ib.
+    check "test_coll 3 over ib, zero-copy two_shot (HALO_ALGO=two_shot)" \
+        ib_env HALO_IB_ZCOPY_MIN=4k HALO_ALGO=two_shot "$BIN_DIR/test_coll" 3 "$RIG_COLL_BIG"
 fi
 
 # The zero-copy ring's other collectives at the default threshold (HALO_IB_ZCOPY_MIN
@@ -136,6 +139,12 @@ if [ -n "$suite_bin" ]; then
     check "reduce_scatter_bw -n 4 over ib, zero-copy chain, float32 sum" \
         zc_coll reduce_scatter_bw reducescatter 4
     check "reduce_bw -n 3 -r 1 over ib, zero-copy chain, int32 avg" zc_coll reduce_bw reduce 3 -r 1 -d int32 -o avg
+    # Two-shot: every rank's part to its owner, the owners' results back.
+    ZC_ENV="HALO_ALGO=two_shot" ZC_ALGO=two_shot_zc
+    check "allreduce_bw -n 3 over ib, zero-copy two_shot (two_shot_zc chosen, every element checked)" \
+        zc_coll allreduce_bw allreduce 3
+    check "allreduce_bw -n 4 over ib, zero-copy two_shot, int32 avg, registered (-R 1)" \
+        zc_coll allreduce_bw allreduce 4 -d int32 -o avg -R 1
     ZC_ENV="HALO_ALGO=chain HALO_NCHANNELS=2"
     check "allreduce_bw -n 4 over ib, zero-copy chain, 2 channels, int32 avg, registered (-R 1)" \
         zc_coll allreduce_bw allreduce 4 -d int32 -o avg -R 1
