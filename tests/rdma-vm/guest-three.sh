@@ -168,11 +168,12 @@ fwd() {
 }
 check "sendrecv_bw -r 2 (vm1 <-> vm3, forwarded by vm2), over ib, checked (rank $rank)" fwd
 
-# The chain's zero-copy schedules (chain_zc) across real (emulated) cables, 8 MiB:
-# the all-reduce with both rails of the vm1 == vm2 hop as channels, and the
-# all-gather; every rank names chain_zc, every element checked.
+# The chain's zero-copy schedules (chain_zc) across real (emulated) cables, 4 MiB
+# (blocks above the default HALO_IB_ZCOPY_MIN): the all-reduce with both rails of
+# the vm1 == vm2 hop as channels, and the all-gather; every rank names chain_zc,
+# every element checked.
 chain_zc() { # PORT TOOL COLLECTIVE
-    job "$1" 3 env $IB HALO_DEBUG=INFO HALO_DEBUG_SUBSYS=COLL "$BIN_DIR/$2" -b 8m -e 8m -w 1 -i 1 -c 1 \
+    job "$1" 3 env $IB HALO_DEBUG=INFO HALO_DEBUG_SUBSYS=COLL "$BIN_DIR/$2" -b 4m -e 4m -w 1 -i 1 -c 1 \
         > "$RIG_TMP/chain_zc.out" 2>&1
     st=$?
     [ $st -eq 0 ] || { grep -v "HALO INFO" "$RIG_TMP/chain_zc.out" | tail -n 15; return $st; }
@@ -180,9 +181,9 @@ chain_zc() { # PORT TOOL COLLECTIVE
         { echo "chain_zc was not chosen"; return 1; }
     [ $rank -ne 0 ] || grep "Out of bounds values : 0 OK" "$RIG_TMP/chain_zc.out"
 }
-check "allreduce_bw, 3 ranks on the chain over ib, zero-copy (chain_zc) at 8 MiB, checked (rank $rank)" \
+check "allreduce_bw, 3 ranks on the chain over ib, zero-copy (chain_zc) at 4 MiB, checked (rank $rank)" \
     chain_zc 47525 allreduce_bw allreduce
-check "allgather_bw, 3 ranks on the chain over ib, zero-copy (chain_zc) at 8 MiB, checked (rank $rank)" \
+check "allgather_bw, 3 ranks on the chain over ib, zero-copy (chain_zc) at 4 MiB, checked (rank $rank)" \
     chain_zc 47526 allgather_bw allgather
 
 # 4 MiB allreduce over ib and over tcp on the same VMs, alternating, best of
