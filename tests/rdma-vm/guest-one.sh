@@ -79,31 +79,36 @@ if [ -n "$suite_bin" ]; then
         ib_env HALO_IB_ZCOPY_MIN=4k HALO_ALGO=chain "$BIN_DIR/test_coll" 3 "$RIG_COLL_BIG"
 fi
 
-# The zero-copy ring's other collectives at the default threshold (HALO_IB_ZCOPY_MIN
-# 512 KiB): a perf/ tool of N ranks from 1 to 8 MiB (every element checked, in and
-# out of place, float32 and int32), and the INFO line of api.c's choice names
-# ring_zc for a size whose blocks reach the threshold: the zero-copy path ran.
-# Three ranks forward what they received from recvbuff (all-gather, broadcast)
-# and reduce-scatter and reduce forward partial sums from the landing area; two
-# do neither.
+# Every zero-copy schedule through a perf/ tool of N ranks (every element checked,
+# in and out of place, float32 and int32), and the INFO line of api.c's choice
+# names the zero-copy algorithm on every rank: the zero-copy path ran. One check
+# at the default threshold (HALO_IB_ZCOPY_MIN 512 KiB) from 1 to 8 MiB; the
+# others at one size, 2 MiB, with a threshold of 64 KiB, so that every block
+# reaches it and the emulated copies stay short. Three ranks forward what they
+# received from recvbuff (all-gather, broadcast) and reduce-scatter and reduce
+# forward partial sums from the landing area; two do neither.
 ZC_ENV= # more VAR=VALUE for zc_coll's runs
 ZC_ALGO=ring_zc # the algorithm api.c must name
-ZC_SIZES= # sizes other than 1 and 8 MiB
+ZC_SIZES="-b 2m -e 2m"
 zc_coll() { # TOOL COLLECTIVE NRANKS [TOOL OPTIONS]
     tool=$1 coll=$2 np=$3
     shift 3
     # shellcheck disable=SC2086
-    ib_env $ZC_ENV HALO_DEBUG=INFO HALO_DEBUG_SUBSYS=COLL "$BIN_DIR/$tool" -n "$np" ${ZC_SIZES:--b 1m -e 8m -f 8} -w 1 -i 2 -c 1 "$@" \
-        > "$RIG_TMP/zc.out" 2>&1
+    ib_env HALO_IB_ZCOPY_MIN=64k $ZC_ENV HALO_DEBUG=INFO HALO_DEBUG_SUBSYS=COLL "$BIN_DIR/$tool" -n "$np" $ZC_SIZES \
+        -w 1 -i 2 -c 1 "$@" > "$RIG_TMP/zc.out" 2>&1
     st=$?
     grep -v ' HALO ' "$RIG_TMP/zc.out" | tail -n 4
     grep -m 2 "$coll of [0-9]* bytes: $ZC_ALGO algorithm" "$RIG_TMP/zc.out"
     [ $st -eq 0 ] || { echo "status $st"; tail -n 15 "$RIG_TMP/zc.out"; return 1; }
-    # Every rank chose it at the largest size (at 1 MiB blocks may be below 512 KiB).
+    # Every rank chose it at the largest size (at 1 MiB the default may copy).
     [ "$(grep -c "$coll of [0-9]* bytes: $ZC_ALGO algorithm" "$RIG_TMP/zc.out")" -ge "$np" ] ||
         { echo "no rank chose $ZC_ALGO for $coll"; return 1; }
 }
 if [ -n "$suite_bin" ]; then
+    ZC_ENV=HALO_IB_ZCOPY_MIN=512k ZC_SIZES="-b 1m -e 8m -f 8"
+    check "allgather_bw -n 3 over ib, zero-copy ring at the default threshold (ring_zc chosen, every element checked)" \
+        zc_coll allgather_bw allgather 3
+    ZC_ENV= ZC_SIZES="-b 2m -e 2m"
     for np in 2 3; do
         check "allgather_bw -n $np over ib, zero-copy ring (ring_zc chosen, every element checked)" \
             zc_coll allgather_bw allgather $np
@@ -129,25 +134,22 @@ if [ -n "$suite_bin" ]; then
     # The daisy chain: the all-reduce's partial sums and results on every cable,
     # each way, the middle ranks forwarding from recvbuff; reduce-scatter's and
     # reduce's partial sums forwarded from the landing area (test_coll 3 above
-    # ran every collective, type and op). Then two-shot: every rank's part to its
-    # owner, the owners' results back. At one size, 2 MiB, with a threshold of 64
-    # KiB (the default's own check is the ring's above): every block reaches it.
-    ZC_SIZES="-b 2m -e 2m"
-    ZC_ENV="HALO_ALGO=chain HALO_IB_ZCOPY_MIN=64k" ZC_ALGO=chain_zc
+    # ran every collective, type and op).
+    ZC_ENV="HALO_ALGO=chain" ZC_ALGO=chain_zc
     check "allreduce_bw -n 3 over ib, zero-copy chain (chain_zc chosen, every element checked)" \
         zc_coll allreduce_bw allreduce 3
     check "reduce_scatter_bw -n 4 over ib, zero-copy chain, float32 sum" \
         zc_coll reduce_scatter_bw reducescatter 4
     check "reduce_bw -n 3 -r 1 over ib, zero-copy chain, int32 avg" zc_coll reduce_bw reduce 3 -r 1 -d int32 -o avg
-    ZC_ENV="HALO_ALGO=chain HALO_IB_ZCOPY_MIN=64k HALO_NCHANNELS=2"
+    ZC_ENV="HALO_ALGO=chain HALO_NCHANNELS=2"
     check "allreduce_bw -n 4 over ib, zero-copy chain, 2 channels, int32 avg, registered (-R 1)" \
         zc_coll allreduce_bw allreduce 4 -d int32 -o avg -R 1
-    ZC_ENV="HALO_ALGO=two_shot HALO_IB_ZCOPY_MIN=64k" ZC_ALGO=two_shot_zc
+    # Two-shot: every rank's part to its owner, the owners' results back.
+    ZC_ENV="HALO_ALGO=two_shot" ZC_ALGO=two_shot_zc
     check "allreduce_bw -n 3 over ib, zero-copy two_shot (two_shot_zc chosen, every element checked)" \
         zc_coll allreduce_bw allreduce 3
     check "allreduce_bw -n 4 over ib, zero-copy two_shot, int32 avg, registered (-R 1)" \
         zc_coll allreduce_bw allreduce 4 -d int32 -o avg -R 1
-    ZC_SIZES=
     ZC_ENV= ZC_ALGO=ring_zc
 fi
 
