@@ -104,6 +104,13 @@ zc_coll() { # TOOL COLLECTIVE NRANKS [TOOL OPTIONS]
     [ "$(grep -c "$coll of [0-9]* bytes: $ZC_ALGO algorithm" "$RIG_TMP/zc.out")" -ge "$np" ] ||
         { echo "no rank chose $ZC_ALGO for $coll"; return 1; }
 }
+# allreduce_bw through ZC_ALGO: 3 ranks float32 sum, 4 ranks int32 avg registered.
+zc_allreduce() { # NAME
+    check "allreduce_bw -n 3 over ib, zero-copy $1 ($ZC_ALGO chosen, every element checked)" \
+        zc_coll allreduce_bw allreduce 3
+    check "allreduce_bw -n 4 over ib, zero-copy $1, int32 avg, registered (-R 1)" \
+        zc_coll allreduce_bw allreduce 4 -d int32 -o avg -R 1
+}
 if [ -n "$suite_bin" ]; then
     ZC_ENV=HALO_IB_ZCOPY_MIN=512k ZC_SIZES="-b 1m -e 8m -f 8"
     check "allgather_bw -n 3 over ib, zero-copy ring at the default threshold (ring_zc chosen, every element checked)" \
@@ -127,29 +134,20 @@ if [ -n "$suite_bin" ]; then
         zc_coll reduce_scatter_bw reducescatter 3 -d float64 -o max
     # Both ways round the ring: channel 0 one way, channel 1 the other.
     ZC_ENV="HALO_ALGO=ring_bidir HALO_NCHANNELS=2" ZC_ALGO=ring_bidir_zc
-    check "allreduce_bw -n 3 over ib, zero-copy ring_bidir (ring_bidir_zc chosen, every element checked)" \
-        zc_coll allreduce_bw allreduce 3
-    check "allreduce_bw -n 4 over ib, zero-copy ring_bidir, int32 avg, registered (-R 1)" \
-        zc_coll allreduce_bw allreduce 4 -d int32 -o avg -R 1
+    zc_allreduce ring_bidir
     # The daisy chain: the all-reduce's partial sums and results on every cable,
-    # each way, the middle ranks forwarding from recvbuff; reduce-scatter's and
-    # reduce's partial sums forwarded from the landing area (test_coll 3 above
-    # ran every collective, type and op).
-    ZC_ENV="HALO_ALGO=chain" ZC_ALGO=chain_zc
-    check "allreduce_bw -n 3 over ib, zero-copy chain (chain_zc chosen, every element checked)" \
-        zc_coll allreduce_bw allreduce 3
+    # each way, the middle ranks forwarding from recvbuff (2 channels);
+    # reduce-scatter's and reduce's partial sums forwarded from the landing area
+    # (test_coll 3 above ran every collective, type and op).
+    ZC_ENV="HALO_ALGO=chain HALO_NCHANNELS=2" ZC_ALGO=chain_zc
+    zc_allreduce chain
+    ZC_ENV="HALO_ALGO=chain"
     check "reduce_scatter_bw -n 4 over ib, zero-copy chain, float32 sum" \
         zc_coll reduce_scatter_bw reducescatter 4
     check "reduce_bw -n 3 -r 1 over ib, zero-copy chain, int32 avg" zc_coll reduce_bw reduce 3 -r 1 -d int32 -o avg
-    ZC_ENV="HALO_ALGO=chain HALO_NCHANNELS=2"
-    check "allreduce_bw -n 4 over ib, zero-copy chain, 2 channels, int32 avg, registered (-R 1)" \
-        zc_coll allreduce_bw allreduce 4 -d int32 -o avg -R 1
     # Two-shot: every rank's part to its owner, the owners' results back.
     ZC_ENV="HALO_ALGO=two_shot" ZC_ALGO=two_shot_zc
-    check "allreduce_bw -n 3 over ib, zero-copy two_shot (two_shot_zc chosen, every element checked)" \
-        zc_coll allreduce_bw allreduce 3
-    check "allreduce_bw -n 4 over ib, zero-copy two_shot, int32 avg, registered (-R 1)" \
-        zc_coll allreduce_bw allreduce 4 -d int32 -o avg -R 1
+    zc_allreduce two_shot
     ZC_ENV= ZC_ALGO=ring_zc
 fi
 
