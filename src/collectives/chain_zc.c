@@ -5,7 +5,7 @@
  * into a destination the receiver granted (engine_zc.c), never a slot and a copy.
  *
  * Windows. A schedule runs in windows: of ticks of the systolic clock for the
- * all-reduce, of slices for the all-gather and the broadcast. A window's steps
+ * all-reduce, of slices for the others. A window's steps
  * are first walked with the grant moves, which only grant every receive its
  * destination, to the neighbour it comes from, in the order the schedule takes
  * them; that is the order the neighbour sends them, since both ends of a cable
