@@ -33,6 +33,9 @@ haloResult_t chain_reducescatter(struct halo_exec *ex);
  * whether op, already given its channel count, can run it on comm (the same
  * answer on every rank). */
 int ring_zc_usable(const struct halo_comm *comm, const struct halo_op *op);
+/* Whether the shortest of op's channel ranges, cut in `parts` (the schedule's
+ * blocks), reaches HALO_IB_ZCOPY_MIN: the size test of every zero-copy schedule. */
+int zc_block_reaches(const struct halo_comm *comm, const struct halo_op *op, size_t parts);
 haloResult_t ring_zc_allreduce(struct halo_exec *ex);
 /* ring_bidir over ib: ring_zc_allreduce on every channel, odd channels along the
  * reversed ring. */

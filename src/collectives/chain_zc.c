@@ -240,18 +240,13 @@ static haloResult_t czc_register(struct chain_ctx *c, const void *buf, size_t of
 }
 
 /* Grants one unit (a tick of the all-reduce, a slice of the others) takes on one
- * cable at most: what sizes the windows. The recording walk in
- * tests/coll/test_chain_order.c checks these. */
+ * cable at most: what sizes the windows. Past the all-reduce, a chain's cable
+ * carries no more a slice than the ring's one incoming cable does (the blocks, or
+ * partial sums, from one side: n-1 at most; one for broadcast and reduce). The
+ * recording walk in tests/coll/test_chain_order.c checks these. */
 static size_t czc_grants_per_unit(enum halo_coll coll, int n)
 {
-    switch (coll) {
-    case HALO_COLL_ALLREDUCE: return CZC_AR_PER_TICK;
-    case HALO_COLL_ALLGATHER:
-    case HALO_COLL_REDUCESCATTER: return (size_t)(n - 1); /* the blocks, or partial sums, from one side */
-    case HALO_COLL_BROADCAST:
-    case HALO_COLL_REDUCE: return 1;
-    default: return 0;
-    }
+    return coll == HALO_COLL_ALLREDUCE ? CZC_AR_PER_TICK : ring_zc_grants_per_slice(coll, n);
 }
 
 int chain_zc_usable(const struct halo_comm *comm, const struct halo_op *op)
@@ -259,10 +254,7 @@ int chain_zc_usable(const struct halo_comm *comm, const struct halo_op *op)
     size_t per = czc_grants_per_unit(op->coll, comm->nranks);
     if (!comm->zc_chain || per == 0 || 2 * per > RING_ZC_GRANTS)
         return 0;
-    size_t block = slice_channel_min(comm, op->count, op->nchannels);
-    if (op->coll == HALO_COLL_ALLREDUCE)
-        block /= 2; /* a half */
-    return block * halo_dtype_size(op->dtype) >= comm->zc_min;
+    return zc_block_reaches(comm, op, op->coll == HALO_COLL_ALLREDUCE ? 2 : 1); /* all-reduce: a half */
 }
 
 /* The operation's window, and its landing area of `places` per unit (none for

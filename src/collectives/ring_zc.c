@@ -83,15 +83,18 @@ static char *ring_zc_landing(const struct ring_zc *z, size_t s, int j)
  * two windows of one slice fit (all-reduce: up to 16 ranks, the others up to 32)
  * and a rank's block (the per-rank count of the gathers, the buffer of a
  * broadcast) on the shortest channel reaches HALO_IB_ZCOPY_MIN. */
+int zc_block_reaches(const struct halo_comm *comm, const struct halo_op *op, size_t parts)
+{
+    size_t block = slice_channel_min(comm, op->count, op->nchannels) / parts;
+    return block * halo_dtype_size(op->dtype) >= comm->zc_min;
+}
+
 int ring_zc_usable(const struct halo_comm *comm, const struct halo_op *op)
 {
     size_t per = ring_zc_grants_per_slice(op->coll, comm->nranks);
     if (!comm->zc_ring || per == 0 || 2 * per > RING_ZC_GRANTS)
         return 0;
-    size_t block = slice_channel_min(comm, op->count, op->nchannels);
-    if (op->coll == HALO_COLL_ALLREDUCE)
-        block /= (size_t)comm->nranks;
-    return block * halo_dtype_size(op->dtype) >= comm->zc_min;
+    return zc_block_reaches(comm, op, op->coll == HALO_COLL_ALLREDUCE ? (size_t)comm->nranks : 1);
 }
 
 /* Slices [*s0, *s1) of window w. */

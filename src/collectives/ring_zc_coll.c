@@ -235,22 +235,30 @@ static haloResult_t zc_rs_grant(struct halo_exec *ex, const struct zc_move *z, s
 
 /* Step j of slice s once its partial sum landed: add mine and forward, or, the
  * last step, finish my block in recvbuff. */
-static haloResult_t zc_rs_step(struct halo_exec *ex, const struct zc_move *z, int j, size_t s)
+/* A partial sum of slice s landed in land: add mine and send it on from there,
+ * or, at the last rank it visits, add mine into recvbuff (avg divided). */
+static haloResult_t zc_add_on(struct halo_exec *ex, const struct zc_move *z, char *land, const char *mine,
+                              size_t s, int last)
 {
     const struct halo_op *op = ex->op;
-    size_t len, off = 0;
-    const char *mine = zc_rs_mine(ex, z, j, s, &len);
-    char *land = zc_rs_landing(z, s, j);
-    if (j < z->r.n - 1) {
+    size_t off, len;
+    slice_of(&z->g, 0, s, &off, &len);
+    if (!last) {
         halo_reduce(land, land, mine, len, op->dtype, op->op);
         return zc_send(ex, z->r.next, land, len * ex->esize);
     }
-    slice_of(&z->g, 0, s, &off, &len);
     char *dst = (char *)op->recvbuf + off * ex->esize;
     halo_reduce(dst, land, mine, len, op->dtype, op->op);
     if (op->op == haloAvg)
         halo_scale_div(dst, dst, len, op->dtype, z->r.n);
     return haloSuccess;
+}
+
+static haloResult_t zc_rs_step(struct halo_exec *ex, const struct zc_move *z, int j, size_t s)
+{
+    size_t len;
+    const char *mine = zc_rs_mine(ex, z, j, s, &len);
+    return zc_add_on(ex, z, zc_rs_landing(z, s, j), mine, s, j == z->r.n - 1);
 }
 
 static haloResult_t zc_rs_window(struct halo_exec *ex, const struct zc_move *z, size_t w)
@@ -316,18 +324,8 @@ static haloResult_t zc_rd_window(struct halo_exec *ex, const struct zc_move *z, 
             r = zc_send(ex, z->r.next, mine, len * es);
             continue;
         }
-        if ((r = zc_recv_wait(ex, z->r.prev)) != haloSuccess)
-            break;
-        char *land = zc_rd_landing(z, s);
-        if (z->q < z->r.n - 1) {
-            halo_reduce(land, land, mine, len, op->dtype, op->op);
-            r = zc_send(ex, z->r.next, land, len * es);
-        } else {
-            char *dst = (char *)op->recvbuf + off * es;
-            halo_reduce(dst, land, mine, len, op->dtype, op->op);
-            if (op->op == haloAvg)
-                halo_scale_div(dst, dst, len, op->dtype, z->r.n);
-        }
+        if ((r = zc_recv_wait(ex, z->r.prev)) == haloSuccess)
+            r = zc_add_on(ex, z, zc_rd_landing(z, s), mine, s, z->q == z->r.n - 1);
     }
     return r;
 }

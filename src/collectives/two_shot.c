@@ -110,8 +110,7 @@ struct two_shot_zc {
 
 int two_shot_zc_usable(const struct halo_comm *comm, const struct halo_op *op)
 {
-    size_t block = slice_channel_min(comm, op->count, op->nchannels) / (size_t)comm->nranks;
-    return comm->zc_all && op->coll == HALO_COLL_ALLREDUCE && block * halo_dtype_size(op->dtype) >= comm->zc_min;
+    return comm->zc_all && op->coll == HALO_COLL_ALLREDUCE && zc_block_reaches(comm, op, (size_t)comm->nranks);
 }
 
 /* Landing place of the part of slice s from the peer i ranks below me. */
