@@ -9,7 +9,9 @@
 # rounds' own ratios (the figure the targets are held to). The library's other checks
 # are left out (RIG_BW_ONLY); the rig itself (tests/rdma-vm/run.sh) needs root, qemu
 # and a kernel image: scripts/install-deps.sh --tests installs them. Takes about a
-# minute per round on a quiet 2-core host, plus the boot.
+# minute per round on a quiet 2-core host, plus the boot. RATIOS_AB="VAR=VALUE ..."
+# also runs send/recv and all-reduce with that setting in every round (tagged _ab)
+# and prints their ratios to ib_write_bw and to the defaults: an A/B under one load.
 set -u
 BUILD=${1:-build}
 ROUNDS=${2:-5}
@@ -24,7 +26,7 @@ for f in "$BUILD/bin/test_ib_pair" "$BUILD/bin/sendrecv_bw"; do
 done
 BUILD=$(cd "$BUILD" && pwd)
 echo "# rdma_ratios: $ROUNDS rounds at $SIZE bytes, VM (a) of tests/rdma-vm, $(date -u +%FT%TZ)"
-RIG_BW_ONLY=1 RIG_BW_ROUNDS="$ROUNDS" RIG_ONE_TIMEOUT=$((300 + 150 * ROUNDS)) \
+RIG_BW_ONLY=1 RIG_BW_AB="${RATIOS_AB:-}" RIG_BW_ROUNDS="$ROUNDS" RIG_ONE_TIMEOUT=$((300 + 150 * ROUNDS)) \
     "$here/../tests/rdma-vm/run.sh" --only one --bw "$SIZE" \
     --build "${HALO_RDMA_VM_BUILD:-/var/tmp/haloccl-rdma-vm}" \
     --pair-bin "$BUILD/bin/test_ib_pair" --bin-dir "$BUILD/bin" |

@@ -2,7 +2,8 @@
 # guest-one.sh — inside one VM: rxe0 on a veth pair, two or three processes on it.
 # Env (set by run.sh's wrapper): RIG_DIR, PAIR_BIN, UNIT_BIN, BIN_DIR (may be empty),
 # RIG_BW_SIZE, RIG_BW_ITERS, RIG_BW_ROUNDS, RIG_COLL_BIG, RIG_BW_ONLY (non-empty:
-# of BIN_DIR's runs only the throughput rounds, for measuring).
+# of BIN_DIR's runs only the throughput rounds, for measuring), RIG_BW_AB (VAR=VALUE
+# ...: the throughput rounds also run send/recv and all-reduce with that setting).
 . "$RIG_DIR/guest-lib.sh"
 suite_bin=$BIN_DIR
 [ -z "${RIG_BW_ONLY:-}" ] || suite_bin=
@@ -308,6 +309,15 @@ if [ -n "$RIG_BW_SIZE" ]; then
         [ -z "$measure" ] || [ -z "$BIN_DIR" ] ||
             check "broadcast_bw -n 2 over ib at $RIG_BW_SIZE bytes x $iters, round $r" \
                 halo_bw broadcast_bw_ib broadcast_bw
+        # An A/B of one setting against the defaults, in the same rounds.
+        # shellcheck disable=SC2086
+        [ -z "$measure" ] || [ -z "$BIN_DIR" ] || [ -z "${RIG_BW_AB:-}" ] ||
+            check "sendrecv_bw with $RIG_BW_AB at $RIG_BW_SIZE bytes, round $r" \
+                halo_bw sendrecv_bw_ib_ab sendrecv_bw $RIG_BW_AB
+        # shellcheck disable=SC2086
+        [ -z "$measure" ] || [ -z "$BIN_DIR" ] || [ -z "${RIG_BW_AB:-}" ] ||
+            check "allreduce_bw with $RIG_BW_AB at $RIG_BW_SIZE bytes, round $r" \
+                halo_bw allreduce_bw_ib_ab allreduce_bw $RIG_BW_AB
         # The same with the buffers registered once (-R 1), and copying through
         # the slots (HALO_IB_ZCOPY_MIN=0), for comparison.
         [ -z "$BIN_DIR" ] || check "sendrecv_bw -R 1 at $RIG_BW_SIZE bytes, round $r" \
@@ -361,6 +371,12 @@ sendrecv_bw_ib_slots ib_write_bw_R_bw 0.80
 allreduce_bw_ib_slots ib_write_bw_R_bw 0.70
 allreduce3_bidir_zc allreduce3_bidir_slots -
 allreduce3_chain_zc allreduce3_chain_slots -
+RATIOS
+        [ -z "$BIN_DIR" ] || [ -z "${RIG_BW_AB:-}" ] || while read -r ours base; do ratio "$ours" "$base" -; done <<'RATIOS'
+sendrecv_bw_ib_ab ib_write_bw_R_bw
+allreduce_bw_ib_ab ib_write_bw_R_bw
+sendrecv_bw_ib_ab sendrecv_bw_ib
+allreduce_bw_ib_ab allreduce_bw_ib
 RATIOS
     fi
 fi

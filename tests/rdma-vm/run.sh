@@ -143,7 +143,7 @@ wrapper() { # NAME GUEST_SCRIPT
         echo "export RIG_BW_SIZE='$([ "$bw" != 0 ] && echo "$bw")'"
         echo "export RIG_BW_ITERS='${RIG_BW_ITERS:-10}' RIG_BW_ROUNDS='${RIG_BW_ROUNDS:-1}' RIG_PAIR_BIG='${RIG_PAIR_BIG:-64}'"
         echo "export RIG_THREE_ITERS='${RIG_THREE_ITERS:-5}' RIG_THREE_ROUNDS='${RIG_THREE_ROUNDS:-0}'"
-        echo "export RIG_BW_ONLY='${RIG_BW_ONLY:-}'"
+        echo "export RIG_BW_ONLY='${RIG_BW_ONLY:-}' RIG_BW_AB='${RIG_BW_AB:-}'"
         echo ". '$here/$2'"
     } > "$f"
     echo "$f"
