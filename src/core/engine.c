@@ -705,21 +705,25 @@ haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, const void *s
 
 /* Streaming stores pay when the call's buffers, over all ranks of this host,
  * exceed the cache: the output's lines would come from memory only to be
- * overwritten. In place they do not: the output's lines were just read as input
- * and are cached, so a plain store needs no read, and streaming them out only
- * evicts them early (16-core host, 2 ranks, 256 MiB in place: 42-45 GB/s plain
- * against 31-34 streamed; 4 ranks 25 against 21; this 2-core VM, 16 MiB: 7-10
- * against 4-5). */
+ * overwritten. A reduction in place does not gain: its output's lines were just
+ * read as input and are cached, so a plain store needs no read, and streaming them
+ * out only evicts them early (16-core host, 2 ranks, 256 MiB in place: 42-45 GB/s
+ * plain against 31-34 streamed; 4 ranks 25 against 21; this 2-core VM, 16 MiB:
+ * 7-10 against 4-5). A broadcast or all-gather in place writes blocks this rank
+ * never read, and counts its output only. */
 static int engine_streams_out(const struct halo_comm *comm, const struct halo_op *op)
 {
-    if (comm->stream_min <= 0 || !op->recvbuf || op->sendbuf == op->recvbuf)
+    int in_place = op->sendbuf == op->recvbuf;
+    if (comm->stream_min <= 0 || !op->recvbuf ||
+        (in_place && op->coll != HALO_COLL_BROADCAST && op->coll != HALO_COLL_ALLGATHER))
         return 0;
     size_t one = op->count * halo_dtype_size(op->dtype), in = one, out = one;
     if (op->coll == HALO_COLL_ALLGATHER)
         out *= (size_t)comm->nranks;
     else if (op->coll == HALO_COLL_REDUCESCATTER)
         in *= (size_t)comm->nranks;
-    return (double)(in + out) * comm->nlocal >= (double)comm->stream_min;
+    size_t ws = out + (in_place ? 0 : in);
+    return (double)ws * comm->nlocal >= (double)comm->stream_min;
 }
 
 void engine_exec_init(struct halo_exec *ex)
