@@ -79,16 +79,16 @@ static char *ring_zc_landing(const struct ring_zc *z, size_t s, int j)
     return z->land + ring_zc_place(z->window, 2, (size_t)(z->r.n - 1), s, (size_t)j) * z->place;
 }
 
-/* Every collective that has a zero-copy schedule: the left neighbour's grants of
- * two windows of one slice fit (all-reduce: up to 16 ranks, the others up to 32)
- * and a rank's block (the per-rank count of the gathers, the buffer of a
- * broadcast) on the shortest channel reaches HALO_IB_ZCOPY_MIN. */
 int zc_block_reaches(const struct halo_comm *comm, const struct halo_op *op, size_t parts)
 {
     size_t block = slice_channel_min(comm, op->count, op->nchannels) / parts;
     return block * halo_dtype_size(op->dtype) >= comm->zc_min;
 }
 
+/* Every collective that has a zero-copy schedule: the left neighbour's grants of
+ * two windows of one slice fit (all-reduce: up to 16 ranks, the others up to 32)
+ * and a rank's block (the per-rank count of the gathers, the buffer of a
+ * broadcast) on the shortest channel reaches HALO_IB_ZCOPY_MIN. */
 int ring_zc_usable(const struct halo_comm *comm, const struct halo_op *op)
 {
     size_t per = ring_zc_grants_per_slice(op->coll, comm->nranks);

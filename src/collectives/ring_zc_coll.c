@@ -233,8 +233,6 @@ static haloResult_t zc_rs_grant(struct halo_exec *ex, const struct zc_move *z, s
     return r;
 }
 
-/* Step j of slice s once its partial sum landed: add mine and forward, or, the
- * last step, finish my block in recvbuff. */
 /* A partial sum of slice s landed in land: add mine and send it on from there,
  * or, at the last rank it visits, add mine into recvbuff (avg divided). */
 static haloResult_t zc_add_on(struct halo_exec *ex, const struct zc_move *z, char *land, const char *mine,
@@ -254,6 +252,8 @@ static haloResult_t zc_add_on(struct halo_exec *ex, const struct zc_move *z, cha
     return haloSuccess;
 }
 
+/* Step j of slice s once its partial sum landed: add mine and forward, or, the
+ * last step, finish my block in recvbuff. */
 static haloResult_t zc_rs_step(struct halo_exec *ex, const struct zc_move *z, int j, size_t s)
 {
     size_t len;

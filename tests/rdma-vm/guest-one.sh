@@ -88,7 +88,7 @@ fi
 # reaches it and the emulated copies stay short. Three ranks forward what they
 # received from recvbuff (all-gather, broadcast) and reduce-scatter and reduce
 # forward partial sums from the landing area; two do neither.
-ZC_ENV= # more VAR=VALUE for zc_coll's runs
+ZC_ENV='' # more VAR=VALUE for zc_coll's runs
 ZC_ALGO=ring_zc # the algorithm api.c must name
 ZC_SIZES="-b 2m -e 2m"
 zc_coll() { # TOOL COLLECTIVE NRANKS [TOOL OPTIONS]
@@ -116,7 +116,7 @@ if [ -n "$suite_bin" ]; then
     ZC_ENV=HALO_IB_ZCOPY_MIN=512k ZC_SIZES="-b 1m -e 8m -f 8"
     check "allgather_bw -n 3 over ib, zero-copy ring at the default threshold (ring_zc chosen, every element checked)" \
         zc_coll allgather_bw allgather 3
-    ZC_ENV= ZC_SIZES="-b 2m -e 2m"
+    ZC_ENV='' ZC_SIZES="-b 2m -e 2m"
     for np in 2 3; do
         check "allgather_bw -n $np over ib, zero-copy ring (ring_zc chosen, every element checked)" \
             zc_coll allgather_bw allgather $np
@@ -149,7 +149,7 @@ if [ -n "$suite_bin" ]; then
     # Two-shot: every rank's part to its owner, the owners' results back.
     ZC_ENV="HALO_ALGO=two_shot" ZC_ALGO=two_shot_zc
     zc_allreduce two_shot
-    ZC_ENV= ZC_ALGO=ring_zc
+    ZC_ENV='' ZC_ALGO=ring_zc
 fi
 
 # HALO_IB_GID_INDEX. rxe0's GID table (sysfs, 1024 entries, most empty): index of the
@@ -310,14 +310,12 @@ if [ -n "$RIG_BW_SIZE" ]; then
             check "broadcast_bw -n 2 over ib at $RIG_BW_SIZE bytes x $iters, round $r" \
                 halo_bw broadcast_bw_ib broadcast_bw
         # An A/B of one setting against the defaults, in the same rounds.
-        # shellcheck disable=SC2086
-        [ -z "$measure" ] || [ -z "$BIN_DIR" ] || [ -z "${RIG_BW_AB:-}" ] ||
-            check "sendrecv_bw with $RIG_BW_AB at $RIG_BW_SIZE bytes, round $r" \
-                halo_bw sendrecv_bw_ib_ab sendrecv_bw $RIG_BW_AB
-        # shellcheck disable=SC2086
-        [ -z "$measure" ] || [ -z "$BIN_DIR" ] || [ -z "${RIG_BW_AB:-}" ] ||
-            check "allreduce_bw with $RIG_BW_AB at $RIG_BW_SIZE bytes, round $r" \
-                halo_bw allreduce_bw_ib_ab allreduce_bw $RIG_BW_AB
+        for ab in sendrecv allreduce; do
+            # shellcheck disable=SC2086
+            [ -z "$measure" ] || [ -z "$BIN_DIR" ] || [ -z "${RIG_BW_AB:-}" ] ||
+                check "${ab}_bw with $RIG_BW_AB at $RIG_BW_SIZE bytes, round $r" \
+                    halo_bw "${ab}_bw_ib_ab" "${ab}_bw" $RIG_BW_AB
+        done
         # The same with the buffers registered once (-R 1), and copying through
         # the slots (HALO_IB_ZCOPY_MIN=0), for comparison.
         [ -z "$BIN_DIR" ] || check "sendrecv_bw -R 1 at $RIG_BW_SIZE bytes, round $r" \
