@@ -845,7 +845,7 @@ static void perf_print_result(const struct perf_ctx *c, const struct perf_coll *
                    res->bytes / res->us[0] / 1e3 * factor / res->roof_busbw,
                    res->bytes / res->us[1] / 1e3 * factor / res->roof_busbw);
         if (o->model)
-            perf_model_row(c->comm, coll->call, res->count, c->dtype, res->us[0], 1);
+            perf_model_row(c->comm, coll->call, res->count, c->dtype, c->root, res->us[0], 1);
         if (o->cold != PERF_COLD_OFF)
             printf(",\"cold_bytes\":%zu,\"from_last_entry\":%s", o->cold, res->from_last ? "true" : "false");
         printf("}\n");
@@ -866,7 +866,7 @@ static void perf_print_result(const struct perf_ctx *c, const struct perf_coll *
                res->roof.fifo_GBps, res->roof.reduce_GBps, res->roof_busbw, 100.0 * res->bytes / res->us[0] / 1e3 * factor / res->roof_busbw,
                100.0 * res->bytes / res->us[1] / 1e3 * factor / res->roof_busbw);
     if (o->model)
-        perf_model_row(c->comm, coll->call, res->count, c->dtype, res->us[0], 0);
+        perf_model_row(c->comm, coll->call, res->count, c->dtype, c->root, res->us[0], 0);
     printf("\n");
     if (o->cold != PERF_COLD_OFF)
         printf("#   median per call (us): out-of-place %.2f, in-place %.2f; from the %s entry\n", res->median[0],

@@ -13,6 +13,7 @@
 
 #include "api_pick.h"
 #include "comm.h"
+#include "reduce.h"
 #include "topo.h"
 #include "topo_cost.h"
 
@@ -25,13 +26,35 @@ static const struct {
     {"haloReduce", HALO_COLL_REDUCE},
 };
 
-/* The collective of an API call's name; 0 when the model has none (send/recv). */
+#define PERF_MODEL_P2P "haloSend/haloRecv" /* sendrecv_bw's call */
+
+/* The collective of an API call's name; 0 when it is none (send/recv, or unknown). */
 static enum halo_coll perf_model_coll(const char *call)
 {
     for (size_t i = 0; i < sizeof(perf_model_calls) / sizeof(perf_model_calls[0]); i++)
         if (strcmp(call, perf_model_calls[i].call) == 0)
             return perf_model_calls[i].coll;
     return 0;
+}
+
+/* sendrecv_bw's pattern, priced by its longest message: every rank r sends to r+1
+ * (root <= 0), or ranks 0 and root exchange. All messages move at once, each
+ * over its own link direction (or each rank's own copies on one host), so the
+ * call takes as long as the message that crosses the most links. */
+static void perf_model_p2p(haloComm_t comm, int root, size_t bytes, struct api_plan *p)
+{
+    int n = comm->nranks, hops = 1, peer = (comm->rank + 1) % n;
+
+    if (root > 0) {
+        hops = api_p2p_hops(comm, 0, root);
+        peer = comm->rank == 0 ? root : 0;
+    } else {
+        for (int r = 0; r < n; r++) {
+            int h = api_p2p_hops(comm, r, (r + 1) % n);
+            hops = h > hops ? h : hops;
+        }
+    }
+    api_plan_p2p(comm, peer, hops, bytes, p);
 }
 
 static void perf_model_size(size_t bytes, char *buf, size_t len)
@@ -49,8 +72,8 @@ void perf_model_header(haloComm_t comm, const char *call)
     const struct topo_cost_model *m = &comm->cost;
     struct api_plan p;
 
-    if (!perf_model_coll(call)) {
-        printf("# model: none for %s (the cost model prices the collectives only)\n", call);
+    if (!perf_model_coll(call) && strcmp(call, PERF_MODEL_P2P) != 0) {
+        printf("# model: none for %s\n", call);
         return;
     }
     api_plan_query(comm, HALO_COLL_ALLREDUCE, 1, haloFloat32, &p); /* which model */
@@ -69,18 +92,22 @@ void perf_model_header(haloComm_t comm, const char *call)
            "(algorithm/channels/slice as run)\n");
 }
 
-void perf_model_row(haloComm_t comm, const char *call, size_t count, haloDataType_t dt, double measured_us,
-                    int json)
+void perf_model_row(haloComm_t comm, const char *call, size_t count, haloDataType_t dt, int root,
+                    double measured_us, int json)
 {
     enum halo_coll coll = perf_model_coll(call);
+    int p2p = strcmp(call, PERF_MODEL_P2P) == 0;
     struct api_plan p;
     char slice[32];
 
-    if (!coll || comm->nranks < 2) {
+    if ((!coll && !p2p) || comm->nranks < 2) {
         printf(json ? ",\"model\":null" : "  model: none");
         return;
     }
-    api_plan_query(comm, coll, count, dt, &p);
+    if (p2p)
+        perf_model_p2p(comm, root, count * halo_dtype_size(dt), &p);
+    else
+        api_plan_query(comm, coll, count, dt, &p);
     perf_model_size(p.slice, slice, sizeof(slice));
     if (json) {
         printf(",\"model_plan\":{\"algorithm\":\"%s\",\"channels\":%d,\"slice\":%zu,\"model\":\"%s\"}", p.algo_name,

@@ -15,9 +15,10 @@
 /* One "# model: ..." line: which model prices the calls and its parameters. */
 void perf_model_header(haloComm_t comm, const char *call);
 /* Appends to the row being printed (no newline): the prediction for `count`
- * elements of dt (the API's count) of `call` ("haloAllReduce", ...), measured_us
- * over it, and the plan; as JSON fields (",\"model_time_us\":...") when json. */
-void perf_model_row(haloComm_t comm, const char *call, size_t count, haloDataType_t dt, double measured_us,
-                    int json);
+ * elements of dt (the API's count) of `call` ("haloAllReduce", ..., or
+ * "haloSend/haloRecv": sendrecv_bw's pattern, with its root), measured_us over it,
+ * and the plan; as JSON fields (",\"model_time_us\":...") when json. */
+void perf_model_row(haloComm_t comm, const char *call, size_t count, haloDataType_t dt, int root,
+                    double measured_us, int json);
 
 #endif

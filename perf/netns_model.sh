@@ -27,5 +27,12 @@ for topo in $TOPOS; do
         echo "## $topo $tool"
         job "$BIN/$tool" -b 64k -e 16m -f 4 -w 1 -i 3 -c 1 --model | grep -v '^#  Rank\|^# minBytes\|^#$\|^# Using'
     done
+    # send/recv: every rank to the next (on a chain the last rank's message is
+    # relayed across every cable), then ranks 0 and 3 both ways (3 hops on a chain)
+    for r in 0 3; do
+        echo "## $topo sendrecv_bw -r $r"
+        job "$BIN/sendrecv_bw" -r $r -b 64k -e 16m -f 4 -w 1 -i 3 -c 1 --model |
+            grep -v '^#  Rank\|^# minBytes\|^#$\|^# Using'
+    done
 done
 rm -f "$OUT".*

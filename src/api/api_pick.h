@@ -50,5 +50,15 @@ struct api_plan {
  * (topo_cost_model_local). Pure; the comm must not be in a call on another thread. */
 void api_plan_query(struct halo_comm *comm, enum halo_coll coll, size_t count, haloDataType_t dt,
                     struct api_plan *out);
+/* Links a message from rank a to rank b crosses, as the relay forwards it along
+ * the topology's order (relay_next_hop; one rank per host): 1 between linked
+ * hosts, on a switch or mesh, and on one host. */
+int api_p2p_hops(const struct halo_comm *comm, int a, int b);
+/* The plan of one haloSend/haloRecv message of `bytes` crossing `hops` links
+ * (api_p2p_hops): "p2p_fwd" when relayed (hops > 1), else as this rank's
+ * connection to `peer` would carry it: "p2p_zc" (ib zero-copy, as p2p_init_tasks
+ * decides) or "p2p" through the slots; slice = the frame. Priced by the
+ * communicator's model (topo_cost_p2p). Pure, as api_plan_query. */
+void api_plan_p2p(struct halo_comm *comm, int peer, int hops, size_t bytes, struct api_plan *out);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <math.h>
 
+#include "engine.h"
 #include "reduce.h"
 #include "topo_cost.h"
 
@@ -69,4 +70,44 @@ void api_plan_query(struct halo_comm *comm, enum halo_coll coll, size_t count, h
                                        op.nchannels)
                       : INFINITY;
     out->modelled = out->time_s < INFINITY;
+}
+
+int api_p2p_hops(const struct halo_comm *comm, int a, int b)
+{
+    if (!comm->topo || comm->topo_all_direct || !comm->ring)
+        return 1;
+    int n = comm->nranks, pa = ring_pos_of(comm, a), pb = ring_pos_of(comm, b);
+    if (pa == pb)
+        return 1;
+    int fwd = (pb - pa + n) % n, back = (pa - pb + n) % n;
+    if (comm->topo_class == TOPO_CLASS_CHAIN)
+        return pa < pb ? pb - pa : pa - pb;
+    return fwd < back ? fwd : back;
+}
+
+void api_plan_p2p(struct halo_comm *comm, int peer, int hops, size_t bytes, struct api_plan *out)
+{
+    struct halo_conn *c = NULL;
+    int zc = 0;
+
+    out->algo = HALO_ALGO_P2P;
+    out->algo_name = "p2p";
+    out->nchannels = 1;
+    out->model = comm->topo ? "links" : comm_local_tcp(comm) ? "tcp" : "shm";
+    out->slice = comm->slot_size_tcp;
+    if (hops > 1) {
+        out->algo = HALO_ALGO_P2P_FWD; /* the relays' frames: a slot of the next hop */
+        out->algo_name = "p2p_fwd";
+    } else if (peer >= 0 && peer < comm->nranks && peer != comm->rank && comm->peers[peer].kind != HALO_TR_NONE) {
+        c = engine_conn(comm, 0, peer);
+        out->slice = c ? c->slot_size : comm_slot_size(comm, peer);
+        zc = zc_usable(comm, c, bytes);
+        if (zc) {
+            out->algo = HALO_ALGO_P2P_ZC;
+            out->algo_name = "p2p_zc";
+            out->slice = c->zc_max;
+        }
+    }
+    out->time_s = topo_cost_p2p(&comm->cost, bytes, hops, out->slice, zc);
+    out->modelled = 1;
 }

@@ -59,6 +59,13 @@
  *   ends). The plan is computed without the root (every rank computes the same),
  *   so it prices a root at an end: the ring's pipeline of n-1 hops; a root in the
  *   middle is faster by about n/2 hops of fill.
+ * point-to-point (send/receive, p2p.c and relay.c): one message of S over h links,
+ *   h = 1 between linked hosts (or on a switch), more when the hosts between relay
+ *   it. Frames of f bytes (a slot; over ib zero-copy the whole message, up to its
+ *   largest piece) are forwarded as they arrive, one channel:
+ *     T = h alpha + (k + h - 1)(o + f / B_eff),   k = S / f,
+ *   the broadcast's pipeline over h hops; zero-copy adds one alpha, the receiver's
+ *   grant crossing before the data may.
  * Algorithms without a schedule for a collective are not priced for it
  * (topo_cost_priced): ring_bidir, direct and two_shot run all-reduce only.
  * Each extra channel costs chan_overhead (a thread to wake and join), so small
@@ -338,15 +345,22 @@ static double topo_cost_chain_gather(const struct topo_cost_model *m, double S, 
     return (n - 1) * (m->alpha_s + 2 * m->msg_overhead_s * msgs) + topo_bw_term(m, p, link, reduces ? mid : 0);
 }
 
+/* A pipeline over `hops` links, k slices of c per channel: the last slice leaves
+ * after k stages and takes hops - 1 more to arrive. */
+static double topo_cost_hops(const struct topo_cost_model *m, double S, double c, int p, double hops, int reduces)
+{
+    double per = S / p;
+    double cc = fmin(c, per > 0 ? per : c), k = topo_ceil_div(per, cc);
+    double stage = m->msg_overhead_s + topo_bw_term(m, p, cc * p, reduces ? cc * p : 0);
+
+    return hops * m->alpha_s + (k + hops - 1) * stage;
+}
+
 /* Broadcast (reduces = 0) or reduce (1) as a pipeline of n-1 hops, on the ring or a
  * chain with the root at an end; k slices of c per channel. */
 static double topo_cost_pipeline(const struct topo_cost_model *m, double S, double c, int p, int reduces)
 {
-    double n = m->nhosts, per = S / p;
-    double cc = fmin(c, per > 0 ? per : c), k = topo_ceil_div(per, cc);
-    double stage = m->msg_overhead_s + topo_bw_term(m, p, cc * p, reduces ? cc * p : 0);
-
-    return (n - 1) * m->alpha_s + (k + n - 2) * stage;
+    return topo_cost_hops(m, S, c, p, m->nhosts - 1, reduces);
 }
 
 static double topo_cost_allreduce_of(const struct topo_cost_model *m, enum topo_algo a, double S, double c, int p)
@@ -381,6 +395,15 @@ double topo_cost_coll(const struct topo_cost_model *m, enum topo_coll coll, enum
     default: t = topo_cost_pipeline(m, S, c, p, coll == TOPO_COLL_REDUCE); break;
     }
     return t + (p - 1) * m->chan_overhead_s;
+}
+
+double topo_cost_p2p(const struct topo_cost_model *m, size_t bytes, int hops, size_t frame, int zc)
+{
+    double S = (double)bytes, f = frame > 0 ? (double)frame : S;
+
+    if (bytes == 0)
+        return 0;
+    return (zc ? m->alpha_s : 0) + topo_cost_hops(m, S, f, 1, hops > 1 ? hops : 1, 0);
 }
 
 double topo_cost_allreduce(const struct topo_cost_model *m, enum topo_algo a, size_t bytes,

@@ -116,6 +116,11 @@ int topo_cost_algo_valid(const struct topo_cost_model *m, enum topo_algo a);
  * schedule for c. */
 double topo_cost_coll(const struct topo_cost_model *m, enum topo_coll c, enum topo_algo a, size_t bytes,
                       size_t slice, int nchannels);
+/* Predicted time of one point-to-point message of `bytes` between hosts `hops`
+ * links apart (1: linked, or one host; more: relayed by the hosts between) in
+ * frames of `frame` bytes (0: one frame), on one channel; zc: the receiver grants
+ * its buffer first (ib zero-copy), one more latency. 0 for 0 bytes. */
+double topo_cost_p2p(const struct topo_cost_model *m, size_t bytes, int hops, size_t frame, int zc);
 /* topo_cost_coll of TOPO_COLL_ALLREDUCE. */
 double topo_cost_allreduce(const struct topo_cost_model *m, enum topo_algo a, size_t bytes,
                            size_t slice, int nchannels);

@@ -11,7 +11,8 @@
  * zero-copy ring on 2, the slots where a block is short of HALO_IB_ZCOPY_MIN, the
  * ring's neighbours are not all ib, or one channel is all the communicator has;
  * and the zero-copy variants of the daisy chain (chain_zc) and of two-shot
- * (two_shot_zc).
+ * (two_shot_zc). Then the send/recv plan the perf tools' --model prices: the links a
+ * message crosses as the relay forwards it, and how it travels.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -22,6 +23,7 @@
 #include "api_pick.h"
 #include "comm.h"
 #include "test.h"
+#include "topo_cost.h"
 
 static struct halo_peer peers[8];
 
@@ -164,6 +166,63 @@ static void test_two_shot_zero_copy(void)
     ASSERT_EQ(forced_op("two_shot", HALO_COLL_ALLREDUCE, 4, 1, ZC_RING | ZC_CHAIN, big).algo, HALO_ALGO_TWO_SHOT);
 }
 
+/* api_p2p_hops: along the rank order (0 2 1 3 here), the distance on a chain, the
+ * shorter way on a ring, 1 where hosts are all linked or on one host. api_plan_p2p:
+ * relayed (p2p_fwd) past one link; zero-copy from HALO_IB_ZCOPY_MIN where the
+ * connection has it, in one frame; the slots otherwise; later over more links. */
+static void test_p2p_plan(void)
+{
+    static struct halo_comm c;
+    static struct halo_conn conn[4];
+    static struct halo_conn *conns[4];
+    int order[4] = {0, 2, 1, 3};
+    struct api_plan p, one;
+
+    one_host(&c, 4, HALO_TR_IB, 0);
+    ASSERT_EQ(api_p2p_hops(&c, 3, 0), 1);
+    c.topo = (struct topo_graph *)&c;
+    c.ring = order;
+    c.topo_class = TOPO_CLASS_CHAIN;
+    ASSERT_EQ(api_p2p_hops(&c, 0, 3), 3);
+    ASSERT_EQ(api_p2p_hops(&c, 3, 0), 3);
+    ASSERT_EQ(api_p2p_hops(&c, 0, 1), 2);
+    ASSERT_EQ(api_p2p_hops(&c, 1, 2), 1);
+    ASSERT_EQ(api_p2p_hops(&c, 3, 1), 1);
+    c.topo_class = TOPO_CLASS_RING;
+    ASSERT_EQ(api_p2p_hops(&c, 0, 3), 1); /* over the closing cable */
+    ASSERT_EQ(api_p2p_hops(&c, 0, 1), 2);
+    c.topo_all_direct = 1;
+    ASSERT_EQ(api_p2p_hops(&c, 0, 1), 1);
+    c.topo_all_direct = 0;
+
+    for (int i = 0; i < 4; i++) {
+        conns[i] = &conn[i];
+        conn[i].slot_size = 256u << 10;
+        conn[i].zc_max = 8u << 20;
+    }
+    c.conns = conns;
+    c.zc_min = 512u << 10;
+    c.slot_size_tcp = 512u << 10;
+    topo_cost_model_init(&c.cost, TOPO_CLASS_RING, 4);
+    api_plan_p2p(&c, 3, 1, 4u << 20, &one);
+    ASSERT_EQ(one.algo, HALO_ALGO_P2P_ZC);
+    ASSERT_EQ(one.slice, 8u << 20);
+    ASSERT_TRUE(one.modelled && one.time_s > 0);
+    api_plan_p2p(&c, 3, 1, 256u << 10, &p); /* under HALO_IB_ZCOPY_MIN */
+    ASSERT_EQ(p.algo, HALO_ALGO_P2P);
+    ASSERT_EQ(p.slice, 256u << 10);
+    conn[3].zc_max = 0; /* a connection without zero-copy */
+    api_plan_p2p(&c, 3, 1, 4u << 20, &p);
+    ASSERT_EQ(p.algo, HALO_ALGO_P2P);
+    ASSERT_TRUE(p.time_s > 0);
+    api_plan_p2p(&c, 1, 2, 4u << 20, &p);
+    ASSERT_EQ(p.algo, HALO_ALGO_P2P_FWD);
+    ASSERT_EQ(p.slice, 512u << 10);
+    ASSERT_TRUE(p.time_s > one.time_s);
+    api_plan_p2p(&c, 3, 1, 0, &p);
+    ASSERT_TRUE(p.modelled && p.time_s == 0);
+}
+
 int main(void)
 {
     test_two_shot();
@@ -171,6 +230,7 @@ int main(void)
     test_bidir_zero_copy();
     test_chain_zero_copy();
     test_two_shot_zero_copy();
+    test_p2p_plan();
     printf("test_auto_algo: ok\n");
     return 0;
 }

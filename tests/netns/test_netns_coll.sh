@@ -52,12 +52,20 @@ check_colls() {   # TOPO
     counters_snapshot "$WORK/before"
     for tool in "${TOOLS[@]}"; do
         # sendrecv pairs rank r with r+1 mod n: on a chain the last rank's message to
-        # rank 0 is forwarded by the ranks between (no cable joins the ends)
-        if ! job "$tool" 120 -- "$BIN/$tool" -b 1k -e 4m -f 8 -w 1 -i 2 -c 1 -d float32; then
+        # rank 0 is forwarded by the ranks between (no cable joins the ends); its
+        # --model prices that message as relayed (p2p_fwd), elsewhere one hop
+        local model=()
+        [ "$tool" != sendrecv_bw ] || model=(--model)
+        if ! job "$tool" 120 -- "$BIN/$tool" -b 1k -e 4m -f 8 -w 1 -i 2 -c 1 -d float32 "${model[@]}"; then
             fail "$1: $tool failed: $(job_tail "$tool")"
             continue
         fi
         tool_ok "$tool" || { fail "$1: $tool wrong results"; continue; }
+        [ "$tool" = sendrecv_bw ] || continue
+        t=p2p/
+        [[ $1 != chain* ]] || t=p2p_fwd/
+        grep -Eq "^ *4194304 .* [0-9]+\.[0-9]  +[0-9]+\.[0-9]{2}  ${t}1ch/" "$WORK/$tool.0" ||
+            fail "$1: sendrecv_bw --model has no ${t} plan with a time at 4 MiB: $(grep -v '^#  Rank' "$WORK/$tool.0" | tail -4)"
     done
     counters_snapshot "$WORK/after"
     counters_diff "$WORK/before" "$WORK/after" >"$WORK/diff"

@@ -2,7 +2,8 @@
 /*
  * test_topo_cost.c — the alpha-beta model: closed-form values, the sizes where the
  * choice flips (computed from the formulas in cost.c, not read off the code), bounds
- * at large sizes, validity per class, channels and slices, the model of a graph.
+ * at large sizes, validity per class, channels and slices, the model of a graph;
+ * the point-to-point message's pipeline over its hops.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -72,6 +73,24 @@ static void test_closed_forms(void)
     m.shared_nic = 0;
     ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_DIRECT, 4000000, 64 << 20, 1), 10e-6 + S / 1e9, 1e-9);
     ASSERT_NEAR(topo_cost_allreduce(&m, TOPO_ALGO_TWO_SHOT, 4000000, 64 << 20, 1), 2 * 10e-6 + 2 * S / 4e9, 1e-9);
+}
+
+/* A point-to-point message: h alpha + (k + h - 1)(o + f / B) over h links in k
+ * frames of f (the broadcast's pipeline over h hops); one frame when f = 0 or f >= S;
+ * zero-copy one alpha more (the grant); nothing to send, no time. */
+static void test_closed_forms_p2p(void)
+{
+    struct topo_cost_model m = simple(TOPO_CLASS_CHAIN, 4, 10e-6, 8, 2e-6); /* B = 1e9 B/s */
+    double S = 4e6, f = 500000;
+
+    ASSERT_NEAR(topo_cost_p2p(&m, 4000000, 1, 500000, 0), 10e-6 + 8 * (2e-6 + f / 1e9), 1e-9);
+    ASSERT_NEAR(topo_cost_p2p(&m, 4000000, 3, 500000, 0), 3 * 10e-6 + 10 * (2e-6 + f / 1e9), 1e-9);
+    ASSERT_NEAR(topo_cost_p2p(&m, 4000000, 1, 0, 0), 10e-6 + 2e-6 + S / 1e9, 1e-9);
+    ASSERT_NEAR(topo_cost_p2p(&m, 4000000, 1, 8 << 20, 1), 2 * 10e-6 + 2e-6 + S / 1e9, 1e-9);
+    ASSERT_NEAR(topo_cost_p2p(&m, 4000000, 3, 500000, 0),
+                topo_cost_coll(&m, TOPO_COLL_BROADCAST, TOPO_ALGO_CHAIN, 4000000, 500000, 1), 1e-9);
+    ASSERT_TRUE(topo_cost_p2p(&m, 0, 3, 500000, 1) == 0);
+    ASSERT_NEAR(topo_cost_p2p(&m, 1000, 0, 500000, 0), topo_cost_p2p(&m, 1000, 1, 500000, 0), 1e-12);
 }
 
 /* The other collectives on a 4-ring, one slice per block (no per-slice terms):
@@ -355,6 +374,7 @@ int main(void)
     test_names_match_table();
     test_closed_forms();
     test_closed_forms_colls();
+    test_closed_forms_p2p();
     test_two_shot_regime();
     test_validity();
     test_pair_direct_small();
