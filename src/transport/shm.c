@@ -373,6 +373,26 @@ static haloResult_t shm_setup_local(struct halo_tp_ctx *ctx)
     return haloSuccess;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/* Maps every page of [p, p + len) into this process now, so that the first frames
+ * through a FIFO do not take a page fault per page: on a VM each fault costs
+ * microseconds, and the first pass of every larger frame size over the slots'
+ * pages paid them in the middle of a call (16-64 KiB sends took 80-220 us instead
+ * of 2-5 for the first calls of each size, 5-14 faults each). Kernels before
+ * 5.14 lack MADV_POPULATE_WRITE: reading each page maps it instead. */
+static void shm_prefault(void *p, size_t len)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)p & ~(page - 1), hi = ((uintptr_t)p + len + page - 1) & ~(page - 1);
+    if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) == 0)
+        return;
+    for (uintptr_t a = lo; a < hi; a += page)
+        (void)*(volatile const uint8_t *)a;
+}
+
 static haloResult_t shm_conn_create(struct halo_tp_ctx *ctx, int peer, int ch, struct halo_conn **out)
 {
     struct halo_shm *shm = shm_of(ctx);
@@ -392,6 +412,8 @@ static haloResult_t shm_conn_create(struct halo_tp_ctx *ctx, int peer, int ch, s
     s->tx_slots = tx + sizeof(struct shm_fifo_ctrl);
     s->rx_ctrl = (struct shm_fifo_ctrl *)rx;
     s->rx_slots = rx + sizeof(struct shm_fifo_ctrl);
+    shm_prefault(tx, shm->fifo_bytes);
+    shm_prefault(rx, shm->fifo_bytes);
     *out = &s->base;
     return haloSuccess;
 }

@@ -10,12 +10,18 @@
  * would have left them, and runs job 2 with the same root and secret: it must
  * form and all-reduce correctly (it used to fail with "File exists"). Job 3 runs
  * with HALO_TRANSPORT=tcp and must map no haloccl segment.
+ * Job 1 also checks that init mapped the FIFOs' pages into each rank
+ * (/proc/self/pagemap): a first pass of frames through slots whose pages are
+ * not yet mapped takes a page fault per page, microseconds each on a VM. Of two
+ * ranks' segments, each rank receives through half of its own (the other half
+ * is the FIFO from itself, unused) and sends through half of its peer's.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +54,39 @@ static int mapped_segments(char names[][256], int max)
     return n;
 }
 
+/* Pages of every /dev/shm/haloccl-* mapping of this process, and how many of them
+ * are present in its page table (/proc/self/pagemap bit 63). 0, or -1 on error. */
+static int segment_pages(long *pages, long *present)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    int pm = open("/proc/self/pagemap", O_RDONLY);
+    long psz = sysconf(_SC_PAGESIZE);
+    char line[512];
+    *pages = *present = 0;
+    if (!f || pm < 0) {
+        if (f)
+            fclose(f);
+        if (pm >= 0)
+            close(pm);
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi;
+        if (!strstr(line, "/dev/shm/haloccl-") || sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+            continue;
+        for (unsigned long a = lo; a < hi; a += (unsigned long)psz) {
+            uint64_t e = 0;
+            if (pread(pm, &e, sizeof(e), (off_t)(a / (unsigned long)psz * sizeof(e))) != (ssize_t)sizeof(e))
+                break;
+            (*pages)++;
+            *present += (long)(e >> 63);
+        }
+    }
+    fclose(f);
+    close(pm);
+    return 0;
+}
+
 /* One rank: init from the environment, check the mappings, all-reduce, write
  * the segment names to `out` (one a line). */
 static int rank_main(int rank, int port, const char *transport, const char *out)
@@ -66,6 +105,13 @@ static int rank_main(int rank, int port, const char *transport, const char *out)
         fprintf(stderr, "rank %d (%s): %d haloccl segments mapped, expected %s\n", rank, transport, n,
                 want_shm ? "mine and my peer's" : "none");
         return 3;
+    }
+    long pages, present;
+    if (want_shm && (segment_pages(&pages, &present) != 0 || pages == 0 || present * 5 < pages * 2)) {
+        fprintf(stderr, "rank %d: %ld of the %ld pages of its haloccl segments mapped after init; expected at "
+                        "least 40%% (its receive FIFO in its own segment, its send FIFO in its peer's)\n",
+                rank, present, pages);
+        return 6;
     }
     FILE *f = fopen(out, "w");
     for (int i = 0; i < n; i++) {
