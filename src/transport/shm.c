@@ -41,6 +41,7 @@
 #include <sys/mman.h>
 #include <linux/futex.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -381,16 +382,27 @@ static haloResult_t shm_setup_local(struct halo_tp_ctx *ctx)
  * through a FIFO do not take a page fault per page: on a VM each fault costs
  * microseconds, and the first pass of every larger frame size over the slots'
  * pages paid them in the middle of a call (16-64 KiB sends took 80-220 us instead
- * of 2-5 for the first calls of each size, 5-14 faults each). Kernels before
- * 5.14 lack MADV_POPULATE_WRITE: reading each page maps it instead. */
-static void shm_prefault(void *p, size_t len)
+ * of 2-5 for the first calls of each size, 5-14 faults each). It also allocates
+ * them: where /dev/shm has no room, this fails (EFAULT: a touch would raise
+ * SIGBUS) instead of a later frame killing the process. Returns 0 or errno;
+ * kernels before 5.14 lack the call (EINVAL) and keep faulting pages in lazily. */
+static int shm_prefault(void *p, size_t len)
 {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t lo = (uintptr_t)p & ~(page - 1), hi = ((uintptr_t)p + len + page - 1) & ~(page - 1);
-    if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) == 0)
-        return;
-    for (uintptr_t a = lo; a < hi; a += page)
-        (void)*(volatile const uint8_t *)a;
+    return madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) == 0 || errno == EINVAL ? 0 : errno;
+}
+
+/* "5.0 MiB free of 64.0 MiB" for /dev/shm. */
+static const char *shm_room(char *buf, size_t len)
+{
+    struct statvfs v;
+    if (statvfs("/dev/shm", &v) != 0)
+        snprintf(buf, len, "free space unknown");
+    else
+        snprintf(buf, len, "%.1f MiB free of %.1f MiB", (double)v.f_bavail * (double)v.f_frsize / 1048576.0,
+                 (double)v.f_blocks * (double)v.f_frsize / 1048576.0);
+    return buf;
 }
 
 static haloResult_t shm_conn_create(struct halo_tp_ctx *ctx, int peer, int ch, struct halo_conn **out)
@@ -412,8 +424,22 @@ static haloResult_t shm_conn_create(struct halo_tp_ctx *ctx, int peer, int ch, s
     s->tx_slots = tx + sizeof(struct shm_fifo_ctrl);
     s->rx_ctrl = (struct shm_fifo_ctrl *)rx;
     s->rx_slots = rx + sizeof(struct shm_fifo_ctrl);
-    shm_prefault(tx, shm->fifo_bytes);
-    shm_prefault(rx, shm->fifo_bytes);
+    int e = shm_prefault(tx, shm->fifo_bytes);
+    if (e == 0)
+        e = shm_prefault(rx, shm->fifo_bytes);
+    if (e != 0) {
+        char room[64];
+        free(s);
+        return halo_tp_error(ctx, haloSystemError,
+                             "rank %d: /dev/shm has no room for the shm FIFOs to and from rank %d (%zu bytes each; "
+                             "/dev/shm now: %s): %s. Each of this host's %d ranks has a FIFO from every local rank "
+                             "on each of %d channel(s), HALO_BUFFSIZE bytes each: give /dev/shm more room (docker run "
+                             "--shm-size=1g; mount -o remount,size=2g /dev/shm), or ask for less: a smaller "
+                             "HALO_BUFFSIZE or HALO_NCHANNELS, or HALO_TRANSPORT=tcp",
+                             ctx->rank, peer, shm->fifo_bytes, shm_room(room, sizeof(room)),
+                             e == EFAULT ? "its pages could not be allocated" : strerror(e), ctx->nlocal,
+                             ctx->nchannels);
+    }
     *out = &s->base;
     return haloSuccess;
 }
