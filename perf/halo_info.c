@@ -7,7 +7,8 @@
  *   halo-info --params   the parameter table (value and where it came from)
  *   halo-info --params-markdown   the README's parameter table, from params.def
  *   halo-info --algos    the algorithm table (HALO_ALGO words, collectives)
- *   halo-info --transports   the transport table (priority, capabilities)
+ *   halo-info --transports   the transport table (priority, capabilities) and
+ *                        the room /dev/shm has for shm's FIFOs
  *   halo-info --nccl     which libnccl.so.2 / librccl.so.1 a process here loads,
  *                        whether it is haloccl's drop-in, the names it exports
  *   halo-info --nccl-env-markdown   the README's table of NCCL environment names
@@ -18,8 +19,10 @@
  * Exit status: 0, 2 when a parameter has a bad value (the error names it) or the
  * command line is wrong.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "algos.h"
 #include "halo_info_footprint.h"
@@ -105,6 +108,14 @@ static int print_transports(void)
                c & HALO_TP_CAP_LOCAL ? "same-host " : "", c & HALO_TP_CAP_REMOTE ? "other-hosts " : "",
                c & HALO_TP_CAP_ZCOPY ? "zero-copy " : "", c & HALO_TP_CAP_REG ? "registration" : "");
     }
+    /* shm's FIFOs live in /dev/shm: a container's is often too small for them. */
+    struct statvfs v;
+    if (statvfs("/dev/shm", &v) != 0)
+        printf("shm room: /dev/shm: %s (shm needs it mounted and writable)\n", strerror(errno));
+    else
+        printf("shm room: /dev/shm has %.1f MiB free of %.1f MiB; each local rank allocates 2 x (local ranks - 1) x "
+               "channels FIFOs of HALO_BUFFSIZE bytes (512 KiB by default) at init\n",
+               (double)v.f_bavail * (double)v.f_frsize / 1048576.0, (double)v.f_blocks * (double)v.f_frsize / 1048576.0);
     return 0;
 }
 
