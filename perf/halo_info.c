@@ -19,10 +19,8 @@
  * Exit status: 0, 2 when a parameter has a bad value (the error names it) or the
  * command line is wrong.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/statvfs.h>
 
 #include "algos.h"
 #include "halo_info_footprint.h"
@@ -32,6 +30,7 @@
 #include "param.h"
 #include "reduce.h"
 #include "wire.h"
+#include "shm.h"
 #include "transport.h"
 
 static void usage(FILE *out)
@@ -109,13 +108,10 @@ static int print_transports(void)
                c & HALO_TP_CAP_ZCOPY ? "zero-copy " : "", c & HALO_TP_CAP_REG ? "registration" : "");
     }
     /* shm's FIFOs live in /dev/shm: a container's is often too small for them. */
-    struct statvfs v;
-    if (statvfs("/dev/shm", &v) != 0)
-        printf("shm room: /dev/shm: %s (shm needs it mounted and writable)\n", strerror(errno));
-    else
-        printf("shm room: /dev/shm has %.1f MiB free of %.1f MiB; each local rank allocates 2 x (local ranks - 1) x "
-               "channels FIFOs of HALO_BUFFSIZE bytes (512 KiB by default) at init\n",
-               (double)v.f_bavail * (double)v.f_frsize / 1048576.0, (double)v.f_blocks * (double)v.f_frsize / 1048576.0);
+    char room[96];
+    printf("shm room: /dev/shm: %s; each local rank allocates 2 x (local ranks - 1) x channels FIFOs of "
+           "HALO_BUFFSIZE bytes (512 KiB by default) at init\n",
+           halo_shm_room(room, sizeof(room)));
     return 0;
 }
 

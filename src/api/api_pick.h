@@ -51,7 +51,7 @@ struct api_plan {
 void api_plan_query(struct halo_comm *comm, enum halo_coll coll, size_t count, haloDataType_t dt,
                     struct api_plan *out);
 /* Links a message from rank a to rank b crosses, as the relay forwards it along
- * the topology's order (relay_next_hop; one rank per host): 1 between linked
+ * the topology's order (relay_route; one rank per host): 1 between linked
  * hosts, on a switch or mesh, and on one host. */
 int api_p2p_hops(const struct halo_comm *comm, int a, int b);
 /* The plan of one haloSend/haloRecv message of `bytes` crossing `hops` links

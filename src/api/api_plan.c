@@ -12,6 +12,7 @@
 
 #include "engine.h"
 #include "reduce.h"
+#include "relay.h"
 #include "topo_cost.h"
 
 /* Elements in the longest block the schedule of op cuts into slices (channel 0's
@@ -44,6 +45,13 @@ static size_t api_plan_slice(struct halo_comm *comm, const struct halo_op *op)
     return (blockmax + nslices - 1) / nslices * ex.esize;
 }
 
+/* Which model prices comm's calls: the graph's ("links"), or on one host the local
+ * one of its transport. */
+static const char *api_plan_model(const struct halo_comm *comm)
+{
+    return comm->topo ? "links" : comm_local_tcp(comm) ? "tcp" : "shm";
+}
+
 void api_plan_query(struct halo_comm *comm, enum halo_coll coll, size_t count, haloDataType_t dt,
                     struct api_plan *out)
 {
@@ -61,9 +69,7 @@ void api_plan_query(struct halo_comm *comm, enum halo_coll coll, size_t count, h
     out->algo_name = op.algo_name;
     out->nchannels = op.nchannels;
     out->slice = api_plan_slice(comm, &op);
-    out->model = "links";
-    if (!comm->topo)
-        out->model = comm_local_tcp(comm) ? "tcp" : "shm";
+    out->model = api_plan_model(comm);
     row = algo_row_of(op.algo);
     out->time_s = row && row->topo_algo >= 0 && tc >= 0
                       ? topo_cost_coll(m, (enum topo_coll)tc, (enum topo_algo)row->topo_algo, bytes, out->slice,
@@ -74,15 +80,10 @@ void api_plan_query(struct halo_comm *comm, enum halo_coll coll, size_t count, h
 
 int api_p2p_hops(const struct halo_comm *comm, int a, int b)
 {
-    if (!comm->topo || comm->topo_all_direct || !comm->ring)
+    if (!relay_needed(comm) || !comm->ring)
         return 1;
-    int n = comm->nranks, pa = ring_pos_of(comm, a), pb = ring_pos_of(comm, b);
-    if (pa == pb)
-        return 1;
-    int fwd = (pb - pa + n) % n, back = (pa - pb + n) % n;
-    if (comm->topo_class == TOPO_CLASS_CHAIN)
-        return pa < pb ? pb - pa : pa - pb;
-    return fwd < back ? fwd : back;
+    int hops = relay_route(comm, ring_pos_of(comm, a), ring_pos_of(comm, b), NULL);
+    return hops > 1 ? hops : 1;
 }
 
 void api_plan_p2p(struct halo_comm *comm, int peer, int hops, size_t bytes, struct api_plan *out)
@@ -93,7 +94,7 @@ void api_plan_p2p(struct halo_comm *comm, int peer, int hops, size_t bytes, stru
     out->algo = HALO_ALGO_P2P;
     out->algo_name = "p2p";
     out->nchannels = 1;
-    out->model = comm->topo ? "links" : comm_local_tcp(comm) ? "tcp" : "shm";
+    out->model = api_plan_model(comm);
     out->slice = comm->slot_size_tcp;
     if (hops > 1) {
         out->algo = HALO_ALGO_P2P_FWD; /* the relays' frames: a slot of the next hop */

@@ -94,20 +94,22 @@ static int relay_pos(const struct halo_comm *comm, int rank)
     return -1;
 }
 
-/* Along the rank order towards dst (on a chain the only way; on a ring the shorter
- * one, forward on a tie: every hop then keeps the same direction), the farthest
- * rank with a direct link. */
+int relay_route(const struct halo_comm *comm, int from, int to, int *dir)
+{
+    int n = comm->nranks, fwd = (to - from + n) % n, back = (from - to + n) % n;
+    int d = comm->topo_class == TOPO_CLASS_CHAIN ? (to > from ? 1 : -1) : fwd <= back ? 1 : -1;
+    if (dir)
+        *dir = d;
+    return d > 0 ? fwd : back;
+}
+
+/* Along relay_route towards dst, the farthest rank with a direct link. */
 int relay_next_hop(const struct halo_comm *comm, int dst)
 {
     int n = comm->nranks, me = comm->ring_pos, at = relay_pos(comm, dst);
     if (at < 0 || dst == comm->rank)
         return -1;
-    int fwd = (at - me + n) % n, back = (me - at + n) % n, dir, steps;
-    if (comm->topo_class == TOPO_CLASS_CHAIN)
-        dir = at > me ? 1 : -1;
-    else
-        dir = fwd <= back ? 1 : -1;
-    steps = dir > 0 ? fwd : back;
+    int dir, steps = relay_route(comm, me, at, &dir);
     int hop = -1;
     for (int k = 1; k <= steps; k++) {
         int r = comm->ring[((me + dir * k) % n + n) % n];

@@ -50,6 +50,11 @@ haloResult_t relay_start(struct halo_comm *comm);
 void relay_stop(struct halo_comm *comm, int healthy);
 /* The neighbour a message to dst leaves through, -1 when there is none. */
 int relay_next_hop(const struct halo_comm *comm, int dst);
+/* The way from position `from` to position `to` of the rank order (comm->ring)
+ * that forwarded messages take: on a chain the only one; on a ring the shorter,
+ * forward on a tie, so every hop keeps the same direction. Returns the positions
+ * crossed; *dir (may be NULL) = 1 forward, -1 back. */
+int relay_route(const struct halo_comm *comm, int from, int to, int *dir);
 /* Hands req to the relay thread (the caller filled everything above `done`).
  * Requests of one (peer, direction) complete in the order they were submitted.
  * Fails at once when the relay already failed or has no route to the peer. */

@@ -393,12 +393,11 @@ static int shm_prefault(void *p, size_t len)
     return madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) == 0 || errno == EINVAL ? 0 : errno;
 }
 
-/* "5.0 MiB free of 64.0 MiB" for /dev/shm. */
-static const char *shm_room(char *buf, size_t len)
+const char *halo_shm_room(char *buf, size_t len)
 {
     struct statvfs v;
     if (statvfs("/dev/shm", &v) != 0)
-        snprintf(buf, len, "free space unknown");
+        snprintf(buf, len, "%s", strerror(errno));
     else
         snprintf(buf, len, "%.1f MiB free of %.1f MiB", (double)v.f_bavail * (double)v.f_frsize / 1048576.0,
                  (double)v.f_blocks * (double)v.f_frsize / 1048576.0);
@@ -436,7 +435,7 @@ static haloResult_t shm_conn_create(struct halo_tp_ctx *ctx, int peer, int ch, s
                              "on each of %d channel(s), HALO_BUFFSIZE bytes each: give /dev/shm more room (docker run "
                              "--shm-size=1g; mount -o remount,size=2g /dev/shm), or ask for less: a smaller "
                              "HALO_BUFFSIZE or HALO_NCHANNELS, or HALO_TRANSPORT=tcp",
-                             ctx->rank, peer, shm->fifo_bytes, shm_room(room, sizeof(room)),
+                             ctx->rank, peer, shm->fifo_bytes, halo_shm_room(room, sizeof(room)),
                              e == EFAULT ? "its pages could not be allocated" : strerror(e), ctx->nlocal,
                              ctx->nchannels);
     }

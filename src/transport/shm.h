@@ -18,4 +18,8 @@
 extern const struct halo_transport_ops halo_shm_ops;
 extern const struct halo_tp_setup halo_shm_setup;
 
+/* The room shm's FIFOs have: "5.0 MiB free of 64.0 MiB" for /dev/shm, or why it
+ * could not be read (strerror). Returns buf. */
+const char *halo_shm_room(char *buf, size_t len);
+
 #endif
