@@ -17,6 +17,7 @@
  * --json prints one JSON object in every mode: the topology, with "plan" inside.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,7 +111,9 @@ static void print_single_plan(struct halo_comm *comm, int64_t size, int json)
 
     if (two_shot >= 0)
         snprintf(mid, sizeof(mid), "two_shot up to %lld bytes, ", two_shot);
-    if (bidir >= 0 && two_shot < bidir)
+    if (two_shot == INT64_MAX) /* crowded, 4 ranks or more over shm: every size above the one-shot's */
+        snprintf(above, sizeof(above), "two_shot above");
+    else if (bidir >= 0 && two_shot < bidir)
         snprintf(above, sizeof(above), "%sring up to %lld bytes, ring_bidir above", mid, bidir);
     else if (bidir >= 0)
         snprintf(above, sizeof(above), "%sring_bidir above", mid);

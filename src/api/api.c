@@ -150,9 +150,11 @@ int64_t api_direct_max(const struct halo_comm *comm)
  * bytes in two steps, every peer's FIFO or socket busy at once. Measured on 2 cores,
  * 3, 4 and 8 ranks, 64 KiB to 1 MiB (perf/README.md, "Two-shot on a crowded host"):
  * shm 0.42-0.75x the ring's time at 4 and 8 ranks, 0.77-0.95x at 3; loopback tcp
- * 0.58-0.80x at 8 ranks, 0.71-0.77x at 4, a tie at 3. Above 1 MiB the gain was
- * within the noise (shm) or a loss (tcp, against ring_bidir). */
+ * 0.58-0.80x at 8 ranks, 0.71-0.77x at 4, a tie at 3. Above 1 MiB: a tie at 3
+ * ranks over shm and a loss over tcp (against ring_bidir), so those stop there;
+ * from 4 ranks over shm two-shot stays ahead up to 256 MiB (API_CROWDED_TWO_SHOT_ALL). */
 #define API_CROWDED_TWO_SHOT_MAX ((int64_t)1 << 20)
+#define API_CROWDED_TWO_SHOT_ALL INT64_MAX
 
 /* Every rank with cores of its own, over shm, 4 ranks or more: the ring's 2(n-1)
  * steps each wait a frame's latency, and two-shot still wins at small mid sizes.
@@ -167,7 +169,7 @@ int64_t api_two_shot_max(const struct halo_comm *comm)
     if (comm->topo || comm->nranks < 3)
         return -1;
     if (comm->crowded)
-        return API_CROWDED_TWO_SHOT_MAX;
+        return comm->nranks >= 4 && !comm_local_tcp(comm) ? API_CROWDED_TWO_SHOT_ALL : API_CROWDED_TWO_SHOT_MAX;
     return comm->nranks >= 4 && !comm_local_tcp(comm) ? API_ROOMY_TWO_SHOT_MAX : -1;
 }
 

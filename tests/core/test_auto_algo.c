@@ -48,6 +48,13 @@ static void test_two_shot(void)
     ASSERT_EQ(api_two_shot_max(&c), 1 << 20);
     one_host(&c, 8, HALO_TR_TCP, 1);
     ASSERT_EQ(api_two_shot_max(&c), 1 << 20);
+    one_host(&c, 4, HALO_TR_SHM, 1); /* crowded, 4 ranks or more over shm: every size */
+    ASSERT_EQ(api_two_shot_max(&c), INT64_MAX);
+    ASSERT_EQ(api_allreduce_algo(&c, (size_t)256 << 20), HALO_ALGO_TWO_SHOT);
+    one_host(&c, 8, HALO_TR_SHM, 1);
+    ASSERT_EQ(api_two_shot_max(&c), INT64_MAX);
+    one_host(&c, 3, HALO_TR_SHM, 1); /* 3 ranks: the ring above 1 MiB */
+    ASSERT_EQ(api_allreduce_algo(&c, (size_t)4 << 20), HALO_ALGO_RING);
     one_host(&c, 4, HALO_TR_SHM, 0);
     ASSERT_EQ(api_two_shot_max(&c), 256 << 10);
     one_host(&c, 8, HALO_TR_SHM, 0);
