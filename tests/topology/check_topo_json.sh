@@ -45,11 +45,13 @@ runs ring HALO_TRANSPORT=shm -- -n 3 --json --plan 4m
 runs $mid3 HALO_TRANSPORT=shm -- -n 3 --json --plan 256k
 runs direct $tcp -- -n 3 --json --plan 8k
 # 4 ranks over shm: two-shot up to 256 KiB whether or not they outnumber the cores;
-# at 1 MiB only where they do
+# above only where they do, there at every size (over loopback tcp: ring_bidir)
 mid4=ring
 [ "$(nproc)" -lt 4 ] && mid4=two_shot
 runs two_shot HALO_TRANSPORT=shm -- -n 4 --json --plan 128k
 runs $mid4 HALO_TRANSPORT=shm -- -n 4 --json --plan 1m
+runs $mid4 HALO_TRANSPORT=shm -- -n 4 --json --plan 64m
+[ "$(nproc)" -lt 4 ] && runs ring_bidir $tcp -- -n 4 --json --plan 64m
 # the checker itself refuses what --plan used to print: text after the object
 if printf '{"a":1}\nallreduce 1 MiB\n' | "$check" 2>/dev/null; then
     echo "FAIL: json_check accepted text after the object"
