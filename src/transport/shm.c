@@ -48,6 +48,7 @@
 
 #include "auth.h"
 #include "log.h"
+#include "numa.h"
 
 #define SHM_CACHELINE 64
 
@@ -347,6 +348,37 @@ static haloResult_t shm_map(struct halo_tp_ctx *ctx, const char *name, int creat
     return haloSuccess;
 }
 
+/* On a host of several NUMA nodes, this rank's segment (the FIFOs it receives
+ * through) takes its pages from the node holding every CPU the rank may run on:
+ * the receiver polls the slot headers and reads every frame, and a read that
+ * misses to a remote node stalls it, where the sender's writes there are only
+ * posted. The policy is the segment's own (a tmpfs file), set before any peer
+ * maps it (the barrier after this), so whichever process touches a page first,
+ * it comes from that node. A rank free to run on several nodes leaves pages to
+ * their first touch, and says so. HALO_SHM_NUMA=0 leaves them always. */
+static void shm_place_numa(struct halo_tp_ctx *ctx, struct shm_seg *seg)
+{
+    int nodes = halo_numa_nodes(NULL);
+    cpu_set_t cpus;
+    if (nodes < 2 || !HALO_P_INT(ctx->params, shm_numa))
+        return;
+    int node = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? halo_numa_node_of(NULL, &cpus) : -1;
+    if (node < 0) {
+        HLOG_INFO(HALO_SUB_SHM, ctx->rank,
+                  "shm: this rank may run on CPUs of several of this host's %d NUMA nodes: its receive FIFOs' pages "
+                  "come from the node that first touches them (bind each rank to one node to place them there: "
+                  "numactl --cpunodebind=N, mpirun --bind-to numa)", nodes);
+        return;
+    }
+    int e = halo_numa_prefer(seg->base, seg->size, node);
+    if (e != 0)
+        HLOG_WARN(HALO_SUB_SHM, ctx->rank, "shm: could not place the receive FIFOs on NUMA node %d (mbind: %s); their "
+                  "pages come from the node that first touches them", node, strerror(e));
+    else
+        HLOG_INFO(HALO_SUB_SHM, ctx->rank, "shm: receive FIFOs on NUMA node %d of %d, the node of this rank's CPUs",
+                  node, nodes);
+}
+
 static haloResult_t shm_setup_local(struct halo_tp_ctx *ctx)
 {
     struct halo_shm *shm = calloc(1, sizeof(*shm));
@@ -371,6 +403,7 @@ static haloResult_t shm_setup_local(struct halo_tp_ctx *ctx)
     shm->own_linked = 1;
     HLOG_INFO(HALO_SUB_SHM, ctx->rank, "shm segment %s: %zu bytes (%d local ranks, %d channels, %d x %zu B slots)",
               shm->own_name, size, ctx->nlocal, ctx->nchannels, ctx->nslots_shm, ctx->slot_size_shm);
+    shm_place_numa(ctx, &shm->own);
     return haloSuccess;
 }
 

@@ -49,6 +49,13 @@ if [ -n "$UNIT_BIN" ]; then
         sh -c "ulimit -l 64 && exec setpriv --bounding-set=-ipc_lock \"$UNIT_BIN\" $A memlock"
 fi
 
+# shm on a host of two NUMA nodes (this VM: run.sh boots it with --numa 2, a CPU
+# and half the memory each): each rank's receive FIFOs on the node of its CPUs.
+if [ -n "$suite_bin" ]; then
+    check "test_shm_numa: two ranks bound to the VM's two NUMA nodes, each rank's shm receive FIFOs on its own" \
+        "$BIN_DIR/test_shm_numa"
+fi
+
 # The library's own ranks over ib: HALO_TRANSPORT=ib joins ranks of one host over
 # rxe0 (auto would use shm); the bootstrap, and so the published ib address, on veth0.
 ib_env() {

@@ -17,6 +17,8 @@
 #                      management network; qemu's own hubport joins only the NICs
 #                      of one qemu)
 #   --smp N --mem MB   VM size (default 1 CPU, 1024 MB)
+#   --numa N           N NUMA nodes (N divides --smp and --mem): node i gets the
+#                      i-th share of the CPUs and of the memory; default one node
 #   --timeout S        hard limit for the whole VM run (default 300)
 #   --cwd DIR          directory the script starts in (default: the current one)
 #   --log FILE         full console log (default BUILD/vm<N>.log)
@@ -33,7 +35,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 build=${HALO_RDMA_VM_BUILD:-/var/tmp/haloccl-rdma-vm}
-vmid=1 smp=1 mem=1024 limit=300 cwd=$(pwd) log="" script=""
+vmid=1 smp=1 mem=1024 numa=1 limit=300 cwd=$(pwd) log="" script=""
 nics=()
 
 die() { echo "run-vm.sh: $*" >&2; exit 2; }
@@ -45,10 +47,11 @@ while [ $# -gt 0 ]; do
         --nic) nics+=("$2"); shift 2 ;;
         --smp) smp=$2; shift 2 ;;
         --mem) mem=$2; shift 2 ;;
+        --numa) numa=$2; shift 2 ;;
         --timeout) limit=$2; shift 2 ;;
         --cwd) cwd=$2; shift 2 ;;
         --log) log=$2; shift 2 ;;
-        -h|--help) sed -n '3,31p' "$0"; exit 0 ;;
+        -h|--help) sed -n '3,33p' "$0"; exit 0 ;;
         -*) die "unknown option $1" ;;
         *) [ -z "$script" ] || die "one SCRIPT only"; script=$1; shift ;;
     esac
@@ -57,6 +60,17 @@ done
 [ -r "$script" ] || die "cannot read script $script"
 case "$vmid" in ''|*[!0-9]*) die "--vmid must be a number 0..255" ;; esac
 [ "$vmid" -le 255 ] || die "--vmid must be a number 0..255"
+case "$numa" in ''|*[!0-9]*|0) die "--numa must be a number of nodes, 1 or more" ;; esac
+[ $((smp % numa)) -eq 0 ] && [ $((mem % numa)) -eq 0 ] || die "--numa $numa must divide --smp $smp and --mem $mem"
+# NUMA nodes: node i gets CPUs [i*smp/numa, (i+1)*smp/numa) and mem/numa MB.
+numaargs=()
+if [ "$numa" -gt 1 ]; then
+    for ((n = 0; n < numa; n++)); do
+        lo=$((n * smp / numa)) hi=$(((n + 1) * smp / numa - 1))
+        numaargs+=(-object "memory-backend-ram,id=m$n,size=$((mem / numa))M"
+                   -numa "node,nodeid=$n,cpus=$lo-$hi,memdev=m$n")
+    done
+fi
 
 qemu=$(command -v qemu-system-x86_64) ||
     die "qemu-system-x86_64 not found: install the rig's packages with scripts/install-deps.sh --tests"
@@ -116,9 +130,9 @@ case "$(awk -W version 2>&1 </dev/null)" in *mawk*) awk_opts=(-W interactive) ;;
 
 SECONDS=0
 t_start=$(date +%s)
-echo "[vm$vmid] booting $(basename "$kernel") under qemu (TCG, $smp CPU, $mem MB; limit ${limit}s)"
+echo "[vm$vmid] booting $(basename "$kernel") under qemu (TCG, $smp CPU, $mem MB$([ "$numa" -gt 1 ] && echo ", $numa NUMA nodes"); limit ${limit}s)"
 timeout --kill-after=10 "$limit" "$qemu" \
-    -accel tcg -cpu max -smp "$smp" -m "$mem" \
+    -accel tcg -cpu max -smp "$smp" -m "$mem" "${numaargs[@]}" \
     -nographic -no-reboot \
     -kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \

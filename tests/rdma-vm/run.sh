@@ -17,8 +17,9 @@
 #   --bw BYTES       message size of the throughput comparisons in rigs (a) and (c)
 #                    (default 4194304; 0 = skip them)
 #
-# (a) One VM (-smp 2): rxe0 on a veth pair; ib_write_bw with -R (rdma_cm) and
-#     without between two processes; test_ib_pair between two processes; the
+# (a) One VM (-smp 2, two NUMA nodes of one CPU each): rxe0 on a veth pair;
+#     ib_write_bw with -R (rdma_cm) and without between two processes; test_ib_pair
+#     between two processes; shm's FIFOs placed by NUMA node (test_shm_numa); the
 #     collective suite over ib (test_ib_init vm, test_coll 2 and 3, test_p2p 2);
 #     then test_ib_pair, sendrecv_bw and allreduce_bw vs ib_write_bw -R at --bw
 #     bytes, printing the ratios.
@@ -192,7 +193,7 @@ failed=0
 rig_one() {
     echo "=== (a) one VM: rxe0 on a veth pair, processes on one RDMA device ==="
     SECONDS=0
-    "$here/run-vm.sh" --build "$build" --vmid 1 --smp 2 --mem 2048 --timeout "${RIG_ONE_TIMEOUT:-720}" --log "$build/one-vm1.log" "$(wrapper one guest-one.sh)"
+    "$here/run-vm.sh" --build "$build" --vmid 1 --smp 2 --mem 2048 --numa 2 --timeout "${RIG_ONE_TIMEOUT:-720}" --log "$build/one-vm1.log" "$(wrapper one guest-one.sh)"
     local st=$?
     local verdict=PASS
     [ $st -eq 0 ] || { verdict="FAIL (status $st)"; failed=1; }
