@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "numa.h"
 #include "topo.h"
 
 /* Up to this many distinct names are considered before the best TOPO_MAX_IFACES
@@ -80,21 +81,6 @@ static uint64_t topo_mem_total(void)
     return (uint64_t)kb * 1024;
 }
 
-static int topo_numa_count(void)
-{
-    DIR *d = opendir("/sys/devices/system/node");
-    struct dirent *e;
-    int n = 0;
-
-    if (!d)
-        return 1;
-    while ((e = readdir(d)))
-        if (strncmp(e->d_name, "node", 4) == 0 && e->d_name[4] >= '0' && e->d_name[4] <= '9')
-            n++;
-    closedir(d);
-    return n > 0 ? n : 1;
-}
-
 static haloResult_t topo_identity_read(struct topo_rank_info *out, char *err, size_t errlen)
 {
     char boot_id[64];
@@ -110,7 +96,7 @@ static haloResult_t topo_identity_read(struct topo_rank_info *out, char *err, si
         st.st_ino = 0; /* no /proc: namespaces cannot be told apart, hosts still can */
     out->host_hash = topo_host_hash(out->hostname, boot_id, (uint64_t)st.st_ino);
     out->mem_bytes = topo_mem_total();
-    out->numa_nodes = topo_numa_count();
+    out->numa_nodes = halo_numa_nodes(NULL);
     return haloSuccess;
 }
 
