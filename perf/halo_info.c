@@ -26,6 +26,7 @@
 #include "halo_info_footprint.h"
 #include "halo_info_nccl.h"
 #include "haloccl.h"
+#include "numa.h"
 #include "nccl_env.h"
 #include "param.h"
 #include "reduce.h"
@@ -112,6 +113,19 @@ static int print_transports(void)
     printf("shm room: /dev/shm: %s; each local rank allocates 2 x (local ranks - 1) x channels FIFOs of "
            "HALO_BUFFSIZE bytes (512 KiB by default) at init\n",
            halo_shm_room(room, sizeof(room)));
+    /* and on which NUMA node a rank started like this process would get them */
+    cpu_set_t cpus;
+    int nodes = halo_numa_nodes(NULL);
+    int node = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? halo_numa_node_of(NULL, &cpus) : -1;
+    if (nodes < 2)
+        printf("shm NUMA: one node\n");
+    else if (node >= 0)
+        printf("shm NUMA: %d nodes, this process's CPUs lie in node %d: a rank started like it receives through "
+               "FIFOs on node %d (HALO_SHM_NUMA)\n", nodes, node, node);
+    else
+        printf("shm NUMA: %d nodes, this process may run on CPUs of several: a rank started like it leaves its "
+               "FIFOs' pages to first touch (bind it to one node: numactl --cpunodebind=N, mpirun --bind-to numa)\n",
+               nodes);
     return 0;
 }
 

@@ -54,6 +54,9 @@ fi
 if [ -n "$suite_bin" ]; then
     check "test_shm_numa: two ranks bound to the VM's two NUMA nodes, each rank's shm receive FIFOs on its own" \
         "$BIN_DIR/test_shm_numa"
+    check "halo-info --transports under taskset -c 1: FIFOs on node 1; unbound: first touch" sh -c "
+        taskset -c 1 \"$BIN_DIR/halo-info\" --transports | grep -x 'shm NUMA: 2 nodes, this process.s CPUs lie in node 1: .*' &&
+        \"$BIN_DIR/halo-info\" --transports | grep 'shm NUMA: 2 nodes, this process may run on CPUs of several'"
 fi
 
 # The library's own ranks over ib: HALO_TRANSPORT=ib joins ranks of one host over
