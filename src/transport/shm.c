@@ -365,9 +365,9 @@ static void shm_place_numa(struct halo_tp_ctx *ctx, struct shm_seg *seg)
     int node = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? halo_numa_node_of(NULL, &cpus) : -1;
     if (node < 0) {
         HLOG_INFO(HALO_SUB_SHM, ctx->rank,
-                  "shm: this rank may run on CPUs of several of this host's %d NUMA nodes: its receive FIFOs' pages "
-                  "come from the node that first touches them (bind each rank to one node to place them there: "
-                  "numactl --cpunodebind=N, mpirun --bind-to numa)", nodes);
+                  "shm: this rank may run on CPUs of several of this host's %d NUMA nodes (or of one without memory): "
+                  "its receive FIFOs' pages come from the node that first touches them (bind each rank to one node "
+                  "to place them there: numactl --cpunodebind=N, mpirun --bind-to numa)", nodes);
         return;
     }
     int e = halo_numa_prefer(seg->base, seg->size, node);
