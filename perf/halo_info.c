@@ -114,9 +114,7 @@ static int print_transports(void)
            "HALO_BUFFSIZE bytes (512 KiB by default) at init\n",
            halo_shm_room(room, sizeof(room)));
     /* and on which NUMA node a rank started like this process would get them */
-    cpu_set_t cpus;
-    int nodes = halo_numa_nodes(NULL);
-    int node = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? halo_numa_node_of(NULL, &cpus) : -1;
+    int nodes = halo_numa_nodes(NULL), node = halo_numa_self_node();
     if (nodes < 2)
         printf("shm NUMA: one node\n");
     else if (node >= 0)

@@ -84,6 +84,12 @@ int halo_numa_node_of(const char *sysroot, const cpu_set_t *cpus)
     return -1;
 }
 
+int halo_numa_self_node(void)
+{
+    cpu_set_t cpus;
+    return sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? halo_numa_node_of(NULL, &cpus) : -1;
+}
+
 int halo_numa_prefer(void *p, size_t len, int node)
 {
     /* A mask of CPU_SETSIZE bits; the kernel reads maxnode - 1 of them. */

@@ -22,6 +22,9 @@ int halo_numa_nodes(const char *sysroot);
  * -1 when they span nodes, the set is empty, or there is one node or none. */
 int halo_numa_node_of(const char *sysroot, const cpu_set_t *cpus);
 
+/* halo_numa_node_of this thread's CPU affinity (sysfs at /sys); -1 as there. */
+int halo_numa_self_node(void);
+
 /* Pages of [p, p + len) (p page-aligned) come from node first, whichever process
  * touches them; on a shared mapping of a tmpfs file the policy is the file's, so
  * every process mapping it allocates there. 0, or errno (ENOSYS: no NUMA kernel). */

@@ -359,10 +359,9 @@ static haloResult_t shm_map(struct halo_tp_ctx *ctx, const char *name, int creat
 static void shm_place_numa(struct halo_tp_ctx *ctx, struct shm_seg *seg)
 {
     int nodes = halo_numa_nodes(NULL);
-    cpu_set_t cpus;
     if (nodes < 2 || !HALO_P_INT(ctx->params, shm_numa))
         return;
-    int node = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? halo_numa_node_of(NULL, &cpus) : -1;
+    int node = halo_numa_self_node();
     if (node < 0) {
         HLOG_INFO(HALO_SUB_SHM, ctx->rank,
                   "shm: this rank may run on CPUs of several of this host's %d NUMA nodes (or of one without memory): "
