@@ -4,7 +4,9 @@
  * receive FIFOs on the node of its CPUs.
  *
  * Two ranks (forked), rank r bound to the CPUs of the r-th node that has CPUs and
- * memory, join over shm and all-reduce. Each then reads /proc/self/numa_maps:
+ * memory, join over shm and all-reduce; then four ranks on two channels (ranks 0
+ * and 2 on the first node, 1 and 3 on the second: every segment holds a FIFO from
+ * each peer on each channel). Each then reads /proc/self/numa_maps:
  * every present page of every haloccl segment it maps must be on the node of the
  * rank that owns the segment (its own: the FIFOs it receives through; its peer's:
  * the FIFO it sends through, whose pages it touched itself at init), and the
@@ -51,7 +53,7 @@ static int pick_nodes(void)
 }
 
 /* Checks this process's haloccl mappings in numa_maps; prints what it finds. */
-static int check_maps(int rank, int placed)
+static int check_maps(int rank, int nranks, int placed)
 {
     FILE *f = fopen("/proc/self/numa_maps", "r");
     char line[1024];
@@ -64,10 +66,11 @@ static int check_maps(int rank, int placed)
         char *name = strstr(line, "/dev/shm/haloccl-");
         char hex[17];
         int owner;
-        if (!name || sscanf(name, "/dev/shm/haloccl-%16[0-9a-f]-%d-", hex, &owner) != 2 || owner < 0 || owner > 1)
+        if (!name || sscanf(name, "/dev/shm/haloccl-%16[0-9a-f]-%d-", hex, &owner) != 2 || owner < 0 ||
+            owner >= nranks)
             continue;
         segs++;
-        int want = node_ids[owner], pages = 0, elsewhere = 0;
+        int want = node_ids[owner % 2], pages = 0, elsewhere = 0;
         char policy[64] = "";
         sscanf(line, "%*s %63s", policy);
         for (char *t = strtok(line, " \n"); t; t = strtok(NULL, " \n")) {
@@ -93,9 +96,9 @@ static int check_maps(int rank, int placed)
             own_pages = pages + elsewhere;
     }
     fclose(f);
-    if (segs != 2 || own_pages == 0) {
+    if (segs != nranks || own_pages == 0) {
         fprintf(stderr, "rank %d: %d haloccl segment(s) in numa_maps, %d page(s) of its own present; expected its "
-                        "own and its peer's, its own in use\n", rank, segs, own_pages);
+                        "own and each of its %d peers', its own in use\n", rank, segs, own_pages, nranks - 1);
         bad = 1;
     }
     return bad;
@@ -105,7 +108,7 @@ static int rank_main(int rank, int nranks, haloUniqueId id, void *arg)
 {
     int placed = *(int *)arg;
     haloComm_t comm;
-    if (sched_setaffinity(0, sizeof(node_cpus[rank]), &node_cpus[rank]) != 0) {
+    if (sched_setaffinity(0, sizeof(node_cpus[rank % 2]), &node_cpus[rank % 2]) != 0) {
         perror("sched_setaffinity");
         return 2;
     }
@@ -115,7 +118,7 @@ static int rank_main(int rank, int nranks, haloUniqueId id, void *arg)
     }
     if (mp_sum_check(comm, rank, nranks, 65536, placed))
         return 4;
-    int bad = check_maps(rank, placed);
+    int bad = check_maps(rank, nranks, placed);
     haloCommDestroy(comm);
     return bad ? 5 : 0;
 }
@@ -132,6 +135,10 @@ int main(void)
     int placed = 1;
     printf("nodes %d and %d, HALO_SHM_NUMA=1\n", node_ids[0], node_ids[1]);
     ASSERT_EQ(mp_run(2, rank_main, &placed, 60), 0);
+    printf("4 ranks, 2 channels\n");
+    setenv("HALO_NCHANNELS", "2", 1);
+    ASSERT_EQ(mp_run(4, rank_main, &placed, 60), 0);
+    unsetenv("HALO_NCHANNELS");
     setenv("HALO_SHM_NUMA", "0", 1);
     placed = 0;
     printf("HALO_SHM_NUMA=0\n");
