@@ -64,6 +64,13 @@ int halo_numa_nodes(const char *sysroot)
     return n > 0 ? n : 1;
 }
 
+int halo_numa_node_cpus(const char *sysroot, int node, cpu_set_t *cpus)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "node%d/cpulist", node);
+    return numa_read_list(sysroot, name, cpus);
+}
+
 int halo_numa_node_of(const char *sysroot, const cpu_set_t *cpus)
 {
     cpu_set_t online, mem, node_cpus, outside;
@@ -73,9 +80,7 @@ int halo_numa_node_of(const char *sysroot, const cpu_set_t *cpus)
     for (int node = 0; node < CPU_SETSIZE; node++) {
         if (!CPU_ISSET(node, &online) || (mem_known && !CPU_ISSET(node, &mem)))
             continue;
-        char name[32];
-        snprintf(name, sizeof(name), "node%d/cpulist", node);
-        if (numa_read_list(sysroot, name, &node_cpus) != 0)
+        if (halo_numa_node_cpus(sysroot, node, &node_cpus) != 0)
             continue;
         CPU_AND(&outside, cpus, &node_cpus);
         if (CPU_EQUAL(&outside, cpus))

@@ -18,6 +18,9 @@
 /* Online NUMA nodes; 1 where sysfs says nothing (a kernel without NUMA). */
 int halo_numa_nodes(const char *sysroot);
 
+/* Node `node`'s CPUs (its cpulist); 0, or -1 where sysfs has no such node. */
+int halo_numa_node_cpus(const char *sysroot, int node, cpu_set_t *cpus);
+
 /* The node whose CPUs include every CPU of cpus and that has memory of its own;
  * -1 when they span nodes, the set is empty, or there is one node or none. */
 int halo_numa_node_of(const char *sysroot, const cpu_set_t *cpus);

@@ -64,7 +64,11 @@ static void test_nodes(void)
     put("node0/cpulist", "0-1,4-5\n");
     put("node1/cpulist", "2-3,6-7\n");
     ASSERT_EQ(halo_numa_nodes(root), 2);
-    cpu_set_t s = cpus_of("0");
+    cpu_set_t s;
+    ASSERT_EQ(halo_numa_node_cpus(root, 1, &s), 0);
+    ASSERT_TRUE(CPU_COUNT(&s) == 4 && CPU_ISSET(2, &s) && CPU_ISSET(7, &s) && !CPU_ISSET(4, &s));
+    ASSERT_EQ(halo_numa_node_cpus(root, 5, &s), -1);
+    s = cpus_of("0");
     ASSERT_EQ(halo_numa_node_of(root, &s), 0);
     s = cpus_of("4-5");
     ASSERT_EQ(halo_numa_node_of(root, &s), 0);

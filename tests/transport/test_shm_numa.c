@@ -34,18 +34,10 @@ static cpu_set_t node_cpus[2];
 static int pick_nodes(void)
 {
     int found = 0;
-    for (int node = 0; node < 1024 && found < 2; node++) {
-        char path[128], buf[4096];
-        snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/cpulist", node);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[n] = '\0';
+    for (int node = 0; node < CPU_SETSIZE && found < 2; node++) {
         cpu_set_t s;
-        if (halo_numa_parse_list(buf, &s) != 0 || CPU_COUNT(&s) == 0 || halo_numa_node_of(NULL, &s) != node)
-            continue; /* no CPUs, or no memory of its own */
+        if (halo_numa_node_cpus(NULL, node, &s) != 0 || CPU_COUNT(&s) == 0 || halo_numa_node_of(NULL, &s) != node)
+            continue; /* no such node, no CPUs, or no memory of its own */
         node_ids[found] = node;
         node_cpus[found++] = s;
     }
