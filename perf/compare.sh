@@ -22,10 +22,11 @@
 # Environment: COMPARE_SIZES (allreduce_bw's -b/-e/-f; default "-b 16 -e 256m -f 4";
 # "-b 8 -e 256m -f 2" for every power of two, about twice as long),
 # COMPARE_RANKS (default "2 4"), COMPARE_TRANSPORTS (default "shm tcp"),
-# COMPARE_WARMUP (warm-up calls per size, default 3), COMPARE_ROUNDS (default 2):
+# COMPARE_WARMUP (warm-up calls per size, default 3), COMPARE_ROUNDS (default 5):
 # each (ranks, transport) runs every library's sweep that many times, in turn, and
-# the report keeps each size's fastest round — a burst of load from elsewhere then
-# costs one round, not the comparison.
+# the report keeps each size's median round (COMPARE_STAT=best: its fastest) — a
+# burst of load from elsewhere then costs one round, not the comparison, and a
+# library whose times scatter is not judged by its one lucky round.
 # Ratios within this one run are what count: on a shared machine absolute numbers
 # move from minute to minute.
 set -u
@@ -50,11 +51,16 @@ if ((quick)); then
 else
     sizes=${COMPARE_SIZES:--b 16 -e 256m -f 4}
     ranks=${COMPARE_RANKS:-2 4}
-    rounds=${COMPARE_ROUNDS:-2}
+    rounds=${COMPARE_ROUNDS:-5}
     limits=1
 fi
 transports=${COMPARE_TRANSPORTS:-shm tcp}
 warmup=${COMPARE_WARMUP:-3}
+stat=${COMPARE_STAT:-median}
+case "$stat" in
+    median|best) ;;
+    *) echo "compare.sh: COMPARE_STAT is median or best, not $stat" >&2; exit 2 ;;
+esac
 read -r -a SIZES <<<"$sizes"
 
 if [ ! -x "$B/allreduce_bw" ]; then
@@ -166,4 +172,4 @@ if ((limits)) && [[ " $transports " == *" tcp "* ]]; then
         wait
     fi
 fi
-python3 "$here/compare_report.py" "$OUT" --sizes "$sizes" --command "perf/compare.sh $*"
+python3 "$here/compare_report.py" "$OUT" --sizes "$sizes" --stat "$stat" --command "perf/compare.sh $*"

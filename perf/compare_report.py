@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""compare_report.py OUTDIR [--sizes S] [--command C] — turns the runs perf/compare.sh
-left in OUTDIR/raw/ into OUTDIR/compare.json, OUTDIR/compare.md and, when gnuplot is
-installed, OUTDIR/compare-<N>ranks-<transport>.png.
+"""compare_report.py OUTDIR [--sizes S] [--command C] [--stat median|best] — turns the
+runs perf/compare.sh left in OUTDIR/raw/ into OUTDIR/compare.json, OUTDIR/compare.md
+and, when gnuplot is installed, OUTDIR/compare-<N>ranks-<transport>.png.
 
 raw/<lib>-<nranks>-<transport>-r<round>.jsonl: one allreduce_bw --json object per size
 (the baselines print the same keys; only the out-of-place ones are read). Of several
-rounds, each size keeps its fastest (the row of the least time; #wrong is the most
-any round saw).
+rounds, each size keeps one row: with --stat median (the default) the round of the
+median time (the lower of the two middle ones for an even count), with --stat best
+the fastest; #wrong is the most any round saw, and the JSON keeps every round's time.
 raw/skipped.tsv: lib, nranks, transport ("*" for all), reason — one line per skip.
 Standard library only.
 """
@@ -39,8 +40,8 @@ def fmt_time(us):
     return "%.1f" % us if us < 1000 else "%.0f" % us
 
 
-def load(outdir):
-    best, skipped = {}, []
+def load(outdir, stat):
+    rounds, skipped = {}, []
     raw = os.path.join(outdir, "raw")
     for f in sorted(os.listdir(raw)):
         m = re.fullmatch(r"([a-z]+)-(\d+)-([a-z]+)-r(\d+)\.jsonl", f)
@@ -53,20 +54,16 @@ def load(outdir):
             o = json.loads(line)
             row = {"lib": lib, "nranks": n, "transport": tp, "size": o["size"], "iters": o["iters"],
                    "time_us": o["oop_time_us"], "algbw": o["oop_algbw"], "busbw": o["oop_busbw"],
-                   "wrong": o["oop_wrong"], "rounds": 1, "time_us_rounds": [o["oop_time_us"]]}
-            key = (lib, n, tp, o["size"])
-            old = best.setdefault(key, row)
-            if old is row:
-                continue
-            wrongs = [w for w in (old["wrong"], row["wrong"]) if w is not None]  # None: not checked
-            if row["time_us"] < old["time_us"]:
-                best[key] = row
-                row["rounds"], row["time_us_rounds"] = old["rounds"], old["time_us_rounds"] + row["time_us_rounds"]
-            else:
-                old["time_us_rounds"] += row["time_us_rounds"]
-            best[key]["rounds"] += 1
-            best[key]["wrong"] = max(wrongs) if wrongs else None
-    rows = list(best.values())
+                   "wrong": o["oop_wrong"]}
+            rounds.setdefault((lib, n, tp, o["size"]), []).append(row)
+    rows = []
+    for seen in rounds.values():
+        seen.sort(key=lambda r: r["time_us"])
+        row = dict(seen[0] if stat == "best" else seen[(len(seen) - 1) // 2])
+        wrongs = [r["wrong"] for r in seen if r["wrong"] is not None]  # None: not checked
+        row.update(rounds=len(seen), stat=stat, wrong=max(wrongs) if wrongs else None,
+                   time_us_rounds=[r["time_us"] for r in seen])
+        rows.append(row)
     sk = os.path.join(raw, "skipped.tsv")
     if os.path.exists(sk):
         for line in open(sk):
@@ -113,7 +110,8 @@ def md_table(n, tp, sizes, libs, skipped):
         head += ["%s µs" % NAME[k], "%s GB/s" % NAME[k]]
     head += ["haloccl / %s" % NAME[k] for k in others if "haloccl" in libs]
     rounds = max(r["rounds"] for lib in libs.values() for r in lib.values())
-    lines = ["## %d ranks, %s" % (n, tp), "", "Each size: the fastest of %d round(s)." % rounds, "",
+    how = "the fastest" if any(r["stat"] == "best" for lib in libs.values() for r in lib.values()) else "the median"
+    lines = ["## %d ranks, %s" % (n, tp), "", "Each size: %s of %d round(s)." % (how, rounds), "",
              "| " + " | ".join(head) + " |",
              "|" + "|".join("---:" for _ in head) + "|"]
     slower = {k: [] for k in others}
@@ -241,14 +239,18 @@ def main(argv):
         return 2
     outdir = argv[0]
     opt = dict(zip(argv[1::2], argv[2::2]))
-    rows, skipped = load(outdir)
+    stat = opt.get("--stat", "median")
+    if stat not in ("median", "best"):
+        print("compare_report: --stat takes median or best, not %s" % stat, file=sys.stderr)
+        return 2
+    rows, skipped = load(outdir, stat)
     if not rows:
         print("compare_report: no results in %s/raw" % outdir, file=sys.stderr)
         return 1
     meta = {"generated": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
             "host": platform.node(), "cpus": os.cpu_count(), "kernel": platform.release(),
             "command": opt.get("--command", "perf/compare.sh"), "sizes": opt.get("--sizes", ""),
-            "loadavg": loadavg(),
+            "loadavg": loadavg(), "stat": stat,
             "time": "mean time of one call on each rank, maximum over ranks, microseconds",
             "busbw": "size / time x 2(n-1)/n, GB/s (nccl-tests' allreduce bus bandwidth)"}
     tabs = tables(rows)
