@@ -94,6 +94,17 @@ struct halo_redop {
     const void *scalar_ptr;    /* device: where the value is read at each run */
 };
 
+/* What api_choose chose for a collective's last size, before the zero-copy step: a
+ * call of the same size reuses it rather than pricing every algorithm, channel
+ * count and slice again. The choice depends on nothing else that changes after
+ * init; bytes 0 means none yet. Read and written only by the thread running the
+ * communicator's call, like opseq. */
+struct comm_choice {
+    size_t bytes, wire_bytes, slice;
+    int nchannels;
+    uint8_t algo;
+};
+
 struct halo_comm {
     uint32_t magic;            /* HALO_COMM_MAGIC while alive */
     int rank, nranks;
@@ -166,6 +177,7 @@ struct halo_comm {
                                   * shm/tcp model (predicts only: one host does not plan by it) */
     char cost_note[192];       /* "tuned from FILE" when HALO_TUNE_FILE loaded (comm_tune.c), else "" */
     uint8_t last_algo[8];      /* per collective: last algorithm logged at INFO */
+    struct comm_choice choice[8]; /* per collective: the last size api_choose planned */
     int topo_class;            /* enum topo_class */
     int topo_all_direct;       /* every pair of hosts has a direct link */
     int *ring;                 /* [nranks] ranks in ring order (topology order) */

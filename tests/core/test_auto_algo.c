@@ -12,7 +12,10 @@
  * ring's neighbours are not all ib, or one channel is all the communicator has;
  * and the zero-copy variants of the daisy chain (chain_zc) and of two-shot
  * (two_shot_zc). Then the send/recv plan the perf tools' --model prices: the links a
- * message crosses as the relay forwards it, and how it travels.
+ * message crosses as the relay forwards it, and how it travels. Last, the choice a
+ * communicator keeps per collective for its last size (comm->choice): the same as
+ * pricing afresh for every call of a sequence whose plans differ, reused for a
+ * repeated size, and not for the same bytes sent in another wire format.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -21,6 +24,7 @@
 #include <string.h>
 
 #include "api_pick.h"
+#include "wire.h"
 #include "comm.h"
 #include "test.h"
 #include "topo_cost.h"
@@ -230,6 +234,84 @@ static void test_p2p_plan(void)
     ASSERT_TRUE(p.modelled && p.time_s == 0);
 }
 
+/* Four hosts on a ring under HALO_ALGO=auto: the cost model plans every call. */
+static void ring_hosts(struct halo_comm *comm)
+{
+    char err[256];
+    one_host(comm, 4, HALO_TR_TCP, 0);
+    ASSERT_OK(halo_params_load(&comm->params, err, sizeof(err)));
+    comm->topo = (struct topo_graph *)comm;
+    comm->topo_class = TOPO_CLASS_RING;
+    comm->nchannels = 4;
+    comm->nchannels_auto = 1;
+    comm->rail_channels = 1;
+    topo_cost_model_init(&comm->cost, TOPO_CLASS_RING, 4);
+}
+
+struct choice_case {
+    enum halo_coll coll;
+    haloDataType_t dtype;
+    size_t count;
+};
+
+static void test_choice_kept(void)
+{
+    static struct halo_comm c, fresh;
+    /* sizes whose plans differ (algorithm, channels, slice), revisited out of order;
+     * int32 and float32 of one size under a wire format: the same bytes, not the same
+     * bytes on the wire */
+    static const struct choice_case seq[] = {
+        {HALO_COLL_ALLREDUCE, haloFloat32, 512},      {HALO_COLL_ALLREDUCE, haloFloat32, 1u << 22},
+        {HALO_COLL_ALLREDUCE, haloFloat32, 512},      {HALO_COLL_ALLREDUCE, haloFloat32, 512},
+        {HALO_COLL_ALLGATHER, haloFloat32, 1u << 18}, {HALO_COLL_ALLREDUCE, haloFloat32, 1u << 14},
+        {HALO_COLL_ALLREDUCE, haloInt32, 1u << 14},   {HALO_COLL_ALLREDUCE, haloFloat32, 1u << 14},
+        {HALO_COLL_ALLGATHER, haloFloat32, 64},       {HALO_COLL_ALLGATHER, haloFloat32, 1u << 18},
+        {HALO_COLL_BROADCAST, haloFloat32, 1u << 20}, {HALO_COLL_ALLREDUCE, haloFloat32, 1u << 22},
+    };
+    unsigned algos = 0, slices = 0;
+
+    ring_hosts(&c);
+    c.wire = HALO_WIRE_BF16; /* float32 all-reduces travel at half their bytes */
+    for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+        struct halo_op op = {.coll = seq[i].coll, .count = seq[i].count, .dtype = seq[i].dtype, .op = haloSum,
+                             .root = seq[i].coll == HALO_COLL_BROADCAST ? 0 : -1, .comm = &c};
+        struct halo_op want = op;
+        fresh = c;
+        memset(fresh.choice, 0, sizeof(fresh.choice)); /* nothing kept: everything priced */
+        want.comm = &fresh;
+        api_choose(&fresh, &want);
+        api_choose(&c, &op);
+        if (op.algo != want.algo || op.nchannels != want.nchannels || op.slice != want.slice || op.wire != want.wire)
+            TEST_FAIL("call %zu (%zu x %d): %s/%d ch/slice %zu/wire %d kept against %s/%d/%zu/%d priced", i,
+                      seq[i].count, (int)seq[i].dtype, op.algo_name, op.nchannels, op.slice, op.wire,
+                      want.algo_name, want.nchannels, want.slice, want.wire);
+        algos |= 1u << op.algo;
+        slices |= 1u << (op.slice ? __builtin_ctzll(op.slice) % 32 : 0);
+    }
+    ASSERT_TRUE(__builtin_popcount(algos) >= 2); /* the sequence crosses plans */
+    ASSERT_TRUE(__builtin_popcount(slices) >= 2);
+
+    /* A repeated size takes what was kept (marked here by hand); another size, or the
+     * same bytes in another wire format, is priced again. */
+    struct halo_op op = {.coll = HALO_COLL_ALLREDUCE, .count = 1u << 22, .dtype = haloFloat32, .op = haloSum,
+                         .root = -1, .comm = &c};
+    api_choose(&c, &op);
+    ASSERT_EQ(c.choice[HALO_COLL_ALLREDUCE].bytes, (size_t)4 << 22);
+    ASSERT_EQ(c.choice[HALO_COLL_ALLREDUCE].wire_bytes, (size_t)2 << 22);
+    c.choice[HALO_COLL_ALLREDUCE].slice = 12345;
+    api_choose(&c, &op);
+    ASSERT_EQ(op.slice, 12345u);
+    op.dtype = haloInt32; /* same bytes, sent exact */
+    api_choose(&c, &op);
+    ASSERT_TRUE(op.slice != 12345u);
+    ASSERT_EQ(c.choice[HALO_COLL_ALLREDUCE].wire_bytes, (size_t)4 << 22);
+    c.choice[HALO_COLL_ALLREDUCE].slice = 12345;
+    op.count = 1u << 21;
+    api_choose(&c, &op);
+    ASSERT_TRUE(op.slice != 12345u);
+    ASSERT_EQ(c.choice[HALO_COLL_ALLGATHER].bytes, (size_t)4 * 4 << 18); /* other collectives keep their own */
+}
+
 int main(void)
 {
     test_two_shot();
@@ -238,6 +320,7 @@ int main(void)
     test_chain_zero_copy();
     test_two_shot_zero_copy();
     test_p2p_plan();
+    test_choice_kept();
     printf("test_auto_algo: ok\n");
     return 0;
 }
