@@ -429,6 +429,15 @@ static int64_t comm_llc_bytes(void)
     return b > 0 ? (int64_t)b : (int64_t)32 << 20;
 }
 
+void comm_stream_thresholds(struct halo_comm *comm, int64_t param, int64_t llc, int min_cores_per_rank)
+{
+    comm->stream_min = comm->stream_min_reduce = param;
+    if (param != HALO_AUTO)
+        return;
+    comm->stream_min = llc;
+    comm->stream_min_reduce = min_cores_per_rank >= 2 ? llc / 4 : 0;
+}
+
 /* Peer kinds, local indexes, channel count, ring order. */
 static haloResult_t comm_classify_peers(struct halo_comm *comm)
 {
@@ -476,9 +485,7 @@ static haloResult_t comm_classify_peers(struct halo_comm *comm)
     int cap = comm->nlocal == comm->nranks ? COMM_AUTO_CHANNELS_ONE_HOST : COMM_AUTO_CHANNELS;
     if (comm->nchannels == 0)
         comm->nchannels = min_cores_per_rank < 1 ? 1 : min_cores_per_rank > cap ? cap : min_cores_per_rank;
-    comm->stream_min = HALO_P_INT(&comm->params, stream_min);
-    if (comm->stream_min == HALO_AUTO)
-        comm->stream_min = comm_llc_bytes();
+    comm_stream_thresholds(comm, HALO_P_INT(&comm->params, stream_min), comm_llc_bytes(), min_cores_per_rank);
     comm_pick_yield(comm);
     for (int p = 0; p < comm->nranks; p++)
         comm->ring[p] = p;

@@ -128,6 +128,7 @@ struct halo_comm {
 
     int nchannels;             /* channels the collectives use */
     int64_t stream_min;        /* host bytes from which results are written with streaming stores; 0 = never */
+    int64_t stream_min_reduce; /* the same for out-of-place reductions (engine_streams_out) */
     int relay_ch;              /* the relay channel, connected after them (== nchannels), or -1
                                 * when every pair of hosts is linked (relay.h) */
     int nchannels_auto;        /* HALO_NCHANNELS was auto (rails may raise it) */
@@ -279,6 +280,10 @@ int comm_local_tcp(const struct halo_comm *comm);
  * keeps its defaults; only a failed all-gather fails. Every rank calls it. */
 haloResult_t comm_tune_setup(struct halo_comm *comm);
 void comm_topo_destroy(struct halo_comm *comm);
+/* stream_min and stream_min_reduce from HALO_STREAM_STORE_MIN (HALO_AUTO: copies from
+ * the last-level cache's llc bytes, out-of-place reductions from llc / 4 where the
+ * host's ranks have two cores each or more, never with fewer; engine_streams_out). */
+void comm_stream_thresholds(struct halo_comm *comm, int64_t param, int64_t llc, int min_cores_per_rank);
 /* HALO_SPIN: whether waits yield (auto: when this host's ranks run more channels
  * than it has cores). Again whenever the channel count changes. */
 void comm_pick_yield(struct halo_comm *comm);
