@@ -408,13 +408,12 @@ static void api_choose_wire(struct halo_comm *comm, struct halo_op *op, size_t b
 _Static_assert(HALO_COLL_NUM <= sizeof(((struct halo_comm *)0)->choice) / sizeof(struct comm_choice),
                "comm->choice holds one entry per collective");
 
-void api_choose(struct halo_comm *comm, struct halo_op *op)
+static void api_choose_kept(struct halo_comm *comm, struct halo_op *op, struct comm_choice *last)
 {
     size_t bytes = api_total_bytes(op, comm->nranks);
     api_choose_wire(comm, op, bytes);
     size_t wire_bytes = api_wire_bytes(op, bytes);
-    struct comm_choice *last = &comm->choice[op->coll];
-    if (bytes && last->bytes == bytes && last->wire_bytes == wire_bytes) { /* as the last call of this size */
+    if (last && bytes && last->bytes == bytes && last->wire_bytes == wire_bytes) { /* as the last call of this size */
         op->algo = (enum halo_algo)last->algo;
         op->nchannels = last->nchannels;
         op->slice = last->slice;
@@ -424,11 +423,22 @@ void api_choose(struct halo_comm *comm, struct halo_op *op)
         op->nchannels = bytes >= API_MULTI_CHANNEL_BYTES ? comm->nchannels : 1;
         op->slice = 0;
         api_apply_plan(comm, op, bytes);
-        *last = (struct comm_choice){.bytes = bytes, .wire_bytes = wire_bytes, .slice = op->slice,
-                                    .nchannels = op->nchannels, .algo = (uint8_t)op->algo};
+        if (last)
+            *last = (struct comm_choice){.bytes = bytes, .wire_bytes = wire_bytes, .slice = op->slice,
+                                        .nchannels = op->nchannels, .algo = (uint8_t)op->algo};
     }
     api_choose_zero_copy(comm, op);
     op->algo_name = algo_name(op->algo);
+}
+
+void api_choose(struct halo_comm *comm, struct halo_op *op)
+{
+    api_choose_kept(comm, op, &comm->choice[op->coll]);
+}
+
+void api_choose_afresh(struct halo_comm *comm, struct halo_op *op)
+{
+    api_choose_kept(comm, op, NULL);
 }
 
 haloResult_t coll_execute(struct halo_op *op)

@@ -28,8 +28,12 @@ int64_t api_two_shot_max(const struct halo_comm *comm);
 /* The cost model's collective (enum topo_coll) of coll; -1 for send/recv. */
 int api_topo_coll(enum halo_coll coll);
 /* What coll_execute runs for op (coll, count, dtype set): sets op->algo,
- * algo_name, nchannels and slice (0: the slot-based default of slice.c). Pure. */
+ * algo_name, nchannels and slice (0: the slot-based default of slice.c). Keeps the
+ * choice for the collective's next call of the same size (comm->choice), so only
+ * the thread running the communicator's calls may call it. */
 void api_choose(struct halo_comm *comm, struct halo_op *op);
+/* The same choice, priced afresh, neither reading nor writing comm->choice. */
+void api_choose_afresh(struct halo_comm *comm, struct halo_op *op);
 /* The bytes of a call's buffer of `bytes` on the wire: its wire format's size
  * (op->wire, set by api_choose) or bytes itself. */
 size_t api_wire_bytes(const struct halo_op *op, size_t bytes);

@@ -63,7 +63,7 @@ void api_plan_query(struct halo_comm *comm, enum halo_coll coll, size_t count, h
 
     if (coll == HALO_COLL_ALLGATHER || coll == HALO_COLL_REDUCESCATTER)
         bytes *= (size_t)comm->nranks;
-    api_choose(comm, &op);
+    api_choose_afresh(comm, &op); /* the perf tools' thread, beside a GPU progress thread's calls */
     bytes = api_wire_bytes(&op, bytes); /* the model prices what travels */
     out->algo = op.algo;
     out->algo_name = op.algo_name;

@@ -277,9 +277,10 @@ static void test_choice_kept(void)
                              .root = seq[i].coll == HALO_COLL_BROADCAST ? 0 : -1, .comm = &c};
         struct halo_op want = op;
         fresh = c;
-        memset(fresh.choice, 0, sizeof(fresh.choice)); /* nothing kept: everything priced */
+        memset(fresh.choice, 0xa5, sizeof(fresh.choice)); /* garbage, never read */
         want.comm = &fresh;
-        api_choose(&fresh, &want);
+        api_choose_afresh(&fresh, &want);
+        ASSERT_EQ(fresh.choice[op.coll].bytes, (size_t)0xa5a5a5a5a5a5a5a5); /* nor written */
         api_choose(&c, &op);
         if (op.algo != want.algo || op.nchannels != want.nchannels || op.slice != want.slice || op.wire != want.wire)
             TEST_FAIL("call %zu (%zu x %d): %s/%d ch/slice %zu/wire %d kept against %s/%d/%zu/%d priced", i,
