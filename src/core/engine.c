@@ -673,10 +673,9 @@ haloResult_t prim_recv_reduce_copy_send(struct halo_exec *ex, int from, int to, 
     if (ex->op->wire) { /* the result is what the frame decodes to, on this rank as on every other */
         int div = final && ex->op->op == haloAvg ? ex->comm->nranks : 1;
         halo_wire_reduce_encode(f.out, dst, f.in, src, n, ex->op->dtype, (enum halo_wire)ex->op->wire, div);
-    } else if (ex->stream_out) { /* reduce into the slot, which the next rank reads soon, then stream it out */
-        halo_reduce(f.out, f.in, src, n, ex->op->dtype, ex->op->op);
-        engine_finish(ex, f.out, n, final);
-        halo_copy_stream(dst, f.out, n * ex->esize);
+    } else if (ex->stream_out) { /* into the slot, which the next rank reads soon, and streamed out */
+        int div = final && ex->op->op == haloAvg ? ex->comm->nranks : 1;
+        halo_reduce_copy_stream(f.out, dst, f.in, src, n, ex->op->dtype, ex->op->op, div);
     } else {
         halo_reduce(dst, f.in, src, n, ex->op->dtype, ex->op->op);
         engine_finish(ex, dst, n, final);
@@ -706,9 +705,10 @@ haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, const void *s
 /* Streaming stores pay when the call's buffers, over all ranks of this host,
  * outgrow the cache: the output's lines would come from memory only to be
  * overwritten. A copy (all-gather, broadcast) only changes its kind of store. A
- * reduction into the output goes into the next slot and is streamed out from
- * there: one more pass of the core, which pays only where the cores outrun memory.
- * So under auto (comm.c) copies stream from the last-level cache's size, and
+ * reduction into the output is computed a block at a time in L1, streamed out and
+ * copied into the next slot (halo_reduce_copy_stream): one more copy for the core
+ * than the plain path's reduce-then-copy, which pays only where the cores outrun
+ * memory. So under auto (comm.c) copies stream from the last-level cache's size, and
  * out-of-place reductions from a quarter of it where every rank has two cores or
  * more, never where it has fewer:
  * - the 16-core host (its VM reports a 300 MiB L3), 2 ranks at 64 MiB out of place
@@ -716,7 +716,9 @@ haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, const void *s
  *   MiB 14-15 against 11-13; within the rounds' spread from 8 to 128 MiB otherwise;
  * - the 2-core development VM (32 MiB L3), one core per rank: 2 ranks, medians of
  *   3 rounds at 8, 16, 32 and 64 MiB, 10.7, 8.5, 6.8 and 7.0 GB/s plain against
- *   5.8, 5.3, 4.4 and 4.3 streamed.
+ *   5.8, 5.3, 4.4 and 4.3 streamed (reduced into the slot, then streamed out;
+ *   block-wise, alternated with that, streaming forced: 4 and 16 MiB 8.7-8.9 and
+ *   7.1-8.4 against 6.9-7.0 and 5.7-6.5, still short of plain).
  * A reduction in place does not gain either way: its output's lines were just
  * read as input and are cached, so a plain store needs no read, and streaming them
  * out only evicts them early (16-core host, 2 ranks, 256 MiB in place: 42-45 GB/s

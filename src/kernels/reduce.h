@@ -42,6 +42,11 @@ void halo_scale_mul(void *dst, const void *src, size_t n, haloDataType_t t, cons
  * overlap src / a / b except that halo_reduce_stream's dst may equal a or b. */
 void halo_copy_stream(void *dst, const void *src, size_t bytes);
 void halo_reduce_stream(void *dst, const void *a, const void *b, size_t n, haloDataType_t t, haloRedOp_t op);
+/* out = a op b, divided by div when div > 1 (halo_scale_div), and the same values
+ * streamed into dst, a block at a time. out must not overlap dst, a or b; dst may
+ * equal a or b. */
+void halo_reduce_copy_stream(void *out, void *dst, const void *a, const void *b, size_t n, haloDataType_t t,
+                             haloRedOp_t op, int div);
 /* 1 where halo_copy_stream really bypasses the caches. */
 int halo_copy_stream_native(void);
 /* Scalar references (tests only). */

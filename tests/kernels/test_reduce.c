@@ -810,10 +810,51 @@ static void test_stream(void)
     printf("streaming copy and reduce (%s): ok\n", halo_copy_stream_native() ? "non-temporal stores" : "memcpy");
 }
 
+/* halo_reduce_copy_stream: out and dst both hold a op b (divided for avg), for
+ * counts around its blocks, element sizes 2, 4 and 8, and dst equal to b (in
+ * place, as the engine calls it); the bytes around out and dst are untouched. */
+static void test_reduce_copy_stream(void)
+{
+    enum { N = 9000 };
+    static uint64_t a[N], b[N], keep[N + 1], out[N + 2], dst[N + 2], want[N + 2], kwant[N + 1];
+    const haloDataType_t types[] = {haloBfloat16, haloInt32, haloFloat32, haloFloat64};
+    const size_t counts[] = {1, 31, 2048, 2049, 4096 + 7, N};
+    for (size_t i = 0; i < N; i++) {
+        a[i] = 0x3f80400000004000ull + (i * 0x10001000100ull) % 0x7fff;
+        b[i] = 0x3f00410000014000ull + (i * 7919 % 1013) * 0x100010001ull;
+    }
+    for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++)
+        for (size_t j = 0; j < sizeof(counts) / sizeof(counts[0]); j++)
+            for (int div = 1; div <= 3; div += 2) {
+                haloDataType_t t = types[ti];
+                size_t n = counts[j], bytes = n * halo_dtype_size(t);
+                memset(want, 0x5a, sizeof(want));
+                halo_reduce(want + 1, a, b, n, t, haloSum);
+                if (div > 1)
+                    halo_scale_div(want + 1, want + 1, n, t, div);
+                memset(out, 0x5a, sizeof(out));
+                memset(dst, 0x5a, sizeof(dst));
+                halo_reduce_copy_stream(out + 1, dst + 1, a, b, n, t, haloSum, div);
+                if (memcmp(out, want, sizeof(out)) != 0 || memcmp(dst, want, sizeof(dst)) != 0)
+                    TEST_FAIL("halo_reduce_copy_stream: %s, %zu elements, div %d: out or dst differs",
+                              halo_dtype_name(t), n, div);
+                memcpy(keep, b, sizeof(b)); /* dst == b */
+                keep[N] = 0x5a5a;
+                memcpy(kwant, keep, sizeof(keep));
+                memcpy(kwant, want + 1, bytes);
+                halo_reduce_copy_stream(out + 1, keep, a, keep, n, t, haloSum, div);
+                if (memcmp(out, want, sizeof(out)) != 0 || memcmp(keep, kwant, sizeof(keep)) != 0)
+                    TEST_FAIL("halo_reduce_copy_stream in place: %s, %zu elements, div %d: differs",
+                              halo_dtype_name(t), n, div);
+            }
+    printf("reduce, copy and stream: ok\n");
+}
+
 int main(void)
 {
     static struct bufs bb;
     test_stream();
+    test_reduce_copy_stream();
     test_names();
     test_conversions();
     printf("conversions: exhaustive decode and round trip, model rounding: ok\n");
