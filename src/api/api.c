@@ -15,6 +15,7 @@
 #include "comm.h"
 #include "error.h"
 #include "group.h"
+#include "hot.h"
 #include "log.h"
 #include "reduce.h"
 #include "relay.h"
@@ -47,7 +48,7 @@ static haloResult_t api_check_size(struct halo_comm *comm, const char *fn, size_
     return haloSuccess;
 }
 
-static haloResult_t api_check_buf(struct halo_comm *comm, const char *fn, const char *what, const void *p,
+static HALO_HOT haloResult_t api_check_buf(struct halo_comm *comm, const char *fn, const char *what, const void *p,
                                   size_t count)
 {
     if (!p && count > 0)
@@ -60,7 +61,7 @@ static haloResult_t api_check_buf(struct halo_comm *comm, const char *fn, const 
  * r_off = rank's block; reduce-scatter: s_off = rank's block). Stream or not,
  * the pointers are plain addresses in one space, so the rule is the same on GPU
  * buffers. Sizes were checked to fit (api_check_size). */
-static haloResult_t api_check_overlap(struct halo_comm *comm, const char *fn, const void *send, size_t sbytes,
+static HALO_HOT haloResult_t api_check_overlap(struct halo_comm *comm, const char *fn, const void *send, size_t sbytes,
                                       size_t s_off, const void *recv, size_t rbytes, size_t r_off,
                                       const char *in_place)
 {
@@ -87,7 +88,7 @@ static haloResult_t api_check_root(struct halo_comm *comm, const char *fn, const
 /* Every entry point holds the communicator from here to api_leave, so an abort
  * in another thread waits for it (see comm_life.c). A refusal inside a group is
  * also remembered for haloGroupEnd. */
-static haloResult_t api_enter(struct halo_comm *comm, const char *fn)
+static HALO_HOT haloResult_t api_enter(struct halo_comm *comm, const char *fn)
 {
     haloResult_t r = comm_enter(comm, fn);
     if (r == haloSuccess && (r = comm_call_begin(comm, fn)) != haloSuccess)
@@ -97,7 +98,7 @@ static haloResult_t api_enter(struct halo_comm *comm, const char *fn)
     return r;
 }
 
-static haloResult_t api_leave(struct halo_comm *comm, haloResult_t r)
+static HALO_HOT haloResult_t api_leave(struct halo_comm *comm, haloResult_t r)
 {
     comm_call_end(comm);
     return comm_leave(comm, r);
@@ -115,7 +116,7 @@ static haloResult_t api_check_comm(struct halo_comm *comm, const char *fn, haloS
 
 /* The checks every collective starts with (on a communicator api_enter holds): not
  * broken, valid type (and op), and a size that fits (count x element x mult). */
-static haloResult_t api_check_common(struct halo_comm *comm, const char *fn, haloStream_t stream,
+static HALO_HOT haloResult_t api_check_common(struct halo_comm *comm, const char *fn, haloStream_t stream,
                                      haloDataType_t dt, int check_op, haloRedOp_t op, size_t count, int mult_nranks)
 {
     haloResult_t r = api_check_comm(comm, fn, stream);
@@ -282,7 +283,7 @@ static void api_run_single(const struct halo_op *op)
             memmove(op->recvbuf, op->sendbuf, bytes);
 }
 
-static size_t api_total_bytes(const struct halo_op *op, int nranks)
+static HALO_HOT size_t api_total_bytes(const struct halo_op *op, int nranks)
 {
     size_t b = op->count * halo_dtype_size(op->dtype);
     return op->coll == HALO_COLL_ALLGATHER || op->coll == HALO_COLL_REDUCESCATTER ? b * (size_t)nranks : b;
@@ -383,7 +384,7 @@ size_t api_wire_bytes(const struct halo_op *op, size_t bytes)
 /* The communicator's wire format applies to all-reduce and reduce-scatter sums
  * and averages of the types it encodes, from HALO_WIRE_MIN up; every other call
  * is sent exact, which an INFO says once. */
-static void api_choose_wire(struct halo_comm *comm, struct halo_op *op, size_t bytes)
+static HALO_HOT void api_choose_wire(struct halo_comm *comm, struct halo_op *op, size_t bytes)
 {
     enum halo_wire w = (enum halo_wire)comm->wire;
     op->wire = HALO_WIRE_OFF;
@@ -408,7 +409,7 @@ static void api_choose_wire(struct halo_comm *comm, struct halo_op *op, size_t b
 _Static_assert(HALO_COLL_NUM <= sizeof(((struct halo_comm *)0)->choice) / sizeof(struct comm_choice),
                "comm->choice holds one entry per collective");
 
-static void api_choose_kept(struct halo_comm *comm, struct halo_op *op, struct comm_choice *last)
+static HALO_HOT void api_choose_kept(struct halo_comm *comm, struct halo_op *op, struct comm_choice *last)
 {
     size_t bytes = api_total_bytes(op, comm->nranks);
     api_choose_wire(comm, op, bytes);
@@ -431,7 +432,7 @@ static void api_choose_kept(struct halo_comm *comm, struct halo_op *op, struct c
     op->algo_name = algo_name(op->algo);
 }
 
-void api_choose(struct halo_comm *comm, struct halo_op *op)
+HALO_HOT void api_choose(struct halo_comm *comm, struct halo_op *op)
 {
     api_choose_kept(comm, op, &comm->choice[op->coll]);
 }
@@ -441,7 +442,7 @@ void api_choose_afresh(struct halo_comm *comm, struct halo_op *op)
     api_choose_kept(comm, op, NULL);
 }
 
-haloResult_t coll_execute(struct halo_op *op)
+HALO_HOT haloResult_t coll_execute(struct halo_op *op)
 {
     if (op->premul != HALO_PREMUL_NONE)
         return coll_execute_premul(op);
@@ -520,7 +521,7 @@ static haloResult_t api_submit(struct halo_op *op, const char *fn)
 }
 
 /* Common checks; on failure inside a group the error is also remembered for End. */
-static haloResult_t api_finish_checks(haloResult_t r, struct halo_op *op, void *stream, const char *fn)
+static HALO_HOT haloResult_t api_finish_checks(haloResult_t r, struct halo_op *op, void *stream, const char *fn)
 {
     if (r != haloSuccess) {
         group_note_error(r);
@@ -531,7 +532,7 @@ static haloResult_t api_finish_checks(haloResult_t r, struct halo_op *op, void *
     return api_submit(op, fn);
 }
 
-HALO_API haloResult_t haloAllReduce(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,
+HALO_API HALO_HOT haloResult_t haloAllReduce(const void *sendbuff, void *recvbuff, size_t count, haloDataType_t datatype,
                                     haloRedOp_t op, haloComm_t comm, haloStream_t stream)
 {
     const char *fn = "haloAllReduce";

@@ -29,6 +29,7 @@
 #include "error.h"
 #include "gpu_mem.h"
 #include "group.h"
+#include "hot.h"
 #include "log.h"
 #include "reduce.h"
 
@@ -186,7 +187,7 @@ static haloResult_t gpu_comm_start(struct halo_comm *comm, const struct gpu_rt *
     return haloSuccess;
 }
 
-int api_gpu_wanted(struct halo_comm *comm, const struct halo_op *ops, int n)
+HALO_HOT int api_gpu_wanted(struct halo_comm *comm, const struct halo_op *ops, int n)
 {
     if (comm && comm->gpu)
         return 1; /* once a progress thread runs, every call is ordered behind it */

@@ -26,6 +26,7 @@
 #include "api_redop.h"
 #include "error.h"
 #include "gpu_mem.h"
+#include "hot.h"
 #include "reduce.h"
 
 #define REDOP_SLOT_BITS 16
@@ -125,7 +126,7 @@ HALO_API haloResult_t haloRedOpDestroy(haloRedOp_t op, haloComm_t comm)
     return comm_leave(comm, r);
 }
 
-haloResult_t api_redop_check(struct halo_comm *comm, const char *fn, haloRedOp_t op, haloDataType_t dt)
+HALO_HOT haloResult_t api_redop_check(struct halo_comm *comm, const char *fn, haloRedOp_t op, haloDataType_t dt)
 {
     if ((int)op >= 0 && (int)op < haloNumOps)
         return haloSuccess;
@@ -141,7 +142,7 @@ haloResult_t api_redop_check(struct halo_comm *comm, const char *fn, haloRedOp_t
     return haloSuccess;
 }
 
-void api_redop_resolve(struct halo_comm *comm, struct halo_op *o)
+HALO_HOT void api_redop_resolve(struct halo_comm *comm, struct halo_op *o)
 {
     int slot = redop_slot(comm, o->op);
     if (slot < 0)

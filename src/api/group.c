@@ -19,6 +19,7 @@
 #include "comm.h"
 #include "error.h"
 #include "group.h"
+#include "hot.h"
 
 struct group_state {
     int depth;
@@ -30,7 +31,7 @@ struct group_state {
 
 static _Thread_local struct group_state group;
 
-int group_active(void)
+HALO_HOT int group_active(void)
 {
     return group.depth > 0;
 }

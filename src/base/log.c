@@ -24,6 +24,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "hot.h"
 #include "log.h"
 
 #define LOG_LINE_MAX PIPE_BUF
@@ -274,7 +275,7 @@ void halo_log_init(void)
     pthread_once(&log_once, log_load);
 }
 
-int halo_log_enabled(enum halo_log_level level, unsigned subsys)
+HALO_HOT int halo_log_enabled(enum halo_log_level level, unsigned subsys)
 {
     if (!atomic_load_explicit(&log_ready, memory_order_acquire))
         halo_log_init();

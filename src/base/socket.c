@@ -8,6 +8,7 @@
  * handed out is blocking and close-on-exec; the I/O helpers use MSG_DONTWAIT so they
  * work on blocking and non-blocking sockets alike.
  */
+#include "hot.h"
 #include "socket.h"
 
 #include <arpa/inet.h>
@@ -26,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-int64_t halo_now_us(void)
+HALO_HOT int64_t halo_now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

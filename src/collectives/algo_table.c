@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "algos.h"
+#include "hot.h"
 #include "topo_cost.h"
 
 #define ALGO_NO_TOPO (-1)
@@ -83,7 +84,7 @@ const struct algo_row *algo_by_word(const char *word)
     return NULL;
 }
 
-const char *algo_name(enum halo_algo a)
+HALO_HOT const char *algo_name(enum halo_algo a)
 {
     const struct algo_row *r = algo_row_of(a);
     return r ? r->name : "?";
@@ -95,7 +96,7 @@ int algo_has_schedule(enum halo_algo a, enum halo_coll c)
     return r && c >= 0 && c < HALO_COLL_NUM && r->schedules[c] != NULL;
 }
 
-halo_channel_fn algo_schedule(enum halo_algo a, enum halo_coll c)
+HALO_HOT halo_channel_fn algo_schedule(enum halo_algo a, enum halo_coll c)
 {
     return algo_has_schedule(a, c) ? algo_row_of(a)->schedules[c] : NULL;
 }

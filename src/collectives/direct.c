@@ -18,12 +18,13 @@
 
 #include <string.h>
 
+#include "hot.h"
 #include "reduce.h"
 #include "wire.h"
 
 /* Rank k's contribution: this rank's own input, or k's frame (in the FIFO until
  * direct_drop releases it). */
-static haloResult_t direct_term(struct halo_exec *ex, int k, const char *own, size_t len, const void **term)
+static HALO_HOT haloResult_t direct_term(struct halo_exec *ex, int k, const char *own, size_t len, const void **term)
 {
     if (k == ex->comm->rank) {
         *term = own;
@@ -32,7 +33,7 @@ static haloResult_t direct_term(struct halo_exec *ex, int k, const char *own, si
     return engine_wait_frame(ex, engine_conn(ex->comm, ex->ch, k), term, engine_frame_bytes(ex, len));
 }
 
-static haloResult_t direct_drop(struct halo_exec *ex, int k)
+static HALO_HOT haloResult_t direct_drop(struct halo_exec *ex, int k)
 {
     struct halo_conn *c = engine_conn(ex->comm, ex->ch, k);
     return k == ex->comm->rank ? haloSuccess : c->ops->recv_release(c);
@@ -42,7 +43,7 @@ static haloResult_t direct_drop(struct halo_exec *ex, int k)
  * out: no copy of the first term, and in place ranks 0 and 1 read their input as
  * it is overwritten, element by element, which is safe (a small call costs about
  * its cache misses, so each pass over cold lines counts). */
-static haloResult_t direct_fold_all(struct halo_exec *ex, const char *own, char *out, size_t len)
+static HALO_HOT haloResult_t direct_fold_all(struct halo_exec *ex, const char *own, char *out, size_t len)
 {
     int n = ex->comm->nranks;
     const struct halo_op *op = ex->op;
@@ -84,7 +85,7 @@ static haloResult_t direct_fold_wire(struct halo_exec *ex, const void *own, char
     return haloSuccess;
 }
 
-static haloResult_t direct_allreduce_slice(struct halo_exec *ex, const void *unused, size_t off, size_t len)
+static HALO_HOT haloResult_t direct_allreduce_slice(struct halo_exec *ex, const void *unused, size_t off, size_t len)
 {
     struct halo_comm *comm = ex->comm;
     int n = comm->nranks, me = comm->rank;
@@ -111,7 +112,7 @@ static haloResult_t direct_allreduce_slice(struct halo_exec *ex, const void *unu
     return haloSuccess;
 }
 
-haloResult_t direct_allreduce(struct halo_exec *ex)
+HALO_HOT haloResult_t direct_allreduce(struct halo_exec *ex)
 {
     struct slice_geom g;
     slice_geom_channel(ex, ex->op->count, 1, &g);

@@ -3,6 +3,7 @@
  * slice.c — the slicing geometry shared by the schedules (see slice.h): the cut of
  * a channel's range into blocks and slices, and how many slices a block gets.
  */
+#include "hot.h"
 #include "slice.h"
 
 #include "comm.h"
@@ -20,7 +21,7 @@ void slice_split(size_t count, int parts, int k, size_t *off, size_t *len)
     *len = base + ((size_t)k < extra ? 1 : 0);
 }
 
-void slice_channel_range(const struct halo_comm *comm, size_t count, int k, int ch, size_t *off, size_t *len)
+HALO_HOT void slice_channel_range(const struct halo_comm *comm, size_t count, int k, int ch, size_t *off, size_t *len)
 {
     if (k < 1 || k > HALO_MAX_CHANNELS || !comm->chan_weighted[k - 1]) {
         slice_split(count, k, ch, off, len);
@@ -59,7 +60,7 @@ size_t slice_block_max(const struct slice_geom *g)
     return (g->len + (size_t)g->nblocks - 1) / (size_t)g->nblocks;
 }
 
-size_t slice_count(const struct halo_exec *ex, size_t blockmax)
+HALO_HOT size_t slice_count(const struct halo_exec *ex, size_t blockmax)
 {
     size_t slot_elems = ex->op->slice ? ex->comm->slice_slot : ex->comm->slice_max;
     slot_elems = ex->op->wire ? halo_wire_values_fit((enum halo_wire)ex->op->wire, slot_elems) : slot_elems / ex->esize;
@@ -73,14 +74,14 @@ size_t slice_count(const struct halo_exec *ex, size_t blockmax)
     return n ? n : 1;
 }
 
-void slice_geom_channel(const struct halo_exec *ex, size_t count, int nblocks, struct slice_geom *g)
+HALO_HOT void slice_geom_channel(const struct halo_exec *ex, size_t count, int nblocks, struct slice_geom *g)
 {
     slice_channel_range(ex->comm, count, ex->op->nchannels, ex->ch, &g->off, &g->len);
     g->nblocks = nblocks;
     g->nslices = slice_count(ex, slice_block_max(g));
 }
 
-haloResult_t slice_each(struct halo_exec *ex, const struct slice_geom *g, slice_step_fn step, const void *arg)
+HALO_HOT haloResult_t slice_each(struct halo_exec *ex, const struct slice_geom *g, slice_step_fn step, const void *arg)
 {
     haloResult_t r = haloSuccess;
     for (size_t s = 0; s < g->nslices && r == haloSuccess; s++) {

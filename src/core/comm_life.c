@@ -30,6 +30,7 @@
 #include "comm.h"
 #include "engine.h"
 #include "error.h"
+#include "hot.h"
 #include "log.h"
 
 /* How long haloCommAbort waits for the calls it woke to leave. They notice the
@@ -89,7 +90,7 @@ static haloResult_t comm_not_live(struct halo_comm *comm, const char *fn)
                       (void *)comm);
 }
 
-haloResult_t comm_enter(struct halo_comm *comm, const char *fn)
+HALO_HOT haloResult_t comm_enter(struct halo_comm *comm, const char *fn)
 {
     pthread_mutex_lock(&registry_lock);
     if (!comm || registry_find(comm) < 0) {
@@ -116,7 +117,7 @@ int comm_hold(struct halo_comm *comm)
     return found;
 }
 
-void comm_drop(struct halo_comm *comm)
+HALO_HOT void comm_drop(struct halo_comm *comm)
 {
     pthread_mutex_lock(&registry_lock);
     int last = --comm->calls == 0;
@@ -157,7 +158,7 @@ static int comm_tid(void)
     return comm_tid_cached;
 }
 
-haloResult_t comm_call_begin(struct halo_comm *comm, const char *fn)
+HALO_HOT haloResult_t comm_call_begin(struct halo_comm *comm, const char *fn)
 {
     int me = comm_tid(), cur = 0;
     if (atomic_compare_exchange_strong(&comm->caller, &cur, me)) {
@@ -176,13 +177,13 @@ haloResult_t comm_call_begin(struct halo_comm *comm, const char *fn)
                       "thread, or serialise the calls", fn, comm->rank, cur, other ? other : "another call");
 }
 
-void comm_call_end(struct halo_comm *comm)
+HALO_HOT void comm_call_end(struct halo_comm *comm)
 {
     if (--comm->caller_depth == 0)
         atomic_store(&comm->caller, 0);
 }
 
-haloResult_t comm_leave(struct halo_comm *comm, haloResult_t r)
+HALO_HOT haloResult_t comm_leave(struct halo_comm *comm, haloResult_t r)
 {
     if (r != haloSuccess) /* readable with haloGetLastError even once an abort freed comm */
         comm_error_to_thread(comm);

@@ -23,6 +23,7 @@
 
 #include "bootstrap.h"
 #include "error.h"
+#include "hot.h"
 #include "log.h"
 #include "reduce.h"
 #include "wire.h"
@@ -71,7 +72,7 @@ const char *halo_sig_describe(const struct halo_sig *s, char *buf, size_t len)
     return buf;
 }
 
-struct halo_conn *engine_conn(struct halo_comm *comm, int ch, int peer)
+HALO_HOT struct halo_conn *engine_conn(struct halo_comm *comm, int ch, int peer)
 {
     return comm->conns[ch * comm->nranks + peer];
 }
@@ -94,7 +95,7 @@ static haloResult_t engine_no_conn(struct halo_exec *ex)
  * on bytes (or credits) held by the rank that waits. Every connection whose
  * transport has a flush is asked; a job with none (all shm) skips the loop, which
  * runs on every poll of every wait. */
-haloResult_t engine_flush_channel(struct halo_comm *comm, int ch, int *pending)
+HALO_HOT haloResult_t engine_flush_channel(struct halo_comm *comm, int ch, int *pending)
 {
     *pending = 0;
     for (int p = 0; comm->flush_needed && p < comm->nranks; p++) {
@@ -295,7 +296,7 @@ void engine_pace_moved(struct engine_pace *w)
     engine_pace_end(w);
 }
 
-int engine_pace_sleepy(struct engine_pace *w, const struct halo_comm *comm)
+HALO_HOT int engine_pace_sleepy(struct engine_pace *w, const struct halo_comm *comm)
 {
     if (!w->sleepy && comm->sleep_after_us > 0 && (w->spins & 63) == 63)
         w->sleepy = halo_now_us() - w->since_us >= comm->sleep_after_us;
@@ -313,7 +314,7 @@ static int64_t engine_note_after_us(const struct halo_comm *comm)
     return comm->timeout_us / 4 < 1000000 ? comm->timeout_us / 4 : 1000000;
 }
 
-haloResult_t engine_pace_idle(struct engine_pace *w, struct halo_comm *comm, int ch, int peer, const char *what)
+HALO_HOT haloResult_t engine_pace_idle(struct engine_pace *w, struct halo_comm *comm, int ch, int peer, const char *what)
 {
     w->spins++;
     engine_relax(comm, &w->spins);
@@ -336,7 +337,7 @@ static haloResult_t engine_progress(struct halo_comm *comm, int ch, struct halo_
     return r == haloSuccess ? engine_flush_channel(comm, ch, &pending) : r;
 }
 
-haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, const char *what, enum engine_wait_on on,
+HALO_HOT haloResult_t engine_wait(struct halo_comm *comm, int ch, struct halo_conn *c, const char *what, enum engine_wait_on on,
                          engine_poll_fn poll,
                          void *arg)
 {
@@ -377,7 +378,7 @@ struct engine_flushed {
     int ch;
 };
 
-static haloResult_t engine_poll_flushed(void *arg, int *done)
+static HALO_HOT haloResult_t engine_poll_flushed(void *arg, int *done)
 {
     struct engine_flushed *f = arg;
     int pending;
@@ -387,7 +388,7 @@ static haloResult_t engine_poll_flushed(void *arg, int *done)
 }
 
 /* Completes an operation on a channel: every posted byte handed to the peers. */
-haloResult_t engine_drain(struct halo_comm *comm, int ch)
+HALO_HOT haloResult_t engine_drain(struct halo_comm *comm, int ch)
 {
     struct engine_flushed f = {comm, ch};
     return engine_wait(comm, ch, NULL, "flush", ENGINE_WAIT_OTHER, engine_poll_flushed, &f);
@@ -399,7 +400,7 @@ struct engine_slot_poll {
     size_t *cap;
 };
 
-static haloResult_t engine_poll_slot(void *arg, int *done)
+static HALO_HOT haloResult_t engine_poll_slot(void *arg, int *done)
 {
     struct engine_slot_poll *p = arg;
     haloResult_t r = p->c->ops->send_slot(p->c, p->buf, p->cap);
@@ -407,7 +408,7 @@ static haloResult_t engine_poll_slot(void *arg, int *done)
     return r;
 }
 
-haloResult_t engine_wait_slot(struct halo_exec *ex, struct halo_conn *c, void **buf, size_t *cap)
+HALO_HOT haloResult_t engine_wait_slot(struct halo_exec *ex, struct halo_conn *c, void **buf, size_t *cap)
 {
     if (!c)
         return engine_no_conn(ex);
@@ -499,7 +500,7 @@ struct engine_frame_poll {
     struct halo_sig sig;
 };
 
-static haloResult_t engine_poll_frame(void *arg, int *done)
+static HALO_HOT haloResult_t engine_poll_frame(void *arg, int *done)
 {
     struct engine_frame_poll *p = arg;
     haloResult_t r = p->c->ops->recv_peek(p->c, p->buf, &p->got, &p->sig);
@@ -507,7 +508,7 @@ static haloResult_t engine_poll_frame(void *arg, int *done)
     return r;
 }
 
-haloResult_t engine_wait_frame(struct halo_exec *ex, struct halo_conn *c, const void **buf, size_t len)
+HALO_HOT haloResult_t engine_wait_frame(struct halo_exec *ex, struct halo_conn *c, const void **buf, size_t len)
 {
     if (!c)
         return engine_no_conn(ex);
@@ -525,13 +526,13 @@ haloResult_t engine_wait_frame(struct halo_exec *ex, struct halo_conn *c, const 
 }
 
 /* Posting and releasing go through these two so tests can count frames per link. */
-static haloResult_t engine_post(struct halo_exec *ex, struct halo_conn *c, size_t bytes)
+static HALO_HOT haloResult_t engine_post(struct halo_exec *ex, struct halo_conn *c, size_t bytes)
 {
     c->frames_sent++;
     return c->ops->send_post(c, bytes, &ex->sig);
 }
 
-static haloResult_t engine_release(struct halo_conn *c)
+static HALO_HOT haloResult_t engine_release(struct halo_conn *c)
 {
     c->frames_recv++;
     return c->ops->recv_release(c);
@@ -545,7 +546,7 @@ uint64_t engine_conn_frames(struct halo_comm *comm, int ch, int peer)
 
 /* Results land in the caller's buffer through these: streaming stores when the
  * call's buffers do not fit the cache (engine_exec_init). */
-void engine_copy_out(const struct halo_exec *ex, void *dst, const void *src, size_t bytes)
+HALO_HOT void engine_copy_out(const struct halo_exec *ex, void *dst, const void *src, size_t bytes)
 {
     if (ex->stream_out)
         halo_copy_stream(dst, src, bytes);
@@ -553,13 +554,13 @@ void engine_copy_out(const struct halo_exec *ex, void *dst, const void *src, siz
         memcpy(dst, src, bytes);
 }
 
-size_t engine_frame_bytes(const struct halo_exec *ex, size_t n)
+HALO_HOT size_t engine_frame_bytes(const struct halo_exec *ex, size_t n)
 {
     return ex->op->wire ? halo_wire_bytes((enum halo_wire)ex->op->wire, n) : n * ex->esize;
 }
 
 /* Sends n values already in the frame's form (encoded when ex->op->wire) from src. */
-static haloResult_t prim_send_as(struct halo_exec *ex, int to, const void *src, size_t n, int encode)
+static HALO_HOT haloResult_t prim_send_as(struct halo_exec *ex, int to, const void *src, size_t n, int encode)
 {
     struct halo_conn *c = engine_conn(ex->comm, ex->ch, to);
     size_t bytes = engine_frame_bytes(ex, n), cap;
@@ -574,7 +575,7 @@ static haloResult_t prim_send_as(struct halo_exec *ex, int to, const void *src, 
     return engine_post(ex, c, bytes);
 }
 
-haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t n)
+HALO_HOT haloResult_t prim_send(struct halo_exec *ex, int to, const void *src, size_t n)
 {
     return prim_send_as(ex, to, src, n, 1);
 }
@@ -585,7 +586,7 @@ haloResult_t prim_send_encoded(struct halo_exec *ex, int to, const void *wire, s
 }
 
 /* A received frame's n values into dst: decoded, or copied. */
-static void engine_frame_out(struct halo_exec *ex, void *dst, const void *in, size_t n)
+static HALO_HOT void engine_frame_out(struct halo_exec *ex, void *dst, const void *in, size_t n)
 {
     if (ex->op->wire)
         halo_wire_decode(dst, in, n, ex->op->dtype, (enum halo_wire)ex->op->wire);
@@ -593,7 +594,7 @@ static void engine_frame_out(struct halo_exec *ex, void *dst, const void *in, si
         engine_copy_out(ex, dst, in, n * ex->esize);
 }
 
-haloResult_t prim_recv(struct halo_exec *ex, int from, void *dst, size_t n)
+HALO_HOT haloResult_t prim_recv(struct halo_exec *ex, int from, void *dst, size_t n)
 {
     struct halo_conn *c = engine_conn(ex->comm, ex->ch, from);
     const void *in;
@@ -612,7 +613,7 @@ struct prim_fwd {
     void *out;
 };
 
-static haloResult_t prim_fwd_begin(struct halo_exec *ex, int from, int to, size_t bytes, struct prim_fwd *f)
+static HALO_HOT haloResult_t prim_fwd_begin(struct halo_exec *ex, int from, int to, size_t bytes, struct prim_fwd *f)
 {
     size_t cap;
     f->rc = engine_conn(ex->comm, ex->ch, from);
@@ -622,13 +623,13 @@ static haloResult_t prim_fwd_begin(struct halo_exec *ex, int from, int to, size_
 }
 
 /* Posts the slot, then returns the frame: the next rank can start earlier. */
-static haloResult_t prim_fwd_end(struct halo_exec *ex, struct prim_fwd *f, size_t bytes)
+static HALO_HOT haloResult_t prim_fwd_end(struct halo_exec *ex, struct prim_fwd *f, size_t bytes)
 {
     haloResult_t r = engine_post(ex, f->sc, bytes);
     return r == haloSuccess ? engine_release(f->rc) : r;
 }
 
-haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to, void *dst, size_t n)
+HALO_HOT haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to, void *dst, size_t n)
 {
     struct prim_fwd f;
     size_t bytes = engine_frame_bytes(ex, n);
@@ -642,13 +643,13 @@ haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to, void *d
     return engine_release(f.rc);
 }
 
-static void engine_finish(struct halo_exec *ex, void *buf, size_t n, int final)
+static HALO_HOT void engine_finish(struct halo_exec *ex, void *buf, size_t n, int final)
 {
     if (final && ex->op->op == haloAvg)
         halo_scale_div(buf, buf, n, ex->op->dtype, ex->comm->nranks);
 }
 
-haloResult_t prim_recv_reduce_send(struct halo_exec *ex, int from, int to, const void *src, size_t n)
+HALO_HOT haloResult_t prim_recv_reduce_send(struct halo_exec *ex, int from, int to, const void *src, size_t n)
 {
     struct prim_fwd f;
     size_t bytes = engine_frame_bytes(ex, n);
@@ -662,7 +663,7 @@ haloResult_t prim_recv_reduce_send(struct halo_exec *ex, int from, int to, const
     return prim_fwd_end(ex, &f, bytes);
 }
 
-haloResult_t prim_recv_reduce_copy_send(struct halo_exec *ex, int from, int to, const void *src, void *dst,
+HALO_HOT haloResult_t prim_recv_reduce_copy_send(struct halo_exec *ex, int from, int to, const void *src, void *dst,
                                         size_t n, int final)
 {
     struct prim_fwd f;
@@ -684,7 +685,7 @@ haloResult_t prim_recv_reduce_copy_send(struct halo_exec *ex, int from, int to, 
     return prim_fwd_end(ex, &f, bytes);
 }
 
-haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, const void *src, void *dst, size_t n,
+HALO_HOT haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, const void *src, void *dst, size_t n,
                                    int final)
 {
     struct halo_conn *rc = engine_conn(ex->comm, ex->ch, from);
@@ -725,7 +726,7 @@ haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, const void *s
  * plain against 31-34 streamed; 4 ranks 25 against 21; this 2-core VM, 16 MiB:
  * 7-10 against 4-5). A broadcast or all-gather in place writes blocks this rank
  * never read, and counts its output only. */
-static int engine_streams_out(const struct halo_comm *comm, const struct halo_op *op)
+static HALO_HOT int engine_streams_out(const struct halo_comm *comm, const struct halo_op *op)
 {
     int in_place = op->sendbuf == op->recvbuf;
     int reduces = op->coll != HALO_COLL_BROADCAST && op->coll != HALO_COLL_ALLGATHER;
@@ -741,7 +742,7 @@ static int engine_streams_out(const struct halo_comm *comm, const struct halo_op
     return (double)ws * comm->nlocal >= (double)from;
 }
 
-void engine_exec_init(struct halo_exec *ex)
+HALO_HOT void engine_exec_init(struct halo_exec *ex)
 {
     const struct halo_op *op = ex->op;
     ex->esize = halo_dtype_size(op->dtype);
@@ -759,7 +760,7 @@ void engine_exec_init(struct halo_exec *ex)
     ex->stream_out = engine_streams_out(ex->comm, op);
 }
 
-haloResult_t engine_run_channel(struct halo_exec *ex, halo_channel_fn fn)
+HALO_HOT haloResult_t engine_run_channel(struct halo_exec *ex, halo_channel_fn fn)
 {
     haloResult_t r = fn(ex);
     return r == haloSuccess ? engine_drain(ex->comm, ex->ch) : r;

@@ -18,6 +18,7 @@
 
 #include "engine.h"
 #include "error.h"
+#include "hot.h"
 #include "log.h"
 
 #define WORKER_SPIN 20000
@@ -128,7 +129,7 @@ void engine_workers_destroy(struct halo_comm *comm)
     comm->workers = NULL;
 }
 
-haloResult_t engine_run(struct halo_comm *comm, const struct halo_op *op, halo_channel_fn fn)
+HALO_HOT haloResult_t engine_run(struct halo_comm *comm, const struct halo_op *op, halo_channel_fn fn)
 {
     struct halo_exec ex = {.comm = comm, .op = op, .ch = 0, .scratch = comm->scratch[0]};
     if (comm->pin_cpu >= 0)

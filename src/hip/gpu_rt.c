@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "gpu_rt_int.h"
+#include "hot.h"
 #include "log.h"
 #include "param.h"
 
@@ -157,7 +158,7 @@ int gpu_rt_load(const struct gpu_rt **rt, char *err, size_t errlen)
     return 0;
 }
 
-const struct gpu_rt *gpu_rt_get(void)
+HALO_HOT const struct gpu_rt *gpu_rt_get(void)
 {
     return __atomic_load_n(&gpu_loaded, __ATOMIC_ACQUIRE);
 }

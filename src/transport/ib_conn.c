@@ -59,6 +59,7 @@
 #include <arpa/inet.h>
 
 #include "crc32c.h"
+#include "hot.h"
 #include "ib.h"
 #include "log.h"
 
@@ -362,7 +363,7 @@ static haloResult_t ib_wait_event(struct ib_conn *c)
     return ib_poll(c, &n);
 }
 
-static haloResult_t ib_progress(struct halo_conn *hc)
+static HALO_HOT haloResult_t ib_progress(struct halo_conn *hc)
 {
     struct ib_conn *c = ib_conn_of(hc);
     if (c->failed != haloSuccess)
@@ -388,7 +389,7 @@ static haloResult_t ib_progress(struct halo_conn *hc)
     return haloSuccess;
 }
 
-static haloResult_t ib_send_slot(struct halo_conn *hc, void **buf, size_t *cap)
+static HALO_HOT haloResult_t ib_send_slot(struct halo_conn *hc, void **buf, size_t *cap)
 {
     struct ib_conn *c = ib_conn_of(hc);
     *buf = NULL;
@@ -420,7 +421,7 @@ static uint32_t ib_frame_crc(const struct ib_frame_hdr *h, const uint8_t *payloa
     return halo_crc32c(halo_crc32c(0, &z, sizeof(z)), payload, h->len);
 }
 
-static haloResult_t ib_send_post(struct halo_conn *hc, size_t len, const struct halo_sig *sig)
+static HALO_HOT haloResult_t ib_send_post(struct halo_conn *hc, size_t len, const struct halo_sig *sig)
 {
     struct ib_conn *c = ib_conn_of(hc);
     if (c->failed != haloSuccess)
@@ -462,7 +463,7 @@ static haloResult_t ib_send_post(struct halo_conn *hc, size_t len, const struct 
     return haloSuccess;
 }
 
-static haloResult_t ib_recv_peek(struct halo_conn *hc, const void **buf, size_t *len, struct halo_sig *sig)
+static HALO_HOT haloResult_t ib_recv_peek(struct halo_conn *hc, const void **buf, size_t *len, struct halo_sig *sig)
 {
     struct ib_conn *c = ib_conn_of(hc);
     *buf = NULL;
@@ -504,7 +505,7 @@ static haloResult_t ib_recv_peek(struct halo_conn *hc, const void **buf, size_t 
     return haloSuccess;
 }
 
-static haloResult_t ib_recv_release(struct halo_conn *hc)
+static HALO_HOT haloResult_t ib_recv_release(struct halo_conn *hc)
 {
     struct ib_conn *c = ib_conn_of(hc);
     if (c->failed != haloSuccess)
@@ -523,7 +524,7 @@ static haloResult_t ib_recv_release(struct halo_conn *hc)
  * out only when this connection's CQ is polled. A rank waiting on another
  * connection must still send it, or a ring whose ranks all wait to send right
  * can stall on credits their right neighbours owe them. Pending while owed. */
-static haloResult_t ib_flush(struct halo_conn *hc, int *pending)
+static HALO_HOT haloResult_t ib_flush(struct halo_conn *hc, int *pending)
 {
     struct ib_conn *c = ib_conn_of(hc);
     *pending = 0;

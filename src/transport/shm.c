@@ -29,6 +29,7 @@
  * moving each way. The sender caches tail and rereads it only when the FIFO looks
  * full.
  */
+#include "hot.h"
 #include "shm.h"
 
 #include <errno.h>
@@ -187,7 +188,7 @@ static void shm_futex_wait(_Atomic uint64_t *w, uint64_t seen, int timeout_us)
     syscall(SYS_futex, shm_low_word(w), FUTEX_WAIT, (uint32_t)seen, &ts, NULL, 0);
 }
 
-static haloResult_t shm_send_slot(struct halo_conn *c, void **buf, size_t *cap)
+static HALO_HOT haloResult_t shm_send_slot(struct halo_conn *c, void **buf, size_t *cap)
 {
     struct shm_conn *s = (struct shm_conn *)c;
     if (s->tx_head - s->tx_tail_cache >= (uint64_t)s->nslots) {
@@ -204,7 +205,7 @@ static haloResult_t shm_send_slot(struct halo_conn *c, void **buf, size_t *cap)
     return haloSuccess;
 }
 
-static haloResult_t shm_send_post(struct halo_conn *c, size_t len, const struct halo_sig *sig)
+static HALO_HOT haloResult_t shm_send_post(struct halo_conn *c, size_t len, const struct halo_sig *sig)
 {
     struct shm_conn *s = (struct shm_conn *)c;
     struct shm_slot_hdr *h = shm_slot(s->tx_slots, s->stride, s->tx_head, s->nslots);
@@ -220,7 +221,7 @@ static haloResult_t shm_send_post(struct halo_conn *c, size_t len, const struct 
     return haloSuccess;
 }
 
-static haloResult_t shm_recv_peek(struct halo_conn *c, const void **buf, size_t *len, struct halo_sig *sig)
+static HALO_HOT haloResult_t shm_recv_peek(struct halo_conn *c, const void **buf, size_t *len, struct halo_sig *sig)
 {
     struct shm_conn *s = (struct shm_conn *)c;
     struct shm_slot_hdr *h = shm_slot(s->rx_slots, s->stride, s->rx_tail, s->nslots);
@@ -244,7 +245,7 @@ static haloResult_t shm_recv_peek(struct halo_conn *c, const void **buf, size_t 
     return haloSuccess;
 }
 
-static haloResult_t shm_recv_release(struct halo_conn *c)
+static HALO_HOT haloResult_t shm_recv_release(struct halo_conn *c)
 {
     struct shm_conn *s = (struct shm_conn *)c;
     s->rx_tail++;
@@ -279,7 +280,7 @@ static void shm_sleep(struct halo_conn *c, int sending, int timeout_us)
     atomic_store_explicit(&s->rx_ctrl->rx_asleep, 0, memory_order_relaxed);
 }
 
-static haloResult_t shm_progress(struct halo_conn *c)
+static HALO_HOT haloResult_t shm_progress(struct halo_conn *c)
 {
     return haloSuccess; /* nothing to move; liveness is checked by the engine */
 }

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "hot.h"
 #include "log.h"
 #include "tcp_int.h"
 
@@ -183,7 +184,7 @@ static void tcp_tx_advance(struct tcp_conn *c, size_t sent)
 }
 
 /* Writes queued frames until the kernel's buffer is full or nothing is left. */
-static haloResult_t tcp_tx_flush(struct tcp_conn *c)
+static HALO_HOT haloResult_t tcp_tx_flush(struct tcp_conn *c)
 {
     if (c->fo.state == TCP_FO_RESUMING)
         return haloSuccess; /* nothing goes out until the peer says where to resume */
@@ -212,7 +213,7 @@ static haloResult_t tcp_tx_flush(struct tcp_conn *c)
     return haloSuccess;
 }
 
-static haloResult_t tcp_send_slot(struct halo_conn *hc, void **buf, size_t *cap)
+static HALO_HOT haloResult_t tcp_send_slot(struct halo_conn *hc, void **buf, size_t *cap)
 {
     struct tcp_conn *c = (struct tcp_conn *)hc;
 
@@ -237,7 +238,7 @@ static haloResult_t tcp_send_slot(struct halo_conn *hc, void **buf, size_t *cap)
     return haloSuccess;
 }
 
-static haloResult_t tcp_send_post(struct halo_conn *hc, size_t len, const struct halo_sig *sig)
+static HALO_HOT haloResult_t tcp_send_post(struct halo_conn *hc, size_t len, const struct halo_sig *sig)
 {
     struct tcp_conn *c = (struct tcp_conn *)hc;
 
@@ -315,7 +316,7 @@ static haloResult_t tcp_rx_begin(struct tcp_conn *c, const struct tcp_frame_hdr 
 }
 
 /* Moves headers and payload bytes out of the linear buffer into free slots. */
-static haloResult_t tcp_rx_parse(struct tcp_conn *c)
+static HALO_HOT haloResult_t tcp_rx_parse(struct tcp_conn *c)
 {
     struct tcp_rx *rx = &c->rx;
 
@@ -411,7 +412,7 @@ static haloResult_t tcp_rx_read(struct tcp_conn *c, int *more)
 
 /* Reads and parses until the socket is drained or there is no room; with
  * until_ready, stops as soon as a frame is complete. */
-static haloResult_t tcp_rx_pump_data(struct tcp_conn *c, int until_ready)
+static HALO_HOT haloResult_t tcp_rx_pump_data(struct tcp_conn *c, int until_ready)
 {
     int more = 1;
 
@@ -429,7 +430,7 @@ static haloResult_t tcp_rx_pump_data(struct tcp_conn *c, int until_ready)
 
 /* With a standby: its control frames first (a resume changes where data comes
  * from), the data, then an acknowledgement if one is due. */
-static haloResult_t tcp_rx_pump(struct tcp_conn *c, int until_ready)
+static HALO_HOT haloResult_t tcp_rx_pump(struct tcp_conn *c, int until_ready)
 {
     if (c->fo.state == TCP_FO_NONE)
         return tcp_rx_pump_data(c, until_ready);
@@ -441,7 +442,7 @@ static haloResult_t tcp_rx_pump(struct tcp_conn *c, int until_ready)
     return res;
 }
 
-static haloResult_t tcp_recv_peek(struct halo_conn *hc, const void **buf, size_t *len, struct halo_sig *sig)
+static HALO_HOT haloResult_t tcp_recv_peek(struct halo_conn *hc, const void **buf, size_t *len, struct halo_sig *sig)
 {
     struct tcp_conn *c = (struct tcp_conn *)hc;
     struct tcp_rx *rx = &c->rx;
@@ -475,7 +476,7 @@ static haloResult_t tcp_recv_peek(struct halo_conn *hc, const void **buf, size_t
     return haloSuccess;
 }
 
-static haloResult_t tcp_recv_release(struct halo_conn *hc)
+static HALO_HOT haloResult_t tcp_recv_release(struct halo_conn *hc)
 {
     struct tcp_conn *c = (struct tcp_conn *)hc;
 
@@ -505,7 +506,7 @@ static haloResult_t tcp_progress(struct halo_conn *hc)
 
 /* ---- lifetime ---- */
 
-static haloResult_t tcp_flush(struct halo_conn *hc, int *pending)
+static HALO_HOT haloResult_t tcp_flush(struct halo_conn *hc, int *pending)
 {
     struct tcp_conn *c = (struct tcp_conn *)hc;
     haloResult_t res = c->failed ? c->failed : tcp_tx_flush(c);
