@@ -8,8 +8,11 @@
 #endif
 #include "cold.h"
 
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +33,45 @@ static double perf_cold_now_us(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
+}
+
+/* A counting barrier: the last rank to arrive resets the count and opens the
+ * round that the others spin on. */
+struct perf_cold_meet {
+    _Atomic unsigned arrived;
+    _Atomic unsigned round;
+};
+
+#define PERF_COLD_MEET_GIVE_UP_US 60e6
+
+struct perf_cold_meet *perf_cold_meet_create(void)
+{
+    void *m = mmap(NULL, sizeof(struct perf_cold_meet), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+    return m == MAP_FAILED ? NULL : m; /* zero-filled: no rank arrived, round 0 */
+}
+
+int perf_cold_meet(struct perf_cold_meet *m, int nranks)
+{
+    unsigned round = atomic_load(&m->round);
+    double since = 0;
+
+    if (atomic_fetch_add(&m->arrived, 1) + 1 == (unsigned)nranks) {
+        atomic_store(&m->arrived, 0);
+        atomic_fetch_add(&m->round, 1);
+        return 0;
+    }
+    for (unsigned spin = 1; atomic_load(&m->round) == round; spin++) {
+        if (spin % 1024)
+            continue;
+        sched_yield(); /* more ranks than cores: let the others finish their touch */
+        double now = perf_cold_now_us();
+        if (since == 0)
+            since = now;
+        else if (now - since > PERF_COLD_MEET_GIVE_UP_US)
+            return -1;
+    }
+    return 0;
 }
 
 struct perf_cold *perf_cold_create(size_t bytes, int iters)

@@ -8,8 +8,9 @@
  * the previous call left behind. Only the call is timed. After the loop the ranks
  * all-gather when they entered each call, and a call's time is taken from the last
  * rank's entry to this rank's exit: the time a rank waits for a peer still busy
- * touching is not the collective's. tp_transformer reports its decode all-reduces
- * the same way ("after the last rank arrived"). --cold 0 times the calls the same
+ * touching is not the collective's (forked ranks meet before each call, below, so
+ * they enter together). tp_transformer reports its decode all-reduces the same way
+ * ("after the last rank arrived"). --cold 0 times the calls the same
  * way without touching anything: the like-for-like hot number.
  */
 #ifndef HALO_PERF_COLD_H
@@ -21,6 +22,20 @@
 #include "haloccl.h"
 
 #define PERF_COLD_OFF SIZE_MAX /* no --cold: the plain back-to-back loop */
+
+/* Where ranks forked on one host (-n N) meet after each touch, in shared memory of
+ * their own, outside the library: they then enter each call together, as the
+ * ranks of a model's decode step do after computing the same layer. Without it a
+ * rank whose touch ended milliseconds earlier would have gone to sleep in the
+ * library's wait (after HALO_WAIT_SPIN_US), and the call would time its wake-up.
+ * Ranks started by a launcher do not meet: they enter as their touches end. */
+struct perf_cold_meet;
+
+/* Before forking; NULL when the shared page cannot be mapped. */
+struct perf_cold_meet *perf_cold_meet_create(void);
+/* Blocks until all nranks ranks arrived; 0, or -1 when a rank has not come for a
+ * minute (it died or hangs). Spins, yielding now and then. */
+int perf_cold_meet(struct perf_cold_meet *m, int nranks);
 
 struct perf_cold;
 

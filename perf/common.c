@@ -341,6 +341,7 @@ struct perf_opts {
     double min_busbw, max_latency; /* < 0 = no gate */
     int roofline; /* --roofline */
     size_t cold; /* --cold: working set in bytes; PERF_COLD_OFF = calls back to back */
+    struct perf_cold_meet *meet; /* --cold with -n: where the forked ranks meet (cold.h) */
 };
 
 static void perf_usage(FILE *f, const struct perf_coll *coll)
@@ -637,6 +638,12 @@ static int perf_time_cold(struct perf_ctx *c, const struct perf_coll *coll, cons
     what = coll->call;
     for (int i = 0; i < iters && r == haloSuccess; i++) {
         perf_cold_touch(cd);
+        if (o->meet && perf_cold_meet(o->meet, c->nranks) != 0) {
+            fprintf(stderr, "%s: rank %d: a rank did not reach the meeting point before call %d for a minute\n",
+                    coll->name, c->rank, i);
+            r = haloSystemError, what = "--cold meeting point";
+            break;
+        }
         perf_cold_enter(cd, i);
         r = coll->run(c, send, recv, l->count);
         perf_cold_leave(cd, i);
@@ -791,8 +798,8 @@ static void perf_print_header(const struct perf_ctx *c, const struct perf_coll *
         printf("# wire %s (HALO_WIRE): lossy; a result counts as wrong beyond +-%.3g of the exact one (inputs in "
                "+-%lld)\n", c->wire, c->wire_tol, (long long)c->sum_range);
     if (o->cold != PERF_COLD_OFF)
-        printf("# cold: each call timed alone after every rank read and wrote %zu bytes; mean (median below)\n",
-               o->cold);
+        printf("# cold: each call timed alone after every rank read and wrote %zu bytes%s; mean (median below)\n",
+               o->cold, o->meet ? ", the ranks entering together" : "");
     if (o->gpu) {
         static const char *const mem[] = {"host", "device", "pinned", "memalloc"};
         char rt[256];
@@ -847,7 +854,8 @@ static void perf_print_result(const struct perf_ctx *c, const struct perf_coll *
         if (o->model)
             perf_model_row(c->comm, coll->call, res->count, c->dtype, c->root, res->us[0], 1);
         if (o->cold != PERF_COLD_OFF)
-            printf(",\"cold_bytes\":%zu,\"from_last_entry\":%s", o->cold, res->from_last ? "true" : "false");
+            printf(",\"cold_bytes\":%zu,\"from_last_entry\":%s,\"ranks_meet\":%s", o->cold,
+                   res->from_last ? "true" : "false", o->meet ? "true" : "false");
         printf("}\n");
         return;
     }
@@ -1316,5 +1324,8 @@ int perf_main(int argc, char **argv, const struct perf_coll *coll)
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (o.nforks && o.cold != PERF_COLD_OFF && !(o.meet = perf_cold_meet_create()))
+        fprintf(stderr, "%s: no shared page for the ranks to meet before each --cold call: they enter as their "
+                        "touches end\n", coll->name);
     return o.nforks ? perf_fork_ranks(coll, &o) : perf_env_rank(coll, &o);
 }
