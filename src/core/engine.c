@@ -643,10 +643,18 @@ HALO_HOT haloResult_t prim_recv_copy_send(struct halo_exec *ex, int from, int to
     return engine_release(f.rc);
 }
 
-static HALO_HOT void engine_finish(struct halo_exec *ex, void *buf, size_t n, int final)
+/* What a reduction's result is divided by: the rank count for an average's final
+ * step, else 1 (the kernels take it as their div). */
+static HALO_HOT int engine_div(const struct halo_exec *ex, int final)
 {
-    if (final && ex->op->op == haloAvg)
-        halo_scale_div(buf, buf, n, ex->op->dtype, ex->comm->nranks);
+    return final && ex->op->op == haloAvg ? ex->comm->nranks : 1;
+}
+
+/* buf divided by div in place; nothing for 1. */
+static HALO_HOT void engine_divide(const struct halo_exec *ex, void *buf, size_t n, int div)
+{
+    if (div > 1)
+        halo_scale_div(buf, buf, n, ex->op->dtype, div);
 }
 
 HALO_HOT haloResult_t prim_recv_reduce_send(struct halo_exec *ex, int from, int to, const void *src, size_t n)
@@ -671,15 +679,14 @@ HALO_HOT haloResult_t prim_recv_reduce_copy_send(struct halo_exec *ex, int from,
     haloResult_t r = prim_fwd_begin(ex, from, to, bytes, &f);
     if (r != haloSuccess)
         return r;
+    int div = engine_div(ex, final);
     if (ex->op->wire) { /* the result is what the frame decodes to, on this rank as on every other */
-        int div = final && ex->op->op == haloAvg ? ex->comm->nranks : 1;
         halo_wire_reduce_encode(f.out, dst, f.in, src, n, ex->op->dtype, (enum halo_wire)ex->op->wire, div);
     } else if (ex->stream_out) { /* into the slot, which the next rank reads soon, and streamed out */
-        int div = final && ex->op->op == haloAvg ? ex->comm->nranks : 1;
         halo_reduce_copy_stream(f.out, dst, f.in, src, n, ex->op->dtype, ex->op->op, div);
     } else {
         halo_reduce(dst, f.in, src, n, ex->op->dtype, ex->op->op);
-        engine_finish(ex, dst, n, final);
+        engine_divide(ex, dst, n, div);
         memcpy(f.out, dst, n * ex->esize);
     }
     return prim_fwd_end(ex, &f, bytes);
@@ -693,13 +700,16 @@ HALO_HOT haloResult_t prim_recv_reduce_copy(struct halo_exec *ex, int from, cons
     haloResult_t r = engine_wait_frame(ex, rc, &in, engine_frame_bytes(ex, n));
     if (r != haloSuccess)
         return r;
-    if (ex->op->wire)
+    int div = engine_div(ex, final);
+    if (ex->op->wire) {
         halo_wire_decode_add(dst, src, in, n, ex->op->dtype, (enum halo_wire)ex->op->wire);
-    else if (ex->stream_out && !(final && ex->op->op == haloAvg))
-        halo_reduce_stream(dst, in, src, n, ex->op->dtype, ex->op->op);
-    else
+        engine_divide(ex, dst, n, div);
+    } else if (ex->stream_out) { /* an average divided in L1, not read back from memory */
+        halo_reduce_stream(dst, in, src, n, ex->op->dtype, ex->op->op, div);
+    } else {
         halo_reduce(dst, in, src, n, ex->op->dtype, ex->op->op);
-    engine_finish(ex, dst, n, final);
+        engine_divide(ex, dst, n, div);
+    }
     return engine_release(rc);
 }
 

@@ -109,12 +109,16 @@ static void reduce_blocks_stream(void *out, void *dst, const void *a, const void
     copy_stream_fence();
 }
 
-void halo_reduce_stream(void *dst, const void *a, const void *b, size_t n, haloDataType_t t, haloRedOp_t op)
+void halo_reduce_stream(void *dst, const void *a, const void *b, size_t n, haloDataType_t t, haloRedOp_t op,
+                        int div)
 {
-    if (!halo_copy_stream_native())
-        halo_reduce(dst, a, b, n, t, op);
-    else
-        reduce_blocks_stream(NULL, dst, a, b, n, t, op, 1);
+    if (halo_copy_stream_native()) {
+        reduce_blocks_stream(NULL, dst, a, b, n, t, op, div);
+        return;
+    }
+    halo_reduce(dst, a, b, n, t, op);
+    if (div > 1)
+        halo_scale_div(dst, dst, n, t, div);
 }
 
 /* For a ring's step that sends the reduced slice on and keeps it: reducing

@@ -41,7 +41,9 @@ void halo_scale_mul(void *dst, const void *src, size_t n, haloDataType_t t, cons
  * memcpy and halo_reduce elsewhere), and fenced before return. dst must not
  * overlap src / a / b except that halo_reduce_stream's dst may equal a or b. */
 void halo_copy_stream(void *dst, const void *src, size_t bytes);
-void halo_reduce_stream(void *dst, const void *a, const void *b, size_t n, haloDataType_t t, haloRedOp_t op);
+/* halo_reduce_stream divides by div when div > 1 (halo_scale_div), in the same pass. */
+void halo_reduce_stream(void *dst, const void *a, const void *b, size_t n, haloDataType_t t, haloRedOp_t op,
+                        int div);
 /* out = a op b, divided by div when div > 1 (halo_scale_div), and the same values
  * streamed into dst, a block at a time. out must not overlap dst, a or b; dst may
  * equal a or b. */

@@ -797,16 +797,22 @@ static void test_stream(void)
             memset(fd, 0, sizeof(fd));
             memset(fw, 0, sizeof(fw));
             halo_reduce(fw + off, fa, fb, n, haloFloat32, haloMax);
-            halo_reduce_stream(fd + off, fa, fb, n, haloFloat32, haloMax);
+            halo_reduce_stream(fd + off, fa, fb, n, haloFloat32, haloMax, 1);
             if (memcmp(fd, fw, sizeof(fd)) != 0)
                 TEST_FAIL("halo_reduce_stream of %zu floats at offset %zu differs from halo_reduce", n, off);
         }
     memcpy(fw, fa, sizeof(fa)); /* dst == a */
     halo_reduce(fw, fw, fb, 20000, haloFloat32, haloSum);
     memcpy(fd, fa, sizeof(fa));
-    halo_reduce_stream(fd, fd, fb, 20000, haloFloat32, haloSum);
+    halo_reduce_stream(fd, fd, fb, 20000, haloFloat32, haloSum, 1);
     if (memcmp(fd, fw, 20000 * sizeof(float)) != 0)
         TEST_FAIL("halo_reduce_stream in place differs from halo_reduce");
+    halo_reduce(fw, fa, fb, 20000, haloFloat32, haloSum); /* an average's final step: div 3 */
+    halo_scale_div(fw, fw, 20000, haloFloat32, 3);
+    memset(fd, 0, sizeof(fd));
+    halo_reduce_stream(fd, fa, fb, 20000, haloFloat32, haloSum, 3);
+    if (memcmp(fd, fw, 20000 * sizeof(float)) != 0)
+        TEST_FAIL("halo_reduce_stream with div 3 differs from halo_reduce and halo_scale_div");
     printf("streaming copy and reduce (%s): ok\n", halo_copy_stream_native() ? "non-temporal stores" : "memcpy");
 }
 
